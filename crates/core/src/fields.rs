@@ -1,0 +1,91 @@
+//! The one table that maps Sigma / Sysmon / Windows field names onto Watchpost's ECS names.
+//!
+//! Sigma rules name fields the way their log source does (`Image`, `CommandLine`, `c-uri`);
+//! Watchpost's own sources emit ECS names. Detectors look a Sigma field up here first and fall
+//! back to the raw record when there is no mapping, so source-specific fields keep working.
+
+/// `(sigma_or_source_name, ecs_name)` pairs. Names are matched case-sensitively, as Sigma does.
+pub const SIGMA_TO_ECS: &[(&str, &str)] = &[
+    // Process creation (Sysmon 1, Security 4688, auditd EXECVE, the agent)
+    ("Image", "process.executable"),
+    ("NewProcessName", "process.executable"),
+    ("CommandLine", "process.command_line"),
+    ("ProcessId", "process.pid"),
+    ("NewProcessId", "process.pid"),
+    ("CurrentDirectory", "process.working_directory"),
+    ("ParentImage", "process.parent.executable"),
+    ("ParentProcessName", "process.parent.executable"),
+    ("ParentCommandLine", "process.parent.command_line"),
+    ("ParentProcessId", "process.parent.pid"),
+    ("User", "user.name"),
+    ("SubjectUserName", "user.name"),
+    ("TargetUserName", "user.name"),
+    ("SubjectDomainName", "user.domain"),
+    ("Computer", "host.name"),
+    ("EventID", "event.code"),
+    ("sha256", "process.hash.sha256"),
+    // Network (Sysmon 3, firewall, proxy)
+    ("SourceIp", "source.ip"),
+    ("SourcePort", "source.port"),
+    ("SourceHostname", "source.domain"),
+    ("DestinationIp", "destination.ip"),
+    ("DestinationPort", "destination.port"),
+    ("DestinationHostname", "destination.domain"),
+    ("IpAddress", "source.ip"),
+    ("Protocol", "network.transport"),
+    // Files (Sysmon 11, 23, FIM)
+    ("TargetFilename", "file.path"),
+    ("FileName", "file.name"),
+    // Web server logs (Sigma's webserver taxonomy, W3C names)
+    ("c-ip", "source.ip"),
+    ("c-uri", "url.original"),
+    ("c-uri-query", "url.query"),
+    ("c-uri-stem", "url.path"),
+    ("c-useragent", "user_agent.original"),
+    ("cs-method", "http.request.method"),
+    ("cs-host", "url.domain"),
+    ("cs-referrer", "http.request.referrer"),
+    ("sc-status", "http.response.status_code"),
+];
+
+/// The ECS name for a Sigma/source field name, if Watchpost types it.
+pub fn ecs_name(sigma_field: &str) -> Option<&'static str> {
+    SIGMA_TO_ECS
+        .iter()
+        .find(|(sigma, _)| *sigma == sigma_field)
+        .map(|(_, ecs)| *ecs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Event;
+
+    #[test]
+    fn every_mapped_name_is_one_event_field_reads() {
+        // An event with every typed field set: each ECS target in the table must resolve
+        // to a value, so the table can never point at a name `Event::field` ignores.
+        let event = Event::from_json(serde_json::json!({
+            "@timestamp": "2026-11-22T10:00:00Z",
+            "event": {"code": "1"},
+            "host": {"name": "h"},
+            "process": {"pid": 1, "executable": "/x", "command_line": "x", "working_directory": "/",
+                        "hash": {"sha256": "ab"},
+                        "parent": {"pid": 1, "executable": "/p", "command_line": "p"}},
+            "user": {"name": "u", "domain": "d"},
+            "source": {"ip": "10.0.0.1", "port": 1, "domain": "s"},
+            "destination": {"ip": "10.0.0.2", "port": 2, "domain": "d"},
+            "network": {"transport": "tcp"},
+            "file": {"path": "/f", "name": "f"},
+            "url": {"original": "/a?b", "query": "b", "path": "/a", "domain": "x"},
+            "http": {"request_method": "GET", "response_status_code": 200, "request_referrer": "r"},
+            "user_agent": {"original": "ua"}
+        }))
+        .unwrap();
+        for (sigma, ecs) in SIGMA_TO_ECS {
+            assert!(event.field(ecs).is_some(), "{sigma} -> {ecs} is not readable");
+        }
+        assert_eq!(ecs_name("CommandLine"), Some("process.command_line"));
+        assert_eq!(ecs_name("commandline"), None);
+    }
+}
