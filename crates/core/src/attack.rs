@@ -12,20 +12,76 @@ pub struct Tactic {
 
 /// The enterprise tactics, in kill-chain order.
 pub const TACTICS: &[Tactic] = &[
-    Tactic { id: "TA0043", name: "reconnaissance", title: "Reconnaissance" },
-    Tactic { id: "TA0042", name: "resource_development", title: "Resource Development" },
-    Tactic { id: "TA0001", name: "initial_access", title: "Initial Access" },
-    Tactic { id: "TA0002", name: "execution", title: "Execution" },
-    Tactic { id: "TA0003", name: "persistence", title: "Persistence" },
-    Tactic { id: "TA0004", name: "privilege_escalation", title: "Privilege Escalation" },
-    Tactic { id: "TA0005", name: "defense_evasion", title: "Defense Evasion" },
-    Tactic { id: "TA0006", name: "credential_access", title: "Credential Access" },
-    Tactic { id: "TA0007", name: "discovery", title: "Discovery" },
-    Tactic { id: "TA0008", name: "lateral_movement", title: "Lateral Movement" },
-    Tactic { id: "TA0009", name: "collection", title: "Collection" },
-    Tactic { id: "TA0011", name: "command_and_control", title: "Command and Control" },
-    Tactic { id: "TA0010", name: "exfiltration", title: "Exfiltration" },
-    Tactic { id: "TA0040", name: "impact", title: "Impact" },
+    Tactic {
+        id: "TA0043",
+        name: "reconnaissance",
+        title: "Reconnaissance",
+    },
+    Tactic {
+        id: "TA0042",
+        name: "resource_development",
+        title: "Resource Development",
+    },
+    Tactic {
+        id: "TA0001",
+        name: "initial_access",
+        title: "Initial Access",
+    },
+    Tactic {
+        id: "TA0002",
+        name: "execution",
+        title: "Execution",
+    },
+    Tactic {
+        id: "TA0003",
+        name: "persistence",
+        title: "Persistence",
+    },
+    Tactic {
+        id: "TA0004",
+        name: "privilege_escalation",
+        title: "Privilege Escalation",
+    },
+    Tactic {
+        id: "TA0005",
+        name: "defense_evasion",
+        title: "Defense Evasion",
+    },
+    Tactic {
+        id: "TA0006",
+        name: "credential_access",
+        title: "Credential Access",
+    },
+    Tactic {
+        id: "TA0007",
+        name: "discovery",
+        title: "Discovery",
+    },
+    Tactic {
+        id: "TA0008",
+        name: "lateral_movement",
+        title: "Lateral Movement",
+    },
+    Tactic {
+        id: "TA0009",
+        name: "collection",
+        title: "Collection",
+    },
+    Tactic {
+        id: "TA0011",
+        name: "command_and_control",
+        title: "Command and Control",
+    },
+    Tactic {
+        id: "TA0010",
+        name: "exfiltration",
+        title: "Exfiltration",
+    },
+    Tactic {
+        id: "TA0040",
+        name: "impact",
+        title: "Impact",
+    },
 ];
 
 impl Tactic {
@@ -60,7 +116,9 @@ impl AttackTags {
         for tag in tags {
             let lower = tag.trim().to_ascii_lowercase();
             let (bucket, value) = match lower.strip_prefix("attack.") {
-                Some(rest) if is_technique(rest) => (&mut out.techniques, rest.to_ascii_uppercase()),
+                Some(rest) if is_technique(rest) => {
+                    (&mut out.techniques, rest.to_ascii_uppercase())
+                }
                 Some(rest) => match Tactic::lookup(rest) {
                     Some(t) => (&mut out.tactics, t.id.to_string()),
                     None => (&mut out.other, lower.clone()),
@@ -102,6 +160,9 @@ mod tests {
         assert_eq!(tags.tactics, vec!["TA0002", "TA0004"]);
         assert_eq!(tags.techniques, vec!["T1059.001"]);
         assert_eq!(tags.other, vec!["attack.g0032", "cve.2021-44228"]);
-        assert_eq!(Tactic::lookup("TA0011").unwrap().name, "command_and_control");
+        assert_eq!(
+            Tactic::lookup("TA0011").unwrap().name,
+            "command_and_control"
+        );
     }
 }

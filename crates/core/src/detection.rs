@@ -11,10 +11,20 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Entity {
-    Ip { ip: String },
-    User { name: String },
-    Host { name: String },
-    Process { host: String, pid: i64, name: Option<String> },
+    Ip {
+        ip: String,
+    },
+    User {
+        name: String,
+    },
+    Host {
+        name: String,
+    },
+    Process {
+        host: String,
+        pid: i64,
+        name: Option<String>,
+    },
 }
 
 impl fmt::Display for Entity {
@@ -100,8 +110,17 @@ mod tests {
 
     #[test]
     fn serde_round_trip() {
-        let mut d = Detection::new("proc_curl_pipe_sh", "Download piped to shell", Severity::High, "sigma");
-        d.entity = Some(Entity::Process { host: "web-1".into(), pid: 42, name: Some("sh".into()) });
+        let mut d = Detection::new(
+            "proc_curl_pipe_sh",
+            "Download piped to shell",
+            Severity::High,
+            "sigma",
+        );
+        d.entity = Some(Entity::Process {
+            host: "web-1".into(),
+            pid: 42,
+            name: Some("sh".into()),
+        });
         d.attack = AttackTags::from_sigma_tags(["attack.execution", "attack.t1059.004"]);
         d.event_ids = vec![Uuid::now_v7()];
         let json = serde_json::to_value(&d).unwrap();

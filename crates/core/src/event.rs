@@ -18,7 +18,11 @@ use uuid::Uuid;
 /// nothing the source said is lost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    #[serde(rename = "@timestamp", alias = "timestamp", with = "crate::time::flexible")]
+    #[serde(
+        rename = "@timestamp",
+        alias = "timestamp",
+        with = "crate::time::flexible"
+    )]
     pub timestamp: DateTime<Utc>,
     #[serde(default)]
     pub event: EventMeta,
@@ -337,10 +341,7 @@ impl Event {
             }
         }
         if !object.contains_key("@timestamp") && !object.contains_key("timestamp") {
-            object.insert(
-                "@timestamp".into(),
-                Value::String(Utc::now().to_rfc3339()),
-            );
+            object.insert("@timestamp".into(), Value::String(Utc::now().to_rfc3339()));
         }
         let mut event: Event = serde_json::from_value(Value::Object(object))
             .map_err(|e| EventError::Invalid(e.to_string()))?;
@@ -404,7 +405,11 @@ impl Event {
             "process.parent.executable" => parent.and_then(|p| text(&p.executable)),
             "process.parent.command_line" => parent.and_then(|p| text(&p.command_line)),
             "source.ip" => self.source.as_ref().and_then(|e| text(&e.ip)),
-            "source.port" => self.source.as_ref().and_then(|e| e.port).map(|p| Int(p.into())),
+            "source.port" => self
+                .source
+                .as_ref()
+                .and_then(|e| e.port)
+                .map(|p| Int(p.into())),
             "source.domain" => self.source.as_ref().and_then(|e| text(&e.domain)),
             "destination.ip" => self.destination.as_ref().and_then(|e| text(&e.ip)),
             "destination.port" => self
@@ -424,10 +429,7 @@ impl Event {
             "url.path" => self.url.as_ref().and_then(|u| text(&u.path)),
             "url.query" => self.url.as_ref().and_then(|u| text(&u.query)),
             "http.request.method" => self.http.as_ref().and_then(|h| text(&h.request_method)),
-            "http.request.referrer" => self
-                .http
-                .as_ref()
-                .and_then(|h| text(&h.request_referrer)),
+            "http.request.referrer" => self.http.as_ref().and_then(|h| text(&h.request_referrer)),
             "http.response.status_code" => self
                 .http
                 .as_ref()
@@ -465,7 +467,11 @@ fn json_scalar(value: &Value) -> Option<FieldValue<'_>> {
             Some(i) => FieldValue::Int(i),
             None => FieldValue::Text(Cow::Owned(n.to_string())),
         }),
-        Value::Bool(b) => Some(FieldValue::Text(Cow::Borrowed(if *b { "true" } else { "false" }))),
+        Value::Bool(b) => Some(FieldValue::Text(Cow::Borrowed(if *b {
+            "true"
+        } else {
+            "false"
+        }))),
         _ => None,
     }
 }
@@ -518,7 +524,10 @@ mod tests {
         let event = Event::from_json(sample()).unwrap();
         assert_eq!(event.field("process.pid"), Some(FieldValue::Int(4242)));
         assert_eq!(
-            event.field("process.parent.executable").unwrap().to_string(),
+            event
+                .field("process.parent.executable")
+                .unwrap()
+                .to_string(),
             "/bin/sh"
         );
         assert_eq!(event.field("source.ip").unwrap().to_string(), "203.0.113.9");

@@ -83,7 +83,10 @@ mod tests {
         }))
         .unwrap();
         for (sigma, ecs) in SIGMA_TO_ECS {
-            assert!(event.field(ecs).is_some(), "{sigma} -> {ecs} is not readable");
+            assert!(
+                event.field(ecs).is_some(),
+                "{sigma} -> {ecs} is not readable"
+            );
         }
         assert_eq!(ecs_name("CommandLine"), Some("process.command_line"));
         assert_eq!(ecs_name("commandline"), None);

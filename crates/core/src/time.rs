@@ -42,7 +42,11 @@ fn from_epoch_number(number: f64) -> Option<DateTime<Utc>> {
     if !number.is_finite() || number < 0.0 {
         return None;
     }
-    let millis = if number > 1e11 { number } else { number * 1000.0 };
+    let millis = if number > 1e11 {
+        number
+    } else {
+        number * 1000.0
+    };
     Utc.timestamp_millis_opt(millis as i64).single()
 }
 
@@ -67,9 +71,8 @@ pub mod flexible {
                     "invalid timestamp `{text}`: expected RFC 3339 or epoch seconds/milliseconds"
                 ))
             }),
-            Raw::Number(n) => from_epoch_number(n).ok_or_else(|| {
-                serde::de::Error::custom(format!("invalid epoch timestamp {n}"))
-            }),
+            Raw::Number(n) => from_epoch_number(n)
+                .ok_or_else(|| serde::de::Error::custom(format!("invalid epoch timestamp {n}"))),
         }
     }
 }

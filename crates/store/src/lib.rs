@@ -1,1 +1,126 @@
-//! placeholder
+//! Watchpost's storage: one [`Store`] trait over SQLite (the embedded default) and
+//! PostgreSQL (a shared store for several servers).
+//!
+//! Both backends run the same SQL through sqlx's `Any` driver, so there is one code path and
+//! one test suite. Times are stored as integer milliseconds (UTC), ids as text, documents
+//! as JSON text; the columns beside the document exist only to be filtered and indexed.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), watchpost_store::StoreError> {
+//! use watchpost_store::{open, EventQuery};
+//! let store = open("sqlite://./watchpost-data/watchpost.db").await?;
+//! let page = store.query_events(&EventQuery { host: Some("web-1".into()), ..Default::default() }).await?;
+//! println!("{} events, more: {}", page.items.len(), page.next_cursor.is_some());
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod query;
+mod sql;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::StoreError;
+pub use query::{AlertQuery, Cursor, DetectionQuery, EventQuery, MAX_PAGE_SIZE, Page};
+pub use sql::{SqlStore, open};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+use watchpost_core::{Alert, Detection, Event, Incident};
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// What a retention run deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PurgeReport {
+    pub events: u64,
+    pub detections: u64,
+    pub alerts: u64,
+    pub incidents: u64,
+}
+
+/// Row count and on-disk size of one table (its indices included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableStats {
+    pub table: String,
+    pub rows: i64,
+    /// Bytes used by the table and its indices; `None` where the backend cannot tell.
+    pub bytes: Option<i64>,
+}
+
+/// Counts and sizes for `watchpost db stats` and the status endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    pub backend: Backend,
+    pub tables: Vec<TableStats>,
+    /// The whole database's size in bytes, where the backend can tell.
+    pub total_bytes: Option<i64>,
+    pub schema_version: i64,
+}
+
+/// Storage for everything Watchpost keeps. Writes are acknowledged only once committed.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// The database behind this store.
+    fn backend(&self) -> Backend;
+
+    /// Cheap round trip to the database, for readiness checks.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Stores events in one transaction: all of them or none.
+    async fn insert_events(&self, events: &[Event]) -> Result<(), StoreError>;
+
+    /// Events newest first, filtered, one page at a time.
+    async fn query_events(&self, query: &EventQuery) -> Result<Page<Event>, StoreError>;
+
+    /// Stores detections in one transaction.
+    async fn insert_detections(&self, detections: &[Detection]) -> Result<(), StoreError>;
+
+    /// Detections newest first, filtered, one page at a time.
+    async fn query_detections(&self, query: &DetectionQuery)
+    -> Result<Page<Detection>, StoreError>;
+
+    /// Inserts an alert, or replaces the stored alert with the same fingerprint.
+    async fn upsert_alert(&self, alert: &Alert) -> Result<(), StoreError>;
+
+    /// One alert by id.
+    async fn get_alert(&self, id: Uuid) -> Result<Option<Alert>, StoreError>;
+
+    /// Alerts by most recent activity, filtered, one page at a time.
+    async fn query_alerts(&self, query: &AlertQuery) -> Result<Page<Alert>, StoreError>;
+
+    /// Inserts or replaces an incident.
+    async fn upsert_incident(&self, incident: &Incident) -> Result<(), StoreError>;
+
+    /// One incident by id.
+    async fn get_incident(&self, id: Uuid) -> Result<Option<Incident>, StoreError>;
+
+    /// Deletes events and detections older than `events_before`, and resolved alerts and
+    /// closed incidents whose last activity is older than `alerts_before`. Open alerts and
+    /// incidents are never deleted by age: someone still has to look at them.
+    async fn purge(
+        &self,
+        events_before: DateTime<Utc>,
+        alerts_before: DateTime<Utc>,
+    ) -> Result<PurgeReport, StoreError>;
+
+    /// Row counts and sizes.
+    async fn stats(&self) -> Result<StoreStats, StoreError>;
+}

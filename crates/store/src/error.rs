@@ -1,0 +1,35 @@
+//! Store errors.
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("unsupported database URL `{0}`: expected sqlite://PATH or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+    #[error("migration {version} ({name}) failed: {source}")]
+    Migration {
+        version: i64,
+        name: &'static str,
+        source: sqlx::Error,
+    },
+    #[error(
+        "the database has schema version {found}, newer than this build knows ({known}); upgrade watchpost"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("could not create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("stored document in {table} row {id} is not valid: {source}")]
+    CorruptRow {
+        table: &'static str,
+        id: String,
+        source: serde_json::Error,
+    },
+    #[error("could not serialise a document: {0}")]
+    Serialize(#[from] serde_json::Error),
+    #[error("invalid cursor: {0}")]
+    InvalidCursor(String),
+}

@@ -1,0 +1,137 @@
+//! Filters, pages and cursors for listing events, detections and alerts.
+
+use crate::StoreError;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use watchpost_core::{AlertStatus, Severity};
+
+/// The most rows one page may hold, whatever the caller asks for.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+/// Rows per page when the caller does not say.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+
+/// One page of results, newest first, and the cursor to the next page if there is one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// A position in a newest-first listing: the sort time and the id of the last row seen.
+///
+/// Keyset pagination (not OFFSET) so that pages stay cheap deep into millions of rows and
+/// rows inserted meanwhile do not shift what the next page returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub time_ms: i64,
+    pub id: String,
+}
+
+impl Cursor {
+    /// The opaque text form handed to API clients.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.time_ms, self.id))
+    }
+
+    /// Reads a cursor produced by [`Cursor::encode`].
+    pub fn decode(text: &str) -> Result<Cursor, StoreError> {
+        let invalid =
+            || StoreError::InvalidCursor(format!("`{text}` is not a cursor this server issued"));
+        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
+        let plain = String::from_utf8(bytes).map_err(|_| invalid())?;
+        let (time, id) = plain.split_once(':').ok_or_else(invalid)?;
+        let id_ok = !id.is_empty()
+            && id.len() <= 64
+            && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+        if !id_ok {
+            return Err(invalid());
+        }
+        Ok(Cursor {
+            time_ms: time.parse().map_err(|_| invalid())?,
+            id: id.to_string(),
+        })
+    }
+}
+
+/// Filters for [`crate::Store::query_events`]. Every filter is optional; they combine with AND.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    /// Inclusive lower bound on `@timestamp`.
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive upper bound on `@timestamp`.
+    pub to: Option<DateTime<Utc>>,
+    pub host: Option<String>,
+    /// The producer, `event.module`.
+    pub source: Option<String>,
+    /// The first `event.category`.
+    pub category: Option<String>,
+    pub action: Option<String>,
+    pub source_ip: Option<String>,
+    pub user: Option<String>,
+    /// Case-insensitive substring of the whole document.
+    pub text: Option<String>,
+    pub cursor: Option<Cursor>,
+    /// Page size; clamped to 1..=[`MAX_PAGE_SIZE`], [`DEFAULT_PAGE_SIZE`] when absent.
+    pub limit: Option<u32>,
+}
+
+/// Filters for [`crate::Store::query_detections`].
+#[derive(Debug, Clone, Default)]
+pub struct DetectionQuery {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub rule_id: Option<String>,
+    pub host: Option<String>,
+    pub source_ip: Option<String>,
+    pub detector: Option<String>,
+    /// Only detections at or above this severity.
+    pub min_severity: Option<Severity>,
+    pub cursor: Option<Cursor>,
+    pub limit: Option<u32>,
+}
+
+/// Filters for [`crate::Store::query_alerts`]; the time range applies to `last_seen`.
+#[derive(Debug, Clone, Default)]
+pub struct AlertQuery {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub status: Option<AlertStatus>,
+    pub min_severity: Option<Severity>,
+    pub rule_id: Option<String>,
+    pub host: Option<String>,
+    pub source_ip: Option<String>,
+    pub cursor: Option<Cursor>,
+    pub limit: Option<u32>,
+}
+
+/// The page size to use for a requested limit.
+pub(crate) fn page_size(limit: Option<u32>) -> u32 {
+    limit.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let c = Cursor {
+            time_ms: 1_795_341_600_000,
+            id: "01a20536-dd1c-77a1-b1e6-7fdfa3637a4b".into(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
+        for bad in [
+            "",
+            "!!!",
+            &URL_SAFE_NO_PAD.encode("12:x' OR 1=1"),
+            &URL_SAFE_NO_PAD.encode("abc:01"),
+        ] {
+            assert!(Cursor::decode(bad).is_err(), "{bad}");
+        }
+        assert_eq!(page_size(Some(0)), 1);
+        assert_eq!(page_size(Some(50_000)), MAX_PAGE_SIZE);
+        assert_eq!(page_size(None), DEFAULT_PAGE_SIZE);
+    }
+}

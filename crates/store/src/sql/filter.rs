@@ -1,0 +1,159 @@
+//! Builds WHERE clauses from optional filters with numbered bind parameters.
+//!
+//! Column names come only from the store's own code (`&'static str`); every value is bound,
+//! never spliced, so the generated SQL is safe to hand to `AssertSqlSafe`.
+
+use crate::Cursor;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AssertSqlSafe};
+
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// Conditions joined with AND, plus the values they bind.
+#[derive(Default)]
+pub(crate) struct Filter {
+    conditions: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Filter {
+    fn placeholder(&mut self, bind: Bind) -> String {
+        self.binds.push(bind);
+        format!("${}", self.binds.len())
+    }
+
+    /// `column = value` when a value is given.
+    pub fn eq(&mut self, column: &'static str, value: Option<&str>) -> &mut Self {
+        if let Some(value) = value {
+            let p = self.placeholder(Bind::Text(value.to_string()));
+            self.conditions.push(format!("{column} = {p}"));
+        }
+        self
+    }
+
+    /// `column >= value` when a value is given.
+    pub fn at_least(&mut self, column: &'static str, value: Option<i64>) -> &mut Self {
+        if let Some(value) = value {
+            let p = self.placeholder(Bind::Int(value));
+            self.conditions.push(format!("{column} >= {p}"));
+        }
+        self
+    }
+
+    /// `column < value` when a value is given.
+    pub fn below(&mut self, column: &'static str, value: Option<i64>) -> &mut Self {
+        if let Some(value) = value {
+            let p = self.placeholder(Bind::Int(value));
+            self.conditions.push(format!("{column} < {p}"));
+        }
+        self
+    }
+
+    /// Case-insensitive substring match, with LIKE's wildcards in `text` taken literally.
+    pub fn contains_ci(&mut self, column: &'static str, text: Option<&str>) -> &mut Self {
+        if let Some(text) = text {
+            let escaped = text
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            let p = self.placeholder(Bind::Text(format!("%{escaped}%")));
+            self.conditions
+                .push(format!("LOWER({column}) LIKE {p} ESCAPE '\\'"));
+        }
+        self
+    }
+
+    /// Rows strictly after `cursor` in `ORDER BY time DESC, id DESC`.
+    pub fn after(&mut self, time: &'static str, cursor: Option<&Cursor>) -> &mut Self {
+        if let Some(c) = cursor {
+            let t1 = self.placeholder(Bind::Int(c.time_ms));
+            let t2 = self.placeholder(Bind::Int(c.time_ms));
+            let id = self.placeholder(Bind::Text(c.id.clone()));
+            self.conditions
+                .push(format!("({time} < {t1} OR ({time} = {t2} AND id < {id}))"));
+        }
+        self
+    }
+
+    /// `SELECT {columns} FROM {table} WHERE … ORDER BY {time} DESC, id DESC LIMIT n`.
+    pub fn select_page(
+        &self,
+        columns: &'static str,
+        table: &'static str,
+        time: &'static str,
+        limit: u32,
+    ) -> String {
+        let mut sql = format!("SELECT {columns} FROM {table}");
+        if !self.conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&self.conditions.join(" AND "));
+        }
+        sql.push_str(&format!(" ORDER BY {time} DESC, id DESC LIMIT {limit}"));
+        sql
+    }
+
+    /// A query for `sql` with this filter's values bound in order.
+    pub fn bind_to(&self, sql: String) -> Query<'static, Any, AnyArguments> {
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for bind in &self.binds {
+            query = match bind {
+                Bind::Int(v) => query.bind(*v),
+                Bind::Text(v) => query.bind(v.clone()),
+            };
+        }
+        query
+    }
+}
+
+/// `INSERT INTO {table} ({columns}) VALUES ($1,…),(…)` for `rows` rows; `suffix` is appended
+/// (an ON CONFLICT clause, for example).
+pub(crate) fn multi_row_insert(table: &str, columns: &[&str], rows: usize, suffix: &str) -> String {
+    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+    let mut n = 0;
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for col in 0..columns.len() {
+            if col > 0 {
+                sql.push(',');
+            }
+            n += 1;
+            sql.push('$');
+            sql.push_str(&n.to_string());
+        }
+        sql.push(')');
+    }
+    sql.push_str(suffix);
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_numbered_conditions() {
+        let mut f = Filter::default();
+        f.eq("host", Some("a"))
+            .eq("source", None)
+            .at_least("ts", Some(5))
+            .contains_ci("doc", Some("50%_off"));
+        let sql = f.select_page("doc", "events", "ts", 10);
+        assert_eq!(
+            sql,
+            "SELECT doc FROM events WHERE host = $1 AND ts >= $2 AND LOWER(doc) LIKE $3 ESCAPE '\\' ORDER BY ts DESC, id DESC LIMIT 10"
+        );
+        assert!(matches!(&f.binds[2], Bind::Text(t) if t == "%50\\%\\_off%"));
+        assert_eq!(
+            multi_row_insert("t", &["a", "b"], 2, ""),
+            "INSERT INTO t (a, b) VALUES ($1,$2),($3,$4)"
+        );
+    }
+}

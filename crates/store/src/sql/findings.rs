@@ -1,0 +1,215 @@
+//! Detections, alerts and incidents: what detectors found and what people act on.
+
+use super::filter::{Filter, multi_row_insert};
+use super::{INSERT_CHUNK_ROWS, SqlStore, read_page};
+use crate::query::page_size;
+use crate::{AlertQuery, DetectionQuery, Page, StoreError};
+use sqlx::{AssertSqlSafe, Row};
+use uuid::Uuid;
+use watchpost_core::time::to_millis;
+use watchpost_core::{Alert, Detection, Incident};
+
+const DETECTION_COLUMNS: &[&str] = &[
+    "id",
+    "ts",
+    "rule_id",
+    "severity",
+    "detector",
+    "host",
+    "source_ip",
+    "doc",
+];
+
+pub(super) async fn insert_detections(
+    store: &SqlStore,
+    detections: &[Detection],
+) -> Result<(), StoreError> {
+    if detections.is_empty() {
+        return Ok(());
+    }
+    let docs = detections
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<Vec<_>, _>>()?;
+    let _permit = store.write_permit().await;
+    let mut tx = store.pool.begin().await?;
+    for (chunk, docs) in detections
+        .chunks(INSERT_CHUNK_ROWS)
+        .zip(docs.chunks(INSERT_CHUNK_ROWS))
+    {
+        let sql = multi_row_insert("detections", DETECTION_COLUMNS, chunk.len(), "");
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (d, doc) in chunk.iter().zip(docs) {
+            query = query
+                .bind(d.id.to_string())
+                .bind(to_millis(d.timestamp))
+                .bind(d.rule_id.clone())
+                .bind(d.severity.rank())
+                .bind(d.detector.clone())
+                .bind(d.host.clone())
+                .bind(d.source_ip().map(str::to_string))
+                .bind(doc.as_str());
+        }
+        query.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn query_detections(
+    store: &SqlStore,
+    q: &DetectionQuery,
+) -> Result<Page<Detection>, StoreError> {
+    let limit = page_size(q.limit);
+    let mut filter = Filter::default();
+    filter
+        .at_least("ts", q.from.map(to_millis))
+        .below("ts", q.to.map(to_millis))
+        .eq("rule_id", q.rule_id.as_deref())
+        .eq("host", q.host.as_deref())
+        .eq("source_ip", q.source_ip.as_deref())
+        .eq("detector", q.detector.as_deref())
+        .at_least("severity", q.min_severity.map(|s| i64::from(s.rank())))
+        .after("ts", q.cursor.as_ref());
+    let sql = filter.select_page("id, ts AS t, doc", "detections", "ts", limit + 1);
+    let rows = filter.bind_to(sql).fetch_all(&store.pool).await?;
+    read_page(&rows, limit, "detections")
+}
+
+pub(super) async fn upsert_alert(store: &SqlStore, alert: &Alert) -> Result<(), StoreError> {
+    let doc = serde_json::to_string(alert)?;
+    let sql = multi_row_insert(
+        "alerts",
+        &[
+            "id",
+            "fingerprint",
+            "rule_id",
+            "severity",
+            "status",
+            "host",
+            "source_ip",
+            "first_seen",
+            "last_seen",
+            "doc",
+        ],
+        1,
+        " ON CONFLICT (fingerprint) DO UPDATE SET rule_id = excluded.rule_id, \
+         severity = excluded.severity, status = excluded.status, host = excluded.host, \
+         source_ip = excluded.source_ip, first_seen = excluded.first_seen, \
+         last_seen = excluded.last_seen, doc = excluded.doc",
+    );
+    let _permit = store.write_permit().await;
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(alert.id.to_string())
+        .bind(alert.fingerprint.0.clone())
+        .bind(alert.rule_id.clone())
+        .bind(alert.severity.rank())
+        .bind(alert.status.as_str())
+        .bind(alert.host.clone())
+        .bind(alert.source_ip.clone())
+        .bind(to_millis(alert.first_seen))
+        .bind(to_millis(alert.last_seen))
+        .bind(doc)
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
+
+/// Reads an alert row. The id column wins over the document's: an alert keeps the id it
+/// was first stored with when later upserts for its fingerprint carry another.
+fn alert_from_row(row: &sqlx::any::AnyRow) -> Result<Alert, StoreError> {
+    let id: String = row.try_get("id")?;
+    let doc: String = row.try_get("doc")?;
+    let mut alert: Alert = serde_json::from_str(&doc).map_err(|source| StoreError::CorruptRow {
+        table: "alerts",
+        id: id.clone(),
+        source,
+    })?;
+    if let Ok(id) = Uuid::parse_str(&id) {
+        alert.id = id;
+    }
+    Ok(alert)
+}
+
+pub(super) async fn get_alert(store: &SqlStore, id: Uuid) -> Result<Option<Alert>, StoreError> {
+    let row = sqlx::query("SELECT id, doc FROM alerts WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(&store.pool)
+        .await?;
+    row.as_ref().map(alert_from_row).transpose()
+}
+
+pub(super) async fn query_alerts(
+    store: &SqlStore,
+    q: &AlertQuery,
+) -> Result<Page<Alert>, StoreError> {
+    let limit = page_size(q.limit);
+    let mut filter = Filter::default();
+    filter
+        .at_least("last_seen", q.from.map(to_millis))
+        .below("last_seen", q.to.map(to_millis))
+        .eq("status", q.status.map(|s| s.as_str()))
+        .at_least("severity", q.min_severity.map(|s| i64::from(s.rank())))
+        .eq("rule_id", q.rule_id.as_deref())
+        .eq("host", q.host.as_deref())
+        .eq("source_ip", q.source_ip.as_deref())
+        .after("last_seen", q.cursor.as_ref());
+    let sql = filter.select_page("id, last_seen AS t, doc", "alerts", "last_seen", limit + 1);
+    let rows = filter.bind_to(sql).fetch_all(&store.pool).await?;
+    let mut page: Page<Alert> = read_page(&rows, limit, "alerts")?;
+    for (alert, row) in page.items.iter_mut().zip(&rows) {
+        *alert = alert_from_row(row)?;
+    }
+    Ok(page)
+}
+
+pub(super) async fn upsert_incident(
+    store: &SqlStore,
+    incident: &Incident,
+) -> Result<(), StoreError> {
+    let doc = serde_json::to_string(incident)?;
+    let sql = multi_row_insert(
+        "incidents",
+        &[
+            "id",
+            "severity",
+            "status",
+            "created_at",
+            "updated_at",
+            "doc",
+        ],
+        1,
+        " ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, status = excluded.status, \
+         updated_at = excluded.updated_at, doc = excluded.doc",
+    );
+    let _permit = store.write_permit().await;
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(incident.id.to_string())
+        .bind(incident.severity.rank())
+        .bind(incident.status.as_str())
+        .bind(to_millis(incident.created_at))
+        .bind(to_millis(incident.updated_at))
+        .bind(doc)
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn get_incident(
+    store: &SqlStore,
+    id: Uuid,
+) -> Result<Option<Incident>, StoreError> {
+    let row = sqlx::query("SELECT id, doc FROM incidents WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(&store.pool)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let doc: String = row.try_get("doc")?;
+    serde_json::from_str(&doc)
+        .map(Some)
+        .map_err(|source| StoreError::CorruptRow {
+            table: "incidents",
+            id: id.to_string(),
+            source,
+        })
+}

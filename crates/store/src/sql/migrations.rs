@@ -1,0 +1,167 @@
+//! Schema migrations: numbered, applied once each, in one transaction per migration.
+//!
+//! The SQL is written once for both backends (BIGINT/TEXT columns, `CREATE ... IF NOT
+//! EXISTS`). On PostgreSQL an advisory lock keeps two servers starting at once from running
+//! the same migration twice.
+
+use super::SqlStore;
+use crate::{Backend, StoreError};
+use sqlx::{Acquire, Row};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    statements: &'static [&'static str],
+}
+
+/// The key of the PostgreSQL advisory lock held while migrating ("wpmigrate" in ASCII).
+const PG_MIGRATION_LOCK: i64 = 0x7770_6d69_6772_6174;
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "events, detections, alerts, incidents",
+    statements: &[
+        "CREATE TABLE IF NOT EXISTS events (
+            id TEXT PRIMARY KEY,
+            ts BIGINT NOT NULL,
+            ingested BIGINT NOT NULL,
+            host TEXT,
+            source TEXT NOT NULL,
+            category TEXT,
+            action TEXT,
+            source_ip TEXT,
+            user_name TEXT,
+            doc TEXT NOT NULL
+        )",
+        "CREATE INDEX IF NOT EXISTS events_ts ON events (ts)",
+        "CREATE INDEX IF NOT EXISTS events_host_ts ON events (host, ts)",
+        "CREATE INDEX IF NOT EXISTS events_source_ip_ts ON events (source_ip, ts)",
+        "CREATE TABLE IF NOT EXISTS detections (
+            id TEXT PRIMARY KEY,
+            ts BIGINT NOT NULL,
+            rule_id TEXT NOT NULL,
+            severity INTEGER NOT NULL,
+            detector TEXT NOT NULL,
+            host TEXT,
+            source_ip TEXT,
+            doc TEXT NOT NULL
+        )",
+        "CREATE INDEX IF NOT EXISTS detections_ts ON detections (ts)",
+        "CREATE INDEX IF NOT EXISTS detections_rule_ts ON detections (rule_id, ts)",
+        "CREATE INDEX IF NOT EXISTS detections_host_ts ON detections (host, ts)",
+        "CREATE INDEX IF NOT EXISTS detections_source_ip_ts ON detections (source_ip, ts)",
+        "CREATE INDEX IF NOT EXISTS detections_severity_ts ON detections (severity, ts)",
+        "CREATE TABLE IF NOT EXISTS alerts (
+            id TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL UNIQUE,
+            rule_id TEXT NOT NULL,
+            severity INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            host TEXT,
+            source_ip TEXT,
+            first_seen BIGINT NOT NULL,
+            last_seen BIGINT NOT NULL,
+            doc TEXT NOT NULL
+        )",
+        "CREATE INDEX IF NOT EXISTS alerts_last_seen ON alerts (last_seen)",
+        "CREATE INDEX IF NOT EXISTS alerts_status_last_seen ON alerts (status, last_seen)",
+        "CREATE INDEX IF NOT EXISTS alerts_severity_last_seen ON alerts (severity, last_seen)",
+        "CREATE INDEX IF NOT EXISTS alerts_rule_last_seen ON alerts (rule_id, last_seen)",
+        "CREATE INDEX IF NOT EXISTS alerts_host_last_seen ON alerts (host, last_seen)",
+        "CREATE INDEX IF NOT EXISTS alerts_source_ip_last_seen ON alerts (source_ip, last_seen)",
+        "CREATE TABLE IF NOT EXISTS incidents (
+            id TEXT PRIMARY KEY,
+            severity INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            doc TEXT NOT NULL
+        )",
+        "CREATE INDEX IF NOT EXISTS incidents_updated ON incidents (updated_at)",
+        "CREATE INDEX IF NOT EXISTS incidents_status_updated ON incidents (status, updated_at)",
+    ],
+}];
+
+/// The schema version this build writes.
+pub(crate) fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Applies every migration the database has not seen yet.
+pub(crate) async fn run(store: &SqlStore) -> Result<(), StoreError> {
+    let mut conn = store.pool.acquire().await?;
+    if store.backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(PG_MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let result = apply_pending(&mut conn).await;
+    if store.backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(PG_MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    result
+}
+
+async fn apply_pending(conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version BIGINT PRIMARY KEY,
+            name TEXT NOT NULL,
+            applied_at BIGINT NOT NULL
+        )",
+    )
+    .execute(&mut *conn)
+    .await?;
+    let current = current_version(&mut *conn).await?;
+    if current > latest_version() {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            known: latest_version(),
+        });
+    }
+    for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+        let fail = |source| StoreError::Migration {
+            version: migration.version,
+            name: migration.name,
+            source,
+        };
+        let mut tx = conn.begin().await?;
+        for statement in migration.statements {
+            sqlx::query(*statement)
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?;
+        }
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(migration.version)
+        .bind(migration.name)
+        .bind(chrono::Utc::now().timestamp_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied schema migration"
+        );
+    }
+    Ok(())
+}
+
+/// The highest migration applied, 0 for a new database.
+pub(crate) async fn current_version<'c, E>(executor: E) -> Result<i64, StoreError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+        .fetch_one(executor)
+        .await?;
+    Ok(row.try_get::<i64, _>("v")?)
+}

@@ -1,0 +1,257 @@
+//! [`SqlStore`]: the [`Store`] implementation for SQLite and PostgreSQL.
+
+mod events;
+mod filter;
+mod findings;
+mod maintenance;
+mod migrations;
+
+use crate::{Backend, Store, StoreError};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+/// Rows per multi-row INSERT. Keeps statements well under both databases' bind-parameter
+/// limits (SQLite 32,766; PostgreSQL 65,535) with ten columns per row.
+const INSERT_CHUNK_ROWS: usize = 1000;
+
+/// A store on SQLite or PostgreSQL through one sqlx `Any` pool.
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer at a time; queueing writers here instead of in SQLite's
+    /// busy handler keeps them in arrival order and never fails a write with SQLITE_BUSY.
+    sqlite_writer: Option<tokio::sync::Mutex<()>>,
+}
+
+/// Opens (creating if needed) the store at `url` and brings its schema up to date.
+///
+/// `sqlite://PATH` creates the file and its directory; `postgres://USER@HOST:PORT/DB` needs
+/// the database to exist.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(SqlStore::open(url).await?))
+}
+
+impl SqlStore {
+    /// See [`open`].
+    pub async fn open(url: &str) -> Result<SqlStore, StoreError> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(install_default_drivers);
+
+        let (backend, url) = normalise_url(url)?;
+        let options = AnyPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(10))
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 16,
+            });
+        let pool = match backend {
+            Backend::Sqlite => {
+                options
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            // WAL lets readers run beside the writer; NORMAL sync is durable
+                            // across process crashes (the WAL is fsynced at checkpoints).
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?
+            }
+            Backend::Postgres => options.connect(&url).await?,
+        };
+        let store = SqlStore {
+            pool,
+            backend,
+            sqlite_writer: (backend == Backend::Sqlite).then(|| tokio::sync::Mutex::new(())),
+        };
+        migrations::run(&store).await?;
+        Ok(store)
+    }
+
+    /// Waits for the right to write; a no-op on PostgreSQL.
+    async fn write_permit(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.sqlite_writer {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        }
+    }
+}
+
+/// Turns rows of `id`, `t` (the sort time) and `doc` into a page. The query asks for one
+/// row more than `limit`; its presence means there is a next page, which starts after the
+/// last row returned.
+fn read_page<T: serde::de::DeserializeOwned>(
+    rows: &[sqlx::any::AnyRow],
+    limit: u32,
+    table: &'static str,
+) -> Result<crate::Page<T>, StoreError> {
+    use sqlx::Row;
+    let limit = limit as usize;
+    let mut items = Vec::with_capacity(rows.len().min(limit));
+    let mut last = None;
+    for row in rows.iter().take(limit) {
+        let id: String = row.try_get("id")?;
+        let doc: String = row.try_get("doc")?;
+        let item = serde_json::from_str(&doc).map_err(|source| StoreError::CorruptRow {
+            table,
+            id: id.clone(),
+            source,
+        })?;
+        items.push(item);
+        last = Some(crate::Cursor {
+            time_ms: row.try_get("t")?,
+            id,
+        });
+    }
+    let next_cursor = if rows.len() > limit {
+        last.map(|c| c.encode())
+    } else {
+        None
+    };
+    Ok(crate::Page { items, next_cursor })
+}
+
+/// Recognises the backend and, for SQLite, creates the file's directory and asks for the
+/// file to be created.
+fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Backend::Postgres, url.to_string()));
+    }
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return Err(StoreError::UnsupportedUrl(url.to_string()));
+    };
+    let (path, params) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() {
+        return Err(StoreError::UnsupportedUrl(url.to_string()));
+    }
+    if let Some(dir) = std::path::Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let params = if params.contains("mode=") {
+        params.to_string()
+    } else if params.is_empty() {
+        "mode=rwc".to_string()
+    } else {
+        format!("{params}&mode=rwc")
+    };
+    Ok((Backend::Sqlite, format!("sqlite://{path}?{params}")))
+}
+
+#[async_trait::async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn insert_events(&self, events: &[watchpost_core::Event]) -> Result<(), StoreError> {
+        events::insert(self, events).await
+    }
+
+    async fn query_events(
+        &self,
+        query: &crate::EventQuery,
+    ) -> Result<crate::Page<watchpost_core::Event>, StoreError> {
+        events::query(self, query).await
+    }
+
+    async fn insert_detections(
+        &self,
+        detections: &[watchpost_core::Detection],
+    ) -> Result<(), StoreError> {
+        findings::insert_detections(self, detections).await
+    }
+
+    async fn query_detections(
+        &self,
+        query: &crate::DetectionQuery,
+    ) -> Result<crate::Page<watchpost_core::Detection>, StoreError> {
+        findings::query_detections(self, query).await
+    }
+
+    async fn upsert_alert(&self, alert: &watchpost_core::Alert) -> Result<(), StoreError> {
+        findings::upsert_alert(self, alert).await
+    }
+
+    async fn get_alert(&self, id: uuid::Uuid) -> Result<Option<watchpost_core::Alert>, StoreError> {
+        findings::get_alert(self, id).await
+    }
+
+    async fn query_alerts(
+        &self,
+        query: &crate::AlertQuery,
+    ) -> Result<crate::Page<watchpost_core::Alert>, StoreError> {
+        findings::query_alerts(self, query).await
+    }
+
+    async fn upsert_incident(&self, incident: &watchpost_core::Incident) -> Result<(), StoreError> {
+        findings::upsert_incident(self, incident).await
+    }
+
+    async fn get_incident(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<Option<watchpost_core::Incident>, StoreError> {
+        findings::get_incident(self, id).await
+    }
+
+    async fn purge(
+        &self,
+        events_before: chrono::DateTime<chrono::Utc>,
+        alerts_before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<crate::PurgeReport, StoreError> {
+        maintenance::purge(self, events_before, alerts_before).await
+    }
+
+    async fn stats(&self) -> Result<crate::StoreStats, StoreError> {
+        maintenance::stats(self).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_recognised() {
+        let dir = std::env::temp_dir().join(format!("wp-url-{}", std::process::id()));
+        let url = format!("sqlite://{}/x.db", dir.display());
+        assert_eq!(
+            normalise_url(&url).unwrap(),
+            (Backend::Sqlite, format!("{url}?mode=rwc"))
+        );
+        assert!(dir.is_dir());
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            normalise_url("postgres://u@h/db").unwrap().0,
+            Backend::Postgres
+        );
+        assert!(matches!(
+            normalise_url("mysql://x"),
+            Err(StoreError::UnsupportedUrl(_))
+        ));
+        assert!(matches!(
+            normalise_url("sqlite://"),
+            Err(StoreError::UnsupportedUrl(_))
+        ));
+    }
+}

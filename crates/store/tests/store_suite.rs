@@ -1,0 +1,576 @@
+//! The store's behaviour, checked identically on SQLite and PostgreSQL.
+//!
+//! Each case is an `async fn(Arc<dyn Store>)`; the `suite!` macro runs it once per backend,
+//! each time on a fresh database.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use watchpost_core::{
+    Alert, AlertStatus, Detection, Entity, Event, Incident, IncidentStatus, Severity,
+};
+use watchpost_store::{AlertQuery, Cursor, DetectionQuery, EventQuery, Store, testing};
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let db = watchpost_store::testing::sqlite();
+                super::$case(db.open().await).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(db) = watchpost_store::testing::postgres().await else { return };
+                super::$case(db.open().await).await;
+            })*
+        }
+    };
+}
+
+suite!(
+    events_round_trip_with_every_filter,
+    pagination_visits_every_event_once_in_order,
+    a_failed_batch_stores_nothing,
+    large_batches_are_chunked,
+    detections_filter_by_rule_host_ip_and_severity,
+    alerts_upsert_by_fingerprint_and_filter,
+    incidents_upsert_and_read_back,
+    retention_deletes_only_what_aged_out,
+    stats_count_rows_and_report_the_schema,
+);
+
+fn base_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap()
+}
+
+/// Event `i` of a deterministic mix of hosts, sources, categories, addresses and users.
+fn event(i: i64) -> Event {
+    let category = ["process", "network", "authentication"][(i % 3) as usize];
+    let mut e = Event::from_json(serde_json::json!({
+        "@timestamp": (base_time() + Duration::seconds(i)).to_rfc3339(),
+        "event": {
+            "category": [category],
+            "action": if i % 2 == 0 { "exec" } else { "connect" },
+            "module": if i % 4 == 0 { "agent" } else { "api" },
+        },
+        "host": {"name": format!("host-{}", i % 5)},
+        "source": {"ip": format!("198.51.100.{}", i % 7)},
+        "user": {"name": format!("user{}", i % 2)},
+        "message": format!("event number {i} says Hello_World"),
+    }))
+    .unwrap();
+    e.labels.insert("n".into(), i.to_string());
+    e
+}
+
+async fn count(store: &Arc<dyn Store>, query: EventQuery) -> usize {
+    let mut total = 0;
+    let mut query = EventQuery {
+        limit: Some(1000),
+        ..query
+    };
+    loop {
+        let page = store.query_events(&query).await.unwrap();
+        total += page.items.len();
+        match page.next_cursor {
+            Some(c) => query.cursor = Some(Cursor::decode(&c).unwrap()),
+            None => return total,
+        }
+    }
+}
+
+async fn events_round_trip_with_every_filter(store: Arc<dyn Store>) {
+    let events: Vec<Event> = (0..210).map(event).collect();
+    store.insert_events(&events).await.unwrap();
+
+    let page = store
+        .query_events(&EventQuery {
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page.items[0], events[209],
+        "newest first, stored document identical"
+    );
+
+    let q = EventQuery::default;
+    assert_eq!(count(&store, q()).await, 210);
+    assert_eq!(
+        count(
+            &store,
+            EventQuery {
+                host: Some("host-3".into()),
+                ..q()
+            }
+        )
+        .await,
+        42
+    );
+    assert_eq!(
+        count(
+            &store,
+            EventQuery {
+                source: Some("agent".into()),
+                ..q()
+            }
+        )
+        .await,
+        53
+    );
+    assert_eq!(
+        count(
+            &store,
+            EventQuery {
+                category: Some("network".into()),
+                ..q()
+            }
+        )
+        .await,
+        70
+    );
+    assert_eq!(
+        count(
+            &store,
+            EventQuery {
+                action: Some("exec".into()),
+                ..q()
+            }
+        )
+        .await,
+        105
+    );
+    assert_eq!(
+        count(
+            &store,
+            EventQuery {
+                source_ip: Some("198.51.100.0".into()),
+                ..q()
+            }
+        )
+        .await,
+        30
+    );
+    assert_eq!(
+        count(
+            &store,
+            EventQuery {
+                user: Some("user1".into()),
+                ..q()
+            }
+        )
+        .await,
+        105
+    );
+    let from = base_time() + Duration::seconds(100);
+    let to = base_time() + Duration::seconds(150);
+    assert_eq!(
+        count(
+            &store,
+            EventQuery {
+                from: Some(from),
+                to: Some(to),
+                ..q()
+            }
+        )
+        .await,
+        50
+    );
+    assert_eq!(
+        count(
+            &store,
+            EventQuery {
+                host: Some("host-0".into()),
+                from: Some(from),
+                to: Some(to),
+                ..q()
+            }
+        )
+        .await,
+        10
+    );
+    // Free text is case-insensitive and takes LIKE wildcards literally.
+    assert_eq!(
+        count(
+            &store,
+            EventQuery {
+                text: Some("NUMBER 17 SAYS".into()),
+                ..q()
+            }
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &store,
+            EventQuery {
+                text: Some("hello_world".into()),
+                ..q()
+            }
+        )
+        .await,
+        210
+    );
+    assert_eq!(
+        count(
+            &store,
+            EventQuery {
+                text: Some("hello%world".into()),
+                ..q()
+            }
+        )
+        .await,
+        0
+    );
+}
+
+async fn pagination_visits_every_event_once_in_order(store: Arc<dyn Store>) {
+    // Several events share each timestamp, so ordering must fall back to the id.
+    let events: Vec<Event> = (0..250)
+        .map(|i| {
+            let mut e = event(i);
+            e.timestamp = base_time() + Duration::seconds(i / 4);
+            e
+        })
+        .collect();
+    store.insert_events(&events).await.unwrap();
+    let mut seen = Vec::new();
+    let mut query = EventQuery {
+        limit: Some(40),
+        ..Default::default()
+    };
+    let mut pages = 0;
+    loop {
+        let page = store.query_events(&query).await.unwrap();
+        assert!(page.items.len() <= 40);
+        pages += 1;
+        seen.extend(page.items.iter().map(|e| (e.timestamp, e.id())));
+        match page.next_cursor {
+            Some(c) => query.cursor = Some(Cursor::decode(&c).unwrap()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 7);
+    assert_eq!(seen.len(), 250);
+    assert_eq!(seen.iter().map(|s| s.1).collect::<HashSet<_>>().len(), 250);
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "strictly newest first"
+    );
+}
+
+async fn a_failed_batch_stores_nothing(store: Arc<dyn Store>) {
+    store.insert_events(&[event(1)]).await.unwrap();
+    // The second batch repeats event 1's id at its end: the whole batch must be refused.
+    let mut batch: Vec<Event> = (2..20).map(event).collect();
+    batch.push(event(1).clone());
+    batch.last_mut().unwrap().event.id = store
+        .query_events(&EventQuery::default())
+        .await
+        .unwrap()
+        .items[0]
+        .id();
+    assert!(store.insert_events(&batch).await.is_err());
+    assert_eq!(count(&store, EventQuery::default()).await, 1);
+}
+
+async fn large_batches_are_chunked(store: Arc<dyn Store>) {
+    let events: Vec<Event> = (0..2500).map(event).collect();
+    store.insert_events(&events).await.unwrap();
+    assert_eq!(count(&store, EventQuery::default()).await, 2500);
+}
+
+fn detection(i: i64) -> Detection {
+    let severity = Severity::ALL[(i % 5) as usize];
+    let mut d = Detection::new(&format!("rule-{}", i % 3), "Test rule", severity, "sigma");
+    d.timestamp = base_time() + Duration::seconds(i);
+    d.host = Some(format!("host-{}", i % 2));
+    d.entity = Some(Entity::Ip {
+        ip: format!("203.0.113.{}", i % 4),
+    });
+    d
+}
+
+async fn detections_filter_by_rule_host_ip_and_severity(store: Arc<dyn Store>) {
+    let detections: Vec<Detection> = (0..60).map(detection).collect();
+    store.insert_detections(&detections).await.unwrap();
+    let all = |q: DetectionQuery| {
+        let store = store.clone();
+        async move {
+            store
+                .query_detections(&DetectionQuery {
+                    limit: Some(1000),
+                    ..q
+                })
+                .await
+                .unwrap()
+                .items
+        }
+    };
+    let q = DetectionQuery::default;
+    let everything = all(q()).await;
+    assert_eq!(everything.len(), 60);
+    assert_eq!(everything[0], detections[59]);
+    assert_eq!(
+        all(DetectionQuery {
+            rule_id: Some("rule-1".into()),
+            ..q()
+        })
+        .await
+        .len(),
+        20
+    );
+    assert_eq!(
+        all(DetectionQuery {
+            host: Some("host-1".into()),
+            ..q()
+        })
+        .await
+        .len(),
+        30
+    );
+    assert_eq!(
+        all(DetectionQuery {
+            source_ip: Some("203.0.113.2".into()),
+            ..q()
+        })
+        .await
+        .len(),
+        15
+    );
+    let high = all(DetectionQuery {
+        min_severity: Some(Severity::High),
+        ..q()
+    })
+    .await;
+    assert_eq!(high.len(), 24);
+    assert!(high.iter().all(|d| d.severity >= Severity::High));
+    let page = store
+        .query_detections(&DetectionQuery {
+            limit: Some(25),
+            ..q()
+        })
+        .await
+        .unwrap();
+    let rest = all(DetectionQuery {
+        cursor: Some(Cursor::decode(&page.next_cursor.unwrap()).unwrap()),
+        ..q()
+    })
+    .await;
+    assert_eq!(page.items.len() + rest.len(), 60);
+}
+
+async fn alerts_upsert_by_fingerprint_and_filter(store: Arc<dyn Store>) {
+    let first = detection(1);
+    let mut alert = Alert::from_detection(&first, BTreeMap::new());
+    store.upsert_alert(&alert).await.unwrap();
+    // The same fingerprint arriving as a new alert value updates the stored one in place.
+    let mut repeat = Alert::from_detection(&detection(13), BTreeMap::new());
+    assert_eq!(repeat.fingerprint, alert.fingerprint);
+    repeat.count = 2;
+    store.upsert_alert(&repeat).await.unwrap();
+    let stored = store
+        .get_alert(alert.id)
+        .await
+        .unwrap()
+        .expect("kept its first id");
+    assert_eq!(stored.count, 2);
+    assert_eq!(stored.id, alert.id);
+    assert!(store.get_alert(repeat.id).await.unwrap().is_none());
+
+    for i in 10..30 {
+        let mut a = Alert::from_detection(
+            &detection(i),
+            BTreeMap::from([("n".to_string(), i.to_string())]),
+        );
+        if i % 2 == 0 {
+            a.status = AlertStatus::Acknowledged;
+        }
+        store.upsert_alert(&a).await.unwrap();
+    }
+    let list = |q: AlertQuery| {
+        let store = store.clone();
+        async move {
+            store
+                .query_alerts(&AlertQuery {
+                    limit: Some(1000),
+                    ..q
+                })
+                .await
+                .unwrap()
+                .items
+        }
+    };
+    assert_eq!(list(AlertQuery::default()).await.len(), 21);
+    assert_eq!(
+        list(AlertQuery {
+            status: Some(AlertStatus::Acknowledged),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        10
+    );
+    let critical = list(AlertQuery {
+        min_severity: Some(Severity::Critical),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(critical.len(), 4);
+    assert_eq!(
+        list(AlertQuery {
+            host: Some("host-0".into()),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        10
+    );
+    assert_eq!(
+        list(AlertQuery {
+            source_ip: Some("203.0.113.1".into()),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        6
+    );
+    assert_eq!(
+        list(AlertQuery {
+            rule_id: Some("rule-2".into()),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        7
+    );
+
+    alert.status = AlertStatus::Resolved;
+    alert.count = 3;
+    store.upsert_alert(&alert).await.unwrap();
+    assert_eq!(
+        store.get_alert(alert.id).await.unwrap().unwrap().status,
+        AlertStatus::Resolved
+    );
+}
+
+async fn incidents_upsert_and_read_back(store: Arc<dyn Store>) {
+    let mut incident = Incident::new("Credential stuffing against /login", Severity::High);
+    store.upsert_incident(&incident).await.unwrap();
+    incident.status = IncidentStatus::Investigating;
+    incident.assignee = Some("maya".into());
+    store.upsert_incident(&incident).await.unwrap();
+    assert_eq!(
+        store.get_incident(incident.id).await.unwrap(),
+        Some(incident)
+    );
+    assert_eq!(
+        store.get_incident(uuid::Uuid::now_v7()).await.unwrap(),
+        None
+    );
+}
+
+async fn retention_deletes_only_what_aged_out(store: Arc<dyn Store>) {
+    let now = base_time() + Duration::days(100);
+    let old: Vec<Event> = (0..30).map(event).collect();
+    let recent: Vec<Event> = (0..12)
+        .map(|i| {
+            let mut e = event(i);
+            e.timestamp = now - Duration::days(1);
+            e
+        })
+        .collect();
+    store.insert_events(&old).await.unwrap();
+    store.insert_events(&recent).await.unwrap();
+    store.insert_detections(&[detection(1)]).await.unwrap();
+
+    let mut resolved_old = Alert::from_detection(&detection(1), BTreeMap::new());
+    resolved_old.status = AlertStatus::Resolved;
+    let firing_old = Alert::from_detection(&detection(2), BTreeMap::new());
+    let mut resolved_recent = Alert::from_detection(&detection(3), BTreeMap::new());
+    resolved_recent.status = AlertStatus::Resolved;
+    resolved_recent.last_seen = now - Duration::days(2);
+    for a in [&resolved_old, &firing_old, &resolved_recent] {
+        store.upsert_alert(a).await.unwrap();
+    }
+    let mut closed_old = Incident::new("old", Severity::Low);
+    closed_old.status = IncidentStatus::Closed;
+    closed_old.updated_at = base_time();
+    store.upsert_incident(&closed_old).await.unwrap();
+
+    // Events older than 30 days go; alerts and incidents get 90 days.
+    let report = store
+        .purge(now - Duration::days(30), now - Duration::days(90))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.events,
+            report.detections,
+            report.alerts,
+            report.incidents
+        ),
+        (30, 1, 1, 1)
+    );
+    assert_eq!(count(&store, EventQuery::default()).await, 12);
+    assert!(store.get_alert(resolved_old.id).await.unwrap().is_none());
+    assert!(
+        store.get_alert(firing_old.id).await.unwrap().is_some(),
+        "open alerts are kept"
+    );
+    assert!(store.get_alert(resolved_recent.id).await.unwrap().is_some());
+    assert!(store.get_incident(closed_old.id).await.unwrap().is_none());
+    let again = store
+        .purge(now - Duration::days(30), now - Duration::days(90))
+        .await
+        .unwrap();
+    assert_eq!(again, Default::default());
+}
+
+async fn stats_count_rows_and_report_the_schema(store: Arc<dyn Store>) {
+    store
+        .insert_events(&(0..75).map(event).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    store
+        .insert_detections(&(0..4).map(detection).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.backend, store.backend());
+    assert_eq!(stats.schema_version, 1);
+    let rows: Vec<(String, i64)> = stats
+        .tables
+        .iter()
+        .map(|t| (t.table.clone(), t.rows))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("events".into(), 75),
+            ("detections".into(), 4),
+            ("alerts".into(), 0),
+            ("incidents".into(), 0)
+        ]
+    );
+    let events = &stats.tables[0];
+    assert!(
+        events.bytes.unwrap() > 0,
+        "event table size known: {stats:?}"
+    );
+    assert!(stats.total_bytes.unwrap() >= events.bytes.unwrap());
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn reopening_an_existing_database_keeps_its_data() {
+    let db = testing::sqlite();
+    db.open().await.insert_events(&[event(1)]).await.unwrap();
+    let store = db.open().await;
+    assert_eq!(count(&store, EventQuery::default()).await, 1);
+}
