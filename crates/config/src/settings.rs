@@ -1,0 +1,125 @@
+//! The settings, section by section, with their defaults.
+//!
+//! Every struct denies unknown fields so that a misspelt key is an error with the list of
+//! allowed keys, never a silently ignored line.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub monitoring: MonitoringConfig,
+    pub alerting: AlertingConfig,
+    pub api: ApiConfig,
+    pub storage: StorageConfig,
+}
+
+/// `[monitoring]`: watching the host the server or agent runs on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitoringConfig {
+    pub enabled: bool,
+    /// Seconds between metric samples.
+    pub monitor_interval: u64,
+    /// Percent of CPU above which a detection is raised.
+    pub cpu_threshold: f64,
+    /// Percent of memory above which a detection is raised.
+    pub memory_threshold: f64,
+    /// Percent of a filesystem's space above which a detection is raised.
+    pub disk_threshold: f64,
+}
+
+impl Default for MonitoringConfig {
+    fn default() -> Self {
+        MonitoringConfig {
+            enabled: true,
+            monitor_interval: 10,
+            cpu_threshold: 90.0,
+            memory_threshold: 90.0,
+            disk_threshold: 90.0,
+        }
+    }
+}
+
+/// `[alerting]`: how often people may be told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertingConfig {
+    /// Seconds during which a repeat of the same alert is not notified again.
+    pub alert_cooldown_seconds: u64,
+    /// Notifications per hour before the excess is summarised in a digest.
+    pub max_alerts_per_hour: u32,
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        AlertingConfig {
+            alert_cooldown_seconds: 300,
+            max_alerts_per_hour: 100,
+        }
+    }
+}
+
+/// `[api]`: the HTTP listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address to listen on. Loopback by default: nothing is exposed until asked.
+    pub host: String,
+    /// Port to listen on; 0 picks a free port (the address chosen is logged).
+    pub port: u16,
+    pub enable_cors: bool,
+    /// Origins allowed by CORS when `enable_cors` is on (`https://soc.example.com`).
+    pub cors_origins: Vec<String>,
+    pub enable_rate_limiting: bool,
+    pub enable_authentication: bool,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Most events accepted in one ingest request.
+    pub max_batch_events: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            enable_cors: false,
+            cors_origins: Vec::new(),
+            enable_rate_limiting: true,
+            enable_authentication: true,
+            max_body_bytes: 16 * 1024 * 1024,
+            max_batch_events: 10_000,
+        }
+    }
+}
+
+/// `[storage]`: where data lives and for how long.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Directory for the embedded database and other state.
+    pub data_dir: PathBuf,
+    /// `postgres://…` for a shared PostgreSQL store; empty means SQLite in `data_dir`.
+    pub database_url: String,
+    /// Days events and detections are kept.
+    pub retention_days: u32,
+    /// Days resolved alerts and closed incidents are kept (at least `retention_days`).
+    pub alert_retention_days: u32,
+    /// Seconds between retention runs.
+    pub retention_interval_seconds: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from("./watchpost-data"),
+            database_url: String::new(),
+            retention_days: 30,
+            alert_retention_days: 365,
+            retention_interval_seconds: 3600,
+        }
+    }
+}

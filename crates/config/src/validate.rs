@@ -1,0 +1,189 @@
+//! Checks that parsing alone cannot make: ranges, formats and relations between keys.
+
+use crate::Config;
+use std::net::IpAddr;
+
+/// A key whose value is not allowed, and what is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Violation {
+    pub key: String,
+    pub message: String,
+}
+
+/// Every violation in `config`, or `Ok` when there are none.
+pub(crate) fn check(config: &Config) -> Result<(), Vec<Violation>> {
+    let mut out = Vec::new();
+    let mut bad = |key: &str, message: String| {
+        out.push(Violation {
+            key: key.to_string(),
+            message,
+        })
+    };
+
+    let m = &config.monitoring;
+    if !(1..=86_400).contains(&m.monitor_interval) {
+        bad(
+            "monitoring.monitor_interval",
+            format!(
+                "{} is out of range: allowed 1 to 86400 seconds",
+                m.monitor_interval
+            ),
+        );
+    }
+    for (key, value) in [
+        ("monitoring.cpu_threshold", m.cpu_threshold),
+        ("monitoring.memory_threshold", m.memory_threshold),
+        ("monitoring.disk_threshold", m.disk_threshold),
+    ] {
+        if !(value > 0.0 && value <= 100.0) {
+            bad(
+                key,
+                format!("{value} is out of range: allowed a percentage above 0 and at most 100"),
+            );
+        }
+    }
+
+    let a = &config.alerting;
+    if a.alert_cooldown_seconds > 7 * 86_400 {
+        bad(
+            "alerting.alert_cooldown_seconds",
+            format!(
+                "{} is out of range: allowed 0 to 604800 (one week)",
+                a.alert_cooldown_seconds
+            ),
+        );
+    }
+    if a.max_alerts_per_hour == 0 {
+        bad(
+            "alerting.max_alerts_per_hour",
+            "0 would silence every notification: allowed 1 or more".into(),
+        );
+    }
+
+    let api = &config.api;
+    if api.host != "localhost" && api.host.parse::<IpAddr>().is_err() {
+        bad(
+            "api.host",
+            format!(
+                "`{}` is not an IP address: use e.g. 127.0.0.1, 0.0.0.0, ::1 or localhost",
+                api.host
+            ),
+        );
+    }
+    if !(1024..=1 << 30).contains(&api.max_body_bytes) {
+        bad(
+            "api.max_body_bytes",
+            format!(
+                "{} is out of range: allowed 1024 to 1073741824 bytes",
+                api.max_body_bytes
+            ),
+        );
+    }
+    if !(1..=1_000_000).contains(&api.max_batch_events) {
+        bad(
+            "api.max_batch_events",
+            format!(
+                "{} is out of range: allowed 1 to 1000000",
+                api.max_batch_events
+            ),
+        );
+    }
+    for (i, origin) in api.cors_origins.iter().enumerate() {
+        let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
+            && !origin.trim_end_matches('/').contains(['?', '#', ' '])
+            && origin.splitn(4, '/').nth(3).is_none_or(str::is_empty);
+        if !ok {
+            bad(
+                &format!("api.cors_origins[{i}]"),
+                format!(
+                    "`{origin}` is not an origin: expected scheme://host[:port], e.g. https://soc.example.com"
+                ),
+            );
+        }
+    }
+    if api.enable_cors && api.cors_origins.is_empty() {
+        bad(
+            "api.cors_origins",
+            "enable_cors is on but no origin is listed: name the origins allowed to call the API"
+                .into(),
+        );
+    }
+
+    let s = &config.storage;
+    let url = s.database_url.trim();
+    if !(url.is_empty()
+        || url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://"))
+    {
+        bad(
+            "storage.database_url",
+            format!(
+                "`{}` is not supported: use postgres://USER@HOST/DB, sqlite://PATH, or leave it empty for SQLite in data_dir",
+                crate::mask::mask_url(url)
+            ),
+        );
+    }
+    if s.data_dir.as_os_str().is_empty() {
+        bad("storage.data_dir", "must not be empty".into());
+    }
+    if s.retention_days == 0 {
+        bad(
+            "storage.retention_days",
+            "0 would delete events as they arrive: allowed 1 or more days".into(),
+        );
+    }
+    if s.alert_retention_days < s.retention_days {
+        bad(
+            "storage.alert_retention_days",
+            format!(
+                "{} is shorter than retention_days ({}): alerts and incidents must be kept at least as long as events",
+                s.alert_retention_days, s.retention_days
+            ),
+        );
+    }
+    if !(60..=7 * 86_400).contains(&s.retention_interval_seconds) {
+        bad(
+            "storage.retention_interval_seconds",
+            format!(
+                "{} is out of range: allowed 60 to 604800",
+                s.retention_interval_seconds
+            ),
+        );
+    }
+
+    if out.is_empty() { Ok(()) } else { Err(out) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_each_bad_value_is_named() {
+        assert!(check(&Config::default()).is_ok());
+        let mut c = Config::default();
+        c.api.max_batch_events = 0;
+        c.api.host = "my-server".into();
+        c.monitoring.cpu_threshold = 150.0;
+        c.storage.alert_retention_days = 7;
+        c.api.enable_cors = true;
+        c.api.cors_origins = vec![
+            "https://ok.example".into(),
+            "ftp://x".into(),
+            "https://x/path".into(),
+        ];
+        let keys: Vec<String> = check(&c).unwrap_err().into_iter().map(|v| v.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "monitoring.cpu_threshold",
+                "api.host",
+                "api.max_batch_events",
+                "api.cors_origins[1]",
+                "api.cors_origins[2]",
+                "storage.alert_retention_days"
+            ]
+        );
+    }
+}
