@@ -19,6 +19,7 @@ mod settings;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use mask::mask_url;
 pub use reload::{ConfigHandle, ReloadOutcome};
 pub use settings::*;
 

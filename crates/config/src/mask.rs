@@ -41,7 +41,7 @@ pub(crate) fn mask_secrets(value: &mut Value) {
 }
 
 /// `scheme://user:password@host/…` with the password masked.
-pub(crate) fn mask_url(url: &str) -> String {
+pub fn mask_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };

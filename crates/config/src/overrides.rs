@@ -13,7 +13,7 @@ pub(crate) fn apply(
     config: Config,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config, ConfigErrors> {
-    let mut overrides: Vec<(String, String, String, String)> = env
+    let overrides: Vec<(String, String, String, String)> = env
         .into_iter()
         .filter_map(|(name, value)| {
             let rest = name.strip_prefix(PREFIX)?;
@@ -29,7 +29,6 @@ pub(crate) fn apply(
     if overrides.is_empty() {
         return Ok(config);
     }
-    overrides.sort();
     let mut tree = serde_json::to_value(&config).unwrap_or_default();
     let mut errors = Vec::new();
     for (var, section, key, raw) in overrides {

@@ -43,16 +43,32 @@ pub struct ConfigHandle {
     path: Option<PathBuf>,
     generation: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// `WATCHPOST_SECTION__KEY` pairs that win over the environment (command-line flags),
+    /// re-applied at every reload so a reload never undoes them.
+    overrides: Vec<(String, String)>,
 }
 
 impl ConfigHandle {
     /// A handle on `config`, loaded from `path` if it came from a file.
     pub fn new(config: Config, path: Option<PathBuf>) -> Arc<ConfigHandle> {
+        ConfigHandle::with_overrides(config, path, Vec::new())
+    }
+
+    /// Loads the configuration from `path` (or defaults), the environment and `overrides`
+    /// (`WATCHPOST_SECTION__KEY` pairs that win over the environment), and keeps applying
+    /// them on reload.
+    pub fn load(path: Option<PathBuf>, overrides: Vec<(String, String)>) -> Result<Arc<ConfigHandle>, ConfigErrors> {
+        let config = Config::load_with_env(path.as_deref(), std::env::vars().chain(overrides.iter().cloned()))?;
+        Ok(ConfigHandle::with_overrides(config, path, overrides))
+    }
+
+    fn with_overrides(config: Config, path: Option<PathBuf>, overrides: Vec<(String, String)>) -> Arc<ConfigHandle> {
         Arc::new(ConfigHandle {
             current: ArcSwap::from_pointee(config),
             path,
             generation: AtomicU64::new(1),
             last_error: Mutex::new(None),
+            overrides,
         })
     }
 
@@ -81,7 +97,8 @@ impl ConfigHandle {
 
     /// Re-reads the file (with environment overrides) and swaps it in if valid.
     pub fn reload(&self) -> ReloadOutcome {
-        let outcome = match Config::load(self.path.as_deref()) {
+        let env = std::env::vars().chain(self.overrides.iter().cloned());
+        let outcome = match Config::load_with_env(self.path.as_deref(), env) {
             Err(errors) => ReloadOutcome::Rejected(errors),
             Ok(new) => self.install(new),
         };

@@ -1,1 +1,95 @@
-//! placeholder
+//! The Watchpost server: HTTP API, ingest pipeline, health and metrics, background jobs.
+//!
+//! [`serve`] runs it until the shutdown future completes, then stops accepting requests,
+//! finishes the ones in flight, writes every queued event, and returns.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use watchpost_config::{Config, ConfigHandle};
+//! let config = ConfigHandle::new(Config::default(), None);
+//! watchpost_server::serve(config, watchpost_server::shutdown_signal()).await
+//! # }
+//! ```
+
+pub mod error;
+pub mod ingest;
+pub mod metrics;
+mod params;
+mod retention;
+mod routes;
+pub mod state;
+
+pub use routes::router;
+
+use anyhow::Context;
+use state::AppState;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+use watchpost_config::ConfigHandle;
+
+/// Runs the server with `config` until `shutdown` completes.
+pub async fn serve(config: Arc<ConfigHandle>, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let settings = config.get();
+    let host: IpAddr = if settings.api.host == "localhost" {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        settings.api.host.parse().with_context(|| format!("api.host `{}` is not an address", settings.api.host))?
+    };
+    if !host.is_loopback() {
+        anyhow::bail!(
+            "refusing to listen on {host}: this build has no API authentication yet, so the server only \
+             listens on loopback (set api.host = \"127.0.0.1\" and put an authenticating proxy in front)"
+        );
+    }
+    let url = config.get().database_url();
+    let store = watchpost_store::open(&url)
+        .await
+        .with_context(|| format!("opening the store at {}", watchpost_config::mask_url(&url)))?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    let (ingest, writer) = ingest::start(store.clone(), metrics.clone());
+    let state = AppState { store, config: config.clone(), metrics, ingest, started: Instant::now() };
+
+    let watcher = config.watch().context("watching the configuration file")?;
+    let retention = tokio::spawn(retention::run(state.clone()));
+
+    let addr = SocketAddr::new(host, settings.api.port);
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, backend = state.store.backend().as_str(), "listening on http://{local}");
+
+    let app = router(state).layer(tower_http::trace::TraceLayer::new_for_http());
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    tracing::info!("shutting down: writing queued events");
+    retention.abort();
+    drop(watcher);
+    writer.drain().await;
+    tracing::info!("stopped");
+    served.context("serving HTTP")
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => tracing::info!("received SIGINT"),
+        _ = terminate => tracing::info!("received SIGTERM"),
+    }
+}

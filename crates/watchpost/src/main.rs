@@ -1,1 +1,49 @@
-fn main() {}
+//! `watchpost`: security monitoring, detection and alerting in one binary.
+
+mod bench;
+mod cli;
+mod config_cmd;
+mod db;
+mod logging;
+
+use clap::Parser;
+use cli::{Cli, Command, ConfigCommand, DbCommand, BenchCommand};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(&cli.log_level, cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = cli::load_config(&cli.config, args.overrides())?;
+            watchpost_server::serve(config, watchpost_server::shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config { command: ConfigCommand::Check } => Ok(config_cmd::check(&cli.config)),
+        Command::Config { command: ConfigCommand::Show { format } } => config_cmd::show(&cli.config, format),
+        Command::Db { command: DbCommand::Migrate } => db::migrate(&cli.config).await,
+        Command::Db { command: DbCommand::Stats { json } } => db::stats(&cli.config, json).await,
+        Command::Bench { command: BenchCommand::Ingest(args) } => bench::ingest(args).await,
+        Command::Version => {
+            println!("watchpost {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

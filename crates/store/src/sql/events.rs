@@ -37,7 +37,7 @@ pub(super) async fn insert(store: &SqlStore, events: &[Event]) -> Result<(), Sto
         .chunks(INSERT_CHUNK_ROWS)
         .zip(docs.chunks(INSERT_CHUNK_ROWS))
     {
-        let sql = multi_row_insert("events", COLUMNS, chunk.len(), "");
+        let sql = multi_row_insert(store.backend, "events", COLUMNS, chunk.len(), "");
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for (event, doc) in chunk.iter().zip(docs) {
             query = query
@@ -55,6 +55,7 @@ pub(super) async fn insert(store: &SqlStore, events: &[Event]) -> Result<(), Sto
         query.execute(&mut *tx).await?;
     }
     tx.commit().await?;
+    store.after_commit();
     Ok(())
 }
 

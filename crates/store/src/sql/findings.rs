@@ -37,7 +37,7 @@ pub(super) async fn insert_detections(
         .chunks(INSERT_CHUNK_ROWS)
         .zip(docs.chunks(INSERT_CHUNK_ROWS))
     {
-        let sql = multi_row_insert("detections", DETECTION_COLUMNS, chunk.len(), "");
+        let sql = multi_row_insert(store.backend, "detections", DETECTION_COLUMNS, chunk.len(), "");
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for (d, doc) in chunk.iter().zip(docs) {
             query = query
@@ -53,6 +53,7 @@ pub(super) async fn insert_detections(
         query.execute(&mut *tx).await?;
     }
     tx.commit().await?;
+    store.after_commit();
     Ok(())
 }
 
@@ -79,6 +80,7 @@ pub(super) async fn query_detections(
 pub(super) async fn upsert_alert(store: &SqlStore, alert: &Alert) -> Result<(), StoreError> {
     let doc = serde_json::to_string(alert)?;
     let sql = multi_row_insert(
+        store.backend,
         "alerts",
         &[
             "id",
@@ -112,6 +114,7 @@ pub(super) async fn upsert_alert(store: &SqlStore, alert: &Alert) -> Result<(), 
         .bind(doc)
         .execute(&store.pool)
         .await?;
+    store.after_commit();
     Ok(())
 }
 
@@ -169,6 +172,7 @@ pub(super) async fn upsert_incident(
 ) -> Result<(), StoreError> {
     let doc = serde_json::to_string(incident)?;
     let sql = multi_row_insert(
+        store.backend,
         "incidents",
         &[
             "id",
@@ -192,6 +196,7 @@ pub(super) async fn upsert_incident(
         .bind(doc)
         .execute(&store.pool)
         .await?;
+    store.after_commit();
     Ok(())
 }
 

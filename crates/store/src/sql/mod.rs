@@ -1,5 +1,6 @@
 //! [`SqlStore`]: the [`Store`] implementation for SQLite and PostgreSQL.
 
+mod checkpointer;
 mod events;
 mod filter;
 mod findings;
@@ -23,6 +24,8 @@ pub struct SqlStore {
     /// SQLite allows one writer at a time; queueing writers here instead of in SQLite's
     /// busy handler keeps them in arrival order and never fails a write with SQLITE_BUSY.
     sqlite_writer: Option<tokio::sync::Mutex<()>>,
+    /// Wakes the SQLite checkpointer after a commit; dropping it stops the checkpointer.
+    wrote: Option<tokio::sync::watch::Sender<()>>,
 }
 
 /// Opens (creating if needed) the store at `url` and brings its schema up to date.
@@ -53,10 +56,24 @@ impl SqlStore {
                         Box::pin(async move {
                             // WAL lets readers run beside the writer; NORMAL sync is durable
                             // across process crashes (the WAL is fsynced at checkpoints).
+                            // 16 KiB pages (set before the first write; a no-op on an existing
+                            // file): a quarter of the WAL frames, b-tree splits and write
+                            // syscalls per batch of the 4 KiB default.
+                            conn.execute("PRAGMA page_size = 16384").await?;
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
                             conn.execute("PRAGMA busy_timeout = 10000").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
+                            // The default 2 MiB page cache made every batch re-read index
+                            // pages from the file; 64 MiB per connection and memory-mapped
+                            // reads keep the hot b-tree pages in memory.
+                            conn.execute("PRAGMA cache_size = -65536").await?;
+                            conn.execute("PRAGMA mmap_size = 268435456").await?;
+                            conn.execute("PRAGMA temp_store = MEMORY").await?;
+                            // Writers never checkpoint: a checkpoint fsyncs, and ingest waited
+                            // on it. `checkpointer` does it beside them instead.
+                            conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                            conn.execute("PRAGMA journal_size_limit = 67108864").await?;
                             Ok(())
                         })
                     })
@@ -65,13 +82,22 @@ impl SqlStore {
             }
             Backend::Postgres => options.connect(&url).await?,
         };
+        let wrote = (backend == Backend::Sqlite).then(|| checkpointer::start(pool.clone()));
         let store = SqlStore {
             pool,
             backend,
             sqlite_writer: (backend == Backend::Sqlite).then(|| tokio::sync::Mutex::new(())),
+            wrote,
         };
         migrations::run(&store).await?;
         Ok(store)
+    }
+
+    /// Tells the checkpointer (SQLite) that the WAL grew.
+    fn after_commit(&self) {
+        if let Some(wrote) = &self.wrote {
+            wrote.send_replace(());
+        }
     }
 
     /// Waits for the right to write; a no-op on PostgreSQL.

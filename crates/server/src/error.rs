@@ -1,0 +1,46 @@
+//! API errors: `{"error": {"code", "message", "details"}}` with the right HTTP status.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// An error returned by an API handler.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// A stable machine-readable code (`invalid_parameter`, `payload_too_large`, ...).
+    pub code: &'static str,
+    pub message: String,
+    pub details: Value,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), details: Value::Null }
+    }
+
+    pub fn with_details(mut self, details: Value) -> ApiError {
+        self.details = details;
+        self
+    }
+
+    /// A request parameter that could not be used; names the parameter.
+    pub fn invalid_parameter(name: &str, problem: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", format!("parameter `{name}`: {problem}"))
+            .with_details(json!({ "parameter": name }))
+    }
+
+    /// The store failed; the message is logged in full and summarised to the client.
+    pub fn store(error: watchpost_store::StoreError) -> ApiError {
+        tracing::error!(%error, "store operation failed");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", format!("the store failed: {error}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message, "details": self.details } });
+        (self.status, Json(body)).into_response()
+    }
+}

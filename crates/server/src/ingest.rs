@@ -1,0 +1,246 @@
+//! The ingest pipeline: parse posted events, then write them through one writer task that
+//! groups concurrent requests into one transaction (group commit).
+//!
+//! A request is acknowledged only after its events are committed, so "acknowledged" always
+//! means "stored". On shutdown the writer drains what is queued before the process exits.
+
+use crate::metrics::Metrics;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+use watchpost_core::Event;
+use watchpost_store::Store;
+
+/// Most events written in one transaction when several requests are waiting.
+const GROUP_COMMIT_EVENTS: usize = 5000;
+/// Requests that may wait for the writer before senders are slowed down (backpressure).
+const QUEUE_REQUESTS: usize = 256;
+
+/// One posted line or array element that could not become an event.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct Rejected {
+    /// 0-based position among the posted events.
+    pub index: usize,
+    /// 1-based line in an NDJSON body (absent for a JSON array).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    pub error: String,
+}
+
+/// The result of parsing a body: the good events and the rejected entries.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub events: Vec<Event>,
+    pub rejected: Vec<Rejected>,
+}
+
+/// Why a body as a whole could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the body is not valid JSON: {0}")]
+    InvalidJson(serde_json::Error),
+    #[error("{count} events in one request; at most {max} are accepted (api.max_batch_events)")]
+    TooManyEvents { count: usize, max: usize },
+    #[error("the body is not UTF-8 text")]
+    NotUtf8,
+}
+
+/// Reads a JSON array of events or NDJSON (one event per line; blank lines skipped). A
+/// malformed entry is reported by index and line; the well-formed ones are kept.
+pub fn parse_body(body: &[u8], max_events: usize) -> Result<Parsed, BodyError> {
+    let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
+    let mut parsed = Parsed::default();
+    if text.trim_start().starts_with('[') {
+        let items: Vec<serde_json::Value> = serde_json::from_str(text).map_err(BodyError::InvalidJson)?;
+        if items.len() > max_events {
+            return Err(BodyError::TooManyEvents { count: items.len(), max: max_events });
+        }
+        for (index, item) in items.into_iter().enumerate() {
+            match Event::from_json(item) {
+                Ok(event) => parsed.events.push(event),
+                Err(e) => parsed.rejected.push(Rejected { index, line: None, error: e.to_string() }),
+            }
+        }
+        return Ok(parsed);
+    }
+    let lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    for (index, (line_no, line)) in lines.enumerate() {
+        if index >= max_events {
+            return Err(BodyError::TooManyEvents { count: index + 1, max: max_events });
+        }
+        let result = serde_json::from_str(line)
+            .map_err(|e| format!("invalid JSON: {e}"))
+            .and_then(|v| Event::from_json(v).map_err(|e| e.to_string()));
+        match result {
+            Ok(event) => parsed.events.push(event),
+            Err(error) => parsed.rejected.push(Rejected { index, line: Some(line_no + 1), error }),
+        }
+    }
+    Ok(parsed)
+}
+
+struct Batch {
+    events: Vec<Event>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// The sending side of the writer: cheap to clone into request handlers.
+#[derive(Clone)]
+pub struct IngestQueue {
+    tx: mpsc::Sender<Batch>,
+    metrics: Arc<Metrics>,
+}
+
+/// Why events were not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error("the store refused the batch: {0}")]
+    Store(String),
+}
+
+impl IngestQueue {
+    /// Queues `events` and waits until they are committed.
+    pub async fn write(&self, events: Vec<Event>) -> Result<usize, IngestError> {
+        let n = events.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        let (done, wait) = oneshot::channel();
+        self.metrics.ingest_queue_events.inc_by(n as i64);
+        if self.tx.send(Batch { events, done }).await.is_err() {
+            self.metrics.ingest_queue_events.dec_by(n as i64);
+            return Err(IngestError::ShuttingDown);
+        }
+        match wait.await {
+            Ok(Ok(())) => Ok(n),
+            Ok(Err(e)) => Err(IngestError::Store(e)),
+            Err(_) => Err(IngestError::ShuttingDown),
+        }
+    }
+
+    /// Events accepted and not yet committed.
+    pub fn queued_events(&self) -> i64 {
+        self.metrics.ingest_queue_events.get()
+    }
+}
+
+/// Handle on the writer task, used to stop it once no more requests can arrive.
+pub struct IngestWriter {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl IngestWriter {
+    /// Stops taking new batches, writes every batch already queued, and returns when done.
+    pub async fn drain(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// Starts the writer task over `store`.
+pub fn start(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> (IngestQueue, IngestWriter) {
+    let (tx, rx) = mpsc::channel(QUEUE_REQUESTS);
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(run_writer(rx, stopped, store, metrics.clone()));
+    (IngestQueue { tx, metrics }, IngestWriter { stop, task })
+}
+
+async fn run_writer(
+    mut rx: mpsc::Receiver<Batch>,
+    mut stopped: oneshot::Receiver<()>,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+) {
+    loop {
+        let first = tokio::select! {
+            batch = rx.recv() => batch,
+            _ = &mut stopped => {
+                // No new batches; what is already queued is still written below.
+                rx.close();
+                rx.recv().await
+            }
+        };
+        let Some(first) = first else { return };
+        let mut group = vec![first];
+        let mut total = group[0].events.len();
+        while total < GROUP_COMMIT_EVENTS {
+            match rx.try_recv() {
+                Ok(batch) => {
+                    total += batch.events.len();
+                    group.push(batch);
+                }
+                Err(_) => break,
+            }
+        }
+        write_group(&*store, &metrics, group).await;
+    }
+}
+
+/// Writes a group in one transaction. If that fails, each request's batch is retried on its
+/// own, so one bad batch (a duplicate id, say) fails only the request that sent it.
+async fn write_group(store: &dyn Store, metrics: &Metrics, group: Vec<Batch>) {
+    let total: usize = group.iter().map(|b| b.events.len()).sum();
+    let started = Instant::now();
+    let combined = if let [single] = group.as_slice() {
+        store.insert_events(&single.events).await
+    } else {
+        let all: Vec<Event> = group.iter().flat_map(|b| b.events.iter().cloned()).collect();
+        store.insert_events(&all).await
+    };
+    metrics.observe_store("insert_events", started.elapsed());
+    metrics.ingest_queue_events.dec_by(total as i64);
+    if combined.is_ok() {
+        metrics.events_ingested.inc_by(total as u64);
+        for batch in group {
+            let _ = batch.done.send(Ok(()));
+        }
+        return;
+    }
+    for batch in group {
+        let n = batch.events.len() as u64;
+        let started = Instant::now();
+        let result = store.insert_events(&batch.events).await;
+        metrics.observe_store("insert_events", started.elapsed());
+        match result {
+            Ok(()) => {
+                metrics.events_ingested.inc_by(n);
+            }
+            Err(ref e) => {
+                tracing::warn!(error = %e, events = n, "ingest batch refused by the store");
+                metrics.ingest_error("store", n);
+            }
+        }
+        let _ = batch.done.send(result.map_err(|e| e.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ndjson_keeps_good_lines_and_names_bad_ones() {
+        let body = b"{\"message\":\"a\"}\n\n{not json}\n[1]\n{\"message\":\"b\"}\n";
+        let parsed = parse_body(body, 10).unwrap();
+        assert_eq!(parsed.events.len(), 2);
+        assert_eq!(parsed.rejected.len(), 2);
+        assert_eq!((parsed.rejected[0].index, parsed.rejected[0].line), (1, Some(3)));
+        assert!(parsed.rejected[0].error.starts_with("invalid JSON"));
+        assert_eq!((parsed.rejected[1].index, parsed.rejected[1].line), (2, Some(4)));
+        assert!(parsed.rejected[1].error.contains("an array"));
+    }
+
+    #[test]
+    fn arrays_are_bounded_and_report_indices() {
+        let parsed = parse_body(br#"[{"message":"a"}, 5, {"@timestamp": "nope"}]"#, 10).unwrap();
+        assert_eq!(parsed.events.len(), 1);
+        assert_eq!(parsed.rejected.iter().map(|r| r.index).collect::<Vec<_>>(), vec![1, 2]);
+        assert!(matches!(parse_body(b"[{}, {}, {}]", 2), Err(BodyError::TooManyEvents { count: 3, max: 2 })));
+        assert!(matches!(parse_body(b"{}\n{}\n{}\n", 2), Err(BodyError::TooManyEvents { .. })));
+        assert!(matches!(parse_body(b"[{]", 2), Err(BodyError::InvalidJson(_))));
+        assert!(matches!(parse_body(&[0xff, 0xfe], 2), Err(BodyError::NotUtf8)));
+    }
+}

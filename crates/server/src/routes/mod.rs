@@ -1,0 +1,26 @@
+//! The HTTP routes, one module per area.
+
+mod events;
+mod health;
+mod metrics;
+
+use crate::state::AppState;
+use axum::Router;
+use axum::routing::get;
+
+/// The server's router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/api/v1/status", get(health::status))
+        .route("/api/v1/system/health", get(health::system_health))
+        .route("/api/v1/events", get(events::list).post(events::ingest))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> crate::error::ApiError {
+    crate::error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", format!("no route for {}", uri.path()))
+}

@@ -1,0 +1,18 @@
+//! What every request handler and background job shares.
+
+use crate::ingest::IngestQueue;
+use crate::metrics::Metrics;
+use std::sync::Arc;
+use std::time::Instant;
+use watchpost_config::ConfigHandle;
+use watchpost_store::Store;
+
+/// Shared server state, cloned into each handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<ConfigHandle>,
+    pub metrics: Arc<Metrics>,
+    pub ingest: IngestQueue,
+    pub started: Instant,
+}

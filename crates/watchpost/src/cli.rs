@@ -1,0 +1,117 @@
+//! Command-line interface definitions.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::sync::Arc;
+use watchpost_config::ConfigHandle;
+
+#[derive(Parser)]
+#[command(name = "watchpost", version, about = "Security monitoring, detection and alerting in one binary")]
+pub struct Cli {
+    /// Configuration file (TOML, or JSON by extension). Without one, defaults apply.
+    #[arg(long, short, global = true, env = "WATCHPOST_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive list.
+    #[arg(long, global = true, env = "WATCHPOST_LOG", default_value = "info")]
+    pub log_level: String,
+    /// Log format: pretty on a terminal, plain text otherwise, or JSON lines.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Pretty,
+    Plain,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the server: API, ingest pipeline, storage, health and metrics.
+    Serve(ServeArgs),
+    /// Check or show the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Database maintenance.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Measure throughput.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Data directory (overrides storage.data_dir).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Port to listen on (overrides api.port; 0 picks a free port).
+    #[arg(long)]
+    pub port: Option<u16>,
+}
+
+impl ServeArgs {
+    /// The flags as configuration overrides, applied after file and environment.
+    pub fn overrides(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Some(dir) = &self.data_dir {
+            out.push(("WATCHPOST_STORAGE__DATA_DIR".into(), dir.display().to_string()));
+        }
+        if let Some(port) = self.port {
+            out.push(("WATCHPOST_API__PORT".into(), port.to_string()));
+        }
+        out
+    }
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration; exits non-zero and lists every error (file, line, key).
+    Check,
+    /// Print the effective configuration (file + environment + defaults), secrets masked.
+    Show {
+        #[arg(long, value_enum, default_value_t = ShowFormat::Toml)]
+        format: ShowFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ShowFormat {
+    Toml,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum DbCommand {
+    /// Create or upgrade the database schema.
+    Migrate,
+    /// Row counts and sizes per table.
+    Stats {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Sustained event ingest into the store, in batches.
+    Ingest(crate::bench::IngestArgs),
+}
+
+/// Loads the configuration or fails with every error listed.
+pub fn load_config(path: &Option<PathBuf>, overrides: Vec<(String, String)>) -> anyhow::Result<Arc<ConfigHandle>> {
+    ConfigHandle::load(path.clone(), overrides).map_err(|errors| anyhow::anyhow!("invalid configuration:\n{errors}"))
+}
