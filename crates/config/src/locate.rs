@@ -53,10 +53,11 @@ fn json_key_line(text: &str, section: &str, name: &str) -> Option<usize> {
     for (i, line) in text.lines().enumerate() {
         if !in_section && line.contains(&section_key) {
             in_section = true;
-            if let Some(rest) = line.split_once(&section_key).map(|(_, r)| r) {
-                if rest.contains(&name_key) {
-                    return Some(i + 1);
-                }
+            if line
+                .split_once(&section_key)
+                .is_some_and(|(_, rest)| rest.contains(&name_key))
+            {
+                return Some(i + 1);
             }
             continue;
         }

@@ -57,12 +57,22 @@ impl ConfigHandle {
     /// Loads the configuration from `path` (or defaults), the environment and `overrides`
     /// (`WATCHPOST_SECTION__KEY` pairs that win over the environment), and keeps applying
     /// them on reload.
-    pub fn load(path: Option<PathBuf>, overrides: Vec<(String, String)>) -> Result<Arc<ConfigHandle>, ConfigErrors> {
-        let config = Config::load_with_env(path.as_deref(), std::env::vars().chain(overrides.iter().cloned()))?;
+    pub fn load(
+        path: Option<PathBuf>,
+        overrides: Vec<(String, String)>,
+    ) -> Result<Arc<ConfigHandle>, ConfigErrors> {
+        let config = Config::load_with_env(
+            path.as_deref(),
+            std::env::vars().chain(overrides.iter().cloned()),
+        )?;
         Ok(ConfigHandle::with_overrides(config, path, overrides))
     }
 
-    fn with_overrides(config: Config, path: Option<PathBuf>, overrides: Vec<(String, String)>) -> Arc<ConfigHandle> {
+    fn with_overrides(
+        config: Config,
+        path: Option<PathBuf>,
+        overrides: Vec<(String, String)>,
+    ) -> Arc<ConfigHandle> {
         Arc::new(ConfigHandle {
             current: ArcSwap::from_pointee(config),
             path,

@@ -17,7 +17,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), details: Value::Null }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Value::Null,
+        }
     }
 
     pub fn with_details(mut self, details: Value) -> ApiError {
@@ -27,14 +32,22 @@ impl ApiError {
 
     /// A request parameter that could not be used; names the parameter.
     pub fn invalid_parameter(name: &str, problem: impl std::fmt::Display) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", format!("parameter `{name}`: {problem}"))
-            .with_details(json!({ "parameter": name }))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            format!("parameter `{name}`: {problem}"),
+        )
+        .with_details(json!({ "parameter": name }))
     }
 
     /// The store failed; the message is logged in full and summarised to the client.
     pub fn store(error: watchpost_store::StoreError) -> ApiError {
         tracing::error!(%error, "store operation failed");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", format!("the store failed: {error}"))
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            format!("the store failed: {error}"),
+        )
     }
 }
 

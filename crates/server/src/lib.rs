@@ -30,12 +30,19 @@ use std::time::Instant;
 use watchpost_config::ConfigHandle;
 
 /// Runs the server with `config` until `shutdown` completes.
-pub async fn serve(config: Arc<ConfigHandle>, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    config: Arc<ConfigHandle>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let settings = config.get();
     let host: IpAddr = if settings.api.host == "localhost" {
         IpAddr::from([127, 0, 0, 1])
     } else {
-        settings.api.host.parse().with_context(|| format!("api.host `{}` is not an address", settings.api.host))?
+        settings
+            .api
+            .host
+            .parse()
+            .with_context(|| format!("api.host `{}` is not an address", settings.api.host))?
     };
     if !host.is_loopback() {
         anyhow::bail!(
@@ -49,18 +56,28 @@ pub async fn serve(config: Arc<ConfigHandle>, shutdown: impl Future<Output = ()>
         .with_context(|| format!("opening the store at {}", watchpost_config::mask_url(&url)))?;
     let metrics = Arc::new(metrics::Metrics::new());
     let (ingest, writer) = ingest::start(store.clone(), metrics.clone());
-    let state = AppState { store, config: config.clone(), metrics, ingest, started: Instant::now() };
+    let state = AppState {
+        store,
+        config: config.clone(),
+        metrics,
+        ingest,
+        started: Instant::now(),
+    };
 
     let watcher = config.watch().context("watching the configuration file")?;
     let retention = tokio::spawn(retention::run(state.clone()));
 
     let addr = SocketAddr::new(host, settings.api.port);
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, backend = state.store.backend().as_str(), "listening on http://{local}");
 
     let app = router(state).layer(tower_http::trace::TraceLayer::new_for_http());
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
     tracing::info!("shutting down: writing queued events");
     retention.abort();
     drop(watcher);

@@ -38,7 +38,11 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("watchpost");
         let events_ingested = Counter::default();
-        registry.register("events_ingested", "Events stored through the ingest pipeline", events_ingested.clone());
+        registry.register(
+            "events_ingested",
+            "Events stored through the ingest pipeline",
+            events_ingested.clone(),
+        );
         let ingest_errors = Family::<ErrorLabels, Counter>::default();
         registry.register(
             "ingest_errors",
@@ -49,23 +53,49 @@ impl Metrics {
             // 100 µs to ~3 s.
             Histogram::new(exponential_buckets(0.0001, 2.0, 16))
         });
-        registry.register("store_latency_seconds", "Store operation latency", store_latency.clone());
+        registry.register(
+            "store_latency_seconds",
+            "Store operation latency",
+            store_latency.clone(),
+        );
         let ingest_queue_events = Gauge::default();
-        registry.register("ingest_queue_events", "Events accepted and waiting to be written", ingest_queue_events.clone());
+        registry.register(
+            "ingest_queue_events",
+            "Events accepted and waiting to be written",
+            ingest_queue_events.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
-        build_info.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
-        registry.register("build_info", "Build information; the value is always 1", build_info);
-        Metrics { registry, events_ingested, ingest_errors, store_latency, ingest_queue_events }
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register(
+            "build_info",
+            "Build information; the value is always 1",
+            build_info,
+        );
+        Metrics {
+            registry,
+            events_ingested,
+            ingest_errors,
+            store_latency,
+            ingest_queue_events,
+        }
     }
 
     /// Counts `n` events lost or refused for `reason`.
     pub fn ingest_error(&self, reason: &'static str, n: u64) {
-        self.ingest_errors.get_or_create(&ErrorLabels { reason }).inc_by(n);
+        self.ingest_errors
+            .get_or_create(&ErrorLabels { reason })
+            .inc_by(n);
     }
 
     /// Records how long a store operation took.
     pub fn observe_store(&self, op: &'static str, elapsed: Duration) {
-        self.store_latency.get_or_create(&OpLabels { op }).observe(elapsed.as_secs_f64());
+        self.store_latency
+            .get_or_create(&OpLabels { op })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// The OpenMetrics text exposition.

@@ -21,10 +21,13 @@ impl Params {
 
     /// A text filter; empty means absent.
     pub fn text(&mut self, name: &str) -> Option<String> {
-        self.raw.remove(name).filter(|v| !v.is_empty()).map(|mut v| {
-            v.truncate(MAX_VALUE_LEN);
-            v
-        })
+        self.raw
+            .remove(name)
+            .filter(|v| !v.is_empty())
+            .map(|mut v| {
+                v.truncate(MAX_VALUE_LEN);
+                v
+            })
     }
 
     /// A time: RFC 3339 or epoch seconds/milliseconds.
@@ -32,7 +35,10 @@ impl Params {
         self.text(name)
             .map(|v| {
                 watchpost_core::time::parse_timestamp(&v).ok_or_else(|| {
-                    ApiError::invalid_parameter(name, format!("`{v}` is not a time: use RFC 3339 or epoch seconds"))
+                    ApiError::invalid_parameter(
+                        name,
+                        format!("`{v}` is not a time: use RFC 3339 or epoch seconds"),
+                    )
                 })
             })
             .transpose()
@@ -43,7 +49,10 @@ impl Params {
         self.text(name)
             .map(|v| match v.parse::<u32>() {
                 Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
-                _ => Err(ApiError::invalid_parameter(name, format!("`{v}` is not a number from 1 to {MAX_PAGE_SIZE}"))),
+                _ => Err(ApiError::invalid_parameter(
+                    name,
+                    format!("`{v}` is not a number from 1 to {MAX_PAGE_SIZE}"),
+                )),
             })
             .transpose()
     }

@@ -17,7 +17,9 @@ pub async fn run(state: AppState) {
                 state.metrics.observe_store("purge", started.elapsed());
                 tracing::info!(?report, "retention run finished");
             }
-            Err(e) => tracing::error!(error = %e, "retention run failed; will retry at the next interval"),
+            Err(e) => {
+                tracing::error!(error = %e, "retention run failed; will retry at the next interval")
+            }
         }
         let interval = config.storage.retention_interval_seconds;
         tokio::time::sleep(std::time::Duration::from_secs(interval)).await;

@@ -6,7 +6,11 @@ use std::sync::Arc;
 use watchpost_config::ConfigHandle;
 
 #[derive(Parser)]
-#[command(name = "watchpost", version, about = "Security monitoring, detection and alerting in one binary")]
+#[command(
+    name = "watchpost",
+    version,
+    about = "Security monitoring, detection and alerting in one binary"
+)]
 pub struct Cli {
     /// Configuration file (TOML, or JSON by extension). Without one, defaults apply.
     #[arg(long, short, global = true, env = "WATCHPOST_CONFIG")]
@@ -67,7 +71,10 @@ impl ServeArgs {
     pub fn overrides(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         if let Some(dir) = &self.data_dir {
-            out.push(("WATCHPOST_STORAGE__DATA_DIR".into(), dir.display().to_string()));
+            out.push((
+                "WATCHPOST_STORAGE__DATA_DIR".into(),
+                dir.display().to_string(),
+            ));
         }
         if let Some(port) = self.port {
             out.push(("WATCHPOST_API__PORT".into(), port.to_string()));
@@ -112,6 +119,10 @@ pub enum BenchCommand {
 }
 
 /// Loads the configuration or fails with every error listed.
-pub fn load_config(path: &Option<PathBuf>, overrides: Vec<(String, String)>) -> anyhow::Result<Arc<ConfigHandle>> {
-    ConfigHandle::load(path.clone(), overrides).map_err(|errors| anyhow::anyhow!("invalid configuration:\n{errors}"))
+pub fn load_config(
+    path: &Option<PathBuf>,
+    overrides: Vec<(String, String)>,
+) -> anyhow::Result<Arc<ConfigHandle>> {
+    ConfigHandle::load(path.clone(), overrides)
+        .map_err(|errors| anyhow::anyhow!("invalid configuration:\n{errors}"))
 }

@@ -11,7 +11,9 @@ pub fn check(path: &Option<PathBuf>) -> ExitCode {
         Ok(_) => {
             match path {
                 Some(p) => println!("{}: configuration is valid", p.display()),
-                None => println!("no configuration file: defaults (with environment overrides) are valid"),
+                None => println!(
+                    "no configuration file: defaults (with environment overrides) are valid"
+                ),
             }
             ExitCode::SUCCESS
         }
@@ -27,7 +29,8 @@ pub fn check(path: &Option<PathBuf>) -> ExitCode {
 
 /// Prints the effective configuration with secrets masked.
 pub fn show(path: &Option<PathBuf>, format: ShowFormat) -> anyhow::Result<ExitCode> {
-    let config = Config::load(path.as_deref()).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
+    let config = Config::load(path.as_deref())
+        .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
     let masked = config.masked_json();
     match format {
         ShowFormat::Json => println!("{}", serde_json::to_string_pretty(&masked)?),

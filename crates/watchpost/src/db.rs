@@ -5,7 +5,9 @@ use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-async fn open(path: &Option<PathBuf>) -> anyhow::Result<std::sync::Arc<dyn watchpost_store::Store>> {
+async fn open(
+    path: &Option<PathBuf>,
+) -> anyhow::Result<std::sync::Arc<dyn watchpost_store::Store>> {
     let url = load_config(path, Vec::new())?.get().database_url();
     watchpost_store::open(&url)
         .await
@@ -16,7 +18,11 @@ async fn open(path: &Option<PathBuf>) -> anyhow::Result<std::sync::Arc<dyn watch
 pub async fn migrate(path: &Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let store = open(path).await?;
     let stats = store.stats().await?;
-    println!("{} store is at schema version {}", stats.backend.as_str(), stats.schema_version);
+    println!(
+        "{} store is at schema version {}",
+        stats.backend.as_str(),
+        stats.schema_version
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -27,12 +33,26 @@ pub async fn stats(path: &Option<PathBuf>, json: bool) -> anyhow::Result<ExitCod
         println!("{}", serde_json::to_string_pretty(&stats)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("backend: {}   schema version: {}", stats.backend.as_str(), stats.schema_version);
+    println!(
+        "backend: {}   schema version: {}",
+        stats.backend.as_str(),
+        stats.schema_version
+    );
     println!("{:<12} {:>12} {:>12}", "table", "rows", "size");
     for t in &stats.tables {
-        println!("{:<12} {:>12} {:>12}", t.table, t.rows, t.bytes.map_or("-".into(), human_bytes));
+        println!(
+            "{:<12} {:>12} {:>12}",
+            t.table,
+            t.rows,
+            t.bytes.map_or("-".into(), human_bytes)
+        );
     }
-    println!("{:<12} {:>12} {:>12}", "total", "", stats.total_bytes.map_or("-".into(), human_bytes));
+    println!(
+        "{:<12} {:>12} {:>12}",
+        "total",
+        "",
+        stats.total_bytes.map_or("-".into(), human_bytes)
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -44,5 +64,9 @@ fn human_bytes(n: i64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", units[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
 }

@@ -10,7 +10,9 @@ pub fn init(level: &str, format: LogFormat) {
         eprintln!("warning: log level `{level}` is not valid ({e}); using info");
         EnvFilter::new("info")
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let tty = std::io::stderr().is_terminal();
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),

@@ -7,13 +7,16 @@ mod db;
 mod logging;
 
 use clap::Parser;
-use cli::{Cli, Command, ConfigCommand, DbCommand, BenchCommand};
+use cli::{BenchCommand, Cli, Command, ConfigCommand, DbCommand};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(&cli.log_level, cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -36,11 +39,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             watchpost_server::serve(config, watchpost_server::shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Config { command: ConfigCommand::Check } => Ok(config_cmd::check(&cli.config)),
-        Command::Config { command: ConfigCommand::Show { format } } => config_cmd::show(&cli.config, format),
-        Command::Db { command: DbCommand::Migrate } => db::migrate(&cli.config).await,
-        Command::Db { command: DbCommand::Stats { json } } => db::stats(&cli.config, json).await,
-        Command::Bench { command: BenchCommand::Ingest(args) } => bench::ingest(args).await,
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => Ok(config_cmd::check(&cli.config)),
+        Command::Config {
+            command: ConfigCommand::Show { format },
+        } => config_cmd::show(&cli.config, format),
+        Command::Db {
+            command: DbCommand::Migrate,
+        } => db::migrate(&cli.config).await,
+        Command::Db {
+            command: DbCommand::Stats { json },
+        } => db::stats(&cli.config, json).await,
+        Command::Bench {
+            command: BenchCommand::Ingest(args),
+        } => bench::ingest(args).await,
         Command::Version => {
             println!("watchpost {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -15,16 +15,24 @@ use watchpost_store::EventQuery;
 /// Stores a JSON array or NDJSON body of events. Malformed entries are reported by index
 /// (and line, for NDJSON); the well-formed ones are stored. The response comes after the
 /// events are committed, so `accepted` events are durable.
-pub async fn ingest(State(state): State<AppState>, body: Body) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn ingest(
+    State(state): State<AppState>,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let limits = state.config.get().api.clone();
-    let bytes = axum::body::to_bytes(body, limits.max_body_bytes).await.map_err(|_| {
-        state.metrics.ingest_error("too_large", 1);
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the body exceeds {} bytes (api.max_body_bytes)", limits.max_body_bytes),
-        )
-    })?;
+    let bytes = axum::body::to_bytes(body, limits.max_body_bytes)
+        .await
+        .map_err(|_| {
+            state.metrics.ingest_error("too_large", 1);
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "the body exceeds {} bytes (api.max_body_bytes)",
+                    limits.max_body_bytes
+                ),
+            )
+        })?;
     let parsed = parse_body(&bytes, limits.max_batch_events).map_err(|e| {
         state.metrics.ingest_error("malformed", 1);
         let status = match e {
@@ -34,11 +42,17 @@ pub async fn ingest(State(state): State<AppState>, body: Body) -> Result<(Status
         ApiError::new(status, "invalid_body", e.to_string())
     })?;
     if !parsed.rejected.is_empty() {
-        state.metrics.ingest_error("malformed", parsed.rejected.len() as u64);
+        state
+            .metrics
+            .ingest_error("malformed", parsed.rejected.len() as u64);
     }
     if parsed.events.is_empty() && !parsed.rejected.is_empty() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_events", "no event in the body could be read")
-            .with_details(json!({ "rejected": parsed.rejected })));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_events",
+            "no event in the body could be read",
+        )
+        .with_details(json!({ "rejected": parsed.rejected })));
     }
     let now = watchpost_core::time::now_millis();
     let mut events = parsed.events;
@@ -46,10 +60,19 @@ pub async fn ingest(State(state): State<AppState>, body: Body) -> Result<(Status
         event.event.ingested.get_or_insert(now);
     }
     let accepted = state.ingest.write(events).await.map_err(|e| match e {
-        IngestError::ShuttingDown => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string()),
-        IngestError::Store(_) => ApiError::new(StatusCode::CONFLICT, "store_refused", e.to_string()),
+        IngestError::ShuttingDown => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            e.to_string(),
+        ),
+        IngestError::Store(_) => {
+            ApiError::new(StatusCode::CONFLICT, "store_refused", e.to_string())
+        }
     })?;
-    Ok((StatusCode::OK, Json(json!({ "accepted": accepted, "rejected": parsed.rejected }))))
+    Ok((
+        StatusCode::OK,
+        Json(json!({ "accepted": accepted, "rejected": parsed.rejected })),
+    ))
 }
 
 /// Lists events newest first. Filters: `from`, `to` (RFC 3339 or epoch), `host`, `source`,
@@ -74,7 +97,15 @@ pub async fn list(
     };
     p.finish()?;
     let started = std::time::Instant::now();
-    let page = state.store.query_events(&query).await.map_err(ApiError::store)?;
-    state.metrics.observe_store("query_events", started.elapsed());
-    Ok(Json(json!({ "items": page.items, "next_cursor": page.next_cursor })))
+    let page = state
+        .store
+        .query_events(&query)
+        .await
+        .map_err(ApiError::store)?;
+    state
+        .metrics
+        .observe_store("query_events", started.elapsed());
+    Ok(Json(
+        json!({ "items": page.items, "next_cursor": page.next_cursor }),
+    ))
 }

@@ -28,8 +28,11 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
 /// `GET /api/v1/status`: version, uptime, store backend and row counts.
 pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let stats = state.store.stats().await.map_err(ApiError::store)?;
-    let counts: serde_json::Map<String, Value> =
-        stats.tables.iter().map(|t| (t.table.clone(), json!(t.rows))).collect();
+    let counts: serde_json::Map<String, Value> = stats
+        .tables
+        .iter()
+        .map(|t| (t.table.clone(), json!(t.rows)))
+        .collect();
     Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": state.started.elapsed().as_secs(),
@@ -43,8 +46,12 @@ pub async fn system_health(State(state): State<AppState>) -> (StatusCode, Json<V
     let config = state.config.get();
     let started = Instant::now();
     let store = match state.store.ping().await {
-        Ok(()) => json!({ "status": "ok", "backend": state.store.backend(), "latency_ms": started.elapsed().as_secs_f64() * 1000.0 }),
-        Err(e) => json!({ "status": "failing", "backend": state.store.backend(), "error": e.to_string() }),
+        Ok(()) => {
+            json!({ "status": "ok", "backend": state.store.backend(), "latency_ms": started.elapsed().as_secs_f64() * 1000.0 })
+        }
+        Err(e) => {
+            json!({ "status": "failing", "backend": state.store.backend(), "error": e.to_string() })
+        }
     };
     let pipeline = json!({ "status": "ok", "ingest_queue_events": state.ingest.queued_events() });
     let disk = disk_health(&config.data_dir(), config.monitoring.disk_threshold);
@@ -54,7 +61,12 @@ pub async fn system_health(State(state): State<AppState>) -> (StatusCode, Json<V
         "generation": state.config.generation(),
         "last_error": state.config.last_error(),
     });
-    let components = [("store", &store), ("pipeline", &pipeline), ("disk", &disk), ("config", &config_state)];
+    let components = [
+        ("store", &store),
+        ("pipeline", &pipeline),
+        ("disk", &disk),
+        ("config", &config_state),
+    ];
     let worst = components
         .iter()
         .map(|(_, c)| c["status"].as_str().unwrap_or("failing"))
@@ -64,7 +76,11 @@ pub async fn system_health(State(state): State<AppState>) -> (StatusCode, Json<V
             _ => 2,
         })
         .unwrap_or("ok");
-    let code = if worst == "failing" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let code = if worst == "failing" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
     let body = json!({
         "status": worst,
         "components": components.iter().map(|(n, c)| (n.to_string(), (*c).clone())).collect::<serde_json::Map<_, _>>(),
@@ -79,7 +95,11 @@ fn disk_health(data_dir: &Path, threshold_percent: f64) -> Value {
         Ok(s) => {
             let total = s.f_blocks.saturating_mul(s.f_frsize);
             let free = s.f_bavail.saturating_mul(s.f_frsize);
-            let used_percent = if total == 0 { 0.0 } else { 100.0 * (total - free) as f64 / total as f64 };
+            let used_percent = if total == 0 {
+                0.0
+            } else {
+                100.0 * (total - free) as f64 / total as f64
+            };
             json!({
                 "status": if used_percent > threshold_percent { "degraded" } else { "ok" },
                 "path": data_dir.display().to_string(),
@@ -88,6 +108,8 @@ fn disk_health(data_dir: &Path, threshold_percent: f64) -> Value {
                 "used_percent": (used_percent * 10.0).round() / 10.0,
             })
         }
-        Err(e) => json!({ "status": "failing", "path": data_dir.display().to_string(), "error": e.to_string() }),
+        Err(e) => {
+            json!({ "status": "failing", "path": data_dir.display().to_string(), "error": e.to_string() })
+        }
     }
 }

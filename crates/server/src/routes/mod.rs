@@ -22,5 +22,9 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn not_found(uri: axum::http::Uri) -> crate::error::ApiError {
-    crate::error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", format!("no route for {}", uri.path()))
+    crate::error::ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {}", uri.path()),
+    )
 }

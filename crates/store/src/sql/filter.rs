@@ -117,7 +117,13 @@ impl Filter {
 /// `sqlite3_bind_parameter_name`, which walks a list of every named parameter, so a
 /// 10,000-parameter statement spent most of its time in that lookup (measured: 5.7k
 /// events/s with `$N`, see docs/benchmarks.md). PostgreSQL needs `$N`.
-pub(crate) fn multi_row_insert(backend: Backend, table: &str, columns: &[&str], rows: usize, suffix: &str) -> String {
+pub(crate) fn multi_row_insert(
+    backend: Backend,
+    table: &str,
+    columns: &[&str],
+    rows: usize,
+    suffix: &str,
+) -> String {
     let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
     let mut n = 0;
     for row in 0..rows {
@@ -162,8 +168,12 @@ mod tests {
         );
         assert!(matches!(&f.binds[2], Bind::Text(t) if t == "%50\\%\\_off%"));
         assert_eq!(
-            multi_row_insert("t", &["a", "b"], 2, ""),
+            multi_row_insert(Backend::Postgres, "t", &["a", "b"], 2, ""),
             "INSERT INTO t (a, b) VALUES ($1,$2),($3,$4)"
+        );
+        assert_eq!(
+            multi_row_insert(Backend::Sqlite, "t", &["a", "b"], 2, ""),
+            "INSERT INTO t (a, b) VALUES (?,?),(?,?)"
         );
     }
 }

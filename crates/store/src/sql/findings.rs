@@ -37,7 +37,13 @@ pub(super) async fn insert_detections(
         .chunks(INSERT_CHUNK_ROWS)
         .zip(docs.chunks(INSERT_CHUNK_ROWS))
     {
-        let sql = multi_row_insert(store.backend, "detections", DETECTION_COLUMNS, chunk.len(), "");
+        let sql = multi_row_insert(
+            store.backend,
+            "detections",
+            DETECTION_COLUMNS,
+            chunk.len(),
+            "",
+        );
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for (d, doc) in chunk.iter().zip(docs) {
             query = query

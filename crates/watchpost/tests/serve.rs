@@ -1,0 +1,372 @@
+//! `watchpost serve` end to end: zero config, health, metrics, ingest and search, hot
+//! reload, graceful shutdown.
+
+mod common;
+
+use common::{Server, eventually};
+use serde_json::{Value, json};
+use std::collections::HashSet;
+
+#[tokio::test]
+async fn zero_config_server_answers_health_status_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let http = reqwest::Client::new();
+
+    let health: Value = http
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    let ready = http.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let status: Value = http
+        .get(server.url("/api/v1/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(status["store"]["backend"], "sqlite");
+    assert_eq!(status["counts"]["events"], 0);
+
+    let system: Value = http
+        .get(server.url("/api/v1/system/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(system["components"]["store"]["status"], "ok", "{system}");
+    assert!(
+        system["components"]["disk"]["free_bytes"].as_u64().unwrap() > 0,
+        "{system}"
+    );
+    assert_eq!(system["components"]["pipeline"]["ingest_queue_events"], 0);
+
+    let body = "{\"message\": \"one\"}\n{\"message\": \"two\"}\n";
+    let resp = http
+        .post(server.url("/api/v1/events"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let metrics = http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("watchpost_events_ingested_total 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("watchpost_build_info{version=\""),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("watchpost_store_latency_seconds_bucket{le="),
+        "{metrics}"
+    );
+    assert!(metrics.trim_end().ends_with("# EOF"));
+
+    assert!(
+        common::data_db(dir.path()).exists(),
+        "data goes to ./watchpost-data by default"
+    );
+    let missing = http.get(server.url("/api/v1/nope")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let err: Value = missing.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn ingest_reports_bad_lines_and_search_filters_and_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let http = reqwest::Client::new();
+
+    let mut lines: Vec<String> = (0..30)
+        .map(|i| {
+            json!({
+                "@timestamp": format!("2026-11-22T10:00:{:02}Z", i),
+                "event": {"category": ["process"], "action": "exec", "module": "agent"},
+                "host": {"name": if i % 3 == 0 { "db-1" } else { "web-1" }},
+                "source": {"ip": "198.51.100.7"},
+                "process": {"command_line": format!("run job {i}")}
+            })
+            .to_string()
+        })
+        .collect();
+    lines.insert(5, "{\"@timestamp\": \"not a time\"}".into());
+    lines.insert(9, "this is not json".into());
+    let resp = http
+        .post(server.url("/api/v1/events"))
+        .header("content-type", "application/x-ndjson")
+        .body(lines.join("\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let report: Value = resp.json().await.unwrap();
+    assert_eq!(report["accepted"], 30);
+    assert_eq!(report["rejected"][0]["index"], 5);
+    assert_eq!(report["rejected"][0]["line"], 6);
+    assert!(
+        report["rejected"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid timestamp")
+    );
+    assert_eq!(report["rejected"][1]["line"], 10);
+
+    let resp = http
+        .post(server.url("/api/v1/events"))
+        .json(&json!([{"message": "array form"}, 42]))
+        .send()
+        .await
+        .unwrap();
+    let report: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (
+            report["accepted"].as_u64(),
+            report["rejected"][0]["index"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+
+    let get = |q: String| {
+        let http = http.clone();
+        let url = server.url(&format!("/api/v1/events?{q}"));
+        async move { http.get(url).send().await.unwrap() }
+    };
+    let page: Value = get("host=db-1".into()).await.json().await.unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 10);
+    let page: Value = get("from=2026-11-22T10:00:10Z&to=2026-11-22T10:00:20Z&q=JOB%201".into())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 10, "{page}");
+
+    let mut seen = HashSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("source=agent&limit=7&cursor={c}"),
+            None => "source=agent&limit=7".into(),
+        };
+        let page: Value = get(q).await.json().await.unwrap();
+        for item in page["items"].as_array().unwrap() {
+            assert!(seen.insert(item["event"]["id"].as_str().unwrap().to_string()));
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 30);
+
+    for (query, parameter) in [
+        ("from=yesterday", "from"),
+        ("limit=0", "limit"),
+        ("cursor=zzz", "cursor"),
+        ("hots=db-1", "hots"),
+    ] {
+        let resp = get(query.into()).await;
+        assert_eq!(resp.status(), 400, "{query}");
+        let err: Value = resp.json().await.unwrap();
+        assert_eq!(err["error"]["details"]["parameter"], parameter, "{err}");
+    }
+    let resp = http
+        .post(server.url("/api/v1/events"))
+        .body("[1, 2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+}
+
+#[tokio::test]
+async fn config_edits_reload_live_and_a_broken_file_keeps_the_old_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("watchpost.toml");
+    std::fs::write(&config, "[api]\nmax_batch_events = 5\n").unwrap();
+    let server = Server::start_with(dir.path(), &["--config", config.to_str().unwrap()]);
+    let http = reqwest::Client::new();
+    let post = |n: usize| {
+        let http = http.clone();
+        let url = server.url("/api/v1/events");
+        async move {
+            let body = vec!["{\"message\": \"m\"}"; n].join("\n");
+            http.post(url)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(post(3).await, 200);
+
+    std::fs::write(&config, "[api]\nmax_batch_events = 2\n").unwrap();
+    eventually("the new limit is in force", || async {
+        post(3).await == 413
+    })
+    .await;
+    assert_eq!(post(2).await, 200);
+
+    std::fs::write(
+        &config,
+        "[api]\nmax_batch_events = 2\n\n[storage]\nretention_days = 0\n",
+    )
+    .unwrap();
+    let health_url = server.url("/api/v1/system/health");
+    eventually("the broken file is reported", || {
+        let (http, url) = (http.clone(), health_url.clone());
+        async move {
+            let health: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            health["components"]["config"]["status"] == "degraded"
+        }
+    })
+    .await;
+    let health: Value = http
+        .get(server.url("/api/v1/system/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let error = health["components"]["config"]["last_error"]
+        .as_str()
+        .unwrap();
+    assert!(
+        error.contains("watchpost.toml:line 5: storage.retention_days"),
+        "{error}"
+    );
+    assert_eq!(health["components"]["config"]["generation"], 2);
+    assert_eq!(
+        post(3).await,
+        413,
+        "the previous configuration is still in force"
+    );
+    assert_eq!(post(2).await, 200);
+    assert!(
+        server.log_text().contains("configuration change rejected"),
+        "{}",
+        server.log_text()
+    );
+}
+
+#[tokio::test]
+async fn sigterm_during_ingest_loses_no_acknowledged_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    let url = server.url("/api/v1/events");
+    let mut clients = tokio::task::JoinSet::new();
+    for client in 0..4 {
+        let url = url.clone();
+        clients.spawn(async move {
+            let http = reqwest::Client::new();
+            let mut acknowledged = Vec::new();
+            for batch in 0..10_000 {
+                let ids: Vec<String> = (0..50).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+                let body: Vec<Value> = ids
+                    .iter()
+                    .map(|id| json!({"event": {"id": id}, "message": format!("client {client} batch {batch}")}))
+                    .collect();
+                match http.post(&url).json(&body).send().await {
+                    Ok(resp) if resp.status() == 200 => acknowledged.extend(ids),
+                    _ => break,
+                }
+            }
+            acknowledged
+        });
+    }
+    // Let ingest run, then stop the server in the middle of it.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.terminate();
+        (status, server.log_text())
+    })
+    .await
+    .unwrap();
+    assert!(
+        status.0.success(),
+        "clean exit after SIGTERM: {:?}\n{}",
+        status.0,
+        status.1
+    );
+    assert!(
+        status.1.contains("shutting down: writing queued events"),
+        "{}",
+        status.1
+    );
+    let mut acknowledged = Vec::new();
+    while let Some(ids) = clients.join_next().await {
+        acknowledged.extend(ids.unwrap());
+    }
+    assert!(
+        acknowledged.len() >= 500,
+        "ingest was running when the signal came: {}",
+        acknowledged.len()
+    );
+
+    let store = watchpost_store::open(&format!(
+        "sqlite://{}",
+        common::data_db(dir.path()).display()
+    ))
+    .await
+    .unwrap();
+    let mut stored = HashSet::new();
+    let mut query = watchpost_store::EventQuery {
+        limit: Some(1000),
+        ..Default::default()
+    };
+    loop {
+        let page = store.query_events(&query).await.unwrap();
+        stored.extend(page.items.iter().map(|e| e.id().to_string()));
+        match page.next_cursor {
+            Some(c) => query.cursor = Some(watchpost_store::Cursor::decode(&c).unwrap()),
+            None => break,
+        }
+    }
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged events lost",
+        lost.len(),
+        acknowledged.len()
+    );
+}
+
+#[test]
+fn refuses_to_listen_beyond_loopback_without_authentication() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .current_dir(dir.path())
+        .args(["serve", "--port", "0"])
+        .env("WATCHPOST_API__HOST", "0.0.0.0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refusing to listen on 0.0.0.0"), "{stderr}");
+}
