@@ -21,6 +21,9 @@ pub struct IngestArgs {
     /// prepares its next batch while another's is being written.
     #[arg(long, default_value_t = 1)]
     pub concurrency: usize,
+    /// Fail (exit 1) when the rate is below this many events per second.
+    #[arg(long)]
+    pub min_rate: Option<f64>,
     /// Print one JSON line instead of text.
     #[arg(long)]
     pub json: bool,
@@ -128,5 +131,9 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
     }
     drop(store);
     let _ = std::fs::remove_dir_all(&temp);
+    if let Some(floor) = args.min_rate.filter(|floor| rate < *floor) {
+        eprintln!("FAIL: {backend} ingest {rate:.0} events/s is below the floor of {floor:.0} events/s");
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }
