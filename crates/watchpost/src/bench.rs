@@ -132,7 +132,9 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
     drop(store);
     let _ = std::fs::remove_dir_all(&temp);
     if let Some(floor) = args.min_rate.filter(|floor| rate < *floor) {
-        eprintln!("FAIL: {backend} ingest {rate:.0} events/s is below the floor of {floor:.0} events/s");
+        eprintln!(
+            "FAIL: {backend} ingest {rate:.0} events/s is below the floor of {floor:.0} events/s"
+        );
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
