@@ -1,7 +1,7 @@
 //! Detections, alerts and incidents: what detectors found and what people act on.
 
 use super::filter::{Filter, multi_row_insert};
-use super::{INSERT_CHUNK_ROWS, SqlStore, read_page};
+use super::{SqlStore, insert_documents, read_page};
 use crate::query::page_size;
 use crate::{AlertQuery, DetectionQuery, Page, StoreError};
 use sqlx::{AssertSqlSafe, Row};
@@ -24,29 +24,13 @@ pub(super) async fn insert_detections(
     store: &SqlStore,
     detections: &[Detection],
 ) -> Result<(), StoreError> {
-    if detections.is_empty() {
-        return Ok(());
-    }
-    let docs = detections
-        .iter()
-        .map(serde_json::to_string)
-        .collect::<Result<Vec<_>, _>>()?;
-    let _permit = store.write_permit().await;
-    let mut tx = store.pool.begin().await?;
-    for (chunk, docs) in detections
-        .chunks(INSERT_CHUNK_ROWS)
-        .zip(docs.chunks(INSERT_CHUNK_ROWS))
-    {
-        let sql = multi_row_insert(
-            store.backend,
-            "detections",
-            DETECTION_COLUMNS,
-            chunk.len(),
-            "",
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (d, doc) in chunk.iter().zip(docs) {
-            query = query
+    insert_documents(
+        store,
+        "detections",
+        DETECTION_COLUMNS,
+        detections,
+        |query, d, doc| {
+            query
                 .bind(d.id.to_string())
                 .bind(to_millis(d.timestamp))
                 .bind(d.rule_id.clone())
@@ -54,13 +38,10 @@ pub(super) async fn insert_detections(
                 .bind(d.detector.clone())
                 .bind(d.host.clone())
                 .bind(d.source_ip().map(str::to_string))
-                .bind(doc.as_str());
-        }
-        query.execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
-    store.after_commit();
-    Ok(())
+                .bind(doc)
+        },
+    )
+    .await
 }
 
 pub(super) async fn query_detections(

@@ -109,6 +109,47 @@ impl SqlStore {
     }
 }
 
+/// Inserts `items` into `table` in one transaction, as multi-row INSERTs of
+/// [`INSERT_CHUNK_ROWS`]. `bind` binds one item's columns, `doc` (the item as JSON) last.
+/// Items are serialised before the write lock is taken, so the lock is held only for the
+/// inserts and concurrent writers prepare their batches while another one writes.
+async fn insert_documents<T, F>(
+    store: &SqlStore,
+    table: &'static str,
+    columns: &'static [&'static str],
+    items: &[T],
+    bind: F,
+) -> Result<(), StoreError>
+where
+    T: serde::Serialize,
+    F: for<'q> Fn(AnyQuery<'q>, &T, String) -> AnyQuery<'q>,
+{
+    if items.is_empty() {
+        return Ok(());
+    }
+    let docs = items
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut docs = docs.into_iter();
+    let _permit = store.write_permit().await;
+    let mut tx = store.pool.begin().await?;
+    for chunk in items.chunks(INSERT_CHUNK_ROWS) {
+        let sql = filter::multi_row_insert(store.backend, table, columns, chunk.len(), "");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (item, doc) in chunk.iter().zip(docs.by_ref()) {
+            query = bind(query, item, doc);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    store.after_commit();
+    Ok(())
+}
+
+/// A query on the `Any` driver with its arguments.
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
 /// Turns rows of `id`, `t` (the sort time) and `doc` into a page. The query asks for one
 /// row more than `limit`; its presence means there is a next page, which starts after the
 /// last row returned.
