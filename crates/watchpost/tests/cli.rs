@@ -138,3 +138,31 @@ fn every_subcommand_has_help_and_version_prints() {
         format!("watchpost {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn json_log_format_writes_one_json_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "--log-format",
+            "json",
+            "--log-level",
+            "info",
+            "db",
+            "migrate",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let migration = lines
+        .iter()
+        .find(|l| l["message"] == "applied schema migration")
+        .unwrap_or_else(|| panic!("no migration line in {stderr}"));
+    assert_eq!(migration["level"], "INFO");
+    assert_eq!(migration["version"], 1);
+}
