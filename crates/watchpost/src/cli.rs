@@ -47,6 +47,18 @@ pub enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Hunt through EVTX and JSON logs with Sigma rules.
+    Hunt(crate::hunt::HuntArgs),
+    /// Sigma rule maintenance.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Evaluations against reference corpora.
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
+    },
     /// Measure throughput.
     Bench {
         #[command(subcommand)]
@@ -109,6 +121,38 @@ pub enum DbCommand {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RulesCommand {
+    /// Load and compile rules; print counts and every failure with its reason.
+    Check {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Print `{"files":N,"loaded":N,"failed":[{"path":…,"reason":…}]}`.
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 when fewer than this percentage of rule files load.
+        #[arg(long)]
+        min_coverage: Option<f64>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum EvalCommand {
+    /// Run SigmaHQ regression cases (ROOT/regression_data/**/info.yml).
+    SigmaRegression {
+        root: PathBuf,
+        /// Rule folders; default: ROOT/rules, ROOT/rules-emerging-threats, ROOT/rules-threat-hunting.
+        #[arg(long = "rules")]
+        rules: Vec<PathBuf>,
+        /// End with `{"cases":N,"passed":N}`.
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 when fewer cases pass.
+        #[arg(long)]
+        min_passed: Option<usize>,
     },
 }
 

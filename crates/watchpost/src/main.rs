@@ -4,10 +4,13 @@ mod bench;
 mod cli;
 mod config_cmd;
 mod db;
+mod eval;
+mod hunt;
 mod logging;
+mod rules_cmd;
 
 use clap::Parser;
-use cli::{BenchCommand, Cli, Command, ConfigCommand, DbCommand};
+use cli::{BenchCommand, Cli, Command, ConfigCommand, DbCommand, EvalCommand, RulesCommand};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -51,6 +54,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db {
             command: DbCommand::Stats { json },
         } => db::stats(&cli.config, json).await,
+        Command::Hunt(args) => hunt::run(args),
+        Command::Rules {
+            command:
+                RulesCommand::Check {
+                    dirs,
+                    json,
+                    min_coverage,
+                },
+        } => rules_cmd::check(&dirs, json, min_coverage),
+        Command::Eval {
+            command:
+                EvalCommand::SigmaRegression {
+                    root,
+                    rules,
+                    json,
+                    min_passed,
+                },
+        } => eval::sigma_regression(&root, &rules, json, min_passed),
         Command::Bench {
             command: BenchCommand::Ingest(args),
         } => bench::ingest(args).await,

@@ -1,0 +1,43 @@
+//! Windows EVTX files through the `evtx` crate, one thread per file.
+
+use crate::flatten::flatten_evtx_json;
+use crate::{LogError, LogRecord, ReadStats};
+use evtx::{EvtxParser, ParserSettings};
+use std::path::Path;
+
+/// Reads every record of an EVTX file, calling `each` with it. Corrupt chunks and records
+/// are skipped and counted; only a file that is not EVTX at all is an error.
+pub fn read_evtx(path: &Path, mut each: impl FnMut(LogRecord)) -> Result<ReadStats, LogError> {
+    let display = path.display().to_string();
+    let settings = ParserSettings::default().num_threads(1);
+    let mut parser = EvtxParser::from_path(path)
+        .map_err(|e| LogError::Evtx {
+            path: display.clone(),
+            message: e.to_string(),
+        })?
+        .with_configuration(settings);
+    let mut stats = ReadStats::default();
+    for record in parser.records_json_value() {
+        match record {
+            Ok(record) => match flatten_evtx_json(&record.data) {
+                Some((event, computer, _)) => {
+                    stats.records += 1;
+                    each(LogRecord {
+                        record_id: record.event_record_id,
+                        timestamp: chrono::DateTime::from_timestamp_micros(
+                            record.timestamp.as_microsecond(),
+                        ),
+                        computer,
+                        event,
+                    });
+                }
+                None => stats.problem(format!(
+                    "record {}: no Event/System/EventID",
+                    record.event_record_id
+                )),
+            },
+            Err(e) => stats.problem(e.to_string()),
+        }
+    }
+    Ok(stats)
+}

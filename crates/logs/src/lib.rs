@@ -1,0 +1,58 @@
+//! Log readers for hunting: Windows EVTX files and JSON lines (including EVTX records
+//! rendered as JSON), each record flattened into a [`watchpost_sigma::FlatEvent`].
+//!
+//! Bad input never stops a read: corrupt records and lines are skipped, counted and
+//! described in [`ReadStats`], and the rest of the file is still read.
+
+mod evtx_reader;
+mod flatten;
+mod json_lines;
+
+pub use evtx_reader::read_evtx;
+pub use json_lines::read_json_lines;
+
+use chrono::{DateTime, Utc};
+use watchpost_sigma::FlatEvent;
+
+/// One record read from a log file.
+pub struct LogRecord {
+    /// EventRecordID for EVTX, the 1-based line number for JSON lines.
+    pub record_id: u64,
+    pub timestamp: Option<DateTime<Utc>>,
+    pub computer: Option<String>,
+    pub event: FlatEvent,
+}
+
+/// What a read saw.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReadStats {
+    pub records: u64,
+    /// Records or lines that could not be read.
+    pub skipped: u64,
+    /// The first few problems, for the report (the count is in `skipped`).
+    pub problems: Vec<String>,
+}
+
+/// Problems kept per file; beyond this only the count grows.
+const MAX_PROBLEMS: usize = 20;
+
+impl ReadStats {
+    pub(crate) fn problem(&mut self, message: String) {
+        self.skipped += 1;
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(message);
+        }
+    }
+}
+
+/// Why a file could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("{path}: not an EVTX file or unreadable: {message}")]
+    Evtx { path: String, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,527 @@
+//! The rule set: load rules, compile each for every place it applies, index them by
+//! Windows channel and event id, and match events against only the rules that can apply.
+
+use crate::condition::Expr;
+use crate::detection::{FieldTest, Selection};
+use crate::event::FlatEvent;
+use crate::logsource::{self, Route};
+use crate::rule::{self, Rule, RuleError};
+use crate::value::ValueTest;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Rules as loaded, before compilation; collects every failure with its reason.
+#[derive(Default)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    errors: Vec<RuleError>,
+    files: usize,
+}
+
+impl RuleSet {
+    /// Adds one rule from YAML text; `path` names it in errors.
+    pub fn add_yaml(&mut self, text: &str, path: &str) -> Result<(), RuleError> {
+        self.files += 1;
+        match rule::parse(text, path) {
+            Ok(rule) => {
+                self.rules.push(rule);
+                Ok(())
+            }
+            Err(e) => {
+                self.errors.push(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Loads every `.yml`/`.yaml` file under `dir`, recursively, in path order. Unreadable
+    /// files and folders are recorded as errors; loading goes on with the rest.
+    pub fn load_dir(&mut self, dir: &Path) {
+        let mut files = Vec::new();
+        collect_rule_files(dir, &mut files, &mut self.errors);
+        files.sort();
+        for file in files {
+            let path = file.display().to_string();
+            match std::fs::read_to_string(&file) {
+                Ok(text) => {
+                    let _ = self.add_yaml(&text, &path);
+                }
+                Err(e) => {
+                    self.files += 1;
+                    self.errors
+                        .push(RuleError::new(&path, None, format!("cannot read: {e}")));
+                }
+            }
+        }
+    }
+
+    /// Compiles every loaded rule; rules that cannot compile are reported, the rest load.
+    pub fn compile(self) -> CompiledRuleSet {
+        let mut set = CompiledRuleSet {
+            files: self.files,
+            errors: self.errors,
+            ..Default::default()
+        };
+        for rule in self.rules {
+            let rule = Arc::new(rule);
+            match compile_rule(&rule) {
+                Ok(variants) => {
+                    let index = set.rules.len();
+                    set.rules.push(rule);
+                    for (route, variant) in variants {
+                        set.add_variant(index, route, variant);
+                    }
+                }
+                Err((field, message)) => {
+                    set.errors.push(RuleError::new(&rule.path, field, message))
+                }
+            }
+        }
+        set
+    }
+}
+
+fn collect_rule_files(dir: &Path, out: &mut Vec<std::path::PathBuf>, errors: &mut Vec<RuleError>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            errors.push(RuleError::new(
+                &dir.display().to_string(),
+                None,
+                format!("cannot read folder: {e}"),
+            ));
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_rule_files(&path, out, errors);
+        } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+            out.push(path);
+        }
+    }
+}
+
+/// A condition with selection names resolved to indices.
+#[derive(Debug, Clone)]
+enum Cond {
+    Sel(usize),
+    And(Vec<Cond>),
+    Or(Vec<Cond>),
+    Not(Box<Cond>),
+}
+
+/// A rule compiled for one route (field names already renamed for that source).
+#[derive(Debug)]
+struct Variant {
+    rule: usize,
+    extra: Option<(&'static str, &'static str)>,
+    selections: Vec<Selection>,
+    condition: Cond,
+}
+
+type CompileError = (Option<String>, String);
+
+/// What compiling a rule for one route gives, before it is numbered and indexed.
+struct VariantParts {
+    extra: Option<(&'static str, &'static str)>,
+    selections: Vec<Selection>,
+    condition: Cond,
+}
+
+fn compile_rule(rule: &Rule) -> Result<Vec<(Route, VariantParts)>, CompileError> {
+    let routes =
+        logsource::routes(&rule.logsource).map_err(|e| (Some("logsource".to_string()), e))?;
+    let names: Vec<&str> = rule
+        .detection
+        .selections
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let condition = resolve(&rule.detection.condition, &names)
+        .map_err(|e| (Some("detection.condition".to_string()), e))?;
+    let mut out = Vec::with_capacity(routes.len());
+    for route in routes {
+        let (field_map, extra) = match &route {
+            Route::Windows {
+                field_map, extra, ..
+            } => (*field_map, *extra),
+            Route::Other => (&[][..], None),
+        };
+        let selections = rule
+            .detection
+            .selections
+            .iter()
+            .map(|(_, s)| rename_fields(s, field_map))
+            .collect();
+        out.push((
+            route,
+            VariantParts {
+                extra,
+                selections,
+                condition: condition.clone(),
+            },
+        ));
+    }
+    Ok(out)
+}
+
+fn rename_fields(selection: &Selection, map: &[(&str, &str)]) -> Selection {
+    match selection {
+        Selection::Keywords(_) => selection.clone(),
+        Selection::Groups(groups) => Selection::Groups(
+            groups
+                .iter()
+                .map(|g| {
+                    g.iter()
+                        .map(|t| FieldTest {
+                            field: map
+                                .iter()
+                                .find(|(from, _)| *from == t.field)
+                                .map_or(t.field.clone(), |(_, to)| to.to_string()),
+                            test: t.test.clone(),
+                        })
+                        .collect()
+                })
+                .collect(),
+        ),
+    }
+}
+
+fn resolve(expr: &Expr, names: &[&str]) -> Result<Cond, String> {
+    Ok(match expr {
+        Expr::Ref(name) => Cond::Sel(
+            names
+                .iter()
+                .position(|n| n == name)
+                .ok_or_else(|| format!("the condition names `{name}`, which is not a selection"))?,
+        ),
+        Expr::And(items) => Cond::And(
+            items
+                .iter()
+                .map(|e| resolve(e, names))
+                .collect::<Result<_, _>>()?,
+        ),
+        Expr::Or(items) => Cond::Or(
+            items
+                .iter()
+                .map(|e| resolve(e, names))
+                .collect::<Result<_, _>>()?,
+        ),
+        Expr::Not(inner) => Cond::Not(Box::new(resolve(inner, names)?)),
+        Expr::Quantified { all, pattern } => {
+            let matching: Vec<Cond> = names
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| glob_name(pattern, n))
+                .map(|(i, _)| Cond::Sel(i))
+                .collect();
+            if matching.is_empty() {
+                return Err(format!("`{pattern}` matches no selection"));
+            }
+            if *all {
+                Cond::And(matching)
+            } else {
+                Cond::Or(matching)
+            }
+        }
+    })
+}
+
+/// Selection-name patterns: `*` stands for any run of characters.
+fn glob_name(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, tail)) => {
+            name.len() >= head.len()
+                && name.starts_with(head)
+                && (0..=name.len() - head.len()).any(|i| {
+                    name.is_char_boundary(head.len() + i)
+                        && glob_name(tail, &name[head.len() + i..])
+                })
+        }
+    }
+}
+
+/// A rule that matched an event.
+pub struct RuleMatch<'a> {
+    pub rule: &'a Rule,
+}
+
+/// All rules compiled into one matcher.
+#[derive(Default)]
+pub struct CompiledRuleSet {
+    rules: Vec<Arc<Rule>>,
+    variants: Vec<Variant>,
+    /// `(lowercase channel, event id)` → variants.
+    by_channel_event: HashMap<(String, u32), Vec<usize>>,
+    /// Lowercase channel → variants that take any event id of it.
+    by_channel: HashMap<String, Vec<usize>>,
+    /// Variants for every Windows event.
+    any_windows: Vec<usize>,
+    /// Variants for events with no Windows channel.
+    other: Vec<usize>,
+    errors: Vec<RuleError>,
+    files: usize,
+}
+
+impl CompiledRuleSet {
+    fn add_variant(&mut self, rule: usize, route: Route, parts: VariantParts) {
+        let id = self.variants.len();
+        self.variants.push(Variant {
+            rule,
+            extra: parts.extra,
+            selections: parts.selections,
+            condition: parts.condition,
+        });
+        match route {
+            Route::Other => self.other.push(id),
+            Route::Windows {
+                channels,
+                event_ids,
+                ..
+            } => {
+                if channels.is_empty() {
+                    self.any_windows.push(id);
+                }
+                for channel in channels {
+                    let channel = channel.to_ascii_lowercase();
+                    if event_ids.is_empty() {
+                        self.by_channel.entry(channel).or_default().push(id);
+                    } else {
+                        for eid in event_ids {
+                            self.by_channel_event
+                                .entry((channel.clone(), *eid))
+                                .or_default()
+                                .push(id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The rules that loaded and compiled.
+    pub fn rules(&self) -> &[Arc<Rule>] {
+        &self.rules
+    }
+
+    /// Rule files that failed, with reasons.
+    pub fn errors(&self) -> &[RuleError] {
+        &self.errors
+    }
+
+    /// How many rule files were read.
+    pub fn files(&self) -> usize {
+        self.files
+    }
+
+    /// The rules that match `event`, each once.
+    pub fn matches(&self, event: &FlatEvent) -> Vec<RuleMatch<'_>> {
+        let mut out: Vec<RuleMatch<'_>> = Vec::new();
+        let mut check = |ids: &[usize]| {
+            for &id in ids {
+                let v = &self.variants[id];
+                if out
+                    .iter()
+                    .any(|m| std::ptr::eq(m.rule, &*self.rules[v.rule]))
+                {
+                    continue;
+                }
+                if v.matches(event) {
+                    out.push(RuleMatch {
+                        rule: &self.rules[v.rule],
+                    });
+                }
+            }
+        };
+        match (&event.channel, event.event_id) {
+            (Some(channel), event_id) => {
+                let channel = channel.to_ascii_lowercase();
+                if let Some(eid) = event_id
+                    && let Some(ids) = self.by_channel_event.get(&(channel.clone(), eid))
+                {
+                    check(ids);
+                }
+                if let Some(ids) = self.by_channel.get(&channel) {
+                    check(ids);
+                }
+                check(&self.any_windows);
+            }
+            (None, _) => check(&self.other),
+        }
+        out
+    }
+}
+
+impl Variant {
+    fn matches(&self, event: &FlatEvent) -> bool {
+        if let Some((field, expected)) = self.extra
+            && !event
+                .get(field)
+                .is_some_and(|(v, _)| v.eq_ignore_ascii_case(expected))
+        {
+            return false;
+        }
+        self.eval(&self.condition, event)
+    }
+
+    fn eval(&self, cond: &Cond, event: &FlatEvent) -> bool {
+        match cond {
+            Cond::Sel(i) => selection_matches(&self.selections[*i], event),
+            Cond::And(items) => items.iter().all(|c| self.eval(c, event)),
+            Cond::Or(items) => items.iter().any(|c| self.eval(c, event)),
+            Cond::Not(inner) => !self.eval(inner, event),
+        }
+    }
+}
+
+fn selection_matches(selection: &Selection, event: &FlatEvent) -> bool {
+    match selection {
+        Selection::Groups(groups) => groups
+            .iter()
+            .any(|g| g.iter().all(|t| field_matches(t, event))),
+        Selection::Keywords(ValueTest::Values { matchers, all, .. }) => {
+            let found = |m: &crate::value::Matcher| {
+                event
+                    .lowered_values()
+                    .any(|(orig, lower)| m.matches(lower, orig))
+            };
+            if *all {
+                matchers.iter().all(found)
+            } else {
+                matchers.iter().any(found)
+            }
+        }
+        Selection::Keywords(_) => false,
+    }
+}
+
+fn field_matches(test: &FieldTest, event: &FlatEvent) -> bool {
+    let value = event.get(&test.field);
+    match &test.test {
+        ValueTest::Values {
+            matchers,
+            all,
+            cased,
+        } => {
+            let Some((orig, lower)) = value else {
+                return false;
+            };
+            let v = if *cased { orig } else { lower };
+            if *all {
+                matchers.iter().all(|m| m.matches(v, orig))
+            } else {
+                matchers.iter().any(|m| m.matches(v, orig))
+            }
+        }
+        ValueTest::Exists(expected) => value.is_some() == *expected,
+        ValueTest::Null => value.is_none_or(|(v, _)| v.is_empty()),
+        ValueTest::FieldRef(others) => {
+            let Some((_, lower)) = value else {
+                return false;
+            };
+            others
+                .iter()
+                .any(|o| event.get(o).is_some_and(|(_, l)| l == lower))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(rules: &[&str]) -> CompiledRuleSet {
+        let mut s = RuleSet::default();
+        for (i, r) in rules.iter().enumerate() {
+            s.add_yaml(r, &format!("r{i}.yml")).unwrap();
+        }
+        s.compile()
+    }
+
+    const PROC: &str = r#"
+title: t
+id: a
+logsource: {product: windows, category: process_creation}
+detection:
+  selection_img:
+    - Image|endswith: '\rundll32.exe'
+    - OriginalFileName: RUNDLL32.EXE
+  selection_cli:
+    CommandLine|contains: javascript
+  filter:
+    ParentImage: 'C:\Windows\explorer.exe'
+  condition: all of selection_* and not filter
+"#;
+
+    #[test]
+    fn routes_by_channel_and_event_id_with_field_renames() {
+        let set = set(&[PROC]);
+        let mut sysmon = FlatEvent::windows("Microsoft-Windows-Sysmon/Operational", 1);
+        sysmon.push("Image", r"C:\Windows\System32\RUNDLL32.exe");
+        sysmon.push(
+            "CommandLine",
+            "rundll32 javascript:\"\\..\\mshtml,RunHTMLApplication\"",
+        );
+        assert_eq!(set.matches(&sysmon).len(), 1);
+        let mut security = FlatEvent::windows("Security", 4688);
+        security.push("NewProcessName", r"C:\Windows\System32\rundll32.exe");
+        security.push("CommandLine", "rundll32 javascript:x");
+        assert_eq!(
+            set.matches(&security).len(),
+            1,
+            "Image maps to NewProcessName on 4688"
+        );
+        let mut filtered = sysmon.clone();
+        filtered.push("ParentImage", r"c:\windows\explorer.exe");
+        assert!(set.matches(&filtered).is_empty());
+        let mut wrong_eid = FlatEvent::windows("Microsoft-Windows-Sysmon/Operational", 3);
+        wrong_eid.push("Image", r"C:\Windows\System32\rundll32.exe");
+        wrong_eid.push("CommandLine", "javascript");
+        assert!(set.matches(&wrong_eid).is_empty());
+    }
+
+    #[test]
+    fn keywords_exists_null_and_errors() {
+        let rules = [
+            "title: k\nid: k\nlogsource: {product: windows, service: system}\ndetection:\n  keywords: ['mimikatz', 'sekurlsa']\n  condition: keywords",
+            "title: e\nid: e\nlogsource: {product: windows, service: system}\ndetection:\n  sel:\n    Foo|exists: true\n    Bar: null\n  condition: sel",
+        ];
+        let set = set(&rules);
+        let mut ev = FlatEvent::windows("System", 7045);
+        ev.push("ImagePath", "C:\\x\\MimiKatz.exe");
+        assert_eq!(
+            set.matches(&ev)
+                .iter()
+                .map(|m| m.rule.id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["k"]
+        );
+        ev.push("Foo", "1");
+        assert_eq!(set.matches(&ev).len(), 2);
+        ev.push("Bar", "x");
+        assert_eq!(set.matches(&ev).len(), 1);
+
+        let mut s = RuleSet::default();
+        let err = s
+            .add_yaml("title: x\nid: x\nlogsource: {product: windows}\ndetection:\n  sel:\n    Image|bogus: a\n  condition: sel\n", "bad.yml")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "bad.yml:6: detection.sel.Image|bogus: unknown modifier `bogus`"
+        );
+        s.add_yaml("title: y\nid: y\nlogsource: {product: windows}\ndetection:\n  sel:\n    A: 1\n  condition: sel and other\n", "y.yml").unwrap();
+        let compiled = s.compile();
+        assert_eq!(compiled.rules().len(), 0);
+        assert_eq!(compiled.errors().len(), 2);
+        assert!(
+            compiled.errors()[1]
+                .message
+                .contains("`other`, which is not a selection")
+        );
+        assert!(glob_name("filter_*", "filter_main_x") && !glob_name("filter_*", "selection"));
+    }
+}

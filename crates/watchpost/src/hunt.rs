@@ -1,0 +1,349 @@
+//! `watchpost hunt`: run Sigma rules over EVTX and JSON-lines files, in parallel over
+//! files, and print a timeline of matches with a summary.
+
+use crate::rules_cmd;
+use chrono::{DateTime, Utc};
+use clap::{Args, ValueEnum};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+use watchpost_sigma::{CompiledRuleSet, Level};
+
+#[derive(Args)]
+pub struct HuntArgs {
+    /// Files or folders (searched recursively) of .evtx, .json, .jsonl or .ndjson logs.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Folders of Sigma rules (recursive).
+    #[arg(long = "rules", required = true)]
+    pub rules: Vec<PathBuf>,
+    /// Files read at once; default: all cores.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Only matches at or after this time (RFC 3339).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only matches before this time (RFC 3339).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only rules at or above this level.
+    #[arg(long)]
+    pub min_level: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write matches to this file instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    Jsonl,
+}
+
+/// One match in the timeline.
+#[derive(serde::Serialize)]
+struct Row {
+    timestamp: Option<DateTime<Utc>>,
+    rule_id: String,
+    rule_title: String,
+    level: Level,
+    tags: Vec<String>,
+    file: String,
+    record_id: u64,
+    computer: Option<String>,
+    fields: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+struct Totals {
+    files: usize,
+    records: u64,
+    skipped: u64,
+    problems: Vec<String>,
+}
+
+pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
+    let parse_time = |t: &Option<String>, name: &str| -> anyhow::Result<Option<DateTime<Utc>>> {
+        t.as_deref()
+            .map(|t| {
+                watchpost_core::time::parse_timestamp(t)
+                    .ok_or_else(|| anyhow::anyhow!("--{name} `{t}` is not a time"))
+            })
+            .transpose()
+    };
+    let (from, to) = (parse_time(&args.from, "from")?, parse_time(&args.to, "to")?);
+    let min_level: Option<Level> = args.min_level.as_deref().map(str::parse).transpose()?;
+
+    let started = Instant::now();
+    let rules = rules_cmd::load(&args.rules);
+    for e in rules.errors() {
+        tracing::debug!(error = %e, "rule not loaded");
+    }
+    eprintln!(
+        "{} rules loaded from {} files ({} not loaded: `watchpost rules check` lists why)",
+        rules.rules().len(),
+        rules.files(),
+        rules.errors().len()
+    );
+    let mut files = Vec::new();
+    let mut totals = Totals::default();
+    for path in &args.paths {
+        collect_logs(path, &mut files, &mut totals.problems);
+    }
+    files.sort();
+    totals.files = files.len();
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let rows = Mutex::new(Vec::new());
+    let totals = Mutex::new(totals);
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.min(files.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(file) = files.get(i) else { break };
+                    let found = hunt_file(&rules, file, from, to, min_level);
+                    let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
+                    match found {
+                        Ok((file_rows, stats)) => {
+                            t.records += stats.records;
+                            t.skipped += stats.skipped;
+                            t.problems.extend(
+                                stats
+                                    .problems
+                                    .into_iter()
+                                    .map(|p| format!("{}: {p}", file.display())),
+                            );
+                            rows.lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .extend(file_rows);
+                        }
+                        Err(e) => t.problems.push(e.to_string()),
+                    }
+                }
+            });
+        }
+    });
+    let mut rows = rows.into_inner().unwrap_or_else(|p| p.into_inner());
+    let totals = totals.into_inner().unwrap_or_else(|p| p.into_inner());
+    rows.sort_by(|a, b| {
+        a.timestamp
+            .cmp(&b.timestamp)
+            .then_with(|| a.file.cmp(&b.file))
+            .then(a.record_id.cmp(&b.record_id))
+    });
+    write_rows(&rows, args.format, args.output.as_deref())?;
+    summarise(&rows, &totals, started.elapsed().as_secs_f64(), threads);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn collect_logs(path: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<String>) {
+    if path.is_dir() {
+        match std::fs::read_dir(path) {
+            Ok(entries) => {
+                for entry in entries.flatten() {
+                    collect_logs(&entry.path(), out, problems);
+                }
+            }
+            Err(e) => problems.push(format!("{}: cannot read folder: {e}", path.display())),
+        }
+    } else if path.is_file() {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if matches!(ext.as_str(), "evtx" | "json" | "jsonl" | "ndjson") {
+            out.push(path.to_path_buf());
+        }
+    } else {
+        problems.push(format!("{}: no such file or folder", path.display()));
+    }
+}
+
+fn hunt_file(
+    rules: &CompiledRuleSet,
+    file: &Path,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    min_level: Option<Level>,
+) -> Result<(Vec<Row>, watchpost_logs::ReadStats), watchpost_logs::LogError> {
+    let name = file.display().to_string();
+    let mut rows = Vec::new();
+    let each = |record: watchpost_logs::LogRecord| {
+        if from.is_some_and(|f| record.timestamp.is_some_and(|t| t < f))
+            || to.is_some_and(|t2| record.timestamp.is_some_and(|t| t >= t2))
+        {
+            return;
+        }
+        for m in rules.matches(&record.event) {
+            if min_level.is_some_and(|min| m.rule.level < min) {
+                continue;
+            }
+            let fields = m
+                .rule
+                .referenced_fields()
+                .into_iter()
+                .filter_map(|f| {
+                    record
+                        .event
+                        .get(f)
+                        .map(|(v, _)| (f.to_string(), v.to_string()))
+                })
+                .collect();
+            rows.push(Row {
+                timestamp: record.timestamp,
+                rule_id: m.rule.id.clone(),
+                rule_title: m.rule.title.clone(),
+                level: m.rule.level,
+                tags: m.rule.tags.clone(),
+                file: name.clone(),
+                record_id: record.record_id,
+                computer: record.computer.clone(),
+                fields,
+            });
+        }
+    };
+    let stats = if file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("evtx"))
+    {
+        watchpost_logs::read_evtx(file, each)?
+    } else {
+        watchpost_logs::read_json_lines(file, each)?
+    };
+    Ok((rows, stats))
+}
+
+fn write_rows(rows: &[Row], format: Format, output: Option<&Path>) -> anyhow::Result<()> {
+    let mut out: Box<dyn Write> = match output {
+        Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let fields_text = |r: &Row| {
+        r.fields
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ¦ ")
+    };
+    let time_text = |r: &Row| {
+        r.timestamp
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_default()
+    };
+    match format {
+        Format::Jsonl => {
+            for r in rows {
+                writeln!(out, "{}", serde_json::to_string(r)?)?;
+            }
+        }
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(rows)?)?,
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record([
+                "timestamp",
+                "rule_id",
+                "rule_title",
+                "level",
+                "tags",
+                "file",
+                "record_id",
+                "computer",
+                "fields",
+            ])?;
+            for r in rows {
+                w.write_record([
+                    time_text(r),
+                    r.rule_id.clone(),
+                    r.rule_title.clone(),
+                    r.level.to_string(),
+                    r.tags.join(";"),
+                    r.file.clone(),
+                    r.record_id.to_string(),
+                    r.computer.clone().unwrap_or_default(),
+                    fields_text(r),
+                ])?;
+            }
+            w.flush()?;
+            return Ok(());
+        }
+        Format::Table => {
+            for r in rows {
+                writeln!(
+                    out,
+                    "{:<24} {:<8} {:<60} {} #{} {}",
+                    time_text(r),
+                    r.level.as_str(),
+                    truncate(&r.rule_title, 60),
+                    r.computer.as_deref().unwrap_or("-"),
+                    r.record_id,
+                    truncate(&fields_text(r), 160)
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).collect::<String>() + "…"
+    }
+}
+
+fn summarise(rows: &[Row], totals: &Totals, seconds: f64, threads: usize) {
+    let mut by_rule: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut by_level: BTreeMap<Level, usize> = BTreeMap::new();
+    let mut by_tactic: BTreeMap<String, usize> = BTreeMap::new();
+    for r in rows {
+        *by_rule.entry((&r.rule_title, &r.rule_id)).or_default() += 1;
+        *by_level.entry(r.level).or_default() += 1;
+        for t in
+            &watchpost_core::AttackTags::from_sigma_tags(r.tags.iter().map(String::as_str)).tactics
+        {
+            let name = watchpost_core::Tactic::lookup(t).map_or(t.as_str(), |t| t.title);
+            *by_tactic.entry(name.to_string()).or_default() += 1;
+        }
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "\n{} matches by level:", rows.len());
+    for (level, n) in by_level.iter().rev() {
+        let _ = writeln!(err, "  {:<10} {n}", level.as_str());
+    }
+    let _ = writeln!(err, "by ATT&CK tactic:");
+    for (tactic, n) in &by_tactic {
+        let _ = writeln!(err, "  {tactic:<24} {n}");
+    }
+    let mut top: Vec<_> = by_rule.into_iter().collect();
+    top.sort_by_key(|entry| std::cmp::Reverse(entry.1));
+    let _ = writeln!(err, "top rules:");
+    for ((title, id), n) in top.iter().take(15) {
+        let _ = writeln!(err, "  {n:>6}  {title} ({id})");
+    }
+    for p in &totals.problems {
+        let _ = writeln!(err, "warning: {p}");
+    }
+    let _ = writeln!(
+        err,
+        "{} events from {} files in {seconds:.2} s with {threads} thread(s) ({:.0} events/s); {} records skipped",
+        totals.records,
+        totals.files,
+        totals.records as f64 / seconds.max(1e-9),
+        totals.skipped
+    );
+}
