@@ -3,6 +3,8 @@
 /// A condition expression over named selections.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Expr {
+    /// Only as the placeholder left behind when a compiled rule's detection is taken.
+    Empty,
     Ref(String),
     And(Vec<Expr>),
     Or(Vec<Expr>),
@@ -12,6 +14,12 @@ pub(crate) enum Expr {
         all: bool,
         pattern: String,
     },
+}
+
+impl Default for Expr {
+    fn default() -> Self {
+        Expr::Empty
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -63,9 +63,10 @@ impl RuleSet {
             errors: self.errors,
             ..Default::default()
         };
-        for rule in self.rules {
+        for mut rule in self.rules {
+            let detection = std::mem::take(&mut rule.detection);
             let rule = Arc::new(rule);
-            match compile_rule(&rule) {
+            match compile_rule(&rule, detection) {
                 Ok(variants) => {
                     let index = set.rules.len();
                     set.rules.push(rule);
@@ -78,6 +79,7 @@ impl RuleSet {
                 }
             }
         }
+        set.prefilter = crate::prefilter::Prefilter::build(&std::mem::take(&mut set.triggers));
         set
     }
 }
@@ -106,7 +108,7 @@ fn collect_rule_files(dir: &Path, out: &mut Vec<std::path::PathBuf>, errors: &mu
 
 /// A condition with selection names resolved to indices.
 #[derive(Debug, Clone)]
-enum Cond {
+pub(crate) enum Cond {
     Sel(usize),
     And(Vec<Cond>),
     Or(Vec<Cond>),
@@ -117,6 +119,7 @@ enum Cond {
 #[derive(Debug)]
 struct Variant {
     rule: usize,
+    route: Route,
     extra: Option<(&'static str, &'static str)>,
     selections: Vec<Selection>,
     condition: Cond,
@@ -131,36 +134,47 @@ struct VariantParts {
     condition: Cond,
 }
 
-fn compile_rule(rule: &Rule) -> Result<Vec<(Route, VariantParts)>, CompileError> {
+fn compile_rule(
+    rule: &Rule,
+    detection: crate::detection::Detection,
+) -> Result<Vec<(Route, VariantParts)>, CompileError> {
     let routes =
         logsource::routes(&rule.logsource).map_err(|e| (Some("logsource".to_string()), e))?;
-    let names: Vec<&str> = rule
-        .detection
+    let names: Vec<&str> = detection
         .selections
         .iter()
         .map(|(n, _)| n.as_str())
         .collect();
-    let condition = resolve(&rule.detection.condition, &names)
+    let condition = resolve(&detection.condition, &names)
         .map_err(|e| (Some("detection.condition".to_string()), e))?;
+    let mut selections: Option<Vec<Selection>> =
+        Some(detection.selections.into_iter().map(|(_, s)| s).collect());
     let mut out = Vec::with_capacity(routes.len());
-    for route in routes {
+    let last = routes.len().saturating_sub(1);
+    for (i, route) in routes.into_iter().enumerate() {
         let (field_map, extra) = match &route {
             Route::Windows {
                 field_map, extra, ..
             } => (*field_map, *extra),
             Route::Other => (&[][..], None),
         };
-        let selections = rule
-            .detection
-            .selections
-            .iter()
-            .map(|(_, s)| rename_fields(s, field_map))
+        // The last route takes the selections; earlier ones (a rule that applies to two
+        // sources) get copies.
+        let own = if i == last {
+            selections.take()
+        } else {
+            selections.clone()
+        }
+        .unwrap_or_default();
+        let renamed = own
+            .into_iter()
+            .map(|s| rename_fields(s, field_map))
             .collect();
         out.push((
             route,
             VariantParts {
                 extra,
-                selections,
+                selections: renamed,
                 condition: condition.clone(),
             },
         ));
@@ -168,20 +182,23 @@ fn compile_rule(rule: &Rule) -> Result<Vec<(Route, VariantParts)>, CompileError>
     Ok(out)
 }
 
-fn rename_fields(selection: &Selection, map: &[(&str, &str)]) -> Selection {
+fn rename_fields(selection: Selection, map: &[(&str, &str)]) -> Selection {
+    if map.is_empty() {
+        return selection;
+    }
     match selection {
-        Selection::Keywords(_) => selection.clone(),
+        Selection::Keywords(_) => selection,
         Selection::Groups(groups) => Selection::Groups(
             groups
-                .iter()
+                .into_iter()
                 .map(|g| {
-                    g.iter()
+                    g.into_iter()
                         .map(|t| FieldTest {
                             field: map
                                 .iter()
                                 .find(|(from, _)| *from == t.field)
-                                .map_or(t.field.clone(), |(_, to)| to.to_string()),
-                            test: t.test.clone(),
+                                .map_or(t.field, |(_, to)| to.to_string()),
+                            test: t.test,
                         })
                         .collect()
                 })
@@ -192,6 +209,7 @@ fn rename_fields(selection: &Selection, map: &[(&str, &str)]) -> Selection {
 
 fn resolve(expr: &Expr, names: &[&str]) -> Result<Cond, String> {
     Ok(match expr {
+        Expr::Empty => return Err("the condition is empty".into()),
         Expr::Ref(name) => Cond::Sel(
             names
                 .iter()
@@ -265,17 +283,27 @@ pub struct CompiledRuleSet {
     other: Vec<usize>,
     errors: Vec<RuleError>,
     files: usize,
+    /// Triggers gathered while compiling, turned into `prefilter` at the end.
+    triggers: Vec<(u32, crate::prefilter::Trigger)>,
+    prefilter: crate::prefilter::Prefilter,
 }
 
 impl CompiledRuleSet {
     fn add_variant(&mut self, rule: usize, route: Route, parts: VariantParts) {
         let id = self.variants.len();
+        let trigger = crate::prefilter::trigger(&parts.condition, &parts.selections);
         self.variants.push(Variant {
             rule,
+            route: route.clone(),
             extra: parts.extra,
             selections: parts.selections,
             condition: parts.condition,
         });
+        if let Some(trigger) = trigger {
+            // Reached through the prefilter, never through the buckets.
+            self.triggers.push((id as u32, trigger));
+            return;
+        }
         match route {
             Route::Other => self.other.push(id),
             Route::Windows {
@@ -321,42 +349,69 @@ impl CompiledRuleSet {
     /// The rules that match `event`, each once.
     pub fn matches(&self, event: &FlatEvent) -> Vec<RuleMatch<'_>> {
         let mut out: Vec<RuleMatch<'_>> = Vec::new();
-        let mut check = |ids: &[usize]| {
-            for &id in ids {
-                let v = &self.variants[id];
-                if out
-                    .iter()
-                    .any(|m| std::ptr::eq(m.rule, &*self.rules[v.rule]))
-                {
-                    continue;
-                }
-                if v.matches(event) {
-                    out.push(RuleMatch {
-                        rule: &self.rules[v.rule],
-                    });
-                }
+        let mut check = |id: usize| {
+            let v = &self.variants[id];
+            if out
+                .iter()
+                .any(|m| std::ptr::eq(m.rule, &*self.rules[v.rule]))
+            {
+                return;
+            }
+            if v.matches(event) {
+                out.push(RuleMatch {
+                    rule: &self.rules[v.rule],
+                });
             }
         };
+        let mut fired = Vec::new();
+        self.prefilter.fire(event, &mut fired);
+        fired.sort_unstable();
+        fired.dedup();
+        for id in fired {
+            if self.variants[id as usize].applies(event) {
+                check(id as usize);
+            }
+        }
         match (&event.channel, event.event_id) {
             (Some(channel), event_id) => {
                 let channel = channel.to_ascii_lowercase();
                 if let Some(eid) = event_id
                     && let Some(ids) = self.by_channel_event.get(&(channel.clone(), eid))
                 {
-                    check(ids);
+                    ids.iter().for_each(|&id| check(id));
                 }
                 if let Some(ids) = self.by_channel.get(&channel) {
-                    check(ids);
+                    ids.iter().for_each(|&id| check(id));
                 }
-                check(&self.any_windows);
+                self.any_windows.iter().for_each(|&id| check(id));
             }
-            (None, _) => check(&self.other),
+            (None, _) => self.other.iter().for_each(|&id| check(id)),
         }
         out
     }
 }
 
 impl Variant {
+    /// Whether the variant's route covers the event's source.
+    fn applies(&self, event: &FlatEvent) -> bool {
+        match (&self.route, &event.channel) {
+            (Route::Other, None) => true,
+            (
+                Route::Windows {
+                    channels,
+                    event_ids,
+                    ..
+                },
+                Some(channel),
+            ) => {
+                (channels.is_empty() || channels.iter().any(|c| c.eq_ignore_ascii_case(channel)))
+                    && (event_ids.is_empty()
+                        || event.event_id.is_some_and(|e| event_ids.contains(&e)))
+            }
+            _ => false,
+        }
+    }
+
     fn matches(&self, event: &FlatEvent) -> bool {
         if let Some((field, expected)) = self.extra
             && !event

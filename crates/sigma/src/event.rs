@@ -1,14 +1,23 @@
 //! [`FlatEvent`]: an event as the matcher sees it, a flat list of named text values.
 
-/// An event flattened for matching: Windows routing keys plus `(name, value, lowercase
-/// value)` triples. Values are lowercased once here so that every case-insensitive
-/// comparison against it is a plain byte comparison.
+/// One field: name and value as written, and both lowercased.
+#[derive(Debug, Clone)]
+struct Field {
+    name: String,
+    value: String,
+    lower_name: String,
+    lower_value: String,
+}
+
+/// An event flattened for matching: Windows routing keys plus named text values. Values
+/// and names are lowercased once here so that every case-insensitive comparison against
+/// the event is a plain byte comparison.
 #[derive(Debug, Clone, Default)]
 pub struct FlatEvent {
     /// The Windows channel (`Security`, `Microsoft-Windows-Sysmon/Operational`), if any.
     pub channel: Option<String>,
     pub event_id: Option<u32>,
-    fields: Vec<(String, String, String)>,
+    fields: Vec<Field>,
 }
 
 impl FlatEvent {
@@ -27,29 +36,45 @@ impl FlatEvent {
 
     /// Adds a field. A name seen twice keeps both values; the first is used for matching.
     pub fn push(&mut self, name: &str, value: &str) {
-        self.fields
-            .push((name.to_string(), value.to_string(), value.to_lowercase()));
+        self.fields.push(Field {
+            name: name.to_string(),
+            value: value.to_string(),
+            lower_name: name.to_ascii_lowercase(),
+            lower_value: value.to_lowercase(),
+        });
     }
 
     /// The value of `name` as written and lowercased; exact name first, then ignoring case.
     pub fn get(&self, name: &str) -> Option<(&str, &str)> {
         self.fields
             .iter()
-            .find(|(n, ..)| n == name)
+            .find(|f| f.name == name)
             .or_else(|| {
                 self.fields
                     .iter()
-                    .find(|(n, ..)| n.eq_ignore_ascii_case(name))
+                    .find(|f| f.name.eq_ignore_ascii_case(name))
             })
-            .map(|(_, v, l)| (v.as_str(), l.as_str()))
+            .map(|f| (f.value.as_str(), f.lower_value.as_str()))
     }
 
     /// Every field as `(name, value)`.
     pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.fields.iter().map(|(n, v, _)| (n.as_str(), v.as_str()))
+        self.fields
+            .iter()
+            .map(|f| (f.name.as_str(), f.value.as_str()))
     }
 
+    /// `(value, lowercase value)` of every field, for keyword searches.
     pub(crate) fn lowered_values(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.fields.iter().map(|(_, v, l)| (v.as_str(), l.as_str()))
+        self.fields
+            .iter()
+            .map(|f| (f.value.as_str(), f.lower_value.as_str()))
+    }
+
+    /// `(lowercase name, lowercase value)` of every field, for the prefilter.
+    pub(crate) fn lowered_names_values(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.fields
+            .iter()
+            .map(|f| (f.lower_name.as_str(), f.lower_value.as_str()))
     }
 }

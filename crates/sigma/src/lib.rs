@@ -28,6 +28,7 @@ mod detection;
 mod engine;
 mod event;
 mod logsource;
+mod prefilter;
 mod rule;
 mod value;
 

@@ -26,7 +26,10 @@ pub struct Rule {
     pub tags: Vec<String>,
     pub attack: AttackTags,
     pub logsource: LogSource,
+    /// Taken out by compilation, which moves the selections into the compiled variants.
     pub(crate) detection: Detection,
+    /// The event fields the rule's selections test, each once, in rule order.
+    fields: Vec<String>,
     /// The file the rule came from.
     pub path: String,
 }
@@ -84,19 +87,23 @@ impl RuleError {
 impl Rule {
     /// The event fields the rule's selections test, each once, in rule order; hunt output
     /// shows their values so an analyst sees why the rule matched.
-    pub fn referenced_fields(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
-        for (_, selection) in &self.detection.selections {
-            if let crate::detection::Selection::Groups(groups) = selection {
-                for test in groups.iter().flatten() {
-                    if !out.contains(&test.field.as_str()) {
-                        out.push(&test.field);
-                    }
+    pub fn referenced_fields(&self) -> &[String] {
+        &self.fields
+    }
+}
+
+fn fields_of(detection: &Detection) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (_, selection) in &detection.selections {
+        if let crate::detection::Selection::Groups(groups) = selection {
+            for test in groups.iter().flatten() {
+                if !out.contains(&test.field) {
+                    out.push(test.field.clone());
                 }
             }
         }
-        out
     }
+    out
 }
 
 /// Reads a rule from YAML text. Documents that are not detection rules (correlation rules,
@@ -174,6 +181,7 @@ pub(crate) fn parse(text: &str, path: &str) -> Result<Rule, RuleError> {
         status: get_str("status"),
         tags,
         logsource,
+        fields: fields_of(&detection),
         detection,
         path: path.to_string(),
     })

@@ -6,7 +6,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use regex::Regex;
 use std::net::IpAddr;
 use yaml_serde::Value as Yaml;
 
@@ -16,10 +15,15 @@ pub(crate) enum Matcher {
     Equals(String),
     StartsWith(String),
     EndsWith(String),
-    Contains(String),
-    /// A wildcard pattern with `*`/`?` inside, as a regex.
-    Glob(Regex),
-    Regex(Regex),
+    /// A substring, with its searcher built once (building one per comparison cost more
+    /// than the search).
+    Contains(memchr::memmem::Finder<'static>),
+    /// A wildcard pattern with `*`/`?` inside (lowercase unless cased).
+    Glob(Wildcard),
+    /// A Sigma `re` value. Byte-oriented with ASCII classes: Unicode-aware `\w`, `\s` or
+    /// `[^/]{100,}` expanded into automata of megabytes each (docs/benchmarks.md), and
+    /// Sigma's PCRE-style expressions are written for ASCII.
+    Regex(regex::bytes::Regex),
     Cidr(IpAddr, u8),
     Compare(Cmp, f64),
 }
@@ -113,15 +117,19 @@ pub(crate) fn compile(modifiers: &[&str], value: &Yaml) -> Result<ValueTest, Str
                 } else {
                     format!("(?{regex_flags}){text}")
                 };
-                let re = regex::RegexBuilder::new(&pattern)
-                    .size_limit(1 << 22)
-                    .build()
-                    .map_err(|e| {
-                        format!(
-                            "regular expression not supported: {}",
-                            first_line(&e.to_string())
-                        )
-                    })?;
+                let build = |unicode: bool| {
+                    regex::bytes::RegexBuilder::new(&pattern)
+                        .unicode(unicode)
+                        .size_limit(1 << 22)
+                        .build()
+                };
+                // Unicode classes only for the rare expression with non-ASCII literals.
+                let re = build(false).or_else(|_| build(true)).map_err(|e| {
+                    format!(
+                        "regular expression not supported: {}",
+                        first_line(&e.to_string())
+                    )
+                })?;
                 matchers.push(Matcher::Regex(re));
             }
             "cidr" => matchers.push(parse_cidr(&text)?),
@@ -300,22 +308,60 @@ fn pattern_matcher(text: &str, kind: &str, cased: bool) -> Result<Matcher, Strin
             (false, false) => Matcher::Equals(norm(l)),
             (false, true) => Matcher::StartsWith(norm(l)),
             (true, false) => Matcher::EndsWith(norm(l)),
-            (true, true) => Matcher::Contains(norm(l)),
-        }),
-        _ => {
-            let mut re = String::from(if cased { "(?s)^" } else { "(?si)^" });
-            for t in &toks {
-                match t {
-                    Token::Lit(l) => re.push_str(&regex::escape(l)),
-                    Token::Any => re.push_str(".*"),
-                    Token::One => re.push('.'),
-                }
+            (true, true) => {
+                Matcher::Contains(memchr::memmem::Finder::new(norm(l).as_bytes()).into_owned())
             }
-            re.push('$');
-            Regex::new(&re)
-                .map(Matcher::Glob)
-                .map_err(|e| format!("pattern `{text}`: {e}"))
+        }),
+        _ => Ok(Matcher::Glob(Wildcard(
+            toks.iter()
+                .flat_map(|t| match t {
+                    Token::Lit(l) => norm(l).chars().map(Some).collect::<Vec<_>>(),
+                    Token::Any => vec![None],
+                    Token::One => vec![Some(ANY_ONE)],
+                })
+                .collect(),
+        ))),
+    }
+}
+
+/// Stands for `?` inside a [`Wildcard`]; a noncharacter, so it never occurs in text.
+const ANY_ONE: char = '\u{FFFF}';
+
+/// A `*`/`?` pattern: `None` is `*`, `Some(ANY_ONE)` is `?`, other `Some(c)` a literal.
+///
+/// A per-pattern `regex::Regex` cost tens of kilobytes each across thousands of rules
+/// (docs/benchmarks.md); this is a few bytes per character and matches in one pass with
+/// backtracking to the last `*`.
+#[derive(Debug, Clone)]
+pub(crate) struct Wildcard(Vec<Option<char>>);
+
+impl Wildcard {
+    fn matches(&self, text: &str) -> bool {
+        let p = &self.0;
+        let t: Vec<char> = text.chars().collect();
+        let (mut pi, mut ti) = (0usize, 0usize);
+        let mut star: Option<(usize, usize)> = None;
+        while ti < t.len() {
+            match p.get(pi) {
+                Some(None) => {
+                    star = Some((pi, ti));
+                    pi += 1;
+                }
+                Some(Some(c)) if *c == ANY_ONE || *c == t[ti] => {
+                    pi += 1;
+                    ti += 1;
+                }
+                _ => match star {
+                    Some((sp, st)) => {
+                        pi = sp + 1;
+                        ti = st + 1;
+                        star = Some((sp, st + 1));
+                    }
+                    None => return false,
+                },
+            }
         }
+        p[pi..].iter().all(Option::is_none)
     }
 }
 
@@ -339,6 +385,17 @@ fn parse_cidr(text: &str) -> Result<Matcher, String> {
 }
 
 impl Matcher {
+    /// A literal that every matching value contains (lowercase unless the test is cased),
+    /// for the rule-set prefilter; `None` for regular expressions, wildcards and numbers.
+    pub(crate) fn required_literal(&self) -> Option<&[u8]> {
+        let literal: &[u8] = match self {
+            Matcher::Equals(p) | Matcher::StartsWith(p) | Matcher::EndsWith(p) => p.as_bytes(),
+            Matcher::Contains(finder) => finder.needle(),
+            _ => return None,
+        };
+        (!literal.is_empty()).then_some(literal)
+    }
+
     /// Whether `value` (already lowercased unless the test is `cased`) matches. `original`
     /// is the event's text as written, for regular expressions.
     pub(crate) fn matches(&self, value: &str, original: &str) -> bool {
@@ -346,9 +403,9 @@ impl Matcher {
             Matcher::Equals(p) => value == p,
             Matcher::StartsWith(p) => value.starts_with(p.as_str()),
             Matcher::EndsWith(p) => value.ends_with(p.as_str()),
-            Matcher::Contains(p) => value.contains(p.as_str()),
-            Matcher::Glob(re) => re.is_match(original),
-            Matcher::Regex(re) => re.is_match(original),
+            Matcher::Contains(finder) => finder.find(value.as_bytes()).is_some(),
+            Matcher::Glob(w) => w.matches(value),
+            Matcher::Regex(re) => re.is_match(original.as_bytes()),
             Matcher::Cidr(net, len) => original
                 .trim()
                 .parse::<IpAddr>()
@@ -413,8 +470,20 @@ mod tests {
         assert!(test(&[], "*")[0].matches("x", "x"));
         // Sigma escapes: `\\*` is a backslash then a wildcard; `\*` alone is a literal star.
         let g = &test(&[], "c:\\users\\\\*\\appdata\\\\?.exe")[0];
-        assert!(g.matches("", r"C:\Users\bob\AppData\x.exe"));
-        assert!(!g.matches("", r"C:\Users\bob\AppData\xy.exe"));
+        let check = |v: &str| g.matches(&v.to_lowercase(), v);
+        assert!(check(r"C:\Users\bob\AppData\x.exe"));
+        assert!(!check(r"C:\Users\bob\AppData\xy.exe"));
+        assert!(check(r"C:\Users\a\b\AppData\y.exe"), "`*` spans separators");
+        let w = &test(&[], "a*b*c")[0];
+        for (text, expected) in [
+            ("abc", true),
+            ("aXbYc", true),
+            ("abcbc", true),
+            ("acb", false),
+            ("ab", false),
+        ] {
+            assert_eq!(w.matches(text, text), expected, "{text}");
+        }
     }
 
     #[test]

@@ -87,12 +87,14 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     for e in rules.errors() {
         tracing::debug!(error = %e, "rule not loaded");
     }
+    let compiled_in = started.elapsed().as_secs_f64();
     eprintln!(
-        "{} rules loaded from {} files ({} not loaded: `watchpost rules check` lists why)",
+        "{} rules loaded from {} files in {compiled_in:.2} s ({} not loaded: `watchpost rules check` lists why)",
         rules.rules().len(),
         rules.files(),
         rules.errors().len()
     );
+    let hunt_started = Instant::now();
     let mut files = Vec::new();
     let mut totals = Totals::default();
     for path in &args.paths {
@@ -144,7 +146,12 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             .then(a.record_id.cmp(&b.record_id))
     });
     write_rows(&rows, args.format, args.output.as_deref())?;
-    summarise(&rows, &totals, started.elapsed().as_secs_f64(), threads);
+    summarise(
+        &rows,
+        &totals,
+        hunt_started.elapsed().as_secs_f64(),
+        threads,
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -340,7 +347,7 @@ fn summarise(rows: &[Row], totals: &Totals, seconds: f64, threads: usize) {
     }
     let _ = writeln!(
         err,
-        "{} events from {} files in {seconds:.2} s with {threads} thread(s) ({:.0} events/s); {} records skipped",
+        "{} events from {} files read and matched in {seconds:.3} s with {threads} thread(s) ({:.0} events/s); {} records skipped",
         totals.records,
         totals.files,
         totals.records as f64 / seconds.max(1e-9),
