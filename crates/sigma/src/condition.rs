@@ -1,9 +1,10 @@
 //! Sigma conditions: `selection and not 1 of filter_*`, parsed into an expression tree.
 
 /// A condition expression over named selections.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) enum Expr {
     /// Only as the placeholder left behind when a compiled rule's detection is taken.
+    #[default]
     Empty,
     Ref(String),
     And(Vec<Expr>),
@@ -14,12 +15,6 @@ pub(crate) enum Expr {
         all: bool,
         pattern: String,
     },
-}
-
-impl Default for Expr {
-    fn default() -> Self {
-        Expr::Empty
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -86,6 +86,9 @@ fn selectivity(t: &Trigger) -> (usize, std::cmp::Reverse<usize>) {
     )
 }
 
+/// While building: a field's distinct literals, their index, and the variants of each.
+type FieldPatterns<'a> = (Vec<&'a [u8]>, HashMap<&'a [u8], usize>, Vec<Vec<u32>>);
+
 /// One automaton per field over every trigger literal of that field.
 #[derive(Default)]
 pub(crate) struct Prefilter {
@@ -95,8 +98,7 @@ pub(crate) struct Prefilter {
 impl Prefilter {
     /// Builds the automata from `(variant id, trigger)` pairs.
     pub(crate) fn build(triggers: &[(u32, Trigger)]) -> Prefilter {
-        let mut per_field: HashMap<&str, (Vec<&[u8]>, HashMap<&[u8], usize>, Vec<Vec<u32>>)> =
-            HashMap::new();
+        let mut per_field: HashMap<&str, FieldPatterns<'_>> = HashMap::new();
         for (variant, trigger) in triggers {
             for (field, literal) in trigger {
                 let (patterns, index, variants) = per_field.entry(field).or_default();

@@ -17,7 +17,7 @@ pub(crate) enum Matcher {
     EndsWith(String),
     /// A substring, with its searcher built once (building one per comparison cost more
     /// than the search).
-    Contains(memchr::memmem::Finder<'static>),
+    Contains(Box<memchr::memmem::Finder<'static>>),
     /// A wildcard pattern with `*`/`?` inside (lowercase unless cased).
     Glob(Wildcard),
     /// A Sigma `re` value. Byte-oriented with ASCII classes: Unicode-aware `\w`, `\s` or
@@ -308,9 +308,9 @@ fn pattern_matcher(text: &str, kind: &str, cased: bool) -> Result<Matcher, Strin
             (false, false) => Matcher::Equals(norm(l)),
             (false, true) => Matcher::StartsWith(norm(l)),
             (true, false) => Matcher::EndsWith(norm(l)),
-            (true, true) => {
-                Matcher::Contains(memchr::memmem::Finder::new(norm(l).as_bytes()).into_owned())
-            }
+            (true, true) => Matcher::Contains(Box::new(
+                memchr::memmem::Finder::new(norm(l).as_bytes()).into_owned(),
+            )),
         }),
         _ => Ok(Matcher::Glob(Wildcard(
             toks.iter()

@@ -201,7 +201,7 @@ fn hunt_file(
             let fields = m
                 .rule
                 .referenced_fields()
-                .into_iter()
+                .iter()
                 .filter_map(|f| {
                     record
                         .event
