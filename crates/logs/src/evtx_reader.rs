@@ -19,14 +19,19 @@ pub fn read_evtx(path: &Path, mut each: impl FnMut(LogRecord)) -> Result<ReadSta
     let mut stats = ReadStats::default();
     for record in parser.records_json_value() {
         match record {
+            // The System block's EventRecordID and TimeCreated are what Windows shows and
+            // what other tools report; the record header's copies were not reliable.
             Ok(record) => match flatten_evtx_json(&record.data) {
-                Some((event, computer, _)) => {
+                Some((event, computer, time)) => {
                     stats.records += 1;
+                    let record_id = record
+                        .data
+                        .pointer("/Event/System/EventRecordID")
+                        .and_then(serde_json::Value::as_u64)
+                        .unwrap_or(record.event_record_id);
                     each(LogRecord {
-                        record_id: record.event_record_id,
-                        timestamp: chrono::DateTime::from_timestamp_micros(
-                            record.timestamp.as_microsecond(),
-                        ),
+                        record_id,
+                        timestamp: time.as_deref().and_then(crate::parse_time),
                         computer,
                         event,
                     });

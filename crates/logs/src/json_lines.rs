@@ -62,7 +62,7 @@ fn emit(value: &Value, line_no: u64, stats: &mut ReadStats, each: &mut impl FnMu
             .pointer("/Event/System/EventRecordID")
             .and_then(Value::as_u64)
             .unwrap_or(line_no);
-        let timestamp = time.and_then(|t| watchpost_core_time(&t));
+        let timestamp = time.as_deref().and_then(crate::parse_time);
         each(LogRecord {
             record_id,
             timestamp,
@@ -76,7 +76,7 @@ fn emit(value: &Value, line_no: u64, stats: &mut ReadStats, each: &mut impl FnMu
     let timestamp = ["@timestamp", "timestamp", "time"]
         .iter()
         .find_map(|k| value.get(*k).and_then(scalar))
-        .and_then(|t| watchpost_core_time(&t));
+        .and_then(|t| crate::parse_time(&t));
     let computer = value.pointer("/host/name").and_then(scalar);
     each(LogRecord {
         record_id: line_no,
@@ -84,12 +84,6 @@ fn emit(value: &Value, line_no: u64, stats: &mut ReadStats, each: &mut impl FnMu
         computer,
         event,
     });
-}
-
-fn watchpost_core_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 fn push_paths(event: &mut FlatEvent, prefix: &str, value: &Value, depth: usize) {

@@ -23,6 +23,18 @@ pub struct LogRecord {
     pub event: FlatEvent,
 }
 
+/// Reads an event time: RFC 3339, or the space-separated UTC form some renderings use.
+pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+                .ok()
+                .map(|n| n.and_utc())
+        })
+}
+
 /// What a read saw.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReadStats {

@@ -120,7 +120,6 @@ pub(crate) enum Cond {
 struct Variant {
     rule: usize,
     route: Route,
-    extra: Option<(&'static str, &'static str)>,
     selections: Vec<Selection>,
     condition: Cond,
 }
@@ -129,7 +128,6 @@ type CompileError = (Option<String>, String);
 
 /// What compiling a rule for one route gives, before it is numbered and indexed.
 struct VariantParts {
-    extra: Option<(&'static str, &'static str)>,
     selections: Vec<Selection>,
     condition: Cond,
 }
@@ -152,11 +150,9 @@ fn compile_rule(
     let mut out = Vec::with_capacity(routes.len());
     let last = routes.len().saturating_sub(1);
     for (i, route) in routes.into_iter().enumerate() {
-        let (field_map, extra) = match &route {
-            Route::Windows {
-                field_map, extra, ..
-            } => (*field_map, *extra),
-            Route::Other => (&[][..], None),
+        let field_map = match &route {
+            Route::Windows { field_map, .. } => *field_map,
+            Route::Other => &[][..],
         };
         // The last route takes the selections; earlier ones (a rule that applies to two
         // sources) get copies.
@@ -173,7 +169,6 @@ fn compile_rule(
         out.push((
             route,
             VariantParts {
-                extra,
                 selections: renamed,
                 condition: condition.clone(),
             },
@@ -295,7 +290,6 @@ impl CompiledRuleSet {
         self.variants.push(Variant {
             rule,
             route: route.clone(),
-            extra: parts.extra,
             selections: parts.selections,
             condition: parts.condition,
         });
@@ -413,13 +407,6 @@ impl Variant {
     }
 
     fn matches(&self, event: &FlatEvent) -> bool {
-        if let Some((field, expected)) = self.extra
-            && !event
-                .get(field)
-                .is_some_and(|(v, _)| v.eq_ignore_ascii_case(expected))
-        {
-            return false;
-        }
         self.eval(&self.condition, event)
     }
 

@@ -7,12 +7,11 @@ use crate::LogSource;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Route {
     /// Windows events from `channels` (any when empty) with one of `event_ids` (any when
-    /// empty), optionally only where `extra.0 == extra.1`, with Sigma field names renamed.
+    /// empty), with Sigma field names renamed.
     Windows {
         channels: &'static [&'static str],
         event_ids: &'static [u32],
         field_map: &'static [(&'static str, &'static str)],
-        extra: Option<(&'static str, &'static str)>,
     },
     /// Events from other sources (Linux, web servers, JSON logs): no channel to route by.
     Other,
@@ -28,10 +27,14 @@ const POWERSHELL_CLASSIC: &[&str] = &["Windows PowerShell"];
 const KERNEL_FILE: &[&str] = &["Microsoft-Windows-Kernel-File/Analytic"];
 const DEFENDER: &[&str] = &["Microsoft-Windows-Windows Defender/Operational"];
 
-/// `(category, channels, event ids, field renames, extra equality)` for Windows categories.
+/// `(category, channels, event ids, field renames)` for Windows categories.
+///
+/// `registry_add` and `registry_delete` are routed by event id alone, as pySigma's Sysmon
+/// pipeline and other Sigma engines do; rules that care about the kind of change test
+/// `EventType` in their own detection (docs/sigma-coverage.md).
 #[allow(clippy::type_complexity)]
-const CATEGORIES: &[(&str, &[&str], &[u32], &[(&str, &str)], Option<(&str, &str)>)] = &[
-    ("process_creation", SYSMON, &[1], &[], None),
+const CATEGORIES: &[(&str, &[&str], &[u32], &[(&str, &str)])] = &[
+    ("process_creation", SYSMON, &[1], &[]),
     (
         "process_creation",
         SECURITY,
@@ -40,69 +43,43 @@ const CATEGORIES: &[(&str, &[&str], &[u32], &[(&str, &str)], Option<(&str, &str)
             ("Image", "NewProcessName"),
             ("ParentImage", "ParentProcessName"),
         ],
-        None,
     ),
-    ("file_change", SYSMON, &[2], &[], None),
-    ("network_connection", SYSMON, &[3], &[], None),
-    ("sysmon_status", SYSMON, &[4, 16], &[], None),
-    ("process_termination", SYSMON, &[5], &[], None),
-    ("driver_load", SYSMON, &[6], &[], None),
-    ("image_load", SYSMON, &[7], &[], None),
-    ("create_remote_thread", SYSMON, &[8], &[], None),
-    ("raw_access_thread", SYSMON, &[9], &[], None),
-    ("raw_access_read", SYSMON, &[9], &[], None),
-    ("process_access", SYSMON, &[10], &[], None),
-    ("file_event", SYSMON, &[11], &[], None),
-    ("registry_event", SYSMON, &[12, 13, 14], &[], None),
-    (
-        "registry_add",
-        SYSMON,
-        &[12],
-        &[],
-        Some(("EventType", "CreateKey")),
-    ),
-    (
-        "registry_delete",
-        SYSMON,
-        &[12],
-        &[],
-        Some(("EventType", "DeleteKey")),
-    ),
-    (
-        "registry_delete",
-        SYSMON,
-        &[12],
-        &[],
-        Some(("EventType", "DeleteValue")),
-    ),
-    ("registry_set", SYSMON, &[13], &[], None),
-    ("registry_rename", SYSMON, &[14], &[], None),
-    ("create_stream_hash", SYSMON, &[15], &[], None),
-    ("pipe_created", SYSMON, &[17, 18], &[], None),
-    ("wmi_event", SYSMON, &[19, 20, 21], &[], None),
-    ("dns_query", SYSMON, &[22], &[], None),
-    ("file_delete", SYSMON, &[23], &[], None),
-    ("clipboard_change", SYSMON, &[24], &[], None),
-    ("process_tampering", SYSMON, &[25], &[], None),
-    ("file_delete_detected", SYSMON, &[26], &[], None),
-    ("file_block_executable", SYSMON, &[27], &[], None),
-    ("file_block_shredding", SYSMON, &[28], &[], None),
-    ("file_executable_detected", SYSMON, &[29], &[], None),
-    ("sysmon_error", SYSMON, &[255], &[], None),
+    ("file_change", SYSMON, &[2], &[]),
+    ("network_connection", SYSMON, &[3], &[]),
+    ("sysmon_status", SYSMON, &[4, 16], &[]),
+    ("process_termination", SYSMON, &[5], &[]),
+    ("driver_load", SYSMON, &[6], &[]),
+    ("image_load", SYSMON, &[7], &[]),
+    ("create_remote_thread", SYSMON, &[8], &[]),
+    ("raw_access_thread", SYSMON, &[9], &[]),
+    ("raw_access_read", SYSMON, &[9], &[]),
+    ("process_access", SYSMON, &[10], &[]),
+    ("file_event", SYSMON, &[11], &[]),
+    ("registry_event", SYSMON, &[12, 13, 14], &[]),
+    ("registry_add", SYSMON, &[12], &[]),
+    ("registry_delete", SYSMON, &[12], &[]),
+    ("registry_set", SYSMON, &[13], &[]),
+    ("registry_rename", SYSMON, &[14], &[]),
+    ("create_stream_hash", SYSMON, &[15], &[]),
+    ("pipe_created", SYSMON, &[17, 18], &[]),
+    ("wmi_event", SYSMON, &[19, 20, 21], &[]),
+    ("dns_query", SYSMON, &[22], &[]),
+    ("file_delete", SYSMON, &[23], &[]),
+    ("clipboard_change", SYSMON, &[24], &[]),
+    ("process_tampering", SYSMON, &[25], &[]),
+    ("file_delete_detected", SYSMON, &[26], &[]),
+    ("file_block_executable", SYSMON, &[27], &[]),
+    ("file_block_shredding", SYSMON, &[28], &[]),
+    ("file_executable_detected", SYSMON, &[29], &[]),
+    ("sysmon_error", SYSMON, &[255], &[]),
     // File access and renames come from the Kernel-File ETW provider, not Sysmon.
-    ("file_access", KERNEL_FILE, &[], &[], None),
-    ("file_rename", KERNEL_FILE, &[], &[], None),
-    ("ps_module", POWERSHELL, &[4103], &[], None),
-    ("ps_script", POWERSHELL, &[4104], &[], None),
-    ("ps_classic_start", POWERSHELL_CLASSIC, &[400], &[], None),
-    (
-        "ps_classic_provider_start",
-        POWERSHELL_CLASSIC,
-        &[600],
-        &[],
-        None,
-    ),
-    ("ps_classic_script", POWERSHELL_CLASSIC, &[800], &[], None),
+    ("file_access", KERNEL_FILE, &[], &[]),
+    ("file_rename", KERNEL_FILE, &[], &[]),
+    ("ps_module", POWERSHELL, &[4103], &[]),
+    ("ps_script", POWERSHELL, &[4104], &[]),
+    ("ps_classic_start", POWERSHELL_CLASSIC, &[400], &[]),
+    ("ps_classic_provider_start", POWERSHELL_CLASSIC, &[600], &[]),
+    ("ps_classic_script", POWERSHELL_CLASSIC, &[800], &[]),
     (
         "antivirus",
         DEFENDER,
@@ -110,7 +87,6 @@ const CATEGORIES: &[(&str, &[&str], &[u32], &[(&str, &str)], Option<(&str, &str)
             1006, 1007, 1008, 1009, 1010, 1011, 1012, 1017, 1018, 1019, 1115, 1116,
         ],
         &[("Signature", "ThreatName"), ("Filename", "Path")],
-        None,
     ),
 ];
 
@@ -281,21 +257,17 @@ pub(crate) fn routes(ls: &LogSource) -> Result<Vec<Route>, String> {
             channels,
             event_ids: &[],
             field_map: &[],
-            extra: None,
         }]);
     }
     if let Some(category) = ls.category.as_deref() {
         let routes: Vec<Route> = CATEGORIES
             .iter()
             .filter(|(name, ..)| *name == category)
-            .map(
-                |(_, channels, event_ids, field_map, extra)| Route::Windows {
-                    channels,
-                    event_ids,
-                    field_map,
-                    extra: *extra,
-                },
-            )
+            .map(|(_, channels, event_ids, field_map)| Route::Windows {
+                channels,
+                event_ids,
+                field_map,
+            })
             .collect();
         if routes.is_empty() {
             return Err(format!(
@@ -308,6 +280,5 @@ pub(crate) fn routes(ls: &LogSource) -> Result<Vec<Route>, String> {
         channels: &[],
         event_ids: &[],
         field_map: &[],
-        extra: None,
     }])
 }
