@@ -5,6 +5,10 @@ use crate::{LogError, LogRecord, ReadStats};
 use evtx::{EvtxParser, ParserSettings};
 use std::path::Path;
 
+/// EVTX layout: a 4 KiB file header, then 64 KiB chunks.
+const FILE_HEADER: u64 = 4096;
+const CHUNK: u64 = 65536;
+
 /// Reads every record of an EVTX file, calling `each` with it. Corrupt chunks and records
 /// are skipped and counted; only a file that is not EVTX at all is an error.
 pub fn read_evtx(path: &Path, mut each: impl FnMut(LogRecord)) -> Result<ReadStats, LogError> {
@@ -17,6 +21,16 @@ pub fn read_evtx(path: &Path, mut each: impl FnMut(LogRecord)) -> Result<ReadSta
         })?
         .with_configuration(settings);
     let mut stats = ReadStats::default();
+    // The parser stops quietly at a chunk cut short; say so, or a truncated file would
+    // look like a complete one with fewer events.
+    if let Ok(meta) = std::fs::metadata(path) {
+        let partial = meta.len().saturating_sub(FILE_HEADER) % CHUNK;
+        if meta.len() > FILE_HEADER && partial != 0 {
+            stats.problem(format!(
+                "truncated: the last chunk has {partial} of {CHUNK} bytes; its records are skipped"
+            ));
+        }
+    }
     for record in parser.records_json_value() {
         match record {
             // The System block's EventRecordID and TimeCreated are what Windows shows and

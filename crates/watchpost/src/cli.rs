@@ -154,6 +154,17 @@ pub enum EvalCommand {
         #[arg(long)]
         min_passed: Option<usize>,
     },
+    /// Hunt CORPUS/evtx with the SigmaHQ rules in CORPUS/sigma and compare with the
+    /// Chainsaw and Hayabusa reports in CORPUS/expected.
+    PeerAgreement {
+        corpus: PathBuf,
+        /// End with one JSON line of the figures.
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 when less than this percentage of the matches both peers report is found.
+        #[arg(long)]
+        min_recall: Option<f64>,
+    },
 }
 
 #[derive(Subcommand)]

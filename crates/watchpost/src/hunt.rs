@@ -50,22 +50,22 @@ pub enum Format {
 
 /// One match in the timeline.
 #[derive(serde::Serialize)]
-struct Row {
+pub(crate) struct Row {
     timestamp: Option<DateTime<Utc>>,
-    rule_id: String,
+    pub rule_id: String,
     rule_title: String,
     level: Level,
     tags: Vec<String>,
-    file: String,
-    record_id: u64,
+    pub file: String,
+    pub record_id: u64,
     computer: Option<String>,
     fields: BTreeMap<String, String>,
 }
 
 #[derive(Default)]
-struct Totals {
+pub(crate) struct Totals {
     files: usize,
-    records: u64,
+    pub records: u64,
     skipped: u64,
     problems: Vec<String>,
 }
@@ -95,17 +95,49 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         rules.errors().len()
     );
     let hunt_started = Instant::now();
-    let mut files = Vec::new();
-    let mut totals = Totals::default();
-    for path in &args.paths {
-        collect_logs(path, &mut files, &mut totals.problems);
-    }
-    files.sort();
-    totals.files = files.len();
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
+    let filter = Filter {
+        from,
+        to,
+        min_level,
+    };
+    let (rows, totals) = hunt_paths(&rules, &args.paths, threads, &filter);
+    write_rows(&rows, args.format, args.output.as_deref())?;
+    summarise(
+        &rows,
+        &totals,
+        hunt_started.elapsed().as_secs_f64(),
+        threads,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Which matches to keep.
+pub(crate) struct Filter {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub min_level: Option<Level>,
+}
+
+/// Hunts every log file under `paths` with `threads` workers (one file each at a time);
+/// returns the matches sorted by time, file and record, and what the reads saw.
+pub(crate) fn hunt_paths(
+    rules: &CompiledRuleSet,
+    paths: &[PathBuf],
+    threads: usize,
+    filter: &Filter,
+) -> (Vec<Row>, Totals) {
+    let (from, to, min_level) = (filter.from, filter.to, filter.min_level);
+    let mut files = Vec::new();
+    let mut totals = Totals::default();
+    for path in paths {
+        collect_logs(path, &mut files, &mut totals.problems);
+    }
+    files.sort();
+    totals.files = files.len();
     let rows = Mutex::new(Vec::new());
     let totals = Mutex::new(totals);
     let next = AtomicUsize::new(0);
@@ -145,14 +177,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             .then_with(|| a.file.cmp(&b.file))
             .then(a.record_id.cmp(&b.record_id))
     });
-    write_rows(&rows, args.format, args.output.as_deref())?;
-    summarise(
-        &rows,
-        &totals,
-        hunt_started.elapsed().as_secs_f64(),
-        threads,
-    );
-    Ok(ExitCode::SUCCESS)
+    (rows, totals)
 }
 
 fn collect_logs(path: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<String>) {

