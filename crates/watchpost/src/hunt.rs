@@ -147,7 +147,7 @@ pub(crate) fn hunt_paths(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(file) = files.get(i) else { break };
-                    let found = hunt_file(&rules, file, from, to, min_level);
+                    let found = hunt_file(rules, file, from, to, min_level);
                     let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
                     match found {
                         Ok((file_rows, stats)) => {
