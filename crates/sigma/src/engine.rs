@@ -441,28 +441,36 @@ fn selection_matches(selection: &Selection, event: &FlatEvent) -> bool {
     }
 }
 
+/// A field test against every value the field has: any value may satisfy it (with `all`,
+/// each listed value must be found in one of them).
 fn field_matches(test: &FieldTest, event: &FlatEvent) -> bool {
-    let value = event.get(&test.field);
     match &test.test {
         ValueTest::Values {
             matchers,
             all,
             cased,
         } => {
-            let Some((orig, lower)) = value else {
+            let cased = *cased;
+            let mut values = event
+                .get_all(&test.field)
+                .map(move |(orig, lower)| (if cased { orig } else { lower }, orig))
+                .peekable();
+            if values.peek().is_none() {
                 return false;
-            };
-            let v = if *cased { orig } else { lower };
+            }
             if *all {
-                matchers.iter().all(|m| m.matches(v, orig))
+                let values: Vec<(&str, &str)> = values.collect();
+                matchers
+                    .iter()
+                    .all(|m| values.iter().any(|(v, orig)| m.matches(v, orig)))
             } else {
-                matchers.iter().any(|m| m.matches(v, orig))
+                values.any(|(v, orig)| matchers.iter().any(|m| m.matches(v, orig)))
             }
         }
-        ValueTest::Exists(expected) => value.is_some() == *expected,
-        ValueTest::Null => value.is_none_or(|(v, _)| v.is_empty()),
+        ValueTest::Exists(expected) => event.get(&test.field).is_some() == *expected,
+        ValueTest::Null => event.get(&test.field).is_none_or(|(v, _)| v.is_empty()),
         ValueTest::FieldRef(others) => {
-            let Some((_, lower)) = value else {
+            let Some((_, lower)) = event.get(&test.field) else {
                 return false;
             };
             others
@@ -524,6 +532,17 @@ detection:
         wrong_eid.push("Image", r"C:\Windows\System32\rundll32.exe");
         wrong_eid.push("CommandLine", "javascript");
         assert!(set.matches(&wrong_eid).is_empty());
+    }
+
+    #[test]
+    fn a_repeated_field_matches_on_any_of_its_values() {
+        let set = set(&[
+            "title: d\nid: d\nlogsource: {product: windows, service: application}\ndetection:\n  sel:\n    Data|contains: 'ntds.dit'\n  condition: sel",
+        ]);
+        let mut ev = FlatEvent::windows("Application", 325);
+        ev.push("Data", "NTDS");
+        ev.push("Data", r"C:\$SNAP\Windows\NTDS\ntds.dit");
+        assert_eq!(set.matches(&ev).len(), 1);
     }
 
     #[test]

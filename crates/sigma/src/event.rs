@@ -57,6 +57,25 @@ impl FlatEvent {
             .map(|f| (f.value.as_str(), f.lower_value.as_str()))
     }
 
+    /// Every value of `name` (a field such as the unnamed `Data` of Application events can
+    /// repeat), as written and lowercased; exact name first, then ignoring case.
+    pub(crate) fn get_all<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        let exact = self.fields.iter().any(|f| f.name == name);
+        self.fields
+            .iter()
+            .filter(move |f| {
+                if exact {
+                    f.name == name
+                } else {
+                    f.name.eq_ignore_ascii_case(name)
+                }
+            })
+            .map(|f| (f.value.as_str(), f.lower_value.as_str()))
+    }
+
     /// Every field as `(name, value)`.
     pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> {
         self.fields
