@@ -14,6 +14,26 @@ pub struct Config {
     pub alerting: AlertingConfig,
     pub api: ApiConfig,
     pub storage: StorageConfig,
+    pub detection: DetectionConfig,
+}
+
+/// `[detection]`: the Sigma rules run on every ingested event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectionConfig {
+    /// Run the rules shipped with Watchpost (`rules/builtin`).
+    pub builtin_rules: bool,
+    /// Folders of Sigma rules, read recursively and reloaded when their files change.
+    pub rules_dirs: Vec<PathBuf>,
+}
+
+impl Default for DetectionConfig {
+    fn default() -> Self {
+        DetectionConfig {
+            builtin_rules: true,
+            rules_dirs: Vec::new(),
+        }
+    }
 }
 
 /// `[monitoring]`: watching the host the server or agent runs on.

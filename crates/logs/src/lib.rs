@@ -4,10 +4,12 @@
 //! Bad input never stops a read: corrupt records and lines are skipped, counted and
 //! described in [`ReadStats`], and the rest of the file is still read.
 
+mod ecs;
 mod evtx_reader;
 mod flatten;
 mod json_lines;
 
+pub use ecs::flatten_event;
 pub use evtx_reader::read_evtx;
 pub use json_lines::read_json_lines;
 

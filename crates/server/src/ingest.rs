@@ -4,6 +4,7 @@
 //! A request is acknowledged only after its events are committed, so "acknowledged" always
 //! means "stored". On shutdown the writer drains what is queued before the process exits.
 
+use crate::detection::DetectionEngine;
 use crate::metrics::Metrics;
 use std::sync::Arc;
 use std::time::Instant;
@@ -170,7 +171,14 @@ fn writers_for(store: &dyn Store) -> usize {
 }
 
 /// Starts the writer tasks over `store`.
-pub fn start(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> (IngestQueue, IngestWriter) {
+/// After a commit, each writer runs `detection` (when given) on the stored events and
+/// stores the detections; clients are acknowledged before that, so rules never delay an
+/// acknowledgement.
+pub fn start(
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    detection: Option<Arc<DetectionEngine>>,
+) -> (IngestQueue, IngestWriter) {
     let (tx, rx) = mpsc::channel(QUEUE_REQUESTS);
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -181,6 +189,7 @@ pub fn start(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> (IngestQueue, Inge
             stopped.clone(),
             store.clone(),
             metrics.clone(),
+            detection.clone(),
         ));
     }
     (IngestQueue { tx, metrics }, IngestWriter { stop, tasks })
@@ -191,6 +200,7 @@ async fn run_writer(
     mut stopped: tokio::sync::watch::Receiver<bool>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    detection: Option<Arc<DetectionEngine>>,
 ) {
     loop {
         // Gather a group while holding the receiver, then write it without: another writer
@@ -219,13 +229,40 @@ async fn run_writer(
             }
             group
         };
-        write_group(&*store, &metrics, group).await;
+        let stored = write_group(&*store, &metrics, group).await;
+        if let Some(engine) = &detection {
+            detect_and_store(engine, &*store, &metrics, &stored).await;
+        }
     }
+}
+
+/// Runs the rules on stored events and stores what they find.
+async fn detect_and_store(
+    engine: &DetectionEngine,
+    store: &dyn Store,
+    metrics: &Metrics,
+    events: &[Event],
+) {
+    let detections = engine.detect(events);
+    if detections.is_empty() {
+        return;
+    }
+    let started = Instant::now();
+    match store.insert_detections(&detections).await {
+        Ok(()) => {
+            metrics.detections.inc_by(detections.len() as u64);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, count = detections.len(), "could not store detections")
+        }
+    }
+    metrics.observe_store("insert_detections", started.elapsed());
 }
 
 /// Writes a group in one transaction. If that fails, each request's batch is retried on its
 /// own, so one bad batch (a duplicate id, say) fails only the request that sent it.
-async fn write_group(store: &dyn Store, metrics: &Metrics, group: Vec<Batch>) {
+/// Returns the events that were stored.
+async fn write_group(store: &dyn Store, metrics: &Metrics, group: Vec<Batch>) -> Vec<Event> {
     let total: usize = group.iter().map(|b| b.events.len()).sum();
     let started = Instant::now();
     let combined = if let [single] = group.as_slice() {
@@ -239,12 +276,14 @@ async fn write_group(store: &dyn Store, metrics: &Metrics, group: Vec<Batch>) {
     };
     metrics.observe_store("insert_events", started.elapsed());
     metrics.ingest_queue_events.dec_by(total as i64);
+    let mut stored = Vec::with_capacity(total);
     if combined.is_ok() {
         metrics.events_ingested.inc_by(total as u64);
         for batch in group {
             let _ = batch.done.send(Ok(()));
+            stored.extend(batch.events);
         }
-        return;
+        return stored;
     }
     for batch in group {
         let n = batch.events.len() as u64;
@@ -254,14 +293,17 @@ async fn write_group(store: &dyn Store, metrics: &Metrics, group: Vec<Batch>) {
         match result {
             Ok(()) => {
                 metrics.events_ingested.inc_by(n);
+                let _ = batch.done.send(Ok(()));
+                stored.extend(batch.events);
             }
-            Err(ref e) => {
+            Err(e) => {
                 tracing::warn!(error = %e, events = n, "ingest batch refused by the store");
                 metrics.ingest_error("store", n);
+                let _ = batch.done.send(Err(e.to_string()));
             }
         }
-        let _ = batch.done.send(result.map_err(|e| e.to_string()));
     }
+    stored
 }
 
 #[cfg(test)]

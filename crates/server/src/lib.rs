@@ -11,6 +11,7 @@
 //! # }
 //! ```
 
+pub mod detection;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
@@ -55,12 +56,15 @@ pub async fn serve(
         .await
         .with_context(|| format!("opening the store at {}", watchpost_config::mask_url(&url)))?;
     let metrics = Arc::new(metrics::Metrics::new());
-    let (ingest, writer) = ingest::start(store.clone(), metrics.clone());
+    let detection = detection::DetectionEngine::load(&settings.detection);
+    let rules_watcher = detection.watch(config.clone());
+    let (ingest, writer) = ingest::start(store.clone(), metrics.clone(), Some(detection.clone()));
     let state = AppState {
         store,
         config: config.clone(),
         metrics,
         ingest,
+        detection,
         started: Instant::now(),
     };
 
@@ -81,6 +85,7 @@ pub async fn serve(
     tracing::info!("shutting down: writing queued events");
     retention.abort();
     drop(watcher);
+    drop(rules_watcher);
     writer.drain().await;
     tracing::info!("stopped");
     served.context("serving HTTP")

