@@ -1,11 +1,8 @@
 //! Sigma conditions: `selection and not 1 of filter_*`, parsed into an expression tree.
 
 /// A condition expression over named selections.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Expr {
-    /// Only as the placeholder left behind when a compiled rule's detection is taken.
-    #[default]
-    Empty,
     Ref(String),
     And(Vec<Expr>),
     Or(Vec<Expr>),

@@ -20,7 +20,7 @@ pub(crate) enum Selection {
     Keywords(ValueTest),
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Detection {
     pub selections: Vec<(String, Selection)>,
     pub condition: Expr,

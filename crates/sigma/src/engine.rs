@@ -2,7 +2,7 @@
 //! Windows channel and event id, and match events against only the rules that can apply.
 
 use crate::condition::Expr;
-use crate::detection::{FieldTest, Selection};
+use crate::detection::{Detection, FieldTest, Selection};
 use crate::event::FlatEvent;
 use crate::logsource::{self, Route};
 use crate::rule::{self, Rule, RuleError};
@@ -14,7 +14,7 @@ use std::sync::Arc;
 /// Rules as loaded, before compilation; collects every failure with its reason.
 #[derive(Default)]
 pub struct RuleSet {
-    rules: Vec<Rule>,
+    rules: Vec<(Rule, Detection)>,
     errors: Vec<RuleError>,
     files: usize,
 }
@@ -24,8 +24,8 @@ impl RuleSet {
     pub fn add_yaml(&mut self, text: &str, path: &str) -> Result<(), RuleError> {
         self.files += 1;
         match rule::parse(text, path) {
-            Ok(rule) => {
-                self.rules.push(rule);
+            Ok(parsed) => {
+                self.rules.push(parsed);
                 Ok(())
             }
             Err(e) => {
@@ -63,8 +63,7 @@ impl RuleSet {
             errors: self.errors,
             ..Default::default()
         };
-        for mut rule in self.rules {
-            let detection = std::mem::take(&mut rule.detection);
+        for (rule, detection) in self.rules {
             let rule = Arc::new(rule);
             match compile_rule(&rule, detection) {
                 Ok(variants) => {
@@ -134,7 +133,7 @@ struct VariantParts {
 
 fn compile_rule(
     rule: &Rule,
-    detection: crate::detection::Detection,
+    detection: Detection,
 ) -> Result<Vec<(Route, VariantParts)>, CompileError> {
     let routes =
         logsource::routes(&rule.logsource).map_err(|e| (Some("logsource".to_string()), e))?;
@@ -204,7 +203,6 @@ fn rename_fields(selection: Selection, map: &[(&str, &str)]) -> Selection {
 
 fn resolve(expr: &Expr, names: &[&str]) -> Result<Cond, String> {
     Ok(match expr {
-        Expr::Empty => return Err("the condition is empty".into()),
         Expr::Ref(name) => Cond::Sel(
             names
                 .iter()

@@ -26,8 +26,6 @@ pub struct Rule {
     pub tags: Vec<String>,
     pub attack: AttackTags,
     pub logsource: LogSource,
-    /// Taken out by compilation, which moves the selections into the compiled variants.
-    pub(crate) detection: Detection,
     /// The event fields the rule's selections test, each once, in rule order.
     fields: Vec<String>,
     /// The file the rule came from.
@@ -106,9 +104,10 @@ fn fields_of(detection: &Detection) -> Vec<String> {
     out
 }
 
-/// Reads a rule from YAML text. Documents that are not detection rules (correlation rules,
+/// Reads a rule from YAML text: the rule's metadata, and its detection section, which
+/// compilation consumes (the selections move into the compiled rule variants). Documents that are not detection rules (correlation rules,
 /// filters) are reported as such.
-pub(crate) fn parse(text: &str, path: &str) -> Result<Rule, RuleError> {
+pub(crate) fn parse(text: &str, path: &str) -> Result<(Rule, Detection), RuleError> {
     let doc: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| RuleError {
         path: path.to_string(),
         line: e.location().map(|l| l.line()),
@@ -173,7 +172,7 @@ pub(crate) fn parse(text: &str, path: &str) -> Result<Rule, RuleError> {
     let detection = Detection::parse(detection).map_err(|(field, message)| {
         RuleError::new(path, Some(format!("detection.{field}")), message).locate(text)
     })?;
-    Ok(Rule {
+    let rule = Rule {
         attack: AttackTags::from_sigma_tags(tags.iter().map(String::as_str)),
         id,
         title,
@@ -182,7 +181,7 @@ pub(crate) fn parse(text: &str, path: &str) -> Result<Rule, RuleError> {
         tags,
         logsource,
         fields: fields_of(&detection),
-        detection,
         path: path.to_string(),
-    })
+    };
+    Ok((rule, detection))
 }

@@ -516,3 +516,55 @@ async fn live_detection_runs_builtin_and_folder_rules_and_reloads_them() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn the_retention_job_deletes_aged_out_events_in_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("watchpost.toml");
+    std::fs::write(&config, "[storage]\nretention_days = 30\n").unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let recent = chrono::Utc::now().to_rfc3339();
+    let mut server = Server::start_with(dir.path(), &args);
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(server.url("/api/v1/events"))
+        .json(&json!([
+            {"@timestamp": "2020-01-01T00:00:00Z", "message": "old"},
+            {"@timestamp": recent, "message": "recent"}
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let status = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert!(status.success());
+
+    // The job runs when the server starts, then every storage.retention_interval_seconds.
+    let server = Server::start_with(dir.path(), &args);
+    let url = server.url("/api/v1/events");
+    eventually("the old event is purged", || {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let page: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            let messages: Vec<&str> = page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|e| e["message"].as_str())
+                .collect();
+            assert!(
+                messages.contains(&"recent"),
+                "recent events are kept: {messages:?}"
+            );
+            messages == ["recent"]
+        }
+    })
+    .await;
+    eventually("the run is logged", || {
+        let logged = server.log_text().contains("retention run finished");
+        async move { logged }
+    })
+    .await;
+}
