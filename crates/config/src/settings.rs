@@ -25,6 +25,9 @@ pub struct DetectionConfig {
     pub builtin_rules: bool,
     /// Folders of Sigma rules, read recursively and reloaded when their files change.
     pub rules_dirs: Vec<PathBuf>,
+    /// Values of the `%name%` placeholders that rules using the `expand` modifier refer
+    /// to, such as `known_cdcs = ["dc1.corp.example", "10.0.0.10"]`.
+    pub placeholders: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for DetectionConfig {
@@ -32,6 +35,7 @@ impl Default for DetectionConfig {
         DetectionConfig {
             builtin_rules: true,
             rules_dirs: Vec::new(),
+            placeholders: Default::default(),
         }
     }
 }

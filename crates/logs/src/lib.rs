@@ -1,17 +1,26 @@
-//! Log readers for hunting: Windows EVTX files and JSON lines (including EVTX records
-//! rendered as JSON), each record flattened into a [`watchpost_sigma::FlatEvent`].
+//! Log readers for hunting: Windows EVTX files, JSON lines (including EVTX records rendered
+//! as JSON), Linux audit logs and syslog files, each record flattened into a
+//! [`watchpost_sigma::FlatEvent`]. [`read_log`] recognises the format of a file.
 //!
 //! Bad input never stops a read: corrupt records and lines are skipped, counted and
 //! described in [`ReadStats`], and the rest of the file is still read.
 
+mod auditd;
 mod ecs;
 mod evtx_reader;
 mod flatten;
+mod format;
 mod json_lines;
+mod lines;
+mod syscalls;
+mod syslog;
 
+pub use auditd::read_auditd;
 pub use ecs::flatten_event;
 pub use evtx_reader::read_evtx;
+pub use format::{LogFormat, detect_format, is_log_file, read_log};
 pub use json_lines::read_json_lines;
+pub use syslog::read_syslog;
 
 use chrono::{DateTime, Utc};
 use watchpost_sigma::FlatEvent;
@@ -64,6 +73,8 @@ impl ReadStats {
 pub enum LogError {
     #[error("{path}: not an EVTX file or unreadable: {message}")]
     Evtx { path: String, message: String },
+    #[error("{path}: {message}")]
+    Unrecognised { path: String, message: String },
     #[error("{path}: {source}")]
     Io {
         path: String,

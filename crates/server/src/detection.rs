@@ -3,15 +3,20 @@
 //! The rule set is swapped atomically when the rule folders change on disk or the
 //! `[detection]` configuration changes; a rule that fails to load is reported (in
 //! `/api/v1/system/health`) and the others keep running.
+//!
+//! Correlation rules keep their windows in a [`CorrelationState`] that belongs to the
+//! rule set it was made for: a reload starts empty windows. Writers run detection
+//! concurrently, so the state sits behind a mutex, held only for the correlation step.
 
 use arc_swap::ArcSwap;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
 use watchpost_config::{ConfigHandle, DetectionConfig};
 use watchpost_core::{Detection, Entity, Event};
-use watchpost_sigma::{CompiledRuleSet, RuleSet};
+use watchpost_sigma::{CompiledRuleSet, CorrelationHit, CorrelationState, Placeholders, RuleSet};
 
 /// Rule failures kept for the health report.
 const MAX_REPORTED_FAILURES: usize = 50;
@@ -22,14 +27,42 @@ pub struct RulesStatus {
     pub generation: u64,
     pub files: usize,
     pub loaded: usize,
+    pub correlations: usize,
     pub failed: usize,
     /// The first failures, `path:line: field: reason`.
     pub failures: Vec<String>,
 }
 
+/// How often correlation windows are swept for ones that ended.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// An event a correlation counted: its id and host.
+type EventRef = (Uuid, Option<String>);
+
+/// A compiled rule set and the correlation windows made for it.
+#[derive(Default)]
+struct LiveRules {
+    rules: CompiledRuleSet,
+    correlation: Mutex<Correlating>,
+}
+
+struct Correlating {
+    state: CorrelationState<EventRef>,
+    last_sweep: Instant,
+}
+
+impl Default for Correlating {
+    fn default() -> Self {
+        Correlating {
+            state: CorrelationState::new(&CompiledRuleSet::default()),
+            last_sweep: Instant::now(),
+        }
+    }
+}
+
 /// The live rule set.
 pub struct DetectionEngine {
-    rules: ArcSwap<CompiledRuleSet>,
+    live: ArcSwap<LiveRules>,
     status: Mutex<RulesStatus>,
     loaded_from: Mutex<DetectionConfig>,
 }
@@ -38,7 +71,7 @@ impl DetectionEngine {
     /// Compiles the rules `config` names.
     pub fn load(config: &DetectionConfig) -> Arc<DetectionEngine> {
         let engine = Arc::new(DetectionEngine {
-            rules: ArcSwap::from_pointee(CompiledRuleSet::default()),
+            live: ArcSwap::from_pointee(LiveRules::default()),
             status: Mutex::new(RulesStatus::default()),
             loaded_from: Mutex::new(config.clone()),
         });
@@ -48,7 +81,11 @@ impl DetectionEngine {
 
     /// Recompiles from `config` and swaps the new rule set in.
     pub fn reload(&self, config: &DetectionConfig) {
-        let mut set = RuleSet::default();
+        let mut placeholders = Placeholders::default();
+        for (name, values) in &config.placeholders {
+            placeholders.insert(name, values.clone());
+        }
+        let mut set = RuleSet::with_placeholders(placeholders);
         if config.builtin_rules {
             set.add_builtin();
         }
@@ -60,7 +97,8 @@ impl DetectionEngine {
         *status = RulesStatus {
             generation: status.generation + 1,
             files: compiled.files(),
-            loaded: compiled.rules().len(),
+            loaded: compiled.loaded(),
+            correlations: compiled.correlation_rules().count(),
             failed: compiled.errors().len(),
             failures: compiled
                 .errors()
@@ -77,7 +115,14 @@ impl DetectionEngine {
             failed = status.failed,
             "detection rules loaded"
         );
-        self.rules.store(Arc::new(compiled));
+        let correlation = Mutex::new(Correlating {
+            state: CorrelationState::new(&compiled),
+            last_sweep: Instant::now(),
+        });
+        self.live.store(Arc::new(LiveRules {
+            rules: compiled,
+            correlation,
+        }));
         *self.loaded_from.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
     }
 
@@ -88,37 +133,35 @@ impl DetectionEngine {
             .clone()
     }
 
-    /// Every rule match on `events`, as detections.
+    /// Every rule match on `events`, and every correlation they complete, as detections.
     pub fn detect(&self, events: &[Event]) -> Vec<Detection> {
-        let rules = self.rules.load();
+        let live = self.live.load();
+        let rules = &live.rules;
         let mut out = Vec::new();
+        let mut correlated = Vec::new();
         for event in events {
             let flat = watchpost_logs::flatten_event(event);
-            for m in rules.matches(&flat) {
-                let rule = m.rule;
-                let mut d = Detection::new(&rule.id, &rule.title, rule.level, "sigma");
-                d.timestamp = event.timestamp;
-                d.host = event.host.name.clone();
-                d.category = event.primary_category().map(str::to_string);
-                d.attack = rule.attack.clone();
-                d.event_ids = vec![event.id()];
-                d.entity = entity_of(event);
-                d.summary = match &d.host {
-                    Some(host) => format!("{} on {host}", rule.title),
-                    None => rule.title.clone(),
-                };
-                let fields: serde_json::Map<String, serde_json::Value> = rule
-                    .referenced_fields()
-                    .iter()
-                    .filter_map(|f| {
-                        flat.get(f)
-                            .map(|(v, _)| (f.clone(), serde_json::Value::String(v.to_string())))
-                    })
-                    .collect();
-                d.evidence = serde_json::json!({ "rule_path": rule.path, "fields": fields });
-                out.push(d);
+            let matches = rules.matches(&flat);
+            for m in matches.iter().filter(|m| m.rule.standalone) {
+                out.push(rule_detection(m.rule, event, &flat));
+            }
+            if let Some(input) =
+                rules.correlation_input(&matches, &flat, event.timestamp.timestamp_millis())
+            {
+                correlated.push((input, (event.id(), event.host.name.clone())));
             }
         }
+        let mut correlating = live.correlation.lock().unwrap_or_else(|p| p.into_inner());
+        let mut hits = Vec::new();
+        for (input, origin) in &correlated {
+            hits.extend(correlating.state.observe(rules, input, origin.clone()));
+        }
+        if correlating.last_sweep.elapsed() >= SWEEP_INTERVAL {
+            correlating.last_sweep = Instant::now();
+            hits.extend(correlating.state.sweep(rules));
+        }
+        drop(correlating);
+        out.extend(hits.iter().map(correlation_detection));
         out
     }
 
@@ -193,6 +236,78 @@ impl Drop for RulesWatcher {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A detection for one rule match on `event`.
+fn rule_detection(
+    rule: &watchpost_sigma::Rule,
+    event: &Event,
+    flat: &watchpost_sigma::FlatEvent,
+) -> Detection {
+    let mut d = Detection::new(&rule.id, &rule.title, rule.level, "sigma");
+    d.timestamp = event.timestamp;
+    d.host = event.host.name.clone();
+    d.category = event.primary_category().map(str::to_string);
+    d.attack = rule.attack.clone();
+    d.event_ids = vec![event.id()];
+    d.entity = entity_of(event);
+    d.summary = match &d.host {
+        Some(host) => format!("{} on {host}", rule.title),
+        None => rule.title.clone(),
+    };
+    let fields: serde_json::Map<String, serde_json::Value> = rule
+        .referenced_fields()
+        .iter()
+        .filter_map(|f| {
+            flat.get(f)
+                .map(|(v, _)| (f.clone(), serde_json::Value::String(v.to_string())))
+        })
+        .collect();
+    d.evidence = serde_json::json!({ "rule_path": rule.path, "fields": fields });
+    d
+}
+
+/// A detection for a correlation that held: its events are the most recent it counted.
+fn correlation_detection(hit: &CorrelationHit<EventRef>) -> Detection {
+    let rule = &hit.rule;
+    let mut d = Detection::new(&rule.id, &rule.title, rule.level, "sigma-correlation");
+    let time = |ms: i64| chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms);
+    if let Some(last) = time(hit.last_ms) {
+        d.timestamp = last;
+    }
+    d.host = hit.evidence.last().and_then(|(_, host)| host.clone());
+    d.attack = rule.attack.clone();
+    d.event_ids = hit.evidence.iter().map(|(id, _)| *id).collect();
+    d.entity = d.host.clone().map(|name| Entity::Host { name });
+    let group: serde_json::Map<String, serde_json::Value> = hit
+        .group
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    let group_text = hit
+        .group
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    d.summary = if group_text.is_empty() {
+        format!("{} ({} in the window)", rule.title, hit.count)
+    } else {
+        format!(
+            "{} for {group_text} ({} in the window)",
+            rule.title, hit.count
+        )
+    };
+    d.evidence = serde_json::json!({
+        "rule_path": rule.path,
+        "correlation": {
+            "group": group,
+            "count": hit.count,
+            "first": time(hit.first_ms),
+            "last": time(hit.last_ms),
+        }
+    });
+    d
 }
 
 /// The entity a detection concerns: the source address, else the process, else the host.

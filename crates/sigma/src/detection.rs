@@ -1,7 +1,7 @@
 //! A rule's `detection` section: named selections and the condition over them.
 
 use crate::condition::{self, Expr};
-use crate::value::{self, ValueTest};
+use crate::value::{self, Placeholders, ValueTest};
 use yaml_serde::Value as Yaml;
 
 /// One field test inside a selection map.
@@ -30,7 +30,7 @@ type ParseError = (String, String);
 
 impl Detection {
     /// Parses the `detection` mapping; errors carry the field path below `detection`.
-    pub(crate) fn parse(doc: &Yaml) -> Result<Detection, ParseError> {
+    pub(crate) fn parse(doc: &Yaml, placeholders: &Placeholders) -> Result<Detection, ParseError> {
         let map = doc.as_mapping().ok_or_else(|| {
             (
                 String::new(),
@@ -51,7 +51,7 @@ impl Detection {
                 "timeframe" => {}
                 _ => selections.push((
                     name.to_string(),
-                    parse_selection(value).map_err(|(f, e)| (join(name, &f), e))?,
+                    parse_selection(value, placeholders).map_err(|(f, e)| (join(name, &f), e))?,
                 )),
             }
         }
@@ -90,7 +90,7 @@ fn parse_condition(value: &Yaml) -> Result<Expr, String> {
     }
 }
 
-fn parse_selection(value: &Yaml) -> Result<Selection, ParseError> {
+fn parse_selection(value: &Yaml, placeholders: &Placeholders) -> Result<Selection, ParseError> {
     // `'|all': [a, b]`: a keyword search with modifiers (no field name).
     if let Some((key, values)) = value
         .as_mapping()
@@ -105,17 +105,22 @@ fn parse_selection(value: &Yaml) -> Result<Selection, ParseError> {
         {
             modifiers.push("contains");
         }
-        return value::compile(&modifiers, values)
+        return value::compile(&modifiers, values, placeholders)
             .map(Selection::Keywords)
             .map_err(|e| (key.as_str().unwrap_or_default().to_string(), e));
     }
     match value {
-        Yaml::Mapping(_) => Ok(Selection::Groups(vec![parse_group(value)?])),
-        Yaml::Sequence(items) if items.iter().all(|i| i.is_mapping()) && !items.is_empty() => Ok(
-            Selection::Groups(items.iter().map(parse_group).collect::<Result<_, _>>()?),
-        ),
+        Yaml::Mapping(_) => Ok(Selection::Groups(vec![parse_group(value, placeholders)?])),
+        Yaml::Sequence(items) if items.iter().all(|i| i.is_mapping()) && !items.is_empty() => {
+            Ok(Selection::Groups(
+                items
+                    .iter()
+                    .map(|i| parse_group(i, placeholders))
+                    .collect::<Result<_, _>>()?,
+            ))
+        }
         Yaml::Sequence(_) | Yaml::String(_) | Yaml::Number(_) => {
-            value::compile(&["contains"], value)
+            value::compile(&["contains"], value, placeholders)
                 .map(Selection::Keywords)
                 .map_err(|e| (String::new(), e))
         }
@@ -126,7 +131,7 @@ fn parse_selection(value: &Yaml) -> Result<Selection, ParseError> {
     }
 }
 
-fn parse_group(value: &Yaml) -> Result<Vec<FieldTest>, ParseError> {
+fn parse_group(value: &Yaml, placeholders: &Placeholders) -> Result<Vec<FieldTest>, ParseError> {
     let Some(map) = value.as_mapping() else {
         return Err((String::new(), "expected a mapping of fields".into()));
     };
@@ -138,7 +143,7 @@ fn parse_group(value: &Yaml) -> Result<Vec<FieldTest>, ParseError> {
         let mut parts = key.split('|');
         let field = parts.next().unwrap_or_default().to_string();
         let modifiers: Vec<&str> = parts.collect();
-        let test = value::compile(&modifiers, v).map_err(|e| (key.to_string(), e))?;
+        let test = value::compile(&modifiers, v, placeholders).map_err(|e| (key.to_string(), e))?;
         if field.is_empty() {
             return Err((
                 key.to_string(),

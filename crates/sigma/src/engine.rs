@@ -2,12 +2,14 @@
 //! Windows channel and event id, and match events against only the rules that can apply.
 
 use crate::condition::Expr;
+use crate::correlation::{Correlation, CorrelationInput, CorrelationSpec, Source};
 use crate::detection::{Detection, FieldTest, Selection};
 use crate::event::FlatEvent;
+use crate::filter::FilterSpec;
 use crate::logsource::{self, Route};
-use crate::rule::{self, Rule, RuleError};
-use crate::value::ValueTest;
-use std::collections::HashMap;
+use crate::rule::{self, Document, Rule, RuleError};
+use crate::value::{Placeholders, ValueTest};
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -15,24 +17,40 @@ use std::sync::Arc;
 #[derive(Default)]
 pub struct RuleSet {
     rules: Vec<(Rule, Detection)>,
+    correlations: Vec<(Rule, CorrelationSpec)>,
+    filters: Vec<FilterSpec>,
+    placeholders: Placeholders,
     errors: Vec<RuleError>,
     files: usize,
 }
 
 impl RuleSet {
-    /// Adds one rule from YAML text; `path` names it in errors.
+    /// A rule set whose `expand` modifiers take their values from `placeholders`.
+    pub fn with_placeholders(placeholders: Placeholders) -> RuleSet {
+        RuleSet {
+            placeholders,
+            ..RuleSet::default()
+        }
+    }
+
+    /// Adds the rules, correlations and filters of one file's YAML text; `path` names it in
+    /// errors. A broken document is reported (the first such error is returned) and the
+    /// file's other documents still load.
     pub fn add_yaml(&mut self, text: &str, path: &str) -> Result<(), RuleError> {
         self.files += 1;
-        match rule::parse(text, path) {
-            Ok(parsed) => {
-                self.rules.push(parsed);
-                Ok(())
-            }
-            Err(e) => {
-                self.errors.push(e.clone());
-                Err(e)
+        let mut first_error = None;
+        for document in rule::parse_documents(text, path, &self.placeholders) {
+            match document {
+                Ok(Document::Detection(rule, detection)) => self.rules.push((rule, detection)),
+                Ok(Document::Correlation(rule, spec)) => self.correlations.push((rule, spec)),
+                Ok(Document::Filter(filter)) => self.filters.push(filter),
+                Err(e) => {
+                    self.errors.push(e.clone());
+                    first_error.get_or_insert(e);
+                }
             }
         }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Loads every `.yml`/`.yaml` file under `dir`, recursively, in path order. Unreadable
@@ -57,15 +75,25 @@ impl RuleSet {
     }
 
     /// Compiles every loaded rule; rules that cannot compile are reported, the rest load.
-    pub fn compile(self) -> CompiledRuleSet {
+    pub fn compile(mut self) -> CompiledRuleSet {
+        self.mark_correlation_only();
         let mut set = CompiledRuleSet {
             files: self.files,
             errors: self.errors,
             ..Default::default()
         };
+        let filters = valid_filters(self.filters, &mut set.errors);
+        let mut filtered: HashSet<usize> = HashSet::new();
         for (rule, detection) in self.rules {
             let rule = Arc::new(rule);
-            match compile_rule(&rule, detection) {
+            let applicable: Vec<(usize, &ValidFilter)> = filters
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.spec.applies_to(&rule))
+                .collect();
+            filtered.extend(applicable.iter().map(|(i, _)| *i));
+            let applicable: Vec<&ValidFilter> = applicable.into_iter().map(|(_, f)| f).collect();
+            match compile_rule(&rule, detection, &applicable) {
                 Ok(variants) => {
                     let index = set.rules.len();
                     set.rules.push(rule);
@@ -78,9 +106,81 @@ impl RuleSet {
                 }
             }
         }
+        for (i, f) in filters.iter().enumerate() {
+            if !filtered.contains(&i) {
+                set.errors.push(RuleError::new(
+                    &f.spec.path,
+                    Some("filter.rules".into()),
+                    "tunes no loaded rule: check the rule ids or names and the logsource",
+                ));
+            }
+        }
+        set.filters = filters.len();
+        set.add_correlations(self.correlations);
         set.prefilter = crate::prefilter::Prefilter::build(&std::mem::take(&mut set.triggers));
         set
     }
+
+    /// Marks the rules and correlations that only feed correlations (Sigma's
+    /// `generate: false`, the default), so that their own matches are not reported.
+    fn mark_correlation_only(&mut self) {
+        let mut feeding: HashSet<&str> = HashSet::new();
+        let mut generating: HashSet<&str> = HashSet::new();
+        for (_, spec) in &self.correlations {
+            let names = if spec.generate {
+                &mut generating
+            } else {
+                &mut feeding
+            };
+            names.extend(spec.rules.iter().map(String::as_str));
+        }
+        let only_feeds = |rule: &Rule| {
+            let named = |set: &HashSet<&str>| {
+                set.contains(rule.id.as_str())
+                    || rule.name.as_deref().is_some_and(|n| set.contains(n))
+            };
+            named(&feeding) && !named(&generating)
+        };
+        let marks: Vec<bool> = self.rules.iter().map(|(r, _)| only_feeds(r)).collect();
+        let corr_marks: Vec<bool> = self
+            .correlations
+            .iter()
+            .map(|(r, _)| only_feeds(r))
+            .collect();
+        for ((rule, _), only) in self.rules.iter_mut().zip(marks) {
+            rule.standalone = !only;
+        }
+        for ((rule, _), only) in self.correlations.iter_mut().zip(corr_marks) {
+            rule.standalone = !only;
+        }
+    }
+}
+
+/// A filter whose condition resolved against its own selections.
+struct ValidFilter {
+    spec: FilterSpec,
+    condition: Cond,
+}
+
+fn valid_filters(filters: Vec<FilterSpec>, errors: &mut Vec<RuleError>) -> Vec<ValidFilter> {
+    let mut out = Vec::new();
+    for spec in filters {
+        let names: Vec<&str> = spec
+            .detection
+            .selections
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        match resolve(&spec.detection.condition, &names) {
+            Ok(condition) => out.push(ValidFilter { spec, condition }),
+            Err(e) => errors.push(RuleError::new(
+                &spec.path,
+                Some("filter.condition".into()),
+                e,
+            )),
+        }
+    }
+    out
 }
 
 fn collect_rule_files(dir: &Path, out: &mut Vec<std::path::PathBuf>, errors: &mut Vec<RuleError>) {
@@ -114,6 +214,18 @@ pub(crate) enum Cond {
     Not(Box<Cond>),
 }
 
+impl Cond {
+    /// The same condition over selections numbered `offset` higher.
+    fn shifted(&self, offset: usize) -> Cond {
+        match self {
+            Cond::Sel(i) => Cond::Sel(i + offset),
+            Cond::And(items) => Cond::And(items.iter().map(|c| c.shifted(offset)).collect()),
+            Cond::Or(items) => Cond::Or(items.iter().map(|c| c.shifted(offset)).collect()),
+            Cond::Not(inner) => Cond::Not(Box::new(inner.shifted(offset))),
+        }
+    }
+}
+
 /// A rule compiled for one route (field names already renamed for that source).
 #[derive(Debug)]
 struct Variant {
@@ -134,6 +246,7 @@ struct VariantParts {
 fn compile_rule(
     rule: &Rule,
     detection: Detection,
+    filters: &[&ValidFilter],
 ) -> Result<Vec<(Route, VariantParts)>, CompileError> {
     let routes =
         logsource::routes(&rule.logsource).map_err(|e| (Some("logsource".to_string()), e))?;
@@ -142,16 +255,33 @@ fn compile_rule(
         .iter()
         .map(|(n, _)| n.as_str())
         .collect();
-    let condition = resolve(&detection.condition, &names)
+    let mut condition = resolve(&detection.condition, &names)
         .map_err(|e| (Some("detection.condition".to_string()), e))?;
-    let mut selections: Option<Vec<Selection>> =
-        Some(detection.selections.into_iter().map(|(_, s)| s).collect());
+    let mut own: Vec<Selection> = detection.selections.into_iter().map(|(_, s)| s).collect();
+    // Each filter adds its selections after the rule's and `and not (filter)` to the
+    // condition, its selection numbers shifted past those already there.
+    for filter in filters {
+        let offset = own.len();
+        own.extend(
+            filter
+                .spec
+                .detection
+                .selections
+                .iter()
+                .map(|(_, s)| s.clone()),
+        );
+        condition = Cond::And(vec![
+            condition,
+            Cond::Not(Box::new(filter.condition.shifted(offset))),
+        ]);
+    }
+    let mut selections: Option<Vec<Selection>> = Some(own);
     let mut out = Vec::with_capacity(routes.len());
     let last = routes.len().saturating_sub(1);
     for (i, route) in routes.into_iter().enumerate() {
         let field_map = match &route {
             Route::Windows { field_map, .. } => *field_map,
-            Route::Other => &[][..],
+            Route::Other | Route::Sources(_) => &[][..],
         };
         // The last route takes the selections; earlier ones (a rule that applies to two
         // sources) get copies.
@@ -259,6 +389,8 @@ fn glob_name(pattern: &str, name: &str) -> bool {
 /// A rule that matched an event.
 pub struct RuleMatch<'a> {
     pub rule: &'a Rule,
+    /// The rule's position in [`CompiledRuleSet::rules`].
+    pub(crate) index: usize,
 }
 
 /// All rules compiled into one matcher.
@@ -272,10 +404,19 @@ pub struct CompiledRuleSet {
     by_channel: HashMap<String, Vec<usize>>,
     /// Variants for every Windows event.
     any_windows: Vec<usize>,
-    /// Variants for events with no Windows channel.
+    /// Variants for events with neither a Windows channel nor a recognised source.
     other: Vec<usize>,
+    /// Recognised non-Windows source → variants.
+    by_source: HashMap<&'static str, Vec<usize>>,
     errors: Vec<RuleError>,
     files: usize,
+    /// Filters that loaded.
+    filters: usize,
+    pub(crate) correlations: Vec<Correlation>,
+    /// What each correlated rule or correlation feeds: `(correlation, step)`.
+    pub(crate) correlation_feeds: HashMap<Source, Vec<(usize, usize)>>,
+    /// The fields correlations read from each correlated rule's events.
+    correlation_fields: HashMap<usize, Vec<String>>,
     /// Triggers gathered while compiling, turned into `prefilter` at the end.
     triggers: Vec<(u32, crate::prefilter::Trigger)>,
     prefilter: crate::prefilter::Prefilter,
@@ -298,6 +439,12 @@ impl CompiledRuleSet {
         }
         match route {
             Route::Other => self.other.push(id),
+            Route::Sources(sources) => {
+                self.other.push(id);
+                for source in sources {
+                    self.by_source.entry(source).or_default().push(id);
+                }
+            }
             Route::Windows {
                 channels,
                 event_ids,
@@ -338,6 +485,134 @@ impl CompiledRuleSet {
         self.files
     }
 
+    /// The correlation rules that loaded.
+    pub fn correlation_rules(&self) -> impl Iterator<Item = &Arc<Rule>> {
+        self.correlations.iter().map(|c| &c.rule)
+    }
+
+    /// How many filters loaded.
+    pub fn filters(&self) -> usize {
+        self.filters
+    }
+
+    /// Rules, correlations and filters that loaded.
+    pub fn loaded(&self) -> usize {
+        self.rules.len() + self.correlations.len() + self.filters
+    }
+
+    /// The correlation input of an event with `matches`, or `None` when none of them
+    /// feeds a correlation.
+    pub fn correlation_input(
+        &self,
+        matches: &[RuleMatch<'_>],
+        event: &FlatEvent,
+        time_ms: i64,
+    ) -> Option<CorrelationInput> {
+        let mut input: Option<CorrelationInput> = None;
+        for m in matches {
+            let Some(fields) = self.correlation_fields.get(&m.index) else {
+                continue;
+            };
+            let input = input.get_or_insert_with(|| CorrelationInput {
+                time_ms,
+                rules: Vec::new(),
+                fields: Vec::new(),
+            });
+            input.rules.push(m.index);
+            for f in fields {
+                if !input.fields.iter().any(|(n, _)| n == f)
+                    && let Some((value, _)) = event.get(f)
+                {
+                    input.fields.push((f.clone(), value.to_string()));
+                }
+            }
+        }
+        input
+    }
+
+    /// Resolves each correlation's references, in dependency order; one that names an
+    /// unknown rule, or sits in a cycle, is reported and left out.
+    fn add_correlations(&mut self, parsed: Vec<(Rule, CorrelationSpec)>) {
+        let mut pending: Vec<(Rule, CorrelationSpec)> = parsed;
+        loop {
+            let before = pending.len();
+            let mut still = Vec::new();
+            for (rule, spec) in pending {
+                match self.resolve_steps(&spec) {
+                    Some(steps) => {
+                        let index = self.correlations.len();
+                        for (k, source) in steps.iter().enumerate() {
+                            let feeds = self.correlation_feeds.entry(*source).or_default();
+                            // A source listed twice feeds the correlation once; the
+                            // correlation knows every position it holds.
+                            if !feeds.iter().any(|(c, _)| *c == index) {
+                                feeds.push((index, k));
+                            }
+                        }
+                        let corr = Correlation::new(Arc::new(rule), &spec, steps);
+                        for (k, source) in corr.steps.iter().enumerate() {
+                            if let Source::Rule(r) = source {
+                                let fields = self.correlation_fields.entry(*r).or_default();
+                                let wanted = corr.group_fields[k]
+                                    .iter()
+                                    .chain(corr.value_fields[k].iter());
+                                for f in wanted {
+                                    if !fields.contains(f) {
+                                        fields.push(f.clone());
+                                    }
+                                }
+                            }
+                        }
+                        self.correlations.push(corr);
+                    }
+                    None => still.push((rule, spec)),
+                }
+            }
+            pending = still;
+            if pending.is_empty() || pending.len() == before {
+                break;
+            }
+        }
+        for (rule, spec) in pending {
+            let unknown: Vec<&str> = spec
+                .rules
+                .iter()
+                .filter(|r| self.resolve_one(r).is_none())
+                .map(String::as_str)
+                .collect();
+            self.errors.push(RuleError::new(
+                &rule.path,
+                Some("correlation.rules".into()),
+                format!(
+                    "`{}` refers to {}, which did not load or refer back to it",
+                    rule.title,
+                    unknown
+                        .iter()
+                        .map(|u| format!("`{u}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    }
+
+    fn resolve_steps(&self, spec: &CorrelationSpec) -> Option<Vec<Source>> {
+        spec.rules.iter().map(|r| self.resolve_one(r)).collect()
+    }
+
+    fn resolve_one(&self, reference: &str) -> Option<Source> {
+        self.rules
+            .iter()
+            .position(|r| r.is_named(reference))
+            .map(Source::Rule)
+            .or_else(|| {
+                self.correlations
+                    .iter()
+                    .position(|c| c.rule.is_named(reference))
+                    .map(Source::Correlation)
+            })
+    }
+
     /// The rules that match `event`, each once.
     pub fn matches(&self, event: &FlatEvent) -> Vec<RuleMatch<'_>> {
         let mut out: Vec<RuleMatch<'_>> = Vec::new();
@@ -352,6 +627,7 @@ impl CompiledRuleSet {
             if v.matches(event) {
                 out.push(RuleMatch {
                     rule: &self.rules[v.rule],
+                    index: v.rule,
                 });
             }
         };
@@ -377,7 +653,14 @@ impl CompiledRuleSet {
                 }
                 self.any_windows.iter().for_each(|&id| check(id));
             }
-            (None, _) => self.other.iter().for_each(|&id| check(id)),
+            (None, _) => match event.source {
+                Some(source) => {
+                    if let Some(ids) = self.by_source.get(source) {
+                        ids.iter().for_each(|&id| check(id));
+                    }
+                }
+                None => self.other.iter().for_each(|&id| check(id)),
+            },
         }
         out
     }
@@ -387,7 +670,8 @@ impl Variant {
     /// Whether the variant's route covers the event's source.
     fn applies(&self, event: &FlatEvent) -> bool {
         match (&self.route, &event.channel) {
-            (Route::Other, None) => true,
+            (Route::Other, None) => event.source.is_none(),
+            (Route::Sources(sources), None) => event.source.is_none_or(|s| sources.contains(&s)),
             (
                 Route::Windows {
                     channels,

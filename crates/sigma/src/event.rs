@@ -17,6 +17,9 @@ pub struct FlatEvent {
     /// The Windows channel (`Security`, `Microsoft-Windows-Sysmon/Operational`), if any.
     pub channel: Option<String>,
     pub event_id: Option<u32>,
+    /// For other events, the source a reader recognised ([`crate::sources`]); events with
+    /// neither a channel nor a source are offered to every rule that is not for Windows.
+    pub source: Option<&'static str>,
     fields: Vec<Field>,
 }
 
@@ -27,11 +30,19 @@ impl FlatEvent {
         let mut e = FlatEvent {
             channel: Some(channel.to_string()),
             event_id: Some(event_id),
-            fields: Vec::new(),
+            ..FlatEvent::default()
         };
         e.push("EventID", &event_id.to_string());
         e.push("Channel", channel);
         e
+    }
+
+    /// An empty event from a recognised non-Windows `source` ([`crate::sources`]).
+    pub fn from_source(source: &'static str) -> FlatEvent {
+        FlatEvent {
+            source: Some(source),
+            ..FlatEvent::default()
+        }
     }
 
     /// Adds a field. A name seen twice keeps both values; the first is used for matching.

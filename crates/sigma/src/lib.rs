@@ -25,15 +25,20 @@
 
 mod builtin;
 mod condition;
+mod correlation;
 mod detection;
 mod engine;
 mod event;
+mod filter;
 mod logsource;
 mod prefilter;
 mod rule;
 mod value;
 
 pub use builtin::BUILTIN_RULES;
+pub use correlation::{CorrelationHit, CorrelationInput, CorrelationState, MAX_GROUPS};
 pub use engine::{CompiledRuleSet, RuleMatch, RuleSet};
 pub use event::FlatEvent;
+pub use logsource::sources;
 pub use rule::{Level, LogSource, Rule, RuleError};
+pub use value::Placeholders;

@@ -13,8 +13,43 @@ pub(crate) enum Route {
         event_ids: &'static [u32],
         field_map: &'static [(&'static str, &'static str)],
     },
-    /// Events from other sources (Linux, web servers, JSON logs): no channel to route by.
+    /// Events of the recognised non-Windows sources listed ([`crate::sources`]), and events
+    /// whose source is not known.
+    Sources(&'static [&'static str]),
+    /// Events from other sources (web servers, cloud audit logs, JSON logs): nothing to
+    /// route by, so every event that is neither Windows nor from a recognised source.
     Other,
+}
+
+/// The non-Windows sources Watchpost's readers and agent recognise, by which rules for
+/// `product: linux` are routed.
+pub mod sources {
+    /// One record of a Linux audit event (`type=SYSCALL`, `type=EXECVE`, ...).
+    pub const AUDITD: &str = "linux/auditd";
+    /// A process start: an audit `execve` or the agent's process events.
+    pub const LINUX_PROCESS_CREATION: &str = "linux/process_creation";
+    pub const LINUX_NETWORK_CONNECTION: &str = "linux/network_connection";
+    pub const LINUX_FILE_EVENT: &str = "linux/file_event";
+    /// A syslog line (`/var/log/syslog`, `auth.log`, `secure`, journald exports).
+    pub const SYSLOG: &str = "linux/syslog";
+}
+
+/// Routes for `product: linux` rules.
+fn linux_route(ls: &LogSource) -> Route {
+    use sources::*;
+    match (ls.service.as_deref(), ls.category.as_deref()) {
+        (Some("auditd"), _) => Route::Sources(&[AUDITD]),
+        // sshd, sudo, cron, auth, syslog, vsftpd, clamav...: all written through syslog.
+        (Some(_), _) => Route::Sources(&[SYSLOG]),
+        (None, Some("process_creation")) => Route::Sources(&[LINUX_PROCESS_CREATION]),
+        (None, Some("network_connection")) => Route::Sources(&[LINUX_NETWORK_CONNECTION]),
+        (None, Some("file_event" | "file_change" | "file_delete" | "file_rename")) => {
+            Route::Sources(&[LINUX_FILE_EVENT])
+        }
+        (None, Some(_)) => Route::Other,
+        // Keyword rules for the whole product: anything a Linux host logs.
+        (None, None) => Route::Sources(&[SYSLOG, AUDITD]),
+    }
 }
 
 const SYSMON: &[&str] = &["Microsoft-Windows-Sysmon/Operational"];
@@ -245,6 +280,9 @@ pub(crate) fn routes(ls: &LogSource) -> Result<Vec<Route>, String> {
     let windows = ls.product.as_deref() == Some("windows")
         || (ls.product.is_none() && ls.category.as_deref() == Some("antivirus"));
     if !windows {
+        if ls.product.as_deref() == Some("linux") {
+            return Ok(vec![linux_route(ls)]);
+        }
         return Ok(vec![Route::Other]);
     }
     if let Some(service) = ls.service.as_deref() {

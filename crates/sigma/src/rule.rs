@@ -1,6 +1,9 @@
 //! A Sigma rule's metadata and the errors reading one can give.
 
+use crate::correlation::CorrelationSpec;
 use crate::detection::Detection;
+use crate::filter::FilterSpec;
+use crate::value::Placeholders;
 use serde::Serialize;
 use std::fmt;
 use watchpost_core::{AttackTags, Severity};
@@ -19,7 +22,10 @@ pub struct LogSource {
 /// A parsed Sigma detection rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
+    /// The Sigma `id`, or the `name` of a rule that has no id.
     pub id: String,
+    /// The Sigma `name`, by which correlations and filters may refer to the rule.
+    pub name: Option<String>,
     pub title: String,
     pub level: Level,
     pub status: Option<String>,
@@ -28,6 +34,9 @@ pub struct Rule {
     pub logsource: LogSource,
     /// The event fields the rule's selections test, each once, in rule order.
     fields: Vec<String>,
+    /// Whether the rule's own matches are reported. False for a rule that only feeds
+    /// correlations: Sigma's `generate: false`, the default for rules a correlation refers to.
+    pub standalone: bool,
     /// The file the rule came from.
     pub path: String,
 }
@@ -83,6 +92,11 @@ impl RuleError {
 }
 
 impl Rule {
+    /// Whether `reference` (from a correlation or a filter) names this rule.
+    pub(crate) fn is_named(&self, reference: &str) -> bool {
+        self.id == reference || self.name.as_deref() == Some(reference)
+    }
+
     /// The event fields the rule's selections test, each once, in rule order; hunt output
     /// shows their values so an analyst sees why the rule matched.
     pub fn referenced_fields(&self) -> &[String] {
@@ -104,34 +118,100 @@ fn fields_of(detection: &Detection) -> Vec<String> {
     out
 }
 
-/// Reads a rule from YAML text: the rule's metadata, and its detection section, which
-/// compilation consumes (the selections move into the compiled rule variants). Documents that are not detection rules (correlation rules,
-/// filters) are reported as such.
-pub(crate) fn parse(text: &str, path: &str) -> Result<(Rule, Detection), RuleError> {
-    let doc: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| RuleError {
-        path: path.to_string(),
-        line: e.location().map(|l| l.line()),
-        field: None,
-        message: format!("invalid YAML: {e}"),
-    })?;
+/// One YAML document of a rule file.
+pub(crate) enum Document {
+    /// A detection rule and its detection section, which compilation consumes.
+    Detection(Rule, Detection),
+    /// A correlation rule: its metadata and what it correlates.
+    Correlation(Rule, CorrelationSpec),
+    /// A filter that tunes other rules.
+    Filter(FilterSpec),
+}
+
+/// Reads every document of a rule file (Sigma allows several, separated by `---`, so a
+/// correlation can sit beside the rules it correlates). A broken document is reported and
+/// the others still load; a YAML syntax error ends the file.
+pub(crate) fn parse_documents(
+    text: &str,
+    path: &str,
+    placeholders: &Placeholders,
+) -> Vec<Result<Document, RuleError>> {
+    use serde::Deserialize;
+    let mut out = Vec::new();
+    for document in yaml_serde::Deserializer::from_str(text) {
+        match yaml_serde::Value::deserialize(document) {
+            Ok(yaml_serde::Value::Null) => {}
+            Ok(doc) => out.push(parse_document(&doc, text, path, placeholders)),
+            Err(e) => {
+                out.push(Err(RuleError {
+                    path: path.to_string(),
+                    line: e.location().map(|l| l.line()),
+                    field: None,
+                    message: format!("invalid YAML: {e}"),
+                }));
+                break;
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(Err(RuleError::new(path, None, "the file holds no rule")));
+    }
+    out
+}
+
+fn parse_document(
+    doc: &yaml_serde::Value,
+    text: &str,
+    path: &str,
+    placeholders: &Placeholders,
+) -> Result<Document, RuleError> {
     let get_str = |key: &str| doc.get(key).and_then(|v| v.as_str()).map(str::to_string);
-    if doc.get("correlation").is_some() {
+    if doc.get("action").is_some() {
         return Err(RuleError::new(
             path,
-            Some("correlation".into()),
-            "correlation rules are not supported yet",
-        ));
+            Some("action".into()),
+            "Sigma 1 rule collections (`action: global`/`repeat`) are not supported; \
+             write each rule out in full",
+        )
+        .locate(text));
     }
-    if doc.get("filter").is_some() && doc.get("detection").is_none() {
-        return Err(RuleError::new(
-            path,
-            Some("filter".into()),
-            "filter rules are not supported yet",
-        ));
+    let logsource = doc.get("logsource").map(|ls| {
+        let get = |k: &str| {
+            ls.get(k)
+                .and_then(|v| v.as_str())
+                .map(str::to_ascii_lowercase)
+        };
+        LogSource {
+            product: get("product"),
+            category: get("category"),
+            service: get("service"),
+        }
+    });
+    if let Some(filter) = doc.get("filter") {
+        let logsource =
+            logsource.ok_or_else(|| RuleError::new(path, Some("logsource".into()), "missing"))?;
+        let spec =
+            FilterSpec::parse(filter, logsource, placeholders).map_err(|(field, message)| {
+                RuleError::new(path, Some(format!("filter.{field}")), message).locate(text)
+            })?;
+        return Ok(Document::Filter(FilterSpec {
+            path: path.to_string(),
+            ..spec
+        }));
     }
-    let id = get_str("id").ok_or_else(|| {
-        RuleError::new(path, Some("id".into()), "missing: every rule needs an id")
-    })?;
+    let correlation = doc.get("correlation");
+    let id = match (get_str("id"), get_str("name")) {
+        (Some(id), _) => id,
+        // A correlation, or a rule only a correlation refers to, may go by its name alone.
+        (None, Some(name)) => name,
+        (None, None) => {
+            return Err(RuleError::new(
+                path,
+                Some("id".into()),
+                "missing: every rule needs an id",
+            ));
+        }
+    };
     let title = get_str("title").unwrap_or_else(|| id.clone());
     let level = match get_str("level") {
         Some(l) => l
@@ -150,38 +230,34 @@ pub(crate) fn parse(text: &str, path: &str) -> Result<(Rule, Detection), RuleErr
                 .collect()
         })
         .unwrap_or_default();
-    let logsource = doc.get("logsource").map(|ls| LogSource {
-        product: ls
-            .get("product")
-            .and_then(|v| v.as_str())
-            .map(str::to_ascii_lowercase),
-        category: ls
-            .get("category")
-            .and_then(|v| v.as_str())
-            .map(str::to_ascii_lowercase),
-        service: ls
-            .get("service")
-            .and_then(|v| v.as_str())
-            .map(str::to_ascii_lowercase),
-    });
-    let logsource =
-        logsource.ok_or_else(|| RuleError::new(path, Some("logsource".into()), "missing"))?;
-    let detection = doc
-        .get("detection")
-        .ok_or_else(|| RuleError::new(path, Some("detection".into()), "missing"))?;
-    let detection = Detection::parse(detection).map_err(|(field, message)| {
-        RuleError::new(path, Some(format!("detection.{field}")), message).locate(text)
-    })?;
-    let rule = Rule {
+    let mut rule = Rule {
         attack: AttackTags::from_sigma_tags(tags.iter().map(String::as_str)),
         id,
+        name: get_str("name"),
         title,
         level,
         status: get_str("status"),
         tags,
-        logsource,
-        fields: fields_of(&detection),
+        logsource: LogSource::default(),
+        fields: Vec::new(),
+        standalone: true,
         path: path.to_string(),
     };
-    Ok((rule, detection))
+    if let Some(correlation) = correlation {
+        let spec = CorrelationSpec::parse(correlation).map_err(|(field, message)| {
+            RuleError::new(path, Some(format!("correlation.{field}")), message).locate(text)
+        })?;
+        rule.fields = spec.group_by.clone();
+        return Ok(Document::Correlation(rule, spec));
+    }
+    rule.logsource =
+        logsource.ok_or_else(|| RuleError::new(path, Some("logsource".into()), "missing"))?;
+    let detection = doc
+        .get("detection")
+        .ok_or_else(|| RuleError::new(path, Some("detection".into()), "missing"))?;
+    let detection = Detection::parse(detection, placeholders).map_err(|(field, message)| {
+        RuleError::new(path, Some(format!("detection.{field}")), message).locate(text)
+    })?;
+    rule.fields = fields_of(&detection);
+    Ok(Document::Detection(rule, detection))
 }

@@ -53,12 +53,62 @@ pub(crate) enum ValueTest {
     FieldRef(Vec<String>),
 }
 
+/// Values for the `%name%` placeholders of rules that use the `expand` modifier: an
+/// environment's own lists (its domain controllers, admin hosts), configured by the user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placeholders(std::collections::BTreeMap<String, Vec<String>>);
+
+impl Placeholders {
+    /// Sets the values of placeholder `name` (written without the `%`).
+    pub fn insert(&mut self, name: &str, values: Vec<String>) {
+        self.0.insert(name.trim_matches('%').to_string(), values);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every way of filling the placeholders in `text`: one string per combination.
+    fn expand(&self, text: &str) -> Result<Vec<String>, String> {
+        let mut out = vec![String::new()];
+        let mut rest = text;
+        while let Some(start) = rest.find('%') {
+            let Some(len) = rest[start + 1..].find('%') else {
+                break;
+            };
+            let name = &rest[start + 1..start + 1 + len];
+            let values = self.0.get(name).ok_or_else(|| {
+                format!(
+                    "the `expand` modifier needs values for placeholder `%{name}%`; \
+                     configure them (hunt --placeholder {name}=VALUE,..., or \
+                     detection.placeholders in the server configuration)"
+                )
+            })?;
+            let head = &rest[..start];
+            out = out
+                .iter()
+                .flat_map(|done| values.iter().map(move |v| format!("{done}{head}{v}")))
+                .collect();
+            rest = &rest[start + len + 2..];
+        }
+        for done in &mut out {
+            done.push_str(rest);
+        }
+        Ok(out)
+    }
+}
+
 /// Builds the test for `field|modifiers: value(s)`; errors say what is unsupported.
-pub(crate) fn compile(modifiers: &[&str], value: &Yaml) -> Result<ValueTest, String> {
+pub(crate) fn compile(
+    modifiers: &[&str],
+    value: &Yaml,
+    placeholders: &Placeholders,
+) -> Result<ValueTest, String> {
     let mut kind = "equals";
     let (mut all, mut cased, mut regex_flags) = (false, false, String::new());
     let mut encodings: Vec<&str> = Vec::new();
     let mut windash = false;
+    let mut expand = false;
     for m in modifiers {
         match *m {
             "contains" | "startswith" | "endswith" | "re" | "cidr" | "gt" | "gte" | "lt"
@@ -70,12 +120,7 @@ pub(crate) fn compile(modifiers: &[&str], value: &Yaml) -> Result<ValueTest, Str
                 encodings.push(m)
             }
             "windash" => windash = true,
-            "expand" => {
-                return Err(
-                    "the `expand` modifier needs placeholder values, which are not configured"
-                        .into(),
-                );
-            }
+            "expand" => expand = true,
             other => return Err(format!("unknown modifier `{other}`")),
         }
     }
@@ -102,7 +147,7 @@ pub(crate) fn compile(modifiers: &[&str], value: &Yaml) -> Result<ValueTest, Str
     if values.len() == 1 && values[0].is_null() {
         return Ok(ValueTest::Null);
     }
-    let mut matchers = Vec::new();
+    let mut texts = Vec::with_capacity(values.len());
     for v in values {
         let Some(text) = scalar(v) else {
             if v.is_null() {
@@ -110,6 +155,14 @@ pub(crate) fn compile(modifiers: &[&str], value: &Yaml) -> Result<ValueTest, Str
             }
             return Err("values must be strings, numbers or booleans".into());
         };
+        if expand {
+            texts.extend(placeholders.expand(&text)?);
+        } else {
+            texts.push(text);
+        }
+    }
+    let mut matchers = Vec::new();
+    for text in texts {
         match kind {
             "re" => {
                 let pattern = if regex_flags.is_empty() {
@@ -447,7 +500,7 @@ mod tests {
     use super::*;
 
     fn test(mods: &[&str], v: &str) -> Vec<Matcher> {
-        match compile(mods, &Yaml::String(v.into())).unwrap() {
+        match compile(mods, &Yaml::String(v.into()), &Placeholders::default()).unwrap() {
             ValueTest::Values { matchers, .. } => matchers,
             other => panic!("{other:?}"),
         }
@@ -511,11 +564,43 @@ mod tests {
         assert!(m[0].matches("5", "5") && !m[0].matches("4", "4"));
         let m = test(&["re", "i"], "^abc");
         assert!(m[0].matches("", "ABCdef"));
-        assert!(compile(&["re"], &Yaml::String("(?<=a)b".into())).is_err());
         assert!(
-            compile(&["bogus"], &Yaml::String("x".into()))
-                .unwrap_err()
-                .contains("unknown modifier")
+            compile(
+                &["re"],
+                &Yaml::String("(?<=a)b".into()),
+                &Placeholders::default()
+            )
+            .is_err()
+        );
+        assert!(
+            compile(
+                &["bogus"],
+                &Yaml::String("x".into()),
+                &Placeholders::default()
+            )
+            .unwrap_err()
+            .contains("unknown modifier")
+        );
+    }
+
+    #[test]
+    fn expand_fills_placeholders_from_configured_values() {
+        let value = Yaml::String("%dcs%\\%share%".into());
+        let err = compile(&["expand"], &value, &Placeholders::default()).unwrap_err();
+        assert!(err.contains("`%dcs%`"), "{err}");
+        let mut p = Placeholders::default();
+        p.insert("dcs", vec!["DC1".into(), "DC2".into()]);
+        p.insert("%share%", vec!["sysvol".into()]);
+        let ValueTest::Values { matchers, .. } = compile(&["expand"], &value, &p).unwrap() else {
+            panic!()
+        };
+        assert_eq!(matchers.len(), 2);
+        assert!(matchers[0].matches("dc1\\sysvol", "DC1\\sysvol"));
+        assert!(matchers[1].matches("dc2\\sysvol", "DC2\\sysvol"));
+        assert!(
+            !matchers
+                .iter()
+                .any(|m| m.matches("dc3\\sysvol", "DC3\\sysvol"))
         );
     }
 }

@@ -136,6 +136,9 @@ pub enum RulesCommand {
         /// Exit 1 when fewer than this percentage of rule files load.
         #[arg(long)]
         min_coverage: Option<f64>,
+        /// Values for an `expand` placeholder: `NAME=VALUE,VALUE` (repeatable).
+        #[arg(long = "placeholder", value_name = "NAME=VALUES")]
+        placeholders: Vec<String>,
     },
 }
 

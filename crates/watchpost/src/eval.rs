@@ -31,7 +31,7 @@ pub fn sigma_regression(
     } else {
         rules.to_vec()
     };
-    let set = rules_cmd::load(&rule_dirs);
+    let set = rules_cmd::load(&rule_dirs, &Default::default());
     let mut infos = Vec::new();
     find_info_files(&root.join("regression_data"), &mut infos);
     infos.sort();
@@ -209,7 +209,7 @@ pub fn peer_agreement(
         .iter()
         .map(|d| sigma.join(d))
         .collect();
-    let rules = rules_cmd::load(&rule_dirs);
+    let rules = rules_cmd::load(&rule_dirs, &Default::default());
     let evtx = corpus.join("evtx");
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let filter = crate::hunt::Filter {

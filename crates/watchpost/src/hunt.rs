@@ -1,5 +1,9 @@
-//! `watchpost hunt`: run Sigma rules over EVTX and JSON-lines files, in parallel over
-//! files, and print a timeline of matches with a summary.
+//! `watchpost hunt`: run Sigma rules over log files (EVTX, JSON lines, auditd, syslog), in
+//! parallel over files, and print a timeline of matches with a summary.
+//!
+//! Correlation rules need events in time order, and files are read in parallel, so each
+//! worker keeps the small correlation input of the events that match a correlated rule;
+//! once every file is read they are sorted by time and correlated in one pass.
 
 use crate::rules_cmd;
 use chrono::{DateTime, Utc};
@@ -8,14 +12,15 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use watchpost_sigma::{CompiledRuleSet, Level};
+use watchpost_sigma::{CompiledRuleSet, CorrelationInput, CorrelationState, Level};
 
 #[derive(Args)]
 pub struct HuntArgs {
-    /// Files or folders (searched recursively) of .evtx, .json, .jsonl or .ndjson logs.
+    /// Files or folders (searched recursively) of logs: EVTX, JSON lines, Linux audit
+    /// logs, syslog. The format of each file is recognised from its content.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Folders of Sigma rules (recursive).
@@ -38,6 +43,9 @@ pub struct HuntArgs {
     /// Write matches to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Values for an `expand` placeholder: `NAME=VALUE,VALUE` (repeatable).
+    #[arg(long = "placeholder", value_name = "NAME=VALUES")]
+    pub placeholders: Vec<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -83,14 +91,16 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     let min_level: Option<Level> = args.min_level.as_deref().map(str::parse).transpose()?;
 
     let started = Instant::now();
-    let rules = rules_cmd::load(&args.rules);
+    let placeholders = rules_cmd::parse_placeholders(&args.placeholders)?;
+    let rules = rules_cmd::load(&args.rules, &placeholders);
     for e in rules.errors() {
         tracing::debug!(error = %e, "rule not loaded");
     }
     let compiled_in = started.elapsed().as_secs_f64();
     eprintln!(
-        "{} rules loaded from {} files in {compiled_in:.2} s ({} not loaded: `watchpost rules check` lists why)",
+        "{} rules and {} correlations loaded from {} files in {compiled_in:.2} s ({} not loaded: `watchpost rules check` lists why)",
         rules.rules().len(),
+        rules.correlation_rules().count(),
         rules.files(),
         rules.errors().len()
     );
@@ -123,22 +133,28 @@ pub(crate) struct Filter {
 }
 
 /// Hunts every log file under `paths` with `threads` workers (one file each at a time);
-/// returns the matches sorted by time, file and record, and what the reads saw.
+/// returns the matches (correlations included) sorted by time, file and record, and what
+/// the reads saw. A progress bar is drawn when standard error is a terminal.
 pub(crate) fn hunt_paths(
     rules: &CompiledRuleSet,
     paths: &[PathBuf],
     threads: usize,
     filter: &Filter,
 ) -> (Vec<Row>, Totals) {
-    let (from, to, min_level) = (filter.from, filter.to, filter.min_level);
     let mut files = Vec::new();
     let mut totals = Totals::default();
     for path in paths {
-        collect_logs(path, &mut files, &mut totals.problems);
+        if path.is_file() {
+            // Named on the command line: read whatever its name.
+            files.push(path.clone());
+        } else {
+            collect_logs(path, &mut files, &mut totals.problems);
+        }
     }
     files.sort();
     totals.files = files.len();
-    let rows = Mutex::new(Vec::new());
+    let progress = progress_bar(&files);
+    let found = Mutex::new(Found::default());
     let totals = Mutex::new(totals);
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
@@ -147,10 +163,11 @@ pub(crate) fn hunt_paths(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(file) = files.get(i) else { break };
-                    let found = hunt_file(rules, file, from, to, min_level);
+                    let result = hunt_file(rules, file, filter);
+                    progress.inc(std::fs::metadata(file).map_or(0, |m| m.len()));
                     let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
-                    match found {
-                        Ok((file_rows, stats)) => {
+                    match result {
+                        Ok((file_found, stats)) => {
                             t.records += stats.records;
                             t.skipped += stats.skipped;
                             t.problems.extend(
@@ -159,9 +176,10 @@ pub(crate) fn hunt_paths(
                                     .into_iter()
                                     .map(|p| format!("{}: {p}", file.display())),
                             );
-                            rows.lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .extend(file_rows);
+                            let mut all = found.lock().unwrap_or_else(|p| p.into_inner());
+                            all.rows.extend(file_found.rows);
+                            all.correlated.extend(file_found.correlated);
+                            all.untimed += file_found.untimed;
                         }
                         Err(e) => t.problems.push(e.to_string()),
                     }
@@ -169,8 +187,17 @@ pub(crate) fn hunt_paths(
             });
         }
     });
-    let mut rows = rows.into_inner().unwrap_or_else(|p| p.into_inner());
-    let totals = totals.into_inner().unwrap_or_else(|p| p.into_inner());
+    progress.finish_and_clear();
+    let found = found.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut totals = totals.into_inner().unwrap_or_else(|p| p.into_inner());
+    if found.untimed > 0 {
+        totals.problems.push(format!(
+            "{} events matched a correlated rule but carry no time; they were not correlated",
+            found.untimed
+        ));
+    }
+    let mut rows = found.rows;
+    rows.extend(correlate(rules, found.correlated, filter));
     rows.sort_by(|a, b| {
         a.timestamp
             .cmp(&b.timestamp)
@@ -180,6 +207,93 @@ pub(crate) fn hunt_paths(
     (rows, totals)
 }
 
+/// Bytes of log read, on standard error when it is a terminal (hidden otherwise).
+fn progress_bar(files: &[PathBuf]) -> indicatif::ProgressBar {
+    let bytes: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(bytes),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} hunting [{bar:40}] {bytes}/{total_bytes} {elapsed} (eta {eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// Where an event came from, for reporting a correlation it completed.
+#[derive(Clone)]
+struct Origin {
+    file: Arc<str>,
+    record_id: u64,
+    computer: Option<String>,
+}
+
+/// What the workers find.
+#[derive(Default)]
+struct Found {
+    rows: Vec<Row>,
+    /// Events that matched a correlated rule, with where they came from.
+    correlated: Vec<(CorrelationInput, Origin)>,
+    /// Such events without a time.
+    untimed: u64,
+}
+
+/// Runs the correlations over the collected inputs in time order.
+fn correlate(
+    rules: &CompiledRuleSet,
+    mut inputs: Vec<(CorrelationInput, Origin)>,
+    filter: &Filter,
+) -> Vec<Row> {
+    if inputs.is_empty() {
+        return Vec::new();
+    }
+    inputs.sort_by(|(a, ao), (b, bo)| {
+        a.time_ms
+            .cmp(&b.time_ms)
+            .then_with(|| ao.file.cmp(&bo.file))
+            .then(ao.record_id.cmp(&bo.record_id))
+    });
+    let mut state = CorrelationState::new(rules);
+    let mut hits = Vec::new();
+    for (input, origin) in inputs {
+        hits.extend(state.observe(rules, &input, origin));
+    }
+    hits.extend(state.finish(rules));
+    hits.into_iter()
+        .filter(|h| filter.min_level.is_none_or(|min| h.rule.level >= min))
+        .filter_map(|h| {
+            let origin = h.evidence.last()?.clone();
+            let time = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms);
+            let mut fields: BTreeMap<String, String> = h.group.iter().cloned().collect();
+            fields.insert("correlation.count".into(), h.count.to_string());
+            if let Some(first) = time(h.first_ms) {
+                fields.insert(
+                    "correlation.first".into(),
+                    first.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                );
+            }
+            Some(Row {
+                timestamp: time(h.last_ms),
+                rule_id: h.rule.id.clone(),
+                rule_title: h.rule.title.clone(),
+                level: h.rule.level,
+                tags: h.rule.tags.clone(),
+                file: origin.file.to_string(),
+                record_id: origin.record_id,
+                computer: origin.computer,
+                fields,
+            })
+        })
+        .collect()
+}
+
+/// The log files under a folder (recursively), by [`watchpost_logs::is_log_file`].
 fn collect_logs(path: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<String>) {
     if path.is_dir() {
         match std::fs::read_dir(path) {
@@ -191,12 +305,7 @@ fn collect_logs(path: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<String>)
             Err(e) => problems.push(format!("{}: cannot read folder: {e}", path.display())),
         }
     } else if path.is_file() {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        if matches!(ext.as_str(), "evtx" | "json" | "jsonl" | "ndjson") {
+        if watchpost_logs::is_log_file(path) {
             out.push(path.to_path_buf());
         }
     } else {
@@ -207,20 +316,26 @@ fn collect_logs(path: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<String>)
 fn hunt_file(
     rules: &CompiledRuleSet,
     file: &Path,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-    min_level: Option<Level>,
-) -> Result<(Vec<Row>, watchpost_logs::ReadStats), watchpost_logs::LogError> {
-    let name = file.display().to_string();
-    let mut rows = Vec::new();
+    filter: &Filter,
+) -> Result<(Found, watchpost_logs::ReadStats), watchpost_logs::LogError> {
+    let name: Arc<str> = file.display().to_string().into();
+    let mut found = Found::default();
     let each = |record: watchpost_logs::LogRecord| {
-        if from.is_some_and(|f| record.timestamp.is_some_and(|t| t < f))
-            || to.is_some_and(|t2| record.timestamp.is_some_and(|t| t >= t2))
+        if filter
+            .from
+            .is_some_and(|f| record.timestamp.is_some_and(|t| t < f))
+            || filter
+                .to
+                .is_some_and(|t2| record.timestamp.is_some_and(|t| t >= t2))
         {
             return;
         }
-        for m in rules.matches(&record.event) {
-            if min_level.is_some_and(|min| m.rule.level < min) {
+        let matches = rules.matches(&record.event);
+        if matches.is_empty() {
+            return;
+        }
+        for m in matches.iter().filter(|m| m.rule.standalone) {
+            if filter.min_level.is_some_and(|min| m.rule.level < min) {
                 continue;
             }
             let fields = m
@@ -234,28 +349,42 @@ fn hunt_file(
                         .map(|(v, _)| (f.to_string(), v.to_string()))
                 })
                 .collect();
-            rows.push(Row {
+            found.rows.push(Row {
                 timestamp: record.timestamp,
                 rule_id: m.rule.id.clone(),
                 rule_title: m.rule.title.clone(),
                 level: m.rule.level,
                 tags: m.rule.tags.clone(),
-                file: name.clone(),
+                file: name.to_string(),
                 record_id: record.record_id,
                 computer: record.computer.clone(),
                 fields,
             });
         }
+        let Some(time) = record.timestamp else {
+            if rules
+                .correlation_input(&matches, &record.event, 0)
+                .is_some()
+            {
+                found.untimed += 1;
+            }
+            return;
+        };
+        if let Some(input) =
+            rules.correlation_input(&matches, &record.event, time.timestamp_millis())
+        {
+            found.correlated.push((
+                input,
+                Origin {
+                    file: Arc::clone(&name),
+                    record_id: record.record_id,
+                    computer: record.computer.clone(),
+                },
+            ));
+        }
     };
-    let stats = if file
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("evtx"))
-    {
-        watchpost_logs::read_evtx(file, each)?
-    } else {
-        watchpost_logs::read_json_lines(file, each)?
-    };
-    Ok((rows, stats))
+    let stats = watchpost_logs::read_log(file, each)?;
+    Ok((found, stats))
 }
 
 fn write_rows(rows: &[Row], format: Format, output: Option<&Path>) -> anyhow::Result<()> {

@@ -66,8 +66,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     dirs,
                     json,
                     min_coverage,
+                    placeholders,
                 },
-        } => rules_cmd::check(&dirs, json, min_coverage),
+        } => rules_cmd::check(
+            &dirs,
+            &rules_cmd::parse_placeholders(&placeholders)?,
+            json,
+            min_coverage,
+        ),
         Command::Eval {
             command:
                 EvalCommand::SigmaRegression {

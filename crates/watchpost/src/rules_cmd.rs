@@ -1,26 +1,55 @@
 //! `watchpost rules check`: load and compile rule folders, report every failure.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use watchpost_sigma::{CompiledRuleSet, RuleSet};
+use watchpost_sigma::{CompiledRuleSet, Placeholders, RuleSet};
 
-/// Loads and compiles every rule under `dirs`.
-pub fn load(dirs: &[PathBuf]) -> CompiledRuleSet {
-    let mut set = RuleSet::default();
+/// Loads and compiles every rule under `dirs`, `expand` placeholders filled from
+/// `placeholders`.
+pub fn load(dirs: &[PathBuf], placeholders: &Placeholders) -> CompiledRuleSet {
+    let mut set = RuleSet::with_placeholders(placeholders.clone());
     for dir in dirs {
         set.load_dir(dir);
     }
     set.compile()
 }
 
-pub fn check(dirs: &[PathBuf], json: bool, min_coverage: Option<f64>) -> anyhow::Result<ExitCode> {
-    let set = load(dirs);
+/// Reads `--placeholder NAME=VALUE,VALUE` arguments.
+pub fn parse_placeholders(args: &[String]) -> anyhow::Result<Placeholders> {
+    let mut out = Placeholders::default();
+    for arg in args {
+        let (name, values) = arg.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("--placeholder `{arg}`: expected NAME=VALUE[,VALUE...]")
+        })?;
+        out.insert(
+            name.trim(),
+            values.split(',').map(|v| v.trim().to_string()).collect(),
+        );
+    }
+    Ok(out)
+}
+
+pub fn check(
+    dirs: &[PathBuf],
+    placeholders: &Placeholders,
+    json: bool,
+    min_coverage: Option<f64>,
+) -> anyhow::Result<ExitCode> {
+    let set = load(dirs, placeholders);
     let files = set.files();
-    let loaded = set.rules().len();
+    let loaded = set.loaded();
+    // A file counts as covered when every document in it loaded.
+    let failed_files = set
+        .errors()
+        .iter()
+        .map(|e| e.path.as_str())
+        .collect::<HashSet<_>>()
+        .len();
     let coverage = if files == 0 {
         0.0
     } else {
-        100.0 * loaded as f64 / files as f64
+        100.0 * files.saturating_sub(failed_files) as f64 / files as f64
     };
     if json {
         let failed: Vec<_> = set
@@ -37,7 +66,11 @@ pub fn check(dirs: &[PathBuf], json: bool, min_coverage: Option<f64>) -> anyhow:
             println!("FAILED {e}");
         }
         println!(
-            "{files} rule files, {loaded} loaded and compiled ({coverage:.2} %), {} failed",
+            "{files} rule files, {coverage:.2} % loaded and compiled: {} rules, {} correlations, \
+             {} filters; {} failed",
+            set.rules().len(),
+            set.correlation_rules().count(),
+            set.filters(),
             set.errors().len()
         );
     }

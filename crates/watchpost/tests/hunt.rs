@@ -291,3 +291,148 @@ fn sigma_regression_cases_pass_on_a_copy_of_one_case() {
     let last = text(&out.stdout).lines().last().unwrap().to_string();
     assert_eq!(last, r#"{"cases":1,"passed":1}"#, "{}", text(&out.stdout));
 }
+
+#[test]
+fn hunt_reads_audit_and_syslog_files_and_correlates_across_files() {
+    let Some(corpus) = corpus() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(logs.join("audit")).unwrap();
+    std::fs::copy(
+        corpus.join("auditd/laurel-testdata/record-perl-reverse-shell.txt"),
+        logs.join("audit/audit.log"),
+    )
+    .unwrap();
+    // Password guessing against web-1, split over two rotated files, and one sudo line.
+    let failed = |minute: u32, second: u32| {
+        format!(
+            "Nov 22 09:{minute:02}:{second:02} web-1 sshd[9{second}]: Failed password for root from 203.0.113.9 port 4{second} ssh2\n"
+        )
+    };
+    std::fs::write(
+        logs.join("auth.log.1"),
+        [failed(0, 1), failed(0, 7), failed(0, 30)].concat(),
+    )
+    .unwrap();
+    std::fs::write(
+        logs.join("auth.log"),
+        [
+            failed(0, 45),
+            failed(0, 50),
+            "Nov 22 09:01:10 web-1 sudo:    alice : TTY=pts/0 ; PWD=/home/alice ; USER=#-1 ; COMMAND=/bin/sh\n".into(),
+            failed(9, 0),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    std::fs::write(logs.join("auth.log.2.gz"), [0x1f, 0x8b, 0, 0]).unwrap();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "remember to rotate the keys\n").unwrap();
+
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    for rule in [
+        "rules/linux/process_creation/proc_creation_lnx_perl_reverse_shell.yml",
+        "rules-emerging-threats/2019/Exploits/CVE-2019-14287/lnx_sudo_exploit_cve_2019_14287.yml",
+    ] {
+        let source = corpus.join("sigma").join(rule);
+        std::fs::copy(&source, rules.join(source.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(
+        rules.join("ssh_guessing.yml"),
+        r#"
+title: SSH password guessing
+id: eeeeeeee-0000-4000-8000-00000000000c
+level: high
+tags: [attack.credential-access, attack.t1110.001]
+correlation:
+  type: event_count
+  rules: [ssh_failed_password]
+  group-by: [host]
+  timespan: 1m
+  condition: {gte: 5}
+---
+title: SSH failed password
+id: eeeeeeee-0000-4000-8000-000000000001
+name: ssh_failed_password
+logsource: {product: linux, service: sshd}
+detection:
+  keywords: ['Failed password for']
+  condition: keywords
+"#,
+    )
+    .unwrap();
+
+    let out = run(
+        dir.path(),
+        &[
+            "hunt",
+            logs.to_str().unwrap(),
+            notes.to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+            "--format",
+            "jsonl",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("notes.txt: not a recognised log format"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("auth.log.2.gz"),
+        "compressed files are left alone: {stderr}"
+    );
+    let rows: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let titles: Vec<&str> = rows
+        .iter()
+        .map(|r| r["rule_title"].as_str().unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3, "{titles:?}");
+    let by_title = |t: &str| {
+        rows.iter()
+            .find(|r| r["rule_title"].as_str().unwrap().contains(t))
+            .unwrap_or_else(|| panic!("no {t} in {titles:?}"))
+    };
+    let perl = by_title("Perl Reverse Shell");
+    assert!(perl["file"].as_str().unwrap().ends_with("audit/audit.log"));
+    assert_eq!(perl["record_id"], 1);
+    assert_eq!(perl["timestamp"], "2021-07-18T12:29:23.720Z");
+    let sudo = by_title("Sudo");
+    assert!(sudo["file"].as_str().unwrap().ends_with("/auth.log"));
+    assert_eq!(
+        (sudo["record_id"].as_u64(), sudo["computer"].as_str()),
+        (Some(3), Some("web-1"))
+    );
+    // Five failures within a minute, across the two files; the base rule itself is silent.
+    let guessing = by_title("SSH password guessing");
+    assert_eq!(guessing["fields"]["host"], "web-1");
+    assert_eq!(guessing["fields"]["correlation.count"], "5");
+    assert_eq!(
+        guessing["fields"]["correlation.first"],
+        format!("{}-11-22T09:00:01.000Z", year_of(&logs.join("auth.log")))
+    );
+    assert_eq!(
+        guessing["record_id"], 2,
+        "the fifth failure is line 2 of auth.log"
+    );
+    assert!(guessing["file"].as_str().unwrap().ends_with("/auth.log"));
+}
+
+/// The year syslog lines in `path` are read in (the file's modification year, or the one
+/// before for a later month).
+fn year_of(path: &Path) -> i32 {
+    use chrono::Datelike;
+    let modified: chrono::DateTime<chrono::Utc> =
+        std::fs::metadata(path).unwrap().modified().unwrap().into();
+    if modified.month() < 11 {
+        modified.year() - 1
+    } else {
+        modified.year()
+    }
+}

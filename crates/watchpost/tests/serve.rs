@@ -568,3 +568,104 @@ async fn the_retention_job_deletes_aged_out_events_in_a_running_server() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn correlation_rules_run_on_ingested_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("recon.yml"),
+        r#"
+title: Enumeration burst on one host
+id: dddddddd-0000-4000-8000-00000000000c
+level: high
+tags: [attack.discovery]
+correlation:
+  type: event_count
+  rules: [recon_command]
+  group-by: [Computer]
+  timespan: 10m
+  condition: {gte: 3}
+---
+title: Reconnaissance command
+id: dddddddd-0000-4000-8000-000000000001
+name: recon_command
+logsource: {product: linux, category: process_creation}
+detection:
+  selection:
+    CommandLine|startswith: ['whoami', 'id ', 'uname -a', 'cat /etc/passwd']
+  condition: selection
+"#,
+    )
+    .unwrap();
+    let config = dir.path().join("watchpost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[detection]\nbuiltin_rules = false\nrules_dirs = [{:?}]\n",
+            rules.display().to_string()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(dir.path(), &["--config", config.to_str().unwrap()]);
+    let http = reqwest::Client::new();
+    let event = |host: &str, minute: u32, command: &str| {
+        json!({"@timestamp": format!("2026-11-22T10:{minute:02}:00Z"), "host": {"name": host},
+               "process": {"command_line": command}})
+    };
+    // db-1 runs three recon commands within ten minutes (in two batches); web-1 only two.
+    for batch in [
+        json!([
+            event("db-1", 0, "whoami"),
+            event("web-1", 1, "whoami"),
+            event("db-1", 2, "id -u")
+        ]),
+        json!([
+            event("web-1", 3, "uname -a"),
+            event("db-1", 4, "cat /etc/passwd")
+        ]),
+    ] {
+        let resp = http
+            .post(server.url("/api/v1/events"))
+            .json(&batch)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let detections = || {
+        let (http, url) = (http.clone(), server.url("/api/v1/detections"));
+        async move {
+            let page: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            page["items"].as_array().unwrap().clone()
+        }
+    };
+    eventually("the correlation fires", || async {
+        !detections().await.is_empty()
+    })
+    .await;
+    let found = detections().await;
+    // The base rule only feeds the correlation, so the correlation is all that is stored.
+    assert_eq!(found.len(), 1, "{found:?}");
+    let d = &found[0];
+    assert_eq!(d["rule_id"], "dddddddd-0000-4000-8000-00000000000c");
+    assert_eq!(d["detector"], "sigma-correlation");
+    assert_eq!(d["host"], "db-1");
+    assert_eq!(d["timestamp"], "2026-11-22T10:04:00Z");
+    assert_eq!(d["event_ids"].as_array().unwrap().len(), 3);
+    assert_eq!(d["evidence"]["correlation"]["group"]["Computer"], "db-1");
+    assert_eq!(d["evidence"]["correlation"]["count"], 3);
+    let health: Value = http
+        .get(server.url("/api/v1/system/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        health["components"]["detection"]["rules"]["correlations"],
+        1
+    );
+}
