@@ -214,7 +214,10 @@ fn is_encoded(kind: &str, key: &str) -> bool {
 
 /// Hex text as a string (NULs, as in `proctitle`, become spaces); `None` if not hex.
 fn decode_hex(value: &str) -> Option<String> {
-    if value.is_empty() || !value.len().is_multiple_of(2) || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if value.is_empty()
+        || !value.len().is_multiple_of(2)
+        || !value.bytes().all(|b| b.is_ascii_hexdigit())
+    {
         return None;
     }
     let bytes: Vec<u8> = (0..value.len())
