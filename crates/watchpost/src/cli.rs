@@ -168,6 +168,34 @@ pub enum EvalCommand {
         #[arg(long)]
         min_recall: Option<f64>,
     },
+    /// Run the web inspection engine over a labelled request corpus: detection per
+    /// category, false positives per benign source, time per request.
+    Web(EvalWebArgs),
+}
+
+/// `watchpost eval web` options.
+#[derive(clap::Args)]
+pub struct EvalWebArgs {
+    /// A labelled request corpus (`corpus/web/requests.jsonl`).
+    pub file: PathBuf,
+    /// Paranoia level, 1 (default) to 4.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4))]
+    pub paranoia: u8,
+    /// End with one JSON line of the figures.
+    #[arg(long)]
+    pub json: bool,
+    /// Print up to N missed attacks and flagged benign requests.
+    #[arg(long, default_value_t = 0)]
+    pub show: usize,
+    /// Exit 1 when fewer attacks than this percentage are detected.
+    #[arg(long)]
+    pub min_attack: Option<f64>,
+    /// Exit 1 when sqli, xss, lfi, path_traversal or cmdi is detected below this percentage.
+    #[arg(long)]
+    pub min_category: Option<f64>,
+    /// Exit 1 when more benign requests than this percentage are flagged.
+    #[arg(long)]
+    pub max_benign: Option<f64>,
 }
 
 #[derive(Subcommand)]

@@ -5,6 +5,7 @@ mod cli;
 mod config_cmd;
 mod db;
 mod eval;
+mod eval_web;
 mod hunt;
 mod logging;
 mod rules_cmd;
@@ -91,6 +92,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     min_recall,
                 },
         } => eval::peer_agreement(&corpus, json, min_recall),
+        Command::Eval {
+            command: EvalCommand::Web(args),
+        } => eval_web::run(
+            &args.file,
+            args.paranoia,
+            args.json,
+            args.show,
+            &eval_web::Floors {
+                min_attack: args.min_attack,
+                min_category: args.min_category,
+                max_benign: args.max_benign,
+            },
+        ),
         Command::Bench {
             command: BenchCommand::Ingest(args),
         } => bench::ingest(args).await,

@@ -1,0 +1,234 @@
+//! `watchpost eval web FILE.jsonl`: the web inspection engine over a labelled request
+//! corpus (the format of `corpus/web/requests.jsonl`): detection per attack category,
+//! false positives per benign source, and the time the engine takes per request.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+use watchpost_web::{Config, Engine, Request};
+
+/// One corpus line.
+#[derive(Deserialize)]
+struct Case {
+    id: String,
+    source: String,
+    category: String,
+    expect: String,
+    #[serde(flatten)]
+    request: Request,
+}
+
+/// Benign requests of this source are near-misses built beside CRS rules: reported apart
+/// as hard negatives, not counted as false positives.
+const HARD_NEGATIVES: &str = "coreruleset";
+
+#[derive(Default, serde::Serialize, Clone, Copy)]
+struct Tally {
+    total: u64,
+    #[serde(skip)]
+    hit: u64,
+}
+
+impl Tally {
+    fn add(&mut self, hit: bool) {
+        self.total += 1;
+        self.hit += u64::from(hit);
+    }
+
+    fn percent(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            100.0 * self.hit as f64 / self.total as f64
+        }
+    }
+
+    fn json(&self, word: &str) -> serde_json::Value {
+        serde_json::json!({"total": self.total, word: self.hit})
+    }
+}
+
+/// Floors checked after the run.
+pub struct Floors {
+    pub min_attack: Option<f64>,
+    pub min_category: Option<f64>,
+    pub max_benign: Option<f64>,
+}
+
+/// Categories held to the per-category floor.
+const FLOOR_CATEGORIES: &[&str] = &["sqli", "xss", "lfi", "path_traversal", "cmdi"];
+
+pub fn run(
+    file: &Path,
+    paranoia: u8,
+    json: bool,
+    show: usize,
+    floors: &Floors,
+) -> anyhow::Result<ExitCode> {
+    let engine = Engine::new(Config {
+        paranoia,
+        ..Config::default()
+    });
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?,
+    );
+    let mut attack = Tally::default();
+    let mut benign = Tally::default();
+    let mut hard = Tally::default();
+    let mut by_category: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut by_source: BTreeMap<String, (Tally, Tally)> = BTreeMap::new();
+    let mut latencies: Vec<u32> = Vec::new();
+    let mut missed: Vec<String> = Vec::new();
+    let mut flagged: Vec<String> = Vec::new();
+    let started = Instant::now();
+    for (n, line) in reader.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let case: Case = serde_json::from_str(&line)
+            .map_err(|e| anyhow::anyhow!("{}: line {}: {e}", file.display(), n + 1))?;
+        let t = Instant::now();
+        let verdict = engine.inspect(&case.request);
+        latencies.push(t.elapsed().as_nanos().min(u128::from(u32::MAX)) as u32);
+        let hit = verdict.is_attack();
+        let source = by_source.entry(case.source.clone()).or_default();
+        if case.expect == "attack" {
+            attack.add(hit);
+            by_category
+                .entry(case.category.clone())
+                .or_default()
+                .add(hit);
+            source.0.add(hit);
+            if !hit && missed.len() < show {
+                missed.push(format!("{} [{}]", case.id, case.category));
+            }
+        } else {
+            source.1.add(hit);
+            if case.source == HARD_NEGATIVES {
+                hard.add(hit);
+            } else {
+                benign.add(hit);
+                if hit && flagged.len() < show {
+                    let rules: Vec<String> = verdict
+                        .hits
+                        .iter()
+                        .map(|f| {
+                            format!(
+                                "{}@{:?}:{} `{}`",
+                                f.hit.rule, f.location, f.name, f.hit.matched
+                            )
+                        })
+                        .collect();
+                    flagged.push(format!("{} {}", case.id, rules.join("; ")));
+                }
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |ns| f64::from(*ns) / 1000.0)
+    };
+    for m in &missed {
+        println!("MISSED {m}");
+    }
+    for f in &flagged {
+        println!("FLAGGED {f}");
+    }
+    println!("{:<20} {:>7} {:>9}", "category", "attacks", "detected");
+    for (category, t) in &by_category {
+        println!("{category:<20} {:>7} {:>8.2} %", t.total, t.percent());
+    }
+    println!(
+        "{:<20} {:>7} {:>9} {:>7} {:>9}",
+        "source", "attacks", "detected", "benign", "flagged"
+    );
+    for (source, (a, b)) in &by_source {
+        println!(
+            "{source:<20} {:>7} {:>8.2} % {:>7} {:>8.2} %",
+            a.total,
+            a.percent(),
+            b.total,
+            b.percent()
+        );
+    }
+    println!(
+        "paranoia {paranoia}: attacks detected {:.2} % ({}/{}); benign flagged {:.2} % ({}/{}, without {HARD_NEGATIVES}); {HARD_NEGATIVES} hard negatives flagged {:.2} % ({}/{})",
+        attack.percent(),
+        attack.hit,
+        attack.total,
+        benign.percent(),
+        benign.hit,
+        benign.total,
+        hard.percent(),
+        hard.hit,
+        hard.total
+    );
+    println!(
+        "engine: {} requests in {elapsed:.2} s ({:.0} requests/s on one core), per request p50 {:.1} µs, p95 {:.1} µs, p99 {:.1} µs",
+        latencies.len(),
+        latencies.len() as f64 / elapsed.max(1e-9),
+        pct(0.50),
+        pct(0.95),
+        pct(0.99)
+    );
+    if json {
+        let categories: serde_json::Map<String, serde_json::Value> = by_category
+            .iter()
+            .map(|(k, t)| (k.clone(), t.json("detected")))
+            .collect();
+        let sources: serde_json::Map<String, serde_json::Value> = by_source
+            .iter()
+            .map(|(k, (a, b))| {
+                (
+                    k.clone(),
+                    serde_json::json!({"attack": a.json("detected"), "benign": b.json("flagged")}),
+                )
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "attack": attack.json("detected"),
+                "benign": benign.json("flagged"),
+                "hard_negatives": hard.json("flagged"),
+                "by_category": categories,
+                "by_source": sources,
+            })
+        );
+    }
+    let mut failed = false;
+    if let Some(floor) = floors.min_attack.filter(|f| attack.percent() < *f) {
+        eprintln!(
+            "FAIL: attacks detected {:.2} % is below {floor} %",
+            attack.percent()
+        );
+        failed = true;
+    }
+    if let Some(floor) = floors.min_category {
+        for c in FLOOR_CATEGORIES {
+            if let Some(t) = by_category.get(*c).filter(|t| t.percent() < floor) {
+                eprintln!("FAIL: {c} detected {:.2} % is below {floor} %", t.percent());
+                failed = true;
+            }
+        }
+    }
+    if let Some(ceiling) = floors.max_benign.filter(|m| benign.percent() > *m) {
+        eprintln!(
+            "FAIL: benign flagged {:.2} % is above {ceiling} %",
+            benign.percent()
+        );
+        failed = true;
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,317 @@
+//! Undoing the encodings attackers hide payloads in: percent-encoding (repeated, `%uXXXX`,
+//! overlong UTF-8), HTML entities, JavaScript escapes, look-alike Unicode, and base64.
+//!
+//! Every function is bounded by its input: decoding only ever shortens text (or keeps its
+//! length), and repeated passes stop after [`MAX_URL_PASSES`].
+
+/// Percent-decoding passes: double and triple encoding are common evasions.
+const MAX_URL_PASSES: usize = 3;
+
+/// Decodes percent-encoding until nothing changes (at most [`MAX_URL_PASSES`] times);
+/// `plus_is_space` for query strings and form bodies.
+pub fn url_decode(text: &str, plus_is_space: bool) -> String {
+    let mut current = percent_decode_once(text, plus_is_space);
+    for _ in 1..MAX_URL_PASSES {
+        if !current.contains('%') {
+            break;
+        }
+        let next = percent_decode_once(&current, false);
+        if next == current {
+            break;
+        }
+        current = next;
+    }
+    current
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// One pass of `%XX`, `%uXXXX` and (optionally) `+`; then bytes to text, reading overlong
+/// UTF-8 forms (`%c0%ae` for `.`) as the character they spell.
+fn percent_decode_once(text: &str, plus_is_space: bool) -> String {
+    let bytes = text.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' {
+            if let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            ) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+            if matches!(bytes.get(i + 1), Some(b'u' | b'U'))
+                && let Some(code) = bytes
+                    .get(i + 2..i + 6)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+            {
+                let c = char::from_u32(code).unwrap_or('\u{fffd}');
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                i += 6;
+                continue;
+            }
+        }
+        out.push(if plus_is_space && b == b'+' { b' ' } else { b });
+        i += 1;
+    }
+    bytes_to_text(&out)
+}
+
+/// Bytes as text: valid UTF-8 as is, overlong forms as the ASCII they encode, other
+/// invalid bytes as latin-1 characters (so nothing is silently dropped).
+pub fn bytes_to_text(bytes: &[u8]) -> String {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let cont = |j: usize| bytes.get(j).is_some_and(|c| (0x80..0xc0).contains(c));
+        // Overlong two- and three-byte forms of ASCII (`c0 ae`, `e0 80 ae`).
+        if (b == 0xc0 || b == 0xc1) && cont(i + 1) {
+            out.push(char::from(((b & 0x1f) << 6) | (bytes[i + 1] & 0x3f)));
+            i += 2;
+            continue;
+        }
+        if b == 0xe0 && cont(i + 1) && cont(i + 2) && bytes[i + 1] < 0xa0 {
+            let code = (u32::from(bytes[i + 1] & 0x3f) << 6) | u32::from(bytes[i + 2] & 0x3f);
+            out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
+            i += 3;
+            continue;
+        }
+        let len = match b {
+            0xc2..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf4 => 4,
+            _ => 1,
+        };
+        if len > 1
+            && let Some(s) = bytes
+                .get(i..i + len)
+                .and_then(|s| std::str::from_utf8(s).ok())
+        {
+            out.push_str(s);
+            i += len;
+            continue;
+        }
+        // A stray lead byte (`%c0.`): IIS and others dropped it.
+        if b >= 0xc0 {
+            i += 1;
+            continue;
+        }
+        out.push(char::from(b));
+        i += 1;
+    }
+    out
+}
+
+/// HTML character references: `&#60;`, `&#x3c;` (the `;` optional, as browsers accept)
+/// and the named ones that matter for markup and URLs.
+pub fn html_decode(text: &str) -> String {
+    if !text.contains('&') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        match entity(rest) {
+            Some((c, used)) => {
+                out.push(c);
+                rest = &rest[used..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The character an entity at the start of `text` stands for, and its length.
+fn entity(text: &str) -> Option<(char, usize)> {
+    let body = &text[1..];
+    if let Some(num) = body.strip_prefix('#') {
+        let (digits, radix, skip) = match num.strip_prefix(['x', 'X']) {
+            Some(h) => (h, 16, 3),
+            None => (num, 10, 2),
+        };
+        let len = digits
+            .bytes()
+            .take_while(|b| b.is_ascii_hexdigit() && (radix == 16 || b.is_ascii_digit()))
+            .take(8)
+            .count();
+        if len == 0 {
+            return None;
+        }
+        let code = u32::from_str_radix(&digits[..len], radix).ok()?;
+        let semi = usize::from(digits[len..].starts_with(';'));
+        return Some((
+            char::from_u32(code).unwrap_or('\u{fffd}'),
+            skip + len + semi,
+        ));
+    }
+    const NAMED: &[(&str, char)] = &[
+        ("lt", '<'),
+        ("gt", '>'),
+        ("quot", '"'),
+        ("apos", '\''),
+        ("amp", '&'),
+        ("colon", ':'),
+        ("tab", '\t'),
+        ("newline", '\n'),
+        ("lpar", '('),
+        ("rpar", ')'),
+        ("sol", '/'),
+        ("bsol", '\\'),
+        ("excl", '!'),
+        ("period", '.'),
+        ("comma", ','),
+        ("num", '#'),
+        ("equals", '='),
+        ("grave", '`'),
+        ("nbsp", ' '),
+    ];
+    let name_len = body.bytes().take_while(u8::is_ascii_alphabetic).count();
+    let name = &body[..name_len];
+    let (_, c) = NAMED.iter().find(|(n, _)| n.eq_ignore_ascii_case(name))?;
+    let semi = usize::from(body[name_len..].starts_with(';'));
+    Some((*c, 1 + name_len + semi))
+}
+
+/// JavaScript and CSS escapes: `\x3c`, `\u003c`, `\u{3c}`, and CSS `\3c `.
+pub fn js_decode(text: &str) -> String {
+    if !text.contains('\\') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let rest = &text[i + 1..];
+        let (code, used) = if let Some(h) = rest.strip_prefix('x') {
+            (h.get(..2).and_then(|h| u32::from_str_radix(h, 16).ok()), 3)
+        } else if let Some(h) = rest.strip_prefix("u{") {
+            let end = h.find('}').unwrap_or(0);
+            (
+                h.get(..end).and_then(|h| u32::from_str_radix(h, 16).ok()),
+                3 + end,
+            )
+        } else if let Some(h) = rest.strip_prefix('u') {
+            (h.get(..4).and_then(|h| u32::from_str_radix(h, 16).ok()), 5)
+        } else {
+            (None, 0)
+        };
+        match code.and_then(char::from_u32) {
+            Some(decoded) => {
+                out.push(decoded);
+                for _ in 0..used {
+                    chars.next();
+                }
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// Look-alike characters folded to ASCII: fullwidth forms (`／`, `．`, `＜`), division and
+/// set-minus slashes, and the ideographic space, which some back ends normalise before use.
+pub fn fold_lookalikes(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| match c {
+            '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
+            '\u{2215}' | '\u{2044}' => '/',
+            '\u{2216}' | '\u{fe68}' => '\\',
+            '\u{3000}' | '\u{00a0}' => ' ',
+            '\u{2024}' => '.',
+            '\u{02bc}' | '\u{2018}' | '\u{2019}' => '\'',
+            c => c,
+        })
+        .collect()
+}
+
+/// The text a base64 value decodes to, when it looks like base64 and decodes to mostly
+/// printable text (a payload smuggled in an encoded parameter).
+pub fn base64_text(text: &str) -> Option<String> {
+    use base64::Engine;
+    let t = text.trim().trim_end_matches('=');
+    if t.len() < 12
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_'))
+        || t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() && b.is_ascii_lowercase())
+        || t.bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    {
+        return None;
+    }
+    let standard = t.replace('-', "+").replace('_', "/");
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(standard.as_bytes())
+        .ok()?;
+    let printable = bytes
+        .iter()
+        .filter(|b| b.is_ascii_graphic() || **b == b' ')
+        .count();
+    (printable * 10 >= bytes.len() * 9).then(|| String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_encoding_in_all_its_forms() {
+        assert_eq!(url_decode("a%20b+c", true), "a b c");
+        assert_eq!(url_decode("a+b", false), "a+b");
+        assert_eq!(url_decode("..%252f..%252fetc", false), "../../etc");
+        assert_eq!(url_decode("%u003cscript%u003e", false), "<script>");
+        assert_eq!(url_decode("%c0%ae%c0%ae%c0%af", false), "../");
+        assert_eq!(url_decode("%e0%80%ae", false), ".");
+        assert_eq!(url_decode("%c0.%c0./", false), "../");
+        assert_eq!(url_decode("caf%C3%A9", false), "café");
+        assert_eq!(url_decode("100%", false), "100%");
+    }
+
+    #[test]
+    fn entities_escapes_and_lookalikes() {
+        assert_eq!(
+            html_decode("&lt;a&#62;&#x3C;&#106avascript&colon;"),
+            "<a><javascript:"
+        );
+        assert_eq!(html_decode("fish & chips &copy;"), "fish & chips &copy;");
+        assert_eq!(js_decode(r"\x3cscript\u003e\u{61}"), "<script>a");
+        assert_eq!(js_decode(r"C:\windows"), r"C:\windows");
+        assert_eq!(fold_lookalikes("．．／etc"), "../etc");
+        assert_eq!(
+            base64_text("PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==").as_deref(),
+            Some("<script>alert(1)</script>")
+        );
+        assert_eq!(base64_text("helloworldfoobar"), None);
+        assert_eq!(base64_text("1234567890123"), None);
+    }
+}

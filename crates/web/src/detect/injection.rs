@@ -1,0 +1,805 @@
+//! The other injections, each a short list of techniques: OS commands, server-side
+//! templates, Java expression languages and JNDI lookups, PHP code, NoSQL operators, LDAP
+//! filters, server-side includes, CRLF and mail header injection, XML external entities,
+//! and scanner signatures.
+
+use super::{Hit, Sink};
+use crate::detect::Category::*;
+use crate::targets::Location;
+
+/// Commands an injected shell line runs first (recon, download, reverse shells).
+const COMMANDS: &[&str] = &[
+    "cat",
+    "ls",
+    "id",
+    "whoami",
+    "uname",
+    "pwd",
+    "ifconfig",
+    "ipconfig",
+    "netstat",
+    "ping",
+    "wget",
+    "curl",
+    "nc",
+    "ncat",
+    "netcat",
+    "bash",
+    "sh",
+    "zsh",
+    "ksh",
+    "csh",
+    "tcsh",
+    "dash",
+    "python",
+    "python3",
+    "perl",
+    "ruby",
+    "php",
+    "echo",
+    "sleep",
+    "nslookup",
+    "dig",
+    "host",
+    "telnet",
+    "ssh",
+    "chmod",
+    "chown",
+    "rm",
+    "mv",
+    "cp",
+    "touch",
+    "mkdir",
+    "find",
+    "grep",
+    "awk",
+    "sed",
+    "head",
+    "tail",
+    "more",
+    "less",
+    "env",
+    "printenv",
+    "set",
+    "export",
+    "kill",
+    "ps",
+    "top",
+    "crontab",
+    "useradd",
+    "passwd",
+    "sudo",
+    "su",
+    "systeminfo",
+    "tasklist",
+    "net",
+    "cmd",
+    "powershell",
+    "certutil",
+    "bitsadmin",
+    "reg",
+    "wmic",
+    "type",
+    "dir",
+    "del",
+    "copy",
+    "xcopy",
+    "tftp",
+    "ftp",
+    "base64",
+    "xxd",
+    "od",
+    "dd",
+    "tar",
+    "zip",
+    "unzip",
+    "gzip",
+    "timeout",
+    "expr",
+    "eval",
+    "exec",
+    "nohup",
+    "setsid",
+    "socat",
+    "busybox",
+    "mkfifo",
+    "mknod",
+    "hostname",
+    "uptime",
+    "w",
+    "who",
+    "last",
+    "history",
+    "lsof",
+    "route",
+    "arp",
+    "iptables",
+    "mail",
+    "sendmail",
+    "xterm",
+    "start",
+    "cmd.exe",
+    "powershell.exe",
+    "wscript",
+    "cscript",
+    "mshta",
+    "rundll32",
+    "regsvr32",
+    "nmap",
+    "shutdown",
+    "reboot",
+    "halt",
+    "test",
+    "true",
+    "false",
+    "exit",
+    "cd",
+    "echo.",
+    "ver",
+    "vol",
+    "getent",
+    "lwp-download",
+    "lynx",
+    "fetch",
+    "openssl",
+    "node",
+    "java",
+    "gcc",
+    "cc",
+    "make",
+    "tclsh",
+    "lua",
+    "irb",
+    "pip",
+    "apt",
+    "yum",
+    "dnf",
+    "apk",
+    "systemctl",
+    "service",
+    "at",
+];
+
+/// Checks one value of a request; `decoded` keeps case (some techniques are case-bound).
+pub(crate) fn check(location: Location, lower: &str, decoded: &str, sink: &mut Sink) {
+    command(lower, sink);
+    template(lower, sink);
+    java(lower, decoded, sink);
+    php(lower, sink);
+    nosql(location, lower, sink);
+    ldap(lower, sink);
+    ssi(lower, sink);
+    xxe(location, lower, sink);
+    if location == Location::Header
+        || location == Location::Query
+        || location == Location::Form
+        || location == Location::Cookie
+    {
+        crlf(decoded, sink);
+    }
+}
+
+fn is_command(word: &str) -> bool {
+    let word = word.trim_matches(|c: char| matches!(c, '"' | '\'' | '\\' | '(' | ')' | '{' | '}'));
+    let base = word.rsplit(['/', '\\']).next().unwrap_or(word);
+    let base = base.strip_suffix(".exe").unwrap_or(base);
+    !base.is_empty() && COMMANDS.contains(&base)
+}
+
+/// The first word after `at` (skipping spaces and shell noise like `${IFS}`).
+fn next_word(text: &str) -> &str {
+    let t = text.trim_start_matches([' ', '\t', '\n', '\r', '(', '{', '\'', '"', '\\']);
+    let t = t.strip_prefix("${ifs}").unwrap_or(t);
+    let end = t
+        .find(|c: char| {
+            c.is_whitespace()
+                || matches!(
+                    c,
+                    ';' | '|' | '&' | '`' | ')' | '$' | '<' | '>' | ',' | '\''
+                )
+        })
+        .unwrap_or(t.len());
+    &t[..end]
+}
+
+/// OS command injection: a separator or substitution followed by a command, or shell
+/// syntax that only a shell reads (`${IFS}`, `$(...)`, backticks, `/???/`), or a line that
+/// starts with a command and its options.
+fn command(lower: &str, sink: &mut Sink) {
+    let b = lower.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        let after = match c {
+            b';' | b'|' | b'\n' | b'`' => &lower[i + 1..],
+            b'&' => &lower[i + 1..],
+            b'$' if b.get(i + 1) == Some(&b'(') => &lower[i + 2..],
+            _ => continue,
+        };
+        let after = after.trim_start_matches(['|', '&']);
+        let word = next_word(after);
+        if is_command(word) {
+            // `&` joins URL parameters too: only a command followed by an argument or the
+            // end counts after `&` and `|`.
+            let rest = after.trim_start()[word.len().min(after.trim_start().len())..].trim_start();
+            let strong = matches!(c, b';' | b'`' | b'$' | b'\n')
+                || rest.is_empty()
+                || rest.starts_with(['-', '/', '$', '>', '<', '|', '.', '\'', '"', '`', '%'])
+                || lower.contains(['/', '>', '<']);
+            if strong && !(c == b'&' && rest.starts_with('=')) {
+                sink.hit(Hit::new(Cmdi, "cmdi.separator_command", 5, 1, lower));
+                return;
+            }
+        }
+    }
+    if lower.contains("${ifs")
+        || lower.contains("$ifs")
+        || lower.contains("{cat,")
+        || lower.contains("/dev/tcp/")
+    {
+        sink.hit(Hit::new(Cmdi, "cmdi.shell_syntax", 5, 1, lower));
+        return;
+    }
+    // Globbed paths (`/???/c?t`, `/bin/c*`), as filter evasions.
+    if lower.contains("/???/")
+        || lower.contains("/?in/")
+        || lower.contains("/b?n/")
+        || lower.contains("/e??/")
+    {
+        sink.hit(Hit::new(Cmdi, "cmdi.glob_path", 5, 1, lower));
+        return;
+    }
+    // A value that is a command line: a command with options or a path argument.
+    let first = next_word(lower);
+    if is_command(first)
+        && !matches!(
+            first,
+            "set"
+                | "test"
+                | "true"
+                | "false"
+                | "at"
+                | "w"
+                | "start"
+                | "more"
+                | "less"
+                | "type"
+                | "find"
+                | "host"
+                | "last"
+                | "history"
+                | "top"
+                | "head"
+                | "tail"
+                | "copy"
+                | "make"
+                | "mail"
+                | "exit"
+                | "cd"
+                | "net"
+                | "dir"
+                | "ver"
+                | "vol"
+                | "echo"
+                | "touch"
+                | "env"
+        )
+    {
+        let rest = lower.trim_start()[first.len()..].trim_start();
+        if rest.starts_with('-') && rest.len() > 1
+            || rest.starts_with('/') && rest.len() > 1
+            || rest.starts_with("${")
+        {
+            sink.hit(Hit::new(Cmdi, "cmdi.command_line", 5, 1, lower));
+            return;
+        }
+    }
+    // Windows batch constructs.
+    let w: Vec<&str> = lower.split_whitespace().take(3).collect();
+    if matches!(
+        w.as_slice(),
+        ["for", "/r" | "/f" | "/d" | "/l", ..]
+            | [
+                "if",
+                "exist" | "not" | "cmdextversion" | "errorlevel" | "defined",
+                ..
+            ]
+    ) || lower.contains("cmd /c")
+        || lower.contains("cmd.exe /c")
+        || lower.contains("powershell -")
+    {
+        sink.hit(Hit::new(Cmdi, "cmdi.windows_shell", 5, 1, lower));
+    }
+}
+
+/// Server-side template injection: expressions inside template delimiters, and the object
+/// walks used to reach code from them.
+fn template(lower: &str, sink: &mut Sink) {
+    let walks = [
+        "__class__",
+        "__mro__",
+        "__subclasses__",
+        "__globals__",
+        "__builtins__",
+        "__import__",
+        "__init__",
+        "config.items",
+        "request.application",
+        "lipsum.",
+        "cycler.",
+        "joiner.",
+        "namespace.__",
+        "self._templatereference",
+        "getclass()",
+        "freemarker.template",
+        "classloader",
+        "runtime.getruntime",
+        "?new()",
+        "_self.env",
+        "registerundefinedfiltercallback",
+    ];
+    if walks.iter().any(|w| lower.contains(w)) {
+        sink.hit(Hit::new(Ssti, "ssti.object_walk", 5, 1, lower));
+        return;
+    }
+    for (open, close) in [
+        ("{{", "}}"),
+        ("${", "}"),
+        ("#{", "}"),
+        ("<%=", "%>"),
+        ("{%", "%}"),
+        ("*{", "}"),
+        ("@(", ")"),
+        ("[[", "]]"),
+        ("{#", "#}"),
+    ] {
+        let Some(at) = lower.find(open) else { continue };
+        let inner = &lower[at + open.len()..];
+        let inner = &inner[..inner.find(close).unwrap_or(inner.len())];
+        let arithmetic = inner.contains(['*', '+'])
+            && inner.bytes().any(|c| c.is_ascii_digit())
+            && inner.bytes().all(|c| {
+                c.is_ascii_digit() || matches!(c, b'*' | b'+' | b'-' | b' ' | b'/' | b'\'' | b'"')
+            });
+        let code = [
+            "exec", "system", "popen", "eval", "import", "require", "process", "runtime", "class",
+            "include", "range(", "self", "config", "request", "env", "os.", "getattr", "attr(",
+            "lookup", "new ", "t(java", "7*7",
+        ]
+        .iter()
+        .any(|w| inner.contains(w));
+        if arithmetic || (code && open != "${") || (code && inner.contains('(')) {
+            sink.hit(Hit::new(Ssti, "ssti.expression", 5, 1, lower));
+            return;
+        }
+    }
+}
+
+/// Java: JNDI lookups (Log4Shell, with its nested-lookup obfuscations), expression
+/// languages (OGNL, SpEL, EL), and the classes deserialization and RCE gadgets name.
+fn java(lower: &str, decoded: &str, sink: &mut Sink) {
+    let _ = decoded;
+    if lower.contains("${") {
+        let squeezed: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
+        // `${jndi:`, and `${${lower:j}ndi:`, `${${::-j}${::-n}di:` spellings.
+        let unwrapped = unwrap_lookups(&squeezed);
+        if unwrapped.contains("jndi:")
+            || [
+                "${env:",
+                "${sys:",
+                "${java:",
+                "${lower:",
+                "${upper:",
+                "${main:",
+                "${ctx:",
+                "${date:",
+                "${base64:",
+                "${spring:",
+                "${k8s:",
+                "${docker:",
+                "${web:",
+                "${log4j:",
+                "${bundle:",
+                "${marker:",
+                "${sd:",
+                "${event:",
+            ]
+            .iter()
+            .any(|p| squeezed.contains(p))
+        {
+            sink.hit(Hit::new(JavaInjection, "java.jndi_lookup", 5, 1, lower));
+            return;
+        }
+    }
+    let gadgets = [
+        "java.lang.runtime",
+        "java.lang.processbuilder",
+        "java.lang.system",
+        "java.io.file",
+        "java.net.url",
+        "java.lang.class",
+        "java.lang.reflect",
+        "javax.script",
+        "javax.naming",
+        "getruntime()",
+        ".exec(",
+        "processbuilder",
+        "classloader",
+        "org.apache.commons.collections",
+        "com.sun.org.apache",
+        "org.springframework",
+        "ognl",
+        "@java.lang",
+        "#_memberaccess",
+        "#context",
+        "#request",
+        "#application",
+        "#session",
+        "#parameters",
+        "#attr",
+        "new java.",
+        "t(java.",
+        "getclass().",
+        "java.util.scanner",
+        "java.beans.xmldecoder",
+        "xalan",
+        "bsh.interpreter",
+        "groovy.lang",
+        "jdk.jshell",
+        "rmi://",
+        "ldap://",
+        "iiop://",
+        "corba",
+        "com.mchange",
+        "org.hibernate",
+        "com.sun.rowset",
+        "net.sf.json",
+        "invokertransformer",
+        "instantiatetransformer",
+        "chainedtransformer",
+        "serialversionuid",
+        "ysoserial",
+        "class.module.classloader",
+        "class.classloader",
+    ];
+    if gadgets.iter().any(|g| lower.contains(g)) {
+        sink.hit(Hit::new(JavaInjection, "java.gadget", 5, 1, lower));
+        return;
+    }
+    // Serialized Java objects: `aced0005` in hex, `rO0AB` in base64.
+    if lower.contains("aced0005") || lower.contains("ro0ab") {
+        sink.hit(Hit::new(
+            JavaInjection,
+            "java.serialized_object",
+            5,
+            1,
+            lower,
+        ));
+        return;
+    }
+    // `%{...}` OGNL and `#{...}` / `${...}` EL with method calls.
+    for open in ["%{", "#{", "${"] {
+        if let Some(at) = lower.find(open) {
+            let inner = &lower[at + 2..];
+            if inner.contains("(")
+                && (inner.contains('.') || inner.contains('@') || inner.contains('#'))
+            {
+                sink.hit(Hit::new(JavaInjection, "java.expression", 5, 1, lower));
+                return;
+            }
+        }
+    }
+}
+
+/// `${${lower:j}${::-n}di:` → `${jndi:`: nested lookups that spell a word.
+fn unwrap_lookups(text: &str) -> String {
+    let mut current = text.to_string();
+    for _ in 0..8 {
+        let mut next = String::with_capacity(current.len());
+        let mut rest = current.as_str();
+        let mut changed = false;
+        while let Some(at) = rest.find("${") {
+            next.push_str(&rest[..at]);
+            let inner = &rest[at + 2..];
+            match inner.find('}') {
+                Some(end) if !inner[..end].contains("${") => {
+                    let body = &inner[..end];
+                    let value = body
+                        .rsplit_once(":-")
+                        .map(|(_, v)| v.to_string())
+                        .or_else(|| {
+                            body.split_once(':')
+                                .filter(|(k, _)| matches!(*k, "lower" | "upper"))
+                                .map(|(_, v)| v.to_string())
+                        });
+                    match value {
+                        Some(v) => {
+                            next.push_str(&v);
+                            changed = true;
+                        }
+                        None => {
+                            next.push_str("${");
+                            next.push_str(body);
+                            next.push('}');
+                        }
+                    }
+                    rest = &inner[end + 1..];
+                }
+                _ => {
+                    next.push_str("${");
+                    rest = inner;
+                }
+            }
+        }
+        next.push_str(rest);
+        if !changed {
+            return next;
+        }
+        current = next;
+    }
+    current
+}
+
+/// PHP code: open tags, dangerous calls, and superglobals.
+fn php(lower: &str, sink: &mut Sink) {
+    let squeezed: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
+    if squeezed.contains("<?php")
+        || squeezed.contains("<?=")
+        || (squeezed.contains("<?")
+            && (squeezed.contains("?>")
+                || squeezed.contains('$')
+                || squeezed.contains("echo")
+                || squeezed.contains("system")))
+        || squeezed.contains("[php]")
+    {
+        sink.hit(Hit::new(PhpInjection, "php.open_tag", 5, 1, lower));
+        return;
+    }
+    let calls = [
+        "system(",
+        "exec(",
+        "shell_exec(",
+        "passthru(",
+        "popen(",
+        "proc_open(",
+        "eval(",
+        "assert(",
+        "base64_decode(",
+        "gzinflate(",
+        "str_rot13(",
+        "phpinfo(",
+        "file_get_contents(",
+        "file_put_contents(",
+        "fopen(",
+        "fwrite(",
+        "include(",
+        "require(",
+        "include_once(",
+        "require_once(",
+        "preg_replace(",
+        "create_function(",
+        "call_user_func(",
+        "unserialize(",
+        "highlight_file(",
+        "show_source(",
+        "readfile(",
+        "pcntl_exec(",
+        "chr(",
+        "move_uploaded_file(",
+    ];
+    let globals = [
+        "$_get",
+        "$_post",
+        "$_request",
+        "$_cookie",
+        "$_server",
+        "$_files",
+        "$_env",
+        "$_session",
+        "$globals",
+    ];
+    let call = calls.iter().find(|c| squeezed.contains(*c));
+    let global = globals.iter().any(|g| squeezed.contains(g));
+    if global
+        || call.is_some_and(|c| {
+            !matches!(*c, "chr(" | "eval(" | "include(" | "fopen(")
+                || squeezed.contains(';')
+                || squeezed.contains('$')
+        })
+    {
+        sink.hit(Hit::new(PhpInjection, "php.code", 5, 1, lower));
+        return;
+    }
+    // Serialized PHP objects: `O:8:"stdClass":1:{`.
+    if squeezed.starts_with("o:") && squeezed.contains(":{")
+        || squeezed.contains("a:2:{") && squeezed.contains("s:")
+    {
+        sink.hit(Hit::new(PhpInjection, "php.serialized_object", 5, 1, lower));
+    }
+}
+
+/// NoSQL operators in names or values: `user[$ne]=`, `{"$where": …}`, `$regex`.
+fn nosql(location: Location, lower: &str, sink: &mut Sink) {
+    let ops = [
+        "$ne",
+        "$gt",
+        "$gte",
+        "$lt",
+        "$lte",
+        "$nin",
+        "$in",
+        "$regex",
+        "$where",
+        "$exists",
+        "$or",
+        "$and",
+        "$not",
+        "$nor",
+        "$expr",
+        "$function",
+        "$accumulator",
+        "$elemmatch",
+        "$eq",
+        "$type",
+        "$jsonschema",
+        "$lookup",
+    ];
+    let operator = ops.iter().any(|o| {
+        lower.find(o).is_some_and(|at| {
+            let end = at + o.len();
+            let before_ok = at == 0
+                || matches!(
+                    lower.as_bytes()[at - 1],
+                    b'[' | b'"' | b'\'' | b'{' | b' ' | b','
+                );
+            let after_ok = end == lower.len()
+                || matches!(lower.as_bytes()[end], b']' | b'"' | b'\'' | b':' | b' ');
+            before_ok && after_ok
+        })
+    });
+    if operator && (location != Location::Path) {
+        sink.hit(Hit::new(Nosqli, "nosqli.operator", 5, 1, lower));
+        return;
+    }
+    // Server-side JavaScript in a `$where`-style string: `'; return true; var x='`.
+    if (lower.contains("this.") || lower.contains("return "))
+        && (lower.contains("';")
+            || lower.contains("\";")
+            || lower.contains("||") && lower.contains("=="))
+        && (lower.contains("return") || lower.contains("sleep(") || lower.contains("db."))
+    {
+        sink.hit(Hit::new(Nosqli, "nosqli.javascript", 5, 1, lower));
+    }
+}
+
+/// LDAP filter injection: closing a filter and opening another, or wildcard attributes.
+fn ldap(lower: &str, sink: &mut Sink) {
+    let squeezed: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
+    let breakout = [
+        "*)(", ")(|", ")(&", ")(!", "*))", "(|(", "(&(", "(!(", "))(", "*)%00", "*()|", "*))%00",
+    ];
+    let attrs = [
+        "objectclass=",
+        "uid=*",
+        "cn=*",
+        "mail=*",
+        "userpassword",
+        "samaccountname",
+        "description=*",
+        "givenname=*",
+        "sn=*",
+        "admin*",
+        "ou=*",
+    ];
+    if breakout.iter().any(|b| squeezed.contains(b))
+        && (squeezed.contains('=') || squeezed.contains('*'))
+        || attrs.iter().any(|a| squeezed.contains(a))
+            && squeezed.contains(['(', ')', '*', '|', '&'])
+    {
+        sink.hit(Hit::new(Ldapi, "ldapi.filter", 5, 1, lower));
+    }
+}
+
+/// Server-side includes: `<!--#exec cmd=…-->`.
+fn ssi(lower: &str, sink: &mut Sink) {
+    let squeezed: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
+    if [
+        "<!--#exec",
+        "<!--#include",
+        "<!--#echo",
+        "<!--#config",
+        "<!--#printenv",
+        "<!--#set",
+        "<!--#fsize",
+        "<!--#flastmod",
+        "<!--#if",
+    ]
+    .iter()
+    .any(|d| squeezed.contains(d))
+    {
+        sink.hit(Hit::new(Ssi, "ssi.directive", 5, 1, lower));
+    }
+}
+
+/// XML external entities: a DOCTYPE that declares entities, or an external reference.
+fn xxe(location: Location, lower: &str, sink: &mut Sink) {
+    if !lower.contains("<!") {
+        return;
+    }
+    let squeezed: String = lower.split_whitespace().collect::<Vec<_>>().join(" ");
+    if squeezed.contains("<!entity")
+        || (squeezed.contains("<!doctype")
+            && (squeezed.contains(" system ")
+                || squeezed.contains(" public ")
+                || squeezed.contains('[')))
+        || squeezed.contains("<!attlist")
+        || squeezed.contains("<!element")
+    {
+        sink.hit(Hit::new(Xxe, "xxe.entity", 5, 1, lower));
+        return;
+    }
+    let _ = location;
+    if squeezed.contains("xinclude") || squeezed.contains("<xi:include") {
+        sink.hit(Hit::new(Xxe, "xxe.xinclude", 5, 1, lower));
+    }
+}
+
+/// CR/LF followed by a header line: response splitting and header injection.
+fn crlf(decoded: &str, sink: &mut Sink) {
+    let b = decoded.as_bytes();
+    for (i, c) in b.iter().enumerate() {
+        if *c != b'\r' && *c != b'\n' {
+            continue;
+        }
+        let rest = decoded[i + 1..].trim_start_matches(['\r', '\n', ' ', '\t']);
+        let name_len = rest
+            .bytes()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == b'-')
+            .count();
+        if name_len > 1 && rest[name_len..].starts_with(':') {
+            let name = rest[..name_len].to_ascii_lowercase();
+            let mail = matches!(
+                name.as_str(),
+                "bcc"
+                    | "cc"
+                    | "to"
+                    | "from"
+                    | "subject"
+                    | "reply-to"
+                    | "content-type"
+                    | "mime-version"
+                    | "sender"
+                    | "x-mailer"
+            );
+            let http = matches!(
+                name.as_str(),
+                "set-cookie"
+                    | "location"
+                    | "content-length"
+                    | "content-type"
+                    | "x-xss-protection"
+                    | "refresh"
+                    | "access-control-allow-origin"
+                    | "cache-control"
+                    | "host"
+                    | "link"
+                    | "status"
+                    | "x-forwarded-for"
+            );
+            if mail && !http {
+                sink.hit(Hit::new(
+                    MailInjection,
+                    "mail.header_injection",
+                    5,
+                    1,
+                    decoded,
+                ));
+                return;
+            }
+            sink.hit(Hit::new(Crlf, "crlf.header_injection", 5, 1, decoded));
+            return;
+        }
+        if rest.starts_with("<") || rest.to_ascii_lowercase().starts_with("http/1.") {
+            sink.hit(Hit::new(Crlf, "crlf.response_splitting", 5, 1, decoded));
+            return;
+        }
+    }
+}

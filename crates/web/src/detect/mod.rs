@@ -1,0 +1,229 @@
+//! The detectors, and what a detection says: category, rule, severity, the value it saw.
+
+mod injection;
+mod sqli;
+mod ssrf;
+mod traversal;
+mod xss;
+
+use crate::targets::{Location, Target};
+use serde::Serialize;
+
+/// What kind of attack a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Sqli,
+    Xss,
+    PathTraversal,
+    Lfi,
+    Rfi,
+    Cmdi,
+    Ldapi,
+    Xxe,
+    Ssrf,
+    Ssti,
+    JavaInjection,
+    PhpInjection,
+    Nosqli,
+    Crlf,
+    MailInjection,
+    Ssi,
+    Scanner,
+    Protocol,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Sqli => "sqli",
+            Category::Xss => "xss",
+            Category::PathTraversal => "path_traversal",
+            Category::Lfi => "lfi",
+            Category::Rfi => "rfi",
+            Category::Cmdi => "cmdi",
+            Category::Ldapi => "ldapi",
+            Category::Xxe => "xxe",
+            Category::Ssrf => "ssrf",
+            Category::Ssti => "ssti",
+            Category::JavaInjection => "java_injection",
+            Category::PhpInjection => "php_injection",
+            Category::Nosqli => "nosqli",
+            Category::Crlf => "crlf",
+            Category::MailInjection => "mail_injection",
+            Category::Ssi => "ssi",
+            Category::Scanner => "scanner",
+            Category::Protocol => "protocol",
+        }
+    }
+
+    /// The CWE the weakness is filed under.
+    pub fn cwe(self) -> u32 {
+        match self {
+            Category::Sqli => 89,
+            Category::Xss => 79,
+            Category::PathTraversal => 22,
+            Category::Lfi | Category::Rfi => 98,
+            Category::Cmdi => 78,
+            Category::Ldapi => 90,
+            Category::Xxe => 611,
+            Category::Ssrf => 918,
+            Category::Ssti => 1336,
+            Category::JavaInjection => 917,
+            Category::PhpInjection => 94,
+            Category::Nosqli => 943,
+            Category::Crlf => 113,
+            Category::MailInjection => 93,
+            Category::Ssi => 97,
+            Category::Scanner => 200,
+            Category::Protocol => 444,
+        }
+    }
+
+    /// The ATT&CK technique: exploitation of a public-facing application, or for
+    /// scanners, active scanning.
+    pub fn attack_technique(self) -> &'static str {
+        match self {
+            Category::Scanner => "T1595.002",
+            _ => "T1190",
+        }
+    }
+}
+
+/// One rule that fired.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    pub category: Category,
+    /// The rule (`sqli.union_select`).
+    pub rule: &'static str,
+    /// Anomaly points: 5 critical, 4 error, 3 warning, 2 notice.
+    pub score: u8,
+    /// The lowest paranoia level at which the rule runs.
+    pub paranoia: u8,
+    /// The decoded value it fired on (cut to 160 characters).
+    pub matched: String,
+}
+
+impl Hit {
+    pub(crate) fn new(
+        category: Category,
+        rule: &'static str,
+        score: u8,
+        paranoia: u8,
+        value: &str,
+    ) -> Hit {
+        let matched = match value.char_indices().nth(160) {
+            Some((end, _)) => format!("{}…", &value[..end]),
+            None => value.to_string(),
+        };
+        Hit {
+            category,
+            rule,
+            score,
+            paranoia,
+            matched,
+        }
+    }
+}
+
+/// Collects the hits on one value.
+#[derive(Default)]
+pub(crate) struct Sink {
+    pub hits: Vec<Hit>,
+}
+
+impl Sink {
+    pub(crate) fn hit(&mut self, hit: Hit) {
+        if !self.hits.iter().any(|h| h.rule == hit.rule) {
+            self.hits.push(hit);
+        }
+    }
+}
+
+/// Runs every detector on one target.
+pub(crate) fn inspect(target: &Target, sink: &mut Sink) {
+    let lower = target.lower.as_str();
+    if lower.is_empty() {
+        return;
+    }
+    traversal::check(target.location, lower, sink);
+    // Paths carry traversal and include attacks; the injections live in values.
+    if target.location == Location::Path {
+        injection::check(target.location, lower, &target.decoded, sink);
+        xss::check(lower, sink);
+        return;
+    }
+    sqli::check(lower, sink);
+    xss::check(lower, sink);
+    ssrf::check(target.location, lower, sink);
+    injection::check(target.location, lower, &target.decoded, sink);
+    // A value sent base64-encoded is inspected once more, decoded.
+    if let Some(inner) = crate::decode::base64_text(&target.decoded) {
+        let inner = inner.to_lowercase();
+        sqli::check(&inner, sink);
+        xss::check(&inner, sink);
+        injection::check(target.location, &inner, &inner, sink);
+        traversal::check(target.location, &inner, sink);
+    }
+}
+
+/// Scanner signatures in the User-Agent and friends.
+pub(crate) fn scanner(user_agent: &str, sink: &mut Sink) {
+    let ua = user_agent.to_ascii_lowercase();
+    const SCANNERS: &[&str] = &[
+        "sqlmap",
+        "nikto",
+        "nmap",
+        "masscan",
+        "zgrab",
+        "nuclei",
+        "acunetix",
+        "nessus",
+        "openvas",
+        "w3af",
+        "wpscan",
+        "dirbuster",
+        "gobuster",
+        "dirb/",
+        "ffuf",
+        "feroxbuster",
+        "wfuzz",
+        "burp",
+        "zap/",
+        "owasp zap",
+        "arachni",
+        "skipfish",
+        "whatweb",
+        "jaeles",
+        "commix",
+        "havij",
+        "netsparker",
+        "appscan",
+        "qualys",
+        "nmap scripting engine",
+        "hydra",
+        "medusa",
+        "xsstrike",
+        "paros",
+        "webinspect",
+        "grabber",
+        "morfeus",
+        "zmeu",
+        "fimap",
+        "brutus",
+        "teh forest lobster",
+        "metasploit",
+        "struts-pwn",
+        "jorgee",
+    ];
+    if let Some(s) = SCANNERS.iter().find(|s| ua.contains(*s)) {
+        let _ = s;
+        sink.hit(Hit::new(
+            Category::Scanner,
+            "scanner.user_agent",
+            5,
+            1,
+            user_agent,
+        ));
+    }
+}

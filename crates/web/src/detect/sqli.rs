@@ -1,0 +1,574 @@
+//! SQL injection: a SQL tokenizer and checks over the token sequence, not regex lists.
+//!
+//! A value is read as if it were spliced into a query after a quote, after a number, or
+//! as is (the three places injections start). Injection shows as SQL structure that plain
+//! input does not have: a closed string followed by a boolean operator and a comparison,
+//! `UNION SELECT`, a stacked statement, a comment that cuts the rest of the query, calls
+//! to the functions injections use (`sleep`, `benchmark`, `extractvalue`), or system
+//! objects (`information_schema`, `@@version`).
+
+use super::{Hit, Sink};
+use crate::detect::Category::Sqli;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tok {
+    /// A quoted string, closed or running to the end.
+    Str,
+    /// A closing quote with nothing before it: the value breaks out of a string.
+    Break,
+    Num,
+    /// A word that is not SQL.
+    Word,
+    Keyword(Kw),
+    /// A name followed by `(`.
+    Func(Fun),
+    /// `=`, `<`, `>`, `<>`, `!=`, `<=`, `>=`, `like`, `rlike`, `regexp`, `is`, `in`, `between`.
+    Compare,
+    /// `or`, `and`, `xor`, `||`, `&&`, `not`.
+    Logic,
+    /// Arithmetic and other operators.
+    Op,
+    Open,
+    Close,
+    Comma,
+    Semicolon,
+    /// `--`, `#`, `/* */`.
+    Comment,
+    /// `@x`, `@@x`.
+    Var,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kw {
+    Union,
+    Select,
+    From,
+    Where,
+    Insert,
+    Update,
+    Delete,
+    Drop,
+    Create,
+    Alter,
+    Exec,
+    Declare,
+    Waitfor,
+    Order,
+    Group,
+    Having,
+    Limit,
+    Into,
+    Null,
+    Case,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fun {
+    /// Time-based and error-based probes, file access, system procedures.
+    Attack,
+    /// Other SQL functions (`char`, `concat`, `count`, `version`).
+    Sql,
+    Unknown,
+}
+
+const KEYWORDS: &[(&str, Kw)] = &[
+    ("union", Kw::Union),
+    ("select", Kw::Select),
+    ("from", Kw::From),
+    ("where", Kw::Where),
+    ("insert", Kw::Insert),
+    ("update", Kw::Update),
+    ("delete", Kw::Delete),
+    ("drop", Kw::Drop),
+    ("create", Kw::Create),
+    ("alter", Kw::Alter),
+    ("truncate", Kw::Drop),
+    ("exec", Kw::Exec),
+    ("execute", Kw::Exec),
+    ("declare", Kw::Declare),
+    ("waitfor", Kw::Waitfor),
+    ("order", Kw::Order),
+    ("group", Kw::Group),
+    ("having", Kw::Having),
+    ("limit", Kw::Limit),
+    ("into", Kw::Into),
+    ("null", Kw::Null),
+    ("case", Kw::Case),
+    ("when", Kw::Other),
+    ("then", Kw::Other),
+    ("else", Kw::Other),
+    ("end", Kw::Other),
+    ("by", Kw::Other),
+    ("all", Kw::Other),
+    ("distinct", Kw::Other),
+    ("table", Kw::Other),
+    ("values", Kw::Other),
+    ("set", Kw::Other),
+    ("procedure", Kw::Other),
+    ("shutdown", Kw::Drop),
+    ("offset", Kw::Other),
+    ("asc", Kw::Other),
+    ("desc", Kw::Other),
+    ("true", Kw::Other),
+    ("false", Kw::Other),
+];
+
+const ATTACK_FUNCTIONS: &[&str] = &[
+    "sleep",
+    "benchmark",
+    "pg_sleep",
+    "extractvalue",
+    "updatexml",
+    "load_file",
+    "xp_cmdshell",
+    "sp_executesql",
+    "sp_oacreate",
+    "dbms_pipe.receive_message",
+    "utl_inaddr.get_host_name",
+    "utl_http.request",
+    "dbms_lock.sleep",
+    "randomblob",
+    "make_set",
+    "elt",
+    "exp",
+    "geometrycollection",
+    "polygon",
+    "multipoint",
+    "name_const",
+    "gtid_subset",
+    "json_keys",
+    "row_count",
+    "sys_eval",
+    "sys_exec",
+    "lo_import",
+    "pg_read_file",
+    "openrowset",
+    "opendatasource",
+    "xmltype",
+];
+
+const SQL_FUNCTIONS: &[&str] = &[
+    "char",
+    "chr",
+    "nchar",
+    "concat",
+    "concat_ws",
+    "group_concat",
+    "ascii",
+    "ord",
+    "hex",
+    "unhex",
+    "substring",
+    "substr",
+    "mid",
+    "left",
+    "right",
+    "length",
+    "len",
+    "count",
+    "version",
+    "database",
+    "user",
+    "current_user",
+    "system_user",
+    "session_user",
+    "schema",
+    "cast",
+    "convert",
+    "if",
+    "ifnull",
+    "isnull",
+    "nullif",
+    "coalesce",
+    "md5",
+    "sha1",
+    "rand",
+    "floor",
+    "instr",
+    "lower",
+    "upper",
+    "replace",
+    "reverse",
+    "db_name",
+    "user_name",
+    "host_name",
+    "@@version",
+    "sqlite_version",
+    "iif",
+];
+
+/// Logic and comparison words.
+fn word_kind(word: &str) -> Option<Tok> {
+    Some(match word {
+        "or" | "and" | "xor" | "not" | "div" => Tok::Logic,
+        "like" | "rlike" | "regexp" | "is" | "in" | "between" | "sounds" => Tok::Compare,
+        _ => return None,
+    })
+}
+
+fn tokenize(text: &str, start_in_string: Option<u8>) -> Vec<Tok> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    if let Some(q) = start_in_string {
+        // The value is spliced after an opening quote: up to its first matching quote it
+        // is string content; a quote there closes the string.
+        match memchr::memchr(q, b) {
+            Some(end) => {
+                out.push(Tok::Break);
+                i = end + 1;
+            }
+            None => return vec![Tok::Str],
+        }
+    }
+    while i < b.len() && out.len() < 256 {
+        let c = b[i];
+        match c {
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0xa0 => i += 1,
+            b'\'' | b'"' | b'`' => {
+                let end = memchr::memchr(c, &b[i + 1..]).map(|e| i + 1 + e);
+                // Backticks quote names, not strings.
+                out.push(if c == b'`' { Tok::Word } else { Tok::Str });
+                i = end.map_or(b.len(), |e| e + 1);
+            }
+            b'0'..=b'9' => {
+                let len = b[i..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || **c == b'.')
+                    .count();
+                out.push(Tok::Num);
+                i += len;
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                out.push(Tok::Comment);
+                i = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |e| i + e);
+            }
+            b'#' => {
+                out.push(Tok::Comment);
+                i = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |e| i + e);
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                let end = memchr::memmem::find(&b[i + 2..], b"*/").map(|e| i + 2 + e + 2);
+                // MySQL runs `/*! ... */` as code: read its inside as SQL.
+                if b.get(i + 2) == Some(&b'!') {
+                    i += 3;
+                    while b.get(i).is_some_and(u8::is_ascii_digit) {
+                        i += 1;
+                    }
+                    continue;
+                }
+                out.push(Tok::Comment);
+                i = end.unwrap_or(b.len());
+            }
+            b'*' if b.get(i + 1) == Some(&b'/') => i += 2,
+            b'(' => {
+                out.push(Tok::Open);
+                i += 1;
+            }
+            b')' => {
+                out.push(Tok::Close);
+                i += 1;
+            }
+            b',' => {
+                out.push(Tok::Comma);
+                i += 1;
+            }
+            b';' => {
+                out.push(Tok::Semicolon);
+                i += 1;
+            }
+            b'@' => {
+                let len = 1 + b[i + 1..]
+                    .iter()
+                    .take_while(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, b'@' | b'_' | b'.' | b'$')
+                    })
+                    .count();
+                let name = &text[i..i + len];
+                i += len;
+                if b.get(i) == Some(&b'(') {
+                    out.push(Tok::Func(Fun::Sql));
+                } else {
+                    out.push(if name.len() > 1 { Tok::Var } else { Tok::Op });
+                }
+            }
+            b'=' | b'<' | b'>' | b'!' => {
+                let len = b[i..]
+                    .iter()
+                    .take_while(|c| matches!(c, b'=' | b'<' | b'>' | b'!'))
+                    .count();
+                out.push(if &b[i..i + len] == b"!" {
+                    Tok::Logic
+                } else {
+                    Tok::Compare
+                });
+                i += len;
+            }
+            b'|' | b'&' => {
+                let doubled = b.get(i + 1) == Some(&c);
+                out.push(if doubled { Tok::Logic } else { Tok::Op });
+                i += 1 + usize::from(doubled);
+            }
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'^' | b'~' | b':' => {
+                out.push(Tok::Op);
+                i += 1;
+            }
+            b'.' => i += 1,
+            c if c.is_ascii_alphabetic() || c == b'_' || c == b'$' || c >= 0x80 => {
+                let len = b[i..]
+                    .iter()
+                    .take_while(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$' | b'.') || **c >= 0x80
+                    })
+                    .count();
+                let word = &text[i..i + len];
+                i += len;
+                let next_open = b[i..]
+                    .iter()
+                    .find(|c| !c.is_ascii_whitespace())
+                    .is_some_and(|c| *c == b'(');
+                let tok = if next_open {
+                    if ATTACK_FUNCTIONS.contains(&word) {
+                        Tok::Func(Fun::Attack)
+                    } else if SQL_FUNCTIONS.contains(&word) {
+                        Tok::Func(Fun::Sql)
+                    } else if let Some(k) = word_kind(word) {
+                        k
+                    } else if let Some((_, kw)) = KEYWORDS.iter().find(|(k, _)| *k == word) {
+                        Tok::Keyword(*kw)
+                    } else {
+                        Tok::Func(Fun::Unknown)
+                    }
+                } else if let Some(k) = word_kind(word) {
+                    k
+                } else if let Some((_, kw)) = KEYWORDS.iter().find(|(k, _)| *k == word) {
+                    Tok::Keyword(*kw)
+                } else {
+                    Tok::Word
+                };
+                out.push(tok);
+            }
+            _ => {
+                out.push(Tok::Op);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn is_operand(t: Tok) -> bool {
+    matches!(
+        t,
+        Tok::Str | Tok::Num | Tok::Word | Tok::Var | Tok::Func(_) | Tok::Keyword(Kw::Null)
+    ) || matches!(t, Tok::Keyword(Kw::Other))
+}
+
+/// Checks one value; `lower` is decoded and lowercased.
+pub(crate) fn check(lower: &str, sink: &mut Sink) {
+    if lower.len() < 2
+        || !lower
+            .bytes()
+            .any(|b| !b.is_ascii_alphanumeric() && b != b' ')
+    {
+        // A single word or a plain phrase cannot change a query's structure, except a
+        // few bare keywords sequences, which the keyword checks below need symbols for.
+        if !lower.contains(' ') {
+            return;
+        }
+    }
+    for context in [Some(b'\''), Some(b'"'), None] {
+        if context.is_some_and(|q| !lower.as_bytes().contains(&q)) {
+            continue;
+        }
+        let toks = tokenize(lower, context);
+        if let Some((rule, severity)) = judge(&toks, context.is_some()) {
+            sink.hit(Hit::new(Sqli, rule, severity, 1, lower));
+            return;
+        }
+    }
+}
+
+/// The strongest sign of injection in a token sequence, if any.
+fn judge(t: &[Tok], broke_out: bool) -> Option<(&'static str, u8)> {
+    use Tok::*;
+    let n = t.len();
+    let has = |pred: &dyn Fn(Tok) -> bool| t.iter().any(|x| pred(*x));
+    // UNION [ALL|DISTINCT] SELECT anywhere.
+    for w in t.windows(3) {
+        if w[0] == Keyword(Kw::Union)
+            && (w[1] == Keyword(Kw::Select)
+                || (w[1] == Keyword(Kw::Other) && w[2] == Keyword(Kw::Select))
+                || w[1] == Open)
+        {
+            return Some(("sqli.union_select", 5));
+        }
+    }
+    if t.windows(2)
+        .any(|w| w[0] == Keyword(Kw::Union) && w[1] == Keyword(Kw::Select))
+    {
+        return Some(("sqli.union_select", 5));
+    }
+    // Functions only injections call.
+    if has(&|x| x == Func(Fun::Attack)) {
+        return Some(("sqli.attack_function", 5));
+    }
+    // WAITFOR DELAY / TIME.
+    if t.windows(2)
+        .any(|w| w[0] == Keyword(Kw::Waitfor) && matches!(w[1], Word | Str))
+    {
+        return Some(("sqli.waitfor", 5));
+    }
+    // SELECT ... FROM, or SELECT of a function or variable.
+    if let Some(s) = t.iter().position(|x| *x == Keyword(Kw::Select)) {
+        let rest = &t[s + 1..];
+        if rest.iter().take(12).any(|x| *x == Keyword(Kw::From))
+            && rest
+                .first()
+                .is_some_and(|x| is_operand(*x) || *x == Op || *x == Open)
+        {
+            return Some(("sqli.select_from", 5));
+        }
+        if matches!(rest.first(), Some(Func(_) | Var)) || (s > 0 && t[s - 1] == Open) {
+            return Some(("sqli.subselect", 5));
+        }
+    }
+    // System variables (`@@version`) next to SQL.
+    if has(&|x| x == Var) && has(&|x| matches!(x, Logic | Compare | Keyword(_) | Func(_) | Comma)) {
+        return Some(("sqli.system_variable", 4));
+    }
+    // Stacked statements: `; drop table`, `; exec xp_`, `; declare`, `; select`.
+    for w in t.windows(2) {
+        if w[0] == Semicolon
+            && matches!(
+                w[1],
+                Keyword(
+                    Kw::Drop
+                        | Kw::Delete
+                        | Kw::Insert
+                        | Kw::Update
+                        | Kw::Exec
+                        | Kw::Declare
+                        | Kw::Select
+                        | Kw::Create
+                        | Kw::Alter
+                        | Kw::Waitfor
+                )
+            )
+        {
+            return Some(("sqli.stacked_query", 5));
+        }
+    }
+    let start = usize::from(broke_out);
+    let first = t.get(start).copied();
+    // Tautologies and boolean probes: an operand, a logic operator, then an operand and a
+    // comparison, or a bare truth value, within a few tokens: `' or 1=1`, `1 and 2>1`,
+    // `" or "a"="a`, `' or true--`.
+    for i in 0..n {
+        if t[i] != Logic {
+            continue;
+        }
+        let before_ok = if broke_out {
+            i == start || (i > 0 && matches!(t[i - 1], Str | Num | Word | Close | Break))
+        } else {
+            i > 0
+                && matches!(t[i - 1], Num | Str | Close)
+                && t[..i]
+                    .iter()
+                    .all(|x| matches!(x, Num | Str | Close | Open | Op))
+        };
+        if !before_ok {
+            continue;
+        }
+        let after = &t[i + 1..];
+        let window = &after[..after.len().min(6)];
+        let compared = window
+            .windows(3)
+            .any(|w| is_operand(w[0]) && w[1] == Compare && is_operand(w[2]))
+            || window
+                .windows(2)
+                .any(|w| w[0] == Compare && is_operand(w[1]));
+        let terminated = after.len() <= 2
+            && after.first().is_some_and(|x| is_operand(*x))
+            && (after.len() == 1 || after[1] == Comment);
+        let function = matches!(after.first(), Some(Func(_)) | Some(Open));
+        if compared || (broke_out && (terminated || function)) {
+            return Some(("sqli.boolean_condition", 5));
+        }
+    }
+    if broke_out {
+        // A closed string followed by a comment: `admin'--`, `x' #`.
+        if matches!(t.get(1), Some(Comment))
+            || (matches!(t.get(1), Some(Close)) && t.get(2) == Some(&Comment))
+        {
+            return Some(("sqli.comment_truncation", 5));
+        }
+        // A closed string followed by a statement or clause: `' order by 3--`,
+        // `'; drop`, `') having 1=1`.
+        let after = &t[1..];
+        let clause = after.iter().take(3).any(|x| {
+            matches!(
+                x,
+                Keyword(
+                    Kw::Order
+                        | Kw::Group
+                        | Kw::Having
+                        | Kw::Limit
+                        | Kw::Into
+                        | Kw::Where
+                        | Kw::Exec
+                        | Kw::Select
+                        | Kw::Case
+                )
+            )
+        });
+        if clause
+            && after
+                .iter()
+                .any(|x| matches!(x, Keyword(_) | Num | Comment | Func(_)))
+            && after.len() >= 2
+        {
+            return Some(("sqli.clause_after_string", 5));
+        }
+        // Concatenation with a SQL function: `'||version()||'`, `'+char(58)+'`.
+        if matches!(t.get(1), Some(Op | Logic))
+            && matches!(t.get(2), Some(Func(Fun::Sql) | Keyword(Kw::Select)))
+        {
+            return Some(("sqli.string_concatenation", 5));
+        }
+    } else if first == Some(Num) || first == Some(Close) {
+        // A number followed by a clause or comment: `1 order by 5--`, `1) --`.
+        let after = &t[1..];
+        if after.first() == Some(&Comment) && n <= 3 && first == Some(Close) {
+            return Some(("sqli.comment_truncation", 4));
+        }
+        if matches!(
+            after.first(),
+            Some(Keyword(Kw::Order | Kw::Group | Kw::Having | Kw::Limit))
+        ) {
+            return Some(("sqli.clause_after_number", 5));
+        }
+    }
+    // Function calls over SQL: `char(65)+char(66)`, `concat(0x3a,version())`.
+    let sql_calls = t.iter().filter(|x| **x == Func(Fun::Sql)).count();
+    if sql_calls >= 2 && has(&|x| matches!(x, Comma | Op | Logic)) {
+        return Some(("sqli.sql_functions", 4));
+    }
+    // Statement words in their SQL order: `drop table x`, `insert into`, `delete from`.
+    for w in t.windows(2) {
+        if matches!(
+            (w[0], w[1]),
+            (Keyword(Kw::Drop), Keyword(Kw::Other))
+                | (Keyword(Kw::Insert), Keyword(Kw::Into))
+                | (Keyword(Kw::Delete), Keyword(Kw::From))
+                | (Keyword(Kw::Exec), Word)
+                | (Keyword(Kw::Declare), Var)
+        ) && has(&|x| matches!(x, Semicolon | Comment | Break | Str | Var | Word))
+            && n >= 3
+        {
+            return Some(("sqli.statement", 4));
+        }
+    }
+    None
+}

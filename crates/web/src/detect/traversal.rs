@@ -1,0 +1,291 @@
+//! Path traversal and file inclusion: climbing out of a folder (`../`, `..\`, in any
+//! encoding), naming files no request should name (`/etc/passwd`, `win.ini`, `/proc/self`),
+//! stream wrappers (`php://filter`, `file://`), and remote includes (a URL handed to a
+//! parameter that is then fetched and run).
+
+use super::{Hit, Sink};
+use crate::detect::Category::{Lfi, PathTraversal, Rfi};
+use crate::targets::Location;
+
+/// Files and folders attackers read once they can name a path.
+const SENSITIVE: &[&str] = &[
+    "etc/passwd",
+    "etc/shadow",
+    "etc/group",
+    "etc/hosts",
+    "etc/issue",
+    "etc/motd",
+    "etc/hostname",
+    "etc/crontab",
+    "etc/sudoers",
+    "etc/fstab",
+    "etc/mysql",
+    "etc/httpd",
+    "etc/apache",
+    "etc/nginx",
+    "etc/ssh",
+    "etc/security",
+    "etc/profile",
+    "etc/bashrc",
+    "etc/resolv.conf",
+    "etc/master.passwd",
+    "etc/php",
+    "etc/init",
+    "etc/inetd",
+    "etc/apt",
+    "etc/redhat-release",
+    "etc/lsb-release",
+    "etc/network",
+    "etc/ld.so",
+    "etc/sysconfig",
+    "etc/syslog",
+    "etc/x11",
+    "etc/samba",
+    "etc/ftp",
+    "etc/pam",
+    "etc/modules",
+    "etc/my.cnf",
+    "etc/named",
+    "etc/postfix",
+    "etc/vsftpd",
+    "etc/smb",
+    "proc/self",
+    "proc/version",
+    "proc/cpuinfo",
+    "proc/meminfo",
+    "proc/net",
+    "proc/mounts",
+    "proc/sched_debug",
+    "proc/[0-9]",
+    "proc/1/",
+    "proc/partitions",
+    "proc/stat",
+    "proc/devices",
+    "proc/interrupts",
+    "proc/ioports",
+    "proc/loadavg",
+    "proc/swaps",
+    "proc/uptime",
+    "proc/modules",
+    "var/log/",
+    "var/www/",
+    "var/lib/",
+    "var/mail",
+    "var/spool",
+    "var/run",
+    "usr/local/apache",
+    "usr/local/etc",
+    "usr/local/www",
+    "usr/local/lib",
+    "usr/local/cpanel",
+    "usr/local/psa",
+    "usr/pkg/etc",
+    "opt/lampp",
+    "opt/xampp",
+    "root/.",
+    "home/",
+    ".ssh/",
+    "id_rsa",
+    "id_dsa",
+    ".bash_history",
+    ".bashrc",
+    ".htaccess",
+    ".htpasswd",
+    ".git/",
+    ".svn/",
+    ".env",
+    "web.config",
+    "wp-config.php",
+    "config.php",
+    "configuration.php",
+    "localsettings.php",
+    "settings.php",
+    "boot.ini",
+    "win.ini",
+    "system.ini",
+    "windows/system32",
+    "winnt/system32",
+    "windows\\system32",
+    "winnt\\system32",
+    "system32/",
+    "inetpub",
+    "autoexec.bat",
+    "config.sys",
+    "php.ini",
+    "httpd.conf",
+    "apache2.conf",
+    "nginx.conf",
+    "my.ini",
+    "my.cnf",
+    "sam",
+    "repair/",
+    "/dev/null",
+    "access.log",
+    "error.log",
+    "access_log",
+    "error_log",
+    "desktop.ini",
+    "ntuser.dat",
+    "pagefile.sys",
+    "unattend.xml",
+    "sysprep",
+    "applicationhost.config",
+    "server.xml",
+    "tomcat-users.xml",
+    "web-inf/",
+    "meta-inf/",
+    "etc/",
+    "boot/",
+    "bin/sh",
+    "bin/bash",
+    "dev/tcp",
+];
+
+/// Stream wrappers that read files or run code when included.
+const WRAPPERS: &[&str] = &[
+    "php://",
+    "file://",
+    "expect://",
+    "zip://",
+    "phar://",
+    "data://",
+    "glob://",
+    "zlib://",
+    "compress.zlib://",
+    "compress.bzip2://",
+    "ogg://",
+    "rar://",
+    "ssh2.",
+    "jar:",
+    "netdoc:",
+    "gopher://",
+    "dict://",
+    "tftp://",
+    "ldap://",
+];
+
+pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
+    let location_is_path = location == Location::Path;
+    let path = lower.replace('\\', "/");
+    let climbs = climbs(&path);
+    if climbs >= 2 || (climbs >= 1 && !location_is_path) {
+        sink.hit(Hit::new(PathTraversal, "traversal.dot_dot", 5, 1, lower));
+        return;
+    }
+    if WRAPPERS.iter().any(|w| path.contains(w)) {
+        sink.hit(Hit::new(Lfi, "lfi.wrapper", 5, 1, lower));
+        return;
+    }
+    let squeezed: String = path
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '\0')
+        .collect();
+    let named = SENSITIVE.iter().find(|s| file_named(&squeezed, s));
+    if let Some(file) = named {
+        let weak = matches!(
+            *file,
+            "etc/"
+                | "boot/"
+                | "home/"
+                | "sam"
+                | "repair/"
+                | "var/lib/"
+                | "var/run"
+                | "system32/"
+                | "bin/sh"
+                | "bin/bash"
+        );
+        let found = if location_is_path {
+            climbs >= 1
+        } else if weak {
+            squeezed.starts_with(&format!("/{file}")) || climbs >= 1
+        } else {
+            true
+        };
+        if found {
+            sink.hit(Hit::new(Lfi, "lfi.sensitive_file", 5, 1, lower));
+            return;
+        }
+    }
+    if !matches!(location, Location::Path | Location::Header) && remote_include(&squeezed) {
+        sink.hit(Hit::new(Rfi, "rfi.remote_include", 5, 1, lower));
+        return;
+    }
+    // A NUL byte cutting a path short (`x.php%00.jpg`).
+    if lower.contains('\0') && (lower.contains('/') || lower.contains('.')) {
+        sink.hit(Hit::new(Lfi, "lfi.null_byte", 4, 1, lower));
+    }
+}
+
+/// `../`, `/..`, `..;/`, `.../`: steps up the tree.
+fn climbs(path: &str) -> usize {
+    let b = path.as_bytes();
+    let mut n = 0;
+    let mut from = 0;
+    while let Some(at) = memchr::memmem::find(&b[from..], b"..").map(|i| from + i) {
+        let mut end = at + 2;
+        while b.get(end) == Some(&b'.') {
+            end += 1;
+        }
+        from = end;
+        let before = at == 0
+            || matches!(
+                b[at - 1],
+                b'/' | b'=' | b' ' | b'"' | b'\'' | b':' | b';' | b'|' | b'(' | b'\0'
+            );
+        let after = end == b.len()
+            || matches!(
+                b[end],
+                b'/' | b';' | b'\0' | b'%' | b'?' | b'\'' | b'"' | b' '
+            )
+            || b[end] >= 0x80;
+        if before && after && (end < b.len() || at > 0) {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// `file` occurs as a path component (not inside a longer name).
+fn file_named(path: &str, file: &str) -> bool {
+    let mut from = 0;
+    while let Some(at) = path[from..].find(file).map(|i| from + i) {
+        from = at + 1;
+        let start_ok = at == 0
+            || matches!(
+                path.as_bytes()[at - 1],
+                b'/' | b':' | b'=' | b'"' | b'\'' | b'~'
+            );
+        let end = at + file.len();
+        let end_ok = file.ends_with('/')
+            || end == path.len()
+            || matches!(
+                path.as_bytes()[end],
+                b'/' | b'\0' | b'?' | b'&' | b'#' | b'%' | b'.' | b'"' | b'\'' | b' ' | b';'
+            );
+        if start_ok && end_ok && (at > 0 || file.contains('/') || file.starts_with('.')) {
+            return true;
+        }
+    }
+    false
+}
+
+/// A URL handed over as a value, ending in a way that makes the server include it: a
+/// trailing `?` or `%00`, a script extension, or a known shell name.
+fn remote_include(value: &str) -> bool {
+    let Some(rest) = ["http://", "https://", "ftp://", "\\\\", "//"]
+        .iter()
+        .find_map(|s| value.strip_prefix(s))
+    else {
+        return false;
+    };
+    rest.ends_with('?')
+        || rest.contains('\0')
+        || [
+            ".txt?", ".php", ".inc", ".asp", ".jsp", "shell", "c99", "r57", ".pl", ".cgi",
+        ]
+        .iter()
+        .any(|x| rest.contains(x))
+            && !rest.contains(' ')
+            && rest.split('/').count() > 1
+}

@@ -1,0 +1,141 @@
+//! Web-application inspection for Watchpost's WAF: a request is decoded into the values it
+//! carries ([`targets`]), every value goes through the detectors ([`detect`]), and the hits
+//! add up to an anomaly score that is compared with a threshold, as the OWASP Core Rule
+//! Set does, so that one weak sign does not block while several together do.
+//!
+//! ```
+//! use watchpost_web::{Engine, Request};
+//! let engine = Engine::default();
+//! let request = Request {
+//!     method: "GET".into(),
+//!     path: "/search".into(),
+//!     query: "q=1%27%20or%20%271%27%3D%271".into(),
+//!     ..Request::default()
+//! };
+//! let verdict = engine.inspect(&request);
+//! assert!(verdict.is_attack());
+//! assert_eq!(verdict.hits[0].hit.category.as_str(), "sqli");
+//! ```
+
+pub mod decode;
+pub mod detect;
+mod request;
+pub mod targets;
+
+pub use detect::{Category, Hit};
+pub use request::Request;
+pub use targets::{Limits, Location};
+
+use serde::Serialize;
+
+/// How strict the engine is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// 1 (default) to 4: higher levels run rules that catch more and misfire more.
+    pub paranoia: u8,
+    /// The anomaly score at which a request counts as an attack (5: one critical hit).
+    pub threshold: u32,
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            paranoia: 1,
+            threshold: 5,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// A hit with where it was found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    #[serde(flatten)]
+    pub hit: Hit,
+    pub location: Location,
+    /// The parameter, JSON path, cookie or header.
+    pub name: String,
+}
+
+/// What the engine concluded about one request.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Verdict {
+    pub score: u32,
+    pub threshold: u32,
+    pub hits: Vec<Finding>,
+    /// Limits the request went past (body size, parameter count...).
+    pub exceeded: Vec<&'static str>,
+}
+
+impl Verdict {
+    /// Whether the score reached the threshold.
+    pub fn is_attack(&self) -> bool {
+        self.score >= self.threshold
+    }
+}
+
+/// The inspection engine: stateless, shared by every request.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    config: Config,
+}
+
+impl Engine {
+    pub fn new(config: Config) -> Engine {
+        Engine { config }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Inspects one request.
+    pub fn inspect(&self, request: &Request) -> Verdict {
+        let targets = targets::Targets::of(request, &self.config.limits);
+        let mut verdict = Verdict {
+            threshold: self.config.threshold,
+            exceeded: targets.exceeded.clone(),
+            ..Verdict::default()
+        };
+        for target in &targets.items {
+            let mut sink = detect::Sink::default();
+            detect::inspect(target, &mut sink);
+            self.add(&mut verdict, sink, target.location, &target.name);
+        }
+        let mut sink = detect::Sink::default();
+        if let Some(ua) = request.header("user-agent") {
+            detect::scanner(ua, &mut sink);
+        }
+        self.add(&mut verdict, sink, Location::Header, "User-Agent");
+        if !verdict.exceeded.is_empty() {
+            let mut sink = detect::Sink::default();
+            sink.hit(Hit::new(
+                Category::Protocol,
+                "protocol.limits_exceeded",
+                2,
+                1,
+                &verdict.exceeded.join(", "),
+            ));
+            self.add(&mut verdict, sink, Location::Body, "");
+        }
+        verdict
+    }
+
+    fn add(&self, verdict: &mut Verdict, sink: detect::Sink, location: Location, name: &str) {
+        for hit in sink.hits {
+            if hit.paranoia > self.config.paranoia {
+                continue;
+            }
+            // The same rule firing on several values of one request counts once.
+            if !verdict.hits.iter().any(|f| f.hit.rule == hit.rule) {
+                verdict.score += u32::from(hit.score);
+            }
+            verdict.hits.push(Finding {
+                hit,
+                location,
+                name: name.to_string(),
+            });
+        }
+    }
+}
