@@ -80,17 +80,45 @@ pub fn bytes_to_text(bytes: &[u8]) -> String {
     while i < bytes.len() {
         let b = bytes[i];
         let cont = |j: usize| bytes.get(j).is_some_and(|c| (0x80..0xc0).contains(c));
-        // Overlong two- and three-byte forms of ASCII (`c0 ae`, `e0 80 ae`).
-        if (b == 0xc0 || b == 0xc1) && cont(i + 1) {
-            out.push(char::from(((b & 0x1f) << 6) | (bytes[i + 1] & 0x3f)));
+        // Overlong two-byte forms of ASCII (`c0 ae` for `.`, `c0 af` for `/`). Decoders
+        // that were exploited with them (IIS, Tomcat) read the second byte's low six bits
+        // whatever its top bits (`c1 1c` for `\`), and some drop the lead byte's low bit
+        // too, so a dot or a slash in those six bits is read as one.
+        if (b == 0xc0 || b == 0xc1) && i + 1 < bytes.len() {
+            let next = bytes[i + 1];
+            let low = next & 0x3f;
+            let overlong = ((b & 0x01) << 6) | low;
+            let separator = |c: u8| matches!(c, b'.' | b'/' | b'\\');
+            let code = if separator(low) {
+                low
+            } else if next >= 0x80 || separator(overlong) {
+                overlong
+            } else {
+                // A stray lead byte before plain ASCII: dropped, as lenient decoders do.
+                next
+            };
+            out.push(char::from(code));
             i += 2;
             continue;
         }
-        if b == 0xe0 && cont(i + 1) && cont(i + 2) && bytes[i + 1] < 0xa0 {
-            let code = (u32::from(bytes[i + 1] & 0x3f) << 6) | u32::from(bytes[i + 2] & 0x3f);
-            out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
-            i += 3;
-            continue;
+        // Longer overlong forms (`e0 80 ae`, `f0 80 80 ae`, `f8 80 80 80 ae`, `fc 80 80 80
+        // 80 ae`): a lead byte, continuation bytes carrying only zeros, then the character.
+        let extra = match b {
+            0xe0 => 2,
+            0xf0 => 3,
+            0xf8 => 4,
+            0xfc => 5,
+            _ => 0,
+        };
+        if extra > 0 && (1..=extra).all(|k| cont(i + k)) {
+            let code = bytes[i + 1..=i + extra]
+                .iter()
+                .fold(0u32, |acc, c| (acc << 6) | u32::from(c & 0x3f));
+            if code < 0x80 {
+                out.push(char::from(code as u8));
+                i += extra + 1;
+                continue;
+            }
         }
         let len = match b {
             0xc2..=0xdf => 2,
@@ -292,7 +320,13 @@ mod tests {
         assert_eq!(url_decode("%u003cscript%u003e", false), "<script>");
         assert_eq!(url_decode("%c0%ae%c0%ae%c0%af", false), "../");
         assert_eq!(url_decode("%e0%80%ae", false), ".");
-        assert_eq!(url_decode("%c0.%c0./", false), "../");
+        assert_eq!(
+            url_decode("%f0%80%80%ae%f8%80%80%80%ae%fc%80%80%80%80%af", false),
+            "../"
+        );
+        assert_eq!(url_decode("%c1%9c", false), "\\");
+        assert_eq!(url_decode("%c0%2e%c0%2e/", false), "../");
+        assert_eq!(url_decode("%c1%1c%c1%af", false), "\\/");
         assert_eq!(url_decode("caf%C3%A9", false), "café");
         assert_eq!(url_decode("100%", false), "100%");
     }

@@ -160,6 +160,16 @@ const COMMANDS: &[&str] = &[
     "at",
 ];
 
+/// Commands that are also English words: they count only with shell-shaped arguments.
+const AMBIGUOUS: &[&str] = &[
+    "set", "test", "true", "false", "at", "w", "start", "more", "less", "type", "find", "host",
+    "last", "history", "top", "head", "tail", "copy", "make", "mail", "exit", "cd", "net", "dir",
+    "ver", "vol", "echo", "touch", "env", "exec", "eval", "kill", "sleep", "cat", "route", "who",
+    "fetch", "service", "tar", "time", "print", "zip", "find", "sh", "ps", "id", "ls", "rm", "cp",
+    "mv", "dd", "od", "su", "node", "java", "ruby", "php", "python", "perl", "lua", "cc", "reg",
+    "apt", "pip", "del", "timeout", "expr", "export", "passwd", "nc", "date",
+];
+
 /// Checks one value of a request; `decoded` keeps case (some techniques are case-bound).
 pub(crate) fn check(location: Location, lower: &str, decoded: &str, sink: &mut Sink) {
     command(lower, sink);
@@ -216,18 +226,39 @@ fn command(lower: &str, sink: &mut Sink) {
         };
         let after = after.trim_start_matches(['|', '&']);
         let word = next_word(after);
-        if is_command(word) {
-            // `&` joins URL parameters too: only a command followed by an argument or the
-            // end counts after `&` and `|`.
-            let rest = after.trim_start()[word.len().min(after.trim_start().len())..].trim_start();
-            let strong = matches!(c, b';' | b'`' | b'$' | b'\n')
-                || rest.is_empty()
-                || rest.starts_with(['-', '/', '$', '>', '<', '|', '.', '\'', '"', '`', '%'])
-                || lower.contains(['/', '>', '<']);
-            if strong && !(c == b'&' && rest.starts_with('=')) {
-                sink.hit(Hit::new(Cmdi, "cmdi.separator_command", 5, 1, lower));
-                return;
+        if !is_command(word) {
+            continue;
+        }
+        let base = word
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or(word)
+            .trim_end_matches(".exe");
+        let trimmed = after.trim_start_matches([' ', '\t', '\n', '\r', '(', '{', '\'', '"', '\\']);
+        let rest = trimmed.get(word.len()..).unwrap_or_default();
+        // What follows the command: its end, a separator, or arguments.
+        let ends = rest.is_empty()
+            || rest.starts_with([';', '|', '&', '`', '\n', '>', '<'])
+            || (matches!(c, b'`' | b'$') && rest.starts_with([')', '`']));
+        let args = rest.trim_start();
+        let shell_args = rest.starts_with([' ', '\t', '$'])
+            && args.starts_with([
+                '-', '/', '$', '>', '<', '|', '.', '\'', '"', '`', '%', '~', '*', '\\',
+            ]);
+        let plain_args = rest.starts_with([' ', '\t']) && !args.is_empty();
+        let command_sure = !AMBIGUOUS.contains(&base) || word.contains('/');
+        let hit = match c {
+            // Substitution is shell syntax already.
+            b'`' | b'$' => ends || plain_args || shell_args,
+            _ if command_sure => ends || plain_args || shell_args,
+            _ => {
+                shell_args
+                    || (ends && !matches!(c, b'&' | b'|') && lower.trim_start().starts_with(';'))
             }
+        };
+        if hit && !(c == b'&' && rest.starts_with('=')) {
+            sink.hit(Hit::new(Cmdi, "cmdi.separator_command", 5, 1, lower));
+            return;
         }
     }
     if lower.contains("${ifs")

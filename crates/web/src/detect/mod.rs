@@ -216,8 +216,18 @@ pub(crate) fn scanner(user_agent: &str, sink: &mut Sink) {
         "struts-pwn",
         "jorgee",
     ];
-    if let Some(s) = SCANNERS.iter().find(|s| ua.contains(*s)) {
-        let _ = s;
+    // A scanner's name as a word of its own (`webinspect`, not `webinspector`).
+    let named = |name: &str| {
+        ua.match_indices(name).any(|(at, _)| {
+            let end = at + name.len();
+            let before = at == 0 || !ua.as_bytes()[at - 1].is_ascii_alphanumeric();
+            let after = end == ua.len()
+                || name.ends_with('/')
+                || !ua.as_bytes()[end].is_ascii_alphanumeric();
+            before && after
+        })
+    };
+    if SCANNERS.iter().any(|s| named(s)) {
         sink.hit(Hit::new(
             Category::Scanner,
             "scanner.user_agent",

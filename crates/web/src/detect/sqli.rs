@@ -198,11 +198,31 @@ const SQL_FUNCTIONS: &[&str] = &[
     "iif",
 ];
 
-/// Logic and comparison words.
-fn word_kind(word: &str) -> Option<Tok> {
+/// Logic and comparison words. Comparison words that are also common English (`is`,
+/// `in`, `like`, `between`) count only when what follows is SQL-shaped.
+fn word_kind(word: &str, next: &str) -> Option<Tok> {
+    let next = next.trim_start();
     Some(match word {
         "or" | "and" | "xor" | "not" | "div" => Tok::Logic,
-        "like" | "rlike" | "regexp" | "is" | "in" | "between" | "sounds" => Tok::Compare,
+        "rlike" | "regexp" | "sounds" => Tok::Compare,
+        "is" if next.starts_with("null")
+            || next.starts_with("not ")
+            || next.starts_with("true")
+            || next.starts_with("false") =>
+        {
+            Tok::Compare
+        }
+        "in" if next.starts_with('(') => Tok::Compare,
+        "like"
+            if next.starts_with(|c: char| {
+                matches!(c, '\'' | '"' | '%' | '(') || c.is_ascii_digit()
+            }) =>
+        {
+            Tok::Compare
+        }
+        "between" if next.starts_with(|c: char| matches!(c, '\'' | '"') || c.is_ascii_digit()) => {
+            Tok::Compare
+        }
         _ => return None,
     })
 }
@@ -324,6 +344,7 @@ fn tokenize(text: &str, start_in_string: Option<u8>) -> Vec<Tok> {
                     .count();
                 let word = &text[i..i + len];
                 i += len;
+                let next_text = &text[i..];
                 let next_open = b[i..]
                     .iter()
                     .find(|c| !c.is_ascii_whitespace())
@@ -333,14 +354,14 @@ fn tokenize(text: &str, start_in_string: Option<u8>) -> Vec<Tok> {
                         Tok::Func(Fun::Attack)
                     } else if SQL_FUNCTIONS.contains(&word) {
                         Tok::Func(Fun::Sql)
-                    } else if let Some(k) = word_kind(word) {
+                    } else if let Some(k) = word_kind(word, next_text) {
                         k
                     } else if let Some((_, kw)) = KEYWORDS.iter().find(|(k, _)| *k == word) {
                         Tok::Keyword(*kw)
                     } else {
                         Tok::Func(Fun::Unknown)
                     }
-                } else if let Some(k) = word_kind(word) {
+                } else if let Some(k) = word_kind(word, next_text) {
                     k
                 } else if let Some((_, kw)) = KEYWORDS.iter().find(|(k, _)| *k == word) {
                     Tok::Keyword(*kw)
@@ -356,6 +377,27 @@ fn tokenize(text: &str, start_in_string: Option<u8>) -> Vec<Tok> {
         }
     }
     out
+}
+
+/// Whether tokens after `SELECT` look like a select list.
+fn select_list(after: &[Tok], text: &str) -> bool {
+    use Tok::*;
+    match after.first() {
+        Some(
+            Num | Keyword(Kw::Null) | Func(_) | Var | Op | Str | Open | Keyword(Kw::Other)
+            | Keyword(Kw::Case),
+        ) => true,
+        Some(Word) => match after.get(1) {
+            Some(
+                Comma | Keyword(Kw::From) | Comment | Close | Semicolon | Op | Logic
+                | Keyword(Kw::Into),
+            ) => true,
+            None => text.rsplit("select").next().is_some_and(str::is_ascii),
+            _ => false,
+        },
+        None => false,
+        _ => false,
+    }
 }
 
 fn is_operand(t: Tok) -> bool {
@@ -383,7 +425,13 @@ pub(crate) fn check(lower: &str, sink: &mut Sink) {
             continue;
         }
         let toks = tokenize(lower, context);
-        if let Some((rule, severity)) = judge(&toks, context.is_some()) {
+        // Text before the closing quote that is one token (`admin'`, `1'`) is how
+        // injections start; several words before a quote are usually prose.
+        let simple_prefix = context.is_none_or(|q| {
+            let at = lower.bytes().position(|b| b == q).unwrap_or(0);
+            !lower[..at].trim().contains(char::is_whitespace)
+        });
+        if let Some((rule, severity)) = judge(lower, &toks, context.is_some(), simple_prefix) {
             sink.hit(Hit::new(Sqli, rule, severity, 1, lower));
             return;
         }
@@ -391,24 +439,31 @@ pub(crate) fn check(lower: &str, sink: &mut Sink) {
 }
 
 /// The strongest sign of injection in a token sequence, if any.
-fn judge(t: &[Tok], broke_out: bool) -> Option<(&'static str, u8)> {
+fn judge(
+    text: &str,
+    t: &[Tok],
+    broke_out: bool,
+    simple_prefix: bool,
+) -> Option<(&'static str, u8)> {
     use Tok::*;
     let n = t.len();
     let has = |pred: &dyn Fn(Tok) -> bool| t.iter().any(|x| pred(*x));
-    // UNION [ALL|DISTINCT] SELECT anywhere.
-    for w in t.windows(3) {
-        if w[0] == Keyword(Kw::Union)
-            && (w[1] == Keyword(Kw::Select)
-                || (w[1] == Keyword(Kw::Other) && w[2] == Keyword(Kw::Select))
-                || w[1] == Open)
-        {
+    // UNION [ALL|DISTINCT] SELECT and a select list (`union select 1,2`, `union select
+    // null--`, `union(select`), not the words in a search about SQL.
+    for (k, w) in t.windows(2).enumerate() {
+        if w[0] != Keyword(Kw::Union) {
+            continue;
+        }
+        let mut rest = &t[k + 1..];
+        if rest.first() == Some(&Keyword(Kw::Other)) {
+            rest = &rest[1..];
+        }
+        if rest.first() == Some(&Open) {
             return Some(("sqli.union_select", 5));
         }
-    }
-    if t.windows(2)
-        .any(|w| w[0] == Keyword(Kw::Union) && w[1] == Keyword(Kw::Select))
-    {
-        return Some(("sqli.union_select", 5));
+        if rest.first() == Some(&Keyword(Kw::Select)) && select_list(&rest[1..], text) {
+            return Some(("sqli.union_select", 5));
+        }
     }
     // Functions only injections call.
     if has(&|x| x == Func(Fun::Attack)) {
@@ -438,27 +493,41 @@ fn judge(t: &[Tok], broke_out: bool) -> Option<(&'static str, u8)> {
     if has(&|x| x == Var) && has(&|x| matches!(x, Logic | Compare | Keyword(_) | Func(_) | Comma)) {
         return Some(("sqli.system_variable", 4));
     }
-    // Stacked statements: `; drop table`, `; exec xp_`, `; declare`, `; select`.
-    for w in t.windows(2) {
-        if w[0] == Semicolon
-            && matches!(
-                w[1],
-                Keyword(
-                    Kw::Drop
-                        | Kw::Delete
-                        | Kw::Insert
-                        | Kw::Update
-                        | Kw::Exec
-                        | Kw::Declare
-                        | Kw::Select
-                        | Kw::Create
-                        | Kw::Alter
-                        | Kw::Waitfor
-                )
-            )
-        {
+    // Stacked statements: `; drop table`, `; exec xp_cmdshell`, `; declare @x`, `; select …`.
+    for (i, w) in t.windows(3).enumerate() {
+        if w[0] != Semicolon {
+            continue;
+        }
+        let stacked = match (w[1], w[2]) {
+            (Keyword(Kw::Drop), Keyword(Kw::Other) | Word) => true,
+            (Keyword(Kw::Delete), Keyword(Kw::From)) => true,
+            (Keyword(Kw::Insert), Keyword(Kw::Into)) => true,
+            (Keyword(Kw::Update), Word) => t[i + 3..].contains(&Keyword(Kw::Other)),
+            (Keyword(Kw::Exec), Word | Str | Open | Var | Func(_)) => {
+                let after = text.split(';').nth(1).unwrap_or_default();
+                let name = after
+                    .trim_start()
+                    .trim_start_matches("exec")
+                    .trim_start_matches("ute")
+                    .trim_start();
+                ["xp_", "sp_", "master.", "master..", "(", "@", "'", "\""]
+                    .iter()
+                    .any(|p| name.starts_with(p))
+            }
+            (Keyword(Kw::Declare), Var) => true,
+            (Keyword(Kw::Waitfor), _) => true,
+            (Keyword(Kw::Select), x) => {
+                matches!(x, Func(_) | Var | Num | Op) || t[i + 2..].contains(&Keyword(Kw::From))
+            }
+            (Keyword(Kw::Create | Kw::Alter), Keyword(Kw::Other) | Word) => t.len() > i + 3,
+            _ => false,
+        };
+        if stacked {
             return Some(("sqli.stacked_query", 5));
         }
+    }
+    if t.len() == 2 && t[0] == Semicolon && t[1] == Keyword(Kw::Drop) {
+        return Some(("sqli.stacked_query", 5));
     }
     let start = usize::from(broke_out);
     let first = t.get(start).copied();
@@ -470,7 +539,7 @@ fn judge(t: &[Tok], broke_out: bool) -> Option<(&'static str, u8)> {
             continue;
         }
         let before_ok = if broke_out {
-            i == start || (i > 0 && matches!(t[i - 1], Str | Num | Word | Close | Break))
+            i == start || (i == start + 1 && matches!(t[start], Close | Num | Str))
         } else {
             i > 0
                 && matches!(t[i - 1], Num | Str | Close)
@@ -489,19 +558,31 @@ fn judge(t: &[Tok], broke_out: bool) -> Option<(&'static str, u8)> {
             || window
                 .windows(2)
                 .any(|w| w[0] == Compare && is_operand(w[1]));
+        // `' or 1--`, `' or true`, `' or 'x`: a truth value that ends the input.
+        let truth = |x: Tok| {
+            matches!(x, Num | Keyword(Kw::Other | Kw::Null)) || (x == Str && simple_prefix)
+        };
         let terminated = after.len() <= 2
-            && after.first().is_some_and(|x| is_operand(*x))
+            && after.first().is_some_and(|x| truth(*x))
             && (after.len() == 1 || after[1] == Comment);
-        let function = matches!(after.first(), Some(Func(_)) | Some(Open));
+        let function = matches!(
+            after.first(),
+            Some(Func(Fun::Sql | Fun::Attack)) | Some(Open)
+        );
         if compared || (broke_out && (terminated || function)) {
             return Some(("sqli.boolean_condition", 5));
         }
     }
     if broke_out {
-        // A closed string followed by a comment: `admin'--`, `x' #`.
-        if matches!(t.get(1), Some(Comment))
-            || (matches!(t.get(1), Some(Close)) && t.get(2) == Some(&Comment))
-        {
+        // A closed string followed by a comment: `admin'--`, `x' #` (not `"#2`).
+        let comment_next = matches!(t.get(1), Some(Comment))
+            || (matches!(t.get(1), Some(Close)) && t.get(2) == Some(&Comment));
+        let numbered = ["\"#", "'#"].iter().any(|q| {
+            text.split(q)
+                .nth(1)
+                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        });
+        if comment_next && simple_prefix && !numbered {
             return Some(("sqli.comment_truncation", 5));
         }
         // A closed string followed by a statement or clause: `' order by 3--`,
@@ -526,7 +607,7 @@ fn judge(t: &[Tok], broke_out: bool) -> Option<(&'static str, u8)> {
         if clause
             && after
                 .iter()
-                .any(|x| matches!(x, Keyword(_) | Num | Comment | Func(_)))
+                .any(|x| matches!(x, Num | Comment | Func(_) | Semicolon | Compare | Op | Var))
             && after.len() >= 2
         {
             return Some(("sqli.clause_after_string", 5));

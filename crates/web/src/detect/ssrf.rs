@@ -29,7 +29,9 @@ const INTERNAL_NAMES: &[&str] = &[
 ];
 
 pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
-    if matches!(location, Location::Path) {
+    // Headers (User-Agent, Referer) name URLs by nature; parameters are what a server
+    // fetches.
+    if matches!(location, Location::Path | Location::Header) {
         return;
     }
     let mut from = 0;

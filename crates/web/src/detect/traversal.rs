@@ -164,12 +164,62 @@ const WRAPPERS: &[&str] = &[
     "ldap://",
 ];
 
+/// Files no web path or parameter names legitimately, wherever they appear.
+const STRONG: &[&str] = &[
+    "etc/passwd",
+    "etc/shadow",
+    "etc/master.passwd",
+    "boot.ini",
+    "win.ini",
+    "system.ini",
+    "ntuser.dat",
+    "windows/system32",
+    "winnt/system32",
+    "proc/self",
+    ".htpasswd",
+    "id_rsa",
+    "web-inf/web.xml",
+    "global.asa",
+    "etc/issue",
+    "etc/hosts",
+    "etc/group",
+];
+
 pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
     let location_is_path = location == Location::Path;
-    let path = lower.replace('\\', "/");
+    let path = separators(lower);
     let climbs = climbs(&path);
     if climbs >= 2 || (climbs >= 1 && !location_is_path) {
         sink.hit(Hit::new(PathTraversal, "traversal.dot_dot", 5, 1, lower));
+        return;
+    }
+    // UNC paths to a host's shares (`\\host\c$\`), and runs of `./` or `///` that only
+    // serve to defeat path filters.
+    if path.starts_with("//")
+        && (path.contains("/c$") || path.contains("/admin$") || path.contains("/ipc$"))
+        || (!location_is_path && (path.matches("/./").count() >= 2 || path.starts_with("///")))
+    {
+        sink.hit(Hit::new(
+            PathTraversal,
+            "traversal.path_evasion",
+            5,
+            1,
+            lower,
+        ));
+        return;
+    }
+    if encoded_climb(&path) {
+        sink.hit(Hit::new(
+            PathTraversal,
+            "traversal.encoded_climb",
+            5,
+            1,
+            lower,
+        ));
+        return;
+    }
+    if STRONG.iter().any(|f| file_named(&path, f)) && (location_is_path || !path.contains(' ')) {
+        sink.hit(Hit::new(Lfi, "lfi.sensitive_file", 5, 1, lower));
         return;
     }
     if WRAPPERS.iter().any(|w| path.contains(w)) {
@@ -217,6 +267,106 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
     }
 }
 
+/// The path with every spelling of a separator as `/` and of a dot as `.`: backslashes,
+/// `0x2f`/`0x5c`/`0x2e` (as fuzzers write them), and leftover `%2f`/`%5c`/`%2e`.
+fn separators(lower: &str) -> String {
+    let mut p = lower.replace('\\', "/");
+    for (from, to) in [
+        ("0x2f", "/"),
+        ("0x5c", "/"),
+        ("0x2e", "."),
+        ("%2f", "/"),
+        ("%5c", "/"),
+        ("%2e", "."),
+    ] {
+        if p.contains(from) {
+            p = p.replace(from, to);
+        }
+    }
+    p
+}
+
+/// System files as they read with separators removed.
+const FILE_SKELETONS: &[&str] = &[
+    "windowssystem32driversetchosts",
+    "winntsystem32driversetchosts",
+    "windowswin.ini",
+    "winntwin.ini",
+    "etcpasswd",
+    "etcshadow",
+    "etcissue",
+    "etchosts",
+    "etcgroup",
+    "boot.ini",
+    "win.ini",
+    "system.ini",
+    "ntuser.dat",
+    "web.config",
+    "webinfweb.xml",
+    "system32",
+    "etcmotd",
+];
+
+/// A system file reached through separators and dots spelled in ways no decoder agrees on
+/// (`..%c1%1c..%c1%1cboot.ini`, `%c0%fe%c0%fe%25%32%25%66etc%25%32%25%66issue`): the
+/// value ends in a system file, and what comes before it is mostly punctuation.
+fn encoded_climb(path: &str) -> bool {
+    // Percent escapes no decoder could read (`%bg`, `%8s`) are separators in disguise.
+    let cleaned = drop_bad_escapes(path);
+    let path = cleaned.as_str();
+    let skeleton: String = path
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+        .collect();
+    let Some(file) = FILE_SKELETONS.iter().find(|f| skeleton.ends_with(*f)) else {
+        return false;
+    };
+    // Where the file's first character sits in the original text.
+    let first = file.chars().next().unwrap_or('e');
+    let mut remaining = file.chars().filter(|c| *c != '.').count();
+    let mut start = path.len();
+    for (i, c) in path.char_indices().rev() {
+        if c.is_ascii_alphanumeric() {
+            remaining = remaining.saturating_sub(1);
+            if remaining == 0 && c == first {
+                start = i;
+                break;
+            }
+        }
+    }
+    let prefix = &path[..start];
+    let letters = prefix.chars().filter(char::is_ascii_alphanumeric).count();
+    let total = prefix.chars().count();
+    total >= 4 && letters * 4 <= total
+}
+
+/// `path` without `%` and the two characters after it where they are not hex.
+fn drop_bad_escapes(path: &str) -> String {
+    if !path.contains('%') {
+        return path.to_string();
+    }
+    let mut out = String::with_capacity(path.len());
+    let mut chars = path.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '%' {
+            let a = chars.next();
+            let b = chars.next();
+            if a.zip(b)
+                .is_some_and(|(a, b)| a.is_ascii_hexdigit() && b.is_ascii_hexdigit())
+            {
+                out.push('%');
+                out.extend(a);
+                out.extend(b);
+            } else {
+                out.push('/');
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `../`, `/..`, `..;/`, `.../`: steps up the tree.
 fn climbs(path: &str) -> usize {
     let b = path.as_bytes();
@@ -229,6 +379,7 @@ fn climbs(path: &str) -> usize {
         }
         from = end;
         let before = at == 0
+            || b[at - 1] >= 0x80
             || matches!(
                 b[at - 1],
                 b'/' | b'=' | b' ' | b'"' | b'\'' | b':' | b';' | b'|' | b'(' | b'\0'
@@ -255,7 +406,8 @@ fn file_named(path: &str, file: &str) -> bool {
             || matches!(
                 path.as_bytes()[at - 1],
                 b'/' | b':' | b'=' | b'"' | b'\'' | b'~'
-            );
+            )
+            || (at >= 2 && &path.as_bytes()[at - 2..at] == b"..");
         let end = at + file.len();
         let end_ok = file.ends_with('/')
             || end == path.len()

@@ -112,7 +112,7 @@ pub(crate) fn check(lower: &str, sink: &mut Sink) {
         sink.hit(Hit::new(Xss, rule, 5, 1, lower));
         return;
     }
-    if SCHEMES.iter().any(|s| squeezed.contains(s)) {
+    if script_url(&squeezed) {
         sink.hit(Hit::new(Xss, "xss.script_url", 5, 1, lower));
         return;
     }
@@ -143,6 +143,20 @@ pub(crate) fn check(lower: &str, sink: &mut Sink) {
     {
         sink.hit(Hit::new(Xss, "xss.client_template", 5, 1, lower));
     }
+}
+
+/// A script scheme followed by code (`javascript:alert(1)`, not `javascript: basics`).
+fn script_url(squeezed: &str) -> bool {
+    SCHEMES.iter().any(|s| {
+        squeezed.match_indices(s).any(|(at, _)| {
+            let rest = &squeezed[at + s.len()..];
+            let rest = &rest[..rest.len().min(120)];
+            s.starts_with("data:")
+                || rest.contains([
+                    '(', ')', '=', ';', '.', '\'', '"', '`', '[', '/', '\\', '{', '%', '+',
+                ])
+        })
+    })
 }
 
 /// `lower` without whitespace, control characters and NULs, which browsers skip inside
@@ -190,7 +204,7 @@ fn markup(lower: &str, squeezed: &str) -> Option<&'static str> {
             return Some("xss.event_handler");
         }
         let attrs = squeeze(tag_body);
-        if SCHEMES.iter().any(|s| attrs.contains(s))
+        if script_url(&attrs)
             || ((attrs.contains("src=")
                 || attrs.contains("href=")
                 || attrs.contains("action=")
