@@ -133,6 +133,21 @@ impl Targets {
             }
             let decoded = decode::url_decode(value, false);
             t.push(Location::Header, name, value, decoded, limits);
+            // A Referer's query is the previous page's parameters: inspected one by one.
+            if lower == "referer"
+                && let Some((_, query)) = value.split_once('?')
+            {
+                for (param, v) in pairs(query, '&') {
+                    let decoded = decode::url_decode(v, true);
+                    t.push(
+                        Location::Header,
+                        &format!("Referer:{param}"),
+                        v,
+                        decoded,
+                        limits,
+                    );
+                }
+            }
         }
         let mut body = request.body.as_str();
         if body.len() > limits.max_body {

@@ -151,16 +151,17 @@ pub(crate) fn inspect(target: &Target, sink: &mut Sink) {
     if target.location == Location::Path {
         injection::check(target.location, lower, &target.decoded, sink);
         xss::check(lower, sink);
+        sqli::check(lower, true, sink);
         return;
     }
-    sqli::check(lower, sink);
+    sqli::check(lower, false, sink);
     xss::check(lower, sink);
     ssrf::check(target.location, lower, sink);
     injection::check(target.location, lower, &target.decoded, sink);
     // A value sent base64-encoded is inspected once more, decoded.
     if let Some(inner) = crate::decode::base64_text(&target.decoded) {
         let inner = inner.to_lowercase();
-        sqli::check(&inner, sink);
+        sqli::check(&inner, false, sink);
         xss::check(&inner, sink);
         injection::check(target.location, &inner, &inner, sink);
         traversal::check(target.location, &inner, sink);

@@ -34,8 +34,10 @@ enum Tok {
     Semicolon,
     /// `--`, `#`, `/* */`.
     Comment,
-    /// `@x`, `@@x`.
+    /// `@x`.
     Var,
+    /// `@@version`, `@@datadir`.
+    SysVar,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +62,7 @@ enum Kw {
     Into,
     Null,
     Case,
+    Procedure,
     Other,
 }
 
@@ -105,7 +108,9 @@ const KEYWORDS: &[(&str, Kw)] = &[
     ("table", Kw::Other),
     ("values", Kw::Other),
     ("set", Kw::Other),
-    ("procedure", Kw::Other),
+    ("procedure", Kw::Procedure),
+    ("outfile", Kw::Into),
+    ("dumpfile", Kw::Into),
     ("shutdown", Kw::Drop),
     ("offset", Kw::Other),
     ("asc", Kw::Other),
@@ -149,6 +154,77 @@ const ATTACK_FUNCTIONS: &[&str] = &[
 ];
 
 const SQL_FUNCTIONS: &[&str] = &[
+    "cos",
+    "sin",
+    "tan",
+    "abs",
+    "binary",
+    "sysdate",
+    "now",
+    "conv",
+    "repeat",
+    "regexp_substring",
+    "regexp_like",
+    "current_database",
+    "current_schema",
+    "pg_user",
+    "getdate",
+    "newid",
+    "exists",
+    "elt",
+    "field",
+    "json_extract",
+    "position",
+    "locate",
+    "trim",
+    "ltrim",
+    "rtrim",
+    "lpad",
+    "rpad",
+    "space",
+    "soundex",
+    "uuid",
+    "last_insert_id",
+    "connection_id",
+    "found_rows",
+    "crc32",
+    "unicode",
+    "bin",
+    "oct",
+    "sign",
+    "sqrt",
+    "pow",
+    "power",
+    "round",
+    "ceil",
+    "greatest",
+    "least",
+    "strcmp",
+    "collation",
+    "charset",
+    "coercibility",
+    "to_char",
+    "to_number",
+    "nvl",
+    "decode",
+    "instrb",
+    "stuff",
+    "quotename",
+    "object_id",
+    "object_name",
+    "has_dbaccess",
+    "is_srvrolemember",
+    "suser_name",
+    "serverproperty",
+    "datalength",
+    "str",
+    "varchar",
+    "char_length",
+    "character_length",
+    "octet_length",
+    "bit_length",
+    "hex",
+    "cast",
     "char",
     "chr",
     "nchar",
@@ -306,9 +382,17 @@ fn tokenize(text: &str, start_in_string: Option<u8>) -> Vec<Tok> {
                     })
                     .count();
                 let name = &text[i..i + len];
+                // `name@example.com` is an address, not a variable.
+                let in_word = i > 0
+                    && (b[i - 1].is_ascii_alphanumeric()
+                        || matches!(b[i - 1], b'.' | b'_' | b'-' | b'+'));
                 i += len;
-                if b.get(i) == Some(&b'(') {
+                if in_word {
+                    out.push(Tok::Word);
+                } else if b.get(i) == Some(&b'(') {
                     out.push(Tok::Func(Fun::Sql));
+                } else if name.starts_with("@@") && name.len() > 2 {
+                    out.push(Tok::SysVar);
                 } else {
                     out.push(if name.len() > 1 { Tok::Var } else { Tok::Op });
                 }
@@ -403,39 +487,79 @@ fn select_list(after: &[Tok], text: &str) -> bool {
 fn is_operand(t: Tok) -> bool {
     matches!(
         t,
-        Tok::Str | Tok::Num | Tok::Word | Tok::Var | Tok::Func(_) | Tok::Keyword(Kw::Null)
+        Tok::Str
+            | Tok::Num
+            | Tok::Word
+            | Tok::Var
+            | Tok::SysVar
+            | Tok::Func(_)
+            | Tok::Keyword(Kw::Null)
     ) || matches!(t, Tok::Keyword(Kw::Other))
 }
 
-/// Checks one value; `lower` is decoded and lowercased.
-pub(crate) fn check(lower: &str, sink: &mut Sink) {
+/// Checks one value; `lower` is decoded and lowercased. In a URL path (`in_path`) only the
+/// unmistakable signs count (`union select`, attack functions, stacked statements).
+pub(crate) fn check(lower: &str, in_path: bool, sink: &mut Sink) {
     if lower.len() < 2
         || !lower
             .bytes()
             .any(|b| !b.is_ascii_alphanumeric() && b != b' ')
     {
-        // A single word or a plain phrase cannot change a query's structure, except a
-        // few bare keywords sequences, which the keyword checks below need symbols for.
+        // A single word or a plain phrase cannot change a query's structure.
         if !lower.contains(' ') {
             return;
         }
     }
+    if let Some(rule) = judge_value(lower, in_path) {
+        sink.hit(Hit::new(Sqli, rule, 5, 1, lower));
+        return;
+    }
+    // Payloads written for a URL keep `+` for spaces (`1+order+by+2--`) even after one
+    // encoding too many.
+    if lower.contains('+') {
+        let spaced = lower.replace('+', " ");
+        if let Some(rule) = judge_value(&spaced, in_path) {
+            sink.hit(Hit::new(Sqli, rule, 5, 1, lower));
+        }
+    }
+}
+
+fn judge_value(lower: &str, in_path: bool) -> Option<&'static str> {
     for context in [Some(b'\''), Some(b'"'), None] {
         if context.is_some_and(|q| !lower.as_bytes().contains(&q)) {
             continue;
         }
-        let toks = tokenize(lower, context);
+        let mut toks = tokenize(lower, context);
+        // Inline comments (`UNION/**/SELECT`) only separate tokens; a comment at the end
+        // is kept, since cutting off the rest of the query is a sign of its own.
+        let last = toks.len().saturating_sub(1);
+        let mut i = 0;
+        toks.retain(|t| {
+            let keep = *t != Tok::Comment || i == last;
+            i += 1;
+            keep
+        });
         // Text before the closing quote that is one token (`admin'`, `1'`) is how
         // injections start; several words before a quote are usually prose.
         let simple_prefix = context.is_none_or(|q| {
             let at = lower.bytes().position(|b| b == q).unwrap_or(0);
             !lower[..at].trim().contains(char::is_whitespace)
         });
-        if let Some((rule, severity)) = judge(lower, &toks, context.is_some(), simple_prefix) {
-            sink.hit(Hit::new(Sqli, rule, severity, 1, lower));
-            return;
+        if let Some((rule, _)) = judge(lower, &toks, context.is_some(), simple_prefix) {
+            let certain = matches!(
+                rule,
+                "sqli.union_select"
+                    | "sqli.attack_function"
+                    | "sqli.stacked_query"
+                    | "sqli.select_from"
+                    | "sqli.waitfor"
+            );
+            if !in_path || certain {
+                return Some(rule);
+            }
         }
     }
+    None
 }
 
 /// The strongest sign of injection in a token sequence, if any.
@@ -490,8 +614,27 @@ fn judge(
         }
     }
     // System variables (`@@version`) next to SQL.
-    if has(&|x| x == Var) && has(&|x| matches!(x, Logic | Compare | Keyword(_) | Func(_) | Comma)) {
+    if has(&|x| x == SysVar) {
         return Some(("sqli.system_variable", 4));
+    }
+    // Extended stored procedures, wherever they are called.
+    if [
+        "xp_cmdshell",
+        "xp_regread",
+        "xp_dirtree",
+        "xp_fileexist",
+        "sp_oacreate",
+        "sp_configure",
+        "sp_makewebtask",
+        "sp_password",
+        "master..",
+        "master.dbo.",
+    ]
+    .iter()
+    .any(|p| text.contains(p))
+        && has(&|x| matches!(x, Keyword(Kw::Exec) | Semicolon | Break | Str | Func(_)))
+    {
+        return Some(("sqli.stored_procedure", 5));
     }
     // Stacked statements: `; drop table`, `; exec xp_cmdshell`, `; declare @x`, `; select …`.
     for (i, w) in t.windows(3).enumerate() {
@@ -517,7 +660,8 @@ fn judge(
             (Keyword(Kw::Declare), Var) => true,
             (Keyword(Kw::Waitfor), _) => true,
             (Keyword(Kw::Select), x) => {
-                matches!(x, Func(_) | Var | Num | Op) || t[i + 2..].contains(&Keyword(Kw::From))
+                matches!(x, Func(_) | Var | Num | Op | Keyword(_) | Open | Str)
+                    || t[i + 2..].contains(&Keyword(Kw::From))
             }
             (Keyword(Kw::Create | Kw::Alter), Keyword(Kw::Other) | Word) => t.len() > i + 3,
             _ => false,
@@ -531,6 +675,37 @@ fn judge(
     }
     let start = usize::from(broke_out);
     let first = t.get(start).copied();
+    // A value that continues a query: it opens with a boolean operator or a clause and
+    // goes on in SQL (` and 5650=convert(…)`, ` where 1=1`, ` order by 15#`).
+    if !broke_out {
+        let opens_clause = matches!(
+            first,
+            Some(
+                Logic
+                    | Keyword(
+                        Kw::Where
+                            | Kw::Order
+                            | Kw::Group
+                            | Kw::Having
+                            | Kw::Limit
+                            | Kw::Into
+                            | Kw::Procedure
+                    )
+            )
+        );
+        let sqlish = t.iter().skip(1).take(8).any(|x| {
+            matches!(
+                x,
+                Compare | Num | Comment | Func(Fun::Sql | Fun::Attack) | Var
+            )
+        });
+        let compares = t
+            .windows(3)
+            .any(|w| is_operand(w[0]) && w[1] == Compare && is_operand(w[2]));
+        if opens_clause && sqlish && (compares || first != Some(Logic)) && n >= 3 {
+            return Some(("sqli.continued_query", 5));
+        }
+    }
     // Tautologies and boolean probes: an operand, a logic operator, then an operand and a
     // comparison, or a bare truth value, within a few tokens: `' or 1=1`, `1 and 2>1`,
     // `" or "a"="a`, `' or true--`.
@@ -588,7 +763,7 @@ fn judge(
         // A closed string followed by a statement or clause: `' order by 3--`,
         // `'; drop`, `') having 1=1`.
         let after = &t[1..];
-        let clause = after.iter().take(3).any(|x| {
+        let clause = after.iter().take(6).any(|x| {
             matches!(
                 x,
                 Keyword(
@@ -631,6 +806,39 @@ fn judge(
             return Some(("sqli.clause_after_number", 5));
         }
     }
+    // A SQL function compared or combined with something: `database() like schema()`,
+    // `conv(hex(substr(version()…)),16,10) >> 0x6`, `cos('a' or 1)`.
+    for (k, x) in t.iter().enumerate() {
+        if !matches!(x, Func(Fun::Sql)) {
+            continue;
+        }
+        // Skip to the call's closing parenthesis.
+        let mut depth = 0i32;
+        let mut end = k + 1;
+        while end < n {
+            match t[end] {
+                Open => depth += 1,
+                Close => {
+                    depth -= 1;
+                    if depth <= 0 {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            end += 1;
+        }
+        let inside = &t[k + 1..end.min(n)];
+        let after = t.get(end + 1).copied();
+        if matches!(after, Some(Compare | Logic))
+            && matches!(t.get(end + 2), Some(x) if is_operand(*x))
+            || inside
+                .iter()
+                .any(|x| matches!(x, Logic | Keyword(Kw::Select)))
+        {
+            return Some(("sqli.function_condition", 5));
+        }
+    }
     // Function calls over SQL: `char(65)+char(66)`, `concat(0x3a,version())`.
     let sql_calls = t.iter().filter(|x| **x == Func(Fun::Sql)).count();
     if sql_calls >= 2 && has(&|x| matches!(x, Comma | Op | Logic)) {
@@ -643,7 +851,6 @@ fn judge(
             (Keyword(Kw::Drop), Keyword(Kw::Other))
                 | (Keyword(Kw::Insert), Keyword(Kw::Into))
                 | (Keyword(Kw::Delete), Keyword(Kw::From))
-                | (Keyword(Kw::Exec), Word)
                 | (Keyword(Kw::Declare), Var)
         ) && has(&|x| matches!(x, Semicolon | Comment | Break | Str | Var | Word))
             && n >= 3
