@@ -545,7 +545,7 @@ fn judge_value(lower: &str, in_path: bool) -> Option<&'static str> {
             let at = lower.bytes().position(|b| b == q).unwrap_or(0);
             !lower[..at].trim().contains(char::is_whitespace)
         });
-        if let Some((rule, _)) = judge(lower, &toks, context.is_some(), simple_prefix) {
+        if let Some((rule, _)) = judge(lower, &toks, context, simple_prefix) {
             let certain = matches!(
                 rule,
                 "sqli.union_select"
@@ -566,9 +566,11 @@ fn judge_value(lower: &str, in_path: bool) -> Option<&'static str> {
 fn judge(
     text: &str,
     t: &[Tok],
-    broke_out: bool,
+    quote: Option<u8>,
     simple_prefix: bool,
 ) -> Option<(&'static str, u8)> {
+    let broke_out = quote.is_some();
+    let single_quote = quote == Some(b'\'');
     use Tok::*;
     let n = t.len();
     let has = |pred: &dyn Fn(Tok) -> bool| t.iter().any(|x| pred(*x));
@@ -617,6 +619,14 @@ fn judge(
     if has(&|x| x == SysVar) {
         return Some(("sqli.system_variable", 4));
     }
+    // Writing or reading files: `into outfile`, `into dumpfile`, `load data infile`.
+    if t.windows(2)
+        .any(|w| w[0] == Keyword(Kw::Into) && w[1] == Keyword(Kw::Into))
+        || text.contains("load data infile")
+        || text.contains("load data local infile")
+    {
+        return Some(("sqli.file_access", 5));
+    }
     // Extended stored procedures, wherever they are called.
     if [
         "xp_cmdshell",
@@ -658,6 +668,7 @@ fn judge(
                     .any(|p| name.starts_with(p))
             }
             (Keyword(Kw::Declare), Var) => true,
+            (Func(Fun::Sql | Fun::Attack), _) => t[i + 2..].iter().any(|x| matches!(x, Keyword(_))),
             (Keyword(Kw::Waitfor), _) => true,
             (Keyword(Kw::Select), x) => {
                 matches!(x, Func(_) | Var | Num | Op | Keyword(_) | Open | Str)
@@ -699,10 +710,35 @@ fn judge(
                 Compare | Num | Comment | Func(Fun::Sql | Fun::Attack) | Var
             )
         });
-        let compares = t
-            .windows(3)
-            .any(|w| is_operand(w[0]) && w[1] == Compare && is_operand(w[2]));
+        let compares = if first == Some(Logic) {
+            t.len() >= 4 && is_operand(t[1]) && t[2] == Compare && is_operand(t[3])
+                || t.get(1) == Some(&Open)
+        } else {
+            t.windows(3)
+                .any(|w| is_operand(w[0]) && w[1] == Compare && is_operand(w[2]))
+        };
         if opens_clause && sqlish && (compares || first != Some(Logic)) && n >= 3 {
+            return Some(("sqli.continued_query", 5));
+        }
+        // `-2658) as x where 7364=7364`, `1)) order by 1`: a closed parenthesis, then a
+        // clause that compares.
+        if let Some(close) = t.iter().take(4).position(|x| *x == Close)
+            && let Some(k) = t[close..].iter().take(5).position(|x| {
+                matches!(
+                    x,
+                    Keyword(
+                        Kw::Where | Kw::Order | Kw::Group | Kw::Having | Kw::Limit | Kw::Procedure
+                    )
+                )
+            })
+            && t[close + k..]
+                .iter()
+                .take(6)
+                .any(|x| matches!(x, Compare | Num | Comment))
+            && t[..close]
+                .iter()
+                .all(|x| matches!(x, Num | Str | Word | Open | Close | Op))
+        {
             return Some(("sqli.continued_query", 5));
         }
     }
@@ -787,6 +823,22 @@ fn judge(
         {
             return Some(("sqli.clause_after_string", 5));
         }
+        // Closing the string, an operator, and a new string that the query's own closing
+        // quote completes: `x'|+'1`, `' + '`, `asd'|column!='`, `' sounds like '`.
+        let ops = t[1..]
+            .iter()
+            .take_while(|x| matches!(x, Op | Compare | Logic | Close | Word))
+            .count();
+        if single_quote
+            && simple_prefix
+            && (1..=3).contains(&ops)
+            && t[1..=ops].iter().filter(|x| **x == Word).count() <= 1
+            && t.get(1) != Some(&Word)
+            && t.get(ops + 1) == Some(&Str)
+            && (t.len() == ops + 2 || t.get(ops + 2) == Some(&Comment))
+        {
+            return Some(("sqli.string_expression", 5));
+        }
         // Concatenation with a SQL function: `'||version()||'`, `'+char(58)+'`.
         if matches!(t.get(1), Some(Op | Logic))
             && matches!(t.get(2), Some(Func(Fun::Sql) | Keyword(Kw::Select)))
@@ -838,6 +890,27 @@ fn judge(
         {
             return Some(("sqli.function_condition", 5));
         }
+    }
+    // An expression and nothing but SQL, cut by a comment: `( ( 1 * 'b') ) --`, `1 * 1 /*`.
+    if n >= 3
+        && t.last() == Some(&Comment)
+        && t.iter().all(|x| {
+            matches!(
+                x,
+                Num | Str
+                    | Op
+                    | Open
+                    | Close
+                    | Func(_)
+                    | Comment
+                    | Compare
+                    | Logic
+                    | Keyword(Kw::Null)
+            )
+        })
+        && t.iter().any(|x| matches!(x, Op | Open | Compare | Logic))
+    {
+        return Some(("sqli.expression_comment", 5));
     }
     // Function calls over SQL: `char(65)+char(66)`, `concat(0x3a,version())`.
     let sql_calls = t.iter().filter(|x| **x == Func(Fun::Sql)).count();
