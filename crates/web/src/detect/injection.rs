@@ -212,20 +212,59 @@ fn next_word(text: &str) -> &str {
     &t[..end]
 }
 
-/// OS command injection: a separator or substitution followed by a command, or shell
-/// syntax that only a shell reads (`${IFS}`, `$(...)`, backticks, `/???/`), or a line that
-/// starts with a command and its options.
+/// OS command injection: a separator or substitution followed by a command, shell syntax
+/// that only a shell reads (`${IFS}`, `$(...)`, brace expansion, `/???/` globs), Windows
+/// batch constructs, or a value that is itself a command line. Quotes and empty
+/// substitutions inside words (`w'g'et`, `who$()ami`) are removed first, as the shell does.
 fn command(lower: &str, sink: &mut Sink) {
+    if let Some(rule) = command_rule(lower) {
+        sink.hit(Hit::new(Cmdi, rule, 5, 1, lower));
+        return;
+    }
+    let unquoted = shell_unquote(lower);
+    if unquoted != lower
+        && let Some(rule) = command_rule(&unquoted)
+    {
+        sink.hit(Hit::new(Cmdi, rule, 5, 1, lower));
+    }
+}
+
+/// `lower` with what the shell strips from inside words: quotes, backslashes, and empty
+/// `$()`, `${}` and backtick pairs.
+fn shell_unquote(lower: &str) -> String {
+    let mut s = lower
+        .replace("$()", "")
+        .replace("${}", "")
+        .replace("``", "");
+    s.retain(|c| !matches!(c, '\'' | '"' | '\\'));
+    s
+}
+
+/// Programs that wrap another command (`time`, `nohup`, `sudo`) and say nothing alone.
+const WRAPPERS: &[&str] = &[
+    "time", "nohup", "sudo", "exec", "env", "nice", "timeout", "xargs", "setsid", "strace",
+];
+
+fn command_rule(lower: &str) -> Option<&'static str> {
     let b = lower.as_bytes();
+    let trimmed = lower.trim_start_matches([' ', '\t', '\'', '"']);
+    let starts_with_separator =
+        trimmed.starts_with([';', '|', '&', '`', '\n']) || trimmed.starts_with("$(");
     for (i, &c) in b.iter().enumerate() {
         let after = match c {
-            b';' | b'|' | b'\n' | b'`' => &lower[i + 1..],
-            b'&' => &lower[i + 1..],
+            b';' | b'|' | b'\n' | b'`' | b'&' => &lower[i + 1..],
             b'$' if b.get(i + 1) == Some(&b'(') => &lower[i + 2..],
             _ => continue,
         };
+        let doubled = after.starts_with(['|', '&']);
         let after = after.trim_start_matches(['|', '&']);
-        let word = next_word(after);
+        let mut word = next_word(after);
+        let mut trimmed_after =
+            after.trim_start_matches([' ', '\t', '\n', '\r', '(', '{', '\'', '"', '\\']);
+        if WRAPPERS.contains(&word) {
+            trimmed_after = trimmed_after[word.len()..].trim_start();
+            word = next_word(trimmed_after);
+        }
         if !is_command(word) {
             continue;
         }
@@ -234,10 +273,9 @@ fn command(lower: &str, sink: &mut Sink) {
             .next()
             .unwrap_or(word)
             .trim_end_matches(".exe");
-        let trimmed = after.trim_start_matches([' ', '\t', '\n', '\r', '(', '{', '\'', '"', '\\']);
-        let rest = trimmed.get(word.len()..).unwrap_or_default();
+        let rest = trimmed_after.get(word.len()..).unwrap_or_default();
         // What follows the command: its end, a separator, or arguments.
-        let ends = rest.is_empty()
+        let ends = rest.trim_end().is_empty()
             || rest.starts_with([';', '|', '&', '`', '\n', '>', '<'])
             || (matches!(c, b'`' | b'$') && rest.starts_with([')', '`']));
         let args = rest.trim_start();
@@ -247,98 +285,160 @@ fn command(lower: &str, sink: &mut Sink) {
             ]);
         let plain_args = rest.starts_with([' ', '\t']) && !args.is_empty();
         let command_sure = !AMBIGUOUS.contains(&base) || word.contains('/');
-        let hit = match c {
-            // Substitution is shell syntax already.
-            b'`' | b'$' => ends || plain_args || shell_args,
-            _ if command_sure => ends || plain_args || shell_args,
-            _ => {
-                shell_args
-                    || (ends && !matches!(c, b'&' | b'|') && lower.trim_start().starts_with(';'))
-            }
+        // A separator that opens the value (`;id`, `| net view`) is injection by shape.
+        let strong_separator = matches!(c, b';' | b'\n' | b'`' | b'$') || doubled || c == b'|';
+        let hit = if matches!(c, b'`' | b'$') {
+            ends || plain_args || shell_args
+        } else if starts_with_separator && i == lower.len() - trimmed.len() {
+            ends || plain_args || shell_args
+        } else if command_sure {
+            (ends && strong_separator) || plain_args && strong_separator || shell_args
+        } else {
+            shell_args || (ends && strong_separator && word.len() <= 8 && !lower[..i].contains(' '))
         };
         if hit && !(c == b'&' && rest.starts_with('=')) {
-            sink.hit(Hit::new(Cmdi, "cmdi.separator_command", 5, 1, lower));
-            return;
+            return Some("cmdi.separator_command");
         }
     }
-    if lower.contains("${ifs")
-        || lower.contains("$ifs")
-        || lower.contains("{cat,")
-        || lower.contains("/dev/tcp/")
+    if [
+        "${ifs",
+        "$ifs",
+        "/dev/tcp/",
+        "/dev/udp/",
+        "sh -c",
+        "bash -c",
+        "sh,-c",
+        "zsh -c",
+        "ksh -c",
+        "/bin/sh",
+        "/bin/bash",
+        "cmd /c",
+        "cmd.exe /c",
+        "cmd /k",
+        "powershell -",
+        "powershell.exe",
+        "%comspec%",
+        "%systemroot%",
+        "%windir%",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
     {
-        sink.hit(Hit::new(Cmdi, "cmdi.shell_syntax", 5, 1, lower));
-        return;
+        return Some("cmdi.shell_syntax");
+    }
+    // Brace expansion that builds a command: `{cat,/etc/passwd}`, `{,echo,#test}`.
+    if let Some(at) = lower.find('{') {
+        let inner = &lower[at + 1..];
+        let first = inner
+            .trim_start_matches(',')
+            .split([',', '}'])
+            .next()
+            .unwrap_or_default();
+        if inner.contains(',') && is_command(first) {
+            return Some("cmdi.brace_expansion");
+        }
     }
     // Globbed paths (`/???/c?t`, `/bin/c*`), as filter evasions.
-    if lower.contains("/???/")
-        || lower.contains("/?in/")
-        || lower.contains("/b?n/")
-        || lower.contains("/e??/")
+    if [
+        "/???/", "/?in/", "/b?n/", "/e??/", "/bi?/", "/u?r/", "/???/??t",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
     {
-        sink.hit(Hit::new(Cmdi, "cmdi.glob_path", 5, 1, lower));
-        return;
+        return Some("cmdi.glob_path");
     }
-    // A value that is a command line: a command with options or a path argument.
-    let first = next_word(lower);
-    if is_command(first)
-        && !matches!(
-            first,
-            "set"
-                | "test"
-                | "true"
-                | "false"
-                | "at"
-                | "w"
-                | "start"
-                | "more"
-                | "less"
-                | "type"
-                | "find"
-                | "host"
-                | "last"
-                | "history"
-                | "top"
-                | "head"
-                | "tail"
-                | "copy"
-                | "make"
-                | "mail"
-                | "exit"
-                | "cd"
-                | "net"
-                | "dir"
-                | "ver"
-                | "vol"
-                | "echo"
-                | "touch"
-                | "env"
-        )
-    {
-        let rest = lower.trim_start()[first.len()..].trim_start();
-        if rest.starts_with('-') && rest.len() > 1
-            || rest.starts_with('/') && rest.len() > 1
-            || rest.starts_with("${")
+    // A value that is a command line: a command with options or a path argument, or a
+    // command followed by a separator.
+    let mut first = next_word(lower);
+    let mut rest = lower.trim_start_matches([' ', '\t', '\n', '\r', '(', '{', '\'', '"', '\\']);
+    if WRAPPERS.contains(&first) && rest.len() > first.len() {
+        rest = rest[first.len()..].trim_start();
+        first = next_word(rest);
+    }
+    if is_command(first) {
+        let base = first.rsplit(['/', '\\']).next().unwrap_or(first);
+        let args = rest.get(first.len()..).unwrap_or_default();
+        let option = args.starts_with(' ')
+            && args.trim_start().starts_with('-')
+            && args.trim_start().len() > 1;
+        let path = args.starts_with(' ')
+            && args.trim_start().starts_with('/')
+            && args.trim_start().len() > 1;
+        let separated = args.starts_with([';', '|', '&', '`']) && !args.starts_with("&&&");
+        let sure = !AMBIGUOUS.contains(&base) || first.contains('/');
+        if (sure && (option || path || separated || args.starts_with(" ${")))
+            || (!sure
+                && (option || path)
+                && !matches!(
+                    base,
+                    "set"
+                        | "test"
+                        | "at"
+                        | "w"
+                        | "start"
+                        | "more"
+                        | "less"
+                        | "find"
+                        | "host"
+                        | "last"
+                        | "top"
+                        | "make"
+                        | "mail"
+                        | "dir"
+                        | "echo"
+                        | "type"
+                        | "copy"
+                        | "net"
+                ))
+            || ([
+                "/bin/",
+                "/usr/bin/",
+                "/sbin/",
+                "/usr/sbin/",
+                "/usr/local/bin/",
+            ]
+            .iter()
+            .any(|d| first.starts_with(d))
+                && args.is_empty())
         {
-            sink.hit(Hit::new(Cmdi, "cmdi.command_line", 5, 1, lower));
-            return;
+            return Some("cmdi.command_line");
         }
     }
-    // Windows batch constructs.
-    let w: Vec<&str> = lower.split_whitespace().take(3).collect();
-    if matches!(
-        w.as_slice(),
-        ["for", "/r" | "/f" | "/d" | "/l", ..]
-            | [
-                "if",
-                "exist" | "not" | "cmdextversion" | "errorlevel" | "defined",
-                ..
-            ]
-    ) || lower.contains("cmd /c")
-        || lower.contains("cmd.exe /c")
-        || lower.contains("powershell -")
+    // `alias name='command'`.
+    if let Some(rest) = lower.trim_start().strip_prefix("alias ")
+        && rest.contains('=')
     {
-        sink.hit(Hit::new(Cmdi, "cmdi.windows_shell", 5, 1, lower));
+        return Some("cmdi.command_line");
     }
+    // Windows batch constructs: `if %errorlevel% equ 2 goto`, `for %i in (*) do`.
+    let words: Vec<&str> = lower.split_whitespace().collect();
+    let batch_if = words.first() == Some(&"if")
+        && (lower.contains("==")
+            || words.iter().any(|w| {
+                matches!(
+                    *w,
+                    "equ"
+                        | "neq"
+                        | "lss"
+                        | "leq"
+                        | "gtr"
+                        | "geq"
+                        | "exist"
+                        | "errorlevel"
+                        | "cmdextversion"
+                        | "defined"
+                        | "goto"
+                )
+            }));
+    let batch_for = words.first() == Some(&"for")
+        && (words
+            .get(1)
+            .is_some_and(|w| w.starts_with('%') || w.starts_with('/')))
+        && words.contains(&"do");
+    if batch_if || batch_for {
+        return Some("cmdi.windows_batch");
+    }
+    None
 }
 
 /// Server-side template injection: expressions inside template delimiters, and the object
