@@ -158,6 +158,38 @@ const COMMANDS: &[&str] = &[
     "systemctl",
     "service",
     "at",
+    "sysinfo",
+    "getuid",
+    "ansible",
+    "ansible-galaxy",
+    "ansible-vault",
+    "chef-shell",
+    "column",
+    "alias",
+    "pwsh",
+    "net1",
+    "schtasks",
+    "vssadmin",
+    "wevtutil",
+    "icacls",
+    "takeown",
+    "attrib",
+    "msiexec",
+    "uname",
+    "gdb",
+    "visudo",
+    "printf",
+    "rev",
+    "rmt",
+    "tee",
+    "strace",
+    "ltrace",
+    "nmcli",
+    "docker",
+    "kubectl",
+    "aws",
+    "gcloud",
+    "az",
 ];
 
 /// Commands that are also English words: they count only with shell-shaped arguments.
@@ -220,6 +252,14 @@ fn command(lower: &str, sink: &mut Sink) {
     if let Some(rule) = command_rule(lower) {
         sink.hit(Hit::new(Cmdi, rule, 5, 1, lower));
         return;
+    }
+    // Payload lists write newlines as `\n`.
+    if lower.contains("\\n") {
+        let lines = lower.replace("\\n", "\n");
+        if let Some(rule) = command_rule(&lines) {
+            sink.hit(Hit::new(Cmdi, rule, 5, 1, lower));
+            return;
+        }
     }
     let unquoted = shell_unquote(lower);
     if unquoted != lower
@@ -365,7 +405,35 @@ fn command_rule(lower: &str) -> Option<&'static str> {
             && args.trim_start().starts_with('/')
             && args.trim_start().len() > 1;
         let separated = args.starts_with([';', '|', '&', '`']) && !args.starts_with("&&&");
+        // Windows: a drive path or an environment variable as the argument
+        // (`type c:\\windows\\repair\\sam`, `dir %userprofile%`), or `net user|localgroup`.
+        let a = args.trim_start().as_bytes();
+        let drive = a.len() >= 3
+            && a[0].is_ascii_alphabetic()
+            && a[1] == b':'
+            && matches!(a[2], b'\\' | b'/');
+        let env_var = a.first() == Some(&b'%')
+            && a[1..]
+                .iter()
+                .position(|c| *c == b'%')
+                .is_some_and(|e| e > 1);
+        let net = base == "net"
+            && [
+                "user",
+                "localgroup",
+                "view",
+                "share",
+                "use",
+                "group",
+                "accounts",
+                "session",
+            ]
+            .iter()
+            .any(|sub| args.trim_start().starts_with(sub));
         let sure = !AMBIGUOUS.contains(&base) || first.contains('/');
+        if (args.starts_with(' ') && (drive || env_var)) || net {
+            return Some("cmdi.command_line");
+        }
         if (sure && (option || path || separated || args.starts_with(" ${")))
             || (!sure
                 && (option || path)
