@@ -246,6 +246,12 @@ pub fn js_decode(text: &str) -> String {
             )
         } else if let Some(h) = rest.strip_prefix('u') {
             (h.get(..4).and_then(|h| u32::from_str_radix(h, 16).ok()), 5)
+        } else if rest.len() >= 3
+            && rest.as_bytes()[..3]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            (u32::from_str_radix(&rest[..3], 8).ok(), 4)
         } else {
             (None, 0)
         };
@@ -339,6 +345,7 @@ mod tests {
         );
         assert_eq!(html_decode("fish & chips &copy;"), "fish & chips &copy;");
         assert_eq!(js_decode(r"\x3cscript\u003e\u{61}"), "<script>a");
+        assert_eq!(js_decode(r"\141\154ert"), "alert");
         assert_eq!(js_decode(r"C:\windows"), r"C:\windows");
         assert_eq!(fold_lookalikes("．．／etc"), "../etc");
         assert_eq!(

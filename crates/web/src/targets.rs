@@ -122,6 +122,20 @@ impl Targets {
         {
             let decoded = decode::url_decode(value, true);
             t.push(Location::Cookie, name.trim(), value, decoded, limits);
+            // Cookie names are input too, and payloads hide there.
+            let name = name.trim();
+            if name
+                .bytes()
+                .any(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
+            {
+                t.push(
+                    Location::Cookie,
+                    name,
+                    name,
+                    decode::url_decode(name, true),
+                    limits,
+                );
+            }
         }
         for (name, value) in &request.headers {
             let lower = name.to_ascii_lowercase();

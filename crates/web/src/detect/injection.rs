@@ -327,12 +327,12 @@ fn command_rule(lower: &str) -> Option<&'static str> {
         let command_sure = !AMBIGUOUS.contains(&base) || word.contains('/');
         // A separator that opens the value (`;id`, `| net view`) is injection by shape.
         let strong_separator = matches!(c, b';' | b'\n' | b'`' | b'$') || doubled || c == b'|';
-        let hit = if matches!(c, b'`' | b'$') {
-            ends || plain_args || shell_args
-        } else if starts_with_separator && i == lower.len() - trimmed.len() {
+        let substitution = matches!(c, b'`' | b'$');
+        let opens_value = starts_with_separator && i == lower.len() - trimmed.len();
+        let hit = if substitution || opens_value {
             ends || plain_args || shell_args
         } else if command_sure {
-            (ends && strong_separator) || plain_args && strong_separator || shell_args
+            ((ends || plain_args) && strong_separator) || shell_args
         } else {
             shell_args || (ends && strong_separator && word.len() <= 8 && !lower[..i].contains(' '))
         };

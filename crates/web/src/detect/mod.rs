@@ -152,6 +152,16 @@ pub(crate) fn inspect(target: &Target, sink: &mut Sink) {
         injection::check(target.location, lower, &target.decoded, sink);
         xss::check(lower, sink);
         sqli::check(lower, true, sink);
+        // Path segments sent base64-encoded (`/api/PHNjcmlwdD4…`).
+        for segment in target.decoded.split('/').filter(|s| s.len() >= 12) {
+            if let Some(inner) = crate::decode::base64_text(segment) {
+                let inner = inner.to_lowercase();
+                sqli::check(&inner, false, sink);
+                xss::check(&inner, sink);
+                injection::check(Location::Query, &inner, &inner, sink);
+                traversal::check(Location::Query, &inner, sink);
+            }
+        }
         return;
     }
     sqli::check(lower, false, sink);

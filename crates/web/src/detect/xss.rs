@@ -104,45 +104,143 @@ const SINKS: &[&str] = &[
     "import(",
     "onerror=",
     "print(",
+    "frames[",
+    "parent[",
+    "content[",
+    "this[",
+    "alert.call",
+    "confirm.call",
+    "prompt.call",
+    ".apply(",
+    "=alert",
+    "${alert",
+    "(alert)",
+    ".source+",
+    "=confirm",
+    "=prompt",
+    "[alert",
+    "alert,",
 ];
 
 pub(crate) fn check(lower: &str, sink: &mut Sink) {
-    let squeezed = squeeze(lower);
-    if let Some(rule) = markup(lower, &squeezed) {
-        sink.hit(Hit::new(Xss, rule, 5, 1, lower));
+    if let Some((rule, score)) = judge(lower) {
+        sink.hit(Hit::new(Xss, rule, score, 1, lower));
         return;
     }
+    // Tags split by fake tags (`o<x>nfocus=alert<x>(1)`) read whole once they are removed.
+    if lower.contains('<') {
+        let stripped = strip_short_tags(lower);
+        if stripped != lower
+            && let Some((rule, score)) = judge(&stripped)
+        {
+            sink.hit(Hit::new(Xss, rule, score, 1, lower));
+        }
+    }
+}
+
+fn judge(lower: &str) -> Option<(&'static str, u8)> {
+    let squeezed = squeeze(lower);
+    if let Some(rule) = markup(lower, &squeezed) {
+        return Some((rule, 5));
+    }
     if script_url(&squeezed) {
-        sink.hit(Hit::new(Xss, "xss.script_url", 5, 1, lower));
-        return;
+        return Some(("xss.script_url", 5));
     }
     if squeezed.contains("expression(")
         || squeezed.contains("-moz-binding")
         || squeezed.contains("behavior:url")
+        || squeezed.contains("behaviour:url")
     {
-        sink.hit(Hit::new(Xss, "xss.css_script", 5, 1, lower));
-        return;
+        return Some(("xss.css_script", 5));
     }
     // Breaking out of an attribute: a quote, then an event handler.
     if let Some(at) = lower.find(['"', '\'']) {
         let rest = &lower[at + 1..];
         if event_handler(rest) {
-            sink.hit(Hit::new(Xss, "xss.attribute_breakout", 5, 1, lower));
-            return;
+            return Some(("xss.attribute_breakout", 5));
         }
     }
+    let calls_sink = SINKS.iter().any(|s| squeezed.contains(s));
+    // An event handler that calls script, with or without a tag around it.
+    if calls_sink && event_handler(lower) {
+        return Some(("xss.event_handler", 5));
+    }
     // Breaking out of a JavaScript string or expression into a call.
-    if SINKS.iter().any(|s| squeezed.contains(s))
-        && (lower.contains(['\'', '"', ';', '`', '<', '>', '=', '+', '-', '/']))
+    if calls_sink
+        && (lower.contains([
+            '\'', '"', ';', '`', '<', '>', '=', '+', '-', '/', ',', '[', '.',
+        ]))
     {
-        sink.hit(Hit::new(Xss, "xss.script_call", 5, 1, lower));
-        return;
+        return Some(("xss.script_call", 5));
     }
     // Template and framework injections that run script (AngularJS sandbox escapes).
     if (squeezed.contains("{{") && squeezed.contains("constructor")) || squeezed.contains("$eval(")
     {
-        sink.hit(Hit::new(Xss, "xss.client_template", 5, 1, lower));
+        return Some(("xss.client_template", 5));
     }
+    // Markup that closes the element the value is printed in, or breaks out of several
+    // contexts at once (the `"'\`-->]]>` of polyglots).
+    const CONTEXT_CLOSERS: &[&str] = &[
+        "</textarea",
+        "</title",
+        "</style",
+        "</noscript",
+        "</xmp",
+        "</iframe",
+        "</template",
+        "</option",
+        "</select",
+        "</script",
+        "</noembed",
+        "</plaintext",
+    ];
+    if CONTEXT_CLOSERS.iter().any(|c| squeezed.contains(c))
+        || (squeezed.contains("-->") && squeezed.contains("]]>"))
+    {
+        return Some(("xss.context_breakout", 5));
+    }
+    // Any other markup with attributes: suspicious, not enough alone.
+    if has_tag_with_attributes(lower) {
+        return Some(("xss.html_injection", 3));
+    }
+    None
+}
+
+/// `lower` without tags of one to three letters (`<x>`, `<b>`), which some filters strip.
+fn strip_short_tags(lower: &str) -> String {
+    let mut out = String::with_capacity(lower.len());
+    let mut rest = lower;
+    while let Some(at) = rest.find('<') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let len = after.bytes().take_while(u8::is_ascii_alphabetic).count();
+        if (1..=3).contains(&len) && after[len..].starts_with('>') {
+            rest = &after[len + 1..];
+        } else {
+            out.push('<');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `<name attr=…`: a tag with at least one attribute.
+fn has_tag_with_attributes(lower: &str) -> bool {
+    lower.match_indices('<').any(|(at, _)| {
+        let after = &lower[at + 1..];
+        let len = after
+            .bytes()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b':' | b'-'))
+            .count();
+        len > 0
+            && after.as_bytes()[0].is_ascii_alphabetic()
+            && after[len..].starts_with([' ', '/', '\t', '\n'])
+            && after[len..]
+                .split('>')
+                .next()
+                .is_some_and(|attrs| attrs.contains('='))
+    })
 }
 
 /// A script scheme followed by code (`javascript:alert(1)`, not `javascript: basics`).
@@ -204,6 +302,16 @@ fn markup(lower: &str, squeezed: &str) -> Option<&'static str> {
             return Some("xss.event_handler");
         }
         let attrs = squeeze(tag_body);
+        // Style that loads or runs something; tags from other XML namespaces (`svg:`,
+        // `xmlns:ev=`), which browsers render as live SVG or XML islands.
+        if attrs.contains("style=")
+            && (attrs.contains("url(") || attrs.contains("expression") || attrs.contains("behavio"))
+            || rest[..name_len].contains(':')
+            || attrs.contains("xmlns:")
+            || attrs.contains("datasrc=")
+        {
+            return Some("xss.dangerous_attribute");
+        }
         if script_url(&attrs)
             || ((attrs.contains("src=")
                 || attrs.contains("href=")
