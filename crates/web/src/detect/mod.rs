@@ -146,6 +146,32 @@ pub(crate) fn inspect(target: &Target, sink: &mut Sink) {
     if lower.is_empty() {
         return;
     }
+    // Most values are one plain token (ids, numbers, words, hashes): no detector can fire
+    // on those, except that they may be base64 hiding something.
+    if lower
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+        && ![
+            "xp_",
+            "sp_",
+            "utl_",
+            "dbms_",
+            "java",
+            "php",
+            "jndi",
+            "ognl",
+            "ysoserial",
+        ]
+        .iter()
+        .any(|k| lower.contains(k))
+    {
+        if lower.len() >= 12
+            && let Some(inner) = crate::decode::base64_text(&target.decoded)
+        {
+            inspect_decoded(target.location, &inner.to_lowercase(), sink);
+        }
+        return;
+    }
     traversal::check(target.location, lower, sink);
     // Paths carry traversal and include attacks; the injections live in values.
     if target.location == Location::Path {
@@ -155,11 +181,7 @@ pub(crate) fn inspect(target: &Target, sink: &mut Sink) {
         // Path segments sent base64-encoded (`/api/PHNjcmlwdD4…`).
         for segment in target.decoded.split('/').filter(|s| s.len() >= 12) {
             if let Some(inner) = crate::decode::base64_text(segment) {
-                let inner = inner.to_lowercase();
-                sqli::check(&inner, false, sink);
-                xss::check(&inner, sink);
-                injection::check(Location::Query, &inner, &inner, sink);
-                traversal::check(Location::Query, &inner, sink);
+                inspect_decoded(Location::Query, &inner.to_lowercase(), sink);
             }
         }
         return;
@@ -170,12 +192,16 @@ pub(crate) fn inspect(target: &Target, sink: &mut Sink) {
     injection::check(target.location, lower, &target.decoded, sink);
     // A value sent base64-encoded is inspected once more, decoded.
     if let Some(inner) = crate::decode::base64_text(&target.decoded) {
-        let inner = inner.to_lowercase();
-        sqli::check(&inner, false, sink);
-        xss::check(&inner, sink);
-        injection::check(target.location, &inner, &inner, sink);
-        traversal::check(target.location, &inner, sink);
+        inspect_decoded(target.location, &inner.to_lowercase(), sink);
     }
+}
+
+/// Runs the value detectors on text decoded from base64.
+fn inspect_decoded(location: Location, inner: &str, sink: &mut Sink) {
+    sqli::check(inner, false, sink);
+    xss::check(inner, sink);
+    injection::check(location, inner, inner, sink);
+    traversal::check(location, inner, sink);
 }
 
 /// Scanner signatures in the User-Agent and friends.

@@ -6,6 +6,8 @@
 use super::{Hit, Sink};
 use crate::detect::Category::{Lfi, PathTraversal, Rfi};
 use crate::targets::Location;
+use aho_corasick::AhoCorasick;
+use std::sync::LazyLock;
 
 /// Files and folders attackers read once they can name a path.
 const SENSITIVE: &[&str] = &[
@@ -218,7 +220,9 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
         ));
         return;
     }
-    if STRONG.iter().any(|f| file_named(&path, f)) && (location_is_path || !path.contains(' ')) {
+    if named_files(&STRONG_FILES, STRONG, &path).next().is_some()
+        && (location_is_path || !path.contains(' '))
+    {
         sink.hit(Hit::new(Lfi, "lfi.sensitive_file", 5, 1, lower));
         return;
     }
@@ -230,10 +234,9 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '\0')
         .collect();
-    let named = SENSITIVE.iter().find(|s| file_named(&squeezed, s));
-    if let Some(file) = named {
-        let weak = matches!(
-            *file,
+    let weak = |file: &str| {
+        matches!(
+            file,
             "etc/"
                 | "boot/"
                 | "home/"
@@ -244,13 +247,16 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
                 | "system32/"
                 | "bin/sh"
                 | "bin/bash"
-        );
+        )
+    };
+    let named: Vec<&str> = named_files(&SENSITIVE_FILES, SENSITIVE, &squeezed).collect();
+    if !named.is_empty() {
         let found = if location_is_path {
             climbs >= 1
-        } else if weak {
-            squeezed.starts_with(&format!("/{file}")) || climbs >= 1
         } else {
-            true
+            named
+                .iter()
+                .any(|file| !weak(file) || squeezed.starts_with(&format!("/{file}")) || climbs >= 1)
         };
         if found {
             sink.hit(Hit::new(Lfi, "lfi.sensitive_file", 5, 1, lower));
@@ -398,6 +404,26 @@ fn climbs(path: &str) -> usize {
 }
 
 /// `file` occurs as a path component (not inside a longer name).
+/// One automaton per file list: a value is scanned once, whatever the list's length.
+static SENSITIVE_FILES: LazyLock<AhoCorasick> = LazyLock::new(|| automaton(SENSITIVE));
+static STRONG_FILES: LazyLock<AhoCorasick> = LazyLock::new(|| automaton(STRONG));
+
+fn automaton(files: &[&str]) -> AhoCorasick {
+    AhoCorasick::new(files).expect("file lists are plain literals")
+}
+
+/// The files of `files` (searched with `automaton`) that `path` names as path components.
+fn named_files<'p>(
+    automaton: &'p AhoCorasick,
+    files: &'static [&'static str],
+    path: &'p str,
+) -> impl Iterator<Item = &'static str> + 'p {
+    automaton
+        .find_overlapping_iter(path)
+        .map(move |m| files[m.pattern().as_usize()])
+        .filter(move |file| file_named(path, file))
+}
+
 fn file_named(path: &str, file: &str) -> bool {
     let mut from = 0;
     while let Some(at) = path[from..].find(file).map(|i| from + i) {
