@@ -251,7 +251,7 @@ pub fn js_decode(text: &str) -> String {
                 .iter()
                 .all(|b| (b'0'..=b'7').contains(b))
         {
-            (u32::from_str_radix(&rest[..3], 8).ok(), 4)
+            (u32::from_str_radix(&rest[..3], 8).ok(), 3)
         } else {
             (None, 0)
         };

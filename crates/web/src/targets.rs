@@ -44,6 +44,8 @@ pub enum Location {
     Form,
     Json,
     Multipart,
+    /// The file name of an uploaded part.
+    FileName,
     Xml,
     Body,
     Cookie,
@@ -181,13 +183,25 @@ impl Targets {
             .to_ascii_lowercase();
         let trimmed = body.trim_start();
         if content_type.contains("multipart/form-data") {
-            self.multipart(&content_type, body, limits);
+            // The boundary is case-sensitive: taken from the header as sent.
+            let header = request.header("content-type").unwrap_or_default();
+            self.multipart(header, body, limits);
         } else if content_type.contains("json")
             || trimmed.starts_with('{')
             || trimmed.starts_with('[')
         {
             match serde_json::from_str::<serde_json::Value>(body) {
                 Ok(value) => self.json("", &value, 0, limits),
+                Err(e) if e.to_string().contains("recursion limit") => {
+                    self.exceeded.push("JSON depth");
+                    self.push(
+                        Location::Body,
+                        "",
+                        body,
+                        decode::url_decode(body, false),
+                        limits,
+                    );
+                }
                 Err(_) => self.push(
                     Location::Body,
                     "",
@@ -272,7 +286,12 @@ impl Targets {
     fn multipart(&mut self, content_type: &str, body: &str, limits: &Limits) {
         let boundary = content_type
             .split(';')
-            .find_map(|p| p.trim().strip_prefix("boundary="))
+            .find_map(|p| {
+                let p = p.trim();
+                p.get(..9)
+                    .filter(|k| k.eq_ignore_ascii_case("boundary="))
+                    .map(|_| &p[9..])
+            })
             .map(|b| b.trim_matches('"').to_string());
         let Some(boundary) = boundary.filter(|b| !b.is_empty()) else {
             self.push(Location::Body, "", body, body.to_string(), limits);
@@ -307,7 +326,7 @@ impl Targets {
                     .unwrap_or_default()
                     .trim_matches('"');
                 self.push(
-                    Location::Multipart,
+                    Location::FileName,
                     &name,
                     filename,
                     filename.to_string(),

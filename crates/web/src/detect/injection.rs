@@ -329,12 +329,21 @@ fn command_rule(lower: &str) -> Option<&'static str> {
         let strong_separator = matches!(c, b';' | b'\n' | b'`' | b'$') || doubled || c == b'|';
         let substitution = matches!(c, b'`' | b'$');
         let opens_value = starts_with_separator && i == lower.len() - trimmed.len();
+        // What comes before the separator looks like a parameter value (`127.0.0.1`,
+        // `a`, `x.txt`), not a word of prose.
+        let prefix = lower[..i].trim();
+        let value_like = prefix.len() <= 3
+            || prefix
+                .bytes()
+                .any(|b| b.is_ascii_digit() || matches!(b, b'.' | b'/' | b'\'' | b'"'));
         let hit = if substitution || opens_value {
             ends || plain_args || shell_args
         } else if command_sure {
             ((ends || plain_args) && strong_separator) || shell_args
         } else {
-            shell_args || (ends && strong_separator && word.len() <= 8 && !lower[..i].contains(' '))
+            shell_args
+                || (ends && strong_separator && word.len() <= 8 && value_like)
+                || (strong_separator && value_like && command_line(trimmed_after))
         };
         if hit && !(c == b'&' && rest.starts_with('=')) {
             return Some("cmdi.separator_command");
@@ -387,90 +396,8 @@ fn command_rule(lower: &str) -> Option<&'static str> {
     {
         return Some("cmdi.glob_path");
     }
-    // A value that is a command line: a command with options or a path argument, or a
-    // command followed by a separator.
-    let mut first = next_word(lower);
-    let mut rest = lower.trim_start_matches([' ', '\t', '\n', '\r', '(', '{', '\'', '"', '\\']);
-    if WRAPPERS.contains(&first) && rest.len() > first.len() {
-        rest = rest[first.len()..].trim_start();
-        first = next_word(rest);
-    }
-    if is_command(first) {
-        let base = first.rsplit(['/', '\\']).next().unwrap_or(first);
-        let args = rest.get(first.len()..).unwrap_or_default();
-        let option = args.starts_with(' ')
-            && args.trim_start().starts_with('-')
-            && args.trim_start().len() > 1;
-        let path = args.starts_with(' ')
-            && args.trim_start().starts_with('/')
-            && args.trim_start().len() > 1;
-        let separated = args.starts_with([';', '|', '&', '`']) && !args.starts_with("&&&");
-        // Windows: a drive path or an environment variable as the argument
-        // (`type c:\\windows\\repair\\sam`, `dir %userprofile%`), or `net user|localgroup`.
-        let a = args.trim_start().as_bytes();
-        let drive = a.len() >= 3
-            && a[0].is_ascii_alphabetic()
-            && a[1] == b':'
-            && matches!(a[2], b'\\' | b'/');
-        let env_var = a.first() == Some(&b'%')
-            && a[1..]
-                .iter()
-                .position(|c| *c == b'%')
-                .is_some_and(|e| e > 1);
-        let net = base == "net"
-            && [
-                "user",
-                "localgroup",
-                "view",
-                "share",
-                "use",
-                "group",
-                "accounts",
-                "session",
-            ]
-            .iter()
-            .any(|sub| args.trim_start().starts_with(sub));
-        let sure = !AMBIGUOUS.contains(&base) || first.contains('/');
-        if (args.starts_with(' ') && (drive || env_var)) || net {
-            return Some("cmdi.command_line");
-        }
-        if (sure && (option || path || separated || args.starts_with(" ${")))
-            || (!sure
-                && (option || path)
-                && !matches!(
-                    base,
-                    "set"
-                        | "test"
-                        | "at"
-                        | "w"
-                        | "start"
-                        | "more"
-                        | "less"
-                        | "find"
-                        | "host"
-                        | "last"
-                        | "top"
-                        | "make"
-                        | "mail"
-                        | "dir"
-                        | "echo"
-                        | "type"
-                        | "copy"
-                        | "net"
-                ))
-            || ([
-                "/bin/",
-                "/usr/bin/",
-                "/sbin/",
-                "/usr/sbin/",
-                "/usr/local/bin/",
-            ]
-            .iter()
-            .any(|d| first.starts_with(d))
-                && args.is_empty())
-        {
-            return Some("cmdi.command_line");
-        }
+    if command_line(lower) {
+        return Some("cmdi.command_line");
     }
     // `alias name='command'`.
     if let Some(rest) = lower.trim_start().strip_prefix("alias ")
@@ -507,6 +434,109 @@ fn command_rule(lower: &str) -> Option<&'static str> {
         return Some("cmdi.windows_batch");
     }
     None
+}
+
+/// Whether `text` is itself a command line: a command with options, a path, a drive or an
+/// environment variable as argument, `net user`-style subcommands, or a command followed
+/// by a separator.
+fn command_line(text: &str) -> bool {
+    let lower = text;
+    // A value that is a command line: a command with options or a path argument, or a
+    // command followed by a separator.
+    let mut first = next_word(lower);
+    let mut rest = lower.trim_start_matches([' ', '\t', '\n', '\r', '(', '{', '\'', '"', '\\']);
+    if WRAPPERS.contains(&first) && rest.len() > first.len() {
+        rest = rest[first.len()..].trim_start();
+        first = next_word(rest);
+    }
+    if is_command(first) {
+        let base = first.rsplit(['/', '\\']).next().unwrap_or(first);
+        let args = rest.get(first.len()..).unwrap_or_default();
+        let option = args.starts_with(' ')
+            && args.trim_start().starts_with('-')
+            && args.trim_start().len() > 1;
+        let path = args.starts_with(' ')
+            && args.trim_start().starts_with('/')
+            && args.trim_start().len() > 1;
+        let separated = args.starts_with([';', '|', '&', '`']) && !args.starts_with("&&&");
+        // A download or connection target: a URL or an IP address.
+        let target = args.starts_with(' ') && {
+            let a = args.trim_start();
+            ["http://", "https://", "ftp://", "tftp://", "//"]
+                .iter()
+                .any(|p| a.starts_with(p))
+                || a.split(['/', ':', ' '])
+                    .next()
+                    .is_some_and(|h| h.parse::<std::net::Ipv4Addr>().is_ok())
+        };
+        // Windows: a drive path or an environment variable as the argument
+        // (`type c:\\windows\\repair\\sam`, `dir %userprofile%`), or `net user|localgroup`.
+        let a = args.trim_start().as_bytes();
+        let drive = a.len() >= 3
+            && a[0].is_ascii_alphabetic()
+            && a[1] == b':'
+            && matches!(a[2], b'\\' | b'/');
+        let env_var = a.first() == Some(&b'%')
+            && a[1..]
+                .iter()
+                .position(|c| *c == b'%')
+                .is_some_and(|e| e > 1);
+        let net = base == "net"
+            && [
+                "user",
+                "localgroup",
+                "view",
+                "share",
+                "use",
+                "group",
+                "accounts",
+                "session",
+            ]
+            .iter()
+            .any(|sub| args.trim_start().starts_with(sub));
+        let sure = !AMBIGUOUS.contains(&base) || first.contains('/');
+        if (args.starts_with(' ') && (drive || env_var)) || net {
+            return true;
+        }
+        if (sure && (option || path || separated || target || args.starts_with(" ${")))
+            || (!sure
+                && (option || path)
+                && !matches!(
+                    base,
+                    "set"
+                        | "test"
+                        | "at"
+                        | "w"
+                        | "start"
+                        | "more"
+                        | "less"
+                        | "find"
+                        | "host"
+                        | "last"
+                        | "top"
+                        | "make"
+                        | "mail"
+                        | "dir"
+                        | "echo"
+                        | "type"
+                        | "copy"
+                        | "net"
+                ))
+            || ([
+                "/bin/",
+                "/usr/bin/",
+                "/sbin/",
+                "/usr/sbin/",
+                "/usr/local/bin/",
+            ]
+            .iter()
+            .any(|d| first.starts_with(d))
+                && args.is_empty())
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// Server-side template injection: expressions inside template delimiters, and the object

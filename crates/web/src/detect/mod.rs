@@ -29,6 +29,7 @@ pub enum Category {
     Crlf,
     MailInjection,
     Ssi,
+    FileUpload,
     Scanner,
     Protocol,
 }
@@ -52,6 +53,7 @@ impl Category {
             Category::Crlf => "crlf",
             Category::MailInjection => "mail_injection",
             Category::Ssi => "ssi",
+            Category::FileUpload => "file_upload",
             Category::Scanner => "scanner",
             Category::Protocol => "protocol",
         }
@@ -75,6 +77,7 @@ impl Category {
             Category::Crlf => 113,
             Category::MailInjection => 93,
             Category::Ssi => 97,
+            Category::FileUpload => 434,
             Category::Scanner => 200,
             Category::Protocol => 444,
         }
@@ -145,6 +148,9 @@ pub(crate) fn inspect(target: &Target, sink: &mut Sink) {
     let lower = target.lower.as_str();
     if lower.is_empty() {
         return;
+    }
+    if target.location == Location::FileName {
+        upload_name(lower, sink);
     }
     // Most values are one plain token (ids, numbers, words, hashes): no detector can fire
     // on those, except that they may be base64 hiding something.
@@ -271,6 +277,36 @@ pub(crate) fn scanner(user_agent: &str, sink: &mut Sink) {
             5,
             1,
             user_agent,
+        ));
+    }
+}
+
+/// Extensions a web server may run: an upload named so is a web shell in waiting.
+const SCRIPT_EXTENSIONS: &[&str] = &[
+    "php", "php3", "php4", "php5", "php7", "phtml", "phar", "pht", "phps", "jsp", "jspx", "jsw",
+    "jsv", "jspf", "asp", "aspx", "asa", "asax", "ascx", "ashx", "asmx", "cer", "cgi", "pl", "py",
+    "rb", "sh", "shtml", "war", "exe", "dll", "bat", "cmd", "ps1", "vbs", "hta", "htaccess",
+    "config", "svg",
+];
+
+/// An uploaded file name with a server-side script extension, anywhere in its chain of
+/// extensions (`shell.php`, `info.php.jpg`, `x.php%00.png`, `.htaccess`).
+fn upload_name(name: &str, sink: &mut Sink) {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let parts: Vec<&str> = base.split(['.', '\0', ';']).collect();
+    if parts.len() < 2 {
+        return;
+    }
+    if parts[1..]
+        .iter()
+        .any(|ext| SCRIPT_EXTENSIONS.contains(&ext.trim()))
+    {
+        sink.hit(Hit::new(
+            Category::FileUpload,
+            "upload.script_extension",
+            5,
+            1,
+            name,
         ));
     }
 }

@@ -605,6 +605,7 @@ fn judge(
     if let Some(s) = t.iter().position(|x| *x == Keyword(Kw::Select)) {
         let rest = &t[s + 1..];
         if rest.iter().take(12).any(|x| *x == Keyword(Kw::From))
+            && select_list(rest, text)
             && rest
                 .first()
                 .is_some_and(|x| is_operand(*x) || *x == Op || *x == Open)
@@ -718,6 +719,18 @@ fn judge(
                 .any(|w| is_operand(w[0]) && w[1] == Compare && is_operand(w[2]))
         };
         if opens_clause && sqlish && (compares || first != Some(Logic)) && n >= 3 {
+            return Some(("sqli.continued_query", 5));
+        }
+        // `name order by 3--`: a sort or filter parameter continued with a clause.
+        if matches!(first, Some(Word | Num))
+            && matches!(
+                t.get(1),
+                Some(Keyword(
+                    Kw::Order | Kw::Group | Kw::Having | Kw::Limit | Kw::Procedure
+                ))
+            )
+            && t[2..].iter().take(3).any(|x| matches!(x, Num | Comment))
+        {
             return Some(("sqli.continued_query", 5));
         }
         // `-2658) as x where 7364=7364`, `1)) order by 1`: a closed parenthesis, then a

