@@ -17,13 +17,18 @@
 //! assert_eq!(verdict.hits[0].hit.category.as_str(), "sqli");
 //! ```
 
+pub mod blocklist;
 pub mod decode;
 pub mod detect;
+pub mod honeypot;
+pub mod layer;
 mod request;
+pub mod shield;
 pub mod targets;
 
 pub use detect::{Category, Hit};
 pub use request::Request;
+pub use shield::{Action, Decision, Outcome, Policy, Shield};
 pub use targets::{Limits, Location};
 
 use serde::Serialize;
