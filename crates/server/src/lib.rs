@@ -65,6 +65,11 @@ pub async fn serve(
         metrics,
         ingest,
         detection,
+        web: Arc::new(watchpost_web::Shield::new(
+            watchpost_web::Engine::default(),
+            watchpost_web::Policy::default(),
+            Arc::new(watchpost_web::blocklist::Blocklist::default()),
+        )),
         started: Instant::now(),
     };
 

@@ -15,5 +15,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub ingest: IngestQueue,
     pub detection: Arc<crate::detection::DetectionEngine>,
+    /// Web inspection for `POST /api/v1/ids/analyze`.
+    pub web: Arc<watchpost_web::Shield>,
     pub started: Instant,
 }

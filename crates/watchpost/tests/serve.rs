@@ -669,3 +669,75 @@ detection:
         1
     );
 }
+
+#[tokio::test]
+async fn the_analyze_endpoint_inspects_request_profiles_and_stores_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let http = reqwest::Client::new();
+    let analyze = |body: Value| {
+        let (http, url) = (http.clone(), server.url("/api/v1/ids/analyze"));
+        async move {
+            let resp = http.post(url).json(&body).send().await.unwrap();
+            let status = resp.status();
+            (status, resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, verdict) = analyze(json!({
+        "method": "GET", "path": "/products", "query": "id=1%27%20union%20select%20password%20from%20users--",
+        "headers": {"Host": "shop.example", "User-Agent": "curl/8"}, "client_ip": "203.0.113.9"
+    }))
+    .await;
+    assert_eq!(status, 200, "{verdict}");
+    assert_eq!(verdict["attack"], true);
+    assert_eq!(
+        verdict["decision"]["action"], "pass",
+        "detect mode by default"
+    );
+    assert_eq!(verdict["findings"][0]["rule"], "sqli.union_select");
+    assert_eq!(verdict["findings"][0]["name"], "id");
+    let (_, clean) = analyze(json!({"method": "GET", "path": "/products", "query": "id=42"})).await;
+    assert_eq!(clean["attack"], false);
+    assert_eq!(clean["findings"], json!([]));
+    let (_, decoy) =
+        analyze(json!({"method": "GET", "path": "/.git/config", "client_ip": "203.0.113.9"})).await;
+    assert_eq!(decoy["decision"]["action"], "decoy");
+    assert!(
+        decoy["decision"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("[remote")
+    );
+
+    let page: Value = http
+        .get(server.url("/api/v1/detections?source_ip=203.0.113.9"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{page}");
+    let detectors: Vec<&str> = items
+        .iter()
+        .map(|d| d["detector"].as_str().unwrap())
+        .collect();
+    assert!(
+        detectors.contains(&"web") && detectors.contains(&"web-honeypot"),
+        "{detectors:?}"
+    );
+
+    let (status, error) = analyze(json!({"method": 5})).await;
+    assert_eq!(status, 400);
+    assert_eq!(error["error"]["code"], "invalid_body");
+    let (status, error) = analyze(json!({"path": "/", "client_ip": "not-an-ip"})).await;
+    assert_eq!(status, 400);
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("client_ip"),
+        "{error}"
+    );
+}

@@ -3,11 +3,12 @@
 mod detections;
 mod events;
 mod health;
+mod ids;
 mod metrics;
 
 use crate::state::AppState;
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 /// The server's router.
 pub fn router(state: AppState) -> Router {
@@ -19,6 +20,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/system/health", get(health::system_health))
         .route("/api/v1/events", get(events::list).post(events::ingest))
         .route("/api/v1/detections", get(detections::list))
+        .route("/api/v1/ids/analyze", post(ids::analyze))
         .fallback(not_found)
         .with_state(state)
 }

@@ -1,0 +1,78 @@
+//! `POST /api/v1/ids/analyze`: web inspection for applications that cannot host the tower
+//! layer (PHP, Python, Node): they send a request profile and act on the verdict. Findings
+//! are stored as detections, like everything else the server sees.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::net::IpAddr;
+use watchpost_web::{Decision, Request};
+
+/// The request profile: `method`, `path` and `query` (wire form), `headers` (an object or a
+/// list of pairs), `body`, and the client's address.
+#[derive(Deserialize)]
+pub struct AnalyzeRequest {
+    #[serde(flatten)]
+    request: Request,
+    #[serde(default)]
+    client_ip: Option<String>,
+}
+
+pub async fn analyze(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let input: AnalyzeRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("the body must be a request profile: {e}"),
+        )
+        .with_details(json!({"line": e.line(), "column": e.column()}))
+    })?;
+    let ip: Option<IpAddr> = match input.client_ip.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(text.parse().map_err(|_| {
+            ApiError::invalid_parameter("client_ip", format!("`{text}` is not an IP address"))
+        })?),
+    };
+    let outcome = state.web.check(&input.request, ip);
+    if !outcome.detections.is_empty() {
+        state
+            .store
+            .insert_detections(&outcome.detections)
+            .await
+            .map_err(ApiError::store)?;
+        state
+            .metrics
+            .detections
+            .inc_by(outcome.detections.len() as u64);
+    }
+    let decision = match &outcome.decision {
+        Decision::Pass => json!({"action": "pass"}),
+        Decision::Block { status, body } => {
+            json!({"action": "block", "status": status, "body": body})
+        }
+        Decision::Decoy(decoy) => json!({
+            "action": "decoy",
+            "status": decoy.status,
+            "content_type": decoy.content_type,
+            "location": decoy.location,
+            "body": decoy.body,
+        }),
+    };
+    Ok(Json(json!({
+        "request_id": outcome.request_id,
+        "attack": outcome.verdict.is_attack(),
+        "score": outcome.verdict.score,
+        "threshold": outcome.verdict.threshold,
+        "decision": decision,
+        "findings": outcome.verdict.hits,
+        "exceeded": outcome.verdict.exceeded,
+        "detections": outcome.detections.iter().map(|d| d.id).collect::<Vec<_>>(),
+    })))
+}
