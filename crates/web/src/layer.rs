@@ -132,7 +132,15 @@ where
             match outcome.decision {
                 Decision::Pass => {
                     let request = http::Request::from_parts(parts, B::from(bytes));
-                    inner.call(request).await
+                    let response = inner.call(request).await?;
+                    let after =
+                        layer
+                            .shield
+                            .after_response(&profile, ip, response.status().as_u16());
+                    if !after.is_empty() {
+                        (layer.reporter)(after);
+                    }
+                    Ok(response)
                 }
                 Decision::Block { status, body } => {
                     Ok(plain(status, body, Some(&outcome.request_id)))

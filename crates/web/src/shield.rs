@@ -4,6 +4,7 @@
 //! taken. Every finding becomes a [`watchpost_core::Detection`] for the store and the
 //! alert pipeline.
 
+use crate::behaviour::{Behaviour, BehaviourConfig, BehaviourFinding};
 use crate::blocklist::Blocklist;
 use crate::honeypot::{DecoyHit, DecoyResponse, Honeypot};
 use crate::{Category, Engine, Request, Verdict};
@@ -111,6 +112,7 @@ pub struct Shield {
     policy: Policy,
     blocklist: Arc<Blocklist>,
     honeypot: Honeypot,
+    behaviour: Behaviour,
 }
 
 impl Shield {
@@ -121,7 +123,66 @@ impl Shield {
             policy,
             blocklist,
             honeypot,
+            behaviour: Behaviour::default(),
         }
+    }
+
+    /// The same shield with its behaviour checks configured.
+    pub fn with_behaviour(mut self, config: BehaviourConfig) -> Shield {
+        self.behaviour = Behaviour::new(config);
+        self
+    }
+
+    /// Checks made once the response is known (failed logins, error bursts, denied
+    /// administrative requests); a client crossing a threshold on a blocking route is
+    /// blocked for the block TTL.
+    pub fn after_response(
+        &self,
+        request: &Request,
+        ip: Option<IpAddr>,
+        status: u16,
+    ) -> Vec<Detection> {
+        let findings = self.behaviour.on_response(request, ip, status, now_ms());
+        self.behaviour_detections(findings, request, ip)
+    }
+
+    fn action_for(&self, path: &str) -> Action {
+        self.policy
+            .route(path)
+            .and_then(|r| r.action)
+            .unwrap_or(self.policy.action)
+    }
+
+    /// Detections for behaviour findings; abusive clients (floods, brute force, scans)
+    /// are blocked where the route blocks.
+    fn behaviour_detections(
+        &self,
+        findings: Vec<BehaviourFinding>,
+        request: &Request,
+        ip: Option<IpAddr>,
+    ) -> Vec<Detection> {
+        let action = self.action_for(&request.path);
+        findings
+            .into_iter()
+            .map(|f| {
+                let mut d = behaviour_detection(&f, request, ip);
+                let abusive = f.rule.starts_with("bruteforce.")
+                    || f.rule == "ddos.client_flood"
+                    || f.rule == "scan.error_burst";
+                if abusive
+                    && action == Action::Block
+                    && let Some(ip) = ip
+                    && self.blocklist.block(
+                        ip,
+                        Duration::from_secs(self.policy.block_ttl_seconds),
+                        f.rule,
+                    )
+                {
+                    d.summary.push_str("; client blocked");
+                }
+                d
+            })
+            .collect()
     }
 
     pub fn blocklist(&self) -> &Arc<Blocklist> {
@@ -168,29 +229,36 @@ impl Shield {
                 detections,
             };
         }
+        let findings = self.behaviour.on_request(request, ip, now_ms());
+        // Forgery and privilege grabs concern this very request: refused where the route
+        // blocks, like an attack. Floods are answered by blocking the client.
+        let refuse_now = findings.iter().any(|f| {
+            matches!(
+                f.rule,
+                "csrf.cross_origin" | "privesc.role_field" | "session.hijack"
+            )
+        });
+        let behaviour = self.behaviour_detections(findings, request, ip);
         let mut verdict = self.engine.inspect(request);
         let route = self.policy.route(&path);
         if let Some(route) = route {
             exclude(&mut verdict, route);
         }
-        if !verdict.is_attack() {
-            return Outcome {
-                decision: Decision::Pass,
-                request_id,
-                verdict,
-                detections: Vec::new(),
-            };
-        }
         let action = route.and_then(|r| r.action).unwrap_or(self.policy.action);
-        let detection = attack_detection(&verdict, request, ip, &request_id, action);
+        let mut detections = behaviour;
+        if verdict.is_attack() {
+            detections.push(attack_detection(&verdict, request, ip, &request_id, action));
+        }
+        let refuse_request = (verdict.is_attack() || refuse_now) && action == Action::Block;
         Outcome {
-            decision: match action {
-                Action::Block => refuse(&request_id),
-                Action::Detect => Decision::Pass,
+            decision: if refuse_request {
+                refuse(&request_id)
+            } else {
+                Decision::Pass
             },
             request_id,
             verdict,
-            detections: vec![detection],
+            detections,
         }
     }
 }
@@ -334,4 +402,63 @@ fn tags(category: Category) -> AttackTags {
         }
         _ => AttackTags::from_sigma_tags(["attack.initial-access", "attack.t1190"]),
     }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn behaviour_detection(f: &BehaviourFinding, request: &Request, ip: Option<IpAddr>) -> Detection {
+    let (title, severity, tags): (&str, Severity, &[&str]) = match f.rule {
+        "bruteforce.ip" | "bruteforce.user" => (
+            "Brute force on a login route",
+            Severity::High,
+            &["attack.credential-access", "attack.t1110.001"],
+        ),
+        "bruteforce.stuffing" => (
+            "Credential stuffing",
+            Severity::High,
+            &["attack.credential-access", "attack.t1110.004"],
+        ),
+        "ddos.client_flood" | "ddos.surge" => (
+            "Request flood",
+            Severity::High,
+            &["attack.impact", "attack.t1498"],
+        ),
+        "scan.error_burst" => (
+            "Content discovery scan",
+            Severity::Medium,
+            &["attack.reconnaissance", "attack.t1595.003"],
+        ),
+        "session.hijack" => (
+            "Session used from a new network and browser",
+            Severity::High,
+            &["attack.credential-access", "attack.t1539"],
+        ),
+        "privesc.role_field" | "privesc.admin_probe" => (
+            "Privilege escalation attempt",
+            Severity::High,
+            &["attack.privilege-escalation", "attack.t1068"],
+        ),
+        _ => (
+            "Cross-site request forgery",
+            Severity::Medium,
+            &["attack.initial-access", "attack.t1189"],
+        ),
+    };
+    let mut d = Detection::new(f.rule, title, severity, "web-behaviour");
+    d.category = Some("web".into());
+    d.attack = AttackTags::from_sigma_tags(tags.iter().copied());
+    d.entity = ip.map(|ip| Entity::Ip { ip: ip.to_string() });
+    d.summary = f.summary.clone();
+    d.evidence = serde_json::json!({
+        "rule": f.rule,
+        "key": f.key,
+        "count": f.count,
+        "method": request.method,
+        "path": request.path,
+    });
+    d
 }
