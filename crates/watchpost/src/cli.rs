@@ -49,6 +49,8 @@ pub enum Command {
     },
     /// Hunt through EVTX and JSON logs with Sigma rules.
     Hunt(crate::hunt::HuntArgs),
+    /// Run the web shield as a reverse proxy in front of an application.
+    Proxy(crate::proxy_cmd::ProxyArgs),
     /// Sigma rule maintenance.
     Rules {
         #[command(subcommand)]

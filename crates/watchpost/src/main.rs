@@ -8,6 +8,7 @@ mod eval;
 mod eval_web;
 mod hunt;
 mod logging;
+mod proxy_cmd;
 mod rules_cmd;
 
 use clap::Parser;
@@ -61,6 +62,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: DbCommand::Stats { json },
         } => db::stats(&cli.config, json).await,
         Command::Hunt(args) => hunt::run(args),
+        Command::Proxy(args) => proxy_cmd::run(args).await,
         Command::Rules {
             command:
                 RulesCommand::Check {

@@ -125,6 +125,12 @@ fn every_subcommand_has_help_and_version_prints() {
         &["db", "migrate", "--help"],
         &["db", "stats", "--help"],
         &["bench", "ingest", "--help"],
+        &["hunt", "--help"],
+        &["rules", "check", "--help"],
+        &["eval", "sigma-regression", "--help"],
+        &["eval", "peer-agreement", "--help"],
+        &["eval", "web", "--help"],
+        &["proxy", "--help"],
     ] {
         let out = run(dir.path(), args);
         assert!(

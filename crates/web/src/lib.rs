@@ -23,6 +23,7 @@ pub mod decode;
 pub mod detect;
 pub mod honeypot;
 pub mod layer;
+pub mod proxy;
 mod request;
 pub mod shield;
 pub mod targets;
