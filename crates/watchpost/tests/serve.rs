@@ -728,6 +728,33 @@ async fn the_analyze_endpoint_inspects_request_profiles_and_stores_findings() {
         "{detectors:?}"
     );
 
+    // Reported after the fact with the response status: ten failed logins from one
+    // address are brute force.
+    for _ in 0..10 {
+        analyze(json!({"method": "POST", "path": "/login", "body": "username=admin&password=x",
+                       "headers": {"Content-Type": "application/x-www-form-urlencoded", "Origin": "http://shop.example", "Host": "shop.example"},
+                       "client_ip": "198.51.100.77", "response_status": 401}))
+        .await;
+    }
+    let page: Value = http
+        .get(server.url("/api/v1/detections?detector=web-behaviour"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rules: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["rule_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        rules.contains(&"bruteforce.ip") && rules.contains(&"bruteforce.user"),
+        "{rules:?}"
+    );
+
     let (status, error) = analyze(json!({"method": 5})).await;
     assert_eq!(status, 400);
     assert_eq!(error["error"]["code"], "invalid_body");

@@ -13,13 +13,17 @@ use std::net::IpAddr;
 use watchpost_web::{Decision, Request};
 
 /// The request profile: `method`, `path` and `query` (wire form), `headers` (an object or a
-/// list of pairs), `body`, and the client's address.
+/// list of pairs), `body`, the client's address, and optionally the response status.
 #[derive(Deserialize)]
 pub struct AnalyzeRequest {
     #[serde(flatten)]
     request: Request,
     #[serde(default)]
     client_ip: Option<String>,
+    /// The status the application answered with, when the profile is sent afterwards:
+    /// failed logins, error bursts and denied admin requests are counted from it.
+    #[serde(default)]
+    response_status: Option<u16>,
 }
 
 pub async fn analyze(
@@ -40,7 +44,12 @@ pub async fn analyze(
             ApiError::invalid_parameter("client_ip", format!("`{text}` is not an IP address"))
         })?),
     };
-    let outcome = state.web.check(&input.request, ip);
+    let mut outcome = state.web.check(&input.request, ip);
+    if let Some(status) = input.response_status {
+        outcome
+            .detections
+            .extend(state.web.after_response(&input.request, ip, status));
+    }
     if !outcome.detections.is_empty() {
         state
             .store
