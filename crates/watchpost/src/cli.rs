@@ -204,6 +204,8 @@ pub struct EvalWebArgs {
 pub enum BenchCommand {
     /// Sustained event ingest into the store, in batches.
     Ingest(crate::bench::IngestArgs),
+    /// Latency added by `watchpost proxy` in front of a loopback upstream at a fixed rate.
+    Proxy(crate::bench_proxy::ProxyBenchArgs),
 }
 
 /// Loads the configuration or fails with every error listed.

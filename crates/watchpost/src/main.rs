@@ -1,6 +1,7 @@
 //! `watchpost`: security monitoring, detection and alerting in one binary.
 
 mod bench;
+mod bench_proxy;
 mod cli;
 mod config_cmd;
 mod db;
@@ -110,6 +111,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Ingest(args),
         } => bench::ingest(args).await,
+        Command::Bench {
+            command: BenchCommand::Proxy(args),
+        } => bench_proxy::proxy(args).await,
         Command::Version => {
             println!("watchpost {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -125,6 +125,7 @@ fn every_subcommand_has_help_and_version_prints() {
         &["db", "migrate", "--help"],
         &["db", "stats", "--help"],
         &["bench", "ingest", "--help"],
+        &["bench", "proxy", "--help"],
         &["hunt", "--help"],
         &["rules", "check", "--help"],
         &["eval", "sigma-regression", "--help"],
