@@ -116,6 +116,7 @@ const KEYWORDS: &[(&str, Kw)] = &[
     ("asc", Kw::Other),
     ("desc", Kw::Other),
     ("true", Kw::Other),
+    ("binary", Kw::Other),
     ("false", Kw::Other),
 ];
 
@@ -433,8 +434,10 @@ fn tokenize(text: &str, start_in_string: Option<u8>) -> Vec<Tok> {
                     .iter()
                     .find(|c| !c.is_ascii_whitespace())
                     .is_some_and(|c| *c == b'(');
+                // `user_lock.sleep(`, `dbms_lock.sleep(`: the function after the package.
+                let called = word.rsplit('.').next().unwrap_or(word);
                 let tok = if next_open {
-                    if ATTACK_FUNCTIONS.contains(&word) {
+                    if ATTACK_FUNCTIONS.contains(&word) || ATTACK_FUNCTIONS.contains(&called) {
                         Tok::Func(Fun::Attack)
                     } else if SQL_FUNCTIONS.contains(&word) {
                         Tok::Func(Fun::Sql)
@@ -602,7 +605,11 @@ fn judge(
         return Some(("sqli.waitfor", 5));
     }
     // SELECT ... FROM, or SELECT of a function or variable.
-    if let Some(s) = t.iter().position(|x| *x == Keyword(Kw::Select)) {
+    for (s, _) in t
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| **x == Keyword(Kw::Select))
+    {
         let rest = &t[s + 1..];
         if rest.iter().take(12).any(|x| *x == Keyword(Kw::From))
             && select_list(rest, text)
@@ -612,9 +619,51 @@ fn judge(
         {
             return Some(("sqli.select_from", 5));
         }
-        if matches!(rest.first(), Some(Func(_) | Var)) || (s > 0 && t[s - 1] == Open) {
+        if matches!(rest.first(), Some(Func(_) | Var | SysVar))
+            || (s > 0 && t[s - 1] == Open && !rest.is_empty())
+        {
             return Some(("sqli.subselect", 5));
         }
+    }
+    // The database's own catalogue named next to SQL.
+    const CATALOGUES: &[&str] = &[
+        "information_schema",
+        "sysobjects",
+        "syscolumns",
+        "mysql.user",
+        "pg_catalog",
+        "pg_shadow",
+        "sqlite_master",
+        "all_tables",
+        "user_tables",
+        "all_tab_columns",
+        "sys.tables",
+        "sys.objects",
+        "master..sysdatabases",
+        "msysobjects",
+    ];
+    if CATALOGUES.iter().any(|c| text.contains(c))
+        && has(&|x| {
+            matches!(
+                x,
+                Keyword(Kw::Select | Kw::From | Kw::Union | Kw::Where) | Func(_)
+            )
+        })
+    {
+        return Some(("sqli.catalogue", 5));
+    }
+    // `case … when … then … end`: a conditional expression.
+    if let Some(c) = t.iter().position(|x| *x == Keyword(Kw::Case))
+        && t[c + 1..]
+            .iter()
+            .filter(|x| **x == Keyword(Kw::Other))
+            .count()
+            >= 2
+        && t[c + 1..].iter().any(|x| matches!(x, Num | Str))
+        && text.contains("when")
+        && text.contains("then")
+    {
+        return Some(("sqli.case_expression", 5));
     }
     // System variables (`@@version`) next to SQL.
     if has(&|x| x == SysVar) {
@@ -763,13 +812,22 @@ fn judge(
             continue;
         }
         let before_ok = if broke_out {
-            i == start || (i == start + 1 && matches!(t[start], Close | Num | Str))
+            // `'`, `')`, `')))`, `1'`: only closing parentheses or one operand between
+            // the closed string and the operator.
+            i == start
+                || t[start..i].iter().all(|x| *x == Close)
+                || (i == start + 1 && matches!(t[start], Num | Str))
         } else {
-            i > 0
+            (i > 0
                 && matches!(t[i - 1], Num | Str | Close)
                 && t[..i]
                     .iter()
-                    .all(|x| matches!(x, Num | Str | Close | Open | Op))
+                    .all(|x| matches!(x, Num | Str | Close | Open | Op)))
+                // `hope and (-8)=(-3)`: one word, then a comparison of numbers.
+                || (i == 1
+                    && t[0] == Word
+                    && t[2..].iter().take(8).any(|x| *x == Compare)
+                    && t[2..].iter().take(8).all(|x| matches!(x, Num | Open | Close | Op | Compare)))
         };
         if !before_ok {
             continue;
@@ -905,7 +963,8 @@ fn judge(
         }
     }
     // An expression and nothing but SQL, cut by a comment: `( ( 1 * 'b') ) --`, `1 * 1 /*`.
-    if n >= 3
+    let has_var = has(&|x| matches!(x, Var | SysVar));
+    if (n >= 3 || (n == 2 && has_var))
         && t.last() == Some(&Comment)
         && t.iter().all(|x| {
             matches!(
@@ -918,10 +977,12 @@ fn judge(
                     | Comment
                     | Compare
                     | Logic
-                    | Keyword(Kw::Null)
+                    | Var
+                    | SysVar
+                    | Keyword(Kw::Null | Kw::Other)
             )
         })
-        && t.iter().any(|x| matches!(x, Op | Open | Compare | Logic))
+        && (has_var || t.iter().any(|x| matches!(x, Op | Open | Compare | Logic)))
     {
         return Some(("sqli.expression_comment", 5));
     }
