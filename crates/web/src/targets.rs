@@ -316,6 +316,14 @@ impl Targets {
                 .find_map(|p| p.trim().strip_prefix("name="))
                 .map(|n| n.trim_matches('"').to_string())
                 .unwrap_or_default();
+            // Binary file contents (images, archives) carry no text payload to parse.
+            let binary = content.contains('\0')
+                || content
+                    .chars()
+                    .take(512)
+                    .filter(|c| c.is_control() && !c.is_whitespace())
+                    .count()
+                    > 16;
             if let Some(filename) = head
                 .split(';')
                 .find_map(|p| p.trim().strip_prefix("filename="))
@@ -334,13 +342,15 @@ impl Targets {
                 );
             }
             self.push(Location::Multipart, &name, head, head.to_string(), limits);
-            self.push(
-                Location::Multipart,
-                &name,
-                content,
-                decode::url_decode(content, false),
-                limits,
-            );
+            if !binary {
+                self.push(
+                    Location::Multipart,
+                    &name,
+                    content,
+                    decode::url_decode(content, false),
+                    limits,
+                );
+            }
         }
     }
 

@@ -304,6 +304,27 @@ fn word_kind(word: &str, next: &str) -> Option<Tok> {
     })
 }
 
+/// The length of a number literal: hex (`0x3a`), binary (`0b101`), or decimal with a
+/// fraction and exponent (`1.5e3`). Letters after it start a new token, as MySQL reads
+/// `1e0union` as `1e0` then `union`.
+fn number_len(b: &[u8]) -> usize {
+    if b.len() > 2 && b[0] == b'0' && matches!(b[1], b'x' | b'b') {
+        return 2 + b[2..].iter().take_while(|c| c.is_ascii_hexdigit()).count();
+    }
+    let mut i = b
+        .iter()
+        .take_while(|c| c.is_ascii_digit() || **c == b'.')
+        .count();
+    if matches!(b.get(i), Some(b'e' | b'E'))
+        && b.get(i + 1)
+            .is_some_and(|c| c.is_ascii_digit() || matches!(c, b'+' | b'-'))
+    {
+        i += 2;
+        i += b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    }
+    i
+}
+
 fn tokenize(text: &str, start_in_string: Option<u8>) -> Vec<Tok> {
     let b = text.as_bytes();
     let mut out = Vec::new();
@@ -322,7 +343,8 @@ fn tokenize(text: &str, start_in_string: Option<u8>) -> Vec<Tok> {
     while i < b.len() && out.len() < 256 {
         let c = b[i];
         match c {
-            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0xa0 => i += 1,
+            // NUL separates tokens as whitespace does (`1%00union%00select`).
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0xa0 | 0 => i += 1,
             b'\'' | b'"' | b'`' => {
                 let end = memchr::memchr(c, &b[i + 1..]).map(|e| i + 1 + e);
                 // Backticks quote names, not strings.
@@ -330,12 +352,8 @@ fn tokenize(text: &str, start_in_string: Option<u8>) -> Vec<Tok> {
                 i = end.map_or(b.len(), |e| e + 1);
             }
             b'0'..=b'9' => {
-                let len = b[i..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_alphanumeric() || **c == b'.')
-                    .count();
                 out.push(Tok::Num);
-                i += len;
+                i += number_len(&b[i..]);
             }
             b'-' if b.get(i + 1) == Some(&b'-') => {
                 out.push(Tok::Comment);
@@ -593,6 +611,14 @@ fn judge(
         if rest.first() == Some(&Keyword(Kw::Select)) && select_list(&rest[1..], text) {
             return Some(("sqli.union_select", 5));
         }
+        // `1 union select`, `'union select`: the probe with its list left to come.
+        if rest.len() == 1
+            && rest[0] == Keyword(Kw::Select)
+            && k > 0
+            && matches!(t[k - 1], Break | Num | Str | Close | Comment)
+        {
+            return Some(("sqli.union_select", 5));
+        }
     }
     // Functions only injections call.
     if has(&|x| x == Func(Fun::Attack)) {
@@ -611,7 +637,7 @@ fn judge(
         .filter(|(_, x)| **x == Keyword(Kw::Select))
     {
         let rest = &t[s + 1..];
-        if rest.iter().take(12).any(|x| *x == Keyword(Kw::From))
+        if rest.iter().take(24).any(|x| *x == Keyword(Kw::From))
             && select_list(rest, text)
             && rest
                 .first()
@@ -730,6 +756,28 @@ fn judge(
         if stacked {
             return Some(("sqli.stacked_query", 5));
         }
+    }
+    // `'; if 1=1 drop database x--`: a conditional statement after a semicolon.
+    if let Some(semi) = t.iter().position(|x| *x == Semicolon)
+        && text[text.find(';').unwrap_or(0)..]
+            .trim_start_matches([';', ' '])
+            .starts_with("if")
+        && t[semi..].iter().any(|x| {
+            matches!(
+                x,
+                Keyword(
+                    Kw::Drop
+                        | Kw::Exec
+                        | Kw::Waitfor
+                        | Kw::Select
+                        | Kw::Delete
+                        | Kw::Insert
+                        | Kw::Update
+                )
+            )
+        })
+    {
+        return Some(("sqli.stacked_query", 5));
     }
     if t.len() == 2 && t[0] == Semicolon && t[1] == Keyword(Kw::Drop) {
         return Some(("sqli.stacked_query", 5));
@@ -883,6 +931,13 @@ fn judge(
                         | Kw::Exec
                         | Kw::Select
                         | Kw::Case
+                        | Kw::Create
+                        | Kw::Drop
+                        | Kw::Alter
+                        | Kw::Insert
+                        | Kw::Update
+                        | Kw::Delete
+                        | Kw::Declare
                 )
             )
         });
@@ -896,19 +951,45 @@ fn judge(
         }
         // Closing the string, an operator, and a new string that the query's own closing
         // quote completes: `x'|+'1`, `' + '`, `asd'|column!='`, `' sounds like '`.
-        let ops = t[1..]
-            .iter()
-            .take_while(|x| matches!(x, Op | Compare | Logic | Close | Word))
-            .count();
-        if single_quote
+        // Everything between the closed string and the final re-opened one is expression
+        // (operators, numbers, NULL, functions, at most one word), with a comparison or
+        // a logical operator for double quotes (which also mark inches in prose).
+        let last_str = t.iter().rposition(|x| *x == Str);
+        if let Some(end) = last_str.filter(|e| *e >= 2)
             && simple_prefix
-            && (1..=3).contains(&ops)
-            && t[1..=ops].iter().filter(|x| **x == Word).count() <= 1
-            && t.get(1) != Some(&Word)
-            && t.get(ops + 1) == Some(&Str)
-            && (t.len() == ops + 2 || t.get(ops + 2) == Some(&Comment))
+            && (t.len() == end + 1 || (t.len() == end + 2 && t[end + 1] == Comment))
         {
-            return Some(("sqli.string_expression", 5));
+            let middle = &t[1..end];
+            let expression = middle.iter().all(|x| {
+                matches!(
+                    x,
+                    Op | Compare
+                        | Logic
+                        | Close
+                        | Open
+                        | Num
+                        | Word
+                        | Var
+                        | Func(_)
+                        | Keyword(Kw::Null | Kw::Other)
+                )
+            }) && middle.iter().filter(|x| **x == Word).count() <= 1
+                && t.get(1) != Some(&Word);
+            let operators = middle.iter().any(|x| matches!(x, Op | Compare | Logic));
+            let logical = middle.iter().any(|x| matches!(x, Compare | Logic));
+            // The re-opened string is the value's end (`… or '1`), in the same quote.
+            let q = if single_quote { '\'' } else { '"' };
+            let reopened_at_end = text.matches(q).count() >= 2
+                && text.rfind(q).is_some_and(|at| text.len() - at <= 12);
+            let words_need_logic = !middle.contains(&Word) || logical;
+            if expression
+                && operators
+                && reopened_at_end
+                && words_need_logic
+                && (single_quote || (logical && middle.len() >= 2))
+            {
+                return Some(("sqli.string_expression", 5));
+            }
         }
         // Concatenation with a SQL function: `'||version()||'`, `'+char(58)+'`.
         if matches!(t.get(1), Some(Op | Logic))
@@ -988,7 +1069,10 @@ fn judge(
     }
     // Function calls over SQL: `char(65)+char(66)`, `concat(0x3a,version())`.
     let sql_calls = t.iter().filter(|x| **x == Func(Fun::Sql)).count();
-    if sql_calls >= 2 && has(&|x| matches!(x, Comma | Op | Logic)) {
+    let nested = t
+        .windows(3)
+        .any(|w| w[0] == Func(Fun::Sql) && w[1] == Open && w[2] == Func(Fun::Sql));
+    if sql_calls >= 2 && (nested || has(&|x| matches!(x, Comma | Op | Logic))) {
         return Some(("sqli.sql_functions", 4));
     }
     // Statement words in their SQL order: `drop table x`, `insert into`, `delete from`.
