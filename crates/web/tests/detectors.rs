@@ -154,6 +154,14 @@ fn traversal_and_file_inclusion() {
     let mut r = query("");
     r.path = "/static/..%2f..%2f..%2fetc/passwd".into();
     assert_attack(r, "path_traversal");
+    // Absolute paths into the system's own folders, and files no site serves.
+    assert_attack(query("log=/var/adm/messages"), "lfi");
+    assert_attack(query("cfg=C:%5Cxampp%5CphpMyAdmin%5Cconfig.inc.php"), "lfi");
+    for path in ["/.git/HEAD", "/backup/site.sql", "/app/.aws/credentials"] {
+        let mut r = query("");
+        r.path = path.into();
+        assert_attack(r, "lfi");
+    }
     assert_attack(query("page=http://203.0.113.9/shell.txt%3F"), "rfi");
 }
 
@@ -165,8 +173,20 @@ fn ordinary_paths_and_urls_are_not_traversal() {
         "ref=https://www.example.com/blog/post?id=5",
         "v=1.2..3",
         "dir=home/projects",
+        "next=/users/42/orders",
+        "img=/images/var/banner.png",
     ] {
         assert_clean(query(q));
+    }
+    for path in [
+        "/static/app.3f9a1c.js",
+        "/docs/changelog",
+        "/blog/.well-known-facts",
+        "/api/v2/items",
+    ] {
+        let mut r = query("");
+        r.path = path.into();
+        assert_clean(r);
     }
 }
 

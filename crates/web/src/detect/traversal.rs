@@ -263,6 +263,14 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
             return;
         }
     }
+    if !matches!(location, Location::Path | Location::Header) && system_path(&squeezed) {
+        sink.hit(Hit::new(Lfi, "lfi.system_path", 5, 1, lower));
+        return;
+    }
+    if location_is_path && restricted_file(&path) {
+        sink.hit(Hit::new(Lfi, "lfi.restricted_file", 5, 1, lower));
+        return;
+    }
     if !matches!(location, Location::Path | Location::Header) && remote_include(&squeezed) {
         sink.hit(Hit::new(Rfi, "rfi.remote_include", 5, 1, lower));
         return;
@@ -289,7 +297,120 @@ fn separators(lower: &str) -> String {
             p = p.replace(from, to);
         }
     }
+    // Hex separators with their `%` dropped (`..2f..2fetc2fpasswd`), once climbs show it.
+    if p.matches("..2f").count() + p.matches("..5c").count() >= 2 {
+        p = p.replace("2f", "/").replace("5c", "/");
+    }
     p
+}
+
+/// A parameter holding an absolute path into the operating system's own folders
+/// (`/var/adm/messages`, `/usr/local/apache/conf`, `C:\\xampp\\phpMyAdmin\\config.inc.php`):
+/// no form field of a web application takes one.
+fn system_path(path: &str) -> bool {
+    const UNIX_ROOTS: &[&str] = &[
+        "/var/",
+        "/usr/",
+        "/etc/",
+        "/opt/",
+        "/proc/",
+        "/root/",
+        "/sys/",
+        "/boot/",
+        "/dev/",
+        "/bin/",
+        "/sbin/",
+        "/lib/",
+        "/lib64/",
+        "/logs/",
+        "/private/",
+        "/srv/",
+        "/.rhosts",
+        "/.ssh/",
+        "/.bash",
+        "/.profile",
+        "/.netrc",
+    ];
+    const WINDOWS_DIRS: &[&str] = &[
+        "windows",
+        "winnt",
+        "program files",
+        "programfiles",
+        "program files (x86)",
+        "documents and settings",
+        "users",
+        "xampp",
+        "appserv",
+        "inetpub",
+        "wamp",
+        "wamp64",
+        "php",
+        "mysql",
+        "apache",
+        "tomcat",
+        "boot.ini",
+        "unattend",
+        "sysprep",
+        "temp",
+        "perl",
+        "filezillaftp",
+        "mercurymail",
+    ];
+    let p = path.trim_matches(|c: char| c == '"' || c == '\'' || c.is_whitespace());
+    if UNIX_ROOTS.iter().any(|r| p.starts_with(r)) && p.len() > 5 {
+        return true;
+    }
+    // `c:/…`, `/c:/…` or `/xampp/…` (backslashes are already slashes here).
+    let p = p.strip_prefix('/').unwrap_or(p);
+    let after_drive = match p.as_bytes() {
+        [d, b':', b'/', ..] if d.is_ascii_alphabetic() => &p[3..],
+        _ => p,
+    };
+    let first = after_drive.split('/').next().unwrap_or_default();
+    (after_drive.len() < p.len() || path.starts_with('/'))
+        && WINDOWS_DIRS.contains(&first)
+        && after_drive.contains('/')
+}
+
+/// A request for a file no site serves on purpose: dot-folders of tools and version
+/// control, secrets, dumps and backups (`/.git/config`, `/.a0proj/secrets.env`,
+/// `/backup.sql`, `/wp-content/errors.log`).
+fn restricted_file(path: &str) -> bool {
+    const DOT_DIRS: &[&str] = &[
+        ".git",
+        ".svn",
+        ".hg",
+        ".bzr",
+        ".aws",
+        ".ssh",
+        ".docker",
+        ".kube",
+        ".azure",
+        ".gnupg",
+        ".idea",
+        ".vscode",
+        ".env",
+        ".npmrc",
+        ".pypirc",
+        ".netrc",
+        ".htpasswd",
+        ".htaccess",
+        ".bash_history",
+        ".zsh_history",
+        ".mysql_history",
+        ".ds_store",
+        ".git-credentials",
+    ];
+    const EXTENSIONS: &[&str] = &[
+        "env", "sql", "bak", "swp", "old", "orig", "pem", "key", "log", "sqlite", "db", "kdbx",
+    ];
+    let path = path.split('?').next().unwrap_or(path);
+    path.split('/').any(|c| DOT_DIRS.contains(&c))
+        || path
+            .rsplit('/')
+            .next()
+            .and_then(|name| name.rsplit_once('.'))
+            .is_some_and(|(stem, ext)| !stem.is_empty() && EXTENSIONS.contains(&ext))
 }
 
 /// System files as they read with separators removed.
