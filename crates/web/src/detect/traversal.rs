@@ -263,7 +263,9 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
             return;
         }
     }
-    if !matches!(location, Location::Path | Location::Header) && system_path(&squeezed) {
+    if !matches!(location, Location::Path | Location::Header)
+        && system_path(&squeezed, lower.trim_start().starts_with('\\'))
+    {
         sink.hit(Hit::new(Lfi, "lfi.system_path", 5, 1, lower));
         return;
     }
@@ -307,7 +309,7 @@ fn separators(lower: &str) -> String {
 /// A parameter holding an absolute path into the operating system's own folders
 /// (`/var/adm/messages`, `/usr/local/apache/conf`, `C:\\xampp\\phpMyAdmin\\config.inc.php`):
 /// no form field of a web application takes one.
-fn system_path(path: &str) -> bool {
+fn system_path(path: &str, backslashed: bool) -> bool {
     const UNIX_ROOTS: &[&str] = &[
         "/var/",
         "/usr/",
@@ -367,7 +369,9 @@ fn system_path(path: &str) -> bool {
         _ => p,
     };
     let first = after_drive.split('/').next().unwrap_or_default();
-    (after_drive.len() < p.len() || path.starts_with('/'))
+    // Windows folders count with a drive letter or a leading backslash (`\\xampp\\…`),
+    // never after a plain slash, which is a URL path (`/users/42`).
+    (after_drive.len() < p.len() || backslashed)
         && WINDOWS_DIRS.contains(&first)
         && after_drive.contains('/')
 }
