@@ -50,6 +50,16 @@ fn percent_decode_once(text: &str, plus_is_space: bool) -> String {
                 i += 3;
                 continue;
             }
+            // Nibbles escaped apart (`%5%c` for `%5c`), which IIS put back together.
+            if let (Some(h), Some(b'%'), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2),
+                bytes.get(i + 3).copied().and_then(hex),
+            ) {
+                out.push(h << 4 | l);
+                i += 4;
+                continue;
+            }
             if matches!(bytes.get(i + 1), Some(b'u' | b'U'))
                 && let Some(code) = bytes
                     .get(i + 2..i + 6)
@@ -335,6 +345,10 @@ mod tests {
         assert_eq!(url_decode("%c1%1c%c1%af", false), "\\/");
         assert_eq!(url_decode("caf%C3%A9", false), "café");
         assert_eq!(url_decode("100%", false), "100%");
+        assert_eq!(
+            url_decode("..%25%35%25%63..%25%32%25%66etc", false),
+            "..\\../etc"
+        );
     }
 
     #[test]

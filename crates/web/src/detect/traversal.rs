@@ -442,8 +442,13 @@ const FILE_SKELETONS: &[&str] = &[
 /// (`..%c1%1c..%c1%1cboot.ini`, `%c0%fe%c0%fe%25%32%25%66etc%25%32%25%66issue`): the
 /// value ends in a system file, and what comes before it is mostly punctuation.
 fn encoded_climb(path: &str) -> bool {
-    // Percent escapes no decoder could read (`%bg`, `%8s`) are separators in disguise.
-    let cleaned = drop_bad_escapes(path);
+    // Percent escapes no decoder could read (`%bg`, `%8s`) are separators in disguise, and
+    // so are escapes split into nibbles (`%5%c` for `\\`, `%2%f` for `/`).
+    let nibbles = path
+        .replace("%5%c", "/")
+        .replace("%2%f", "/")
+        .replace("%2%e", ".");
+    let cleaned = drop_bad_escapes(&nibbles);
     let path = cleaned.as_str();
     let skeleton: String = path
         .chars()
@@ -465,10 +470,12 @@ fn encoded_climb(path: &str) -> bool {
             }
         }
     }
+    // The climb starts at the first dot (a URL path's own folders come before it).
     let prefix = &path[..start];
+    let prefix = &prefix[prefix.find('.').unwrap_or(0)..];
     let letters = prefix.chars().filter(char::is_ascii_alphanumeric).count();
     let total = prefix.chars().count();
-    total >= 4 && letters * 4 <= total
+    total >= 3 && letters * 4 <= total
 }
 
 /// `path` without `%` and the two characters after it where they are not hex.
