@@ -256,6 +256,17 @@ pub fn js_decode(text: &str) -> String {
             )
         } else if let Some(h) = rest.strip_prefix('u') {
             (h.get(..4).and_then(|h| u32::from_str_radix(h, 16).ok()), 5)
+        } else if rest.starts_with('0')
+            && rest.bytes().take(4).filter(u8::is_ascii_hexdigit).count() == 4
+        {
+            // CSS: up to six hex digits, then an optional space (`\0075\0072`).
+            let len = rest
+                .bytes()
+                .take(6)
+                .take_while(u8::is_ascii_hexdigit)
+                .count();
+            let space = usize::from(rest[len..].starts_with(' '));
+            (u32::from_str_radix(&rest[..len], 16).ok(), len + space)
         } else if rest.len() >= 3
             && rest.as_bytes()[..3]
                 .iter()
@@ -360,6 +371,7 @@ mod tests {
         assert_eq!(html_decode("fish & chips &copy;"), "fish & chips &copy;");
         assert_eq!(js_decode(r"\x3cscript\u003e\u{61}"), "<script>a");
         assert_eq!(js_decode(r"\141\154ert"), "alert");
+        assert_eq!(js_decode(r"url(\006a\0061 vascript"), "url(javascript");
         assert_eq!(js_decode(r"C:\windows"), r"C:\windows");
         assert_eq!(fold_lookalikes("．．／etc"), "../etc");
         assert_eq!(

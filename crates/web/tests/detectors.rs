@@ -116,6 +116,10 @@ fn cross_site_scripting_techniques() {
         "q=%3C/textarea%3E%3Cb%3Ehi",       // closing the surrounding element
         "q=%3Cdiv%20style%3D%22background:url(javascript:alert(1))%22%3E",
         "q=PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg%3D%3D", // base64
+        "q=%3Cbody%3Ehello",                          // document structure
+        "q=%3Ca%20href%3D%22http://203.0.113.9/login%22%3Eyour%20account%3C/a%3E", // injected link
+        "q=%26%23x003C",                              // a numeric reference to `<`
+        "q=(alert)(1)",
     ] {
         assert_attack(query(q), "xss");
     }
@@ -129,6 +133,9 @@ fn ordinary_markup_and_words_are_not_xss() {
         "q=%3Cb%3Ebold%3C/b%3E",
         "q=onion%20rings%3D%20tasty",
         "q=confirm%20my%20order",
+        "q=see%20%3Ca%20href%3D%22/help%22%3Ehelp%3C/a%3E", // a relative link in rich text
+        "q=fish%20%26amp%3B%20chips",
+        "q=everybody%20loves%20the%20weekend",
     ] {
         assert_clean(query(q));
     }

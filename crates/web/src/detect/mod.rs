@@ -194,6 +194,14 @@ pub(crate) fn inspect(target: &Target, sink: &mut Sink) {
     }
     sqli::check(lower, false, sink);
     xss::check(lower, sink);
+    // Angle brackets spelled as numeric character references (`&#x003C`, `&#60;`): a
+    // user types `<`, a filter evasion writes it this way.
+    if target.raw.contains("&#") || target.raw.contains("%26%23") || target.raw.contains("%26#") {
+        let raw = crate::decode::url_decode(&target.raw, true).to_ascii_lowercase();
+        if numeric_angle_bracket(&raw) {
+            sink.hit(Hit::new(Category::Xss, "xss.encoded_markup", 5, 1, lower));
+        }
+    }
     ssrf::check(target.location, lower, sink);
     injection::check(target.location, lower, &target.decoded, sink);
     // A value sent base64-encoded is inspected once more, decoded.
@@ -309,4 +317,27 @@ fn upload_name(name: &str, sink: &mut Sink) {
             name,
         ));
     }
+}
+
+/// `&#60`, `&#x3c`, `&#0000060`, `&#x00003e`: a numeric reference to `<` or `>`.
+fn numeric_angle_bracket(raw: &str) -> bool {
+    raw.match_indices("&#").any(|(at, _)| {
+        let rest = &raw[at + 2..];
+        let (digits, radix) = match rest.strip_prefix('x') {
+            Some(h) => (h, 16),
+            None => (rest, 10),
+        };
+        let len = digits
+            .bytes()
+            .take_while(|b| {
+                if radix == 16 {
+                    b.is_ascii_hexdigit()
+                } else {
+                    b.is_ascii_digit()
+                }
+            })
+            .take(10)
+            .count();
+        u32::from_str_radix(&digits[..len], radix).is_ok_and(|c| c == 0x3c || c == 0x3e)
+    })
 }

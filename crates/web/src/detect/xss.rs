@@ -120,6 +120,11 @@ const SINKS: &[&str] = &[
     "=prompt",
     "[alert",
     "alert,",
+    "[\"cookie\"]",
+    "['cookie']",
+    "reflect.apply",
+    "navigation.navigate",
+    "(document)",
 ];
 
 pub(crate) fn check(lower: &str, sink: &mut Sink) {
@@ -168,7 +173,7 @@ fn judge(lower: &str) -> Option<(&'static str, u8)> {
     // Breaking out of a JavaScript string or expression into a call.
     if calls_sink
         && (lower.contains([
-            '\'', '"', ';', '`', '<', '>', '=', '+', '-', '/', ',', '[', '.',
+            '\'', '"', ';', '`', '<', '>', '=', '+', '-', '/', ',', '[', '.', '(',
         ]))
     {
         return Some(("xss.script_call", 5));
@@ -198,6 +203,49 @@ fn judge(lower: &str) -> Option<(&'static str, u8)> {
         || (squeezed.contains("-->") && squeezed.contains("]]>"))
     {
         return Some(("xss.context_breakout", 5));
+    }
+    // Tags that shape a whole document (`<body>`, `<head>`, `<xmp>`): never part of a
+    // value, always an attempt to restructure the page.
+    const DOCUMENT_TAGS: &[&str] = &[
+        "<html",
+        "<head",
+        "<body",
+        "<title",
+        "<xmp",
+        "<plaintext",
+        "<frameset",
+        "<noembed",
+    ];
+    if DOCUMENT_TAGS.iter().any(|t| {
+        squeezed.match_indices(t).any(|(at, _)| {
+            squeezed[at + t.len()..].starts_with(['>', ' ', '/'])
+                || squeezed[at + t.len()..].is_empty()
+        })
+    }) {
+        return Some(("xss.document_markup", 5));
+    }
+    // A link or frame to an absolute URL, injected as markup.
+    if lower.match_indices('<').any(|(at, _)| {
+        let tag = &squeeze(&lower[at..])[..];
+        let tag = &tag[..tag.find('>').unwrap_or(tag.len())];
+        (tag.starts_with("<a")
+            || tag.starts_with("<img")
+            || tag.starts_with("<frame")
+            || tag.starts_with("<embed"))
+            && [
+                "href=\"http",
+                "href='http",
+                "href=http",
+                "src=\"http",
+                "src='http",
+                "src=http",
+                "href=\"//",
+                "src=\"//",
+            ]
+            .iter()
+            .any(|p| tag.contains(p))
+    }) {
+        return Some(("xss.link_injection", 5));
     }
     // Any other markup with attributes: suspicious, not enough alone.
     if has_tag_with_attributes(lower) {
