@@ -159,6 +159,18 @@ const COMMANDS: &[&str] = &[
     "service",
     "at",
     "sysinfo",
+    "invoke-webrequest",
+    "invoke-expression",
+    "invoke-restmethod",
+    "iwr",
+    "iex",
+    "irm",
+    "start-process",
+    "new-object",
+    "set-mppreference",
+    "add-mppreference",
+    "invoke-command",
+    "invoke-wmimethod",
     "getuid",
     "ansible",
     "ansible-galaxy",
@@ -305,7 +317,22 @@ fn command_rule(lower: &str) -> Option<&'static str> {
             trimmed_after = trimmed_after[word.len()..].trim_start();
             word = next_word(trimmed_after);
         }
+        // A value that opens with `;` or `|` and a program name: injection by its shape,
+        // whatever the program (`;flock -u / whoami`, `;rmt-tar`, `|iwr http://…`).
+        let opens = starts_with_separator && i == lower.len() - trimmed.len() && c != b'&';
         if !is_command(word) {
+            let program = word.len() >= 2
+                && word.as_bytes()[0].is_ascii_alphabetic()
+                && word
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            let rest = trimmed_after.get(word.len()..).unwrap_or_default();
+            if opens
+                && program
+                && (rest.trim().is_empty() || rest.starts_with([' ', '<', '>', '|', ';']))
+            {
+                return Some("cmdi.separator_command");
+            }
             continue;
         }
         let base = word
@@ -351,6 +378,12 @@ fn command_rule(lower: &str) -> Option<&'static str> {
     }
     if [
         "${ifs",
+        "$shell",
+        "${shell}",
+        "$((",
+        "$[",
+        "<(",
+        ">(",
         "$ifs",
         "/dev/tcp/",
         "/dev/udp/",
@@ -406,8 +439,12 @@ fn command_rule(lower: &str) -> Option<&'static str> {
         return Some("cmdi.command_line");
     }
     // Windows batch constructs: `if %errorlevel% equ 2 goto`, `for %i in (*) do`.
-    let words: Vec<&str> = lower.split_whitespace().collect();
-    let batch_if = words.first() == Some(&"if")
+    let words: Vec<&str> = lower
+        .trim_start_matches(['&', '|', ';', ' '])
+        .split_whitespace()
+        .collect();
+    let batch_if = (words.first() == Some(&"if")
+        || words.first().is_some_and(|w| w.starts_with("if/")))
         && (lower.contains("==")
             || words.iter().any(|w| {
                 matches!(
@@ -445,9 +482,27 @@ fn command_line(text: &str) -> bool {
     // command followed by a separator.
     let mut first = next_word(lower);
     let mut rest = lower.trim_start_matches([' ', '\t', '\n', '\r', '(', '{', '\'', '"', '\\']);
-    if WRAPPERS.contains(&first) && rest.len() > first.len() {
+    let wrapped = WRAPPERS.contains(&first) && rest.len() > first.len();
+    if wrapped {
         rest = rest[first.len()..].trim_start();
         first = next_word(rest);
+        // `time ifconfig`, `nohup whoami`: a wrapper around a program is a command line.
+        let base = first.rsplit('/').next().unwrap_or(first);
+        if is_command(first) && !AMBIGUOUS.contains(&base) {
+            return true;
+        }
+    }
+    // A path to a program (`bin/visudo`, `/usr/sbin/useradd`).
+    if ["bin/", "sbin/"].iter().any(|d| {
+        lower.trim_start().starts_with(d)
+            || lower.contains(&format!("/{d}"))
+                && lower
+                    .split(&format!("/{d}"))
+                    .nth(1)
+                    .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_alphabetic()))
+    }) && !lower.contains("://")
+    {
+        return true;
     }
     if is_command(first) {
         let base = first.rsplit(['/', '\\']).next().unwrap_or(first);
