@@ -151,6 +151,8 @@ fn traversal_and_file_inclusion() {
         "page=php://filter/convert.base64-encode/resource=index.php",
         "lang=/proc/self/environ",
         "file=%uff0e%uff0e%u2215%uff0e%uff0e%u2215etc%u2215passwd", // look-alikes
+        "file=/........../boot.ini",                                // dot runs
+        "file=%3F%3F%25bg%25qf%3F%3F%25bg%25qfetc%25bg%25qfpasswd", // undecodable separators
     ] {
         let cats = verdict(&query(q));
         assert!(
@@ -181,6 +183,7 @@ fn ordinary_paths_and_urls_are_not_traversal() {
         "v=1.2..3",
         "dir=home/projects",
         "next=/users/42/orders",
+        "q=wait...%20what%3F",
         "img=/images/var/banner.png",
     ] {
         assert_clean(query(q));

@@ -210,6 +210,12 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
         ));
         return;
     }
+    // Runs of four or more dots at the start of a path (`/......`, `..........oot.ini`),
+    // which some normalisers fold into climbs.
+    if dot_run(&path) {
+        sink.hit(Hit::new(PathTraversal, "traversal.dot_run", 5, 1, lower));
+        return;
+    }
     if encoded_climb(&path) {
         sink.hit(Hit::new(
             PathTraversal,
@@ -472,10 +478,18 @@ fn encoded_climb(path: &str) -> bool {
     }
     // The climb starts at the first dot (a URL path's own folders come before it).
     let prefix = &path[..start];
-    let prefix = &prefix[prefix.find('.').unwrap_or(0)..];
+    let prefix = &prefix[prefix
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-')))
+        .unwrap_or(0)..];
     let letters = prefix.chars().filter(char::is_ascii_alphanumeric).count();
     let total = prefix.chars().count();
     total >= 3 && letters * 4 <= total
+}
+
+/// Four or more dots right after a slash, or opening the value.
+fn dot_run(path: &str) -> bool {
+    path.match_indices("....")
+        .any(|(at, _)| at == 0 || path.as_bytes()[at - 1] == b'/')
 }
 
 /// `path` without `%` and the two characters after it where they are not hex.
@@ -484,19 +498,20 @@ fn drop_bad_escapes(path: &str) -> String {
         return path.to_string();
     }
     let mut out = String::with_capacity(path.len());
-    let mut chars = path.chars().peekable();
+    let mut chars = path.chars();
     while let Some(c) = chars.next() {
         if c == '%' {
-            let a = chars.next();
-            let b = chars.next();
-            if a.zip(b)
-                .is_some_and(|(a, b)| a.is_ascii_hexdigit() && b.is_ascii_hexdigit())
-            {
-                out.push('%');
-                out.extend(a);
-                out.extend(b);
-            } else {
-                out.push('/');
+            let mut ahead = chars.clone();
+            let (a, b) = (ahead.next(), ahead.next());
+            match a.zip(b) {
+                Some((a, b)) if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => out.push('%'),
+                // `%bg`, `%9v`: an escape no decoder reads, standing for a separator.
+                Some((a, b)) if a.is_ascii_alphanumeric() && b.is_ascii_alphanumeric() => {
+                    chars.next();
+                    chars.next();
+                    out.push('/');
+                }
+                _ => out.push('/'),
             }
             continue;
         }
