@@ -196,9 +196,14 @@ pub(crate) fn inspect(target: &Target, sink: &mut Sink) {
     xss::check(lower, sink);
     // Angle brackets spelled as numeric character references (`&#x003C`, `&#60;`): a
     // user types `<`, a filter evasion writes it this way.
-    if target.raw.contains("&#") || target.raw.contains("%26%23") || target.raw.contains("%26#") {
+    if target.raw.contains("&#")
+        || target.raw.contains("%26")
+        || target.raw.contains('&')
+        || target.raw.to_ascii_lowercase().contains("%5cu003")
+        || target.raw.to_ascii_lowercase().contains("\\u003")
+    {
         let raw = crate::decode::url_decode(&target.raw, true).to_ascii_lowercase();
-        if numeric_angle_bracket(&raw) {
+        if numeric_angle_bracket(&raw) || lone_bracket_escape(&raw) {
             sink.hit(Hit::new(Category::Xss, "xss.encoded_markup", 5, 1, lower));
         }
     }
@@ -340,4 +345,14 @@ fn numeric_angle_bracket(raw: &str) -> bool {
             .count();
         u32::from_str_radix(&digits[..len], radix).is_ok_and(|c| c == 0x3c || c == 0x3e)
     })
+}
+
+/// A value that is nothing but an escaped `<` or `>` (`&lt;`, `&LT`, `\u003C`, `\x3c`):
+/// a probe of which encodings reach the page unfiltered.
+fn lone_bracket_escape(raw: &str) -> bool {
+    let v = raw.trim().trim_end_matches(';');
+    matches!(
+        v,
+        "&lt" | "&gt" | "\\u003c" | "\\u003e" | "\\x3c" | "\\x3e" | "\\u{3c}" | "\\u{3e}"
+    )
 }

@@ -125,12 +125,26 @@ const SINKS: &[&str] = &[
     "reflect.apply",
     "navigation.navigate",
     "(document)",
+    "document.createelement",
+    "appendchild(",
+    "window.open(",
+    "document.body",
+    ".textcontent",
+    "xmlns:",
 ];
 
 pub(crate) fn check(lower: &str, sink: &mut Sink) {
     if let Some((rule, score)) = judge(lower) {
         sink.hit(Hit::new(Xss, rule, score, 1, lower));
         return;
+    }
+    // NULs inside keywords (`<scr\0ipt>`), which browsers of old skipped.
+    if lower.contains('\0') {
+        let stripped: String = lower.chars().filter(|c| *c != '\0').collect();
+        if let Some((rule, score)) = judge(&stripped) {
+            sink.hit(Hit::new(Xss, rule, score, 1, lower));
+            return;
+        }
     }
     // Tags split by fake tags (`o<x>nfocus=alert<x>(1)`) read whole once they are removed.
     if lower.contains('<') {
@@ -215,6 +229,12 @@ fn judge(lower: &str) -> Option<(&'static str, u8)> {
         "<plaintext",
         "<frameset",
         "<noembed",
+        "</body",
+        "</html",
+        "</head",
+        "<!--",
+        "<![endif]",
+        "<![cdata[",
     ];
     if DOCUMENT_TAGS.iter().any(|t| {
         squeezed.match_indices(t).any(|(at, _)| {
@@ -228,10 +248,12 @@ fn judge(lower: &str) -> Option<(&'static str, u8)> {
     if lower.match_indices('<').any(|(at, _)| {
         let tag = &squeeze(&lower[at..])[..];
         let tag = &tag[..tag.find('>').unwrap_or(tag.len())];
-        (tag.starts_with("<a")
-            || tag.starts_with("<img")
-            || tag.starts_with("<frame")
-            || tag.starts_with("<embed"))
+        [
+            "<a", "<img", "<frame", "<embed", "<xml", "<layer", "<ilayer", "<bgsound", "<import",
+            "<link", "<base",
+        ]
+        .iter()
+        .any(|t| tag.starts_with(t))
             && [
                 "href=\"http",
                 "href='http",
