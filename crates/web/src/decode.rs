@@ -308,6 +308,24 @@ pub fn fold_lookalikes(text: &str) -> String {
         .collect()
 }
 
+/// The base64 text that stands for `bytes` inside any longer base64 string, at each of the
+/// three alignments: only the characters that do not depend on the neighbours.
+pub fn base64_offsets(bytes: &[u8]) -> Vec<String> {
+    use base64::Engine;
+    let mut out = Vec::with_capacity(3);
+    for shift in 0..3usize {
+        let mut padded = vec![0u8; shift];
+        padded.extend_from_slice(bytes);
+        let full = base64::engine::general_purpose::STANDARD.encode(&padded);
+        let start = [0, 2, 3][shift];
+        let end = full.len() - [0, 3, 2][(bytes.len() + shift) % 3];
+        if start < end {
+            out.push(full[start..end].to_string());
+        }
+    }
+    out
+}
+
 /// The text a base64 value decodes to, when it looks like base64 and decodes to mostly
 /// printable text (a payload smuggled in an encoded parameter).
 pub fn base64_text(text: &str) -> Option<String> {

@@ -126,9 +126,10 @@ impl Targets {
             t.push(Location::Cookie, name.trim(), value, decoded, limits);
             // Cookie names are input too, and payloads hide there.
             let name = name.trim();
-            if name
-                .bytes()
-                .any(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
+            if name.len() >= 12
+                || name
+                    .bytes()
+                    .any(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
             {
                 t.push(
                     Location::Cookie,
@@ -238,9 +239,11 @@ impl Targets {
         let decoded_name = decode::url_decode(name, true);
         // Names are inspected too (`a[$ne]`, `<script>=1`), but only when they hold
         // anything beyond the usual name characters.
-        if decoded_name
-            .bytes()
-            .any(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'[' | b']')))
+        // Long names are inspected too: payloads hide in them (`java.io.File=x`, base64).
+        if decoded_name.len() >= 12
+            || decoded_name.bytes().any(|b| {
+                !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'[' | b']'))
+            })
         {
             self.push(name_at, &decoded_name, name, decoded_name.clone(), limits);
         }

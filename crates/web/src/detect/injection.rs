@@ -660,7 +660,47 @@ fn template(lower: &str, sink: &mut Sink) {
 /// Java: JNDI lookups (Log4Shell, with its nested-lookup obfuscations), expression
 /// languages (OGNL, SpEL, EL), and the classes deserialization and RCE gadgets name.
 fn java(lower: &str, decoded: &str, sink: &mut Sink) {
-    let _ = decoded;
+    // Java classes named by their package: deserialization gadgets and reflection need
+    // them, forms never hold them.
+    const PACKAGES: &[&str] = &[
+        "java.io.",
+        "java.lang.",
+        "java.net.",
+        "java.util.",
+        "java.nio.",
+        "java.rmi.",
+        "java.beans.",
+        "java.security.",
+        "javax.",
+        "org.apache.commons",
+        "org.apache.xalan",
+        "com.opensymphony.xwork2",
+        "org.omg.corba",
+        "com.sun.",
+        "sun.misc.",
+        "jdk.internal",
+        "org.codehaus.groovy",
+        "org.mozilla.javascript",
+        "com.mchange.",
+        "bsh.",
+    ];
+    static PACKAGE_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+        std::sync::LazyLock::new(|| aho_corasick::AhoCorasick::new(PACKAGES).expect("literals"));
+    if lower.contains('.')
+        && PACKAGE_NAMES.find_overlapping_iter(lower).any(|m| {
+            let at = m.start();
+            let before = lower.as_bytes().get(at.wrapping_sub(1)).copied();
+            (at == 0 || !before.is_some_and(|b| b.is_ascii_alphanumeric()))
+                && lower[m.end()..].starts_with(|c: char| c.is_ascii_alphabetic())
+        })
+    {
+        sink.hit(Hit::new(JavaInjection, "java.class_name", 5, 1, lower));
+        return;
+    }
+    if java_gadget_base64(decoded) {
+        sink.hit(Hit::new(JavaInjection, "java.encoded_gadget", 5, 1, lower));
+        return;
+    }
     if lower.contains("${") {
         let squeezed: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
         // `${jndi:`, and `${${lower:j}ndi:`, `${${::-j}${::-n}di:` spellings.
@@ -1085,5 +1125,51 @@ fn crlf(decoded: &str, sink: &mut Sink) {
             sink.hit(Hit::new(Crlf, "crlf.response_splitting", 5, 1, decoded));
             return;
         }
+    }
+}
+
+/// Names of deserialization gadgets, found base64-encoded at any alignment inside a value
+/// (`cHJvdG90eXBlY2xvbmVmYWN0b3J5` holds `prototypeclonefactory`).
+static GADGETS_BASE64: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+    std::sync::LazyLock::new(|| {
+        const GADGETS: &[&str] = &[
+            "processbuilder",
+            "prototypeclonefactory",
+            "prototypeserializationfactory",
+            "instantiatefactory",
+            "instantiatetransformer",
+            "invokertransformer",
+            "whileclosure",
+            "forclosure",
+            "chainedtransformer",
+            "constanttransformer",
+            "templatesimpl",
+            "getruntime",
+            "java.lang.runtime",
+            "javax.script",
+            "xmldecoder",
+            "badattributevalueexpexception",
+        ];
+        let mut patterns = Vec::new();
+        for g in GADGETS {
+            patterns.extend(crate::decode::base64_offsets(g.as_bytes()));
+        }
+        aho_corasick::AhoCorasick::new(patterns).expect("base64 literals")
+    });
+
+fn java_gadget_base64(decoded: &str) -> bool {
+    decoded.len() >= 8 && GADGETS_BASE64.is_match(decoded)
+}
+
+/// The checks that apply to plain tokens too (which skip the other detectors).
+pub(crate) fn java_encoded(decoded: &str, sink: &mut Sink) {
+    if java_gadget_base64(decoded) {
+        sink.hit(Hit::new(
+            JavaInjection,
+            "java.encoded_gadget",
+            5,
+            1,
+            decoded,
+        ));
     }
 }

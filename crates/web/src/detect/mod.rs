@@ -167,10 +167,13 @@ pub(crate) fn inspect(target: &Target, sink: &mut Sink) {
             "jndi",
             "ognl",
             "ysoserial",
+            "ro0ab",
+            "aced0005",
         ]
         .iter()
         .any(|k| lower.contains(k))
     {
+        injection::java_encoded(&target.decoded, sink);
         if lower.len() >= 12
             && let Some(inner) = crate::decode::base64_text(&target.decoded)
         {
