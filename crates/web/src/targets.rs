@@ -149,7 +149,16 @@ impl Targets {
                 continue;
             }
             let decoded = decode::url_decode(value, false);
-            t.push(Location::Header, name, value, decoded, limits);
+            // Upload helpers name the file in a header.
+            let at = if matches!(
+                lower.as_str(),
+                "x-filename" | "x-file-name" | "x_filename" | "x.filename"
+            ) {
+                Location::FileName
+            } else {
+                Location::Header
+            };
+            t.push(at, name, value, decoded, limits);
             // A Referer's query is the previous page's parameters: inspected one by one.
             if lower == "referer"
                 && let Some((_, query)) = value.split_once('?')

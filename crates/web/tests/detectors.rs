@@ -253,6 +253,10 @@ fn other_injections() {
         form("code=%3C%3Fphp%20system(%24_GET%5Bc%5D)%3B%20%3F%3E"),
         "php_injection",
     );
+    assert_attack(query("f=%24_GET%5B0%5D(%24_GET%5B1%5D)"), "php_injection"); // variable call
+    assert_attack(query("x=(sy.(st).em)(%40id)"), "php_injection"); // assembled name
+    assert_attack(query("x=%22system%22(ls)%3B"), "php_injection");
+    assert_attack(form("cfg=allow_url_include%3Don"), "php_injection");
     assert_attack(query("user%5B%24ne%5D=x"), "nosqli");
     assert_attack(
         json(r#"{"user": {"$gt": ""}, "password": {"$gt": ""}}"#),

@@ -597,30 +597,7 @@ fn command_line(text: &str) -> bool {
 /// Server-side template injection: expressions inside template delimiters, and the object
 /// walks used to reach code from them.
 fn template(lower: &str, sink: &mut Sink) {
-    let walks = [
-        "__class__",
-        "__mro__",
-        "__subclasses__",
-        "__globals__",
-        "__builtins__",
-        "__import__",
-        "__init__",
-        "config.items",
-        "request.application",
-        "lipsum.",
-        "cycler.",
-        "joiner.",
-        "namespace.__",
-        "self._templatereference",
-        "getclass()",
-        "freemarker.template",
-        "classloader",
-        "runtime.getruntime",
-        "?new()",
-        "_self.env",
-        "registerundefinedfiltercallback",
-    ];
-    if walks.iter().any(|w| lower.contains(w)) {
+    if TEMPLATE_WALKS.is_match(lower) {
         sink.hit(Hit::new(Ssti, "ssti.object_walk", 5, 1, lower));
         return;
     }
@@ -733,58 +710,8 @@ fn java(lower: &str, decoded: &str, sink: &mut Sink) {
             return;
         }
     }
-    let gadgets = [
-        "java.lang.runtime",
-        "java.lang.processbuilder",
-        "java.lang.system",
-        "java.io.file",
-        "java.net.url",
-        "java.lang.class",
-        "java.lang.reflect",
-        "javax.script",
-        "javax.naming",
-        "getruntime()",
-        ".exec(",
-        "processbuilder",
-        "classloader",
-        "org.apache.commons.collections",
-        "com.sun.org.apache",
-        "org.springframework",
-        "ognl",
-        "@java.lang",
-        "#_memberaccess",
-        "#context",
-        "#request",
-        "#application",
-        "#session",
-        "#parameters",
-        "#attr",
-        "new java.",
-        "t(java.",
-        "getclass().",
-        "java.util.scanner",
-        "java.beans.xmldecoder",
-        "xalan",
-        "bsh.interpreter",
-        "groovy.lang",
-        "jdk.jshell",
-        "rmi://",
-        "ldap://",
-        "iiop://",
-        "corba",
-        "com.mchange",
-        "org.hibernate",
-        "com.sun.rowset",
-        "net.sf.json",
-        "invokertransformer",
-        "instantiatetransformer",
-        "chainedtransformer",
-        "serialversionuid",
-        "ysoserial",
-        "class.module.classloader",
-        "class.classloader",
-    ];
-    if gadgets.iter().any(|g| lower.contains(g)) {
+
+    if GADGET_NAMES.is_match(lower) {
         sink.hit(Hit::new(JavaInjection, "java.gadget", 5, 1, lower));
         return;
     }
@@ -864,8 +791,18 @@ fn unwrap_lookups(text: &str) -> String {
 
 /// PHP code: open tags, dangerous calls, and superglobals.
 fn php(lower: &str, sink: &mut Sink) {
-    let squeezed: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
+    // Whitespace and comments vanish to PHP's parser (`(sy.(st).em)(@id)`, `$a/*c*/()`).
+    let squeezed: String = strip_c_comments(lower)
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '\x0b')
+        .collect();
+    if let Some(rule) = php_call(&squeezed) {
+        sink.hit(Hit::new(PhpInjection, rule, 5, 1, lower));
+        return;
+    }
     if squeezed.contains("<?php")
+        || squeezed.ends_with("<?")
+        || squeezed.contains("{php}")
         || squeezed.contains("<?=")
         || (squeezed.contains("<?")
             && (squeezed.contains("?>")
@@ -1173,3 +1110,283 @@ pub(crate) fn java_encoded(decoded: &str, sink: &mut Sink) {
         ));
     }
 }
+
+/// `text` without `/* … */` comments.
+fn strip_c_comments(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("/*") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("/*") {
+        out.push_str(&rest[..at]);
+        rest = rest[at + 2..]
+            .split_once("*/")
+            .map_or("", |(_, after)| after);
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
+/// PHP functions an attacker calls and a form never names, and `php.ini` directives.
+const PHP_FUNCTIONS: &[&str] = &[
+    "gzdecode",
+    "gzinflate",
+    "gzuncompress",
+    "bzdecompress",
+    "str_rot13",
+    "base64_decode",
+    "chroot",
+    "gethostbyname",
+    "get_defined_functions",
+    "get_defined_vars",
+    "get_defined_constants",
+    "phpinfo",
+    "ini_set",
+    "ini_get",
+    "ini_restore",
+    "putenv",
+    "getenv",
+    "proc_open",
+    "popen",
+    "pcntl_exec",
+    "pcntl_fork",
+    "posix_kill",
+    "posix_setuid",
+    "posix_getpwuid",
+    "dl",
+    "symlink",
+    "readlink",
+    "fsockopen",
+    "pfsockopen",
+    "stream_socket_client",
+    "curl_exec",
+    "curl_multi_exec",
+    "mb_send_mail",
+    "create_function",
+    "call_user_func_array",
+    "call_user_func",
+    "preg_replace_callback",
+    "assert_options",
+    "extract",
+    "parse_str",
+    "highlight_file",
+    "show_source",
+    "php_uname",
+    "phpversion",
+    "get_current_user",
+    "getmypid",
+    "getcwd",
+    "move_uploaded_file",
+    "copy",
+    "unlink",
+    "rmdir",
+    "scandir",
+    "glob",
+    "opendir",
+    "file",
+    "readfile",
+    "fpassthru",
+    "system",
+    "exec",
+    "shell_exec",
+    "passthru",
+    "eval",
+    "assert",
+    "checkdate",
+    "zend_version",
+    "get_loaded_extensions",
+    "apache_setenv",
+    "virtual",
+    "escapeshellcmd",
+];
+
+const PHP_DIRECTIVES: &[&str] = &[
+    "allow_url_include",
+    "allow_url_fopen",
+    "auto_prepend_file",
+    "auto_append_file",
+    "disable_functions",
+    "open_basedir",
+    "memory_limit",
+    "unserialize_max_depth",
+    "mbstring.",
+    "safe_mode",
+    "register_globals",
+    "display_errors",
+    "error_log",
+    "max_execution_time",
+    "upload_tmp_dir",
+    "session.save_path",
+    "zend_extension",
+    "extension_dir",
+    "phar.readonly",
+];
+
+/// Dangerous functions named in a string or an array and then called.
+static INDIRECT_CALLS: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+    std::sync::LazyLock::new(|| {
+        let mut patterns = Vec::new();
+        for f in [
+            "system",
+            "exec",
+            "passthru",
+            "shell_exec",
+            "assert",
+            "eval",
+            "popen",
+            "phpinfo",
+        ] {
+            for close in [
+                "\"(", "')(", ")(", "](", "\")(", "'](", "\"](", "][0](", "\"][0](",
+            ] {
+                patterns.push(format!("{f}{close}"));
+            }
+        }
+        aho_corasick::AhoCorasick::new(patterns).expect("literals")
+    });
+static FUNCTION_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+    std::sync::LazyLock::new(|| aho_corasick::AhoCorasick::new(PHP_FUNCTIONS).expect("literals"));
+static DIRECTIVE_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+    std::sync::LazyLock::new(|| aho_corasick::AhoCorasick::new(PHP_DIRECTIVES).expect("literals"));
+
+/// PHP call syntax that only code has: variable functions (`$a(`, `$$b(2)`,
+/// `$_[1](7)`, `Foo::$f()`), function names in strings or brackets (`"system"(ls)`,
+/// `[system][0](ls)`), calls to functions from the list, and `php.ini` directives set.
+fn php_call(squeezed: &str) -> Option<&'static str> {
+    let b = squeezed.as_bytes();
+    for (i, _) in squeezed.match_indices('$') {
+        let Some(&next) = b.get(i + 1) else { continue };
+        if !(next.is_ascii_alphabetic() || next == b'_' || next == b'$' || next == b'{') {
+            continue;
+        }
+        // The variable, any index chain after it, then `(`.
+        let mut j = i + 1;
+        while j < b.len()
+            && (b[j].is_ascii_alphanumeric() || matches!(b[j], b'_' | b'$' | b'{' | b'}'))
+        {
+            j += 1;
+        }
+        let mut depth = 0;
+        while j < b.len() && (b[j] == b'[' || depth > 0) {
+            match b[j] {
+                b'[' => depth += 1,
+                b']' => depth -= 1,
+                _ => {}
+            }
+            j += 1;
+            if j - i > 64 {
+                break;
+            }
+        }
+        if b.get(j) == Some(&b'(') {
+            return Some("php.variable_call");
+        }
+    }
+    if !squeezed.contains(['(', '=']) {
+        return None;
+    }
+    if INDIRECT_CALLS.is_match(squeezed) {
+        return Some("php.indirect_call");
+    }
+    let function = FUNCTION_NAMES.find_overlapping_iter(squeezed).any(|m| {
+        let at = m.start();
+        let before_ok = at == 0 || !(b[at - 1].is_ascii_alphanumeric() || b[at - 1] == b'_');
+        before_ok && squeezed[m.end()..].starts_with('(') && m.end() - at >= 4
+    });
+    if function {
+        return Some("php.function_call");
+    }
+    let directive = DIRECTIVE_NAMES.find_iter(squeezed).any(|m| {
+        let rest = squeezed[m.end()..]
+            .trim_start_matches(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        rest.starts_with('=')
+    });
+    if directive {
+        return Some("php.ini_directive");
+    }
+    None
+}
+
+/// Java classes and idioms deserialization and expression-language payloads use.
+const GADGETS: &[&str] = &[
+    "java.lang.runtime",
+    "java.lang.processbuilder",
+    "java.lang.system",
+    "java.io.file",
+    "java.net.url",
+    "java.lang.class",
+    "java.lang.reflect",
+    "javax.script",
+    "javax.naming",
+    "getruntime()",
+    ".exec(",
+    "processbuilder",
+    "classloader",
+    "org.apache.commons.collections",
+    "com.sun.org.apache",
+    "org.springframework",
+    "ognl",
+    "@java.lang",
+    "#_memberaccess",
+    "#context",
+    "#request",
+    "#application",
+    "#session",
+    "#parameters",
+    "#attr",
+    "new java.",
+    "t(java.",
+    "getclass().",
+    "java.util.scanner",
+    "java.beans.xmldecoder",
+    "xalan",
+    "bsh.interpreter",
+    "groovy.lang",
+    "jdk.jshell",
+    "rmi://",
+    "ldap://",
+    "iiop://",
+    "corba",
+    "com.mchange",
+    "org.hibernate",
+    "com.sun.rowset",
+    "net.sf.json",
+    "invokertransformer",
+    "instantiatetransformer",
+    "chainedtransformer",
+    "serialversionuid",
+    "ysoserial",
+    "class.module.classloader",
+    "class.classloader",
+];
+
+/// Object walks that reach code from inside a template.
+const WALKS: &[&str] = &[
+    "__class__",
+    "__mro__",
+    "__subclasses__",
+    "__globals__",
+    "__builtins__",
+    "__import__",
+    "__init__",
+    "config.items",
+    "request.application",
+    "lipsum.",
+    "cycler.",
+    "joiner.",
+    "namespace.__",
+    "self._templatereference",
+    "getclass()",
+    "freemarker.template",
+    "classloader",
+    "runtime.getruntime",
+    "?new()",
+    "_self.env",
+    "registerundefinedfiltercallback",
+];
+
+static GADGET_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+    std::sync::LazyLock::new(|| aho_corasick::AhoCorasick::new(GADGETS).expect("literals"));
+static TEMPLATE_WALKS: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+    std::sync::LazyLock::new(|| aho_corasick::AhoCorasick::new(WALKS).expect("literals"));
