@@ -791,7 +791,7 @@ fn unwrap_lookups(text: &str) -> String {
 
 /// PHP code: open tags, dangerous calls, and superglobals.
 fn php(lower: &str, sink: &mut Sink) {
-    // Whitespace and comments vanish to PHP's parser (`(sy.(st).em)(@id)`, `$a/*c*/()`).
+    // Whitespace and comments vanish to PHP's parser (`$a/*c*/()`, `system /**/ (ls)`).
     let squeezed: String = strip_c_comments(lower)
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '\x0b')
