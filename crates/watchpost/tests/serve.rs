@@ -371,6 +371,21 @@ fn refuses_to_listen_beyond_loopback_without_authentication() {
     assert!(stderr.contains("refusing to listen on 0.0.0.0"), "{stderr}");
 }
 
+/// A server whose `[detection]` reads the rule folder `rules` (and the built-in rules
+/// when `builtin`).
+fn start_with_rules(dir: &std::path::Path, rules: &std::path::Path, builtin: bool) -> Server {
+    let config = dir.join("watchpost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[detection]\nbuiltin_rules = {builtin}\nrules_dirs = [{:?}]\n",
+            rules.display().to_string()
+        ),
+    )
+    .unwrap();
+    Server::start_with(dir, &["--config", config.to_str().unwrap()])
+}
+
 fn linux_rule(id: &str, needle: &str) -> String {
     format!(
         "title: Test rule {needle}\nid: {id}\nlevel: high\ntags: [attack.execution, attack.t1059.004]\n\
@@ -389,16 +404,7 @@ async fn live_detection_runs_builtin_and_folder_rules_and_reloads_them() {
         linux_rule("aaaaaaaa-0000-4000-8000-000000000001", "evil-a"),
     )
     .unwrap();
-    let config = dir.path().join("watchpost.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[detection]\nrules_dirs = [{:?}]\n",
-            rules.display().to_string()
-        ),
-    )
-    .unwrap();
-    let server = Server::start_with(dir.path(), &["--config", config.to_str().unwrap()]);
+    let server = start_with_rules(dir.path(), &rules, true);
     let http = reqwest::Client::new();
     let post = |body: Value| {
         let (http, url) = (http.clone(), server.url("/api/v1/events"));
@@ -599,16 +605,7 @@ detection:
 "#,
     )
     .unwrap();
-    let config = dir.path().join("watchpost.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[detection]\nbuiltin_rules = false\nrules_dirs = [{:?}]\n",
-            rules.display().to_string()
-        ),
-    )
-    .unwrap();
-    let server = Server::start_with(dir.path(), &["--config", config.to_str().unwrap()]);
+    let server = start_with_rules(dir.path(), &rules, false);
     let http = reqwest::Client::new();
     let event = |host: &str, minute: u32, command: &str| {
         json!({"@timestamp": format!("2026-11-22T10:{minute:02}:00Z"), "host": {"name": host},

@@ -202,23 +202,12 @@ impl Targets {
         {
             match serde_json::from_str::<serde_json::Value>(body) {
                 Ok(value) => self.json("", &value, 0, limits),
-                Err(e) if e.to_string().contains("recursion limit") => {
-                    self.exceeded.push("JSON depth");
-                    self.push(
-                        Location::Body,
-                        "",
-                        body,
-                        decode::url_decode(body, false),
-                        limits,
-                    );
+                Err(e) => {
+                    if e.to_string().contains("recursion limit") {
+                        self.exceeded.push("JSON depth");
+                    }
+                    self.whole_body(body, limits);
                 }
-                Err(_) => self.push(
-                    Location::Body,
-                    "",
-                    body,
-                    decode::url_decode(body, false),
-                    limits,
-                ),
             }
         } else if content_type.contains("xml") || trimmed.starts_with('<') {
             self.push(Location::Xml, "", body, decode::html_decode(body), limits);
@@ -227,14 +216,19 @@ impl Targets {
                 self.param(Location::FormName, Location::Form, name, value, limits);
             }
         } else {
-            self.push(
-                Location::Body,
-                "",
-                body,
-                decode::url_decode(body, false),
-                limits,
-            );
+            self.whole_body(body, limits);
         }
+    }
+
+    /// The body as one value, for types that cannot be parsed into fields.
+    fn whole_body(&mut self, body: &str, limits: &Limits) {
+        self.push(
+            Location::Body,
+            "",
+            body,
+            decode::url_decode(body, false),
+            limits,
+        );
     }
 
     fn param(
