@@ -169,6 +169,13 @@ pub(crate) fn inspect(target: &Target, sink: &mut Sink) {
             "ysoserial",
             "ro0ab",
             "aced0005",
+            "information_schema",
+            "pg_catalog",
+            "msdb",
+            "northwind",
+            "sysobjects",
+            "msysaccess",
+            "sqlite_",
         ]
         .iter()
         .any(|k| lower.contains(k))

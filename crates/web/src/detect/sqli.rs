@@ -484,6 +484,139 @@ fn tokenize(text: &str, start_in_string: Option<u8>) -> Vec<Tok> {
     out
 }
 
+/// SQL functions that prose and forms do not call: a value calling one (`concat(`,
+/// `unhex(`, `sysdate(`) is probing how input reaches a query.
+const PROBE_FUNCTIONS: &[&str] = &[
+    "concat",
+    "concat_ws",
+    "group_concat",
+    "substr",
+    "substring",
+    "hex",
+    "unhex",
+    "ifnull",
+    "isnull",
+    "coalesce",
+    "sysdate",
+    "md5",
+    "sha1",
+    "ord",
+    "ascii",
+    "mid",
+    "rand",
+    "rtrim",
+    "ltrim",
+    "cos",
+    "sin",
+    "current_user",
+    "session_user",
+    "system_user",
+    "database",
+    "schema",
+    "version",
+    "compress",
+    "uncompress",
+    "char",
+    "chr",
+    "nchar",
+    "find_in_set",
+    "make_set",
+    "elt",
+    "extractvalue",
+    "updatexml",
+    "benchmark",
+    "sleep",
+    "pg_sleep",
+    "load_file",
+    "sqlite_compileoption_used",
+    "sqlite_compileoption_get",
+    "sqlite_version",
+    "unistr",
+    "jsonb_pretty",
+    "json_build_object",
+    "starts_with",
+    "instr",
+    "strcmp",
+    "conv",
+    "bin",
+    "nullif",
+    "iif",
+    "datalength",
+    "db_name",
+    "user_name",
+    "host_name",
+    "current_database",
+];
+
+/// The database's own catalogues and system databases, named alone.
+const SYSTEM_DATABASES: &[&str] = &[
+    "information_schema",
+    "pg_catalog",
+    "pg_shadow",
+    "sysobjects",
+    "syscolumns",
+    "msysobjects",
+    "msysaccessobjects",
+    "mysql.user",
+    "mysql.db",
+    "sqlite_master",
+    "sqlite_temp_master",
+    "msdb",
+    "northwind",
+    "pg_database",
+    "all_tables",
+    "dba_users",
+];
+
+static PROBE_FUNCTION_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+    std::sync::LazyLock::new(|| aho_corasick::AhoCorasick::new(PROBE_FUNCTIONS).expect("literals"));
+static SYSTEM_DATABASE_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+    std::sync::LazyLock::new(|| {
+        aho_corasick::AhoCorasick::new(SYSTEM_DATABASES).expect("literals")
+    });
+
+/// Calls to probe functions, system database names as words, and PostgreSQL casts
+/// (`password::int`).
+fn sql_vocabulary(lower: &str) -> Option<&'static str> {
+    let b = lower.as_bytes();
+    let word_at = |start: usize, end: usize| {
+        (start == 0 || !(b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'_'))
+            && (end == b.len() || !(b[end].is_ascii_alphanumeric() || b[end] == b'_'))
+    };
+    if lower.contains('(')
+        && PROBE_FUNCTION_NAMES.find_overlapping_iter(lower).any(|m| {
+            word_at(m.start(), m.end())
+                && lower[m.end()..]
+                    .trim_start_matches([' ', '\t', '\n', '\r', '\\'])
+                    .starts_with('(')
+        })
+    {
+        return Some("sqli.function_probe");
+    }
+    if SYSTEM_DATABASE_NAMES
+        .find_overlapping_iter(lower)
+        .any(|m| word_at(m.start(), m.end()))
+    {
+        return Some("sqli.catalogue");
+    }
+    if [
+        "::int",
+        "::text",
+        "::jsonb",
+        "::json",
+        "::varchar",
+        "::numeric",
+        "::bigint",
+        "::regclass",
+    ]
+    .iter()
+    .any(|c| lower.contains(c))
+    {
+        return Some("sqli.cast");
+    }
+    None
+}
+
 /// Whether tokens after `SELECT` look like a select list.
 fn select_list(after: &[Tok], text: &str) -> bool {
     use Tok::*;
@@ -521,6 +654,10 @@ fn is_operand(t: Tok) -> bool {
 /// Checks one value; `lower` is decoded and lowercased. In a URL path (`in_path`) only the
 /// unmistakable signs count (`union select`, attack functions, stacked statements).
 pub(crate) fn check(lower: &str, in_path: bool, sink: &mut Sink) {
+    if !in_path && let Some(rule) = sql_vocabulary(lower) {
+        sink.hit(Hit::new(Sqli, rule, 5, 1, lower));
+        return;
+    }
     if lower.len() < 2
         || !lower
             .bytes()
