@@ -80,6 +80,9 @@ fn sql_injection_techniques() {
         "id=1%27%20into%20outfile%20%27/var/www/x.php", // file write
         "q=%27;%20exec%20master..xp_cmdshell%20%27dir%27--", // stored procedure
         "q=concat(0x3a,0x3a)",           // a probe function called
+        "id=1%20OR%20(1)%3D(1)",         // parenthesised comparison
+        "id=1%3Bcall%20p(%40version)",   // another statement
+        "id=-1%23%0Aunion",              // a union fragment over lines
         "t=information_schema",          // the catalogue named
         "id=starts_with(password,%27a%27)::int", // a PostgreSQL cast
         "id=1%27)%20as%20x%20where%201%3D1%20and%20(2%3D2)--", // closing a subquery
@@ -102,6 +105,8 @@ fn prose_and_product_names_are_not_sql() {
         "q=it%27s%20like%20that%20-%20and%20more",
         "q=what%20is%20an%20execute%20master%27s%20degree",
         "q=sin%20city%20(2005)",
+        "tid=1%23web-monitor%231688379464539%237bj9idm4",
+        "code=%24(%22div%22).concat(items)",
         "q=my%20database%20is%20slow",
         "q=char%20grilled%20(medium)",
     ] {

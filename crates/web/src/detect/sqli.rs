@@ -280,7 +280,8 @@ const SQL_FUNCTIONS: &[&str] = &[
 fn word_kind(word: &str, next: &str) -> Option<Tok> {
     let next = next.trim_start();
     Some(match word {
-        "or" | "and" | "xor" | "not" | "div" => Tok::Logic,
+        "or" | "and" | "xor" | "not" => Tok::Logic,
+        "div" | "mod" => Tok::Op,
         "rlike" | "regexp" | "sounds" => Tok::Compare,
         "is" if next.starts_with("null")
             || next.starts_with("not ")
@@ -580,7 +581,9 @@ static SYSTEM_DATABASE_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
 fn sql_vocabulary(lower: &str) -> Option<&'static str> {
     let b = lower.as_bytes();
     let word_at = |start: usize, end: usize| {
-        (start == 0 || !(b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'_'))
+        // Not a method (`x.concat(`) and not part of a longer name.
+        (start == 0
+            || !(b[start - 1].is_ascii_alphanumeric() || matches!(b[start - 1], b'_' | b'.')))
             && (end == b.len() || !(b[end].is_ascii_alphanumeric() || b[end] == b'_'))
     };
     if lower.contains('(')
@@ -963,9 +966,43 @@ fn judge(
                     Kw::Order | Kw::Group | Kw::Having | Kw::Limit | Kw::Procedure
                 ))
             )
-            && t[2..].iter().take(3).any(|x| matches!(x, Num | Comment))
+            && t[2..]
+                .iter()
+                .take(4)
+                .any(|x| matches!(x, Num | Comment | Logic | Compare))
         {
             return Some(("sqli.continued_query", 5));
+        }
+        // `1#union`, `1/1/**/union`: a number, then UNION and nothing after it.
+        if let Some(u) = t.iter().position(|x| *x == Keyword(Kw::Union))
+            && t[u + 1..].iter().all(|x| matches!(x, Comment))
+            && u > 0
+            && t[..u]
+                .iter()
+                .all(|x| matches!(x, Num | Op | Comment | Close))
+            && t[..u].contains(&Num)
+        {
+            return Some(("sqli.union_fragment", 5));
+        }
+        // `1;do (1=1)`, `1;call p(@version)`, `1;load xml local infile`: another
+        // statement after the value.
+        if let Some((_, after)) = text.split_once(';') {
+            let after = after.trim_start();
+            let statement = [
+                "do ", "do(", "call ", "load ", "handler ", "prepare ", "set @", "begin ",
+            ]
+            .iter()
+            .any(|w| after.starts_with(w));
+            if statement && after.contains(['(', '@', '=', '"', '\'']) {
+                return Some(("sqli.stacked_query", 5));
+            }
+        }
+        // `1 --`, `1 /*`: a number and a comment, nothing else.
+        let bare = text.trim();
+        let digits = bare.bytes().take_while(u8::is_ascii_digit).count();
+        let tail = bare[digits..].trim_start();
+        if digits > 0 && (tail == "--" || tail == "/*") {
+            return Some(("sqli.comment_truncation", 4));
         }
         // `-2658) as x where 7364=7364`, `1)) order by 1`: a closed parenthesis, then a
         // clause that compares.
@@ -1007,7 +1044,9 @@ fn judge(
                 && matches!(t[i - 1], Num | Str | Close)
                 && t[..i]
                     .iter()
-                    .all(|x| matches!(x, Num | Str | Close | Open | Op)))
+                    .enumerate()
+                    // `foo) and 1=2`: one word may open the value before the parenthesis.
+                    .all(|(k, x)| matches!(x, Num | Str | Close | Open | Op) || (k == 0 && *x == Word && t[..i].contains(&Close))))
                 // `hope and (-8)=(-3)`: one word, then a comparison of numbers.
                 || (i == 1
                     && t[0] == Word
@@ -1019,19 +1058,34 @@ fn judge(
         }
         let after = &t[i + 1..];
         let window = &after[..after.len().min(6)];
-        let compared = window
-            .windows(3)
-            .any(|w| is_operand(w[0]) && w[1] == Compare && is_operand(w[2]))
-            || window
-                .windows(2)
-                .any(|w| w[0] == Compare && is_operand(w[1]));
+        // A comparison, its operands possibly in parentheses (`(1)=(1)`) and its
+        // operator possibly negated (`is not 2`).
+        let left = |x: Tok| is_operand(x) || x == Close;
+        let right = |x: Tok| is_operand(x) || x == Open;
+        let compared = window.iter().enumerate().any(|(k, x)| {
+            if *x != Compare {
+                return false;
+            }
+            let mut next = k + 1;
+            if window.get(next) == Some(&Logic) {
+                next += 1;
+            }
+            let before = if k == 0 { true } else { left(window[k - 1]) };
+            before && window.get(next).is_some_and(|x| right(*x))
+        });
         // `' or 1--`, `' or true`, `' or 'x`: a truth value that ends the input.
         let truth = |x: Tok| {
             matches!(x, Num | Keyword(Kw::Other | Kw::Null)) || (x == Str && simple_prefix)
         };
-        let terminated = after.len() <= 2
-            && after.first().is_some_and(|x| truth(*x))
-            && (after.len() == 1 || after[1] == Comment);
+        // `' or not false #`: a negation before the truth value changes nothing.
+        let after_not = if after.first() == Some(&Logic) {
+            &after[1..]
+        } else {
+            after
+        };
+        let terminated = after_not.len() <= 2
+            && after_not.first().is_some_and(|x| truth(*x))
+            && (after_not.len() == 1 || after_not[1] == Comment);
         let function = matches!(
             after.first(),
             Some(Func(Fun::Sql | Fun::Attack)) | Some(Open)
