@@ -131,6 +131,9 @@ fn cross_site_scripting_techniques() {
         "q=%3Ca%20href%3D%22http://203.0.113.9/login%22%3Eyour%20account%3C/a%3E", // injected link
         "q=%26%23x003C",                              // a numeric reference to `<`
         "q=(alert)(1)",
+        "q=%3C!--%20IE%206-8%20--%3E", // comment injection
+        "q=%3Cinput%20name%3D%22password%22%20type%3D%22password%22%3E", // form hijack
+        "q=%2BADw-script%2BAD4-alert(1)%2BADw-/script%2BAD4-", // UTF-7
     ] {
         assert_attack(query(q), "xss");
     }

@@ -131,6 +131,9 @@ const SINKS: &[&str] = &[
     "document.body",
     ".textcontent",
     "xmlns:",
+    "alert?.(",
+    "?.(document",
+    "navigator.",
 ];
 
 pub(crate) fn check(lower: &str, sink: &mut Sink) {
@@ -169,6 +172,7 @@ fn judge(lower: &str) -> Option<(&'static str, u8)> {
         || squeezed.contains("-moz-binding")
         || squeezed.contains("behavior:url")
         || squeezed.contains("behaviour:url")
+        || squeezed.contains("expression\\28")
     {
         return Some(("xss.css_script", 5));
     }
@@ -232,14 +236,23 @@ fn judge(lower: &str) -> Option<(&'static str, u8)> {
         "</body",
         "</html",
         "</head",
-        "<!--",
-        "<![endif]",
-        "<![cdata[",
+        "<form",
+        "</form",
+        "<input",
+        "<isindex",
     ];
+    // HTML comments and conditional comments hide the rest of the page (`<!-- IE 6-8 -->`),
+    // and UTF-7 spells markup past filters (`+ADw-script+AD4-`).
+    if ["<!--", "<![endif]", "+adw-"]
+        .iter()
+        .any(|m| squeezed.contains(m))
+    {
+        return Some(("xss.document_markup", 5));
+    }
     if DOCUMENT_TAGS.iter().any(|t| {
-        squeezed.match_indices(t).any(|(at, _)| {
-            squeezed[at + t.len()..].starts_with(['>', ' ', '/'])
-                || squeezed[at + t.len()..].is_empty()
+        lower.match_indices(t).any(|(at, _)| {
+            let rest = &lower[at + t.len()..];
+            rest.is_empty() || rest.starts_with(|c: char| c == '>' || c == '/' || c.is_whitespace())
         })
     }) {
         return Some(("xss.document_markup", 5));
