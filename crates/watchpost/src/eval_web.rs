@@ -129,6 +129,9 @@ pub fn run(
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    // Throughput of the engine alone: the time spent inspecting, without reading and
+    // parsing the corpus.
+    let inspecting = latencies.iter().map(|ns| u64::from(*ns)).sum::<u64>() as f64 / 1e9;
     latencies.sort_unstable();
     let pct = |p: f64| {
         latencies
@@ -171,9 +174,9 @@ pub fn run(
         hard.total
     );
     println!(
-        "engine: {} requests in {elapsed:.2} s ({:.0} requests/s on one core), per request p50 {:.1} µs, p95 {:.1} µs, p99 {:.1} µs",
+        "engine: {} requests inspected in {inspecting:.2} s ({:.0} requests/s on one core; {elapsed:.2} s with reading the file), per request p50 {:.1} µs, p95 {:.1} µs, p99 {:.1} µs",
         latencies.len(),
-        latencies.len() as f64 / elapsed.max(1e-9),
+        latencies.len() as f64 / inspecting.max(1e-9),
         pct(0.50),
         pct(0.95),
         pct(0.99)

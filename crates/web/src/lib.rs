@@ -23,6 +23,7 @@ pub mod decode;
 pub mod detect;
 pub mod honeypot;
 pub mod layer;
+mod memo;
 pub mod proxy;
 mod request;
 pub mod shield;
@@ -33,7 +34,9 @@ pub use request::Request;
 pub use shield::{Action, Decision, Outcome, Policy, Shield};
 pub use targets::{Limits, Location};
 
+use memo::CleanValues;
 use serde::Serialize;
+use std::sync::Arc;
 
 /// How strict the engine is.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +46,9 @@ pub struct Config {
     /// The anomaly score at which a request counts as an attack (5: one critical hit).
     pub threshold: u32,
     pub limits: Limits,
+    /// How many clean header values to remember, so that a repeated User-Agent or Referer
+    /// is inspected once (0 inspects every value every time).
+    pub clean_header_memory: usize,
 }
 
 impl Default for Config {
@@ -51,6 +57,7 @@ impl Default for Config {
             paranoia: 1,
             threshold: 5,
             limits: Limits::default(),
+            clean_header_memory: 4096,
         }
     }
 }
@@ -82,15 +89,27 @@ impl Verdict {
     }
 }
 
-/// The inspection engine: stateless, shared by every request.
-#[derive(Debug, Clone, Default)]
+/// The inspection engine, shared by every request. Its only state is the memory of clean
+/// header values, which changes how fast it answers, never what.
+#[derive(Debug, Clone)]
 pub struct Engine {
     config: Config,
+    clean_headers: Arc<CleanValues>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new(Config::default())
+    }
 }
 
 impl Engine {
     pub fn new(config: Config) -> Engine {
-        Engine { config }
+        let clean_headers = Arc::new(CleanValues::new(config.clean_header_memory));
+        Engine {
+            config,
+            clean_headers,
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -106,8 +125,14 @@ impl Engine {
             ..Verdict::default()
         };
         for target in &targets.items {
+            if self.clean_headers.contains(target) {
+                continue;
+            }
             let mut sink = detect::Sink::default();
             detect::inspect(target, &mut sink);
+            if sink.hits.is_empty() {
+                self.clean_headers.remember(target);
+            }
             self.add(&mut verdict, sink, target.location, &target.name);
         }
         let mut sink = detect::Sink::default();

@@ -358,3 +358,25 @@ fn limits_are_findings_not_crashes() {
         Engine::default().inspect(&query(q));
     }
 }
+
+#[test]
+fn remembered_clean_headers_never_hide_an_attack_in_a_header() {
+    let engine = Engine::default();
+    let with_agent = |agent: &str| Request {
+        headers: vec![("User-Agent".into(), agent.into())],
+        ..query("q=shoes")
+    };
+    let browser = with_agent("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128.0");
+    let shellshock = with_agent("() { :; }; /bin/bash -c 'cat /etc/passwd'");
+    for _ in 0..3 {
+        assert!(!engine.inspect(&browser).is_attack());
+        let v = engine.inspect(&shellshock);
+        assert!(v.is_attack(), "{:?}", v.hits);
+    }
+    // The same engine still inspects the other values of a request whose headers it knows.
+    let v = engine.inspect(&Request {
+        query: "q=1'+union+select+password+from+users--".into(),
+        ..browser.clone()
+    });
+    assert!(v.is_attack());
+}

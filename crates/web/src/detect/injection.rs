@@ -3,6 +3,7 @@
 //! filters, server-side includes, CRLF and mail header injection, XML external entities,
 //! and scanner signatures.
 
+use super::lists::{Patterns, Words, patterns, words};
 use super::{Hit, Sink};
 use crate::detect::Category::*;
 use crate::targets::Location;
@@ -204,8 +205,11 @@ const COMMANDS: &[&str] = &[
     "az",
 ];
 
+static COMMAND_WORDS: Words = words!(COMMANDS);
+
 /// Commands that are also English words: they count only with shell-shaped arguments.
-const AMBIGUOUS: &[&str] = &[
+static AMBIGUOUS: Words = words!(AMBIGUOUS_COMMANDS);
+const AMBIGUOUS_COMMANDS: &[&str] = &[
     "set", "test", "true", "false", "at", "w", "start", "more", "less", "type", "find", "host",
     "last", "history", "top", "head", "tail", "copy", "make", "mail", "exit", "cd", "net", "dir",
     "ver", "vol", "echo", "touch", "env", "exec", "eval", "kill", "sleep", "cat", "route", "who",
@@ -237,7 +241,7 @@ fn is_command(word: &str) -> bool {
     let word = word.trim_matches(|c: char| matches!(c, '"' | '\'' | '\\' | '(' | ')' | '{' | '}'));
     let base = word.rsplit(['/', '\\']).next().unwrap_or(word);
     let base = base.strip_suffix(".exe").unwrap_or(base);
-    !base.is_empty() && COMMANDS.contains(&base)
+    !base.is_empty() && COMMAND_WORDS.contains(base)
 }
 
 /// The first word after `at` (skipping spaces and shell noise like `${IFS}`).
@@ -293,9 +297,44 @@ fn shell_unquote(lower: &str) -> String {
 }
 
 /// Programs that wrap another command (`time`, `nohup`, `sudo`) and say nothing alone.
-const WRAPPERS: &[&str] = &[
+static WRAPPERS: Words = words!([
     "time", "nohup", "sudo", "exec", "env", "nice", "timeout", "xargs", "setsid", "strace",
-];
+]);
+
+/// Syntax only a shell reads: `${IFS}`, arithmetic and process substitution, `/dev/tcp`,
+/// shells started with a command, Windows command interpreters and their variables.
+static SHELL_SYNTAX: Patterns = patterns!([
+    "${ifs",
+    "$shell",
+    "${shell}",
+    "$((",
+    "$[",
+    "<(",
+    ">(",
+    "$ifs",
+    "/dev/tcp/",
+    "/dev/udp/",
+    "sh -c",
+    "bash -c",
+    "sh,-c",
+    "zsh -c",
+    "ksh -c",
+    "/bin/sh",
+    "/bin/bash",
+    "cmd /c",
+    "cmd.exe /c",
+    "cmd /k",
+    "powershell -",
+    "powershell.exe",
+    "%comspec%",
+    "%systemroot%",
+    "%windir%",
+]);
+
+/// Globbed paths (`/???/c?t`, `/bin/c*`), as filter evasions.
+static GLOB_PATHS: Patterns = patterns!([
+    "/???/", "/?in/", "/b?n/", "/e??/", "/bi?/", "/u?r/", "/???/??t",
+]);
 
 fn command_rule(lower: &str) -> Option<&'static str> {
     let b = lower.as_bytes();
@@ -313,7 +352,7 @@ fn command_rule(lower: &str) -> Option<&'static str> {
         let mut word = next_word(after);
         let mut trimmed_after =
             after.trim_start_matches([' ', '\t', '\n', '\r', '(', '{', '\'', '"', '\\']);
-        if WRAPPERS.contains(&word) {
+        if WRAPPERS.contains(word) {
             trimmed_after = trimmed_after[word.len()..].trim_start();
             word = next_word(trimmed_after);
         }
@@ -351,7 +390,7 @@ fn command_rule(lower: &str) -> Option<&'static str> {
                 '-', '/', '$', '>', '<', '|', '.', '\'', '"', '`', '%', '~', '*', '\\',
             ]);
         let plain_args = rest.starts_with([' ', '\t']) && !args.is_empty();
-        let command_sure = !AMBIGUOUS.contains(&base) || word.contains('/');
+        let command_sure = !AMBIGUOUS.contains(base) || word.contains('/');
         // A separator that opens the value (`;id`, `| net view`) is injection by shape.
         let strong_separator = matches!(c, b';' | b'\n' | b'`' | b'$') || doubled || c == b'|';
         let substitution = matches!(c, b'`' | b'$');
@@ -376,36 +415,7 @@ fn command_rule(lower: &str) -> Option<&'static str> {
             return Some("cmdi.separator_command");
         }
     }
-    if [
-        "${ifs",
-        "$shell",
-        "${shell}",
-        "$((",
-        "$[",
-        "<(",
-        ">(",
-        "$ifs",
-        "/dev/tcp/",
-        "/dev/udp/",
-        "sh -c",
-        "bash -c",
-        "sh,-c",
-        "zsh -c",
-        "ksh -c",
-        "/bin/sh",
-        "/bin/bash",
-        "cmd /c",
-        "cmd.exe /c",
-        "cmd /k",
-        "powershell -",
-        "powershell.exe",
-        "%comspec%",
-        "%systemroot%",
-        "%windir%",
-    ]
-    .iter()
-    .any(|p| lower.contains(p))
-    {
+    if SHELL_SYNTAX.is_match(lower) {
         return Some("cmdi.shell_syntax");
     }
     // Brace expansion that builds a command: `{cat,/etc/passwd}`, `{,echo,#test}`.
@@ -421,12 +431,7 @@ fn command_rule(lower: &str) -> Option<&'static str> {
         }
     }
     // Globbed paths (`/???/c?t`, `/bin/c*`), as filter evasions.
-    if [
-        "/???/", "/?in/", "/b?n/", "/e??/", "/bi?/", "/u?r/", "/???/??t",
-    ]
-    .iter()
-    .any(|p| lower.contains(p))
-    {
+    if GLOB_PATHS.is_match(lower) {
         return Some("cmdi.glob_path");
     }
     if command_line(lower) {
@@ -482,13 +487,13 @@ fn command_line(text: &str) -> bool {
     // command followed by a separator.
     let mut first = next_word(lower);
     let mut rest = lower.trim_start_matches([' ', '\t', '\n', '\r', '(', '{', '\'', '"', '\\']);
-    let wrapped = WRAPPERS.contains(&first) && rest.len() > first.len();
+    let wrapped = WRAPPERS.contains(first) && rest.len() > first.len();
     if wrapped {
         rest = rest[first.len()..].trim_start();
         first = next_word(rest);
         // `time ifconfig`, `nohup whoami`: a wrapper around a program is a command line.
         let base = first.rsplit('/').next().unwrap_or(first);
-        if is_command(first) && !AMBIGUOUS.contains(&base) {
+        if is_command(first) && !AMBIGUOUS.contains(base) {
             return true;
         }
     }
@@ -549,7 +554,7 @@ fn command_line(text: &str) -> bool {
             ]
             .iter()
             .any(|sub| args.trim_start().starts_with(sub));
-        let sure = !AMBIGUOUS.contains(&base) || first.contains('/');
+        let sure = !AMBIGUOUS.contains(base) || first.contains('/');
         if (args.starts_with(' ') && (drive || env_var)) || net {
             return true;
         }
@@ -877,45 +882,43 @@ fn php(lower: &str, sink: &mut Sink) {
     }
 }
 
+/// MongoDB query and aggregation operators.
+static NOSQL_OPERATORS: Patterns = patterns!([
+    "$ne",
+    "$gt",
+    "$gte",
+    "$lt",
+    "$lte",
+    "$nin",
+    "$in",
+    "$regex",
+    "$where",
+    "$exists",
+    "$or",
+    "$and",
+    "$not",
+    "$nor",
+    "$expr",
+    "$function",
+    "$accumulator",
+    "$elemmatch",
+    "$eq",
+    "$type",
+    "$jsonschema",
+    "$lookup",
+]);
+
 /// NoSQL operators in names or values: `user[$ne]=`, `{"$where": …}`, `$regex`.
 fn nosql(location: Location, lower: &str, sink: &mut Sink) {
-    let ops = [
-        "$ne",
-        "$gt",
-        "$gte",
-        "$lt",
-        "$lte",
-        "$nin",
-        "$in",
-        "$regex",
-        "$where",
-        "$exists",
-        "$or",
-        "$and",
-        "$not",
-        "$nor",
-        "$expr",
-        "$function",
-        "$accumulator",
-        "$elemmatch",
-        "$eq",
-        "$type",
-        "$jsonschema",
-        "$lookup",
-    ];
-    let operator = ops.iter().any(|o| {
-        lower.find(o).is_some_and(|at| {
-            let end = at + o.len();
-            let before_ok = at == 0
-                || matches!(
-                    lower.as_bytes()[at - 1],
-                    b'[' | b'"' | b'\'' | b'{' | b' ' | b','
-                );
-            let after_ok = end == lower.len()
-                || matches!(lower.as_bytes()[end], b']' | b'"' | b'\'' | b':' | b' ');
+    let b = lower.as_bytes();
+    let operator = lower.contains('$')
+        && NOSQL_OPERATORS.find_overlapping_iter(lower).any(|m| {
+            let (at, end) = (m.start(), m.end());
+            let before_ok =
+                at == 0 || matches!(b[at - 1], b'[' | b'"' | b'\'' | b'{' | b' ' | b',');
+            let after_ok = end == b.len() || matches!(b[end], b']' | b'"' | b'\'' | b':' | b' ');
             before_ok && after_ok
-        })
-    });
+        });
     if operator && (location != Location::Path) {
         sink.hit(Hit::new(Nosqli, "nosqli.operator", 5, 1, lower));
         return;
@@ -933,11 +936,15 @@ fn nosql(location: Location, lower: &str, sink: &mut Sink) {
 
 /// LDAP filter injection: closing a filter and opening another, or wildcard attributes.
 fn ldap(lower: &str, sink: &mut Sink) {
+    // Both a breakout and an attribute test need one of these.
+    if !lower.contains(['(', ')', '*', '|', '&']) {
+        return;
+    }
     let squeezed: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
-    let breakout = [
+    static BREAKOUTS: Patterns = patterns!([
         "*)(", ")(|", ")(&", ")(!", "*))", "(|(", "(&(", "(!(", "))(", "*)%00", "*()|", "*))%00",
-    ];
-    let attrs = [
+    ]);
+    static ATTRIBUTE_TESTS: Patterns = patterns!([
         "objectclass=",
         "uid=*",
         "cn=*",
@@ -949,11 +956,9 @@ fn ldap(lower: &str, sink: &mut Sink) {
         "sn=*",
         "admin*",
         "ou=*",
-    ];
-    if breakout.iter().any(|b| squeezed.contains(b))
-        && (squeezed.contains('=') || squeezed.contains('*'))
-        || attrs.iter().any(|a| squeezed.contains(a))
-            && squeezed.contains(['(', ')', '*', '|', '&'])
+    ]);
+    if BREAKOUTS.is_match(&squeezed) && squeezed.contains(['=', '*'])
+        || ATTRIBUTE_TESTS.is_match(&squeezed)
     {
         sink.hit(Hit::new(Ldapi, "ldapi.filter", 5, 1, lower));
     }
@@ -961,8 +966,11 @@ fn ldap(lower: &str, sink: &mut Sink) {
 
 /// Server-side includes: `<!--#exec cmd=…-->`.
 fn ssi(lower: &str, sink: &mut Sink) {
+    if !lower.contains('<') || !lower.contains('#') {
+        return;
+    }
     let squeezed: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
-    if [
+    static DIRECTIVES: Patterns = patterns!([
         "<!--#exec",
         "<!--#include",
         "<!--#echo",
@@ -972,10 +980,8 @@ fn ssi(lower: &str, sink: &mut Sink) {
         "<!--#fsize",
         "<!--#flastmod",
         "<!--#if",
-    ]
-    .iter()
-    .any(|d| squeezed.contains(d))
-    {
+    ]);
+    if DIRECTIVES.is_match(&squeezed) {
         sink.hit(Hit::new(Ssi, "ssi.directive", 5, 1, lower));
     }
 }

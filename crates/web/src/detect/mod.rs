@@ -1,6 +1,7 @@
 //! The detectors, and what a detection says: category, rule, severity, the value it saw.
 
 mod injection;
+mod lists;
 mod sqli;
 mod ssrf;
 mod traversal;
@@ -233,67 +234,59 @@ fn inspect_decoded(location: Location, inner: &str, sink: &mut Sink) {
     traversal::check(location, inner, sink);
 }
 
+/// Tools that announce themselves in the User-Agent.
+static SCANNERS: lists::Patterns = lists::patterns!([
+    "sqlmap",
+    "nikto",
+    "nmap",
+    "masscan",
+    "zgrab",
+    "nuclei",
+    "acunetix",
+    "nessus",
+    "openvas",
+    "w3af",
+    "wpscan",
+    "dirbuster",
+    "gobuster",
+    "dirb/",
+    "ffuf",
+    "feroxbuster",
+    "wfuzz",
+    "burp",
+    "zap/",
+    "owasp zap",
+    "arachni",
+    "skipfish",
+    "whatweb",
+    "jaeles",
+    "commix",
+    "havij",
+    "netsparker",
+    "appscan",
+    "qualys",
+    "nmap scripting engine",
+    "hydra",
+    "medusa",
+    "xsstrike",
+    "paros",
+    "webinspect",
+    "grabber",
+    "morfeus",
+    "zmeu",
+    "fimap",
+    "brutus",
+    "teh forest lobster",
+    "metasploit",
+    "struts-pwn",
+    "jorgee",
+]);
+
 /// Scanner signatures in the User-Agent and friends.
 pub(crate) fn scanner(user_agent: &str, sink: &mut Sink) {
     let ua = user_agent.to_ascii_lowercase();
-    const SCANNERS: &[&str] = &[
-        "sqlmap",
-        "nikto",
-        "nmap",
-        "masscan",
-        "zgrab",
-        "nuclei",
-        "acunetix",
-        "nessus",
-        "openvas",
-        "w3af",
-        "wpscan",
-        "dirbuster",
-        "gobuster",
-        "dirb/",
-        "ffuf",
-        "feroxbuster",
-        "wfuzz",
-        "burp",
-        "zap/",
-        "owasp zap",
-        "arachni",
-        "skipfish",
-        "whatweb",
-        "jaeles",
-        "commix",
-        "havij",
-        "netsparker",
-        "appscan",
-        "qualys",
-        "nmap scripting engine",
-        "hydra",
-        "medusa",
-        "xsstrike",
-        "paros",
-        "webinspect",
-        "grabber",
-        "morfeus",
-        "zmeu",
-        "fimap",
-        "brutus",
-        "teh forest lobster",
-        "metasploit",
-        "struts-pwn",
-        "jorgee",
-    ];
     // A scanner's name as a word of its own (`webinspect`, not `webinspector`).
-    let named = |name: &str| {
-        ua.match_indices(name).any(|(at, _)| {
-            let end = at + name.len();
-            let before = at == 0 || !ua.as_bytes()[at - 1].is_ascii_alphanumeric();
-            let after = end == ua.len()
-                || name.ends_with('/')
-                || !ua.as_bytes()[end].is_ascii_alphanumeric();
-            before && after
-        })
-    };
-    if SCANNERS.iter().any(|s| named(s)) {
+    if lists::any_word(&SCANNERS, &ua) {
         sink.hit(Hit::new(
             Category::Scanner,
             "scanner.user_agent",

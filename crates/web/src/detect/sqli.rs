@@ -7,6 +7,7 @@
 //! to the functions injections use (`sleep`, `benchmark`, `extractvalue`), or system
 //! objects (`information_schema`, `@@version`).
 
+use super::lists::{Words, words};
 use super::{Hit, Sink};
 use crate::detect::Category::Sqli;
 
@@ -74,6 +75,12 @@ enum Fun {
     Sql,
     Unknown,
 }
+
+/// [`KEYWORDS`] by name.
+static KEYWORD_KINDS: std::sync::LazyLock<std::collections::HashMap<&'static str, Kw>> =
+    std::sync::LazyLock::new(|| KEYWORDS.iter().copied().collect());
+static ATTACK_FUNCTION_NAMES: Words = words!(ATTACK_FUNCTIONS);
+static SQL_FUNCTION_NAMES: Words = words!(SQL_FUNCTIONS);
 
 const KEYWORDS: &[(&str, Kw)] = &[
     ("union", Kw::Union),
@@ -456,20 +463,22 @@ fn tokenize(text: &str, start_in_string: Option<u8>) -> Vec<Tok> {
                 // `user_lock.sleep(`, `dbms_lock.sleep(`: the function after the package.
                 let called = word.rsplit('.').next().unwrap_or(word);
                 let tok = if next_open {
-                    if ATTACK_FUNCTIONS.contains(&word) || ATTACK_FUNCTIONS.contains(&called) {
+                    if ATTACK_FUNCTION_NAMES.contains(word)
+                        || ATTACK_FUNCTION_NAMES.contains(called)
+                    {
                         Tok::Func(Fun::Attack)
-                    } else if SQL_FUNCTIONS.contains(&word) {
+                    } else if SQL_FUNCTION_NAMES.contains(word) {
                         Tok::Func(Fun::Sql)
                     } else if let Some(k) = word_kind(word, next_text) {
                         k
-                    } else if let Some((_, kw)) = KEYWORDS.iter().find(|(k, _)| *k == word) {
+                    } else if let Some(kw) = KEYWORD_KINDS.get(word) {
                         Tok::Keyword(*kw)
                     } else {
                         Tok::Func(Fun::Unknown)
                     }
                 } else if let Some(k) = word_kind(word, next_text) {
                     k
-                } else if let Some((_, kw)) = KEYWORDS.iter().find(|(k, _)| *k == word) {
+                } else if let Some(kw) = KEYWORD_KINDS.get(word) {
                     Tok::Keyword(*kw)
                 } else {
                     Tok::Word

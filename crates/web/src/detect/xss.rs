@@ -2,6 +2,7 @@
 //! attributes, `javascript:` URLs, CSS expressions) and script that breaks out of a
 //! JavaScript string into a call.
 
+use super::lists::{Patterns, patterns};
 use super::{Hit, Sink};
 use crate::detect::Category::Xss;
 
@@ -217,9 +218,8 @@ fn judge(lower: &str) -> Option<(&'static str, u8)> {
         "</noembed",
         "</plaintext",
     ];
-    if CONTEXT_CLOSERS.iter().any(|c| squeezed.contains(c))
-        || (squeezed.contains("-->") && squeezed.contains("]]>"))
-    {
+    static CLOSERS: Patterns = patterns!(CONTEXT_CLOSERS);
+    if CLOSERS.is_match(&squeezed) || (squeezed.contains("-->") && squeezed.contains("]]>")) {
         return Some(("xss.context_breakout", 5));
     }
     // Tags that shape a whole document (`<body>`, `<head>`, `<xmp>`): never part of a
@@ -243,18 +243,17 @@ fn judge(lower: &str) -> Option<(&'static str, u8)> {
     ];
     // HTML comments and conditional comments hide the rest of the page (`<!-- IE 6-8 -->`),
     // and UTF-7 spells markup past filters (`+ADw-script+AD4-`).
-    if ["<!--", "<![endif]", "+adw-"]
-        .iter()
-        .any(|m| squeezed.contains(m))
-    {
+    static HIDING_MARKUP: Patterns = patterns!(["<!--", "<![endif]", "+adw-"]);
+    if HIDING_MARKUP.is_match(&squeezed) {
         return Some(("xss.document_markup", 5));
     }
-    if DOCUMENT_TAGS.iter().any(|t| {
-        lower.match_indices(t).any(|(at, _)| {
-            let rest = &lower[at + t.len()..];
+    static DOCUMENT_TAG_NAMES: Patterns = patterns!(DOCUMENT_TAGS);
+    if lower.contains('<')
+        && DOCUMENT_TAG_NAMES.find_overlapping_iter(lower).any(|m| {
+            let rest = &lower[m.end()..];
             rest.is_empty() || rest.starts_with(|c: char| c == '>' || c == '/' || c.is_whitespace())
         })
-    }) {
+    {
         return Some(("xss.document_markup", 5));
     }
     // A link or frame to an absolute URL, injected as markup.
@@ -328,17 +327,18 @@ fn has_tag_with_attributes(lower: &str) -> bool {
 
 /// A script scheme followed by code (`javascript:alert(1)`, not `javascript: basics`).
 fn script_url(squeezed: &str) -> bool {
-    SCHEMES.iter().any(|s| {
-        squeezed.match_indices(s).any(|(at, _)| {
-            let rest = &squeezed[at + s.len()..];
+    squeezed.contains(':')
+        && SCHEME_NAMES.find_overlapping_iter(squeezed).any(|m| {
+            let rest = &squeezed[m.end()..];
             let rest = &rest[..rest.len().min(120)];
-            s.starts_with("data:")
+            SCHEMES[m.pattern().as_usize()].starts_with("data:")
                 || rest.contains([
                     '(', ')', '=', ';', '.', '\'', '"', '`', '[', '/', '\\', '{', '%', '+',
                 ])
         })
-    })
 }
+
+static SCHEME_NAMES: Patterns = patterns!(SCHEMES);
 
 /// `lower` without whitespace, control characters and NULs, which browsers skip inside
 /// schemes (`java\tscript:`) and which split keywords.
