@@ -444,10 +444,12 @@ fn command_rule(lower: &str) -> Option<&'static str> {
         return Some("cmdi.command_line");
     }
     // Windows batch constructs: `if %errorlevel% equ 2 goto`, `for %i in (*) do`.
-    let words: Vec<&str> = lower
-        .trim_start_matches(['&', '|', ';', ' '])
-        .split_whitespace()
-        .collect();
+    let statement = lower.trim_start_matches(['&', '|', ';', ' ']);
+    let opening = statement.trim_start();
+    if !(opening.starts_with("if") || opening.starts_with("for")) {
+        return None;
+    }
+    let words: Vec<&str> = statement.split_whitespace().collect();
     let batch_if = (words.first() == Some(&"if")
         || words.first().is_some_and(|w| w.starts_with("if/")))
         && (lower.contains("==")
@@ -599,6 +601,13 @@ fn command_line(text: &str) -> bool {
     false
 }
 
+/// What a template expression reaches for to run code or read the server's state.
+static TEMPLATE_CODE: Patterns = patterns!([
+    "exec", "system", "popen", "eval", "import", "require", "process", "runtime", "class",
+    "include", "range(", "self", "config", "request", "env", "os.", "getattr", "attr(", "lookup",
+    "new ", "t(java", "7*7",
+]);
+
 /// Server-side template injection: expressions inside template delimiters, and the object
 /// walks used to reach code from them.
 fn template(lower: &str, sink: &mut Sink) {
@@ -625,13 +634,7 @@ fn template(lower: &str, sink: &mut Sink) {
             && inner.bytes().all(|c| {
                 c.is_ascii_digit() || matches!(c, b'*' | b'+' | b'-' | b' ' | b'/' | b'\'' | b'"')
             });
-        let code = [
-            "exec", "system", "popen", "eval", "import", "require", "process", "runtime", "class",
-            "include", "range(", "self", "config", "request", "env", "os.", "getattr", "attr(",
-            "lookup", "new ", "t(java", "7*7",
-        ]
-        .iter()
-        .any(|w| inner.contains(w));
+        let code = TEMPLATE_CODE.is_match(inner);
         if arithmetic || (code && open != "${") || (code && inner.contains('(')) {
             sink.hit(Hit::new(Ssti, "ssti.expression", 5, 1, lower));
             return;
@@ -794,6 +797,40 @@ fn unwrap_lookups(text: &str) -> String {
     current
 }
 
+/// PHP functions that run commands, evaluate or decode code, or touch files.
+const PHP_CALLS: &[&str] = &[
+    "system(",
+    "exec(",
+    "shell_exec(",
+    "passthru(",
+    "popen(",
+    "proc_open(",
+    "eval(",
+    "assert(",
+    "base64_decode(",
+    "gzinflate(",
+    "str_rot13(",
+    "phpinfo(",
+    "file_get_contents(",
+    "file_put_contents(",
+    "fopen(",
+    "fwrite(",
+    "include(",
+    "require(",
+    "include_once(",
+    "require_once(",
+    "preg_replace(",
+    "create_function(",
+    "call_user_func(",
+    "unserialize(",
+    "highlight_file(",
+    "show_source(",
+    "readfile(",
+    "pcntl_exec(",
+    "chr(",
+    "move_uploaded_file(",
+];
+
 /// PHP code: open tags, dangerous calls, and superglobals.
 fn php(lower: &str, sink: &mut Sink) {
     // Whitespace and comments vanish to PHP's parser (`$a/*c*/()`, `system /**/ (ls)`).
@@ -819,39 +856,8 @@ fn php(lower: &str, sink: &mut Sink) {
         sink.hit(Hit::new(PhpInjection, "php.open_tag", 5, 1, lower));
         return;
     }
-    let calls = [
-        "system(",
-        "exec(",
-        "shell_exec(",
-        "passthru(",
-        "popen(",
-        "proc_open(",
-        "eval(",
-        "assert(",
-        "base64_decode(",
-        "gzinflate(",
-        "str_rot13(",
-        "phpinfo(",
-        "file_get_contents(",
-        "file_put_contents(",
-        "fopen(",
-        "fwrite(",
-        "include(",
-        "require(",
-        "include_once(",
-        "require_once(",
-        "preg_replace(",
-        "create_function(",
-        "call_user_func(",
-        "unserialize(",
-        "highlight_file(",
-        "show_source(",
-        "readfile(",
-        "pcntl_exec(",
-        "chr(",
-        "move_uploaded_file(",
-    ];
-    let globals = [
+    static CALLS: Patterns = patterns!(PHP_CALLS);
+    static SUPERGLOBALS: Patterns = patterns!([
         "$_get",
         "$_post",
         "$_request",
@@ -861,16 +867,19 @@ fn php(lower: &str, sink: &mut Sink) {
         "$_env",
         "$_session",
         "$globals",
-    ];
-    let call = calls.iter().find(|c| squeezed.contains(*c));
-    let global = globals.iter().any(|g| squeezed.contains(g));
-    if global
-        || call.is_some_and(|c| {
-            !matches!(*c, "chr(" | "eval(" | "include(" | "fopen(")
-                || squeezed.contains(';')
-                || squeezed.contains('$')
-        })
-    {
+    ]);
+    let global = squeezed.contains('$') && SUPERGLOBALS.is_match(&squeezed);
+    // Calls that also read as words of prose or other languages count only next to PHP's
+    // own punctuation.
+    let code_around = squeezed.contains([';', '$']);
+    let call = CALLS.find_overlapping_iter(&squeezed).any(|m| {
+        code_around
+            || !matches!(
+                PHP_CALLS[m.pattern().as_usize()],
+                "chr(" | "eval(" | "include(" | "fopen("
+            )
+    });
+    if global || call {
         sink.hit(Hit::new(PhpInjection, "php.code", 5, 1, lower));
         return;
     }

@@ -144,6 +144,30 @@ impl Sink {
     }
 }
 
+/// Words that make a single token worth inspecting: SQL Server and Oracle procedure
+/// prefixes, Java and PHP markers, serialized-object magic, and system catalogues named
+/// alone.
+static CODE_WORDS: lists::Patterns = lists::patterns!([
+    "xp_",
+    "sp_",
+    "utl_",
+    "dbms_",
+    "java",
+    "php",
+    "jndi",
+    "ognl",
+    "ysoserial",
+    "ro0ab",
+    "aced0005",
+    "information_schema",
+    "pg_catalog",
+    "msdb",
+    "northwind",
+    "sysobjects",
+    "msysaccess",
+    "sqlite_",
+]);
+
 /// Runs every detector on one target.
 pub(crate) fn inspect(target: &Target, sink: &mut Sink) {
     let lower = target.lower.as_str();
@@ -158,28 +182,7 @@ pub(crate) fn inspect(target: &Target, sink: &mut Sink) {
     if lower
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
-        && ![
-            "xp_",
-            "sp_",
-            "utl_",
-            "dbms_",
-            "java",
-            "php",
-            "jndi",
-            "ognl",
-            "ysoserial",
-            "ro0ab",
-            "aced0005",
-            "information_schema",
-            "pg_catalog",
-            "msdb",
-            "northwind",
-            "sysobjects",
-            "msysaccess",
-            "sqlite_",
-        ]
-        .iter()
-        .any(|k| lower.contains(k))
+        && !CODE_WORDS.is_match(lower)
     {
         injection::java_encoded(&target.decoded, sink);
         if lower.len() >= 12

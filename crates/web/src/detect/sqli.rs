@@ -7,7 +7,7 @@
 //! to the functions injections use (`sleep`, `benchmark`, `extractvalue`), or system
 //! objects (`information_schema`, `@@version`).
 
-use super::lists::{Words, words};
+use super::lists::{Patterns, Words, patterns, words};
 use super::{Hit, Sink};
 use crate::detect::Category::Sqli;
 
@@ -611,7 +611,7 @@ fn sql_vocabulary(lower: &str) -> Option<&'static str> {
     {
         return Some("sqli.catalogue");
     }
-    if [
+    static CASTS: Patterns = patterns!([
         "::int",
         "::text",
         "::jsonb",
@@ -620,10 +620,8 @@ fn sql_vocabulary(lower: &str) -> Option<&'static str> {
         "::numeric",
         "::bigint",
         "::regclass",
-    ]
-    .iter()
-    .any(|c| lower.contains(c))
-    {
+    ]);
+    if lower.contains("::") && CASTS.is_match(lower) {
         return Some("sqli.cast");
     }
     None
@@ -817,7 +815,8 @@ fn judge(
         "master..sysdatabases",
         "msysobjects",
     ];
-    if CATALOGUES.iter().any(|c| text.contains(c))
+    static CATALOGUE_NAMES: Patterns = patterns!(CATALOGUES);
+    if CATALOGUE_NAMES.is_match(text)
         && has(&|x| {
             matches!(
                 x,
@@ -853,7 +852,7 @@ fn judge(
         return Some(("sqli.file_access", 5));
     }
     // Extended stored procedures, wherever they are called.
-    if [
+    static PROCEDURES: Patterns = patterns!([
         "xp_cmdshell",
         "xp_regread",
         "xp_dirtree",
@@ -864,9 +863,8 @@ fn judge(
         "sp_password",
         "master..",
         "master.dbo.",
-    ]
-    .iter()
-    .any(|p| text.contains(p))
+    ]);
+    if PROCEDURES.is_match(text)
         && has(&|x| matches!(x, Keyword(Kw::Exec) | Semicolon | Break | Str | Func(_)))
     {
         return Some(("sqli.stored_procedure", 5));

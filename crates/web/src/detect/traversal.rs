@@ -3,6 +3,7 @@
 //! stream wrappers (`php://filter`, `file://`), and remote includes (a URL handed to a
 //! parameter that is then fetched and run).
 
+use super::lists::{Patterns, patterns};
 use super::{Hit, Sink};
 use crate::detect::Category::{Lfi, PathTraversal, Rfi};
 use crate::targets::Location;
@@ -232,7 +233,8 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
         sink.hit(Hit::new(Lfi, "lfi.sensitive_file", 5, 1, lower));
         return;
     }
-    if WRAPPERS.iter().any(|w| path.contains(w)) {
+    static WRAPPER_NAMES: Patterns = patterns!(WRAPPERS);
+    if WRAPPER_NAMES.is_match(&path) {
         sink.hit(Hit::new(Lfi, "lfi.wrapper", 5, 1, lower));
         return;
     }
