@@ -36,7 +36,7 @@ fn hex(b: u8) -> Option<u8> {
 /// One pass of `%XX`, `%uXXXX` and (optionally) `+`; then bytes to text, reading overlong
 /// UTF-8 forms (`%c0%ae` for `.`) as the character they spell.
 fn percent_decode_once(text: &str, plus_is_space: bool) -> String {
-    if !text.contains('%') && !(plus_is_space && text.contains('+')) {
+    if !(text.contains('%') || plus_is_space && text.contains('+')) {
         // Already text, and valid UTF-8 holds no overlong form.
         return text.to_string();
     }
