@@ -231,6 +231,9 @@ impl Targets {
         );
     }
 
+    /// A parameter name, inspected like the value when it holds anything beyond the usual
+    /// name characters (`a[$ne]`, `<script>=1`) or is long enough to carry a payload
+    /// (`java.io.File=x`, base64).
     fn param(
         &mut self,
         name_at: Location,
@@ -240,14 +243,7 @@ impl Targets {
         limits: &Limits,
     ) {
         let decoded_name = decode::url_decode(name, true);
-        // Names are inspected too (`a[$ne]`, `<script>=1`), but only when they hold
-        // anything beyond the usual name characters.
-        // Long names are inspected too: payloads hide in them (`java.io.File=x`, base64).
-        if decoded_name.len() >= 12
-            || decoded_name.bytes().any(|b| {
-                !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'[' | b']'))
-            })
-        {
+        if name_worth_inspecting(&decoded_name) {
             self.push(name_at, &decoded_name, name, decoded_name.clone(), limits);
         }
         let decoded = decode::url_decode(value, true);
@@ -273,8 +269,9 @@ impl Targets {
             }
             serde_json::Value::Object(map) => {
                 for (key, item) in map {
-                    // Operator keys (`$where`, `$ne`) are how NoSQL injection looks.
-                    if key.starts_with('$') || key.contains(['<', '\'', '"', '(']) {
+                    // Operator keys (`$where`, `$ne`) are how NoSQL injection looks, and
+                    // class names as keys reach Java deserializers.
+                    if name_worth_inspecting(key) {
                         self.push(Location::Json, path, key, key.clone(), limits);
                     }
                     let child = if path.is_empty() {
@@ -418,4 +415,14 @@ fn cut(text: &str, max: usize) -> &str {
         end -= 1;
     }
     &text[..end]
+}
+
+/// Whether a parameter name or JSON key is worth inspecting like a value (`a[$ne]`,
+/// `<script>`, `java.io.BufferedReader`): beyond the usual name characters, or long enough
+/// to carry a payload.
+fn name_worth_inspecting(name: &str) -> bool {
+    name.len() >= 12
+        || name
+            .bytes()
+            .any(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'[' | b']')))
 }

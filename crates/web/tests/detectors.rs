@@ -261,6 +261,18 @@ fn other_injections() {
         form("data=QUFBaW52b2tlcnRyYW5zZm9ybWVyQkJC"),
         "java_injection",
     );
+    // Class names as JSON keys reach deserializers that map keys to types.
+    assert_attack(json(r#"{"java.io.BufferedReader": "x"}"#), "java_injection");
+    assert_attack(form("type=com.opensymphony.xwork2"), "java_injection");
+    // Commons Collections gadget classes, named alone.
+    assert_attack(form("t=runtime.prototypeclonefactory"), "java_injection");
+    // The serialization magic base64-encoded at each alignment.
+    for magic in ["rO0ABXNy", "KztAAU", "Cs7QAF"] {
+        assert_attack(form(&format!("state={magic}")), "java_injection");
+    }
+    assert_clean(json(
+        r#"{"runtimeVersion": "1.2", "displayName": "Java runtime"}"#,
+    ));
     assert_attack(query("name=%7B%7B7*7%7D%7D"), "ssti");
     assert_attack(query("name=%7B%7B''.__class__.__mro__%7D%7D"), "ssti");
     assert_attack(

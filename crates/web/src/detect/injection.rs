@@ -675,8 +675,13 @@ fn java(lower: &str, decoded: &str, sink: &mut Sink) {
         && PACKAGE_NAMES.find_overlapping_iter(lower).any(|m| {
             let at = m.start();
             let before = lower.as_bytes().get(at.wrapping_sub(1)).copied();
-            (at == 0 || !before.is_some_and(|b| b.is_ascii_alphanumeric()))
-                && lower[m.end()..].starts_with(|c: char| c.is_ascii_alphabetic())
+            let rest = &lower[m.end()..];
+            // A package followed by a class (`java.io.File`), or a whole name
+            // (`com.opensymphony.xwork2`) standing alone.
+            let named = rest.starts_with(|c: char| c.is_ascii_alphabetic())
+                || (!PACKAGES[m.pattern().as_usize()].ends_with('.')
+                    && !rest.starts_with(|c: char| c.is_ascii_alphanumeric()));
+            (at == 0 || !before.is_some_and(|b| b.is_ascii_alphanumeric())) && named
         })
     {
         sink.hit(Hit::new(JavaInjection, "java.class_name", 5, 1, lower));
@@ -723,8 +728,13 @@ fn java(lower: &str, decoded: &str, sink: &mut Sink) {
         sink.hit(Hit::new(JavaInjection, "java.gadget", 5, 1, lower));
         return;
     }
-    // Serialized Java objects: `aced0005` in hex, `rO0AB` in base64.
-    if lower.contains("aced0005") || lower.contains("ro0ab") {
+    // Serialized Java objects: `aced0005` in hex, `rO0AB` in base64 (and `KztAA`,
+    // `Cs7QA` when the magic sits at the other two alignments of a base64 string).
+    if lower.contains("aced0005")
+        || lower.contains("ro0ab")
+        || decoded.contains("KztAA")
+        || decoded.contains("Cs7QA")
+    {
         sink.hit(Hit::new(
             JavaInjection,
             "java.serialized_object",
@@ -1086,6 +1096,7 @@ static GADGETS_BASE64: std::sync::LazyLock<aho_corasick::AhoCorasick> =
     std::sync::LazyLock::new(|| {
         const GADGETS: &[&str] = &[
             "processbuilder",
+            "clonetransformer",
             "prototypeclonefactory",
             "prototypeserializationfactory",
             "instantiatefactory",
@@ -1370,6 +1381,13 @@ const GADGETS: &[&str] = &[
     "invokertransformer",
     "instantiatetransformer",
     "chainedtransformer",
+    "clonetransformer",
+    "constanttransformer",
+    "instantiatefactory",
+    "prototypeclonefactory",
+    "prototypeserializationfactory",
+    "forclosure",
+    "whileclosure",
     "serialversionuid",
     "ysoserial",
     "class.module.classloader",

@@ -158,6 +158,8 @@ static CODE_WORDS: lists::Patterns = lists::patterns!([
     "ognl",
     "ysoserial",
     "ro0ab",
+    "kztaa",
+    "cs7qa",
     "aced0005",
     "information_schema",
     "pg_catalog",
