@@ -135,6 +135,14 @@ impl Engine {
             }
             self.add(&mut verdict, sink, target.location, &target.name);
         }
+        let mut protocol = Vec::new();
+        detect::protocol::check(request, &mut protocol);
+        for finding in protocol {
+            let sink = detect::Sink {
+                hits: vec![finding.hit],
+            };
+            self.add(&mut verdict, sink, finding.location, &finding.name);
+        }
         let mut sink = detect::Sink::default();
         if let Some(ua) = request.header("user-agent") {
             detect::scanner(ua, &mut sink);

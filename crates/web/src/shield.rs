@@ -306,6 +306,7 @@ fn category_title(c: Category) -> &'static str {
         Category::FileUpload => "Script upload",
         Category::Scanner => "Vulnerability scanner",
         Category::Protocol => "Protocol anomaly",
+        Category::SessionFixation => "Session fixation",
     }
 }
 

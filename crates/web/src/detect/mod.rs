@@ -2,6 +2,7 @@
 
 mod injection;
 mod lists;
+pub(crate) mod protocol;
 mod sqli;
 mod ssrf;
 mod traversal;
@@ -33,6 +34,7 @@ pub enum Category {
     FileUpload,
     Scanner,
     Protocol,
+    SessionFixation,
 }
 
 impl Category {
@@ -57,6 +59,7 @@ impl Category {
             Category::FileUpload => "file_upload",
             Category::Scanner => "scanner",
             Category::Protocol => "protocol",
+            Category::SessionFixation => "session_fixation",
         }
     }
 
@@ -81,6 +84,7 @@ impl Category {
             Category::FileUpload => 434,
             Category::Scanner => 200,
             Category::Protocol => 444,
+            Category::SessionFixation => 384,
         }
     }
 
