@@ -555,7 +555,7 @@ fn broken_escape(raw: &str) -> bool {
     memchr::memchr_iter(b'%', b).any(|at| {
         let hex = |k: usize| b.get(at + k).is_some_and(u8::is_ascii_hexdigit);
         let unicode = matches!(b.get(at + 1), Some(b'u' | b'U')) && (2..6).all(hex);
-        !(hex(1) && hex(2)) && !unicode
+        !(unicode || hex(1) && hex(2))
     })
 }
 
