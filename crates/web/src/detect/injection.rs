@@ -198,6 +198,7 @@ const COMMANDS: &[&str] = &[
     "strace",
     "ltrace",
     "nmcli",
+    "perf",
     "docker",
     "kubectl",
     "aws",
@@ -206,6 +207,118 @@ const COMMANDS: &[&str] = &[
 ];
 
 static COMMAND_WORDS: Words = words!(COMMANDS);
+
+/// Administration and build tools with names no prose or form field uses: a value that
+/// opens with one is a command line, whatever its arguments (`ansible all -m ping`,
+/// `cscli alerts list`, `visudo`).
+static ADMIN_TOOLS: Words = words!([
+    "ansible",
+    "ansible-playbook",
+    "ansible-galaxy",
+    "ansible-vault",
+    "ansible-config",
+    "ansible-console",
+    "ansible-inventory",
+    "ansible-pull",
+    "ansible-doc",
+    "chef-client",
+    "chef-shell",
+    "chef-run",
+    "chef-vault",
+    "chef-solo",
+    "knife",
+    "salt-call",
+    "salt-run",
+    "kubectl",
+    "crictl",
+    "systemctl",
+    "journalctl",
+    "visudo",
+    "sudoedit",
+    "useradd",
+    "usermod",
+    "userdel",
+    "groupadd",
+    "chpasswd",
+    "chattr",
+    "setfacl",
+    "cscli",
+    "cpulimit",
+    "flock",
+    "ionice",
+    "taskset",
+    "strace",
+    "ltrace",
+    "tcpdump",
+    "tshark",
+    "nmap",
+    "masscan",
+    "socat",
+    "ncat",
+    "smbclient",
+    "rpcclient",
+    "crontab",
+    "aa-disable",
+    "aa-enforce",
+    "aa-complain",
+    "aa-status",
+    "aa-teardown",
+    "setenforce",
+    "iptables",
+    "ip6tables",
+    "firewall-cmd",
+    "modprobe",
+    "insmod",
+    "rmmod",
+    "losetup",
+    "sysctl",
+    "pkexec",
+    "runuser",
+    "busybox",
+    "pip",
+    "pip3",
+    "pipx",
+    "whoami",
+    "ifconfig",
+    "ipconfig",
+    "netstat",
+    "nslookup",
+    "systeminfo",
+    "tasklist",
+    "taskkill",
+    "wmic",
+    "certutil",
+    "bitsadmin",
+    "regsvr32",
+    "rundll32",
+    "mshta",
+    "schtasks",
+    "vssadmin",
+    "wevtutil",
+    "bcdedit",
+    "bcdboot",
+    "regedit",
+    "nltest",
+    "dsquery",
+    "icacls",
+    "takeown",
+    "diskpart",
+]);
+
+/// Interpreters and compilers named with their version (`python3.10`, `gcc7.4`, `pip3`).
+fn versioned_tool(word: &str) -> bool {
+    [
+        "python", "pip", "perl", "ruby", "php", "node", "gcc", "g++", "clang", "lua", "java",
+    ]
+    .iter()
+    .any(|tool| {
+        word.strip_prefix(tool).is_some_and(|v| {
+            !v.is_empty()
+                && v.starts_with(|c: char| c.is_ascii_digit())
+                && v.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        })
+    })
+}
 
 /// Commands that are also English words: they count only with shell-shaped arguments.
 static AMBIGUOUS: Words = words!(AMBIGUOUS_COMMANDS);
@@ -241,7 +354,8 @@ fn is_command(word: &str) -> bool {
     let word = word.trim_matches(|c: char| matches!(c, '"' | '\'' | '\\' | '(' | ')' | '{' | '}'));
     let base = word.rsplit(['/', '\\']).next().unwrap_or(word);
     let base = base.strip_suffix(".exe").unwrap_or(base);
-    !base.is_empty() && COMMAND_WORDS.contains(base)
+    !base.is_empty()
+        && (COMMAND_WORDS.contains(base) || ADMIN_TOOLS.contains(base) || versioned_tool(base))
 }
 
 /// The first word after `at` (skipping spaces and shell noise like `${IFS}`).
@@ -269,6 +383,14 @@ fn command(lower: &str, sink: &mut Sink) {
         sink.hit(Hit::new(Cmdi, rule, 5, 1, lower));
         return;
     }
+    // Bodies sent without a type keep `+` for spaces (`whxami|sh+``).
+    if lower.contains('+') && !lower.contains(' ') {
+        let spaced = lower.replace('+', " ");
+        if let Some(rule) = command_rule(&spaced) {
+            sink.hit(Hit::new(Cmdi, rule, 5, 1, lower));
+            return;
+        }
+    }
     // Payload lists write newlines as `\n`.
     if lower.contains("\\n") {
         let lines = lower.replace("\\n", "\n");
@@ -278,22 +400,84 @@ fn command(lower: &str, sink: &mut Sink) {
         }
     }
     let unquoted = shell_unquote(lower);
-    if unquoted != lower
-        && let Some(rule) = command_rule(&unquoted)
-    {
-        sink.hit(Hit::new(Cmdi, rule, 5, 1, lower));
+    if unquoted != lower {
+        if let Some(rule) = command_rule(&unquoted) {
+            sink.hit(Hit::new(Cmdi, rule, 5, 1, lower));
+            return;
+        }
+        // A command word split by quotes or empty expansions (`'i'fconfig`, `w"h"oami`,
+        // `c$@at`): nobody writes a word so but to slip it past a filter.
+        let first = next_word(unquoted.trim_start_matches([';', '|', '&', ' ', '`']));
+        let first_sent = next_word(lower.trim_start_matches([';', '|', '&', ' ', '`']));
+        if is_command(first) && first.len() >= 2 && first != first_sent.trim_matches(['\'', '"']) {
+            sink.hit(Hit::new(Cmdi, "cmdi.split_command", 5, 1, lower));
+        }
     }
+}
+
+/// `text` without the special parameters that expand to nothing inside a word (`c$@at`,
+/// `c$*at`) nor the unset variables glued to a word (`uname$u`, `n$u\c$u`).
+fn without_inner_variables(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('$') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        let letter_before = i > 0 && b[i - 1].is_ascii_alphabetic();
+        if b[i] == b'$' && letter_before {
+            match b.get(i + 1) {
+                Some(b'@' | b'*' | b'_' | b'-' | b'!') => {
+                    i += 2;
+                    continue;
+                }
+                Some(c) if c.is_ascii_alphabetic() => {
+                    let len = b[i + 1..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                        .count();
+                    // One or two letters: a throwaway name, not a variable being used.
+                    if len <= 2 {
+                        i += 1 + len;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let c = text[i..].chars().next().unwrap_or(' ');
+        out.push(c);
+        i += c.len_utf8();
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// `lower` with what the shell strips from inside words: quotes, backslashes, and empty
 /// `$()`, `${}` and backtick pairs.
 fn shell_unquote(lower: &str) -> String {
-    let mut s = lower
+    let mut s = without_inner_variables(lower)
         .replace("$()", "")
         .replace("${}", "")
         .replace("``", "");
     s.retain(|c| !matches!(c, '\'' | '"' | '\\'));
     s
+}
+
+/// Output piped into a shell (`… | sh`, `|bash -i`): whatever comes before runs as code.
+fn pipe_to_shell(lower: &str) -> bool {
+    lower.match_indices('|').any(|(at, _)| {
+        let rest = lower[at + 1..].trim_start_matches(['|', ' ', '\t']);
+        let word = next_word(rest);
+        matches!(
+            word,
+            "sh" | "bash" | "zsh" | "ksh" | "dash" | "csh" | "tcsh" | "ash"
+        ) && rest[word.len()..]
+            .trim_start()
+            .chars()
+            .next()
+            .is_none_or(|c| matches!(c, '-' | ';' | '#' | '&' | '|' | '`' | ')'))
+    })
 }
 
 /// Programs that wrap another command (`time`, `nohup`, `sudo`) and say nothing alone.
@@ -359,6 +543,24 @@ fn command_rule(lower: &str) -> Option<&'static str> {
         // A value that opens with `;` or `|` and a program name: injection by its shape,
         // whatever the program (`;flock -u / whoami`, `;rmt-tar`, `|iwr http://…`).
         let opens = starts_with_separator && i == lower.len() - trimmed.len() && c != b'&';
+        // `a=nc&&$a -nlvp 555`: a variable run as the command after a separator.
+        let variable = after
+            .trim_start()
+            .strip_prefix('$')
+            .map(|v| {
+                v.bytes()
+                    .take_while(|b| b.is_ascii_alphabetic() || *b == b'_')
+                    .count()
+            })
+            .unwrap_or(0);
+        let variable_ends = after.trim_start().as_bytes().get(1 + variable);
+        if variable > 0
+            && variable_ends.is_none_or(|b| matches!(b, b' ' | b';' | b'|' | b'&'))
+            && matches!(c, b';' | b'&' | b'|' | b'\n')
+            && (lower[..i].contains('=') || lower[..i].trim().is_empty())
+        {
+            return Some("cmdi.variable_command");
+        }
         if !is_command(word) {
             let program = word.len() >= 2
                 && word.as_bytes()[0].is_ascii_alphabetic()
@@ -407,8 +609,11 @@ fn command_rule(lower: &str) -> Option<&'static str> {
         } else if command_sure {
             ((ends || plain_args) && strong_separator) || shell_args
         } else {
+            // `arm; touch; nokia`: a word in a `; `-separated list (User-Agent comments)
+            // is an item, not a command.
+            let listed = c == b';' && after.starts_with(' ') && rest.starts_with(';');
             shell_args
-                || (ends && strong_separator && word.len() <= 8 && value_like)
+                || (ends && strong_separator && word.len() <= 8 && value_like && !listed)
                 || (strong_separator && value_like && command_line(trimmed_after))
         };
         if hit && !(c == b'&' && rest.starts_with('=')) {
@@ -417,6 +622,24 @@ fn command_rule(lower: &str) -> Option<&'static str> {
     }
     if SHELL_SYNTAX.is_match(lower) {
         return Some("cmdi.shell_syntax");
+    }
+    if pipe_to_shell(lower) {
+        return Some("cmdi.pipe_to_shell");
+    }
+    // A function that pipes into itself in the background: the fork bomb
+    // (`:(){ :|:& };:`).
+    let squeezed_fn: String = if lower.contains('(') && lower.contains('{') {
+        lower.chars().filter(|c| !c.is_whitespace()).collect()
+    } else {
+        String::new()
+    };
+    if let Some(at) = squeezed_fn.find("(){") {
+        let body = &squeezed_fn[at + 3..];
+        let name = &squeezed_fn[..at];
+        let name = name.rsplit([';', '&', '|', ' ']).next().unwrap_or(name);
+        if !name.is_empty() && body.contains(&format!("{name}|{name}&")) {
+            return Some("cmdi.fork_bomb");
+        }
     }
     // Brace expansion that builds a command: `{cat,/etc/passwd}`, `{,echo,#test}`.
     if let Some(at) = lower.find('{') {
@@ -473,7 +696,9 @@ fn command_rule(lower: &str) -> Option<&'static str> {
         && (words
             .get(1)
             .is_some_and(|w| w.starts_with('%') || w.starts_with('/')))
-        && words.contains(&"do");
+        && words
+            .iter()
+            .any(|w| *w == "do" || w.ends_with(")do") || w.starts_with("do("));
     if batch_if || batch_for {
         return Some("cmdi.windows_batch");
     }
@@ -489,13 +714,26 @@ fn command_line(text: &str) -> bool {
     // command followed by a separator.
     let mut first = next_word(lower);
     let mut rest = lower.trim_start_matches([' ', '\t', '\n', '\r', '(', '{', '\'', '"', '\\']);
+    let opening = first.trim_matches(|c: char| matches!(c, '"' | '\''));
+    if ADMIN_TOOLS.contains(opening) || versioned_tool(opening) {
+        return true;
+    }
     let wrapped = WRAPPERS.contains(first) && rest.len() > first.len();
     if wrapped {
         rest = rest[first.len()..].trim_start();
+        // A wrapper run with its own long options (`env --version`).
+        if rest.starts_with("--") {
+            return true;
+        }
         first = next_word(rest);
-        // `time ifconfig`, `nohup whoami`: a wrapper around a program is a command line.
+        // `time ifconfig`, `nohup whoami`: a wrapper around a program is a command line,
+        // and so is one around a program whose name is also a word (`time who`) when
+        // nothing but options follow.
         let base = first.rsplit('/').next().unwrap_or(first);
-        if is_command(first) && !AMBIGUOUS.contains(base) {
+        let after = rest[first.len()..].trim();
+        if is_command(first)
+            && (!AMBIGUOUS.contains(base) || after.is_empty() || after.starts_with('-'))
+        {
             return true;
         }
     }
@@ -534,15 +772,18 @@ fn command_line(text: &str) -> bool {
         // Windows: a drive path or an environment variable as the argument
         // (`type c:\\windows\\repair\\sam`, `dir %userprofile%`), or `net user|localgroup`.
         let a = args.trim_start().as_bytes();
-        let drive = a.len() >= 3
+        let drive = a.len() >= 2
             && a[0].is_ascii_alphabetic()
             && a[1] == b':'
-            && matches!(a[2], b'\\' | b'/');
+            && (a.len() == 2 || matches!(a[2], b'\\' | b'/' | b' ' | b'"' | b'\''));
         let env_var = a.first() == Some(&b'%')
             && a[1..]
                 .iter()
                 .position(|c| *c == b'%')
                 .is_some_and(|e| e > 1);
+        // `dd if=/etc/passwd of=…`: dd's own argument syntax.
+        let dd = base == "dd"
+            && (args.trim_start().starts_with("if=") || args.trim_start().starts_with("of="));
         let net = base == "net"
             && [
                 "user",
@@ -557,7 +798,7 @@ fn command_line(text: &str) -> bool {
             .iter()
             .any(|sub| args.trim_start().starts_with(sub));
         let sure = !AMBIGUOUS.contains(base) || first.contains('/');
-        if (args.starts_with(' ') && (drive || env_var)) || net {
+        if (args.starts_with(' ') && (drive || env_var)) || net || dd {
             return true;
         }
         if (sure && (option || path || separated || target || args.starts_with(" ${")))
@@ -1122,6 +1363,14 @@ static GADGETS_BASE64: std::sync::LazyLock<aho_corasick::AhoCorasick> =
 
 fn java_gadget_base64(decoded: &str) -> bool {
     decoded.len() >= 8 && GADGETS_BASE64.is_match(decoded)
+}
+
+/// A value that is nothing but the name of an administration tool (`visudo`,
+/// `chef-shell`): plain tokens skip the other detectors, so this one runs on them too.
+pub(crate) fn lone_command(lower: &str, sink: &mut Sink) {
+    if ADMIN_TOOLS.contains(lower) || versioned_tool(lower) {
+        sink.hit(Hit::new(Cmdi, "cmdi.command_line", 5, 1, lower));
+    }
 }
 
 /// The checks that apply to plain tokens too (which skip the other detectors).

@@ -191,6 +191,7 @@ pub(crate) fn inspect(target: &Target, sink: &mut Sink) {
         && !CODE_WORDS.is_match(lower)
     {
         injection::java_encoded(&target.decoded, sink);
+        injection::lone_command(lower, sink);
         if lower.len() >= 12
             && let Some(inner) = crate::decode::base64_text(&target.decoded)
         {
