@@ -307,6 +307,7 @@ fn category_title(c: Category) -> &'static str {
         Category::Scanner => "Vulnerability scanner",
         Category::Protocol => "Protocol anomaly",
         Category::SessionFixation => "Session fixation",
+        Category::JsInjection => "Server-side JavaScript injection",
     }
 }
 

@@ -86,6 +86,13 @@ fn sql_injection_techniques() {
         "t=information_schema",          // the catalogue named
         "id=starts_with(password,%27a%27)::int", // a PostgreSQL cast
         "id=1%27)%20as%20x%20where%201%3D1%20and%20(2%3D2)--", // closing a subquery
+        "q=(1)*(HOPE)%20AND%208%3D3",    // a false condition after a parenthesised word
+        "q=HOPE%20AND%20-8%3D-3",        // signed operands
+        "q=1%20AND%201%20NOT%20LIKE%200", // a negated operator
+        "q=aa%27or%20current_date*0",    // a function SQL calls without parentheses
+        "q=select%20current_user%3B",
+        "q=%27%20or%20%27%27-%27", // an expression of two empty strings
+        "q=%40a%20union%20select", // union after a variable
     ] {
         assert_attack(query(q), "sqli");
     }
@@ -309,6 +316,25 @@ fn other_injections() {
     assert_attack(query("f=%24_GET%5B0%5D(%24_GET%5B1%5D)"), "php_injection"); // variable call
     assert_attack(query("x=%22system%22(ls)%3B"), "php_injection");
     assert_attack(form("cfg=allow_url_include%3Don"), "php_injection");
+    assert_attack(query("foo=FOOfsockopen()"), "php_injection"); // a long name glued on
+    assert_attack(query("foo=exec%20%2F%2Fc%0D%0A%20(ls)"), "php_injection"); // line comment
+    assert_attack(
+        query("foo=%24%7B%27_VAR%27.%27IABLE%27%7D"),
+        "php_injection",
+    );
+    assert_attack(query("x=somePhp%5B%2Fphp%5D"), "php_injection");
+    for js in [
+        "x=require(%27child_process%27).execSync(%27id%27)",
+        "x=this.constructor.constructor(%27return%20process%27)()",
+        "x=new%20Function%20(%27return%201%27)",
+        "eval=while(!false)",
+        "c=XyQkTkRfRlVOQyQkXwo%3D", // `_$$ND_FUNC$$_` base64-encoded
+    ] {
+        assert_attack(query(js), "js_injection");
+    }
+    assert_clean(json(
+        r#"{"log": "function(){try{e(document.querySelector(x))}catch(e){}}"}"#,
+    ));
     assert_attack(query("user%5B%24ne%5D=x"), "nosqli");
     assert_attack(
         json(r#"{"user": {"$gt": ""}, "password": {"$gt": ""}}"#),

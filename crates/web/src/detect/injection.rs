@@ -337,6 +337,7 @@ pub(crate) fn check(location: Location, lower: &str, decoded: &str, sink: &mut S
     template(lower, sink);
     java(lower, decoded, sink);
     php(lower, sink);
+    javascript(lower, decoded, sink);
     nosql(location, lower, sink);
     ldap(lower, sink);
     ssi(lower, sink);
@@ -1085,7 +1086,7 @@ const PHP_CALLS: &[&str] = &[
 /// PHP code: open tags, dangerous calls, and superglobals.
 fn php(lower: &str, sink: &mut Sink) {
     // Whitespace and comments vanish to PHP's parser (`$a/*c*/()`, `system /**/ (ls)`).
-    let squeezed: String = strip_c_comments(lower)
+    let squeezed: String = strip_line_comments(&strip_c_comments(lower))
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '\x0b')
         .collect();
@@ -1096,6 +1097,9 @@ fn php(lower: &str, sink: &mut Sink) {
     if squeezed.contains("<?php")
         || squeezed.ends_with("<?")
         || squeezed.contains("{php}")
+        || squeezed.contains("{/php}")
+        || squeezed.contains("[/php]")
+        || squeezed.contains("[\\php]")
         || squeezed.contains("<?=")
         || (squeezed.contains("<?")
             && (squeezed.contains("?>")
@@ -1134,6 +1138,20 @@ fn php(lower: &str, sink: &mut Sink) {
         sink.hit(Hit::new(PhpInjection, "php.code", 5, 1, lower));
         return;
     }
+    // Variable variables: `${a}`, `${'_VAR'.'IABLE'}`, `$ {$a}`.
+    if let Some(at) = squeezed.find("${") {
+        let inner = &squeezed[at + 2..];
+        let inner = &inner[..inner.find('}').unwrap_or(inner.len())];
+        if inner.starts_with('$')
+            || (inner.starts_with(['\'', '"']) && inner.contains('.'))
+            || (inner.len() <= 2
+                && inner.bytes().all(|b| b.is_ascii_alphabetic())
+                && !inner.is_empty())
+        {
+            sink.hit(Hit::new(PhpInjection, "php.variable_variable", 5, 1, lower));
+            return;
+        }
+    }
     // Serialized PHP objects: `O:8:"stdClass":1:{`.
     if squeezed.starts_with("o:") && squeezed.contains(":{")
         || squeezed.contains("a:2:{") && squeezed.contains("s:")
@@ -1167,6 +1185,84 @@ static NOSQL_OPERATORS: Patterns = patterns!([
     "$jsonschema",
     "$lookup",
 ]);
+
+/// What server-side JavaScript (Node.js) injection reaches for: the module system and the
+/// process, the Function constructor by any path, serialized functions
+/// (`_$$ND_FUNC$$_`, `__js_function`), prototype walks in React Flight payloads, and
+/// loops that never end.
+static NODE_CODE: Patterns = patterns!([
+    "require(",
+    "require[",
+    "process.env",
+    "process.mainmodule",
+    "process.binding",
+    "process.kill",
+    "process[",
+    "child_process",
+    "module.exports",
+    "module.constructor",
+    "constructor.constructor",
+    "newfunction(",
+    ".execsync(",
+    ".spawnsync(",
+    "process.spawn(",
+    "_$$nd_func$$_",
+    "__js_function",
+    ":__proto__:",
+    ":constructor:",
+    "module:prototype",
+    "for(;;)",
+]);
+
+/// `_$$ND_FUNC$$_` (node-serialize's function marker) base64-encoded at any alignment.
+static NODE_FUNCTION_BASE64: Patterns = std::sync::LazyLock::new(|| {
+    aho_corasick::AhoCorasick::new(crate::decode::base64_offsets(b"_$$ND_FUNC$$_"))
+        .expect("base64 literals")
+});
+
+fn javascript(lower: &str, decoded: &str, sink: &mut Sink) {
+    // Whitespace inside the code (`new Function (`) is squeezed out only when there is
+    // some: most values have none, or no brackets to call with.
+    let squeezed: std::borrow::Cow<'_, str> =
+        if lower.contains(['(', '[']) && lower.contains(char::is_whitespace) {
+            lower
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+                .into()
+        } else {
+            lower.into()
+        };
+    if NODE_CODE.is_match(squeezed.as_ref())
+        || infinite_loop(&squeezed)
+        || (decoded.len() >= 16 && NODE_FUNCTION_BASE64.is_match(decoded))
+    {
+        sink.hit(Hit::new(JsInjection, "js.node_code", 5, 1, lower));
+    }
+}
+
+/// `while(!false)`, `while(!0);`, `while(!'')`: a loop whose condition is a constant.
+fn infinite_loop(squeezed: &str) -> bool {
+    squeezed.match_indices("while(").any(|(at, _)| {
+        let cond = &squeezed[at + 6..];
+        let cond = &cond[..cond.find(')').unwrap_or(cond.len())];
+        matches!(
+            cond,
+            "true"
+                | "1"
+                | "!false"
+                | "!0"
+                | "!-0"
+                | "!+0"
+                | "!\"\""
+                | "!''"
+                | "!``"
+                | "!null"
+                | "!undefined"
+                | "!nan"
+        )
+    })
+}
 
 /// NoSQL operators in names or values: `user[$ne]=`, `{"$where": …}`, `$regex`.
 fn nosql(location: Location, lower: &str, sink: &mut Sink) {
@@ -1386,6 +1482,32 @@ pub(crate) fn java_encoded(decoded: &str, sink: &mut Sink) {
     }
 }
 
+/// `text` without `// …` and `# …` comments running to the end of a line, where a line
+/// follows (`exec //x\n (ls)`); a URL's `//` is not one.
+fn strip_line_comments(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['\n', '\r']) || !(text.contains("//") || text.contains('#')) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let cut = line
+            .match_indices("//")
+            .map(|(i, _)| i)
+            .find(|&i| i == 0 || line.as_bytes()[i - 1] != b':')
+            .into_iter()
+            .chain(line.find('#'))
+            .min();
+        match cut {
+            Some(at) if line.ends_with('\n') => {
+                out.push_str(&line[..at]);
+                out.push('\n');
+            }
+            _ => out.push_str(line),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// `text` without `/* … */` comments.
 fn strip_c_comments(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.contains("/*") {
@@ -1474,6 +1596,26 @@ const PHP_FUNCTIONS: &[&str] = &[
     "apache_setenv",
     "virtual",
     "escapeshellcmd",
+    "gzdecode",
+    "zlib_decode",
+    "curl_init",
+    "posix_getegid",
+    "posix_geteuid",
+    "posix_getgid",
+    "posix_getuid",
+    "print_r",
+    "var_dump",
+    "var_export",
+    "strrev",
+    "file_exists",
+    "fileowner",
+    "filegroup",
+    "fileperms",
+    "unpack",
+    "stream_get_contents",
+    "array_map",
+    "usort",
+    "ob_start",
 ];
 
 const PHP_DIRECTIVES: &[&str] = &[
@@ -1567,7 +1709,10 @@ fn php_call(squeezed: &str) -> Option<&'static str> {
     let function = FUNCTION_NAMES.find_overlapping_iter(squeezed).any(|m| {
         let at = m.start();
         let before_ok = at == 0 || !(b[at - 1].is_ascii_alphanumeric() || b[at - 1] == b'_');
-        before_ok && squeezed[m.end()..].starts_with('(') && m.end() - at >= 4
+        // Names of eight letters or more count glued to other text too (`FOOfsockopen(`).
+        (before_ok || m.end() - at >= 8)
+            && squeezed[m.end()..].starts_with('(')
+            && m.end() - at >= 4
     });
     if function {
         return Some("php.function_call");

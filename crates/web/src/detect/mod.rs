@@ -35,6 +35,7 @@ pub enum Category {
     Scanner,
     Protocol,
     SessionFixation,
+    JsInjection,
 }
 
 impl Category {
@@ -60,6 +61,7 @@ impl Category {
             Category::Scanner => "scanner",
             Category::Protocol => "protocol",
             Category::SessionFixation => "session_fixation",
+            Category::JsInjection => "js_injection",
         }
     }
 
@@ -85,6 +87,7 @@ impl Category {
             Category::Scanner => 200,
             Category::Protocol => 444,
             Category::SessionFixation => 384,
+            Category::JsInjection => 94,
         }
     }
 

@@ -621,6 +621,8 @@ fn session_in_link(request: &Request, out: &mut Vec<Finding>) {
         let referer_host = authority.split(['/', '?', '#']).next().unwrap_or_default();
         !host.is_empty() && referer_host == host
     });
+    // Parameters only named like a session (`sid`, `sessionId`) are everyday analytics
+    // and API parameters sent across sites: only the servers' own cookie names count.
     if !same_site {
         out.push(Finding {
             location: Location::Query,

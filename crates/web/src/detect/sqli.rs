@@ -288,6 +288,11 @@ fn word_kind(word: &str, next: &str) -> Option<Tok> {
     let next = next.trim_start();
     Some(match word {
         "or" | "and" | "xor" | "not" => Tok::Logic,
+        // Functions SQL calls without parentheses.
+        "current_user" | "session_user" | "system_user" | "current_date" | "current_time"
+        | "current_timestamp" | "localtimestamp" | "utc_date" | "utc_time" | "utc_timestamp" => {
+            Tok::Func(Fun::Sql)
+        }
         "div" | "mod" => Tok::Op,
         "rlike" | "regexp" | "sounds" => Tok::Compare,
         "is" if next.starts_with("null")
@@ -762,7 +767,7 @@ fn judge(
         if rest.len() == 1
             && rest[0] == Keyword(Kw::Select)
             && k > 0
-            && matches!(t[k - 1], Break | Num | Str | Close | Comment)
+            && matches!(t[k - 1], Break | Num | Str | Close | Comment | Var)
         {
             return Some(("sqli.union_select", 5));
         }
@@ -1054,6 +1059,12 @@ fn judge(
                     .enumerate()
                     // `foo) and 1=2`: one word may open the value before the parenthesis.
                     .all(|(k, x)| matches!(x, Num | Str | Close | Open | Op) || (k == 0 && *x == Word && t[..i].contains(&Close))))
+                // `(1)*(hope) and 8=3`: numbers, parentheses and one word before a
+                // comparison of numbers.
+                || (t[..i].iter().filter(|x| **x == Word).count() == 1
+                    && t[..i].iter().all(|x| matches!(x, Word | Num | Open | Close | Op))
+                    && t[i + 1..].iter().take(6).any(|x| *x == Compare)
+                    && t[i + 1..].iter().take(6).all(|x| matches!(x, Num | Open | Close | Op | Compare)))
                 // `hope and (-8)=(-3)`: one word, then a comparison of numbers.
                 || (i == 1
                     && t[0] == Word
@@ -1077,7 +1088,16 @@ fn judge(
             if window.get(next) == Some(&Logic) {
                 next += 1;
             }
-            let before = if k == 0 { true } else { left(window[k - 1]) };
+            // A sign before the right operand (`=-3`).
+            if window.get(next) == Some(&Op) && window.get(next + 1).is_some_and(|x| right(*x)) {
+                next += 1;
+            }
+            // `1 not like 0`: the operator negated.
+            let before = match k {
+                0 => true,
+                1 => left(window[0]),
+                _ => left(window[k - 1]) || (window[k - 1] == Logic && left(window[k - 2])),
+            };
             before && window.get(next).is_some_and(|x| right(*x))
         });
         // `' or 1--`, `' or true`, `' or 'x`: a truth value that ends the input.
@@ -1093,11 +1113,16 @@ fn judge(
         let terminated = after_not.len() <= 2
             && after_not.first().is_some_and(|x| truth(*x))
             && (after_not.len() == 1 || after_not[1] == Comment);
+        // `' or ''-'`, `' or ''*'`: an expression of two operands that ends the input.
+        let expression = after_not.len() == 3
+            && truth(after_not[0])
+            && after_not[1] == Op
+            && is_operand(after_not[2]);
         let function = matches!(
             after.first(),
             Some(Func(Fun::Sql | Fun::Attack)) | Some(Open)
         );
-        if compared || (broke_out && (terminated || function)) {
+        if compared || (broke_out && (terminated || function || expression)) {
             return Some(("sqli.boolean_condition", 5));
         }
     }
