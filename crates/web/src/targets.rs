@@ -378,7 +378,12 @@ impl Targets {
             self.exceeded.push("value size");
         }
         let decoded = cut(&decoded, limits.max_value);
-        let decoded = decode::fold_lookalikes(&decode::js_decode(&decode::html_decode(decoded)));
+        // Most values hold no entity, escape or look-alike: no copy for each decoder.
+        let decoded = if decoded.is_ascii() && !decoded.contains(['&', '\\']) {
+            decoded.to_string()
+        } else {
+            decode::fold_lookalikes(&decode::js_decode(&decode::html_decode(decoded)))
+        };
         let lower = decoded.to_lowercase();
         self.items.push(Target {
             location,

@@ -400,6 +400,10 @@ fn command(lower: &str, sink: &mut Sink) {
             return;
         }
     }
+    // Nothing for the shell to strip: the value reads as it is.
+    if !lower.contains(['\'', '"', '\\', '$', '`']) {
+        return;
+    }
     let unquoted = shell_unquote(lower);
     if unquoted != lower {
         if let Some(rule) = command_rule(&unquoted) {
