@@ -75,6 +75,23 @@ pub struct StoreStats {
     pub schema_version: i64,
 }
 
+/// An agent or proxy allowed to ship events and detections to this server. Its token is
+/// `wps_<id>_<secret>`; only the SHA-256 of the secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Sender {
+    pub id: String,
+    pub name: String,
+    /// `agent` or `proxy`.
+    pub kind: String,
+    #[serde(skip)]
+    pub secret_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub version: Option<String>,
+    /// The address it last shipped from.
+    pub address: Option<String>,
+}
+
 /// Storage for everything Watchpost keeps. Writes are acknowledged only once committed.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -123,4 +140,22 @@ pub trait Store: Send + Sync {
 
     /// Row counts and sizes.
     async fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// Registers a sender; fails if the name is taken.
+    async fn insert_sender(&self, sender: &Sender) -> Result<(), StoreError>;
+
+    /// One sender by id.
+    async fn get_sender(&self, id: &str) -> Result<Option<Sender>, StoreError>;
+
+    /// Every sender, by name.
+    async fn list_senders(&self) -> Result<Vec<Sender>, StoreError>;
+
+    /// Records that a sender shipped now, with its version and address.
+    async fn touch_sender(
+        &self,
+        id: &str,
+        seen: DateTime<Utc>,
+        version: Option<&str>,
+        address: Option<&str>,
+    ) -> Result<(), StoreError>;
 }

@@ -33,7 +33,8 @@ macro_rules! suite {
 suite!(
     events_round_trip_with_every_filter,
     pagination_visits_every_event_once_in_order,
-    a_failed_batch_stores_nothing,
+    a_redelivered_batch_is_stored_once,
+    senders_register_and_report_when_they_were_last_seen,
     large_batches_are_chunked,
     detections_filter_by_rule_host_ip_and_severity,
     alerts_upsert_by_fingerprint_and_filter,
@@ -264,19 +265,56 @@ async fn pagination_visits_every_event_once_in_order(store: Arc<dyn Store>) {
     );
 }
 
-async fn a_failed_batch_stores_nothing(store: Arc<dyn Store>) {
-    store.insert_events(&[event(1)]).await.unwrap();
-    // The second batch repeats event 1's id at its end: the whole batch must be refused.
-    let mut batch: Vec<Event> = (2..20).map(event).collect();
-    batch.push(event(1).clone());
-    batch.last_mut().unwrap().event.id = store
-        .query_events(&EventQuery::default())
+async fn a_redelivered_batch_is_stored_once(store: Arc<dyn Store>) {
+    // A sender retries a batch whose acknowledgement it lost: ids already stored are the
+    // same records and are kept once, the new ones in the batch are added.
+    let first: Vec<Event> = (1..10).map(event).collect();
+    store.insert_events(&first).await.unwrap();
+    let mut again = first.clone();
+    again.extend((10..15).map(event));
+    store.insert_events(&again).await.unwrap();
+    assert_eq!(count(&store, EventQuery::default()).await, 14);
+    let detections: Vec<Detection> = (0..3).map(detection).collect();
+    store.insert_detections(&detections).await.unwrap();
+    store.insert_detections(&detections).await.unwrap();
+    let page = store
+        .query_detections(&DetectionQuery::default())
         .await
-        .unwrap()
-        .items[0]
-        .id();
-    assert!(store.insert_events(&batch).await.is_err());
-    assert_eq!(count(&store, EventQuery::default()).await, 1);
+        .unwrap();
+    assert_eq!(page.items.len(), 3);
+}
+
+async fn senders_register_and_report_when_they_were_last_seen(store: Arc<dyn Store>) {
+    let sender = watchpost_store::Sender {
+        id: "p1".into(),
+        name: "edge-proxy".into(),
+        kind: "proxy".into(),
+        secret_hash: "ab".repeat(32),
+        created_at: base_time(),
+        last_seen: None,
+        version: None,
+        address: None,
+    };
+    store.insert_sender(&sender).await.unwrap();
+    // Names are unique.
+    let twin = watchpost_store::Sender {
+        id: "p2".into(),
+        ..sender.clone()
+    };
+    assert!(store.insert_sender(&twin).await.is_err());
+    let seen = base_time() + chrono::Duration::minutes(5);
+    store
+        .touch_sender("p1", seen, Some("0.1.0"), Some("10.0.0.7"))
+        .await
+        .unwrap();
+    let got = store.get_sender("p1").await.unwrap().unwrap();
+    assert_eq!(got.last_seen, Some(seen));
+    assert_eq!(got.version.as_deref(), Some("0.1.0"));
+    assert_eq!(got.address.as_deref(), Some("10.0.0.7"));
+    assert_eq!(got.secret_hash, sender.secret_hash);
+    assert!(store.get_sender("nope").await.unwrap().is_none());
+    let all = store.list_senders().await.unwrap();
+    assert_eq!(all.len(), 1);
 }
 
 async fn large_batches_are_chunked(store: Arc<dyn Store>) {
@@ -543,7 +581,7 @@ async fn stats_count_rows_and_report_the_schema(store: Arc<dyn Store>) {
         .unwrap();
     let stats = store.stats().await.unwrap();
     assert_eq!(stats.backend, store.backend());
-    assert_eq!(stats.schema_version, 1);
+    assert_eq!(stats.schema_version, 2);
     let rows: Vec<(String, i64)> = stats
         .tables
         .iter()

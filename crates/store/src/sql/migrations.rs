@@ -17,7 +17,8 @@ struct Migration {
 /// The key of the PostgreSQL advisory lock held while migrating ("wpmigrate" in ASCII).
 const PG_MIGRATION_LOCK: i64 = 0x7770_6d69_6772_6174;
 
-const MIGRATIONS: &[Migration] = &[Migration {
+const MIGRATIONS: &[Migration] = &[
+    Migration {
     version: 1,
     name: "events, detections, alerts, incidents",
     statements: &[
@@ -83,7 +84,24 @@ const MIGRATIONS: &[Migration] = &[Migration {
         "CREATE INDEX IF NOT EXISTS incidents_updated ON incidents (updated_at)",
         "CREATE INDEX IF NOT EXISTS incidents_status_updated ON incidents (status, updated_at)",
     ],
-}];
+},
+    Migration {
+        version: 2,
+        name: "senders: agents and proxies that ship to this server",
+        statements: &[
+            "CREATE TABLE IF NOT EXISTS senders (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                kind TEXT NOT NULL,
+                secret_hash TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                last_seen BIGINT,
+                version TEXT,
+                address TEXT
+            )",
+        ],
+    },
+];
 
 /// The schema version this build writes.
 pub(crate) fn latest_version() -> i64 {

@@ -6,6 +6,7 @@ mod filter;
 mod findings;
 mod maintenance;
 mod migrations;
+mod senders;
 
 use crate::{Backend, Store, StoreError};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -135,7 +136,15 @@ where
     let _permit = store.write_permit().await;
     let mut tx = store.pool.begin().await?;
     for chunk in items.chunks(INSERT_CHUNK_ROWS) {
-        let sql = filter::multi_row_insert(store.backend, table, columns, chunk.len(), "");
+        // Shipped batches may arrive twice (a retry after a lost response): a row already
+        // stored under its id is the same record, kept once.
+        let sql = filter::multi_row_insert(
+            store.backend,
+            table,
+            columns,
+            chunk.len(),
+            " ON CONFLICT (id) DO NOTHING",
+        );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (item, doc) in chunk.iter().zip(docs.by_ref()) {
             query = bind(query, item, doc);
@@ -291,6 +300,28 @@ impl Store for SqlStore {
 
     async fn stats(&self) -> Result<crate::StoreStats, StoreError> {
         maintenance::stats(self).await
+    }
+
+    async fn insert_sender(&self, sender: &crate::Sender) -> Result<(), StoreError> {
+        senders::insert(self, sender).await
+    }
+
+    async fn get_sender(&self, id: &str) -> Result<Option<crate::Sender>, StoreError> {
+        senders::get(self, id).await
+    }
+
+    async fn list_senders(&self) -> Result<Vec<crate::Sender>, StoreError> {
+        senders::list(self).await
+    }
+
+    async fn touch_sender(
+        &self,
+        id: &str,
+        seen: chrono::DateTime<chrono::Utc>,
+        version: Option<&str>,
+        address: Option<&str>,
+    ) -> Result<(), StoreError> {
+        senders::touch(self, id, seen, version, address).await
     }
 }
 
