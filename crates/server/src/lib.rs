@@ -84,9 +84,12 @@ pub async fn serve(
     tracing::info!(addr = %local, backend = state.store.backend().as_str(), "listening on http://{local}");
 
     let app = router(state).layer(tower_http::trace::TraceLayer::new_for_http());
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     tracing::info!("shutting down: writing queued events");
     retention.abort();
     drop(watcher);

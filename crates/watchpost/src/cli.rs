@@ -49,6 +49,11 @@ pub enum Command {
     },
     /// Hunt through EVTX and JSON logs with Sigma rules.
     Hunt(crate::hunt::HuntArgs),
+    /// Tokens for agents and proxies that ship to this server.
+    AgentToken {
+        #[command(subcommand)]
+        command: AgentTokenCommand,
+    },
     /// Run the web shield as a reverse proxy in front of an application.
     Proxy(crate::proxy_cmd::ProxyArgs),
     /// Sigma rule maintenance.
@@ -124,6 +129,21 @@ pub enum DbCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+pub enum AgentTokenCommand {
+    /// Register a sender and print its token (shown once; only its hash is stored).
+    Create {
+        /// A unique name for the sender (`edge-proxy`, `web-1`).
+        #[arg(long)]
+        name: String,
+        /// What ships with it.
+        #[arg(long, default_value = "agent", value_parser = ["agent", "proxy"])]
+        kind: String,
+    },
+    /// List registered senders and when each was last heard from.
+    List,
 }
 
 #[derive(Subcommand)]

@@ -26,6 +26,58 @@ pub async fn migrate(path: &Option<PathBuf>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Registers a sender and prints its token once.
+pub async fn create_sender(
+    path: &Option<PathBuf>,
+    name: &str,
+    kind: &str,
+) -> anyhow::Result<ExitCode> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+        anyhow::bail!("--name: give 1 to 128 printable characters");
+    }
+    let store = open(path).await?;
+    if store.list_senders().await?.iter().any(|s| s.name == name) {
+        anyhow::bail!("--name: a sender named `{name}` is already registered");
+    }
+    let token = watchpost_ship::Token::generate();
+    store
+        .insert_sender(&watchpost_store::Sender {
+            id: token.id.clone(),
+            name: name.to_string(),
+            kind: kind.to_string(),
+            secret_hash: watchpost_ship::secret_hash(&token.secret),
+            created_at: chrono::Utc::now(),
+            last_seen: None,
+            version: None,
+            address: None,
+        })
+        .await?;
+    eprintln!("registered {kind} `{name}`; its token (shown once, store it now):");
+    println!("{token}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Lists registered senders.
+pub async fn list_senders(path: &Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let senders = open(path).await?.list_senders().await?;
+    println!(
+        "{:<24} {:<6} {:<10} {:<25} address",
+        "name", "kind", "version", "last seen"
+    );
+    for s in senders {
+        println!(
+            "{:<24} {:<6} {:<10} {:<25} {}",
+            s.name,
+            s.kind,
+            s.version.as_deref().unwrap_or("-"),
+            s.last_seen.map_or("never".to_string(), |t| t.to_rfc3339()),
+            s.address.as_deref().unwrap_or("-"),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Prints row counts and sizes.
 pub async fn stats(path: &Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     let stats = open(path).await?.stats().await?;

@@ -13,7 +13,10 @@ mod proxy_cmd;
 mod rules_cmd;
 
 use clap::Parser;
-use cli::{BenchCommand, Cli, Command, ConfigCommand, DbCommand, EvalCommand, RulesCommand};
+use cli::{
+    AgentTokenCommand, BenchCommand, Cli, Command, ConfigCommand, DbCommand, EvalCommand,
+    RulesCommand,
+};
 use std::process::ExitCode;
 
 /// Parsing logs and rules allocates many small strings; mimalloc handles that pattern
@@ -64,6 +67,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => db::stats(&cli.config, json).await,
         Command::Hunt(args) => hunt::run(args),
         Command::Proxy(args) => proxy_cmd::run(args).await,
+        Command::AgentToken {
+            command: AgentTokenCommand::Create { name, kind },
+        } => db::create_sender(&cli.config, &name, &kind).await,
+        Command::AgentToken {
+            command: AgentTokenCommand::List,
+        } => db::list_senders(&cli.config).await,
         Command::Rules {
             command:
                 RulesCommand::Check {

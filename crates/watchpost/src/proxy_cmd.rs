@@ -25,9 +25,29 @@ pub struct ProxyArgs {
     /// (an address or a network; repeatable).
     #[arg(long = "trusted-proxy", value_name = "CIDR")]
     pub trusted_proxies: Vec<String>,
-    /// Append detections to this file as JSON lines (default: standard output).
+    /// Append detections to this file as JSON lines (default: standard output, unless
+    /// they are shipped to a server).
     #[arg(long)]
     pub detections: Option<PathBuf>,
+    /// Ship detections to this Watchpost server (`https://host:port`), spooling them on
+    /// disk while it is away.
+    #[arg(long, requires = "token")]
+    pub server: Option<String>,
+    /// The sender token from `watchpost agent-token create --kind proxy`.
+    #[arg(
+        long,
+        env = "WATCHPOST_TOKEN",
+        requires = "server",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Where detections wait for the server.
+    #[arg(long, default_value = "watchpost-spool")]
+    pub spool: PathBuf,
+    /// The most the spool keeps while the server is away, in MiB; past it the oldest
+    /// detections are dropped and counted.
+    #[arg(long, default_value_t = 256)]
+    pub spool_max_mib: u64,
     /// Largest request body buffered for inspection and forwarded, in bytes.
     #[arg(long, default_value_t = watchpost_web::layer::DEFAULT_MAX_BUFFER)]
     pub max_body: usize,
@@ -65,25 +85,66 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         policy,
         Arc::new(Blocklist::default()),
     ));
-    let out: Box<dyn Write + Send> = match &args.detections {
-        Some(path) => Box::new(
+    let shipper = match (&args.server, &args.token) {
+        (Some(server), Some(token)) => {
+            let token =
+                watchpost_ship::Token::parse(token).map_err(|e| anyhow::anyhow!("--token: {e}"))?;
+            if !(server.starts_with("http://") || server.starts_with("https://")) {
+                anyhow::bail!(
+                    "--server `{server}`: give a URL such as https://watchpost.example:8080"
+                );
+            }
+            Some(watchpost_ship::Shipper::start(
+                watchpost_ship::ShipperConfig {
+                    server: server.clone(),
+                    token,
+                    sender: watchpost_ship::SenderInfo {
+                        kind: "proxy".into(),
+                        version: env!("CARGO_PKG_VERSION").into(),
+                    },
+                    spool_dir: args.spool.clone(),
+                    limits: watchpost_ship::SpoolLimits {
+                        max_bytes: args.spool_max_mib << 20,
+                        ..Default::default()
+                    },
+                    flush_interval: std::time::Duration::from_secs(1),
+                    max_backoff: std::time::Duration::from_secs(60),
+                },
+            )?)
+        }
+        _ => None,
+    };
+    let out: Option<Box<dyn Write + Send>> = match (&args.detections, &shipper) {
+        (Some(path), _) => Some(Box::new(
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-        ),
-        None => Box::new(std::io::stdout()),
+        )),
+        (None, Some(_)) => None,
+        (None, None) => Some(Box::new(std::io::stdout())),
     };
     let out = Arc::new(Mutex::new(out));
+    let ship = shipper.clone();
     let reporter = Arc::new(move |detections: Vec<watchpost_core::Detection>| {
-        let mut out = out.lock().unwrap_or_else(|p| p.into_inner());
-        for d in detections {
-            if let Ok(line) = serde_json::to_string(&d) {
-                let _ = writeln!(out, "{line}");
+        if let Some(shipper) = &ship {
+            for d in &detections {
+                if let Err(e) = shipper.send(watchpost_ship::Record::Detection(Box::new(d.clone())))
+                {
+                    tracing::error!(error = %e, rule = %d.rule_id, "detection could not be spooled");
+                }
             }
         }
-        let _ = out.flush();
+        let mut out = out.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(out) = out.as_mut() {
+            for d in detections {
+                if let Ok(line) = serde_json::to_string(&d) {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+            let _ = out.flush();
+        }
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -95,6 +156,11 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         max_buffer: args.max_body,
     };
     watchpost_web::proxy::serve(listener, config, shield, reporter, shutdown_signal()).await?;
+    if let Some(shipper) = &shipper {
+        // What is still spooled ships on the next start.
+        shipper.flush()?;
+        shipper.stop();
+    }
     tracing::info!("proxy stopped");
     Ok(ExitCode::SUCCESS)
 }

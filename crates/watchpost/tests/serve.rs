@@ -7,11 +7,18 @@ use common::{Server, eventually};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
+/// An HTTP client for the tests. The build's one TLS provider (ring) is installed first:
+/// reqwest is built without its own.
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 #[tokio::test]
 async fn zero_config_server_answers_health_status_and_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    let http = reqwest::Client::new();
+    let http = http();
 
     let health: Value = http
         .get(server.url("/healthz"))
@@ -96,7 +103,7 @@ async fn zero_config_server_answers_health_status_and_metrics() {
 async fn ingest_reports_bad_lines_and_search_filters_and_pages() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    let http = reqwest::Client::new();
+    let http = http();
 
     let mut lines: Vec<String> = (0..30)
         .map(|i| {
@@ -205,7 +212,7 @@ async fn config_edits_reload_live_and_a_broken_file_keeps_the_old_config() {
     let config = dir.path().join("watchpost.toml");
     std::fs::write(&config, "[api]\nmax_batch_events = 5\n").unwrap();
     let server = Server::start_with(dir.path(), &["--config", config.to_str().unwrap()]);
-    let http = reqwest::Client::new();
+    let http = http();
     let post = |n: usize| {
         let http = http.clone();
         let url = server.url("/api/v1/events");
@@ -281,7 +288,7 @@ async fn sigterm_during_ingest_loses_no_acknowledged_event() {
     for client in 0..4 {
         let url = url.clone();
         clients.spawn(async move {
-            let http = reqwest::Client::new();
+            let http = http();
             let mut acknowledged = Vec::new();
             for batch in 0..10_000 {
                 let ids: Vec<String> = (0..50).map(|_| uuid::Uuid::now_v7().to_string()).collect();
@@ -405,7 +412,7 @@ async fn live_detection_runs_builtin_and_folder_rules_and_reloads_them() {
     )
     .unwrap();
     let server = start_with_rules(dir.path(), &rules, true);
-    let http = reqwest::Client::new();
+    let http = http();
     let post = |body: Value| {
         let (http, url) = (http.clone(), server.url("/api/v1/events"));
         async move {
@@ -531,7 +538,7 @@ async fn the_retention_job_deletes_aged_out_events_in_a_running_server() {
     let args = ["--config", config.to_str().unwrap()];
     let recent = chrono::Utc::now().to_rfc3339();
     let mut server = Server::start_with(dir.path(), &args);
-    let http = reqwest::Client::new();
+    let http = http();
     let resp = http
         .post(server.url("/api/v1/events"))
         .json(&json!([
@@ -606,7 +613,7 @@ detection:
     )
     .unwrap();
     let server = start_with_rules(dir.path(), &rules, false);
-    let http = reqwest::Client::new();
+    let http = http();
     let event = |host: &str, minute: u32, command: &str| {
         json!({"@timestamp": format!("2026-11-22T10:{minute:02}:00Z"), "host": {"name": host},
                "process": {"command_line": command}})
@@ -671,7 +678,7 @@ detection:
 async fn the_analyze_endpoint_inspects_request_profiles_and_stores_findings() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    let http = reqwest::Client::new();
+    let http = http();
     let analyze = |body: Value| {
         let (http, url) = (http.clone(), server.url("/api/v1/ids/analyze"));
         async move {

@@ -11,6 +11,13 @@ use watchpost_web::layer::WatchpostLayer;
 use watchpost_web::shield::{Action, Exclusion, RoutePolicy};
 use watchpost_web::{Engine, Policy, Shield};
 
+/// An HTTP client for the tests. The build's one TLS provider (ring) is installed first:
+/// reqwest is built without its own.
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 struct App {
     base: String,
     detections: Arc<Mutex<Vec<Detection>>>,
@@ -79,7 +86,7 @@ async fn start() -> App {
 #[tokio::test]
 async fn detect_block_exclude_and_pass_bodies_through() {
     let app = start().await;
-    let http = reqwest::Client::new();
+    let http = http();
     let get = |path: &str| http.get(format!("{}{path}", app.base)).send();
 
     let ok = get("/page?id=42").await.unwrap();
@@ -141,7 +148,7 @@ async fn detect_block_exclude_and_pass_bodies_through() {
 #[tokio::test]
 async fn decoys_answer_and_block_after_three_hits() {
     let app = start().await;
-    let http = reqwest::Client::new();
+    let http = http();
     let get = |path: &str| http.get(format!("{}{path}", app.base)).send();
 
     let env = get("/.env").await.unwrap();
@@ -180,7 +187,7 @@ async fn decoys_answer_and_block_after_three_hits() {
 async fn oversized_bodies_are_refused_not_buffered() {
     let app = start().await;
     let big = vec![b'a'; watchpost_web::layer::DEFAULT_MAX_BUFFER + 1];
-    let resp = reqwest::Client::new()
+    let resp = http()
         .post(format!("{}/api/echo", app.base))
         .body(big)
         .send()

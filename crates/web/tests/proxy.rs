@@ -15,6 +15,13 @@ use watchpost_web::proxy::{ProxyConfig, serve};
 use watchpost_web::shield::{Action, RoutePolicy};
 use watchpost_web::{Engine, Policy, Shield};
 
+/// An HTTP client for the tests. The build's one TLS provider (ring) is installed first:
+/// reqwest is built without its own.
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 async fn upstream() -> SocketAddr {
     let app = Router::new()
         .route(
@@ -137,7 +144,7 @@ async fn proxy(upstream: SocketAddr, trusted: &[&str]) -> Running {
 async fn forwards_inspects_blocks_and_streams() {
     let up = upstream().await;
     let p = proxy(up, &[]).await;
-    let http = reqwest::Client::new();
+    let http = http();
 
     let echo = http
         .get(format!("{}/headers?x=1", p.base))
@@ -200,7 +207,7 @@ async fn forwards_inspects_blocks_and_streams() {
 async fn forwarded_headers_are_believed_only_from_trusted_proxies() {
     let up = upstream().await;
     let p = proxy(up, &["127.0.0.1/32"]).await;
-    let http = reqwest::Client::new();
+    let http = http();
     let echo = http
         .get(format!("{}/headers", p.base))
         .header("x-forwarded-for", "203.0.113.9")

@@ -5,6 +5,7 @@ mod events;
 mod health;
 mod ids;
 mod metrics;
+mod senders;
 
 use crate::state::AppState;
 use axum::Router;
@@ -21,6 +22,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events", get(events::list).post(events::ingest))
         .route("/api/v1/detections", get(detections::list))
         .route("/api/v1/ids/analyze", post(ids::analyze))
+        .route(watchpost_ship::INGEST_PATH, post(senders::ingest))
+        .route("/api/v1/agents", get(senders::list))
         .fallback(not_found)
         .with_state(state)
 }

@@ -19,10 +19,10 @@ const PG_MIGRATION_LOCK: i64 = 0x7770_6d69_6772_6174;
 
 const MIGRATIONS: &[Migration] = &[
     Migration {
-    version: 1,
-    name: "events, detections, alerts, incidents",
-    statements: &[
-        "CREATE TABLE IF NOT EXISTS events (
+        version: 1,
+        name: "events, detections, alerts, incidents",
+        statements: &[
+            "CREATE TABLE IF NOT EXISTS events (
             id TEXT PRIMARY KEY,
             ts BIGINT NOT NULL,
             ingested BIGINT NOT NULL,
@@ -34,13 +34,13 @@ const MIGRATIONS: &[Migration] = &[
             user_name TEXT,
             doc TEXT NOT NULL
         )",
-        "CREATE INDEX IF NOT EXISTS events_ts ON events (ts)",
-        "CREATE INDEX IF NOT EXISTS events_host_ts ON events (host, ts)",
-        // No (source_ip, ts) index on events: addresses arrive in random order, so that
-        // index dirtied a page per distinct address in every batch and halved SQLite ingest
-        // (docs/benchmarks.md). Event searches by address walk the time index; detections
-        // and alerts, where analysts pivot on addresses, are indexed by source IP.
-        "CREATE TABLE IF NOT EXISTS detections (
+            "CREATE INDEX IF NOT EXISTS events_ts ON events (ts)",
+            "CREATE INDEX IF NOT EXISTS events_host_ts ON events (host, ts)",
+            // No (source_ip, ts) index on events: addresses arrive in random order, so that
+            // index dirtied a page per distinct address in every batch and halved SQLite ingest
+            // (docs/benchmarks.md). Event searches by address walk the time index; detections
+            // and alerts, where analysts pivot on addresses, are indexed by source IP.
+            "CREATE TABLE IF NOT EXISTS detections (
             id TEXT PRIMARY KEY,
             ts BIGINT NOT NULL,
             rule_id TEXT NOT NULL,
@@ -50,12 +50,12 @@ const MIGRATIONS: &[Migration] = &[
             source_ip TEXT,
             doc TEXT NOT NULL
         )",
-        "CREATE INDEX IF NOT EXISTS detections_ts ON detections (ts)",
-        "CREATE INDEX IF NOT EXISTS detections_rule_ts ON detections (rule_id, ts)",
-        "CREATE INDEX IF NOT EXISTS detections_host_ts ON detections (host, ts)",
-        "CREATE INDEX IF NOT EXISTS detections_source_ip_ts ON detections (source_ip, ts)",
-        "CREATE INDEX IF NOT EXISTS detections_severity_ts ON detections (severity, ts)",
-        "CREATE TABLE IF NOT EXISTS alerts (
+            "CREATE INDEX IF NOT EXISTS detections_ts ON detections (ts)",
+            "CREATE INDEX IF NOT EXISTS detections_rule_ts ON detections (rule_id, ts)",
+            "CREATE INDEX IF NOT EXISTS detections_host_ts ON detections (host, ts)",
+            "CREATE INDEX IF NOT EXISTS detections_source_ip_ts ON detections (source_ip, ts)",
+            "CREATE INDEX IF NOT EXISTS detections_severity_ts ON detections (severity, ts)",
+            "CREATE TABLE IF NOT EXISTS alerts (
             id TEXT PRIMARY KEY,
             fingerprint TEXT NOT NULL UNIQUE,
             rule_id TEXT NOT NULL,
@@ -67,13 +67,13 @@ const MIGRATIONS: &[Migration] = &[
             last_seen BIGINT NOT NULL,
             doc TEXT NOT NULL
         )",
-        "CREATE INDEX IF NOT EXISTS alerts_last_seen ON alerts (last_seen)",
-        "CREATE INDEX IF NOT EXISTS alerts_status_last_seen ON alerts (status, last_seen)",
-        "CREATE INDEX IF NOT EXISTS alerts_severity_last_seen ON alerts (severity, last_seen)",
-        "CREATE INDEX IF NOT EXISTS alerts_rule_last_seen ON alerts (rule_id, last_seen)",
-        "CREATE INDEX IF NOT EXISTS alerts_host_last_seen ON alerts (host, last_seen)",
-        "CREATE INDEX IF NOT EXISTS alerts_source_ip_last_seen ON alerts (source_ip, last_seen)",
-        "CREATE TABLE IF NOT EXISTS incidents (
+            "CREATE INDEX IF NOT EXISTS alerts_last_seen ON alerts (last_seen)",
+            "CREATE INDEX IF NOT EXISTS alerts_status_last_seen ON alerts (status, last_seen)",
+            "CREATE INDEX IF NOT EXISTS alerts_severity_last_seen ON alerts (severity, last_seen)",
+            "CREATE INDEX IF NOT EXISTS alerts_rule_last_seen ON alerts (rule_id, last_seen)",
+            "CREATE INDEX IF NOT EXISTS alerts_host_last_seen ON alerts (host, last_seen)",
+            "CREATE INDEX IF NOT EXISTS alerts_source_ip_last_seen ON alerts (source_ip, last_seen)",
+            "CREATE TABLE IF NOT EXISTS incidents (
             id TEXT PRIMARY KEY,
             severity INTEGER NOT NULL,
             status TEXT NOT NULL,
@@ -81,15 +81,14 @@ const MIGRATIONS: &[Migration] = &[
             updated_at BIGINT NOT NULL,
             doc TEXT NOT NULL
         )",
-        "CREATE INDEX IF NOT EXISTS incidents_updated ON incidents (updated_at)",
-        "CREATE INDEX IF NOT EXISTS incidents_status_updated ON incidents (status, updated_at)",
-    ],
-},
+            "CREATE INDEX IF NOT EXISTS incidents_updated ON incidents (updated_at)",
+            "CREATE INDEX IF NOT EXISTS incidents_status_updated ON incidents (status, updated_at)",
+        ],
+    },
     Migration {
         version: 2,
         name: "senders: agents and proxies that ship to this server",
-        statements: &[
-            "CREATE TABLE IF NOT EXISTS senders (
+        statements: &["CREATE TABLE IF NOT EXISTS senders (
                 id TEXT PRIMARY KEY,
                 name TEXT NOT NULL UNIQUE,
                 kind TEXT NOT NULL,
@@ -98,8 +97,7 @@ const MIGRATIONS: &[Migration] = &[
                 last_seen BIGINT,
                 version TEXT,
                 address TEXT
-            )",
-        ],
+            )"],
     },
 ];
 

@@ -76,9 +76,7 @@ fn read(row: &sqlx::any::AnyRow) -> Result<Sender, StoreError> {
         kind: row.try_get("kind")?,
         secret_hash: row.try_get("secret_hash")?,
         created_at: from_millis(row.try_get("created_at")?),
-        last_seen: row
-            .try_get::<Option<i64>, _>("last_seen")?
-            .map(from_millis),
+        last_seen: row.try_get::<Option<i64>, _>("last_seen")?.map(from_millis),
         version: row.try_get("version")?,
         address: row.try_get("address")?,
     })

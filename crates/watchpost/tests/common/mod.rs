@@ -25,11 +25,20 @@ impl Server {
 
     /// Like [`Server::start`] with global flags (`--config FILE`) before the subcommand.
     pub fn start_with(dir: &Path, global: &[&str]) -> Server {
+        Server::spawn(dir, global, 0)
+    }
+
+    /// Like [`Server::start`] on a given port, so that a restart keeps the address.
+    pub fn start_on(dir: &Path, port: u16) -> Server {
+        Server::spawn(dir, &[], port)
+    }
+
+    fn spawn(dir: &Path, global: &[&str], port: u16) -> Server {
         let mut child = Command::new(BIN)
             .current_dir(dir)
             .args(["--log-format", "plain"])
             .args(global)
-            .args(["serve", "--port", "0"])
+            .args(["serve", "--port", &port.to_string()])
             .env_remove("WATCHPOST_CONFIG")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -124,6 +133,14 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("timed out waiting for: {what}");
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 pub fn data_db(dir: &Path) -> PathBuf {
