@@ -356,9 +356,27 @@ pub fn base64_offsets(bytes: &[u8]) -> Vec<String> {
 /// The text a base64 value decodes to, when it looks like base64 and decodes to mostly
 /// printable text (a payload smuggled in an encoded parameter).
 pub fn base64_text(text: &str) -> Option<String> {
+    // Quotes around it, or the end of the tag it was written into (`…Cg=="/>`).
+    let t = text
+        .trim()
+        .trim_start_matches(['"', '\''])
+        .trim_end_matches(['"', '\'', '/', '>']);
+    // Several base64 words separated by spaces (`PDxzY3I… PC9zY3JpcHQ`) decode one by one.
+    if t.contains(' ') {
+        let words: Vec<&str> = t.split_whitespace().collect();
+        if words.len() > 8 || words.iter().any(|w| w.len() < 8) {
+            return None;
+        }
+        let decoded: Option<Vec<String>> = words.iter().map(|w| base64_word(w)).collect();
+        return decoded.map(|parts| parts.concat());
+    }
+    base64_word(t)
+}
+
+fn base64_word(text: &str) -> Option<String> {
     use base64::Engine;
-    let t = text.trim().trim_end_matches('=');
-    if t.len() < 12
+    let t = text.trim_end_matches('=');
+    if t.len() < 8
         || !t
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_'))
@@ -375,7 +393,7 @@ pub fn base64_text(text: &str) -> Option<String> {
         .ok()?;
     let printable = bytes
         .iter()
-        .filter(|b| b.is_ascii_graphic() || **b == b' ')
+        .filter(|b| b.is_ascii_graphic() || matches!(b, b' ' | b'\r' | b'\n' | b'\t' | 0))
         .count();
     (printable * 10 >= bytes.len() * 9).then(|| String::from_utf8_lossy(&bytes).into_owned())
 }

@@ -116,6 +116,9 @@ fn prose_and_product_names_are_not_sql() {
         "code=%24(%22div%22).concat(items)",
         "q=my%20database%20is%20slow",
         "q=char%20grilled%20(medium)",
+        "q=%21%5Bpicture%5D(cat.png)", // a markdown image
+        "q=onion%3D3",
+        "q=the%20online%3Dtrue%20flag",
     ] {
         assert_clean(query(q));
     }
@@ -140,6 +143,15 @@ fn cross_site_scripting_techniques() {
         "q=(alert)(1)",
         "q=%3C!--%20IE%206-8%20--%3E", // comment injection
         "q=%3Cinput%20name%3D%22password%22%20type%3D%22password%22%3E", // form hijack
+        "q=foo%3Cf%20o%20r%20m",       // a tag spelled with spaces
+        "a=!!%5B%5D",                  // JSFuck
+        "a=%20onload%3D%20%3Dvardata", // a DOM event handler assigned
+        "a=x%3Durl(javascript",        // script in a CSS url()
+        "a=document%20/*x*/.%20cookie", // comments in a property chain
+        "a=Reflect.sort.call%60%60",   // a call through a tagged template
+        "a=%3Cxml%20id%3Dx%20src%3D%22a.htc%22%3E", // an XML data island
+        "q=PDxzY3IAaXB0L3NyYz1odHRwOi8veHNzLmNvbS94c3MuanM%20PC9zY3JpcHQ", // base64 words
+        "q=%5Cx3c",                    // an escaped `<` alone
         "q=%2BADw-script%2BAD4-alert(1)%2BADw-/script%2BAD4-", // UTF-7
     ] {
         assert_attack(query(q), "xss");

@@ -218,13 +218,18 @@ pub(crate) fn inspect(target: &Target, sink: &mut Sink) {
     }
     sqli::check(lower, false, sink);
     xss::check(lower, sink);
-    // Angle brackets spelled as numeric character references (`&#x003C`, `&#60;`): a
-    // user types `<`, a filter evasion writes it this way.
-    if target.raw.contains("&#")
+    // Angle brackets spelled as numeric character references (`&#x003C`, `&#60;`) or as
+    // escapes (`\u003c`, `\x3c`, raw or percent-encoded): a user types `<`, a filter
+    // evasion writes it this way.
+    if target.raw.contains('&')
         || target.raw.contains("%26")
-        || target.raw.contains('&')
-        || target.raw.to_ascii_lowercase().contains("%5cu003")
-        || target.raw.to_ascii_lowercase().contains("\\u003")
+        || ((target.raw.contains('\\') || target.raw.contains("%5")) && {
+            let raw = target.raw.to_ascii_lowercase();
+            raw.contains("\\u003")
+                || raw.contains("%5cu003")
+                || raw.contains("\\x3")
+                || raw.contains("%5cx3")
+        })
     {
         let raw = crate::decode::url_decode(&target.raw, true).to_ascii_lowercase();
         if numeric_angle_bracket(&raw) || lone_bracket_escape(&raw) {

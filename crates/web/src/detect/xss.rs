@@ -142,6 +142,14 @@ pub(crate) fn check(lower: &str, sink: &mut Sink) {
         sink.hit(Hit::new(Xss, rule, score, 1, lower));
         return;
     }
+    // Comments inside a property chain (`document/*x*/./*y*/cookie`) vanish to the parser.
+    if lower.contains("/*") {
+        let stripped = strip_js_comments(lower);
+        if let Some((rule, score)) = judge(&stripped) {
+            sink.hit(Hit::new(Xss, rule, score, 1, lower));
+            return;
+        }
+    }
     // NULs inside keywords (`<scr\0ipt>`), which browsers of old skipped.
     if lower.contains('\0') {
         let stripped: String = lower.chars().filter(|c| *c != '\0').collect();
@@ -168,6 +176,36 @@ fn judge(lower: &str) -> Option<(&'static str, u8)> {
     }
     if script_url(&squeezed) {
         return Some(("xss.script_url", 5));
+    }
+    // Calling through a tagged template or reflection (`Reflect.sort.call```,
+    // `alert.call`1``): calls with no parentheses to filter.
+    if squeezed.contains(".call`")
+        || squeezed.contains(".apply`")
+        || squeezed.contains("reflect.apply(")
+        || squeezed.contains("reflect.construct(")
+    {
+        return Some(("xss.script_call", 5));
+    }
+    if spaced_tag(lower) {
+        return Some(("xss.spaced_tag", 5));
+    }
+    if jsfuck(&squeezed) {
+        return Some(("xss.jsfuck", 5));
+    }
+    if lower.contains("on") && known_event_assignment(lower) {
+        return Some(("xss.event_handler", 5));
+    }
+    if squeezed.contains("url(javascript")
+        || squeezed.contains("url(vbscript")
+        || squeezed.contains("url('javascript")
+        || squeezed.contains("url(\"javascript")
+    {
+        return Some(("xss.css_script", 5));
+    }
+    // `<xml src=…>` data islands, which old IE bound into the page as markup.
+    if squeezed.contains("<xml") && (squeezed.contains("src=") || squeezed.contains("dataformatas"))
+    {
+        return Some(("xss.data_island", 5));
     }
     if squeezed.contains("expression(")
         || squeezed.contains("-moz-binding")
@@ -287,6 +325,173 @@ fn judge(lower: &str) -> Option<(&'static str, u8)> {
     }
     None
 }
+
+/// `text` without `/* … */` comments.
+fn strip_js_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("/*") {
+        out.push_str(&rest[..at]);
+        rest = rest[at + 2..]
+            .split_once("*/")
+            .map_or("", |(_, after)| after);
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `<f o r m`, `<d i a l o g`: a tag name spelled with spaces between its letters, which
+/// old parsers closed up.
+fn spaced_tag(lower: &str) -> bool {
+    lower.match_indices('<').any(|(at, _)| {
+        let mut name = String::new();
+        let mut chars = lower[at + 1..].chars().peekable();
+        while let Some(c) = chars.next() {
+            if !c.is_ascii_alphabetic() {
+                break;
+            }
+            name.push(c);
+            match chars.peek() {
+                Some(' ' | '\t') => {
+                    chars.next();
+                }
+                _ => break,
+            }
+            if name.len() > 12 {
+                break;
+            }
+        }
+        name.len() >= 3 && (DANGEROUS_TAGS.contains(&name.as_str()) || name == "dialog")
+    })
+}
+
+/// JavaScript written with six characters (`[]()!+`): `!![]`, `[][(![]+[])[+[]]…`.
+fn jsfuck(squeezed: &str) -> bool {
+    if !(squeezed.contains("!![]") || squeezed.contains("+[]") || squeezed.contains("[][")) {
+        return false;
+    }
+    let value = squeezed.split_once('=').map_or(squeezed, |(_, v)| v);
+    let code = value.bytes().filter(|b| b"[]()!+".contains(b)).count();
+    code >= 4 && code * 10 >= value.len() * 9
+}
+
+/// An event handler of the DOM assigned in a value (`onload=`, `onerror =`), after
+/// whitespace, a quote or a slash, as it would stand inside a tag.
+fn known_event_assignment(lower: &str) -> bool {
+    let b = lower.as_bytes();
+    EVENT_NAMES.find_overlapping_iter(lower).any(|m| {
+        let before = m.start() == 0
+            || matches!(b[m.start() - 1], b' ' | b'\t' | b'\n' | b'"' | b'\'' | b'/');
+        let after = lower[m.end()..].trim_start_matches([' ', '\t', '\n']);
+        before && after.starts_with('=') && !after.starts_with("==")
+    })
+}
+
+/// Event handler attributes browsers run script from.
+static EVENT_NAMES: Patterns = patterns!([
+    "onabort",
+    "onafterprint",
+    "onanimationend",
+    "onanimationiteration",
+    "onanimationstart",
+    "onauxclick",
+    "onbeforeprint",
+    "onbeforeunload",
+    "onbegin",
+    "onblur",
+    "oncanplay",
+    "oncanplaythrough",
+    "onchange",
+    "onclick",
+    "oncontextmenu",
+    "oncopy",
+    "oncut",
+    "ondblclick",
+    "ondrag",
+    "ondragend",
+    "ondragenter",
+    "ondragleave",
+    "ondragover",
+    "ondragstart",
+    "ondrop",
+    "ondurationchange",
+    "onend",
+    "onended",
+    "onerror",
+    "onfocus",
+    "onfocusin",
+    "onfocusout",
+    "onformdata",
+    "onhashchange",
+    "oninput",
+    "oninvalid",
+    "onkeydown",
+    "onkeypress",
+    "onkeyup",
+    "onload",
+    "onloadeddata",
+    "onloadedmetadata",
+    "onloadstart",
+    "onmessage",
+    "onmousedown",
+    "onmouseenter",
+    "onmouseleave",
+    "onmousemove",
+    "onmouseout",
+    "onmouseover",
+    "onmouseup",
+    "onmousewheel",
+    "onoffline",
+    "ononline",
+    "onpagehide",
+    "onpageshow",
+    "onpaste",
+    "onpause",
+    "onplay",
+    "onplaying",
+    "onpointerdown",
+    "onpointerenter",
+    "onpointerleave",
+    "onpointermove",
+    "onpointerout",
+    "onpointerover",
+    "onpointerup",
+    "onpopstate",
+    "onprogress",
+    "onratechange",
+    "onrepeat",
+    "onreset",
+    "onresize",
+    "onscroll",
+    "onscrollend",
+    "onsearch",
+    "onseeked",
+    "onseeking",
+    "onselect",
+    "onselectionchange",
+    "onselectstart",
+    "onshow",
+    "onstalled",
+    "onstorage",
+    "onsubmit",
+    "onsuspend",
+    "ontimeupdate",
+    "ontoggle",
+    "ontouchend",
+    "ontouchmove",
+    "ontouchstart",
+    "ontransitionend",
+    "onunload",
+    "onvolumechange",
+    "onwaiting",
+    "onwheel",
+    "onwebkitanimationend",
+    "onwebkittransitionend",
+    "onwebkitplaybacktargetavailabilitychanged",
+    "onbeforetoggle",
+    "onbeforeinput",
+    "oncontentvisibilityautostatechange",
+]);
 
 /// `lower` without tags of one to three letters (`<x>`, `<b>`), which some filters strip.
 fn strip_short_tags(lower: &str) -> String {
