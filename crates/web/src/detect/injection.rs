@@ -861,6 +861,10 @@ fn template(lower: &str, sink: &mut Sink) {
         sink.hit(Hit::new(Ssti, "ssti.object_walk", 5, 1, lower));
         return;
     }
+    // Every delimiter below holds one of these.
+    if !lower.contains(['{', '(', '[', '%']) {
+        return;
+    }
     for (open, close) in [
         ("{{", "}}"),
         ("${", "}"),
@@ -1089,6 +1093,11 @@ const PHP_CALLS: &[&str] = &[
 
 /// PHP code: open tags, dangerous calls, and superglobals.
 fn php(lower: &str, sink: &mut Sink) {
+    // Every construct below needs one of these: calls, variables, tags, directives,
+    // serialized objects.
+    if !lower.contains(['(', '$', '<', '[', '{', '=', ':', '`']) {
+        return;
+    }
     // Whitespace and comments vanish to PHP's parser (`$a/*c*/()`, `system /**/ (ls)`).
     let squeezed: String = strip_line_comments(&strip_c_comments(lower))
         .chars()
