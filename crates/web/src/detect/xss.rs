@@ -177,43 +177,31 @@ fn judge(lower: &str) -> Option<(&'static str, u8)> {
     if script_url(&squeezed) {
         return Some(("xss.script_url", 5));
     }
-    // Calling through a tagged template or reflection (`Reflect.sort.call```,
-    // `alert.call`1``): calls with no parentheses to filter.
-    if squeezed.contains(".call`")
-        || squeezed.contains(".apply`")
-        || squeezed.contains("reflect.apply(")
-        || squeezed.contains("reflect.construct(")
-    {
-        return Some(("xss.script_call", 5));
+    // Script reached through CSS (`url(javascript:`, `expression(`, bindings), calls
+    // through a tagged template or reflection (`Reflect.sort.call```), and `<xml src=…>`
+    // data islands, which old IE bound into the page as markup: one pass for all.
+    let mut island = false;
+    for m in SCRIPT_CONSTRUCTS.find_overlapping_iter(squeezed.as_str()) {
+        let found = &squeezed[m.start()..m.end()];
+        if found == "<xml" {
+            island = true;
+        } else if found.contains('`') || found.starts_with("reflect") {
+            return Some(("xss.script_call", 5));
+        } else {
+            return Some(("xss.css_script", 5));
+        }
     }
-    if spaced_tag(lower) {
-        return Some(("xss.spaced_tag", 5));
-    }
-    if jsfuck(&squeezed) {
-        return Some(("xss.jsfuck", 5));
-    }
-    if lower.contains("on") && known_event_assignment(lower) {
-        return Some(("xss.event_handler", 5));
-    }
-    if squeezed.contains("url(javascript")
-        || squeezed.contains("url(vbscript")
-        || squeezed.contains("url('javascript")
-        || squeezed.contains("url(\"javascript")
-    {
-        return Some(("xss.css_script", 5));
-    }
-    // `<xml src=…>` data islands, which old IE bound into the page as markup.
-    if squeezed.contains("<xml") && (squeezed.contains("src=") || squeezed.contains("dataformatas"))
-    {
+    if island && (squeezed.contains("src=") || squeezed.contains("dataformatas")) {
         return Some(("xss.data_island", 5));
     }
-    if squeezed.contains("expression(")
-        || squeezed.contains("-moz-binding")
-        || squeezed.contains("behavior:url")
-        || squeezed.contains("behaviour:url")
-        || squeezed.contains("expression\\28")
-    {
-        return Some(("xss.css_script", 5));
+    if lower.contains('<') && spaced_tag(lower) {
+        return Some(("xss.spaced_tag", 5));
+    }
+    if squeezed.contains("[]") && jsfuck(&squeezed) {
+        return Some(("xss.jsfuck", 5));
+    }
+    if lower.contains('=') && known_event_assignment(lower) {
+        return Some(("xss.event_handler", 5));
     }
     // Breaking out of an attribute: a quote, then an event handler.
     if let Some(at) = lower.find(['"', '\'']) {
@@ -325,6 +313,24 @@ fn judge(lower: &str) -> Option<(&'static str, u8)> {
     }
     None
 }
+
+/// See [`judge`]: constructs that run script wherever they appear.
+static SCRIPT_CONSTRUCTS: Patterns = patterns!([
+    "url(javascript",
+    "url(vbscript",
+    "url('javascript",
+    "url(\"javascript",
+    "expression(",
+    "expression\\28",
+    "-moz-binding",
+    "behavior:url",
+    "behaviour:url",
+    ".call`",
+    ".apply`",
+    "reflect.apply(",
+    "reflect.construct(",
+    "<xml",
+]);
 
 /// `text` without `/* … */` comments.
 fn strip_js_comments(text: &str) -> String {
