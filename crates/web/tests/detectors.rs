@@ -93,6 +93,11 @@ fn sql_injection_techniques() {
         "q=select%20current_user%3B",
         "q=%27%20or%20%27%27-%27", // an expression of two empty strings
         "q=%40a%20union%20select", // union after a variable
+        "email=admin%40example.com%27%3B", // a closed string ending the statement
+        "q=1.e(ascii)",            // a number with an empty exponent
+        "q=ALTER%20TABLE%20users%20ADD%20admin%20INT", // a schema statement
+        "q=OR%20%27%7B%22b%22%3A2%7D%27%3A%3Ajsonb%20%3C%40%20%27%7B%7D%27", // JSON operators
+        "q=1%20%2F*%2B%20INDEX(a)%20*%2F", // an optimizer hint
     ] {
         assert_attack(query(q), "sqli");
     }
@@ -119,6 +124,8 @@ fn prose_and_product_names_are_not_sql() {
         "q=%21%5Bpicture%5D(cat.png)", // a markdown image
         "q=onion%3D3",
         "q=the%20online%3Dtrue%20flag",
+        "q=dress%20with%20hat%2018%27%3B",
+        "q=version%201.e5",
     ] {
         assert_clean(query(q));
     }

@@ -1197,6 +1197,11 @@ static NOSQL_OPERATORS: Patterns = patterns!([
     "$type",
     "$jsonschema",
     "$lookup",
+    "$text",
+    "$search",
+    "$all",
+    "$size",
+    "$mod",
 ]);
 
 /// What server-side JavaScript (Node.js) injection reaches for: the module system and the

@@ -563,6 +563,18 @@ const PROBE_FUNCTIONS: &[&str] = &[
     "current_database",
 ];
 
+/// PostgreSQL's JSON operators applied to a quoted JSON literal (`'{"a":1}'::jsonb <@ …`,
+/// `'[1,2]' ? '1'`, `'{…}' -> '$.c'`): a probe of how the database reads injected JSON.
+fn json_operator(lower: &str) -> bool {
+    if !(lower.contains("'{") || lower.contains("'[")) {
+        return false;
+    }
+    const OPERATORS: &[&str] = &[
+        "::json", "<@", "@>", "->", "#>", "?|", "?&", "@?", "@@", "' ? '",
+    ];
+    OPERATORS.iter().any(|op| lower.contains(op))
+}
+
 /// The database's own catalogues and system databases, named alone.
 const SYSTEM_DATABASES: &[&str] = &[
     "information_schema",
@@ -593,6 +605,21 @@ static SYSTEM_DATABASE_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
 /// Calls to probe functions, system database names as words, and PostgreSQL casts
 /// (`password::int`).
 fn sql_vocabulary(lower: &str) -> Option<&'static str> {
+    // Optimizer hints (`/*+ … */`) exist only inside SQL.
+    if lower.contains("/*+") {
+        return Some("sqli.optimizer_hint");
+    }
+    // `1.e(ascii)`, `1.e.tables`: a number with an empty exponent, which MySQL reads as
+    // the number and lets the name after it pass filters.
+    if lower.contains(".e")
+        && lower.match_indices(".e").any(|(at, _)| {
+            at > 0
+                && lower.as_bytes()[at - 1].is_ascii_digit()
+                && matches!(lower.as_bytes().get(at + 2), Some(b'(' | b'.'))
+        })
+    {
+        return Some("sqli.number_bypass");
+    }
     let b = lower.as_bytes();
     let word_at = |start: usize, end: usize| {
         // Not a method (`x.concat(`) and not part of a longer name.
@@ -669,6 +696,10 @@ fn is_operand(t: Tok) -> bool {
 /// Checks one value; `lower` is decoded and lowercased. In a URL path (`in_path`) only the
 /// unmistakable signs count (`union select`, attack functions, stacked statements).
 pub(crate) fn check(lower: &str, in_path: bool, sink: &mut Sink) {
+    if json_operator(lower) {
+        sink.hit(Hit::new(Sqli, "sqli.json_operator", 5, 1, lower));
+        return;
+    }
     if !in_path && let Some(rule) = sql_vocabulary(lower) {
         sink.hit(Hit::new(Sqli, rule, 5, 1, lower));
         return;
@@ -1297,6 +1328,19 @@ fn judge(
         .any(|w| w[0] == Func(Fun::Sql) && w[1] == Open && w[2] == Func(Fun::Sql));
     if sql_calls >= 2 && (nested || has(&|x| matches!(x, Comma | Op | Logic))) {
         return Some(("sqli.sql_functions", 4));
+    }
+    // A value that is a schema statement (`ALTER TABLE x ADD …`, `CREATE TABLE …`).
+    if n >= 4
+        && matches!(t[0], Keyword(Kw::Alter | Kw::Create | Kw::Drop))
+        && t[1] == Keyword(Kw::Other)
+        && text.trim_start()[..text.trim_start().len().min(40)].contains("table")
+    {
+        return Some(("sqli.statement", 5));
+    }
+    // A closed string ending the statement (`admin@example.com';`, `x'/*c*/;`).
+    // One token before the quote: prose (`dress with hat 18';`) ends otherwise.
+    if broke_out && simple_prefix && matches!(&t[start..], [Semicolon] | [Comment, Semicolon]) {
+        return Some(("sqli.statement_end", 5));
     }
     // Statement words in their SQL order: `drop table x`, `insert into`, `delete from`.
     for w in t.windows(2) {
