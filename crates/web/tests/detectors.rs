@@ -356,6 +356,16 @@ fn other_injections() {
     ));
     assert_attack(query("user%5B%24ne%5D=x"), "nosqli");
     assert_attack(
+        query("q=%27%20%26%26%20this.password.match(%2F.*%2F)%2F%2F"),
+        "nosqli",
+    );
+    assert_attack(query("filter=0%3Breturn%20true"), "nosqli");
+    assert_attack(query("user=admin)(%7C"), "ldapi"); // a filter broken out at the end
+    assert_attack(query("url=host.docker.internal%2F"), "ssrf"); // no scheme
+    assert_attack(query("url=localhost%3A2375%2Fcontainers"), "ssrf");
+    assert_clean(query("q=localhost"));
+    assert_attack(form("x=%0D%0AQUIT%0D%0A"), "mail_injection"); // an SMTP command
+    assert_attack(
         json(r#"{"user": {"$gt": ""}, "password": {"$gt": ""}}"#),
         "nosqli",
     );

@@ -1297,6 +1297,30 @@ fn nosql(location: Location, lower: &str, sink: &mut Sink) {
         sink.hit(Hit::new(Nosqli, "nosqli.operator", 5, 1, lower));
         return;
     }
+    // Server-side JavaScript in a `$where`-style string: a property of the document
+    // joined to a condition (`' && this.pass`), a return of a constant, or the shell's
+    // collection methods.
+    static WHERE_CODE: Patterns = patterns!([
+        "&&this.",
+        "||this.",
+        ";returntrue",
+        ";return1",
+        "db.getcollection(",
+        ".mapreduce(",
+        ".insert({",
+        "db.injection",
+    ]);
+    if (lower.contains("this.") || lower.contains("return") || lower.contains("db."))
+        && WHERE_CODE.is_match(
+            &lower
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>(),
+        )
+    {
+        sink.hit(Hit::new(Nosqli, "nosqli.javascript", 5, 1, lower));
+        return;
+    }
     // Server-side JavaScript in a `$where`-style string: `'; return true; var x='`.
     if (lower.contains("this.") || lower.contains("return "))
         && (lower.contains("';")
@@ -1331,7 +1355,13 @@ fn ldap(lower: &str, sink: &mut Sink) {
         "admin*",
         "ou=*",
     ]);
-    if BREAKOUTS.is_match(&squeezed) && squeezed.contains(['=', '*'])
+    // A breakout followed by a comparison or a wildcard, or one that ends the value
+    // (`admin)(|`, `bar)(&)`).
+    let breakout_at_end = BREAKOUTS
+        .find_iter(&squeezed)
+        .any(|m| squeezed.len() - m.end() <= 2);
+    if BREAKOUTS.is_match(&squeezed)
+        && (squeezed.contains(['=', '*', '<', '>', '~']) || breakout_at_end)
         || ATTRIBUTE_TESTS.is_match(&squeezed)
     {
         sink.hit(Hit::new(Ldapi, "ldapi.filter", 5, 1, lower));
@@ -1436,6 +1466,22 @@ fn crlf(decoded: &str, sink: &mut Sink) {
                 return;
             }
             sink.hit(Hit::new(Crlf, "crlf.header_injection", 5, 1, decoded));
+            return;
+        }
+        // SMTP and IMAP commands on a line of their own: a mail session driven from a
+        // parameter.
+        let verb = rest
+            .split(['\r', '\n', ' '])
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        if matches!(
+            verb.as_str(),
+            "QUIT" | "HELO" | "EHLO" | "RSET" | "VRFY" | "EXPN" | "NOOP" | "DATA" | "STARTTLS"
+        ) || rest.to_ascii_uppercase().starts_with("MAIL FROM:")
+            || rest.to_ascii_uppercase().starts_with("RCPT TO:")
+        {
+            sink.hit(Hit::new(MailInjection, "mail.smtp_command", 5, 1, decoded));
             return;
         }
         if rest.starts_with("<") || rest.to_ascii_lowercase().starts_with("http/1.") {

@@ -16,6 +16,21 @@ const INTERNAL_NAMES: &[&str] = &[
     "instance-data",
     "metadata.azure.com",
     "kubernetes.default",
+    "kubernetes.docker.internal",
+    "host.docker.internal",
+    "gateway.docker.internal",
+    "host.containers.internal",
+    "ip6-loopback",
+    "ip6-localhost",
+    "localhost4",
+    "localhost6",
+    "localhost.localdomain",
+    "localhost4.localdomain4",
+    "localhost6.localdomain6",
+    "metadata.packet.net",
+    "metadata.tencentyun.com",
+    "100.100.100.200",
+    "192.0.0.192",
     "localtest.me",
     "lvh.me",
     "vcap.me",
@@ -33,6 +48,17 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
     // fetches.
     if matches!(location, Location::Path | Location::Header) {
         return;
+    }
+    // An internal host given without a scheme (`localhost/`, `host.docker.internal:2375`):
+    // clients that add `http://` themselves fetch it all the same.
+    if !lower.contains("://") {
+        let host_port = lower.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = host_port.split(':').next().unwrap_or_default();
+        let named = host_port.len() < lower.len() || host_port.contains(':');
+        if named && host.contains(|c: char| c.is_ascii_alphabetic()) && is_internal_host(host) {
+            sink.hit(Hit::new(Ssrf, "ssrf.internal_address", 5, 1, lower));
+            return;
+        }
     }
     let mut from = 0;
     while let Some(at) = lower[from..].find("://").map(|i| from + i) {
