@@ -347,6 +347,9 @@ fn other_injections() {
         "x=this.constructor.constructor(%27return%20process%27)()",
         "x=new%20Function%20(%27return%201%27)",
         "eval=while(!false)",
+        "eval=while(Infinity)%3B",
+        "x=%5F%5Fproto%5F%5F%5Btest%5D=1", // prototype pollution through a parameter name
+        "x=constructor%5Bprototype%5D%5Bx%5D",
         "c=XyQkTkRfRlVOQyQkXwo%3D", // `_$$ND_FUNC$$_` base64-encoded
     ] {
         assert_attack(query(js), "js_injection");
@@ -354,6 +357,17 @@ fn other_injections() {
     assert_clean(json(
         r#"{"log": "function(){try{e(document.querySelector(x))}catch(e){}}"}"#,
     ));
+    assert_clean(query("code=while(i%3Cn)%20i%2B%2B"));
+    assert_attack(
+        Request {
+            headers: vec![(
+                "X-Filename".into(),
+                "sess_d8ew88tqmabdcokhumchy8htqm".into(),
+            )],
+            ..form("a=b")
+        },
+        "php_injection",
+    );
     assert_attack(query("user%5B%24ne%5D=x"), "nosqli");
     assert_attack(
         query("q=%27%20%26%26%20this.password.match(%2F.*%2F)%2F%2F"),

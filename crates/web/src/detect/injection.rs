@@ -1225,6 +1225,11 @@ static NODE_CODE: Patterns = patterns!([
     ".spawnsync(",
     "process.spawn(",
     "_$$nd_func$$_",
+    "__proto__[",
+    "__proto__.",
+    "__proto__\"",
+    "constructor[prototype]",
+    "constructor.prototype",
     "__js_function",
     ":__proto__:",
     ":constructor:",
@@ -1259,26 +1264,51 @@ fn javascript(lower: &str, decoded: &str, sink: &mut Sink) {
     }
 }
 
-/// `while(!false)`, `while(!0);`, `while(!'')`: a loop whose condition is a constant.
+/// `while(!false)`, `while(Infinity)`, `while(!![])`: a loop whose condition is a
+/// constant, which ties up the server's event loop.
 fn infinite_loop(squeezed: &str) -> bool {
     squeezed.match_indices("while(").any(|(at, _)| {
-        let cond = &squeezed[at + 6..];
-        let cond = &cond[..cond.find(')').unwrap_or(cond.len())];
-        matches!(
-            cond,
-            "true"
-                | "1"
-                | "!false"
-                | "!0"
-                | "!-0"
-                | "!+0"
-                | "!\"\""
-                | "!''"
-                | "!``"
-                | "!null"
-                | "!undefined"
-                | "!nan"
-        )
+        // The condition up to its closing parenthesis (nested ones included).
+        let mut depth = 1;
+        let cond: String = squeezed[at + 6..]
+            .chars()
+            .take_while(|c| {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                depth > 0
+            })
+            .collect();
+        // Nothing in it can change: literals, signs, negations and names of constants.
+        let bare: String = cond
+            .chars()
+            .filter(|c| {
+                !matches!(
+                    c,
+                    '(' | ')' | '!' | '+' | '-' | '[' | ']' | '"' | '\'' | '`'
+                )
+            })
+            .collect();
+        !cond.contains(['<', '>', '=', '.', ',', ';'])
+            && (bare.is_empty()
+                || bare.bytes().all(|b| b.is_ascii_digit())
+                || matches!(
+                    bare.as_str(),
+                    "true"
+                        | "false"
+                        | "infinity"
+                        | "this"
+                        | "string"
+                        | "object"
+                        | "array"
+                        | "number"
+                        | "function"
+                        | "null"
+                        | "undefined"
+                        | "nan"
+                ))
     })
 }
 

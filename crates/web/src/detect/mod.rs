@@ -327,6 +327,21 @@ const SCRIPT_EXTENSIONS: &[&str] = &[
 /// extensions (`shell.php`, `info.php.jpg`, `x.php%00.png`, `.htaccess`).
 fn upload_name(name: &str, sink: &mut Sink) {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    // A file named like a PHP session (`sess_<id>`): written into the session directory,
+    // it becomes someone's session.
+    if let Some(id) = base.strip_prefix("sess_")
+        && id.len() >= 16
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        sink.hit(Hit::new(
+            Category::PhpInjection,
+            "php.session_file",
+            5,
+            1,
+            name,
+        ));
+        return;
+    }
     let parts: Vec<&str> = base.split(['.', '\0', ';']).collect();
     if parts.len() < 2 {
         return;
