@@ -15,6 +15,83 @@ pub struct Config {
     pub api: ApiConfig,
     pub storage: StorageConfig,
     pub detection: DetectionConfig,
+    pub web: WebConfig,
+}
+
+/// `[web]`: inspection of web requests sent to `POST /api/v1/ids/analyze`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// 1 (default) to 4: higher levels run rules that catch more and misfire more.
+    pub paranoia: u8,
+    /// The anomaly score at which a request is an attack (5: one critical finding).
+    pub threshold: u32,
+    /// `detect` (report and let pass) or `block` (answer `block_status`).
+    pub action: String,
+    pub block_status: u16,
+    /// The body of a refusal; `{request_id}` is replaced by the request's id.
+    pub block_body: String,
+    /// Decoy paths answered with believable pages; every hit is a detection.
+    pub decoys: Vec<String>,
+    /// Decoy hits after which a client is blocked (0: never).
+    pub auto_block_threshold: u32,
+    pub block_ttl_seconds: u64,
+    /// Settings per path prefix; the longest matching prefix wins.
+    pub routes: Vec<WebRoute>,
+}
+
+/// `[[web.routes]]`: what applies under one path prefix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebRoute {
+    pub prefix: String,
+    /// `detect` or `block`; the section's action when left out.
+    #[serde(default)]
+    pub action: Option<String>,
+    /// Parameters allowed to hold what would otherwise be a finding (`q` on `/search` may
+    /// contain SQL words).
+    #[serde(default)]
+    pub exclusions: Vec<WebExclusion>,
+}
+
+/// One parameter excluded from some (or all) categories of finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebExclusion {
+    pub parameter: String,
+    /// Categories ignored there (`sqli`, `xss`); empty: all.
+    #[serde(default)]
+    pub categories: Vec<String>,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            paranoia: 1,
+            threshold: 5,
+            action: "detect".into(),
+            block_status: 403,
+            block_body: "Request blocked. Reference: {request_id}\n".into(),
+            decoys: [
+                "/admin",
+                "/wp-admin",
+                "/wp-login.php",
+                "/.env",
+                "/.git/config",
+                "/phpmyadmin",
+                "/server-status",
+                "/xmlrpc.php",
+                "/.aws/credentials",
+                "/actuator/env",
+            ]
+            .iter()
+            .map(|d| d.to_string())
+            .collect(),
+            auto_block_threshold: 3,
+            block_ttl_seconds: 3600,
+            routes: Vec::new(),
+        }
+    }
 }
 
 /// `[detection]`: the Sigma rules run on every ingested event.

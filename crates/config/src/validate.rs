@@ -3,6 +3,31 @@
 use crate::Config;
 use std::net::IpAddr;
 
+/// The categories web findings are filed under (the names `eval web` and detections use).
+const WEB_CATEGORIES: &[&str] = &[
+    "sqli",
+    "xss",
+    "path_traversal",
+    "lfi",
+    "rfi",
+    "cmdi",
+    "ldapi",
+    "xxe",
+    "ssrf",
+    "ssti",
+    "java_injection",
+    "php_injection",
+    "nosqli",
+    "crlf",
+    "mail_injection",
+    "ssi",
+    "file_upload",
+    "scanner",
+    "protocol",
+    "session_fixation",
+    "js_injection",
+];
+
 /// A key whose value is not allowed, and what is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Violation {
@@ -40,6 +65,73 @@ pub(crate) fn check(config: &Config) -> Result<(), Vec<Violation>> {
                 key,
                 format!("{value} is out of range: allowed a percentage above 0 and at most 100"),
             );
+        }
+    }
+
+    let w = &config.web;
+    if !(1..=4).contains(&w.paranoia) {
+        bad(
+            "web.paranoia",
+            format!("{} is out of range: allowed 1 to 4", w.paranoia),
+        );
+    }
+    if w.threshold == 0 {
+        bad(
+            "web.threshold",
+            "0 would call every request an attack: allowed 1 or more".into(),
+        );
+    }
+    let actions = ["detect", "block"];
+    if !actions.contains(&w.action.as_str()) {
+        bad(
+            "web.action",
+            format!("`{}` is not an action: allowed detect, block", w.action),
+        );
+    }
+    if !(400..=599).contains(&w.block_status) {
+        bad(
+            "web.block_status",
+            format!(
+                "{} is out of range: allowed an error status, 400 to 599",
+                w.block_status
+            ),
+        );
+    }
+    for (i, decoy) in w.decoys.iter().enumerate() {
+        if !decoy.starts_with('/') {
+            bad(
+                &format!("web.decoys[{i}]"),
+                format!("`{decoy}` is not a path: start it with /"),
+            );
+        }
+    }
+    for (i, route) in w.routes.iter().enumerate() {
+        if !route.prefix.starts_with('/') {
+            bad(
+                &format!("web.routes[{i}].prefix"),
+                format!("`{}` is not a path: start it with /", route.prefix),
+            );
+        }
+        if let Some(action) = &route.action
+            && !actions.contains(&action.as_str())
+        {
+            bad(
+                &format!("web.routes[{i}].action"),
+                format!("`{action}` is not an action: allowed detect, block"),
+            );
+        }
+        for (j, exclusion) in route.exclusions.iter().enumerate() {
+            for category in &exclusion.categories {
+                if !WEB_CATEGORIES.contains(&category.as_str()) {
+                    bad(
+                        &format!("web.routes[{i}].exclusions[{j}].categories"),
+                        format!(
+                            "`{category}` is not a category: allowed {}",
+                            WEB_CATEGORIES.join(", ")
+                        ),
+                    );
+                }
+            }
         }
     }
 

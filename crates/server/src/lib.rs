@@ -65,11 +65,7 @@ pub async fn serve(
         metrics,
         ingest,
         detection,
-        web: Arc::new(watchpost_web::Shield::new(
-            watchpost_web::Engine::default(),
-            watchpost_web::Policy::default(),
-            Arc::new(watchpost_web::blocklist::Blocklist::default()),
-        )),
+        web: Arc::new(web_shield(&settings.web)),
         started: Instant::now(),
     };
 
@@ -121,5 +117,60 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = interrupt => tracing::info!("received SIGINT"),
         _ = terminate => tracing::info!("received SIGTERM"),
+    }
+}
+
+/// The web shield `[web]` describes. Read at start: a change to `[web]` takes a restart.
+fn web_shield(web: &watchpost_config::WebConfig) -> watchpost_web::Shield {
+    use watchpost_web::{Action, Policy};
+    let action = |name: &str| {
+        if name == "block" {
+            Action::Block
+        } else {
+            Action::Detect
+        }
+    };
+    let engine = watchpost_web::Engine::new(watchpost_web::Config {
+        paranoia: web.paranoia,
+        threshold: web.threshold,
+        ..watchpost_web::Config::default()
+    });
+    let policy = Policy {
+        action: action(&web.action),
+        routes: web
+            .routes
+            .iter()
+            .map(|r| watchpost_web::shield::RoutePolicy {
+                prefix: r.prefix.clone(),
+                action: r.action.as_deref().map(action),
+                exclusions: r
+                    .exclusions
+                    .iter()
+                    .map(|e| watchpost_web::shield::Exclusion {
+                        parameter: e.parameter.clone(),
+                        categories: e.categories.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        block_status: web.block_status,
+        block_body: web.block_body.clone(),
+        decoys: web.decoys.clone(),
+        auto_block_threshold: web.auto_block_threshold,
+        block_ttl_seconds: web.block_ttl_seconds,
+    };
+    watchpost_web::Shield::new(
+        engine,
+        policy,
+        Arc::new(watchpost_web::blocklist::Blocklist::default()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_configured_decoys_default_to_the_honeypots_own() {
+        let defaults = watchpost_config::WebConfig::default().decoys;
+        assert_eq!(defaults, watchpost_web::honeypot::DEFAULT_DECOYS);
     }
 }

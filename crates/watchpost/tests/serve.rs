@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Server, eventually};
+use common::{Server, eventually, run};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
@@ -770,5 +770,87 @@ async fn the_analyze_endpoint_inspects_request_profiles_and_stores_findings() {
             .unwrap()
             .contains("client_ip"),
         "{error}"
+    );
+}
+
+#[tokio::test]
+async fn the_web_section_sets_the_analyze_endpoints_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("watchpost.toml");
+    std::fs::write(
+        &config,
+        r#"
+[web]
+action = "block"
+block_status = 406
+decoys = ["/old-admin"]
+
+[[web.routes]]
+prefix = "/search"
+exclusions = [{ parameter = "q", categories = ["sqli"] }]
+
+[[web.routes]]
+prefix = "/public"
+action = "detect"
+"#,
+    )
+    .unwrap();
+    let server = Server::start_with(dir.path(), &["--config", config.to_str().unwrap()]);
+    let http = http();
+    let analyze = |body: Value| {
+        let (http, url) = (http.clone(), server.url("/api/v1/ids/analyze"));
+        async move {
+            http.post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let sqli = "1%27%20union%20select%20password%20from%20users--";
+    let blocked =
+        analyze(json!({"method": "GET", "path": "/products", "query": format!("id={sqli}")})).await;
+    assert_eq!(blocked["decision"]["action"], "block", "{blocked}");
+    assert_eq!(blocked["decision"]["status"], 406);
+    // SQL words are allowed in `q` on /search, and only there.
+    let search =
+        analyze(json!({"method": "GET", "path": "/search", "query": format!("q={sqli}")})).await;
+    assert_eq!(search["attack"], false, "{search}");
+    let other =
+        analyze(json!({"method": "GET", "path": "/search", "query": format!("id={sqli}")})).await;
+    assert_eq!(other["decision"]["action"], "block");
+    let public =
+        analyze(json!({"method": "GET", "path": "/public/x", "query": format!("id={sqli}")})).await;
+    assert_eq!(public["decision"]["action"], "pass");
+    // The decoys are the configured ones.
+    let decoy = analyze(json!({"method": "GET", "path": "/old-admin"})).await;
+    assert_eq!(decoy["decision"]["action"], "decoy");
+    let not_decoy = analyze(json!({"method": "GET", "path": "/.git/config"})).await;
+    assert_ne!(not_decoy["decision"]["action"], "decoy");
+}
+
+#[test]
+fn a_wrong_web_section_is_refused_with_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("watchpost.toml");
+    std::fs::write(
+        &config,
+        "[web]\nparanoia = 7\n[[web.routes]]\nprefix = \"/a\"\nexclusions = [{ parameter = \"q\", categories = [\"sql\"] }]\n",
+    )
+    .unwrap();
+    let out = run(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "config", "check"],
+    );
+    assert!(!out.status.success());
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("web.paranoia"), "{text}");
+    assert!(
+        text.contains("web.routes[0].exclusions[0].categories"),
+        "{text}"
     );
 }
