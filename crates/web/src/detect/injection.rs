@@ -1258,7 +1258,7 @@ fn javascript(lower: &str, decoded: &str, sink: &mut Sink) {
         };
     if NODE_CODE.is_match(squeezed.as_ref())
         || infinite_loop(&squeezed)
-        || (decoded.len() >= 16 && NODE_FUNCTION_BASE64.is_match(decoded))
+        || (base64_run(decoded, 16) && NODE_FUNCTION_BASE64.is_match(decoded))
     {
         sink.hit(Hit::new(JsInjection, "js.node_code", 5, 1, lower));
     }
@@ -1552,7 +1552,24 @@ static GADGETS_BASE64: std::sync::LazyLock<aho_corasick::AhoCorasick> =
     });
 
 fn java_gadget_base64(decoded: &str) -> bool {
-    decoded.len() >= 8 && GADGETS_BASE64.is_match(decoded)
+    base64_run(decoded, 8) && GADGETS_BASE64.is_match(decoded)
+}
+
+/// Whether `text` holds `len` base64 characters in a row: the least any encoded name
+/// needs, checked before scanning for the names themselves.
+fn base64_run(text: &str, len: usize) -> bool {
+    let mut run = 0;
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_') {
+            run += 1;
+            if run >= len {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    false
 }
 
 /// A value that is nothing but the name of an administration tool (`visudo`,
