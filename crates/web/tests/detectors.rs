@@ -98,6 +98,9 @@ fn sql_injection_techniques() {
         "q=ALTER%20TABLE%20users%20ADD%20admin%20INT", // a schema statement
         "q=OR%20%27%7B%22b%22%3A2%7D%27%3A%3Ajsonb%20%3C%40%20%27%7B%7D%27", // JSON operators
         "q=1%20%2F*%2B%20INDEX(a)%20*%2F", // an optimizer hint
+        "q=-1%20order%20by%201%2C2%2C3--", // ordering probes after a signed number
+        "q=17%2C23%20order%20by%2016", // or after a list of numbers
+        "q=EXEC%20sp_add_job%20%40job_name%20%3D%20%27x%27", // a system procedure
     ] {
         assert_attack(query(q), "sqli");
     }
@@ -126,6 +129,8 @@ fn prose_and_product_names_are_not_sql() {
         "q=the%20online%3Dtrue%20flag",
         "q=dress%20with%20hat%2018%27%3B",
         "q=version%201.e5",
+        "q=exec%20summary%20report",
+        "q=-5%20degrees",
     ] {
         assert_clean(query(q));
     }

@@ -766,6 +766,19 @@ fn judge_value(lower: &str, in_path: bool) -> Option<&'static str> {
     None
 }
 
+/// Where the tokens after a leading number end: `1`, `-1`, `17,23`.
+fn numeric_lead(t: &[Tok]) -> Option<usize> {
+    let mut k = usize::from(t.first() == Some(&Tok::Op) && t.get(1) == Some(&Tok::Num));
+    if t.get(k) != Some(&Tok::Num) {
+        return None;
+    }
+    k += 1;
+    while t.get(k) == Some(&Tok::Comma) && t.get(k + 1) == Some(&Tok::Num) {
+        k += 2;
+    }
+    Some(k)
+}
+
 /// The strongest sign of injection in a token sequence, if any.
 fn judge(
     text: &str,
@@ -1251,9 +1264,10 @@ fn judge(
         {
             return Some(("sqli.string_concatenation", 5));
         }
-    } else if first == Some(Num) || first == Some(Close) {
-        // A number followed by a clause or comment: `1 order by 5--`, `1) --`.
-        let after = &t[1..];
+    } else if numeric_lead(t).is_some() || first == Some(Close) {
+        // A number followed by a clause or comment: `1 order by 5--`, `1) --`; a signed
+        // number or a list of numbers (`-1`, `17,23`) reads as one number here.
+        let after = &t[numeric_lead(t).unwrap_or(1)..];
         if after.first() == Some(&Comment) && n <= 3 && first == Some(Close) {
             return Some(("sqli.comment_truncation", 4));
         }
@@ -1328,6 +1342,20 @@ fn judge(
         .any(|w| w[0] == Func(Fun::Sql) && w[1] == Open && w[2] == Func(Fun::Sql));
     if sql_calls >= 2 && (nested || has(&|x| matches!(x, Comma | Op | Logic))) {
         return Some(("sqli.sql_functions", 4));
+    }
+    // A value that runs a system procedure (`EXEC sp_add_job @job_name = …`).
+    if t.first() == Some(&Keyword(Kw::Exec)) {
+        let name = text
+            .trim_start()
+            .trim_start_matches("execute")
+            .trim_start_matches("exec")
+            .trim_start();
+        if ["sp_", "xp_", "master.", "msdb."]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
+            return Some(("sqli.stored_procedure", 5));
+        }
     }
     // A value that is a schema statement (`ALTER TABLE x ADD …`, `CREATE TABLE …`).
     if n >= 4
