@@ -247,6 +247,15 @@ impl Targets {
             self.push(name_at, &decoded_name, name, decoded_name.clone(), limits);
         }
         let decoded = decode::url_decode(value, true);
+        // JSON sent inside a parameter (`id={"id":"MSBhbmQgMT0y"}`): its strings are
+        // inspected one by one too, so that what they encode is decoded on its own.
+        let embedded = decoded.trim().trim_matches('\'');
+        if embedded.starts_with(['{', '['])
+            && embedded.len() <= limits.max_value
+            && let Ok(json) = serde_json::from_str::<serde_json::Value>(embedded)
+        {
+            self.json(&decoded_name, &json, 1, limits);
+        }
         self.push(value_at, &decoded_name, value, decoded, limits);
     }
 

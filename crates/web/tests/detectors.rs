@@ -101,6 +101,10 @@ fn sql_injection_techniques() {
         "q=-1%20order%20by%201%2C2%2C3--", // ordering probes after a signed number
         "q=17%2C23%20order%20by%2016", // or after a list of numbers
         "q=EXEC%20sp_add_job%20%40job_name%20%3D%20%27x%27", // a system procedure
+        "q=%2F*!%55NiOn*%2F%20%2F*!%53eLEct*%2F", // keywords in MySQL executable comments
+        "order=(8362%3D9139)*9139", // a parenthesised comparison multiplied in
+        // JSON inside a parameter, its string base64-encoded: `1 and 1=2 select version() --`.
+        "id=%7B%22id%22%3A%22MSBhbmQgMT0yIHNlbGVjdCB2ZXJzaW9uKCkgLS0%3D%22%7D",
     ] {
         assert_attack(query(q), "sqli");
     }

@@ -718,6 +718,22 @@ pub(crate) fn check(lower: &str, in_path: bool, sink: &mut Sink) {
         sink.hit(Hit::new(Sqli, rule, 5, 1, lower));
         return;
     }
+    // MySQL runs what is inside `/*! … */` (and `/*!50000 … */`). A SQL keyword wrapped
+    // so is an evasion by itself; otherwise the value is read again without the markers.
+    if lower.contains("/*!") {
+        let (opened, enclosed) = executable_comments(lower);
+        let wrapped_keyword = tokenize(&enclosed, None)
+            .iter()
+            .any(|t| matches!(t, Tok::Keyword(k) if *k != Kw::Other) || *t == Tok::Logic);
+        if wrapped_keyword {
+            sink.hit(Hit::new(Sqli, "sqli.executable_comment", 5, 1, lower));
+            return;
+        }
+        if let Some(rule) = judge_value(&opened, in_path) {
+            sink.hit(Hit::new(Sqli, rule, 5, 1, lower));
+            return;
+        }
+    }
     // Payloads written for a URL keep `+` for spaces (`1+order+by+2--`) even after one
     // encoding too many.
     if lower.contains('+') {
@@ -764,6 +780,33 @@ fn judge_value(lower: &str, in_path: bool) -> Option<&'static str> {
         }
     }
     None
+}
+
+/// `text` with MySQL's executable-comment markers (`/*!`, `/*!50000`, `*/`) turned into
+/// spaces, keeping what they enclose; and what they enclose, alone.
+fn executable_comments(text: &str) -> (String, String) {
+    let mut out = String::with_capacity(text.len());
+    let mut enclosed = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("/*!") {
+        out.push_str(&rest[..at]);
+        out.push(' ');
+        let inner = rest[at + 3..].trim_start_matches(|c: char| c.is_ascii_digit());
+        match inner.find("*/") {
+            Some(end) => {
+                out.push_str(&inner[..end]);
+                out.push(' ');
+                enclosed.push_str(&inner[..end]);
+                enclosed.push(' ');
+                rest = &inner[end + 2..];
+            }
+            None => {
+                rest = inner;
+            }
+        }
+    }
+    out.push_str(rest);
+    (out, enclosed)
 }
 
 /// Where the tokens after a leading number end: `1`, `-1`, `17,23`.
@@ -1342,6 +1385,11 @@ fn judge(
         .any(|w| w[0] == Func(Fun::Sql) && w[1] == Open && w[2] == Func(Fun::Sql));
     if sql_calls >= 2 && (nested || has(&|x| matches!(x, Comma | Op | Logic))) {
         return Some(("sqli.sql_functions", 4));
+    }
+    // `(8362=9139)*9139`: a comparison of numbers in parentheses, multiplied into the
+    // query (a boolean probe of sqlmap's).
+    if !broke_out && matches!(t, [Open, Num, Compare, Num, Close, Op, Num, ..]) {
+        return Some(("sqli.boolean_condition", 5));
     }
     // A value that runs a system procedure (`EXEC sp_add_job @job_name = …`).
     if t.first() == Some(&Keyword(Kw::Exec)) {
