@@ -202,6 +202,7 @@ fn traversal_and_file_inclusion() {
         "file=%uff0e%uff0e%u2215%uff0e%uff0e%u2215etc%u2215passwd", // look-alikes
         "file=/........../boot.ini",                                // dot runs
         "file=%3F%3F%25bg%25qf%3F%3F%25bg%25qfetc%25bg%25qfpasswd", // undecodable separators
+        "file=C:/unattend.txt",                                     // a path on a drive
     ] {
         let cats = verdict(&query(q));
         assert!(
@@ -234,6 +235,7 @@ fn ordinary_paths_and_urls_are_not_traversal() {
         "next=/users/42/orders",
         "q=wait...%20what%3F",
         "img=/images/var/banner.png",
+        "upload=C%3A%5Cfakepath%5Cphoto.jpg",
     ] {
         assert_clean(query(q));
     }

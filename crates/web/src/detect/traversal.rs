@@ -377,6 +377,11 @@ fn system_path(path: &str, backslashed: bool) -> bool {
         _ => p,
     };
     let first = after_drive.split('/').next().unwrap_or_default();
+    // Any path under a drive letter (`c:/unattend.txt`, `c:\\php5\\sessions\\`) names the
+    // server's disk; browsers send `c:\\fakepath\\…` for uploads, which is not one.
+    if after_drive.len() < p.len() && !first.is_empty() && first != "fakepath" {
+        return true;
+    }
     // Windows folders count with a drive letter or a leading backslash (`\\xampp\\…`),
     // never after a plain slash, which is a URL path (`/users/42`).
     (after_drive.len() < p.len() || backslashed)
@@ -412,6 +417,19 @@ fn restricted_file(path: &str) -> bool {
         ".mysql_history",
         ".ds_store",
         ".git-credentials",
+        // AI coding assistants' settings, rules and histories.
+        ".cursor",
+        ".cursorignore",
+        ".continue",
+        ".aider",
+        ".codex",
+        ".claude",
+        ".opencode",
+        ".plandex",
+        ".rovodev",
+        ".aiignore",
+        ".windsurf",
+        ".gemini",
     ];
     const EXTENSIONS: &[&str] = &[
         "env", "sql", "bak", "swp", "old", "orig", "pem", "key", "log", "sqlite", "db", "kdbx",
