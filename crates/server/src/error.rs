@@ -41,6 +41,21 @@ impl ApiError {
     }
 
     /// The store failed; the message is logged in full and summarised to the client.
+    /// The ingest queue refused events: it is shutting down (503, retry elsewhere or
+    /// later) or the store refused the batch (409).
+    pub fn ingest(error: crate::ingest::IngestError) -> ApiError {
+        match error {
+            crate::ingest::IngestError::ShuttingDown => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                error.to_string(),
+            ),
+            crate::ingest::IngestError::Store(_) => {
+                ApiError::new(StatusCode::CONFLICT, "store_refused", error.to_string())
+            }
+        }
+    }
+
     pub fn store(error: watchpost_store::StoreError) -> ApiError {
         tracing::error!(%error, "store operation failed");
         ApiError::new(

@@ -3,16 +3,9 @@
 
 mod common;
 
-use common::{Server, eventually, run};
+use common::{Server, eventually, get_json, http, run};
 use serde_json::{Value, json};
 use std::collections::HashSet;
-
-/// An HTTP client for the tests. The build's one TLS provider (ring) is installed first:
-/// reqwest is built without its own.
-fn http() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
-}
 
 #[tokio::test]
 async fn zero_config_server_answers_health_status_and_metrics() {
@@ -20,38 +13,17 @@ async fn zero_config_server_answers_health_status_and_metrics() {
     let server = Server::start(dir.path());
     let http = http();
 
-    let health: Value = http
-        .get(server.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get_json(&http, server.url("/healthz")).await;
     assert_eq!(health["status"], "ok");
     let ready = http.get(server.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
 
-    let status: Value = http
-        .get(server.url("/api/v1/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = get_json(&http, server.url("/api/v1/status")).await;
     assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(status["store"]["backend"], "sqlite");
     assert_eq!(status["counts"]["events"], 0);
 
-    let system: Value = http
-        .get(server.url("/api/v1/system/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let system: Value = get_json(&http, server.url("/api/v1/system/health")).await;
     assert_eq!(system["components"]["store"]["status"], "ok", "{system}");
     assert!(
         system["components"]["disk"]["free_bytes"].as_u64().unwrap() > 0,
@@ -250,14 +222,7 @@ async fn config_edits_reload_live_and_a_broken_file_keeps_the_old_config() {
         }
     })
     .await;
-    let health: Value = http
-        .get(server.url("/api/v1/system/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get_json(&http, server.url("/api/v1/system/health")).await;
     let error = health["components"]["config"]["last_error"]
         .as_str()
         .unwrap();
@@ -660,14 +625,7 @@ detection:
     assert_eq!(d["event_ids"].as_array().unwrap().len(), 3);
     assert_eq!(d["evidence"]["correlation"]["group"]["Computer"], "db-1");
     assert_eq!(d["evidence"]["correlation"]["count"], 3);
-    let health: Value = http
-        .get(server.url("/api/v1/system/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get_json(&http, server.url("/api/v1/system/health")).await;
     assert_eq!(
         health["components"]["detection"]["rules"]["correlations"],
         1
@@ -713,14 +671,11 @@ async fn the_analyze_endpoint_inspects_request_profiles_and_stores_findings() {
             .contains("[remote")
     );
 
-    let page: Value = http
-        .get(server.url("/api/v1/detections?source_ip=203.0.113.9"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(
+        &http,
+        server.url("/api/v1/detections?source_ip=203.0.113.9"),
+    )
+    .await;
     let items = page["items"].as_array().unwrap();
     assert_eq!(items.len(), 2, "{page}");
     let detectors: Vec<&str> = items
@@ -740,14 +695,11 @@ async fn the_analyze_endpoint_inspects_request_profiles_and_stores_findings() {
                        "client_ip": "198.51.100.77", "response_status": 401}))
         .await;
     }
-    let page: Value = http
-        .get(server.url("/api/v1/detections?detector=web-behaviour"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(
+        &http,
+        server.url("/api/v1/detections?detector=web-behaviour"),
+    )
+    .await;
     let rules: Vec<&str> = page["items"]
         .as_array()
         .unwrap()

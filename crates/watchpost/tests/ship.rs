@@ -5,18 +5,11 @@
 
 mod common;
 
-use common::{BIN, Server, eventually, free_port, run};
+use common::{BIN, Server, eventually, free_port, get_json, http, run};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-/// An HTTP client for the tests. The build's one TLS provider (ring) is installed first:
-/// reqwest is built without its own.
-fn http() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
-}
 
 struct Proxy(Child);
 
@@ -117,14 +110,7 @@ async fn proxy_ships_detections_and_spools_while_the_server_is_away() {
         shipped_markers(&http, &server).await == ["first"]
     })
     .await;
-    let agents: Value = http
-        .get(server.url("/api/v1/agents"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let agents: Value = get_json(&http, server.url("/api/v1/agents")).await;
     let edge = &agents["items"][0];
     assert_eq!(edge["name"], "edge");
     assert_eq!(edge["kind"], "proxy");

@@ -260,6 +260,24 @@ fn entity(text: &str) -> Option<(char, usize)> {
     Some((*c, 1 + name_len + semi))
 }
 
+/// `text` without `/* … */` comments, which SQL, PHP, JavaScript and CSS parsers all
+/// skip between tokens (`document/*x*/.cookie`, `system/**/(ls)`).
+pub(crate) fn without_block_comments(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("/*") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("/*") {
+        out.push_str(&rest[..at]);
+        rest = rest[at + 2..]
+            .split_once("*/")
+            .map_or("", |(_, after)| after);
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
 /// JavaScript and CSS escapes: `\x3c`, `\u003c`, `\u{3c}`, and CSS `\3c `.
 pub fn js_decode(text: &str) -> String {
     if !text.contains('\\') {

@@ -1,7 +1,7 @@
 //! `POST /api/v1/events` (batch ingest) and `GET /api/v1/events` (search).
 
 use crate::error::ApiError;
-use crate::ingest::{BodyError, IngestError, parse_body};
+use crate::ingest::{BodyError, parse_body};
 use crate::params::Params;
 use crate::state::AppState;
 use axum::Json;
@@ -59,16 +59,7 @@ pub async fn ingest(
     for event in &mut events {
         event.event.ingested.get_or_insert(now);
     }
-    let accepted = state.ingest.write(events).await.map_err(|e| match e {
-        IngestError::ShuttingDown => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            e.to_string(),
-        ),
-        IngestError::Store(_) => {
-            ApiError::new(StatusCode::CONFLICT, "store_refused", e.to_string())
-        }
-    })?;
+    let accepted = state.ingest.write(events).await.map_err(ApiError::ingest)?;
     Ok((
         StatusCode::OK,
         Json(json!({ "accepted": accepted, "rejected": parsed.rejected })),

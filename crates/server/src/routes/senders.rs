@@ -2,7 +2,6 @@
 //! `GET /api/v1/agents` lists them with when they were last heard from.
 
 use crate::error::ApiError;
-use crate::ingest::IngestError;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -57,16 +56,7 @@ pub async fn ingest(
     let accepted_events = if events.is_empty() {
         0
     } else {
-        state.ingest.write(events).await.map_err(|e| match e {
-            IngestError::ShuttingDown => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                e.to_string(),
-            ),
-            IngestError::Store(_) => {
-                ApiError::new(StatusCode::CONFLICT, "store_refused", e.to_string())
-            }
-        })?
+        state.ingest.write(events).await.map_err(ApiError::ingest)?
     };
     if batch.dropped > 0 {
         tracing::warn!(sender = %sender.name, dropped = batch.dropped, "sender reports records dropped from its full spool");

@@ -110,6 +110,24 @@ impl Drop for Server {
     }
 }
 
+/// An HTTP client for the tests. The build's one TLS provider (ring) is installed first:
+/// reqwest is built without its own.
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+/// GETs `url` and reads the JSON answer.
+pub async fn get_json(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> serde_json::Value {
+    http.get(url)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("a JSON answer")
+}
+
 /// Runs the binary to completion with `args` in `dir`.
 pub fn run(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN)

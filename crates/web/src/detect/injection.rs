@@ -1099,7 +1099,7 @@ fn php(lower: &str, sink: &mut Sink) {
         return;
     }
     // Whitespace and comments vanish to PHP's parser (`$a/*c*/()`, `system /**/ (ls)`).
-    let squeezed: String = strip_line_comments(&strip_c_comments(lower))
+    let squeezed: String = strip_line_comments(&crate::decode::without_block_comments(lower))
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '\x0b')
         .collect();
@@ -1616,23 +1616,6 @@ fn strip_line_comments(text: &str) -> std::borrow::Cow<'_, str> {
             _ => out.push_str(line),
         }
     }
-    std::borrow::Cow::Owned(out)
-}
-
-/// `text` without `/* … */` comments.
-fn strip_c_comments(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains("/*") {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("/*") {
-        out.push_str(&rest[..at]);
-        rest = rest[at + 2..]
-            .split_once("*/")
-            .map_or("", |(_, after)| after);
-    }
-    out.push_str(rest);
     std::borrow::Cow::Owned(out)
 }
 

@@ -144,7 +144,7 @@ pub(crate) fn check(lower: &str, sink: &mut Sink) {
     }
     // Comments inside a property chain (`document/*x*/./*y*/cookie`) vanish to the parser.
     if lower.contains("/*") {
-        let stripped = strip_js_comments(lower);
+        let stripped = crate::decode::without_block_comments(lower);
         if let Some((rule, score)) = judge(&stripped) {
             sink.hit(Hit::new(Xss, rule, score, 1, lower));
             return;
@@ -331,20 +331,6 @@ static SCRIPT_CONSTRUCTS: Patterns = patterns!([
     "reflect.construct(",
     "<xml",
 ]);
-
-/// `text` without `/* … */` comments.
-fn strip_js_comments(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("/*") {
-        out.push_str(&rest[..at]);
-        rest = rest[at + 2..]
-            .split_once("*/")
-            .map_or("", |(_, after)| after);
-    }
-    out.push_str(rest);
-    out
-}
 
 /// `<f o r m`, `<d i a l o g`: a tag name spelled with spaces between its letters, which
 /// old parsers closed up.
