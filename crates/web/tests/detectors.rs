@@ -278,6 +278,9 @@ fn command_injection_techniques() {
         "search=%7C%20dir%20c%3A",        // a bare drive letter
         "cmd=dd%20if%3D/etc/passwd%20of%3D/tmp/x",
         "view=image.jpg%26bcdboot%20/r%20file.txt",
+        "args=%3Benv",               // a wrapper run alone
+        "x=%7B,%24%27whoami%27,%7D", // ANSI-C quoting in brace expansion
+        "x=~%2B",                    // a directory-stack expansion
     ] {
         assert_attack(query(q), "cmdi");
     }
@@ -301,6 +304,7 @@ fn prose_with_semicolons_and_pipes_is_not_a_command() {
         "q=cats%20%26%20dogs",
         "ua=windows%20phone%208.0%3B%20arm%3B%20touch%3B%20nokia",
         "type=perf",
+        "eta=~5",
         "q=time%20flies",
         "price=%2410%20or%20%245",
     ] {

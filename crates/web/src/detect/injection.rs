@@ -461,7 +461,9 @@ fn without_inner_variables(text: &str) -> std::borrow::Cow<'_, str> {
 /// `lower` with what the shell strips from inside words: quotes, backslashes, and empty
 /// `$()`, `${}` and backtick pairs.
 fn shell_unquote(lower: &str) -> String {
+    // `$'…'` is ANSI-C quoting: its quotes go like any others.
     let mut s = without_inner_variables(lower)
+        .replace("$'", "'")
         .replace("$()", "")
         .replace("${}", "")
         .replace("``", "");
@@ -542,8 +544,12 @@ fn command_rule(lower: &str) -> Option<&'static str> {
         let mut trimmed_after =
             after.trim_start_matches([' ', '\t', '\n', '\r', '(', '{', '\'', '"', '\\']);
         if WRAPPERS.contains(word) {
-            trimmed_after = trimmed_after[word.len()..].trim_start();
-            word = next_word(trimmed_after);
+            let wrapped = trimmed_after[word.len()..].trim_start();
+            // A wrapper run alone (`;env`, `|time`) is a command of its own.
+            if !next_word(wrapped).is_empty() {
+                trimmed_after = wrapped;
+                word = next_word(trimmed_after);
+            }
         }
         // A value that opens with `;` or `|` and a program name: injection by its shape,
         // whatever the program (`;flock -u / whoami`, `;rmt-tar`, `|iwr http://…`).
@@ -630,6 +636,13 @@ fn command_rule(lower: &str) -> Option<&'static str> {
     }
     if pipe_to_shell(lower) {
         return Some("cmdi.pipe_to_shell");
+    }
+    // `~+`, `~-`, `~-1`: the shell's directory-stack expansions, alone in a value.
+    if let Some(rest) = lower.trim().strip_prefix('~')
+        && rest.starts_with(['+', '-'])
+        && rest[1..].bytes().all(|b| b.is_ascii_digit())
+    {
+        return Some("cmdi.tilde_expansion");
     }
     // A function that pipes into itself in the background: the fork bomb
     // (`:(){ :|:& };:`).
