@@ -391,6 +391,8 @@ fn other_injections() {
     assert_attack(query("filter=0%3Breturn%20true"), "nosqli");
     assert_attack(query("user=admin)(%7C"), "ldapi"); // a filter broken out at the end
     assert_attack(query("url=host.docker.internal%2F"), "ssrf"); // no scheme
+    assert_attack(query("u=unix:AAAA%7Chttp://x.example/"), "ssrf"); // mod_proxy's socket syntax
+    assert_attack(query("a=GET%20http://x.example/%20HTTP/1.1"), "crlf"); // a request line
     assert_attack(query("url=localhost%3A2375%2Fcontainers"), "ssrf");
     assert_clean(query("q=localhost"));
     assert_attack(form("x=%0D%0AQUIT%0D%0A"), "mail_injection"); // an SMTP command
@@ -571,6 +573,16 @@ fn protocol_abuse() {
             ..form("--b\r\nContent-Disposition: form-data; name=\"fi;le\"\r\n\r\nx\r\n--b--\r\n")
         },
         form("param=%1G"),
+        form("testarg=%5Cu0061lert"), // an ASCII letter written as an escape
+        query("parameter%0D%0A=test"), // a line break in a parameter name
+        Request {
+            path: "/index.php~/foo".into(),
+            ..get.clone()
+        },
+        Request {
+            path: "/%e5%98%8dSet-cookie:crlf=injection".into(), // U+560D: a CR cut to one byte
+            ..get.clone()
+        },
     ];
     for request in cases {
         let v = Engine::default().inspect(&request);

@@ -1458,6 +1458,12 @@ fn xxe(location: Location, lower: &str, sink: &mut Sink) {
 
 /// CR/LF followed by a header line: response splitting and header injection.
 fn crlf(decoded: &str, sink: &mut Sink) {
+    // A request line inside a value (`GET http://x/ HTTP/1.1`): a second request smuggled
+    // or split into the first.
+    if request_line(decoded) {
+        sink.hit(Hit::new(Crlf, "crlf.request_line", 5, 1, decoded));
+        return;
+    }
     let b = decoded.as_bytes();
     for (i, c) in b.iter().enumerate() {
         if *c != b'\r' && *c != b'\n' {
@@ -1532,6 +1538,33 @@ fn crlf(decoded: &str, sink: &mut Sink) {
             return;
         }
     }
+}
+
+/// `METHOD target HTTP/n.n` anywhere in the text.
+fn request_line(text: &str) -> bool {
+    text.contains(" HTTP/")
+        && text.split(['\r', '\n']).any(|line| {
+            let mut words = line.split_whitespace().skip_while(|w| {
+                !matches!(
+                    *w,
+                    "GET"
+                        | "POST"
+                        | "HEAD"
+                        | "PUT"
+                        | "DELETE"
+                        | "OPTIONS"
+                        | "PATCH"
+                        | "CONNECT"
+                        | "TRACE"
+                )
+            });
+            words.next().is_some()
+                && words.next().is_some()
+                && words.next().is_some_and(|v| {
+                    v.strip_prefix("HTTP/")
+                        .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()))
+                })
+        })
 }
 
 /// Names of deserialization gadgets, found base64-encoded at any alignment inside a value

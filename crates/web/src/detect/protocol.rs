@@ -526,6 +526,16 @@ fn parameters(request: &Request, out: &mut Vec<Finding>) {
                 out.push(finding(location, name, "protocol.invalid_utf8", pair));
                 return;
             }
+            let raw_name = decode::percent_bytes(name);
+            if raw_name.contains(&b'\r') || raw_name.contains(&b'\n') {
+                out.push(finding(location, name, "protocol.line_break_in_name", pair));
+                return;
+            }
+            // `\u0061`: an ASCII letter written as a JavaScript escape, which only hides it.
+            if location == Location::Form && escaped_letter(&String::from_utf8_lossy(&bytes)) {
+                out.push(finding(location, name, "protocol.escaped_letter", pair));
+                return;
+            }
             if location == Location::Query
                 && name.eq_ignore_ascii_case("_method")
                 && METHODS.contains(&value.to_ascii_uppercase().as_str())
@@ -559,6 +569,17 @@ fn broken_escape(raw: &str) -> bool {
     })
 }
 
+/// `\u0041`…`\u007a`: an ASCII letter spelled as an escape.
+fn escaped_letter(text: &str) -> bool {
+    text.match_indices("\\u00").any(|(at, _)| {
+        let hex = &text.as_bytes()[at + 4..];
+        hex.len() >= 2
+            && matches!(hex[0], b'4'..=b'7')
+            && hex[1].is_ascii_hexdigit()
+            && u8::from_str_radix(&text[at + 4..at + 6], 16).is_ok_and(|c| c.is_ascii_alphabetic())
+    })
+}
+
 /// `%uff01`…`%uff5e`: full-width forms that some servers fold to ASCII after inspection.
 fn fullwidth_escape(lower: &str) -> bool {
     lower.match_indices("%uff").any(|(at, _)| {
@@ -574,7 +595,9 @@ fn fullwidth_escape(lower: &str) -> bool {
 /// The path: line breaks (a request line split in two), and editor backup files.
 fn path(request: &Request, out: &mut Vec<Finding>) {
     let decoded = decode::url_decode(&request.path, false);
-    if decoded.contains(['\r', '\n']) {
+    // `嘊` and `嘍` (U+560A, U+560D) end in the bytes of LF and CR: servers that cut
+    // characters to one byte read a line break there.
+    if decoded.contains(['\r', '\n', '\u{560a}', '\u{560d}']) {
         out.push(finding(
             Location::Path,
             "",
@@ -583,8 +606,11 @@ fn path(request: &Request, out: &mut Vec<Finding>) {
         ));
         return;
     }
-    let last = decoded.rsplit('/').next().unwrap_or_default();
-    if last.len() > 1 && (last.ends_with('~') || (last.starts_with('#') && last.ends_with('#'))) {
+    let backup = decoded.split('/').any(|segment| {
+        segment.len() > 1
+            && (segment.ends_with('~') || (segment.starts_with('#') && segment.ends_with('#')))
+    });
+    if backup {
         out.push(finding(
             Location::Path,
             "",

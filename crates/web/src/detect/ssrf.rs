@@ -49,6 +49,12 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
     if matches!(location, Location::Path | Location::Header) {
         return;
     }
+    // `unix:/path|http://…`: Apache's mod_proxy reads a Unix socket before the bar and
+    // sends the request where the URL after it says.
+    if lower.starts_with("unix:") && lower.contains('|') {
+        sink.hit(Hit::new(Ssrf, "ssrf.unix_socket", 5, 1, lower));
+        return;
+    }
     // An internal host given without a scheme (`localhost/`, `host.docker.internal:2375`):
     // clients that add `http://` themselves fetch it all the same.
     if !lower.contains("://") {
