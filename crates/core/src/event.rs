@@ -153,8 +153,30 @@ pub struct Process {
     pub working_directory: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash: Option<Hashes>,
+    /// The effective user the process runs as (ECS `process.user`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<User>,
+    /// The real user, who started it (ECS `process.real_user`); differs from `user` for a
+    /// set-user-id program.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_user: Option<User>,
+    /// Effective capabilities of a process that does not run as root (`cap_setuid`, ...):
+    /// what lets it do root's work without root's uid.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+    /// When the process started.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::flexible_opt"
+    )]
+    pub start: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<Box<Process>>,
+    /// What the same process ran before this exec replaced it (ECS `process.previous`):
+    /// a program that execs a shell leaves its trace here, not in `parent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Box<Process>>,
 }
 
 /// File or binary hashes.
@@ -400,7 +422,19 @@ impl Event {
             "process.hash.sha256" => process
                 .and_then(|p| p.hash.as_ref())
                 .and_then(|h| text(&h.sha256)),
+            "process.user.id" => process.and_then(|p| user_id(&p.user)),
+            "process.user.name" => process.and_then(|p| user_name(&p.user)),
+            "process.real_user.id" => process.and_then(|p| user_id(&p.real_user)),
+            "process.real_user.name" => process.and_then(|p| user_name(&p.real_user)),
+            "process.capabilities" => process
+                .filter(|p| !p.capabilities.is_empty())
+                .map(|p| Text(Cow::Owned(p.capabilities.join(" ")))),
+            "process.parent.user.id" => parent.and_then(|p| user_id(&p.user)),
+            "process.parent.real_user.id" => parent.and_then(|p| user_id(&p.real_user)),
             "process.parent.pid" => parent.and_then(|p| p.pid).map(Int),
+            "process.previous.executable" => process
+                .and_then(|p| p.previous.as_deref())
+                .and_then(|p| text(&p.executable)),
             "process.parent.name" => parent.and_then(|p| text(&p.name)),
             "process.parent.executable" => parent.and_then(|p| text(&p.executable)),
             "process.parent.command_line" => parent.and_then(|p| text(&p.command_line)),
@@ -454,6 +488,14 @@ impl Event {
         }
         json_scalar(node).or_else(|| self.raw.get(name).and_then(json_scalar))
     }
+}
+
+fn user_id(user: &Option<User>) -> Option<FieldValue<'_>> {
+    user.as_ref().and_then(|u| text(&u.id))
+}
+
+fn user_name(user: &Option<User>) -> Option<FieldValue<'_>> {
+    user.as_ref().and_then(|u| text(&u.name))
 }
 
 fn text(value: &Option<String>) -> Option<FieldValue<'_>> {

@@ -17,7 +17,7 @@ use watchpost_sigma::FlatEvent;
 pub fn flatten_event(event: &Event) -> FlatEvent {
     let mut flat = match flatten_evtx_json(&event.raw) {
         Some((flat, ..)) => flat,
-        None => winlogbeat(&event.raw).unwrap_or_default(),
+        None => winlogbeat(&event.raw).unwrap_or_else(|| own_source(event)),
     };
     for (sigma, ecs) in SIGMA_TO_ECS {
         if flat.get(sigma).is_none()
@@ -35,6 +35,16 @@ pub fn flatten_event(event: &Event) -> FlatEvent {
         flat.push("message", message);
     }
     flat
+}
+
+/// Watchpost's own host events are routed to the rules for their log source.
+fn own_source(event: &Event) -> FlatEvent {
+    let is = |category: &str| event.event.category.iter().any(|c| c == category);
+    if is("process") && event.event.action.as_deref() == Some("exec") {
+        FlatEvent::from_source(watchpost_sigma::sources::LINUX_PROCESS_CREATION)
+    } else {
+        FlatEvent::default()
+    }
 }
 
 fn winlogbeat(raw: &Value) -> Option<FlatEvent> {

@@ -193,6 +193,39 @@ pub enum EvalCommand {
     /// Run the web inspection engine over a labelled request corpus: detection per
     /// category, false positives per benign source, time per request.
     Web(EvalWebArgs),
+    /// Turn each GTFOBins example (DIR/_gtfobins) into the process events the agent would
+    /// record and run the built-in rules: detection per function and privileged context.
+    Gtfobins {
+        dir: PathBuf,
+        /// More rule folders to run beside the built-in rules.
+        #[arg(long = "rules")]
+        rules: Vec<PathBuf>,
+        /// End with one JSON line of the figures.
+        #[arg(long)]
+        json: bool,
+        /// Print up to N missed examples.
+        #[arg(long, default_value_t = 0)]
+        show: usize,
+        /// Exit 1 when a floored function or context is detected below this percentage.
+        #[arg(long)]
+        min_function: Option<f64>,
+    },
+    /// Run the built-in host rules over ordinary work: recorded exec events (`.jsonl`,
+    /// as the agent writes them) or command lines typed at a shell (any other file, one
+    /// per line); report the share of distinct command lines flagged.
+    HostFp {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// End with one JSON line of the figures.
+        #[arg(long)]
+        json: bool,
+        /// Print up to N flagged command lines with the rules that flagged them.
+        #[arg(long, default_value_t = 0)]
+        show: usize,
+        /// Exit 1 when more distinct command lines than this percentage are flagged.
+        #[arg(long)]
+        max_flagged: Option<f64>,
+    },
 }
 
 /// `watchpost eval web` options.

@@ -6,6 +6,7 @@ mod cli;
 mod config_cmd;
 mod db;
 mod eval;
+mod eval_host;
 mod eval_web;
 mod hunt;
 mod logging;
@@ -104,6 +105,40 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     min_recall,
                 },
         } => eval::peer_agreement(&corpus, json, min_recall),
+        Command::Eval {
+            command:
+                EvalCommand::HostFp {
+                    files,
+                    json,
+                    show,
+                    max_flagged,
+                },
+        } => eval_host::false_positives::run(
+            &files,
+            &eval_host::false_positives::Options {
+                json,
+                show,
+                max_flagged,
+            },
+        ),
+        Command::Eval {
+            command:
+                EvalCommand::Gtfobins {
+                    dir,
+                    rules,
+                    json,
+                    show,
+                    min_function,
+                },
+        } => eval_host::gtfobins::run(
+            &dir,
+            &eval_host::gtfobins::Options {
+                rules,
+                json,
+                show,
+                min_function,
+            },
+        ),
         Command::Eval {
             command: EvalCommand::Web(args),
         } => eval_web::run(

@@ -1,0 +1,250 @@
+//! Exec capture: a source's pids completed from `/proc`, kept in the process tree, and
+//! turned into ECS events with their ancestry.
+
+use crate::hashing::ExeHasher;
+use crate::procfs::{ProcessInfo, read_process};
+use crate::tree::ProcessTree;
+use crate::users::UserNames;
+use crate::{ExecSource, HostError, capabilities};
+use chrono::Utc;
+use std::time::Duration;
+use watchpost_core::Event;
+use watchpost_core::event::{Hashes, Process, User};
+
+/// Ancestors attached to an event beyond its parent.
+const ANCESTRY_DEPTH: usize = 6;
+
+/// Which exec source to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceChoice {
+    /// The proc connector when permitted, else polling.
+    Auto,
+    Connector,
+    Poll,
+}
+
+impl std::str::FromStr for SourceChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(SourceChoice::Auto),
+            "proc-connector" | "connector" => Ok(SourceChoice::Connector),
+            "proc-poll" | "poll" => Ok(SourceChoice::Poll),
+            other => Err(format!(
+                "unknown exec source {other:?}: expected auto, proc-connector or proc-poll"
+            )),
+        }
+    }
+}
+
+/// Counters of what the capture did, for the agent's report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaptureStats {
+    pub execs: u64,
+    /// Execs whose process was gone before its command line could be read.
+    pub partial: u64,
+    /// Announcements the source knows it lost.
+    pub lost: u64,
+}
+
+/// A running exec capture.
+pub struct ExecCapture {
+    source: Box<dyn ExecSource>,
+    tree: ProcessTree,
+    hasher: ExeHasher,
+    users: UserNames,
+    host: Option<String>,
+    stats: CaptureStats,
+}
+
+impl ExecCapture {
+    /// Starts capturing with the source `choice` names.
+    pub fn start(choice: SourceChoice) -> Result<ExecCapture, HostError> {
+        let source: Box<dyn ExecSource> = match choice {
+            SourceChoice::Connector => Box::new(crate::connector::ProcConnector::open()?),
+            SourceChoice::Poll => Box::new(crate::poll::ProcPoller::new(POLL_INTERVAL)),
+            SourceChoice::Auto => match crate::connector::ProcConnector::open() {
+                Ok(connector) => Box::new(connector),
+                Err(e) => {
+                    tracing::warn!(
+                        "{e}; falling back to polling /proc, which misses short-lived processes"
+                    );
+                    Box::new(crate::poll::ProcPoller::new(POLL_INTERVAL))
+                }
+            },
+        };
+        Ok(ExecCapture::with_source(source))
+    }
+
+    /// A capture over any source (tests feed their own).
+    pub fn with_source(source: Box<dyn ExecSource>) -> ExecCapture {
+        ExecCapture {
+            source,
+            tree: ProcessTree::from_proc(),
+            hasher: ExeHasher::default(),
+            users: UserNames::default(),
+            host: hostname(),
+            stats: CaptureStats::default(),
+        }
+    }
+
+    /// The source in use (`proc-connector`, `proc-poll`).
+    pub fn source_name(&self) -> &'static str {
+        self.source.name()
+    }
+
+    /// What the capture did so far.
+    pub fn stats(&self) -> CaptureStats {
+        CaptureStats {
+            lost: self.source.lost(),
+            ..self.stats
+        }
+    }
+
+    /// The process tree (ancestry of anything seen).
+    pub fn tree(&self) -> &ProcessTree {
+        &self.tree
+    }
+
+    /// Waits up to `timeout` for execs and returns their events (possibly none).
+    pub fn next_events(&mut self, timeout: Duration) -> Vec<Event> {
+        let notices = self.source.poll(timeout);
+        let mut events = Vec::with_capacity(notices.len());
+        for notice in notices {
+            let mut info = read_process(notice.pid);
+            // Open the binary before anything slow: the handle keeps it readable for
+            // hashing even after the process exits.
+            let mut exe = std::fs::File::open(format!("/proc/{}/exe", notice.pid)).ok();
+            if info.ppid.is_none() {
+                info.ppid = notice.ppid;
+            }
+            if info.partial {
+                self.stats.partial += 1;
+            }
+            self.stats.execs += 1;
+            let sha256 = exe.as_mut().and_then(|f| self.hasher.hash(f));
+            // The same process seen before (same start time): this exec replaced it.
+            let previous = self
+                .tree
+                .get(info.pid)
+                .filter(|old| old.start.is_some() && old.start == info.start)
+                .cloned();
+            self.tree.insert(info.clone());
+            let ancestry: Vec<ProcessInfo> = self
+                .tree
+                .ancestry(info.pid, ANCESTRY_DEPTH)
+                .into_iter()
+                .cloned()
+                .collect();
+            let mut event = exec_event(&info, &ancestry, previous.as_ref(), &mut self.users);
+            event.host.name = self.host.clone();
+            event
+                .labels
+                .insert("capture.source".into(), self.source.name().into());
+            if let Some(hash) = sha256
+                && let Some(process) = event.process.as_mut()
+            {
+                process.hash = Some(Hashes {
+                    sha256: Some(hash),
+                    ..Hashes::default()
+                });
+            }
+            events.push(event);
+        }
+        for pid in self.source.exited() {
+            self.tree.exited(pid);
+        }
+        events
+    }
+}
+
+/// How often the polling fallback lists `/proc`.
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+}
+
+/// The ECS event for the exec of `info`, whose ancestors (parent first) are `ancestry`.
+/// `user.*` names the real user (who ran it); `process.user` the effective one.
+/// `previous` is what the same process ran before this exec, if the tree knows.
+pub fn exec_event(
+    info: &ProcessInfo,
+    ancestry: &[ProcessInfo],
+    previous: Option<&ProcessInfo>,
+    users: &mut UserNames,
+) -> Event {
+    let mut event = Event::new(info.start.unwrap_or_else(Utc::now), "agent");
+    event.event.category = vec!["process".into()];
+    event.event.action = Some("exec".into());
+    event.event.dataset = Some("process.exec".into());
+    let mut process = process_fields(info, users);
+    // Nest the ancestors: process.parent.parent... so a detection shows the whole chain.
+    let mut parents = ancestry.iter().rev().fold(None, |inner, ancestor| {
+        let mut p = process_fields(ancestor, users);
+        p.parent = inner.map(Box::new);
+        Some(p)
+    });
+    if parents.is_none()
+        && let Some(ppid) = info.ppid
+    {
+        parents = Some(Process {
+            pid: Some(ppid.into()),
+            ..Process::default()
+        });
+    }
+    process.parent = parents.map(Box::new);
+    process.previous = previous.map(|p| {
+        Box::new(Process {
+            executable: p.executable.clone(),
+            command_line: p.command_line(),
+            args: p.argv.clone(),
+            ..Process::default()
+        })
+    });
+    event.user = process.real_user.clone();
+    event.process = Some(process);
+    if info.partial {
+        event.labels.insert("capture.partial".into(), "true".into());
+    }
+    if info.argv_truncated {
+        event
+            .labels
+            .insert("capture.command_line_truncated".into(), "true".into());
+    }
+    event
+}
+
+fn process_fields(info: &ProcessInfo, users: &mut UserNames) -> Process {
+    let user = |uid: Option<u32>, users: &mut UserNames| {
+        uid.map(|id| User {
+            name: users.name(id),
+            id: Some(id.to_string()),
+            domain: None,
+        })
+    };
+    let capabilities = if info.uid == Some(0) && info.euid == Some(0) {
+        // Root holds every capability: listing them says nothing.
+        Vec::new()
+    } else {
+        capabilities::names(info.cap_effective)
+    };
+    Process {
+        pid: Some(info.pid.into()),
+        name: info.name(),
+        executable: info.executable.clone(),
+        command_line: info.command_line(),
+        args: info.argv.clone(),
+        working_directory: info.cwd.clone(),
+        hash: None,
+        user: user(info.euid, users),
+        real_user: user(info.uid, users),
+        capabilities,
+        start: info.start,
+        parent: None,
+        previous: None,
+    }
+}

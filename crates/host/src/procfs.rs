@@ -1,0 +1,216 @@
+//! What `/proc/<pid>` says about a process, read as soon as its exec is seen.
+
+use chrono::{DateTime, Utc};
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// The most of a command line kept; longer ones are cut and marked.
+pub const MAX_COMMAND_LINE_BYTES: usize = 64 * 1024;
+
+/// One process, as far as `/proc` could tell.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub pid: i32,
+    pub ppid: Option<i32>,
+    /// The executable (`/proc/<pid>/exe`), without the ` (deleted)` mark of a removed file.
+    pub executable: Option<String>,
+    pub argv: Vec<String>,
+    /// The command line was longer than [`MAX_COMMAND_LINE_BYTES`] and was cut.
+    pub argv_truncated: bool,
+    pub cwd: Option<String>,
+    /// The short name the kernel keeps (`comm`), which outlives nothing but is cheap.
+    pub comm: Option<String>,
+    pub uid: Option<u32>,
+    pub euid: Option<u32>,
+    /// The effective capability set (`CapEff`).
+    pub cap_effective: u64,
+    pub start: Option<DateTime<Utc>>,
+    /// The process was gone before everything could be read.
+    pub partial: bool,
+}
+
+impl ProcessInfo {
+    /// The command line as one string, arguments joined by spaces.
+    pub fn command_line(&self) -> Option<String> {
+        (!self.argv.is_empty()).then(|| self.argv.join(" "))
+    }
+
+    /// The image name: the executable's file name, else `argv[0]`'s, else `comm`.
+    pub fn name(&self) -> Option<String> {
+        let from_path = |p: &str| p.rsplit('/').next().map(str::to_string);
+        self.executable
+            .as_deref()
+            .and_then(from_path)
+            .or_else(|| self.argv.first().and_then(|a| from_path(a)))
+            .or_else(|| self.comm.clone())
+    }
+}
+
+fn proc_path(pid: i32, file: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}/{file}"))
+}
+
+/// Reads everything `/proc/<pid>` offers about `pid`. Whatever cannot be read because the
+/// process exited in the meantime is left empty and the result is marked partial.
+pub fn read_process(pid: i32) -> ProcessInfo {
+    let mut info = ProcessInfo {
+        pid,
+        ..ProcessInfo::default()
+    };
+    // The command line first: it is what a short-lived process loses first.
+    match read_cmdline(pid) {
+        Some((argv, truncated)) => {
+            info.argv = argv;
+            info.argv_truncated = truncated;
+        }
+        None => info.partial = true,
+    }
+    match std::fs::read_link(proc_path(pid, "exe")) {
+        Ok(path) => {
+            let path = path.to_string_lossy();
+            info.executable = Some(path.strip_suffix(" (deleted)").unwrap_or(&path).to_string());
+        }
+        Err(_) => info.partial = true,
+    }
+    info.cwd = std::fs::read_link(proc_path(pid, "cwd"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned());
+    match std::fs::read_to_string(proc_path(pid, "status")) {
+        Ok(status) => apply_status(&mut info, &status),
+        Err(_) => info.partial = true,
+    }
+    if let Ok(stat) = std::fs::read_to_string(proc_path(pid, "stat")) {
+        info.start = start_time(&stat);
+    }
+    if info.argv.is_empty() && info.executable.is_none() {
+        info.partial = true;
+    }
+    info
+}
+
+/// `argv` from `/proc/<pid>/cmdline` (NUL-separated), bounded; `None` when unreadable.
+fn read_cmdline(pid: i32) -> Option<(Vec<String>, bool)> {
+    let file = std::fs::File::open(proc_path(pid, "cmdline")).ok()?;
+    let mut bytes = Vec::new();
+    file.take(MAX_COMMAND_LINE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    let truncated = bytes.len() > MAX_COMMAND_LINE_BYTES;
+    bytes.truncate(MAX_COMMAND_LINE_BYTES);
+    Some((split_cmdline(&bytes), truncated))
+}
+
+/// Splits a NUL-separated command line; a process that rewrote its title with spaces and
+/// no NULs comes back as one argument.
+pub fn split_cmdline(bytes: &[u8]) -> Vec<String> {
+    let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes
+        .split(|&b| b == 0)
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .collect()
+}
+
+/// Fills parent, name, user ids and capabilities from `/proc/<pid>/status`.
+pub fn apply_status(info: &mut ProcessInfo, status: &str) {
+    for line in status.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        match key {
+            "Name" => info.comm = Some(value.to_string()),
+            "PPid" => info.ppid = value.parse().ok(),
+            "Uid" => {
+                let mut ids = value.split_whitespace().map(|v| v.parse::<u32>().ok());
+                info.uid = ids.next().flatten();
+                info.euid = ids.next().flatten();
+            }
+            "CapEff" => info.cap_effective = u64::from_str_radix(value, 16).unwrap_or(0),
+            _ => {}
+        }
+    }
+}
+
+/// The start time from `/proc/<pid>/stat` (field 22, clock ticks after boot).
+fn start_time(stat: &str) -> Option<DateTime<Utc>> {
+    // The name in field 2 may hold spaces and parentheses: fields resume after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let ticks: u64 = rest.split_whitespace().nth(19)?.parse().ok()?;
+    let (boot, ticks_per_second) = boot_clock()?;
+    let millis = boot * 1000 + (ticks * 1000 / ticks_per_second) as i64;
+    DateTime::from_timestamp_millis(millis)
+}
+
+/// Boot time (seconds since the epoch, `btime` in `/proc/stat`) and clock ticks per second.
+fn boot_clock() -> Option<(i64, u64)> {
+    static CLOCK: OnceLock<Option<(i64, u64)>> = OnceLock::new();
+    *CLOCK.get_or_init(|| {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let boot = stat
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))?
+            .trim()
+            .parse()
+            .ok()?;
+        // SAFETY: sysconf has no preconditions.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        Some((boot, if ticks > 0 { ticks as u64 } else { 100 }))
+    })
+}
+
+/// Every pid in `/proc` now.
+pub fn list_pids() -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let me = read_process(std::process::id() as i32);
+        assert!(!me.partial, "{me:?}");
+        assert!(me.executable.is_some());
+        assert!(!me.argv.is_empty());
+        assert!(me.ppid.is_some());
+        assert!(me.uid.is_some() && me.euid.is_some());
+        let start = me.start.expect("start time");
+        assert!((Utc::now() - start).num_minutes() < 60, "{start}");
+    }
+
+    #[test]
+    fn a_missing_process_is_partial() {
+        let gone = read_process(i32::MAX - 1);
+        assert!(gone.partial);
+        assert!(gone.argv.is_empty());
+    }
+
+    #[test]
+    fn status_gives_ids_and_capabilities() {
+        let mut info = ProcessInfo::default();
+        apply_status(
+            &mut info,
+            "Name:\tless\nPPid:\t42\nUid:\t1000\t0\t0\t0\nCapEff:\t0000000000000080\n",
+        );
+        assert_eq!(info.comm.as_deref(), Some("less"));
+        assert_eq!(info.ppid, Some(42));
+        assert_eq!((info.uid, info.euid), (Some(1000), Some(0)));
+        assert_eq!(info.cap_effective, 0x80);
+    }
+
+    #[test]
+    fn command_lines_split_on_nul() {
+        assert_eq!(split_cmdline(b"sh\0-c\0echo hi\0"), ["sh", "-c", "echo hi"]);
+        assert_eq!(split_cmdline(b"nginx: worker"), ["nginx: worker"]);
+        assert!(split_cmdline(b"").is_empty());
+    }
+}

