@@ -130,6 +130,9 @@ pub struct MonitoringConfig {
     pub memory_threshold: f64,
     /// Percent of a filesystem's space above which a detection is raised.
     pub disk_threshold: f64,
+    /// Seconds without a word from an agent after which the server raises a detection
+    /// that it went silent; 0 turns the check off.
+    pub agent_silent_after_seconds: u64,
 }
 
 impl Default for MonitoringConfig {
@@ -140,6 +143,7 @@ impl Default for MonitoringConfig {
             cpu_threshold: 90.0,
             memory_threshold: 90.0,
             disk_threshold: 90.0,
+            agent_silent_after_seconds: 300,
         }
     }
 }

@@ -68,6 +68,16 @@ pub(crate) fn check(config: &Config) -> Result<(), Vec<Violation>> {
         }
     }
 
+    if m.agent_silent_after_seconds != 0 && m.agent_silent_after_seconds < 5 {
+        bad(
+            "monitoring.agent_silent_after_seconds",
+            format!(
+                "{} is too short: agents report every few seconds at best; allowed 0 (off) or at least 5",
+                m.agent_silent_after_seconds
+            ),
+        );
+    }
+
     let w = &config.web;
     if !(1..=4).contains(&w.paranoia) {
         bad(

@@ -18,6 +18,7 @@ pub mod metrics;
 mod params;
 mod retention;
 mod routes;
+mod silent_agents;
 pub mod state;
 
 pub use routes::router;
@@ -71,6 +72,7 @@ pub async fn serve(
 
     let watcher = config.watch().context("watching the configuration file")?;
     let retention = tokio::spawn(retention::run(state.clone()));
+    let silent_agents = tokio::spawn(silent_agents::run(state.clone()));
 
     let addr = SocketAddr::new(host, settings.api.port);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -88,6 +90,7 @@ pub async fn serve(
     .await;
     tracing::info!("shutting down: writing queued events");
     retention.abort();
+    silent_agents.abort();
     drop(watcher);
     drop(rules_watcher);
     writer.drain().await;

@@ -1,5 +1,6 @@
 //! `watchpost`: security monitoring, detection and alerting in one binary.
 
+mod agent_cmd;
 mod bench;
 mod bench_proxy;
 mod cli;
@@ -68,6 +69,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => db::stats(&cli.config, json).await,
         Command::Hunt(args) => hunt::run(args),
         Command::Proxy(args) => proxy_cmd::run(args).await,
+        Command::Agent(args) => agent_cmd::run(args).await,
         Command::AgentToken {
             command: AgentTokenCommand::Create { name, kind },
         } => db::create_sender(&cli.config, &name, &kind).await,

