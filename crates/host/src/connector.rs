@@ -208,8 +208,7 @@ impl ExecSource for ProcConnector {
             return execs;
         }
         let mut announcements = Vec::new();
-        // Drain everything queued; execs are handed over in batches so that the caller
-        // reads /proc for each one while it is still there.
+        // Read until an exec turns up (forks and exits before it are noted on the way).
         for _ in 0..256 {
             // SAFETY: the buffer is valid for its length.
             let n = unsafe {
@@ -231,7 +230,12 @@ impl ExecSource for ProcConnector {
                 }
             }
             parse_datagram(&self.buffer[..n as usize], &mut announcements);
-            if announcements.len() >= 64 {
+            // Hand an exec over at once: every announcement read before it delays the
+            // /proc read of a process that may exit within a millisecond.
+            if announcements
+                .iter()
+                .any(|a| matches!(a, Announcement::Exec { .. }))
+            {
                 break;
             }
         }

@@ -261,6 +261,8 @@ pub enum BenchCommand {
     Ingest(crate::bench::IngestArgs),
     /// Latency added by `watchpost proxy` in front of a loopback upstream at a fixed rate.
     Proxy(crate::bench_proxy::ProxyBenchArgs),
+    /// How many short-lived processes each exec source records, and how completely.
+    ExecCapture(crate::bench_exec::ExecCaptureArgs),
 }
 
 /// Loads the configuration or fails with every error listed.

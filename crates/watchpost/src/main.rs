@@ -2,6 +2,7 @@
 
 mod agent_cmd;
 mod bench;
+mod bench_exec;
 mod bench_proxy;
 mod cli;
 mod config_cmd;
@@ -160,6 +161,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Proxy(args),
         } => bench_proxy::proxy(args).await,
+        Command::Bench {
+            command: BenchCommand::ExecCapture(args),
+        } => bench_exec::run(&args),
         Command::Version => {
             println!("watchpost {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
