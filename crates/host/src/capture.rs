@@ -48,13 +48,40 @@ pub struct CaptureStats {
 }
 
 /// A running exec capture.
+///
+/// Hashing runs on its own thread: the first run of a large binary takes a while to read,
+/// and the capture must go back to the kernel socket at once, before the next short-lived
+/// process is gone. Events pass through that thread in order, with or without a hash.
 pub struct ExecCapture {
     source: Box<dyn ExecSource>,
     tree: ProcessTree,
-    hasher: ExeHasher,
     users: UserNames,
     host: Option<String>,
     stats: CaptureStats,
+    to_hash: std::sync::mpsc::Sender<(Event, Option<std::fs::File>)>,
+    hashed: std::sync::mpsc::Receiver<Event>,
+}
+
+/// Fills in `process.hash.sha256` from the open binary, keeping the order of events.
+fn hash_events(
+    input: std::sync::mpsc::Receiver<(Event, Option<std::fs::File>)>,
+    output: std::sync::mpsc::Sender<Event>,
+) {
+    let mut hasher = ExeHasher::default();
+    for (mut event, exe) in input {
+        if let Some(mut exe) = exe
+            && let Some(hash) = hasher.hash(&mut exe)
+            && let Some(process) = event.process.as_mut()
+        {
+            process.hash = Some(Hashes {
+                sha256: Some(hash),
+                ..Hashes::default()
+            });
+        }
+        if output.send(event).is_err() {
+            return;
+        }
+    }
 }
 
 impl ExecCapture {
@@ -78,13 +105,20 @@ impl ExecCapture {
 
     /// A capture over any source (tests feed their own).
     pub fn with_source(source: Box<dyn ExecSource>) -> ExecCapture {
+        let (to_hash, input) = std::sync::mpsc::channel();
+        let (output, hashed) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("exec-hash".into())
+            .spawn(move || hash_events(input, output))
+            .expect("spawning the hashing thread");
         ExecCapture {
             source,
             tree: ProcessTree::from_proc(),
-            hasher: ExeHasher::default(),
             users: UserNames::default(),
             host: hostname(),
             stats: CaptureStats::default(),
+            to_hash,
+            hashed,
         }
     }
 
@@ -106,15 +140,15 @@ impl ExecCapture {
         &self.tree
     }
 
-    /// Waits up to `timeout` for execs and returns their events (possibly none).
+    /// Waits up to `timeout` for execs and returns the events ready (possibly none; an
+    /// event whose binary is still being hashed comes with a later call).
     pub fn next_events(&mut self, timeout: Duration) -> Vec<Event> {
         let notices = self.source.poll(timeout);
-        let mut events = Vec::with_capacity(notices.len());
         for notice in notices {
             let mut info = read_process(notice.pid);
             // Open the binary before anything slow: the handle keeps it readable for
             // hashing even after the process exits.
-            let mut exe = std::fs::File::open(format!("/proc/{}/exe", notice.pid)).ok();
+            let exe = std::fs::File::open(format!("/proc/{}/exe", notice.pid)).ok();
             if info.ppid.is_none() {
                 info.ppid = notice.ppid;
             }
@@ -122,7 +156,6 @@ impl ExecCapture {
                 self.stats.partial += 1;
             }
             self.stats.execs += 1;
-            let sha256 = exe.as_mut().and_then(|f| self.hasher.hash(f));
             // The same process seen before (same start time): this exec replaced it.
             let previous = self
                 .tree
@@ -141,20 +174,13 @@ impl ExecCapture {
             event
                 .labels
                 .insert("capture.source".into(), self.source.name().into());
-            if let Some(hash) = sha256
-                && let Some(process) = event.process.as_mut()
-            {
-                process.hash = Some(Hashes {
-                    sha256: Some(hash),
-                    ..Hashes::default()
-                });
-            }
-            events.push(event);
+            // The thread only ends with this capture.
+            let _ = self.to_hash.send((event, exe));
         }
         for pid in self.source.exited() {
             self.tree.exited(pid);
         }
-        events
+        self.hashed.try_iter().collect()
     }
 }
 

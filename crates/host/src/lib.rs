@@ -21,6 +21,7 @@
 pub mod capabilities;
 pub mod capture;
 pub mod connector;
+pub mod fim;
 pub mod hashing;
 pub mod poll;
 pub mod procfs;

@@ -1,5 +1,5 @@
-//! `watchpost agent`: watches the host it runs on and ships what it sees to a server, or
-//! writes it as JSON lines when run alone.
+//! `watchpost agent`: watches the host it runs on (process execs, changes to watched
+//! files) and ships what it sees to a server, or writes it as JSON lines when run alone.
 //!
 //! Exec capture runs on its own thread (it blocks on the kernel socket and reads `/proc`
 //! at once, before short-lived processes vanish); everything it records goes to the
@@ -47,6 +47,16 @@ pub struct AgentArgs {
     /// Seconds between heartbeats.
     #[arg(long, default_value_t = 30)]
     pub heartbeat_seconds: u64,
+    /// A file or folder to watch for changes (repeatable; replaces the default list of
+    /// account, sudo, SSH, cron and systemd files).
+    #[arg(long = "watch", value_name = "PATH")]
+    pub watch: Vec<PathBuf>,
+    /// Do not watch files for changes.
+    #[arg(long)]
+    pub no_file_integrity: bool,
+    /// Where the agent keeps what must survive a restart (the file-integrity baseline).
+    #[arg(long, default_value = "watchpost-agent-state")]
+    pub state_dir: PathBuf,
 }
 
 /// Where records go.
@@ -119,27 +129,45 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         None,
     ))));
 
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Event>>(1024);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Record>>(1024);
     let (stats_tx, stats_rx) = tokio::sync::watch::channel(capture.stats());
+    let exec_tx = tx.clone();
     std::thread::Builder::new()
         .name("exec-capture".into())
         .spawn(move || {
             loop {
                 let events = capture.next_events(Duration::from_millis(500));
                 let _ = stats_tx.send(capture.stats());
-                if !events.is_empty() && tx.blocking_send(events).is_err() {
+                let records: Vec<Record> = events
+                    .into_iter()
+                    .map(|e| Record::Event(Box::new(e)))
+                    .collect();
+                if !records.is_empty() && exec_tx.blocking_send(records).is_err() {
                     return;
                 }
             }
         })?;
+    if !args.no_file_integrity {
+        std::fs::create_dir_all(&args.state_dir)
+            .map_err(|e| anyhow::anyhow!("--state-dir {}: {e}", args.state_dir.display()))?;
+        let paths = if args.watch.is_empty() {
+            watchpost_host::fim::default_paths()
+        } else {
+            args.watch.clone()
+        };
+        let state_file = args.state_dir.join("file-integrity.json");
+        std::thread::Builder::new()
+            .name("file-integrity".into())
+            .spawn(move || watch_files(paths, state_file, tx))?;
+    }
     let mut heartbeat = tokio::time::interval(Duration::from_secs(args.heartbeat_seconds.max(1)));
     heartbeat.tick().await;
     loop {
         tokio::select! {
-            events = rx.recv() => {
-                let Some(events) = events else { break };
-                for event in events {
-                    sink.put(Record::Event(Box::new(event)));
+            records = rx.recv() => {
+                let Some(records) = records else { break };
+                for record in records {
+                    sink.put(record);
                 }
             }
             _ = heartbeat.tick() => {
@@ -155,6 +183,44 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Watches `paths` and sends each change as an event and a detection, starting with the
+/// changes made while the agent was not running.
+fn watch_files(
+    paths: Vec<PathBuf>,
+    state_file: PathBuf,
+    tx: tokio::sync::mpsc::Sender<Vec<Record>>,
+) {
+    let host = hostname();
+    let (mut fim, mut changes) = watchpost_host::fim::Fim::start(paths, Some(state_file));
+    tracing::info!(
+        files = fim.baseline().len(),
+        "file integrity baseline taken"
+    );
+    loop {
+        let records: Vec<Record> = changes
+            .iter()
+            .flat_map(|change| {
+                let event = watchpost_host::fim::change_event(change, host.clone());
+                let detection = watchpost_host::fim::change_detection(change, &event);
+                [
+                    Record::Event(Box::new(event)),
+                    Record::Detection(Box::new(detection)),
+                ]
+            })
+            .collect();
+        if !records.is_empty() && tx.blocking_send(records).is_err() {
+            return;
+        }
+        changes = fim.next_changes(Duration::from_secs(1));
+    }
+}
+
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+}
+
 /// The agent's own event: started, or a heartbeat with the capture counters.
 fn agent_event(
     action: &str,
@@ -165,9 +231,7 @@ fn agent_event(
     event.event.kind = "state".into();
     event.event.category = vec!["host".into()];
     event.event.action = Some(action.into());
-    event.host.name = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string());
+    event.host.name = hostname();
     event
         .labels
         .insert("agent.exec_source".into(), source.into());

@@ -56,7 +56,7 @@ pub enum Command {
     },
     /// Run the web shield as a reverse proxy in front of an application.
     Proxy(crate::proxy_cmd::ProxyArgs),
-    /// Watch this host (process execs) and ship what is seen to a server.
+    /// Watch this host (process execs, file integrity) and ship what is seen to a server.
     Agent(crate::agent_cmd::AgentArgs),
     /// Sigma rule maintenance.
     Rules {

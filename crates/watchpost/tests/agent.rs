@@ -1,6 +1,6 @@
 //! `watchpost agent` shipping to `watchpost serve`, with real attacks run on this machine:
 //! a reverse shell to a listener on 127.0.0.1, a download piped into a shell, base64
-//! decoded into a shell, and a crontab installed from a pipe. Each must arrive at the
+//! decoded into a shell, an edit of a watched file, and a crontab installed from a pipe. Each must arrive at the
 //! server as the detection of the right built-in rule, with the command line as evidence.
 //! The proc connector needs root (CI runs as root); elsewhere the test says so and stops.
 //! The crontab it changes is put back as it was. An agent that stops reporting is
@@ -34,6 +34,8 @@ fn start_agent(dir: &Path, server: &str, token: &str, source: &str) -> Agent {
         .current_dir(dir)
         .args(["--log-format", "plain", "agent"])
         .args(["--server", server, "--token", token])
+        .args(["--watch", dir.join("watched").to_str().unwrap()])
+        .args(["--state-dir", dir.join("agent-state").to_str().unwrap()])
         .args(["--exec-source", source, "--heartbeat-seconds", "1"])
         .args(["--spool", dir.join("agent-spool").to_str().unwrap()])
         .env_remove("WATCHPOST_CONFIG")
@@ -107,7 +109,11 @@ fn listen_for_shell() -> (u16, std::thread::JoinHandle<bool>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let handle = std::thread::spawn(move || match listener.accept() {
-        Ok((mut stream, _)) => stream.write_all(b"exit\n").is_ok(),
+        Ok((mut stream, _)) => {
+            // A reverse shell lives a while (an intruder types into it): only then exit.
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            stream.write_all(b"exit\n").is_ok()
+        }
         Err(_) => false,
     });
     (port, handle)
@@ -139,6 +145,8 @@ async fn attacks_on_this_host_arrive_at_the_server_as_detections() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("watched")).unwrap();
+    std::fs::write(dir.path().join("watched/sudoers"), "root ALL=(ALL) ALL\n").unwrap();
     let server = Server::start(dir.path());
     let created = run(dir.path(), &["agent-token", "create", "--name", "host-1"]);
     assert!(
@@ -198,6 +206,23 @@ async fn attacks_on_this_host_arrive_at_the_server_as_detections() {
             .await
             .iter()
             .any(|t| t.contains("Base64-Decoded"))
+    })
+    .await;
+
+    // An edit of a watched file: the change arrives with the hashes before and after.
+    std::fs::write(
+        dir.path().join("watched/sudoers"),
+        "root ALL=(ALL) ALL\nmallory ALL=(ALL) NOPASSWD: ALL\n",
+    )
+    .unwrap();
+    eventually("the edit of the watched file is detected", || async {
+        let body: Value = get_json(&http, server.url("/api/v1/detections?limit=500")).await;
+        body["items"].as_array().into_iter().flatten().any(|d| {
+            d["detector"] == "fim"
+                && d["rule_title"] == "Sudo rules changed"
+                && d["evidence"]["before"]["sha256"] != d["evidence"]["after"]["sha256"]
+                && d["evidence"]["after"]["size"] == 51
+        })
     })
     .await;
 
