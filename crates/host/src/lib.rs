@@ -23,8 +23,10 @@ pub mod capture;
 pub mod connector;
 pub mod fim;
 pub mod hashing;
+pub mod metrics;
 pub mod poll;
 pub mod procfs;
+pub mod thresholds;
 pub mod tree;
 pub mod users;
 

@@ -1,5 +1,5 @@
 //! `watchpost agent`: watches the host it runs on (process execs, changes to watched
-//! files) and ships what it sees to a server, or writes it as JSON lines when run alone.
+//! files, system metrics against the `[monitoring]` thresholds) and ships what it sees to a server, or writes it as JSON lines when run alone.
 //!
 //! Exec capture runs on its own thread (it blocks on the kernel socket and reads `/proc`
 //! at once, before short-lived processes vanish); everything it records goes to the
@@ -83,7 +83,9 @@ impl Sink {
     }
 }
 
-pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: AgentArgs, config: &Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let settings = crate::cli::load_config(config, Vec::new())?.get();
+    let monitoring = settings.monitoring.clone();
     let mut sink = match (&args.server, &args.token, &args.output) {
         (Some(server), Some(token), _) => {
             let token =
@@ -162,6 +164,18 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     }
     let mut heartbeat = tokio::time::interval(Duration::from_secs(args.heartbeat_seconds.max(1)));
     heartbeat.tick().await;
+    // Host metrics every monitoring.monitor_interval, with threshold detections.
+    let mut metrics_tick =
+        tokio::time::interval(Duration::from_secs(monitoring.monitor_interval.max(1)));
+    let mut sampler = watchpost_host::metrics::Sampler::default();
+    sampler.sample();
+    metrics_tick.tick().await;
+    let mut thresholds = watchpost_host::thresholds::ThresholdWatch::default();
+    let limits = watchpost_host::thresholds::Limits {
+        cpu: monitoring.cpu_threshold,
+        memory: monitoring.memory_threshold,
+        disk: monitoring.disk_threshold,
+    };
     loop {
         tokio::select! {
             records = rx.recv() => {
@@ -169,6 +183,15 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
                 for record in records {
                     sink.put(record);
                 }
+            }
+            _ = metrics_tick.tick(), if monitoring.enabled => {
+                let snapshot = sampler.sample();
+                let host = hostname();
+                for crossing in thresholds.check(&snapshot, &limits) {
+                    let d = watchpost_host::thresholds::crossing_detection(&crossing, host.clone());
+                    sink.put(Record::Detection(Box::new(d)));
+                }
+                sink.put(Record::Event(Box::new(watchpost_host::metrics::metric_event(&snapshot, host))));
             }
             _ = heartbeat.tick() => {
                 let stats = *stats_rx.borrow();

@@ -70,7 +70,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => db::stats(&cli.config, json).await,
         Command::Hunt(args) => hunt::run(args),
         Command::Proxy(args) => proxy_cmd::run(args).await,
-        Command::Agent(args) => agent_cmd::run(args).await,
+        Command::Agent(args) => agent_cmd::run(args, &cli.config).await,
         Command::AgentToken {
             command: AgentTokenCommand::Create { name, kind },
         } => db::create_sender(&cli.config, &name, &kind).await,

@@ -282,3 +282,71 @@ async fn an_agent_that_stops_reporting_is_reported_silent() {
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     assert_eq!(silent().await, 1);
 }
+
+#[test]
+fn metrics_are_sampled_and_a_threshold_held_raises_one_detection() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("watchpost.toml");
+    // Memory in use is always above 1 %: the threshold is crossed at the first sample
+    // and stays crossed.
+    std::fs::write(
+        &config,
+        "[monitoring]\nmonitor_interval = 1\nmemory_threshold = 1.0\n",
+    )
+    .unwrap();
+    let output = dir.path().join("agent.jsonl");
+    let child = Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "--log-format",
+            "plain",
+            "--config",
+            config.to_str().unwrap(),
+            "agent",
+        ])
+        .args([
+            "--output",
+            output.to_str().unwrap(),
+            "--exec-source",
+            "proc-poll",
+        ])
+        .args(["--no-file-integrity"])
+        .env_remove("WATCHPOST_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn agent");
+    let agent = Agent(child);
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    drop(agent);
+    let records: Vec<Value> = std::fs::read_to_string(&output)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let metrics: Vec<&Value> = records
+        .iter()
+        .filter_map(|r| r.get("event"))
+        .filter(|e| e["event"]["kind"] == "metric")
+        .collect();
+    assert!(metrics.len() >= 2, "a sample a second: {}", metrics.len());
+    let sample = &metrics[0]["raw"]["host_metrics"];
+    assert!(sample["memory_percent"].as_f64().unwrap() > 1.0, "{sample}");
+    assert!(sample["disks"].as_array().is_some_and(|d| !d.is_empty()));
+    assert!(
+        sample["cpu_per_core"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+    );
+    let raised: Vec<&Value> = records
+        .iter()
+        .filter_map(|r| r.get("detection"))
+        .filter(|d| d["rule_id"] == "host.memory_threshold")
+        .collect();
+    assert_eq!(
+        raised.len(),
+        1,
+        "one detection while the value stays above the limit"
+    );
+    assert_eq!(raised[0]["evidence"]["limit"], 1.0);
+}
