@@ -263,6 +263,8 @@ pub enum BenchCommand {
     Proxy(crate::bench_proxy::ProxyBenchArgs),
     /// How many short-lived processes each exec source records, and how completely.
     ExecCapture(crate::bench_exec::ExecCaptureArgs),
+    /// What `watchpost agent` costs its host: CPU share and peak memory over a run.
+    Agent(crate::bench_agent::AgentCostArgs),
 }
 
 /// Loads the configuration or fails with every error listed.

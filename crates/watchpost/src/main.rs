@@ -2,6 +2,7 @@
 
 mod agent_cmd;
 mod bench;
+mod bench_agent;
 mod bench_exec;
 mod bench_proxy;
 mod cli;
@@ -164,6 +165,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::ExecCapture(args),
         } => bench_exec::run(&args),
+        Command::Bench {
+            command: BenchCommand::Agent(args),
+        } => bench_agent::run(&args),
         Command::Version => {
             println!("watchpost {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

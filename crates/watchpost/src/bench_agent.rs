@@ -1,0 +1,101 @@
+//! `watchpost bench agent`: what the agent costs its host. Runs `watchpost agent` (this
+//! binary) writing to /dev/null with metrics every second, for a while, and reads its CPU
+//! time and peak memory from `/proc`.
+
+use clap::Args;
+use serde_json::json;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Args)]
+pub struct AgentCostArgs {
+    /// How long to run the agent.
+    #[arg(long, default_value_t = 300)]
+    pub seconds: u64,
+    /// End with one JSON line of the figures.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 1 when the agent uses more than this percentage of one core on average.
+    #[arg(long)]
+    pub max_cpu_percent: Option<f64>,
+    /// Exit 1 when the agent's peak resident memory is above this many MiB.
+    #[arg(long)]
+    pub max_rss_mib: Option<f64>,
+}
+
+pub fn run(args: &AgentCostArgs) -> anyhow::Result<ExitCode> {
+    let dir = tempfile_dir()?;
+    let config = dir.join("watchpost.toml");
+    std::fs::write(&config, "[monitoring]\nmonitor_interval = 1\n")?;
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["--config", config.to_str().unwrap_or_default(), "agent"])
+        .args(["--output", "/dev/null", "--heartbeat-seconds", "1"])
+        .args(["--state-dir", dir.join("state").to_str().unwrap_or_default()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let pid = child.id();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(args.seconds));
+    let ticks = cpu_ticks(pid);
+    let peak_kib = status_kib(pid, "VmHWM");
+    let elapsed = started.elapsed().as_secs_f64();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let (Some(ticks), Some(peak_kib)) = (ticks, peak_kib) else {
+        anyhow::bail!("the agent exited early (it needs root for the proc connector, or use a build with a working /proc)");
+    };
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let cpu_percent = 100.0 * ticks as f64 / per_second / elapsed;
+    let rss_mib = peak_kib as f64 / 1024.0;
+    println!(
+        "agent for {elapsed:.0} s (metrics every 1 s, exec capture, file integrity): {cpu_percent:.3} % of one core on average, peak RSS {rss_mib:.1} MiB"
+    );
+    let mut failed = false;
+    if let Some(max) = args.max_cpu_percent
+        && cpu_percent > max
+    {
+        println!("FAIL: {cpu_percent:.3} % of a core is above {max} %");
+        failed = true;
+    }
+    if let Some(max) = args.max_rss_mib
+        && rss_mib > max
+    {
+        println!("FAIL: peak RSS {rss_mib:.1} MiB is above {max} MiB");
+        failed = true;
+    }
+    if args.json {
+        println!(
+            "{}",
+            json!({"seconds": elapsed, "cpu_percent": cpu_percent, "peak_rss_mib": rss_mib})
+        );
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("watchpost-bench-agent-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// User + system CPU ticks of `pid` (fields 14 and 15 of `/proc/<pid>/stat`).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+fn status_kib(pid: u32, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
