@@ -13,6 +13,7 @@
 
 pub mod detection;
 pub mod error;
+mod host_monitor;
 pub mod ingest;
 pub mod metrics;
 mod params;
@@ -73,6 +74,7 @@ pub async fn serve(
     let watcher = config.watch().context("watching the configuration file")?;
     let retention = tokio::spawn(retention::run(state.clone()));
     let silent_agents = tokio::spawn(silent_agents::run(state.clone()));
+    let host_monitor = tokio::spawn(host_monitor::run(state.clone()));
 
     let addr = SocketAddr::new(host, settings.api.port);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -91,6 +93,7 @@ pub async fn serve(
     tracing::info!("shutting down: writing queued events");
     retention.abort();
     silent_agents.abort();
+    host_monitor.abort();
     drop(watcher);
     drop(rules_watcher);
     writer.drain().await;

@@ -20,6 +20,94 @@ pub struct OpLabels {
     pub op: &'static str,
 }
 
+/// A filesystem, by mount point.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MountLabels {
+    pub mount: String,
+}
+
+/// A network interface.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InterfaceLabels {
+    pub interface: String,
+}
+
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
+/// The server's own host, sampled every `monitoring.monitor_interval`.
+#[derive(Default)]
+pub struct HostGauges {
+    pub cpu_percent: FloatGauge,
+    pub memory_percent: FloatGauge,
+    pub swap_percent: FloatGauge,
+    pub load1: FloatGauge,
+    pub processes: FloatGauge,
+    pub disk_used_percent: Family<MountLabels, FloatGauge>,
+    pub network_received_bytes: Family<InterfaceLabels, FloatGauge>,
+    pub network_sent_bytes: Family<InterfaceLabels, FloatGauge>,
+}
+
+impl HostGauges {
+    fn register(&self, registry: &mut Registry) {
+        let host = registry.sub_registry_with_prefix("host");
+        host.register(
+            "cpu_percent",
+            "CPU busy, all cores",
+            self.cpu_percent.clone(),
+        );
+        host.register(
+            "memory_percent",
+            "Memory in use",
+            self.memory_percent.clone(),
+        );
+        host.register("swap_percent", "Swap in use", self.swap_percent.clone());
+        host.register("load1", "Load average over one minute", self.load1.clone());
+        host.register("processes", "Processes running", self.processes.clone());
+        host.register(
+            "disk_used_percent",
+            "Filesystem space in use, by mount point",
+            self.disk_used_percent.clone(),
+        );
+        host.register(
+            "network_received_bytes",
+            "Bytes received since boot, by interface",
+            self.network_received_bytes.clone(),
+        );
+        host.register(
+            "network_sent_bytes",
+            "Bytes sent since boot, by interface",
+            self.network_sent_bytes.clone(),
+        );
+    }
+
+    /// Sets every gauge from a sample.
+    pub fn set(&self, s: &watchpost_host::metrics::Snapshot) {
+        self.cpu_percent.set(s.cpu_percent);
+        self.memory_percent.set(s.memory_percent);
+        self.swap_percent.set(s.swap_percent);
+        self.load1.set(s.load[0]);
+        self.processes.set(s.processes as f64);
+        for d in &s.disks {
+            self.disk_used_percent
+                .get_or_create(&MountLabels {
+                    mount: d.mount.clone(),
+                })
+                .set(d.used_percent);
+        }
+        for i in &s.interfaces {
+            let labels = InterfaceLabels {
+                interface: i.name.clone(),
+            };
+            self.network_received_bytes
+                .get_or_create(&labels)
+                .set(i.received_bytes as f64);
+            self.network_sent_bytes
+                .get_or_create(&labels)
+                .set(i.sent_bytes as f64);
+        }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
@@ -33,6 +121,7 @@ pub struct Metrics {
     pub store_latency: Family<OpLabels, Histogram>,
     pub ingest_queue_events: Gauge,
     pub detections: Counter,
+    pub host: HostGauges,
 }
 
 impl Metrics {
@@ -82,8 +171,11 @@ impl Metrics {
             "Build information; the value is always 1",
             build_info,
         );
+        let host = HostGauges::default();
+        host.register(&mut registry);
         Metrics {
             registry,
+            host,
             events_ingested,
             ingest_errors,
             store_latency,

@@ -30,7 +30,10 @@ pub fn run(args: &AgentCostArgs) -> anyhow::Result<ExitCode> {
     let mut child = Command::new(std::env::current_exe()?)
         .args(["--config", config.to_str().unwrap_or_default(), "agent"])
         .args(["--output", "/dev/null", "--heartbeat-seconds", "1"])
-        .args(["--state-dir", dir.join("state").to_str().unwrap_or_default()])
+        .args([
+            "--state-dir",
+            dir.join("state").to_str().unwrap_or_default(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
@@ -44,7 +47,9 @@ pub fn run(args: &AgentCostArgs) -> anyhow::Result<ExitCode> {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
     let (Some(ticks), Some(peak_kib)) = (ticks, peak_kib) else {
-        anyhow::bail!("the agent exited early (it needs root for the proc connector, or use a build with a working /proc)");
+        anyhow::bail!(
+            "the agent exited early (it needs root for the proc connector, or use a build with a working /proc)"
+        );
     };
     // SAFETY: sysconf has no preconditions.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
@@ -72,7 +77,11 @@ pub fn run(args: &AgentCostArgs) -> anyhow::Result<ExitCode> {
             json!({"seconds": elapsed, "cpu_percent": cpu_percent, "peak_rss_mib": rss_mib})
         );
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {

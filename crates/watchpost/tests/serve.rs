@@ -806,3 +806,44 @@ fn a_wrong_web_section_is_refused_with_the_key() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_server_watches_its_own_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("watchpost.toml");
+    // Memory in use is always above 1 %: one threshold detection, held while it stays.
+    std::fs::write(
+        &config,
+        "[monitoring]\nmonitor_interval = 1\nmemory_threshold = 1.0\n",
+    )
+    .unwrap();
+    let server = Server::start_with(dir.path(), &["--config", config.to_str().unwrap()]);
+    let http = http();
+    eventually("host gauges on /metrics", || async {
+        let text = match http.get(server.url("/metrics")).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        text.contains("watchpost_host_cpu_percent ")
+            && text.contains("watchpost_host_disk_used_percent{mount=\"")
+            && text.contains("watchpost_host_network_received_bytes{interface=\"lo\"}")
+    })
+    .await;
+    eventually("metric samples stored as events", || async {
+        let page: Value =
+            get_json(&http, server.url("/api/v1/events?source=server&limit=10")).await;
+        page["items"].as_array().is_some_and(|items| {
+            items.len() >= 2 && items.iter().all(|e| e["event"]["kind"] == "metric")
+        })
+    })
+    .await;
+    let detections: Value = get_json(&http, server.url("/api/v1/detections?limit=100")).await;
+    let memory: Vec<&Value> = detections["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["rule_id"] == "host.memory_threshold")
+        .collect();
+    assert_eq!(memory.len(), 1, "{detections}");
+    assert_eq!(memory[0]["detector"], "host");
+}
