@@ -24,6 +24,7 @@ pub mod connector;
 pub mod fim;
 pub mod hashing;
 pub mod metrics;
+pub mod network;
 pub mod poll;
 pub mod procfs;
 pub mod thresholds;

@@ -1,5 +1,5 @@
 //! `watchpost agent`: watches the host it runs on (process execs, changes to watched
-//! files, system metrics against the `[monitoring]` thresholds) and ships what it sees to a server, or writes it as JSON lines when run alone.
+//! files, network listeners and connections, system metrics against the `[monitoring]` thresholds) and ships what it sees to a server, or writes it as JSON lines when run alone.
 //!
 //! Exec capture runs on its own thread (it blocks on the kernel socket and reads `/proc`
 //! at once, before short-lived processes vanish); everything it records goes to the
@@ -54,9 +54,23 @@ pub struct AgentArgs {
     /// Do not watch files for changes.
     #[arg(long)]
     pub no_file_integrity: bool,
-    /// Where the agent keeps what must survive a restart (the file-integrity baseline).
+    /// Where the agent keeps what must survive a restart (the file-integrity and network
+    /// baselines).
     #[arg(long, default_value = "watchpost-agent-state")]
     pub state_dir: PathBuf,
+    /// Do not watch network sockets.
+    #[arg(long)]
+    pub no_network: bool,
+    /// Seconds between reads of the socket tables.
+    #[arg(long, default_value_t = 5)]
+    pub network_interval_seconds: u64,
+    /// After the agent's first start, seconds during which new listening ports and first
+    /// outbound connections are learnt as normal rather than reported.
+    #[arg(long, default_value_t = 600)]
+    pub learning_seconds: u64,
+    /// Addresses and networks whose connections are reported (one per line, `#` comments).
+    #[arg(long)]
+    pub blocklist: Option<PathBuf>,
 }
 
 /// Where records go.
@@ -149,6 +163,26 @@ pub async fn run(args: AgentArgs, config: &Option<PathBuf>) -> anyhow::Result<Ex
                 }
             }
         })?;
+    std::fs::create_dir_all(&args.state_dir)
+        .map_err(|e| anyhow::anyhow!("--state-dir {}: {e}", args.state_dir.display()))?;
+    if !args.no_network {
+        let blocklist = match &args.blocklist {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("--blocklist {}: {e}", path.display()))?;
+                watchpost_host::network::read_blocklist(&text)
+                    .map_err(|e| anyhow::anyhow!("--blocklist {}: {e}", path.display()))?
+            }
+            None => Vec::new(),
+        };
+        let state_file = args.state_dir.join("network-baseline.json");
+        let learning = Duration::from_secs(args.learning_seconds);
+        let interval = Duration::from_secs(args.network_interval_seconds.max(1));
+        let network_tx = tx.clone();
+        std::thread::Builder::new()
+            .name("network".into())
+            .spawn(move || watch_network(state_file, learning, blocklist, interval, network_tx))?;
+    }
     if !args.no_file_integrity {
         std::fs::create_dir_all(&args.state_dir)
             .map_err(|e| anyhow::anyhow!("--state-dir {}: {e}", args.state_dir.display()))?;
@@ -235,6 +269,37 @@ fn watch_files(
             return;
         }
         changes = fim.next_changes(Duration::from_secs(1));
+    }
+}
+
+/// Reads the socket tables every `interval` and sends what is new.
+fn watch_network(
+    state_file: PathBuf,
+    learning: Duration,
+    blocklist: Vec<watchpost_host::network::Network4Or6>,
+    interval: Duration,
+    tx: tokio::sync::mpsc::Sender<Vec<Record>>,
+) {
+    let host = hostname();
+    let mut watch =
+        watchpost_host::network::NetworkWatch::start(Some(state_file), learning, blocklist);
+    loop {
+        std::thread::sleep(interval);
+        let records: Vec<Record> = watch
+            .scan()
+            .iter()
+            .flat_map(|finding| {
+                let (event, detection) =
+                    watchpost_host::network::finding_records(finding, host.clone());
+                [
+                    Record::Event(Box::new(event)),
+                    Record::Detection(Box::new(detection)),
+                ]
+            })
+            .collect();
+        if !records.is_empty() && tx.blocking_send(records).is_err() {
+            return;
+        }
     }
 }
 

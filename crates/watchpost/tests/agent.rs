@@ -350,3 +350,61 @@ fn metrics_are_sampled_and_a_threshold_held_raises_one_detection() {
     );
     assert_eq!(raised[0]["evidence"]["limit"], 1.0);
 }
+
+#[test]
+fn new_listeners_and_blocklisted_destinations_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocklist = dir.path().join("blocklist.txt");
+    std::fs::write(&blocklist, "# test networks\n127.0.0.3/32\n").unwrap();
+    let output = dir.path().join("agent.jsonl");
+    let child = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["--log-format", "plain", "agent"])
+        .args([
+            "--output",
+            output.to_str().unwrap(),
+            "--exec-source",
+            "proc-poll",
+        ])
+        .args(["--no-file-integrity", "--learning-seconds", "0"])
+        .args(["--network-interval-seconds", "1"])
+        .args(["--blocklist", blocklist.to_str().unwrap()])
+        .args(["--state-dir", dir.path().join("state").to_str().unwrap()])
+        .env_remove("WATCHPOST_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn agent");
+    let agent = Agent(child);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // A port that starts listening, and a connection to a blocklisted address.
+    let listener = TcpListener::bind("127.0.0.3:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let client = std::net::TcpStream::connect(("127.0.0.3", port)).unwrap();
+    let (_server_side, _) = listener.accept().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    drop(agent);
+    drop(client);
+    let detections: Vec<Value> = std::fs::read_to_string(&output)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter_map(|r| r.get("detection").cloned())
+        .collect();
+    let listening = format!("127.0.0.3:{port}");
+    assert!(
+        detections
+            .iter()
+            .any(|d| d["rule_id"] == "watchpost.network.new_listener"
+                && d["evidence"]["local"] == listening.as_str()
+                && d["evidence"]["pid"] == std::process::id()),
+        "{detections:#?}"
+    );
+    assert!(
+        detections.iter().any(
+            |d| d["rule_id"] == "watchpost.network.blocklisted_destination"
+                && d["evidence"]["remote"] == listening.as_str()
+        ),
+        "{detections:#?}"
+    );
+}
