@@ -18,6 +18,7 @@
 //! }
 //! ```
 
+pub mod baseline;
 pub mod capabilities;
 pub mod capture;
 pub mod connector;

@@ -1,20 +1,33 @@
 //! The process tree: every process the collector knows, by pid, so that an exec's parent
 //! and ancestors can be named even after they exited.
 //!
-//! Bounded: exited processes stay until room is needed, oldest exit first; a process
-//! still running is dropped only when the tree is full of running ones.
+//! Bounded: an exited process stays for [`KEEP_EXITED`] (long enough for the children it
+//! left to be recorded with it as parent; orphans are adopted by init soon after) or until
+//! room is needed, oldest exit first; a process still running is dropped only when the tree
+//! is full of running ones. Command lines kept here are cut at [`MAX_KEPT_ARGV_BYTES`]: a
+//! build's compiler invocations can be tens of kilobytes each.
 
 use crate::procfs::ProcessInfo;
 use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// How long an exited process is kept.
+pub const KEEP_EXITED: Duration = Duration::from_secs(60);
+/// The most of a command line kept per process in the tree.
+pub const MAX_KEPT_ARGV_BYTES: usize = 4096;
 
 /// Processes kept by default.
 pub const DEFAULT_CAPACITY: usize = 32_768;
 
+/// A process that exited: its pid, its start time (to tell it from a later process that
+/// reuses the pid) and when it exited.
+type Exit = (i32, Option<chrono::DateTime<chrono::Utc>>, Instant);
+
 /// The tree.
 pub struct ProcessTree {
     processes: HashMap<i32, ProcessInfo>,
-    /// Pids in the order they exited (a pid may be reused: checked on eviction).
-    exited: VecDeque<i32>,
+    /// Pids in the order they exited, with when (a pid may be reused: checked on eviction).
+    exited: VecDeque<Exit>,
     capacity: usize,
 }
 
@@ -44,10 +57,15 @@ impl ProcessTree {
     }
 
     /// Adds or replaces a process (an exec replaces what the pid ran before).
-    pub fn insert(&mut self, info: ProcessInfo) {
+    pub fn insert(&mut self, mut info: ProcessInfo) {
         if !self.processes.contains_key(&info.pid) {
             self.make_room();
         }
+        let mut kept = 0;
+        info.argv.retain(|arg| {
+            kept += arg.len() + 1;
+            kept <= MAX_KEPT_ARGV_BYTES
+        });
         self.processes.insert(info.pid, info);
     }
 
@@ -58,8 +76,23 @@ impl ProcessTree {
 
     /// Notes that `pid` exited; it stays until room is needed.
     pub fn exited(&mut self, pid: i32) {
-        if self.processes.contains_key(&pid) {
-            self.exited.push_back(pid);
+        let now = Instant::now();
+        if let Some(process) = self.processes.get(&pid) {
+            self.exited.push_back((pid, process.start, now));
+        }
+        while let Some(&(old, start, at)) = self.exited.front() {
+            if now.duration_since(at) < KEEP_EXITED {
+                break;
+            }
+            self.exited.pop_front();
+            self.forget(old, start);
+        }
+    }
+
+    /// Removes `pid` unless a later process reuses the pid.
+    fn forget(&mut self, pid: i32, start: Option<chrono::DateTime<chrono::Utc>>) {
+        if self.processes.get(&pid).is_some_and(|p| p.start == start) {
+            self.processes.remove(&pid);
         }
     }
 
@@ -94,9 +127,7 @@ impl ProcessTree {
     fn make_room(&mut self) {
         while self.processes.len() >= self.capacity {
             match self.exited.pop_front() {
-                Some(pid) => {
-                    self.processes.remove(&pid);
-                }
+                Some((pid, start, _)) => self.forget(pid, start),
                 None => {
                     // Full of running processes: drop an arbitrary one rather than grow.
                     let Some(&pid) = self.processes.keys().next() else {

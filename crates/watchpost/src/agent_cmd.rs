@@ -54,8 +54,8 @@ pub struct AgentArgs {
     /// Do not watch files for changes.
     #[arg(long)]
     pub no_file_integrity: bool,
-    /// Where the agent keeps what must survive a restart (the file-integrity and network
-    /// baselines).
+    /// Where the agent keeps what must survive a restart (the file-integrity, network and
+    /// host baselines).
     #[arg(long, default_value = "watchpost-agent-state")]
     pub state_dir: PathBuf,
     /// Do not watch network sockets.
@@ -64,8 +64,9 @@ pub struct AgentArgs {
     /// Seconds between reads of the socket tables.
     #[arg(long, default_value_t = 5)]
     pub network_interval_seconds: u64,
-    /// After the agent's first start, seconds during which new listening ports and first
-    /// outbound connections are learnt as normal rather than reported.
+    /// After the agent's first start, seconds during which the baselines (metrics,
+    /// parent→child pairs, binaries, listening ports, outbound programs) learn what is
+    /// normal rather than report it.
     #[arg(long, default_value_t = 600)]
     pub learning_seconds: u64,
     /// Addresses and networks whose connections are reported (one per line, `#` comments).
@@ -205,6 +206,10 @@ pub async fn run(args: AgentArgs, config: &Option<PathBuf>) -> anyhow::Result<Ex
     sampler.sample();
     metrics_tick.tick().await;
     let mut thresholds = watchpost_host::thresholds::ThresholdWatch::default();
+    let mut baselines = watchpost_host::baseline::Baselines::load(
+        Some(args.state_dir.join("baselines.json")),
+        Duration::from_secs(args.learning_seconds),
+    );
     let limits = watchpost_host::thresholds::Limits {
         cpu: monitoring.cpu_threshold,
         memory: monitoring.memory_threshold,
@@ -215,8 +220,21 @@ pub async fn run(args: AgentArgs, config: &Option<PathBuf>) -> anyhow::Result<Ex
             records = rx.recv() => {
                 let Some(records) = records else { break };
                 for record in records {
+                    let anomalies = match &record {
+                        Record::Event(event) if event.event.action.as_deref() == Some("exec") => {
+                            baselines.observe_exec(event)
+                                .iter()
+                                .map(|a| watchpost_host::baseline::anomaly_detection(a, event.host.name.clone(), Some(event)))
+                                .collect()
+                        }
+                        _ => Vec::new(),
+                    };
                     sink.put(record);
+                    for d in anomalies {
+                        sink.put(Record::Detection(Box::new(d)));
+                    }
                 }
+                baselines.save(false);
             }
             _ = metrics_tick.tick(), if monitoring.enabled => {
                 let snapshot = sampler.sample();
@@ -225,6 +243,11 @@ pub async fn run(args: AgentArgs, config: &Option<PathBuf>) -> anyhow::Result<Ex
                     let d = watchpost_host::thresholds::crossing_detection(&crossing, host.clone());
                     sink.put(Record::Detection(Box::new(d)));
                 }
+                for anomaly in baselines.observe_metrics(&snapshot) {
+                    let d = watchpost_host::baseline::anomaly_detection(&anomaly, host.clone(), None);
+                    sink.put(Record::Detection(Box::new(d)));
+                }
+                baselines.save(false);
                 sink.put(Record::Event(Box::new(watchpost_host::metrics::metric_event(&snapshot, host))));
             }
             _ = heartbeat.tick() => {
@@ -234,6 +257,7 @@ pub async fn run(args: AgentArgs, config: &Option<PathBuf>) -> anyhow::Result<Ex
             _ = tokio::signal::ctrl_c() => break,
         }
     }
+    baselines.save(true);
     if let Sink::Server(shipper) = &sink {
         shipper.flush()?;
     }
