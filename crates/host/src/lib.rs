@@ -1,4 +1,7 @@
-//! Watchpost host collectors: what happens on a Linux machine, as [`watchpost_core::Event`]s.
+//! Watchpost host collectors: what happens on a Linux machine, as [`watchpost_core::Event`]s
+//! and detections. Process execs are described below; [`fim`] watches files, [`network`]
+//! sockets, [`metrics`] samples the system, [`thresholds`] and [`baseline`] turn samples
+//! and execs into detections.
 //!
 //! Process execs come from an [`ExecSource`]: the netlink proc connector (real time, needs
 //! root) or polling `/proc` (the fallback when nothing else is permitted). Either way each

@@ -1,8 +1,8 @@
 //! `watchpost eval host-fp FILE...`: the built-in rules over ordinary work, counted per
-//! distinct command line. Inputs are the agent's own exec events (JSON lines, as
-//! `watchpost agent --output` writes them, optionally gzip-compressed) or text files of command lines typed at a
-//! shell (one per line, `#` comments), turned into events by the same model as
-//! `eval gtfobins`.
+//! distinct command line. Inputs are the agent's own exec events (`.jsonl`, optionally
+//! `.gz`: events, or records as `watchpost agent --output` writes them) or text files of
+//! command lines typed at a shell (one per line, `#` comments), turned into events by the
+//! same model as `eval gtfobins`.
 
 use super::simulate::{Context, simulate};
 use anyhow::Context as _;
@@ -40,8 +40,16 @@ fn read_events(path: &Path) -> anyhow::Result<Vec<Event>> {
             continue;
         }
         if is_json {
-            let value: serde_json::Value = serde_json::from_str(line)
+            let mut value: serde_json::Value = serde_json::from_str(line)
                 .with_context(|| format!("{}:{}: not JSON", path.display(), n + 1))?;
+            // `watchpost agent --output` writes records: `{"event": EVENT}` or
+            // `{"detection": ...}`; an event alone has its `@timestamp` at the top.
+            if value.get("@timestamp").is_none() {
+                match value.get_mut("event").map(serde_json::Value::take) {
+                    Some(event) if event.get("@timestamp").is_some() => value = event,
+                    _ => continue,
+                }
+            }
             events.push(
                 Event::from_json(value)
                     .with_context(|| format!("{}:{}: not an event", path.display(), n + 1))?,
