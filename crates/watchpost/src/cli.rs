@@ -212,6 +212,23 @@ pub enum EvalCommand {
         #[arg(long)]
         min_function: Option<f64>,
     },
+    /// Turn each LOLBAS command (DIR/yml) into the Sysmon process-creation event it would
+    /// produce and run the built-in rules (and any --rules folders): detection per category.
+    Lolbas {
+        dir: PathBuf,
+        /// More rule folders to run beside the built-in rules.
+        #[arg(long = "rules")]
+        rules: Vec<PathBuf>,
+        /// End with one JSON line of the figures.
+        #[arg(long)]
+        json: bool,
+        /// Print up to N missed commands.
+        #[arg(long, default_value_t = 0)]
+        show: usize,
+        /// Exit 1 when fewer commands than this percentage are detected.
+        #[arg(long)]
+        min_detected: Option<f64>,
+    },
     /// Run the built-in host rules over ordinary work: recorded exec events (`.jsonl`,
     /// as the agent writes them) or command lines typed at a shell (any other file, one
     /// per line); report the share of distinct command lines flagged.

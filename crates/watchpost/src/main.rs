@@ -111,6 +111,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => eval::peer_agreement(&corpus, json, min_recall),
         Command::Eval {
             command:
+                EvalCommand::Lolbas {
+                    dir,
+                    rules,
+                    json,
+                    show,
+                    min_detected,
+                },
+        } => eval_host::lolbas::run(
+            &dir,
+            &eval_host::lolbas::Options {
+                rules,
+                json,
+                show,
+                min_detected,
+            },
+        ),
+        Command::Eval {
+            command:
                 EvalCommand::HostFp {
                     files,
                     json,

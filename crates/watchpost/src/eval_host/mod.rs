@@ -4,5 +4,6 @@
 
 pub mod false_positives;
 pub mod gtfobins;
+pub mod lolbas;
 pub mod shell;
 pub mod simulate;
