@@ -227,6 +227,14 @@ async fn attacks_on_this_host_arrive_at_the_server_as_detections() {
     .await;
 
     // A job added to the crontab through a pipe; the crontab is restored afterwards.
+    if Command::new("crontab").arg("-l").output().is_err() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "crontab (Debian: cron) is missing under CI"
+        );
+        eprintln!("crontab case skipped: no crontab program (Debian package cron)");
+        return;
+    }
     let _saved = SavedCrontab::save();
     sh("(crontab -l 2>/dev/null; echo '# wp-agent-test 0 0 1 1 * true') | crontab -");
     eventually("the crontab installed from a pipe is detected", || async {

@@ -276,14 +276,26 @@ impl Run<'_> {
                 self.files.insert(file.clone(), text.clone());
             }
         }
-        self.follow(process, command, stdin.as_deref(), depth);
+        // What runs is the command after any `sudo`.
+        let run = SimpleCommand {
+            words: words.to_vec(),
+            ..command.clone()
+        };
+        self.follow(process, &run, stdin.as_deref(), depth);
         (None, is_program.then_some(process))
     }
 
     /// The script of `sh -c SCRIPT`. A script of one simple command is exec'd in the
     /// shell's place, as bash and dash do; a longer one runs command by command.
     fn c_script(&mut self, script: &str, shell: usize, depth: usize) {
-        let commands = shell::parse(script);
+        let mut commands = shell::parse(script);
+        // `exec CMD` as the whole script is the same as `CMD`.
+        if let [only] = commands.as_mut_slice()
+            && only.words.len() > 1
+            && only.words[0] == "exec"
+        {
+            only.words.remove(0);
+        }
         match commands.as_slice() {
             [only]
                 if only.substitutions.is_empty()
@@ -329,6 +341,10 @@ impl Run<'_> {
         } else {
             name.as_str()
         };
+        if let Some(shell) = shell_with_no_command(words) {
+            self.replace(process, shell, &[shell, "-i"]);
+            return;
+        }
         if is_shell(applet) {
             if let Some(at) = words
                 .iter()
@@ -480,6 +496,18 @@ fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// Programs that exec the user's shell in their place when given no command to run:
+/// `chroot DIR` and `capsh --`.
+fn shell_with_no_command(words: &[String]) -> Option<&'static str> {
+    let name = basename(&words[0]);
+    let operands = words[1..].iter().filter(|w| !w.starts_with('-')).count();
+    match name {
+        "chroot" if operands == 1 => Some("/bin/sh"),
+        "capsh" if words.len() == 2 && words[1] == "--" => Some("/bin/bash"),
+        _ => None,
+    }
+}
+
 /// Whether the command `name` runs the example's `program`: the same name, or a variant
 /// of it (`octave-cli` for `octave`, `mosh` for `mosh-server`).
 fn is_program(name: &str, program: &str) -> bool {
@@ -612,6 +640,26 @@ mod tests {
         assert_eq!(c[1].2.as_deref(), Some("/usr/bin/python"));
         let shell = events[1].process.as_ref().unwrap();
         assert_eq!(shell.real_user.as_ref().unwrap().id.as_deref(), Some("0"));
+    }
+
+    #[test]
+    fn a_pager_command_that_execs_a_shell_replaces_it() {
+        let events = simulate(
+            "git",
+            "PAGER='/bin/sh -c \"exec sh 0<&1\"' sudo git -p help",
+            &Context::Unprivileged,
+        );
+        let c = commands(&events);
+        assert_eq!(
+            c[1].0, "git -p help",
+            "sudo's options and name are not git's"
+        );
+        assert_eq!(c[2].0, "/bin/sh -c exec sh 0<&1");
+        assert_eq!(c[2].1, "/usr/bin/git");
+        assert_eq!(
+            c[3],
+            ("sh".into(), "/usr/bin/git".into(), Some("/bin/sh".into()))
+        );
     }
 
     #[test]
