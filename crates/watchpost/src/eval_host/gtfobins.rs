@@ -210,7 +210,10 @@ pub fn run(dir: &Path, options: &Options) -> anyhow::Result<ExitCode> {
             report_miss(options, &mut shown, example, hit);
         }
     }
-    println!("GTFOBins examples detected by the built-in rules:");
+    println!(
+        "GTFOBins examples detected by the built-in rules{}:",
+        if options.rules.is_empty() { "" } else { " and the folders given" }
+    );
     for (name, tally) in &by_function {
         let floor = if FLOORED.contains(&name.as_str()) {
             " *"
