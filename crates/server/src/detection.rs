@@ -264,7 +264,35 @@ fn rule_detection(
         })
         .collect();
     d.evidence = serde_json::json!({ "rule_path": rule.path, "fields": fields });
+    let ancestry = ancestry(event);
+    if !ancestry.is_empty() {
+        d.evidence["ancestry"] = serde_json::Value::Array(ancestry);
+    }
     d
+}
+
+/// The process and its ancestors, as the event carries them (the agent nests up to six
+/// parents): who started what, for the analyst reading the detection.
+fn ancestry(event: &Event) -> Vec<serde_json::Value> {
+    let mut chain = Vec::new();
+    let mut current = event.process.as_ref();
+    while let Some(p) = current {
+        if chain.len() >= 16 {
+            break;
+        }
+        chain.push(serde_json::json!({
+            "pid": p.pid,
+            "executable": p.executable,
+            "command_line": p.command_line,
+            "user": p.real_user.as_ref().and_then(|u| u.name.clone().or(u.id.clone())),
+        }));
+        current = p.parent.as_deref();
+    }
+    if chain.len() < 2 {
+        // Only the process itself: nothing to show beyond its fields.
+        chain.clear();
+    }
+    chain
 }
 
 /// A detection for a correlation that held: its events are the most recent it counted.

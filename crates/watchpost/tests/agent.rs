@@ -186,6 +186,20 @@ async fn attacks_on_this_host_arrive_at_the_server_as_detections() {
             .any(|t| t.contains("/dev/tcp"))
     })
     .await;
+    // The detection shows who started the shell: the test process is among its ancestors.
+    let body: Value = get_json(&http, server.url("/api/v1/detections?limit=500")).await;
+    let shell = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["evidence"].to_string().contains(&marker))
+        .unwrap();
+    let ancestry = shell["evidence"]["ancestry"].as_array().expect("ancestry");
+    assert!(ancestry.len() >= 3, "{ancestry:?}");
+    assert!(
+        ancestry.iter().any(|p| p["pid"] == std::process::id()),
+        "the test process is an ancestor: {ancestry:?}"
+    );
 
     // A script downloaded and piped straight into a shell.
     let script_port = serve_script("echo wp-downloaded >/dev/null\n");

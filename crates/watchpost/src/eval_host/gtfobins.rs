@@ -212,7 +212,11 @@ pub fn run(dir: &Path, options: &Options) -> anyhow::Result<ExitCode> {
     }
     println!(
         "GTFOBins examples detected by the built-in rules{}:",
-        if options.rules.is_empty() { "" } else { " and the folders given" }
+        if options.rules.is_empty() {
+            ""
+        } else {
+            " and the folders given"
+        }
     );
     for (name, tally) in &by_function {
         let floor = if FLOORED.contains(&name.as_str()) {
