@@ -24,6 +24,7 @@ pub mod detection;
 pub mod event;
 pub mod fields;
 pub mod incident;
+pub mod net;
 pub mod severity;
 pub mod time;
 

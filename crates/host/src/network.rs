@@ -14,6 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 use watchpost_core::event::{Endpoint, Network, Process};
+use watchpost_core::net::Cidr;
 use watchpost_core::{AttackTags, Detection, Entity, Event, Severity};
 
 /// Sockets read per table, at most (busy servers have tens of thousands).
@@ -149,60 +150,8 @@ pub fn socket_owners(wanted: &HashSet<u64>) -> HashMap<u64, i32> {
     owners
 }
 
-/// An address or network on the blocklist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Network4Or6 {
-    base: IpAddr,
-    prefix: u8,
-}
-
-impl std::str::FromStr for Network4Or6 {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (address, prefix) = s.split_once('/').unwrap_or((s, ""));
-        let base: IpAddr = address
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{s}` is not an IP address or network"))?;
-        let max = if base.is_ipv4() { 32 } else { 128 };
-        let prefix = if prefix.is_empty() {
-            max
-        } else {
-            prefix
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("`{s}`: the prefix length must be 0 to {max}"))?
-        };
-        Ok(Network4Or6 { base, prefix })
-    }
-}
-
-impl Network4Or6 {
-    /// Whether `ip` is in this network.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let bits = |ip: IpAddr| -> Option<u128> {
-            match (self.base, ip) {
-                (IpAddr::V4(_), IpAddr::V4(v)) => Some(u128::from(u32::from(v)) << 96),
-                (IpAddr::V6(_), IpAddr::V6(v)) => Some(u128::from(v)),
-                _ => None,
-            }
-        };
-        let (Some(base), Some(ip)) = (bits(self.base), bits(ip)) else {
-            return false;
-        };
-        let mask = if self.prefix == 0 {
-            0
-        } else {
-            let width = if self.base.is_ipv4() { 32 } else { 128 };
-            u128::MAX << (128 - u32::from(self.prefix)) >> (128 - width) << (128 - width)
-        };
-        base & mask == ip & mask
-    }
-}
-
 /// Reads a blocklist: one address or network per line, `#` comments. Errors name the line.
-pub fn read_blocklist(text: &str) -> Result<Vec<Network4Or6>, String> {
+pub fn read_blocklist(text: &str) -> Result<Vec<Cidr>, String> {
     text.lines()
         .enumerate()
         .map(|(n, line)| (n, line.split('#').next().unwrap_or("").trim()))
@@ -241,7 +190,7 @@ struct Baseline {
 pub struct NetworkWatch {
     baseline: Baseline,
     state_file: Option<PathBuf>,
-    blocklist: Vec<Network4Or6>,
+    blocklist: Vec<Cidr>,
     /// Sockets already reported on, so each is looked at once.
     seen: HashSet<(u64, SocketAddr)>,
 }
@@ -252,7 +201,7 @@ impl NetworkWatch {
     pub fn start(
         state_file: Option<PathBuf>,
         learning: Duration,
-        blocklist: Vec<Network4Or6>,
+        blocklist: Vec<Cidr>,
     ) -> NetworkWatch {
         let saved: Option<Baseline> = state_file
             .as_ref()

@@ -18,24 +18,8 @@ use watchpost_ship::Record;
 
 #[derive(Args)]
 pub struct AgentArgs {
-    /// The Watchpost server to ship to (`https://host:port`).
-    #[arg(long, requires = "token")]
-    pub server: Option<String>,
-    /// The agent token from `watchpost agent-token create --name NAME`.
-    #[arg(
-        long,
-        env = "WATCHPOST_TOKEN",
-        requires = "server",
-        hide_env_values = true
-    )]
-    pub token: Option<String>,
-    /// Where records wait for the server.
-    #[arg(long, default_value = "watchpost-agent-spool")]
-    pub spool: PathBuf,
-    /// The most the spool keeps while the server is away, in MiB; past it the oldest
-    /// records are dropped and counted.
-    #[arg(long, default_value_t = 256)]
-    pub spool_max_mib: u64,
+    #[command(flatten)]
+    pub ship: crate::ship_args::ShipArgs,
     /// Append what the agent records to this file as JSON lines (default: standard output
     /// when there is no server).
     #[arg(long)]
@@ -101,41 +85,16 @@ impl Sink {
 pub async fn run(args: AgentArgs, config: &Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let settings = crate::cli::load_config(config, Vec::new())?.get();
     let monitoring = settings.monitoring.clone();
-    let mut sink = match (&args.server, &args.token, &args.output) {
-        (Some(server), Some(token), _) => {
-            let token =
-                watchpost_ship::Token::parse(token).map_err(|e| anyhow::anyhow!("--token: {e}"))?;
-            if !(server.starts_with("http://") || server.starts_with("https://")) {
-                anyhow::bail!(
-                    "--server `{server}`: give a URL such as https://watchpost.example:8080"
-                );
-            }
-            Sink::Server(watchpost_ship::Shipper::start(
-                watchpost_ship::ShipperConfig {
-                    server: server.clone(),
-                    token,
-                    sender: watchpost_ship::SenderInfo {
-                        kind: "agent".into(),
-                        version: env!("CARGO_PKG_VERSION").into(),
-                    },
-                    spool_dir: args.spool.clone(),
-                    limits: watchpost_ship::SpoolLimits {
-                        max_bytes: args.spool_max_mib << 20,
-                        ..Default::default()
-                    },
-                    flush_interval: Duration::from_secs(1),
-                    max_backoff: Duration::from_secs(60),
-                },
-            )?)
-        }
-        (_, _, Some(path)) => Sink::Lines(Box::new(
+    let mut sink = match (args.ship.start("agent")?, &args.output) {
+        (Some(shipper), _) => Sink::Server(shipper),
+        (None, Some(path)) => Sink::Lines(Box::new(
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
                 .map_err(|e| anyhow::anyhow!("--output {}: {e}", path.display()))?,
         )),
-        _ => Sink::Lines(Box::new(std::io::stdout())),
+        (None, None) => Sink::Lines(Box::new(std::io::stdout())),
     };
     let mut capture = ExecCapture::start(args.exec_source)?;
     let source = capture.source_name();
@@ -300,7 +259,7 @@ fn watch_files(
 fn watch_network(
     state_file: PathBuf,
     learning: Duration,
-    blocklist: Vec<watchpost_host::network::Network4Or6>,
+    blocklist: Vec<watchpost_core::net::Cidr>,
     interval: Duration,
     tx: tokio::sync::mpsc::Sender<Vec<Record>>,
 ) {

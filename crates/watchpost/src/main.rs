@@ -15,6 +15,7 @@ mod hunt;
 mod logging;
 mod proxy_cmd;
 mod rules_cmd;
+mod ship_args;
 
 use clap::Parser;
 use cli::{

@@ -29,25 +29,8 @@ pub struct ProxyArgs {
     /// they are shipped to a server).
     #[arg(long)]
     pub detections: Option<PathBuf>,
-    /// Ship detections to this Watchpost server (`https://host:port`), spooling them on
-    /// disk while it is away.
-    #[arg(long, requires = "token")]
-    pub server: Option<String>,
-    /// The sender token from `watchpost agent-token create --kind proxy`.
-    #[arg(
-        long,
-        env = "WATCHPOST_TOKEN",
-        requires = "server",
-        hide_env_values = true
-    )]
-    pub token: Option<String>,
-    /// Where detections wait for the server.
-    #[arg(long, default_value = "watchpost-spool")]
-    pub spool: PathBuf,
-    /// The most the spool keeps while the server is away, in MiB; past it the oldest
-    /// detections are dropped and counted.
-    #[arg(long, default_value_t = 256)]
-    pub spool_max_mib: u64,
+    #[command(flatten)]
+    pub ship: crate::ship_args::ShipArgs,
     /// Largest request body buffered for inspection and forwarded, in bytes.
     #[arg(long, default_value_t = watchpost_web::layer::DEFAULT_MAX_BUFFER)]
     pub max_body: usize,
@@ -85,35 +68,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         policy,
         Arc::new(Blocklist::default()),
     ));
-    let shipper = match (&args.server, &args.token) {
-        (Some(server), Some(token)) => {
-            let token =
-                watchpost_ship::Token::parse(token).map_err(|e| anyhow::anyhow!("--token: {e}"))?;
-            if !(server.starts_with("http://") || server.starts_with("https://")) {
-                anyhow::bail!(
-                    "--server `{server}`: give a URL such as https://watchpost.example:8080"
-                );
-            }
-            Some(watchpost_ship::Shipper::start(
-                watchpost_ship::ShipperConfig {
-                    server: server.clone(),
-                    token,
-                    sender: watchpost_ship::SenderInfo {
-                        kind: "proxy".into(),
-                        version: env!("CARGO_PKG_VERSION").into(),
-                    },
-                    spool_dir: args.spool.clone(),
-                    limits: watchpost_ship::SpoolLimits {
-                        max_bytes: args.spool_max_mib << 20,
-                        ..Default::default()
-                    },
-                    flush_interval: std::time::Duration::from_secs(1),
-                    max_backoff: std::time::Duration::from_secs(60),
-                },
-            )?)
-        }
-        _ => None,
-    };
+    let shipper = args.ship.start("proxy")?;
     let out: Option<Box<dyn Write + Send>> = match (&args.detections, &shipper) {
         (Some(path), _) => Some(Box::new(
             std::fs::OpenOptions::new()

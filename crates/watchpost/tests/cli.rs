@@ -132,6 +132,12 @@ fn every_subcommand_has_help_and_version_prints() {
         &["eval", "peer-agreement", "--help"],
         &["eval", "web", "--help"],
         &["proxy", "--help"],
+        &["agent", "--help"],
+        &["eval", "gtfobins", "--help"],
+        &["eval", "host-fp", "--help"],
+        &["eval", "lolbas", "--help"],
+        &["bench", "exec-capture", "--help"],
+        &["bench", "agent", "--help"],
     ] {
         let out = run(dir.path(), args);
         assert!(
