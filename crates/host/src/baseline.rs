@@ -100,14 +100,10 @@ impl Baselines {
     /// Loads the baselines saved in `state_file`, or starts new ones that learn for
     /// `learning` before they report anything.
     pub fn load(state_file: Option<PathBuf>, learning: Duration) -> Baselines {
-        let saved = state_file
-            .as_ref()
-            .and_then(|f| std::fs::read(f).ok())
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_else(|| Saved {
-                learning_until: chrono::Utc::now().timestamp() + learning.as_secs() as i64,
-                ..Saved::default()
-            });
+        let saved = crate::state::load(state_file.as_deref()).unwrap_or_else(|| Saved {
+            learning_until: chrono::Utc::now().timestamp() + learning.as_secs() as i64,
+            ..Saved::default()
+        });
         Baselines {
             saved,
             state_file,
@@ -236,17 +232,9 @@ impl Baselines {
             return;
         }
         let Some(file) = &self.state_file else { return };
-        if let Ok(json) = serde_json::to_vec(&self.saved) {
-            let temporary = file.with_extension("tmp");
-            match std::fs::write(&temporary, json).and_then(|_| std::fs::rename(&temporary, file)) {
-                Ok(()) => {
-                    self.dirty = false;
-                    self.last_save = Instant::now();
-                }
-                Err(e) => {
-                    tracing::warn!(file = %file.display(), error = %e, "the baselines could not be saved")
-                }
-            }
+        if crate::state::save(file, &self.saved, "baselines") {
+            self.dirty = false;
+            self.last_save = Instant::now();
         }
     }
 }

@@ -115,7 +115,7 @@ impl ExecCapture {
             source,
             tree: ProcessTree::from_proc(),
             users: UserNames::default(),
-            host: hostname(),
+            host: crate::state::hostname(),
             stats: CaptureStats::default(),
             to_hash,
             hashed,
@@ -186,13 +186,6 @@ impl ExecCapture {
 
 /// How often the polling fallback lists `/proc`.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
-
-fn hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-}
 
 /// The ECS event for the exec of `info`, whose ancestors (parent first) are `ancestry`.
 /// `user.*` names the real user (who ran it); `process.user` the effective one.

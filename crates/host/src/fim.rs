@@ -147,10 +147,7 @@ impl Fim {
     /// Starts watching `paths`. The baseline saved in `state_file` (if any) is compared
     /// with the files now: what changed while nobody watched is returned at once.
     pub fn start(paths: Vec<PathBuf>, state_file: Option<PathBuf>) -> (Fim, Vec<FileChange>) {
-        let saved: Option<BTreeMap<PathBuf, FileState>> = state_file
-            .as_ref()
-            .and_then(|f| std::fs::read(f).ok())
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let saved: Option<BTreeMap<PathBuf, FileState>> = crate::state::load(state_file.as_deref());
         let (tx, events) = mpsc::channel();
         let watcher = watch(&paths, tx);
         let mut fim = Fim {
@@ -249,16 +246,8 @@ impl Fim {
     }
 
     fn save(&self) {
-        let Some(file) = &self.state_file else { return };
-        let Ok(json) = serde_json::to_vec(&self.baseline) else {
-            return;
-        };
-        let temporary = file.with_extension("tmp");
-        if std::fs::write(&temporary, json)
-            .and_then(|_| std::fs::rename(&temporary, file))
-            .is_err()
-        {
-            tracing::warn!(file = %file.display(), "the file-integrity baseline could not be saved");
+        if let Some(file) = &self.state_file {
+            crate::state::save(file, &self.baseline, "file-integrity baseline");
         }
     }
 }

@@ -31,12 +31,14 @@ pub mod metrics;
 pub mod network;
 pub mod poll;
 pub mod procfs;
+pub mod state;
 pub mod thresholds;
 pub mod tree;
 pub mod users;
 
 pub use capture::{ExecCapture, SourceChoice, exec_event};
 pub use procfs::ProcessInfo;
+pub use state::hostname;
 pub use tree::ProcessTree;
 
 /// Why a collector could not start.

@@ -203,10 +203,7 @@ impl NetworkWatch {
         learning: Duration,
         blocklist: Vec<Cidr>,
     ) -> NetworkWatch {
-        let saved: Option<Baseline> = state_file
-            .as_ref()
-            .and_then(|f| std::fs::read(f).ok())
-            .and_then(|b| serde_json::from_slice(&b).ok());
+        let saved: Option<Baseline> = crate::state::load(state_file.as_deref());
         let baseline = saved.unwrap_or_else(|| Baseline {
             learning_until: chrono::Utc::now().timestamp() + learning.as_secs() as i64,
             ..Baseline::default()
@@ -329,15 +326,8 @@ impl NetworkWatch {
     }
 
     fn save(&self) {
-        let Some(file) = &self.state_file else { return };
-        if let Ok(json) = serde_json::to_vec(&self.baseline) {
-            let temporary = file.with_extension("tmp");
-            if std::fs::write(&temporary, json)
-                .and_then(|_| std::fs::rename(&temporary, file))
-                .is_err()
-            {
-                tracing::warn!(file = %file.display(), "the network baseline could not be saved");
-            }
+        if let Some(file) = &self.state_file {
+            crate::state::save(file, &self.baseline, "network baseline");
         }
     }
 }

@@ -12,9 +12,7 @@ use watchpost_host::thresholds::{Limits, ThresholdWatch, crossing_detection};
 pub async fn run(state: AppState) {
     let mut sampler = Sampler::default();
     let mut thresholds = ThresholdWatch::default();
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string());
+    let host = watchpost_host::hostname();
     // The first sample only sets the counters rates are computed from.
     sampler.sample();
     loop {

@@ -197,7 +197,7 @@ pub async fn run(args: AgentArgs, config: &Option<PathBuf>) -> anyhow::Result<Ex
             }
             _ = metrics_tick.tick(), if monitoring.enabled => {
                 let snapshot = sampler.sample();
-                let host = hostname();
+                let host = watchpost_host::hostname();
                 for crossing in thresholds.check(&snapshot, &limits) {
                     let d = watchpost_host::thresholds::crossing_detection(&crossing, host.clone());
                     sink.put(Record::Detection(Box::new(d)));
@@ -230,7 +230,7 @@ fn watch_files(
     state_file: PathBuf,
     tx: tokio::sync::mpsc::Sender<Vec<Record>>,
 ) {
-    let host = hostname();
+    let host = watchpost_host::hostname();
     let (mut fim, mut changes) = watchpost_host::fim::Fim::start(paths, Some(state_file));
     tracing::info!(
         files = fim.baseline().len(),
@@ -263,7 +263,7 @@ fn watch_network(
     interval: Duration,
     tx: tokio::sync::mpsc::Sender<Vec<Record>>,
 ) {
-    let host = hostname();
+    let host = watchpost_host::hostname();
     let mut watch =
         watchpost_host::network::NetworkWatch::start(Some(state_file), learning, blocklist);
     loop {
@@ -286,12 +286,6 @@ fn watch_network(
     }
 }
 
-fn hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-}
-
 /// The agent's own event: started, or a heartbeat with the capture counters.
 fn agent_event(
     action: &str,
@@ -302,7 +296,7 @@ fn agent_event(
     event.event.kind = "state".into();
     event.event.category = vec!["host".into()];
     event.event.action = Some(action.into());
-    event.host.name = hostname();
+    event.host.name = watchpost_host::hostname();
     event
         .labels
         .insert("agent.exec_source".into(), source.into());
