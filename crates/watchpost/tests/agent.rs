@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{BIN, Server, eventually, get_json, http, run};
+use common::{BIN, Server, create_token, eventually, get_json, http};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -148,16 +148,7 @@ async fn attacks_on_this_host_arrive_at_the_server_as_detections() {
     std::fs::create_dir(dir.path().join("watched")).unwrap();
     std::fs::write(dir.path().join("watched/sudoers"), "root ALL=(ALL) ALL\n").unwrap();
     let server = Server::start(dir.path());
-    let created = run(dir.path(), &["agent-token", "create", "--name", "host-1"]);
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let token = String::from_utf8(created.stdout)
-        .unwrap()
-        .trim()
-        .to_string();
+    let token = create_token(dir.path(), "host-1", "agent");
     let _agent = start_agent(dir.path(), &server.base, &token, "proc-connector");
     let http = http();
     eventually("the agent reports in", || async {
@@ -266,16 +257,7 @@ async fn an_agent_that_stops_reporting_is_reported_silent() {
     let config = dir.path().join("watchpost.toml");
     std::fs::write(&config, "[monitoring]\nagent_silent_after_seconds = 5\n").unwrap();
     let server = Server::start_with(dir.path(), &["--config", config.to_str().unwrap()]);
-    let created = run(dir.path(), &["agent-token", "create", "--name", "quiet-1"]);
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let token = String::from_utf8(created.stdout)
-        .unwrap()
-        .trim()
-        .to_string();
+    let token = create_token(dir.path(), "quiet-1", "agent");
     let agent = start_agent(dir.path(), &server.base, &token, "proc-poll");
     let http = http();
     eventually("the agent reports in", || async {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{BIN, Server, eventually, free_port, get_json, http, run};
+use common::{BIN, Server, create_token, eventually, free_port, get_json, http, run};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -87,20 +87,7 @@ async fn proxy_ships_detections_and_spools_while_the_server_is_away() {
     let dir = tempfile::tempdir().unwrap();
     let server_port = free_port();
     let mut server = Server::start_on(dir.path(), server_port);
-    let created = run(
-        dir.path(),
-        &["agent-token", "create", "--name", "edge", "--kind", "proxy"],
-    );
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let token = String::from_utf8(created.stdout)
-        .unwrap()
-        .trim()
-        .to_string();
-    assert!(token.starts_with("wps_"), "{token}");
+    let token = create_token(dir.path(), "edge", "proxy");
 
     let proxy_port = free_port();
     let _proxy = start_proxy(dir.path(), proxy_port, &server.base, &token);

@@ -138,6 +138,25 @@ pub fn run(dir: &Path, args: &[&str]) -> std::process::Output {
         .expect("run watchpost")
 }
 
+/// Registers a sender with `watchpost agent-token create` in `dir` and returns its token.
+pub fn create_token(dir: &Path, name: &str, kind: &str) -> String {
+    let created = run(
+        dir,
+        &["agent-token", "create", "--name", name, "--kind", kind],
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let token = String::from_utf8(created.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(token.starts_with("wps_"), "{token}");
+    token
+}
+
 /// Polls `check` every 50 ms for up to ten seconds.
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where
