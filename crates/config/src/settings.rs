@@ -133,6 +133,9 @@ pub struct MonitoringConfig {
     /// Seconds without a word from an agent after which the server raises a detection
     /// that it went silent; 0 turns the check off.
     pub agent_silent_after_seconds: u64,
+    /// Record every process exec on the server's own host (the proc connector, as root)
+    /// and run the rules on them, as an agent would. Read at start.
+    pub process_execs: bool,
 }
 
 impl Default for MonitoringConfig {
@@ -144,6 +147,7 @@ impl Default for MonitoringConfig {
             memory_threshold: 90.0,
             disk_threshold: 90.0,
             agent_silent_after_seconds: 300,
+            process_execs: true,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The server watches its own host: system metrics every `monitoring.monitor_interval`
 //! seconds, stored as metric events, exported as `watchpost_host_*` gauges on `/metrics`,
-//! and checked against the `[monitoring]` thresholds (with hysteresis) for detections.
-//! Settings are read from the live configuration at every sample.
+//! and checked against the `[monitoring]` thresholds (with hysteresis) for detections
+//! (settings read from the live configuration at every sample); and, with
+//! `monitoring.process_execs`, every process exec, stored and run through the rules like
+//! an agent's (read at start).
 
 use crate::state::AppState;
 use std::time::Duration;
@@ -49,4 +51,50 @@ pub async fn run(state: AppState) {
             tracing::warn!(error = %e, "host metrics could not be stored");
         }
     }
+}
+
+/// Starts recording the host's process execs into the ingest pipeline (where the rules
+/// run on them), when `monitoring.enabled` and `monitoring.process_execs` say so and the
+/// proc connector is permitted (root). Returns the task that stores them.
+pub fn start_exec_capture(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+    let monitoring = state.config.get().monitoring.clone();
+    if !monitoring.enabled || !monitoring.process_execs {
+        return None;
+    }
+    let mut capture = match watchpost_host::ExecCapture::start(
+        watchpost_host::SourceChoice::Connector,
+    ) {
+        Ok(capture) => capture,
+        Err(e) => {
+            tracing::info!(error = %e, "not recording this host's process execs (run the server as root, or a watchpost agent beside it)");
+            return None;
+        }
+    };
+    tracing::info!(
+        exec_source = capture.source_name(),
+        "recording this host's process execs"
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<watchpost_core::Event>>(1024);
+    std::thread::Builder::new()
+        .name("exec-capture".into())
+        .spawn(move || {
+            loop {
+                let mut events = capture.next_events(Duration::from_millis(500));
+                for event in &mut events {
+                    event.event.module = Some("server".into());
+                }
+                if !events.is_empty() && tx.blocking_send(events).is_err() {
+                    return;
+                }
+            }
+        })
+        .ok()?;
+    let state = state.clone();
+    Some(tokio::spawn(async move {
+        while let Some(events) = rx.recv().await {
+            if let Err(e) = state.ingest.write(events).await {
+                tracing::warn!(error = %e, "process execs could not be stored");
+            }
+        }
+    }))
 }

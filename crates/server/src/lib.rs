@@ -75,6 +75,7 @@ pub async fn serve(
     let retention = tokio::spawn(retention::run(state.clone()));
     let silent_agents = tokio::spawn(silent_agents::run(state.clone()));
     let host_monitor = tokio::spawn(host_monitor::run(state.clone()));
+    let exec_capture = host_monitor::start_exec_capture(&state);
 
     let addr = SocketAddr::new(host, settings.api.port);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -94,6 +95,9 @@ pub async fn serve(
     retention.abort();
     silent_agents.abort();
     host_monitor.abort();
+    if let Some(task) = exec_capture {
+        task.abort();
+    }
     drop(watcher);
     drop(rules_watcher);
     writer.drain().await;

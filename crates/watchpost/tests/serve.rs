@@ -847,3 +847,45 @@ async fn the_server_watches_its_own_host() {
     assert_eq!(memory.len(), 1, "{detections}");
     assert_eq!(memory[0]["detector"], "host");
 }
+
+#[tokio::test]
+async fn the_server_records_its_hosts_process_execs_and_runs_the_rules_on_them() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: recording execs needs root (the proc connector)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_recording_execs(dir.path());
+    let http = http();
+    let script = "echo ZWNobyB3cC1zZXJ2ZS1leGVjcyA+L2Rldi9udWxsCg== | base64 -d | sh";
+    // The capture starts with the server; run the attack until the server has seen it.
+    eventually(
+        "the server detects base64 decoded into a shell on its own host",
+        || async {
+            std::process::Command::new("/bin/sh")
+                .args(["-c", script])
+                .status()
+                .unwrap();
+            let body: Value = get_json(&http, server.url("/api/v1/detections?limit=200")).await;
+            body["items"].as_array().into_iter().flatten().any(|d| {
+                d["rule_title"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("Base64-Decoded"))
+                    && d["evidence"]
+                        .to_string()
+                        .contains("ZWNobyB3cC1zZXJ2ZS1leGVjcyA")
+            })
+        },
+    )
+    .await;
+    let page: Value = get_json(&http, server.url("/api/v1/events?source=server&limit=200")).await;
+    assert!(
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"]["action"] == "exec"),
+        "exec events stored with source server"
+    );
+}

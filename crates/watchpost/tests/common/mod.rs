@@ -33,13 +33,24 @@ impl Server {
         Server::spawn(dir, &[], port)
     }
 
+    /// Like [`Server::start`], recording the host's process execs (off in the other
+    /// helpers: every test runs processes, which would land in every server's store).
+    pub fn start_recording_execs(dir: &Path) -> Server {
+        Server::spawn_with_execs(dir, &[], 0, true)
+    }
+
     fn spawn(dir: &Path, global: &[&str], port: u16) -> Server {
+        Server::spawn_with_execs(dir, global, port, false)
+    }
+
+    fn spawn_with_execs(dir: &Path, global: &[&str], port: u16, execs: bool) -> Server {
         let mut child = Command::new(BIN)
             .current_dir(dir)
             .args(["--log-format", "plain"])
             .args(global)
             .args(["serve", "--port", &port.to_string()])
             .env_remove("WATCHPOST_CONFIG")
+            .env("WATCHPOST_MONITORING__PROCESS_EXECS", execs.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
