@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+pub use watchpost_alert::AlertingConfig;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -148,25 +149,6 @@ impl Default for MonitoringConfig {
             disk_threshold: 90.0,
             agent_silent_after_seconds: 300,
             process_execs: true,
-        }
-    }
-}
-
-/// `[alerting]`: how often people may be told.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AlertingConfig {
-    /// Seconds during which a repeat of the same alert is not notified again.
-    pub alert_cooldown_seconds: u64,
-    /// Notifications per hour before the excess is summarised in a digest.
-    pub max_alerts_per_hour: u32,
-}
-
-impl Default for AlertingConfig {
-    fn default() -> Self {
-        AlertingConfig {
-            alert_cooldown_seconds: 300,
-            max_alerts_per_hour: 100,
         }
     }
 }

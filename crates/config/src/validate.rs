@@ -145,21 +145,10 @@ pub(crate) fn check(config: &Config) -> Result<(), Vec<Violation>> {
         }
     }
 
-    let a = &config.alerting;
-    if a.alert_cooldown_seconds > 7 * 86_400 {
-        bad(
-            "alerting.alert_cooldown_seconds",
-            format!(
-                "{} is out of range: allowed 0 to 604800 (one week)",
-                a.alert_cooldown_seconds
-            ),
-        );
-    }
-    if a.max_alerts_per_hour == 0 {
-        bad(
-            "alerting.max_alerts_per_hour",
-            "0 would silence every notification: allowed 1 or more".into(),
-        );
+    if let Err(errors) = watchpost_alert::Policy::compile(&config.alerting) {
+        for (key, message) in errors {
+            bad(&key, message);
+        }
     }
 
     let api = &config.api;

@@ -98,6 +98,15 @@ pub struct Alert {
     pub status: AlertStatus,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// The detector that raised it (`sigma`, `web`, `fim`…), for routing.
+    #[serde(default)]
+    pub detector: String,
+    /// The detection category (`sqli`, `process_creation`…), for routing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// ATT&CK tactic and technique ids and the rule's other tags, for routing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,6 +133,16 @@ impl Alert {
             severity: d.severity,
             status: AlertStatus::Firing,
             labels,
+            detector: d.detector.clone(),
+            category: d.category.clone(),
+            tags: d
+                .attack
+                .tactics
+                .iter()
+                .chain(&d.attack.techniques)
+                .chain(&d.attack.other)
+                .cloned()
+                .collect(),
             host: d.host.clone(),
             source_ip: d.source_ip().map(str::to_string),
             first_seen: d.timestamp,
