@@ -15,12 +15,16 @@
 //! ```
 
 mod error;
+mod outbox;
 mod query;
 mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use error::StoreError;
+pub use outbox::{
+    AttemptOutcome, DeliveryAttempt, DeliveryStatus, NotificationHistory, OutboxEntry,
+};
 pub use query::{AlertQuery, Cursor, DetectionQuery, EventQuery, MAX_PAGE_SIZE, Page};
 pub use sql::{SqlStore, open};
 
@@ -28,7 +32,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
-use watchpost_core::{Alert, Detection, Event, Incident};
+use watchpost_alert::{Notification, Silence, TraceEntry};
+use watchpost_core::{Alert, Detection, Event, Fingerprint, Incident};
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -54,6 +59,9 @@ pub struct PurgeReport {
     pub detections: u64,
     pub alerts: u64,
     pub incidents: u64,
+    /// Notifications delivered, skipped or dead (their attempts and the alert traces of
+    /// the same age go with them).
+    pub notifications: u64,
 }
 
 /// Row count and on-disk size of one table (its indices included).
@@ -158,4 +166,74 @@ pub trait Store: Send + Sync {
         version: Option<&str>,
         address: Option<&str>,
     ) -> Result<(), StoreError>;
+
+    /// The alert with this fingerprint, if one was stored.
+    async fn get_alert_by_fingerprint(
+        &self,
+        fingerprint: &Fingerprint,
+    ) -> Result<Option<Alert>, StoreError>;
+
+    /// Writes what one pipeline step made, in one transaction: notifications into the
+    /// outbox (pending, before anything is sent), the trace of every stage's verdict, and
+    /// alerts whose state the pipeline changed (resolved by timeout).
+    async fn record_pipeline(
+        &self,
+        notifications: &[Notification],
+        trace: &[TraceEntry],
+        changed_alerts: &[Alert],
+    ) -> Result<(), StoreError>;
+
+    /// Pending notifications whose next attempt is due, oldest first.
+    async fn due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// When the earliest pending notification is due, if any is pending.
+    async fn next_due_notification(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Records one delivery attempt and the notification's new state.
+    async fn record_attempt(
+        &self,
+        id: Uuid,
+        channel: &str,
+        outcome: &AttemptOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Puts a dead or skipped notification back in the queue; `false` if it was neither.
+    async fn requeue_notification(
+        &self,
+        id: Uuid,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// One notification with its attempts.
+    async fn get_notification(&self, id: Uuid) -> Result<Option<NotificationHistory>, StoreError>;
+
+    /// Notifications newest first, by status (the dead letters, say).
+    async fn query_notifications(
+        &self,
+        status: Option<DeliveryStatus>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Every notification that listed an alert, with its attempts.
+    async fn alert_notifications(
+        &self,
+        alert_id: Uuid,
+    ) -> Result<Vec<NotificationHistory>, StoreError>;
+
+    /// The pipeline's verdicts on an alert, oldest first.
+    async fn alert_trace(&self, alert_id: Uuid) -> Result<Vec<TraceEntry>, StoreError>;
+
+    /// Creates or replaces a silence (expiring one sets its end).
+    async fn upsert_silence(&self, silence: &Silence) -> Result<(), StoreError>;
+
+    /// Silences that end after `ended_after` (pass a past time to include recent ones).
+    async fn list_silences(&self, ended_after: DateTime<Utc>) -> Result<Vec<Silence>, StoreError>;
+
+    async fn get_silence(&self, id: Uuid) -> Result<Option<Silence>, StoreError>;
 }

@@ -41,6 +41,8 @@ suite!(
     incidents_upsert_and_read_back,
     retention_deletes_only_what_aged_out,
     stats_count_rows_and_report_the_schema,
+    the_outbox_keeps_notifications_until_delivered_and_records_every_attempt,
+    silences_are_stored_and_listed_until_they_end,
 );
 
 fn base_time() -> DateTime<Utc> {
@@ -581,7 +583,7 @@ async fn stats_count_rows_and_report_the_schema(store: Arc<dyn Store>) {
         .unwrap();
     let stats = store.stats().await.unwrap();
     assert_eq!(stats.backend, store.backend());
-    assert_eq!(stats.schema_version, 2);
+    assert_eq!(stats.schema_version, 3);
     let rows: Vec<(String, i64)> = stats
         .tables
         .iter()
@@ -593,7 +595,8 @@ async fn stats_count_rows_and_report_the_schema(store: Arc<dyn Store>) {
             ("events".into(), 75),
             ("detections".into(), 4),
             ("alerts".into(), 0),
-            ("incidents".into(), 0)
+            ("incidents".into(), 0),
+            ("notifications".into(), 0)
         ]
     );
     let events = &stats.tables[0];
@@ -611,4 +614,174 @@ async fn reopening_an_existing_database_keeps_its_data() {
     db.open().await.insert_events(&[event(1)]).await.unwrap();
     let store = db.open().await;
     assert_eq!(count(&store, EventQuery::default()).await, 1);
+}
+
+fn notification(alert: &Alert, at: DateTime<Utc>) -> watchpost_alert::Notification {
+    watchpost_alert::Notification {
+        id: uuid::Uuid::now_v7(),
+        kind: watchpost_alert::NotificationKind::Firing,
+        receiver: "ops".into(),
+        route: "root".into(),
+        group_key: "root{}".into(),
+        group_labels: BTreeMap::new(),
+        alerts: vec![alert.clone()],
+        truncated: 0,
+        silence: None,
+        created_at: at,
+    }
+}
+
+async fn the_outbox_keeps_notifications_until_delivered_and_records_every_attempt(
+    store: Arc<dyn Store>,
+) {
+    use watchpost_store::{AttemptOutcome, DeliveryStatus};
+    let alert = Alert::from_detection(&detection(1), BTreeMap::new());
+    store.upsert_alert(&alert).await.unwrap();
+    let t = base_time();
+    let first = notification(&alert, t);
+    let second = notification(&alert, t + Duration::seconds(1));
+    let trace = watchpost_alert::TraceEntry {
+        alert_id: alert.id,
+        at: t,
+        stage: watchpost_alert::Stage::Route,
+        verdict: watchpost_alert::Verdict::Passed,
+        route: Some("root".into()),
+        receiver: Some("ops".into()),
+        detail: "route root takes it".into(),
+    };
+    let mut resolved = alert.clone();
+    resolved.status = AlertStatus::Resolved;
+    store
+        .record_pipeline(
+            &[first.clone(), second.clone()],
+            &[trace.clone()],
+            &[resolved],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_alert(alert.id).await.unwrap().unwrap().status,
+        AlertStatus::Resolved,
+        "the pipeline's state change is stored with its notices"
+    );
+    assert_eq!(store.alert_trace(alert.id).await.unwrap(), vec![trace]);
+    assert_eq!(store.next_due_notification().await.unwrap(), Some(t));
+    let due = store.due_notifications(t, 10).await.unwrap();
+    assert_eq!(due.len(), 1, "the second is not due yet");
+    assert_eq!(due[0].notification, first);
+
+    store
+        .record_attempt(
+            first.id,
+            "ops (webhook)",
+            &AttemptOutcome::Retry {
+                error: "HTTP 503".into(),
+                retry_at: t + Duration::seconds(30),
+            },
+            t,
+        )
+        .await
+        .unwrap();
+    let due = store
+        .due_notifications(t + Duration::seconds(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        due[0].notification.id, second.id,
+        "the retry waits its turn"
+    );
+    store
+        .record_attempt(
+            first.id,
+            "ops (webhook)",
+            &AttemptOutcome::Sent {
+                detail: "HTTP 200".into(),
+            },
+            t + Duration::seconds(30),
+        )
+        .await
+        .unwrap();
+    store
+        .record_attempt(
+            second.id,
+            "ops (webhook)",
+            &AttemptOutcome::Dead {
+                error: "HTTP 400: bad payload".into(),
+            },
+            t + Duration::seconds(31),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .due_notifications(t + Duration::days(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let dead = store
+        .query_notifications(Some(DeliveryStatus::Dead), 10)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].last_error.as_deref(), Some("HTTP 400: bad payload"));
+
+    let history = store.alert_notifications(alert.id).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].entry.status, DeliveryStatus::Sent);
+    assert_eq!(history[0].entry.attempts, 2);
+    let outcomes: Vec<&str> = history[0]
+        .attempts_made
+        .iter()
+        .map(|a| a.outcome.as_str())
+        .collect();
+    assert_eq!(outcomes, ["failed", "sent"]);
+
+    // A dead letter can be sent again; a sent one cannot.
+    assert!(
+        store
+            .requeue_notification(second.id, "ana", t + Duration::seconds(60))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .requeue_notification(first.id, "ana", t + Duration::seconds(60))
+            .await
+            .unwrap()
+    );
+    let again = store.get_notification(second.id).await.unwrap().unwrap();
+    assert_eq!(again.entry.status, DeliveryStatus::Pending);
+    assert_eq!(again.attempts_made.last().unwrap().outcome, "requeued");
+}
+
+async fn silences_are_stored_and_listed_until_they_end(store: Arc<dyn Store>) {
+    let t = base_time();
+    let silence = watchpost_alert::Silence {
+        id: uuid::Uuid::now_v7(),
+        matchers: vec!["host=\"db-1\"".into()],
+        starts_at: t,
+        ends_at: t + Duration::hours(2),
+        created_by: "ana".into(),
+        comment: "maintenance".into(),
+        created_at: t,
+    };
+    store.upsert_silence(&silence).await.unwrap();
+    assert_eq!(store.list_silences(t).await.unwrap(), vec![silence.clone()]);
+    let mut expired = silence.clone();
+    expired.ends_at = t + Duration::minutes(5);
+    store.upsert_silence(&expired).await.unwrap();
+    assert!(
+        store
+            .list_silences(t + Duration::hours(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.get_silence(silence.id).await.unwrap(),
+        Some(expired),
+        "expiring keeps the silence in history"
+    );
 }

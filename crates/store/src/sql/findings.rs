@@ -107,7 +107,7 @@ pub(super) async fn upsert_alert(store: &SqlStore, alert: &Alert) -> Result<(), 
 
 /// Reads an alert row. The id column wins over the document's: an alert keeps the id it
 /// was first stored with when later upserts for its fingerprint carry another.
-fn alert_from_row(row: &sqlx::any::AnyRow) -> Result<Alert, StoreError> {
+pub(super) fn alert_from_row(row: &sqlx::any::AnyRow) -> Result<Alert, StoreError> {
     let id: String = row.try_get("id")?;
     let doc: String = row.try_get("doc")?;
     let mut alert: Alert = serde_json::from_str(&doc).map_err(|source| StoreError::CorruptRow {

@@ -12,7 +12,13 @@ use watchpost_core::time::to_millis;
 const PURGE_CHUNK: i64 = 5000;
 
 /// The tables `db stats` reports, in display order.
-const TABLES: &[&str] = &["events", "detections", "alerts", "incidents"];
+const TABLES: &[&str] = &[
+    "events",
+    "detections",
+    "alerts",
+    "incidents",
+    "notifications",
+];
 
 pub(super) async fn purge(
     store: &SqlStore,
@@ -26,6 +32,13 @@ pub(super) async fn purge(
         detections: delete_in_chunks(store, "DELETE FROM detections WHERE id IN (SELECT id FROM detections WHERE ts < $1 LIMIT $2)", events_ms).await?,
         alerts: delete_in_chunks(store, "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE last_seen < $1 AND status = 'resolved' LIMIT $2)", alerts_ms).await?,
         incidents: delete_in_chunks(store, "DELETE FROM incidents WHERE id IN (SELECT id FROM incidents WHERE updated_at < $1 AND status IN ('resolved', 'closed') LIMIT $2)", alerts_ms).await?,
+        // Notification history is kept as long as alerts; pending ones are never deleted.
+        notifications: {
+            delete_in_chunks(store, "DELETE FROM delivery_attempts WHERE id IN (SELECT id FROM delivery_attempts WHERE ts < $1 LIMIT $2)", alerts_ms).await?;
+            delete_in_chunks(store, "DELETE FROM alert_trace WHERE id IN (SELECT id FROM alert_trace WHERE ts < $1 LIMIT $2)", alerts_ms).await?;
+            delete_in_chunks(store, "DELETE FROM notification_alerts WHERE notification_id IN (SELECT id FROM notifications WHERE created_at < $1 AND status <> 'pending' LIMIT $2)", alerts_ms).await?;
+            delete_in_chunks(store, "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications WHERE created_at < $1 AND status <> 'pending' LIMIT $2)", alerts_ms).await?
+        },
     })
 }
 

@@ -99,6 +99,55 @@ const MIGRATIONS: &[Migration] = &[
                 address TEXT
             )"],
     },
+    Migration {
+        version: 3,
+        name: "alert pipeline: notification outbox, delivery attempts, trace, silences",
+        statements: &[
+            "CREATE TABLE IF NOT EXISTS notifications (
+                id TEXT PRIMARY KEY,
+                receiver TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                status TEXT NOT NULL,
+                attempts INTEGER NOT NULL,
+                next_attempt BIGINT NOT NULL,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                last_error TEXT,
+                doc TEXT NOT NULL
+            )",
+            "CREATE INDEX IF NOT EXISTS notifications_due ON notifications (status, next_attempt)",
+            "CREATE INDEX IF NOT EXISTS notifications_created ON notifications (created_at)",
+            "CREATE TABLE IF NOT EXISTS notification_alerts (
+                notification_id TEXT NOT NULL,
+                alert_id TEXT NOT NULL,
+                PRIMARY KEY (notification_id, alert_id)
+            )",
+            "CREATE INDEX IF NOT EXISTS notification_alerts_alert ON notification_alerts (alert_id)",
+            "CREATE TABLE IF NOT EXISTS delivery_attempts (
+                id TEXT PRIMARY KEY,
+                notification_id TEXT NOT NULL,
+                ts BIGINT NOT NULL,
+                outcome TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                detail TEXT NOT NULL
+            )",
+            "CREATE INDEX IF NOT EXISTS delivery_attempts_notification ON delivery_attempts (notification_id, ts)",
+            "CREATE TABLE IF NOT EXISTS alert_trace (
+                id TEXT PRIMARY KEY,
+                alert_id TEXT NOT NULL,
+                ts BIGINT NOT NULL,
+                doc TEXT NOT NULL
+            )",
+            "CREATE INDEX IF NOT EXISTS alert_trace_alert ON alert_trace (alert_id, ts)",
+            "CREATE TABLE IF NOT EXISTS silences (
+                id TEXT PRIMARY KEY,
+                starts_at BIGINT NOT NULL,
+                ends_at BIGINT NOT NULL,
+                doc TEXT NOT NULL
+            )",
+            "CREATE INDEX IF NOT EXISTS silences_ends ON silences (ends_at)",
+        ],
+    },
 ];
 
 /// The schema version this build writes.

@@ -6,6 +6,7 @@ mod filter;
 mod findings;
 mod maintenance;
 mod migrations;
+mod outbox;
 mod senders;
 
 use crate::{Backend, Store, StoreError};
@@ -322,6 +323,102 @@ impl Store for SqlStore {
         address: Option<&str>,
     ) -> Result<(), StoreError> {
         senders::touch(self, id, seen, version, address).await
+    }
+
+    async fn get_alert_by_fingerprint(
+        &self,
+        fingerprint: &watchpost_core::Fingerprint,
+    ) -> Result<Option<watchpost_core::Alert>, StoreError> {
+        outbox::get_alert_by_fingerprint(self, fingerprint).await
+    }
+
+    async fn record_pipeline(
+        &self,
+        notifications: &[watchpost_alert::Notification],
+        trace: &[watchpost_alert::TraceEntry],
+        changed_alerts: &[watchpost_core::Alert],
+    ) -> Result<(), StoreError> {
+        outbox::record_pipeline(self, notifications, trace, changed_alerts).await
+    }
+
+    async fn due_notifications(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<crate::OutboxEntry>, StoreError> {
+        outbox::due_notifications(self, now, limit).await
+    }
+
+    async fn next_due_notification(
+        &self,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        outbox::next_due(self).await
+    }
+
+    async fn record_attempt(
+        &self,
+        id: uuid::Uuid,
+        channel: &str,
+        outcome: &crate::AttemptOutcome,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        outbox::record_attempt(self, id, channel, outcome, now).await
+    }
+
+    async fn requeue_notification(
+        &self,
+        id: uuid::Uuid,
+        by: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        outbox::requeue_notification(self, id, by, now).await
+    }
+
+    async fn get_notification(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<Option<crate::NotificationHistory>, StoreError> {
+        outbox::get_notification(self, id).await
+    }
+
+    async fn query_notifications(
+        &self,
+        status: Option<crate::DeliveryStatus>,
+        limit: u32,
+    ) -> Result<Vec<crate::OutboxEntry>, StoreError> {
+        outbox::query_notifications(self, status, limit).await
+    }
+
+    async fn alert_notifications(
+        &self,
+        alert_id: uuid::Uuid,
+    ) -> Result<Vec<crate::NotificationHistory>, StoreError> {
+        outbox::alert_notifications(self, alert_id).await
+    }
+
+    async fn alert_trace(
+        &self,
+        alert_id: uuid::Uuid,
+    ) -> Result<Vec<watchpost_alert::TraceEntry>, StoreError> {
+        outbox::alert_trace(self, alert_id).await
+    }
+
+    async fn upsert_silence(&self, silence: &watchpost_alert::Silence) -> Result<(), StoreError> {
+        outbox::upsert_silence(self, silence).await
+    }
+
+    async fn list_silences(
+        &self,
+        ended_after: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<watchpost_alert::Silence>, StoreError> {
+        outbox::list_silences(self, ended_after).await
+    }
+
+    async fn get_silence(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<Option<watchpost_alert::Silence>, StoreError> {
+        outbox::get_silence(self, id).await
     }
 }
 
