@@ -27,6 +27,8 @@ pub struct AlertingConfig {
     pub inhibit_rules: Vec<InhibitRuleConfig>,
     pub time_intervals: Vec<TimeIntervalConfig>,
     pub escalation_policies: Vec<EscalationPolicyConfig>,
+    /// Where notices go: each route's receiver names one of these.
+    pub channels: Vec<ChannelConfig>,
 }
 
 impl Default for AlertingConfig {
@@ -40,6 +42,7 @@ impl Default for AlertingConfig {
             inhibit_rules: Vec::new(),
             time_intervals: Vec::new(),
             escalation_policies: Vec::new(),
+            channels: Vec::new(),
         }
     }
 }
@@ -151,4 +154,120 @@ pub struct EscalationPolicyConfig {
 pub struct EscalationLevelConfig {
     pub after_minutes: u64,
     pub receiver: String,
+}
+
+/// One notification channel. Which keys apply depends on `type`; the checks say which one
+/// a type is missing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// The name routes use as their receiver.
+    pub name: String,
+    /// `webhook`, `slack` or `pagerduty`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// webhook: where to POST; slack: the incoming-webhook URL; pagerduty: the Events API
+    /// endpoint (defaults to PagerDuty's).
+    pub url: Option<String>,
+    /// webhook: the key of the HMAC-SHA256 signature sent with every request.
+    pub secret: Option<String>,
+    /// pagerduty: the integration's routing key.
+    pub routing_key: Option<String>,
+    /// webhook: extra request headers.
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Notices about alerts below this severity are not sent here.
+    pub min_severity: String,
+    /// Attempts before a notice is dead-lettered (and handed to `fallback`).
+    pub max_attempts: u32,
+    /// The channel that gets a notice this one could not deliver.
+    pub fallback: Option<String>,
+    pub timeout_seconds: u64,
+}
+
+impl Default for ChannelConfig {
+    fn default() -> Self {
+        ChannelConfig {
+            name: String::new(),
+            kind: String::new(),
+            url: None,
+            secret: None,
+            routing_key: None,
+            headers: Default::default(),
+            min_severity: "info".into(),
+            max_attempts: 8,
+            fallback: None,
+            timeout_seconds: 10,
+        }
+    }
+}
+
+/// The channel types this build can deliver to.
+pub const CHANNEL_TYPES: &[&str] = &["webhook", "slack", "pagerduty"];
+
+impl ChannelConfig {
+    /// Problems with this channel, as `(key under the channel, message)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut bad = |k: &str, m: String| out.push((k.to_string(), m));
+        if self.name.trim().is_empty() {
+            bad("name", "a channel needs a name for routes to use".into());
+        }
+        if !CHANNEL_TYPES.contains(&self.kind.as_str()) {
+            bad(
+                "type",
+                format!(
+                    "`{}` is not a channel type: expected one of {}",
+                    self.kind,
+                    CHANNEL_TYPES.join(", ")
+                ),
+            );
+        }
+        let needs_url = matches!(self.kind.as_str(), "webhook" | "slack");
+        match &self.url {
+            None if needs_url => bad("url", format!("required for type {}", self.kind)),
+            Some(u) if !(u.starts_with("https://") || u.starts_with("http://")) => {
+                bad("url", format!("`{u}` is not an http:// or https:// URL"))
+            }
+            _ => {}
+        }
+        if self.kind == "pagerduty" {
+            match &self.routing_key {
+                None => bad("routing_key", "required for type pagerduty".into()),
+                Some(k) if k.len() != 32 => bad(
+                    "routing_key",
+                    format!(
+                        "is {} characters long; PagerDuty integration keys have 32",
+                        k.len()
+                    ),
+                ),
+                _ => {}
+            }
+        }
+        if self
+            .min_severity
+            .parse::<watchpost_core::Severity>()
+            .is_err()
+        {
+            bad(
+                "min_severity",
+                format!(
+                    "`{}` is not a severity: expected info, low, medium, high or critical",
+                    self.min_severity
+                ),
+            );
+        }
+        if !(1..=100).contains(&self.max_attempts) {
+            bad(
+                "max_attempts",
+                format!("{} is out of range: allowed 1 to 100", self.max_attempts),
+            );
+        }
+        if !(1..=300).contains(&self.timeout_seconds) {
+            bad(
+                "timeout_seconds",
+                format!("{} is out of range: allowed 1 to 300", self.timeout_seconds),
+            );
+        }
+        out
+    }
 }

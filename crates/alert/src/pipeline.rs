@@ -95,6 +95,10 @@ pub struct Output {
 struct Tracked {
     alert: Alert,
     labels: LabelSet,
+    /// When the pipeline last heard of it (a detection folded in): the resolve timeout
+    /// counts from here, not from the detection's own time, so old logs ingested today
+    /// still page.
+    renewed: DateTime<Utc>,
     /// Receivers told that this alert fires, so they also hear of its acknowledgement and
     /// resolution.
     told: BTreeSet<String>,
@@ -235,11 +239,31 @@ impl Pipeline {
                     && previous != Some(AlertStatus::Resolved)
                 {
                     // A repeat: it is already grouped; refresh what notices will show.
+                    t.renewed = now;
                     t.alert = alert.clone();
                     t.labels = alert_labels(alert);
                     return;
                 }
                 self.admit(alert, now);
+            }
+        }
+    }
+
+    /// Takes back an open alert after a restart. `told` says whether a notice about it
+    /// was already made (it is in the outbox): then its groups count it as told, and only
+    /// its changes and repeats are sent; otherwise it is news, as if just observed.
+    pub fn restore(&mut self, alert: &Alert, told: bool, now: DateTime<Utc>) {
+        self.admit(alert, now);
+        if !told {
+            return;
+        }
+        for g in self.groups.values_mut() {
+            if g.members.contains(&alert.fingerprint) {
+                g.notified.insert(alert.fingerprint.clone());
+                g.last_notice.get_or_insert(now);
+                if let Some(t) = self.alerts.get_mut(&alert.fingerprint) {
+                    t.told.insert(g.receiver.clone());
+                }
             }
         }
     }
@@ -289,6 +313,7 @@ impl Pipeline {
             Tracked {
                 alert: alert.clone(),
                 labels,
+                renewed: now,
                 told: BTreeSet::new(),
                 escalation: None,
             },
@@ -397,9 +422,7 @@ impl Pipeline {
         let expired: Vec<Alert> = self
             .alerts
             .values()
-            .filter(|t| {
-                t.alert.status != AlertStatus::Resolved && t.alert.last_seen + timeout <= now
-            })
+            .filter(|t| t.alert.status != AlertStatus::Resolved && t.renewed + timeout <= now)
             .map(|t| t.alert.clone())
             .collect();
         for mut alert in expired {

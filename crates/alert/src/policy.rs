@@ -31,6 +31,7 @@ pub struct EscalationPolicy {
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub root: Route,
+    pub channels: Vec<crate::config::ChannelConfig>,
     pub inhibit_rules: Vec<InhibitRule>,
     pub intervals: HashMap<String, TimeInterval>,
     pub escalations: HashMap<String, EscalationPolicy>,
@@ -126,6 +127,56 @@ impl Policy {
                 ));
             }
         }
+        let mut channel_names = std::collections::HashSet::new();
+        for (i, c) in config.channels.iter().enumerate() {
+            for (key, message) in c.problems() {
+                errors.push((format!("alerting.channels[{i}].{key}"), message));
+            }
+            if !channel_names.insert(c.name.as_str()) {
+                errors.push((
+                    format!("alerting.channels[{i}].name"),
+                    format!("`{}` is defined twice", c.name),
+                ));
+            }
+        }
+        for (i, c) in config.channels.iter().enumerate() {
+            if let Some(f) = &c.fallback
+                && (!channel_names.contains(f.as_str()) || f == &c.name)
+            {
+                errors.push((
+                    format!("alerting.channels[{i}].fallback"),
+                    format!("`{f}` is not another channel's name"),
+                ));
+            }
+        }
+        // With no channel at all, notices are recorded (and visible in the API) but go
+        // nowhere: the zero-config start. Once channels exist, every receiver must be one.
+        if !config.channels.is_empty() {
+            for route in root.walk() {
+                if !channel_names.contains(route.receiver.as_str()) {
+                    errors.push((
+                        format!("alerting.route ({})", route.id),
+                        format!(
+                            "receiver `{}` is not a channel in [[alerting.channels]]",
+                            route.receiver
+                        ),
+                    ));
+                }
+            }
+            for p in escalations.values() {
+                for s in &p.steps {
+                    if !channel_names.contains(s.receiver.as_str()) {
+                        errors.push((
+                            format!("alerting.escalation_policies ({})", p.name),
+                            format!(
+                                "receiver `{}` is not a channel in [[alerting.channels]]",
+                                s.receiver
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
         // A time-interval error carries its key in the first part; fold the message in.
         let errors: Vec<PolicyError> = errors
             .into_iter()
@@ -145,6 +196,7 @@ impl Policy {
         }
         Ok(Policy {
             root,
+            channels: config.channels.clone(),
             inhibit_rules,
             intervals,
             escalations,
@@ -155,25 +207,6 @@ impl Policy {
             silence_reminder: (config.silence_reminder_seconds > 0)
                 .then(|| Duration::from_secs(config.silence_reminder_seconds)),
         })
-    }
-
-    /// Every receiver name the policy can send to, for checking against the channels.
-    pub fn receivers(&self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = self
-            .root
-            .walk()
-            .into_iter()
-            .map(|r| (format!("alerting.route ({})", r.id), r.receiver.clone()))
-            .collect();
-        for p in self.escalations.values() {
-            for s in &p.steps {
-                out.push((
-                    format!("alerting.escalation_policies ({})", p.name),
-                    s.receiver.clone(),
-                ));
-            }
-        }
-        out
     }
 }
 

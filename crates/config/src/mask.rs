@@ -16,6 +16,7 @@ fn is_secret_key(key: &str) -> bool {
         "apikey",
         "credential",
         "private_key",
+        "routing_key",
     ]
     .iter()
     .any(|s| k.contains(s))

@@ -654,7 +654,7 @@ async fn the_outbox_keeps_notifications_until_delivered_and_records_every_attemp
     store
         .record_pipeline(
             &[first.clone(), second.clone()],
-            &[trace.clone()],
+            std::slice::from_ref(&trace),
             &[resolved],
         )
         .await

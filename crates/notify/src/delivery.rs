@@ -1,0 +1,274 @@
+//! The delivery worker: sends what the outbox holds, records every attempt, retries with
+//! exponential backoff and jitter (honouring `Retry-After`), dead-letters a notice after
+//! the channel's `max_attempts`, and hands it to the channel's fallback.
+//!
+//! It reads only from the store, so a notice made before a crash is sent after the
+//! restart, and a receiver that is down delays notices without losing them.
+
+use crate::channel::{Channel, SendError};
+use crate::render::top_severity;
+use crate::{pagerduty::PagerDuty, slack::Slack, webhook::Webhook};
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+use rand::RngExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use watchpost_alert::config::ChannelConfig;
+use watchpost_alert::{Notification, Stage, TraceEntry, Verdict};
+use watchpost_core::Severity;
+use watchpost_store::{AttemptOutcome, OutboxEntry, Store};
+
+/// Notices taken from the outbox per pass.
+const BATCH: u32 = 256;
+/// Sends in flight at once.
+const CONCURRENCY: usize = 32;
+/// Longest wait between retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How often the worker looks at the outbox when nothing wakes it.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// A configured channel, ready to send.
+struct Configured {
+    channel: Arc<dyn Channel>,
+    min_severity: Severity,
+    max_attempts: u32,
+    fallback: Option<String>,
+    /// `name (type)`, for the history.
+    label: String,
+}
+
+/// The channels by name.
+#[derive(Default)]
+pub struct Channels {
+    by_name: HashMap<String, Configured>,
+}
+
+impl Channels {
+    /// Builds every channel in `configs` (already validated by the configuration).
+    pub fn build(configs: &[ChannelConfig]) -> Result<Channels, String> {
+        let mut by_name = HashMap::new();
+        for c in configs {
+            let timeout = Duration::from_secs(c.timeout_seconds);
+            let channel: Arc<dyn Channel> = match c.kind.as_str() {
+                "webhook" => Arc::new(Webhook::new(
+                    c.url.clone().unwrap_or_default(),
+                    c.secret.clone(),
+                    c.headers.clone(),
+                    timeout,
+                )?),
+                "slack" => Arc::new(Slack::new(c.url.clone().unwrap_or_default(), timeout)?),
+                "pagerduty" => Arc::new(PagerDuty::new(
+                    c.url.clone(),
+                    c.routing_key.clone().unwrap_or_default(),
+                    timeout,
+                )?),
+                other => return Err(format!("channel `{}`: unknown type `{other}`", c.name)),
+            };
+            by_name.insert(
+                c.name.clone(),
+                Configured {
+                    channel,
+                    min_severity: c.min_severity.parse().unwrap_or(Severity::Info),
+                    max_attempts: c.max_attempts.max(1),
+                    fallback: c.fallback.clone(),
+                    label: format!("{} ({})", c.name, c.kind),
+                },
+            );
+        }
+        Ok(Channels { by_name })
+    }
+}
+
+/// The worker. Cheap to share; [`Deliverer::run`] drives it.
+pub struct Deliverer {
+    store: Arc<dyn Store>,
+    channels: ArcSwap<Channels>,
+    wake: tokio::sync::Notify,
+}
+
+impl Deliverer {
+    pub fn new(store: Arc<dyn Store>, channels: Channels) -> Arc<Deliverer> {
+        Arc::new(Deliverer {
+            store,
+            channels: ArcSwap::from_pointee(channels),
+            wake: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Swaps in new channels (a configuration reload).
+    pub fn set_channels(&self, channels: Channels) {
+        self.channels.store(Arc::new(channels));
+    }
+
+    /// Says that the outbox has new notices.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Delivers until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let sent = match self.deliver_due(Utc::now()).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the notification outbox");
+                    0
+                }
+            };
+            if sent >= BATCH as usize {
+                continue;
+            }
+            let wait = match self.store.next_due_notification().await {
+                Ok(Some(at)) => (at - Utc::now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .min(IDLE_POLL),
+                _ => IDLE_POLL,
+            };
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// One pass over the notices due at `now`; returns how many were attempted.
+    pub async fn deliver_due(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<usize, watchpost_store::StoreError> {
+        let due = self.store.due_notifications(now, BATCH).await?;
+        let count = due.len();
+        let channels = self.channels.load_full();
+        let mut tasks = JoinSet::new();
+        for entry in due {
+            while tasks.len() >= CONCURRENCY {
+                tasks.join_next().await;
+            }
+            let store = Arc::clone(&self.store);
+            let channels = Arc::clone(&channels);
+            tasks.spawn(async move { deliver_one(&*store, &channels, entry).await });
+        }
+        while tasks.join_next().await.is_some() {}
+        Ok(count)
+    }
+}
+
+async fn deliver_one(store: &dyn Store, channels: &Channels, entry: OutboxEntry) {
+    let n = &entry.notification;
+    let Some(c) = channels.by_name.get(&n.receiver) else {
+        let reason = if channels.by_name.is_empty() {
+            "no channels are configured ([[alerting.channels]]): the notice is recorded only"
+                .to_string()
+        } else {
+            format!("no channel named `{}`", n.receiver)
+        };
+        record(store, n, "-", AttemptOutcome::Skipped { reason }).await;
+        return;
+    };
+    if !n.alerts.is_empty() && top_severity(n) < c.min_severity {
+        let reason = format!(
+            "below the channel's minimum severity ({} < {})",
+            top_severity(n).as_str(),
+            c.min_severity.as_str()
+        );
+        record(store, n, &c.label, AttemptOutcome::Skipped { reason }).await;
+        return;
+    }
+    let now = Utc::now();
+    let outcome = match c.channel.send(n).await {
+        Ok(detail) => AttemptOutcome::Sent { detail },
+        Err(e) => failure(&entry, c, e, now),
+    };
+    let dead = matches!(outcome, AttemptOutcome::Dead { .. });
+    record(store, n, &c.label, outcome.clone()).await;
+    if dead && let Some(fallback) = &c.fallback {
+        hand_to_fallback(store, n, fallback, &outcome, now).await;
+    }
+}
+
+fn failure(
+    entry: &OutboxEntry,
+    c: &Configured,
+    e: SendError,
+    now: DateTime<Utc>,
+) -> AttemptOutcome {
+    let attempt = entry.attempts + 1;
+    if !e.retryable || attempt >= c.max_attempts {
+        let why = if e.retryable {
+            format!(
+                "{} (attempt {attempt} of {}, giving up)",
+                e.message, c.max_attempts
+            )
+        } else {
+            format!("{} (refused; not retried)", e.message)
+        };
+        return AttemptOutcome::Dead { error: why };
+    }
+    let wait = e.retry_after.unwrap_or_default().max(backoff(attempt));
+    AttemptOutcome::Retry {
+        error: format!("{} (attempt {attempt} of {})", e.message, c.max_attempts),
+        retry_at: now + chrono::Duration::from_std(wait).unwrap_or_default(),
+    }
+}
+
+/// 1 s, 2 s, 4 s… up to five minutes, each ±20 % so that many notices failing together do
+/// not retry together.
+pub fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_secs(1u64 << attempt.saturating_sub(1).min(16)).min(MAX_BACKOFF);
+    let jitter = rand::rng().random_range(0.8..1.2);
+    base.mul_f64(jitter)
+}
+
+async fn record(store: &dyn Store, n: &Notification, channel: &str, outcome: AttemptOutcome) {
+    if let Err(e) = store
+        .record_attempt(n.id, channel, &outcome, Utc::now())
+        .await
+    {
+        // The notice stays pending in the store and is attempted again: a duplicate is
+        // better than a loss, and receivers dedup on the idempotency key.
+        tracing::warn!(notification = %n.id, error = %e, "cannot record a delivery attempt");
+    }
+}
+
+async fn hand_to_fallback(
+    store: &dyn Store,
+    n: &Notification,
+    fallback: &str,
+    outcome: &AttemptOutcome,
+    now: DateTime<Utc>,
+) {
+    let mut copy = n.clone();
+    copy.id = uuid::Uuid::now_v7();
+    copy.receiver = fallback.to_string();
+    copy.created_at = now;
+    let error = match outcome {
+        AttemptOutcome::Dead { error } => error.clone(),
+        _ => String::new(),
+    };
+    let trace: Vec<TraceEntry> = n
+        .alerts
+        .iter()
+        .map(|a| TraceEntry {
+            alert_id: a.id,
+            at: now,
+            stage: Stage::Notify,
+            verdict: Verdict::Sent,
+            route: Some(n.route.clone()),
+            receiver: Some(fallback.to_string()),
+            detail: format!(
+                "notice {} to `{}` failed ({error}); handed to fallback `{fallback}` as notice {}",
+                n.id, n.receiver, copy.id
+            ),
+        })
+        .collect();
+    if let Err(e) = store.record_pipeline(&[copy], &trace, &[]).await {
+        tracing::warn!(notification = %n.id, error = %e, "cannot hand a dead notice to its fallback");
+    }
+}

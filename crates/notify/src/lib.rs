@@ -1,0 +1,16 @@
+//! Watchpost's notification channels and the worker that delivers from the outbox.
+//!
+//! The alert pipeline ([`watchpost_alert`]) decides what to say and to whom; the server
+//! writes each notice to the store's outbox; the [`Deliverer`] sends them through the
+//! [`Channel`]s named in `[[alerting.channels]]` and records every attempt.
+
+pub mod channel;
+pub mod delivery;
+pub mod http;
+pub mod pagerduty;
+pub mod render;
+pub mod slack;
+pub mod webhook;
+
+pub use channel::{Channel, SendError};
+pub use delivery::{Channels, Deliverer};
