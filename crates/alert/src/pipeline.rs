@@ -426,7 +426,12 @@ impl Pipeline {
             .map(|t| t.alert.clone())
             .collect();
         for mut alert in expired {
-            alert.status = AlertStatus::Resolved;
+            alert.change_status(
+                AlertStatus::Resolved,
+                "resolve_timeout",
+                Some(format!("no detection for {} s", timeout.num_seconds())),
+                now,
+            );
             self.pending.resolved.push(alert.clone());
             self.mark_resolved(
                 &alert,
@@ -929,6 +934,8 @@ impl Pipeline {
             .filter(|s| {
                 now < s.silence.ends_at
                     && now >= s.silence.starts_at
+                    // A silence shorter than the lead time needs no reminder.
+                    && s.silence.starts_at < s.silence.ends_at - ahead
                     && s.silence.ends_at - ahead <= now
                     && !self.reminded.contains(&s.silence.id)
             })

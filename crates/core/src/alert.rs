@@ -120,6 +120,28 @@ pub struct Alert {
     /// The most recent detection, for context.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_detection_id: Option<Uuid>,
+    /// Set when someone closed it as a false positive.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub false_positive: bool,
+    /// Its status changes, oldest first (the most recent [`MAX_STATUS_HISTORY`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<StatusChange>,
+}
+
+/// Status changes kept per alert.
+pub const MAX_STATUS_HISTORY: usize = 100;
+
+/// One change of an alert's status, and who or what made it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusChange {
+    #[serde(with = "crate::time::flexible")]
+    pub at: DateTime<Utc>,
+    pub from: AlertStatus,
+    pub to: AlertStatus,
+    /// A person (`ana`), or what acted (`detection`, `resolve_timeout`).
+    pub by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Alert {
@@ -149,7 +171,36 @@ impl Alert {
             last_seen: d.timestamp,
             count: 1,
             last_detection_id: Some(d.id),
+            false_positive: false,
+            history: Vec::new(),
         }
+    }
+
+    /// Moves the alert to `to`, recording who did it and why. Returns `false` (and changes
+    /// nothing) when it is already there.
+    pub fn change_status(
+        &mut self,
+        to: AlertStatus,
+        by: &str,
+        reason: Option<String>,
+        at: DateTime<Utc>,
+    ) -> bool {
+        if self.status == to {
+            return false;
+        }
+        self.history.push(StatusChange {
+            at,
+            from: self.status,
+            to,
+            by: by.to_string(),
+            reason,
+        });
+        if self.history.len() > MAX_STATUS_HISTORY {
+            let excess = self.history.len() - MAX_STATUS_HISTORY;
+            self.history.drain(..excess);
+        }
+        self.status = to;
+        true
     }
 
     /// Folds a repeat detection in: count, last seen, the highest severity seen. A resolved
@@ -165,7 +216,13 @@ impl Alert {
         self.severity = self.severity.max(d.severity);
         self.last_detection_id = Some(d.id);
         if self.status == AlertStatus::Resolved {
-            self.status = AlertStatus::Firing;
+            self.false_positive = false;
+            self.change_status(
+                AlertStatus::Firing,
+                "detection",
+                Some(format!("detected again ({})", d.rule_id)),
+                d.timestamp,
+            );
         }
     }
 }

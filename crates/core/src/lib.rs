@@ -28,7 +28,7 @@ pub mod net;
 pub mod severity;
 pub mod time;
 
-pub use alert::{Alert, AlertStatus, Fingerprint};
+pub use alert::{Alert, AlertStatus, Fingerprint, StatusChange};
 pub use attack::{AttackTags, Tactic};
 pub use detection::{Detection, Entity};
 pub use event::{Event, EventError, EventMeta, FieldValue};

@@ -36,7 +36,7 @@ pub async fn run(state: AppState) {
             .map(|c| crossing_detection(c, host.clone()))
             .collect();
         if !detections.is_empty() {
-            match state.store.insert_detections(&detections).await {
+            match state.alerts.record(&detections).await {
                 Ok(()) => {
                     state.metrics.detections.inc_by(detections.len() as u64);
                 }

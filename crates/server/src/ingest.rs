@@ -4,6 +4,7 @@
 //! A request is acknowledged only after its events are committed, so "acknowledged" always
 //! means "stored". On shutdown the writer drains what is queued before the process exits.
 
+use crate::alerting::AlertDesk;
 use crate::detection::DetectionEngine;
 use crate::metrics::Metrics;
 use std::sync::Arc;
@@ -177,7 +178,7 @@ fn writers_for(store: &dyn Store) -> usize {
 pub fn start(
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
-    detection: Option<Arc<DetectionEngine>>,
+    detection: Option<(Arc<DetectionEngine>, Arc<AlertDesk>)>,
 ) -> (IngestQueue, IngestWriter) {
     let (tx, rx) = mpsc::channel(QUEUE_REQUESTS);
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
@@ -200,7 +201,7 @@ async fn run_writer(
     mut stopped: tokio::sync::watch::Receiver<bool>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
-    detection: Option<Arc<DetectionEngine>>,
+    detection: Option<(Arc<DetectionEngine>, Arc<AlertDesk>)>,
 ) {
     loop {
         // Gather a group while holding the receiver, then write it without: another writer
@@ -230,8 +231,8 @@ async fn run_writer(
             group
         };
         let stored = write_group(&*store, &metrics, group).await;
-        if let Some(engine) = &detection {
-            detect_and_store(engine, &*store, &metrics, &stored).await;
+        if let Some((engine, alerts)) = &detection {
+            detect_and_store(engine, alerts, &metrics, &stored).await;
         }
     }
 }
@@ -239,7 +240,7 @@ async fn run_writer(
 /// Runs the rules on stored events and stores what they find.
 async fn detect_and_store(
     engine: &DetectionEngine,
-    store: &dyn Store,
+    alerts: &AlertDesk,
     metrics: &Metrics,
     events: &[Event],
 ) {
@@ -248,7 +249,7 @@ async fn detect_and_store(
         return;
     }
     let started = Instant::now();
-    match store.insert_detections(&detections).await {
+    match alerts.record(&detections).await {
         Ok(()) => {
             metrics.detections.inc_by(detections.len() as u64);
         }

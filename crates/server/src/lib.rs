@@ -11,6 +11,7 @@
 //! # }
 //! ```
 
+pub mod alerting;
 pub mod detection;
 pub mod error;
 mod host_monitor;
@@ -60,13 +61,21 @@ pub async fn serve(
     let metrics = Arc::new(metrics::Metrics::new());
     let detection = detection::DetectionEngine::load(&settings.detection);
     let rules_watcher = detection.watch(config.clone());
-    let (ingest, writer) = ingest::start(store.clone(), metrics.clone(), Some(detection.clone()));
+    let alerts = alerting::AlertDesk::start(store.clone(), &settings.alerting)
+        .await
+        .context("starting the alert pipeline")?;
+    let (ingest, writer) = ingest::start(
+        store.clone(),
+        metrics.clone(),
+        Some((detection.clone(), alerts.clone())),
+    );
     let state = AppState {
         store,
         config: config.clone(),
         metrics,
         ingest,
         detection,
+        alerts: alerts.clone(),
         web: Arc::new(web_shield(&settings.web)),
         started: Instant::now(),
     };
@@ -76,6 +85,8 @@ pub async fn serve(
     let silent_agents = tokio::spawn(silent_agents::run(state.clone()));
     let host_monitor = tokio::spawn(host_monitor::run(state.clone()));
     let exec_capture = host_monitor::start_exec_capture(&state);
+    let (stop_alerting, alerting_stopped) = tokio::sync::watch::channel(false);
+    let alerting_tasks = alerts.run(config.clone(), alerting_stopped);
 
     let addr = SocketAddr::new(host, settings.api.port);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -101,6 +112,12 @@ pub async fn serve(
     drop(watcher);
     drop(rules_watcher);
     writer.drain().await;
+    // Detections from the last writes are folded; let the pipeline write its last step
+    // (notices already in the outbox are sent after the next start if not now).
+    let _ = stop_alerting.send(true);
+    for task in alerting_tasks {
+        let _ = task.await;
+    }
     tracing::info!("stopped");
     served.context("serving HTTP")
 }

@@ -68,7 +68,7 @@ async fn check(state: &AppState, after_seconds: u64, reported: &mut HashSet<Stri
             "silent_after_seconds": after_seconds,
         });
         tracing::warn!(agent = %sender.name, %last_seen, "agent went silent");
-        if let Err(e) = state.store.insert_detections(&[d]).await {
+        if let Err(e) = state.alerts.record(&[d]).await {
             tracing::error!(error = %e, "silent-agent detection could not be stored");
             reported.remove(&sender.id);
         } else {

@@ -15,6 +15,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub ingest: IngestQueue,
     pub detection: Arc<crate::detection::DetectionEngine>,
+    /// Folds detections into alerts and runs the alert pipeline.
+    pub alerts: Arc<crate::alerting::AlertDesk>,
     /// Web inspection for `POST /api/v1/ids/analyze`.
     pub web: Arc<watchpost_web::Shield>,
     pub started: Instant,

@@ -52,8 +52,8 @@ pub async fn analyze(
     }
     if !outcome.detections.is_empty() {
         state
-            .store
-            .insert_detections(&outcome.detections)
+            .alerts
+            .record(&outcome.detections)
             .await
             .map_err(ApiError::store)?;
         state

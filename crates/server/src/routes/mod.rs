@@ -1,15 +1,17 @@
 //! The HTTP routes, one module per area.
 
+mod alerts;
 mod detections;
 mod events;
 mod health;
 mod ids;
 mod metrics;
 mod senders;
+mod silences;
 
 use crate::state::AppState;
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 /// The server's router.
 pub fn router(state: AppState) -> Router {
@@ -24,6 +26,23 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/ids/analyze", post(ids::analyze))
         .route(watchpost_ship::INGEST_PATH, post(senders::ingest))
         .route("/api/v1/agents", get(senders::list))
+        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/alerts/{id}", get(alerts::get))
+        .route(
+            "/api/v1/alerts/{id}/notifications",
+            get(alerts::notifications),
+        )
+        .route("/api/v1/alerts/{id}/status", put(alerts::set_status))
+        .route("/api/v1/notifications", get(alerts::list_notifications))
+        .route("/api/v1/notifications/{id}/resend", post(alerts::resend))
+        .route(
+            "/api/v1/silences",
+            get(silences::list).post(silences::create),
+        )
+        .route(
+            "/api/v1/silences/{id}",
+            get(silences::get).delete(silences::expire),
+        )
         .fallback(not_found)
         .with_state(state)
 }

@@ -47,8 +47,8 @@ pub async fn ingest(
     }
     if !detections.is_empty() {
         state
-            .store
-            .insert_detections(&detections)
+            .alerts
+            .record(&detections)
             .await
             .map_err(ApiError::store)?;
         state.metrics.detections.inc_by(detections.len() as u64);

@@ -1,0 +1,299 @@
+//! The alert desk: detections fold into alerts (one per fingerprint, with a count and
+//! first/last seen), alerts run through the pipeline, and what the pipeline decides is
+//! written to the store's outbox before the delivery worker sends it.
+//!
+//! Every detection the server stores goes through [`AlertDesk::record`]. A ticker advances
+//! the pipeline each second, applies `[alerting]` changes from a configuration reload, and
+//! re-reads silences. At start, open alerts are taken back from the store: those already
+//! notified count as told (only changes and repeats are sent), the rest are news.
+
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+use watchpost_alert::{ActiveSilence, AlertingConfig, Output, Pipeline, Policy};
+use watchpost_config::ConfigHandle;
+use watchpost_core::{Alert, AlertStatus, Detection, Fingerprint};
+use watchpost_notify::{Channels, Deliverer};
+use watchpost_store::{AlertQuery, Store, StoreError};
+
+/// How often the pipeline's timers are looked at.
+const TICK: Duration = Duration::from_secs(1);
+/// How often silences are re-read from the store (the API also refreshes them at once).
+const SILENCE_REFRESH_TICKS: u32 = 10;
+/// Pipeline outputs kept in memory while the store refuses writes; past it the oldest
+/// are dropped and counted in the log.
+const MAX_UNWRITTEN: usize = 10_000;
+
+/// See the module doc.
+pub struct AlertDesk {
+    store: Arc<dyn Store>,
+    pipeline: Mutex<Pipeline>,
+    /// Serialises folding so two writers never race on one fingerprint.
+    folding: Mutex<()>,
+    /// Outputs not yet written (the store was unavailable).
+    unwritten: Mutex<Vec<Output>>,
+    deliverer: Arc<Deliverer>,
+    applied: std::sync::Mutex<AlertingConfig>,
+}
+
+/// A status change someone asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Triage {
+    Acknowledge,
+    Resolve,
+    Reopen,
+    FalsePositive,
+}
+
+impl AlertDesk {
+    /// Builds the desk from `[alerting]` and takes back the open alerts.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        config: &AlertingConfig,
+    ) -> anyhow::Result<Arc<AlertDesk>> {
+        let policy = Policy::compile(config).map_err(|errors| {
+            anyhow::anyhow!(
+                "[alerting] is invalid: {}",
+                errors
+                    .iter()
+                    .map(|(k, m)| format!("{k}: {m}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        })?;
+        let channels = Channels::build(&config.channels).map_err(anyhow::Error::msg)?;
+        if config.channels.is_empty() {
+            tracing::info!(
+                "no [[alerting.channels]] configured: notifications are recorded (see /api/v1/alerts/ID/notifications) but not sent"
+            );
+        }
+        let desk = Arc::new(AlertDesk {
+            deliverer: Deliverer::new(store.clone(), channels),
+            store,
+            pipeline: Mutex::new(Pipeline::new(Arc::new(policy))),
+            folding: Mutex::new(()),
+            unwritten: Mutex::new(Vec::new()),
+            applied: std::sync::Mutex::new(config.clone()),
+        });
+        desk.restore().await?;
+        desk.refresh_silences().await?;
+        Ok(desk)
+    }
+
+    async fn restore(&self) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let mut restored = 0;
+        for status in [AlertStatus::Firing, AlertStatus::Acknowledged] {
+            let mut cursor = None;
+            loop {
+                let page = self
+                    .store
+                    .query_alerts(&AlertQuery {
+                        status: Some(status),
+                        cursor: cursor.take(),
+                        limit: Some(watchpost_store::MAX_PAGE_SIZE),
+                        ..AlertQuery::default()
+                    })
+                    .await?;
+                for alert in &page.items {
+                    let told = !self.store.alert_notifications(alert.id).await?.is_empty();
+                    self.pipeline.lock().await.restore(alert, told, now);
+                    restored += 1;
+                }
+                match page
+                    .next_cursor
+                    .map(|c| watchpost_store::Cursor::decode(&c))
+                {
+                    Some(Ok(c)) if restored < watchpost_alert::pipeline::MAX_TRACKED_ALERTS => {
+                        cursor = Some(c);
+                    }
+                    _ => break,
+                }
+            }
+        }
+        if restored > 0 {
+            tracing::info!(
+                alerts = restored,
+                "open alerts taken back into the pipeline"
+            );
+        }
+        Ok(())
+    }
+
+    /// Stores detections and folds each into its alert.
+    pub async fn record(&self, detections: &[Detection]) -> Result<(), StoreError> {
+        if detections.is_empty() {
+            return Ok(());
+        }
+        self.store.insert_detections(detections).await?;
+        let now = Utc::now();
+        let _folding = self.folding.lock().await;
+        // Fold the batch first, so a burst of one rule is one read and one write.
+        let mut folded: BTreeMap<Fingerprint, Alert> = BTreeMap::new();
+        for d in detections {
+            let fp = Fingerprint::of_detection(d, &BTreeMap::new());
+            if let Some(alert) = folded.get_mut(&fp) {
+                alert.absorb(d);
+                continue;
+            }
+            let alert = match self.store.get_alert_by_fingerprint(&fp).await? {
+                Some(mut stored) => {
+                    stored.absorb(d);
+                    stored
+                }
+                None => Alert::from_detection(d, BTreeMap::new()),
+            };
+            folded.insert(fp, alert);
+        }
+        let mut pipeline = self.pipeline.lock().await;
+        for alert in folded.values() {
+            self.store.upsert_alert(alert).await?;
+            pipeline.observe(alert, now);
+        }
+        Ok(())
+    }
+
+    /// Applies a person's decision to an alert. `None` when there is no such alert.
+    pub async fn triage(
+        &self,
+        id: Uuid,
+        action: Triage,
+        by: &str,
+        reason: Option<String>,
+    ) -> Result<Option<Alert>, StoreError> {
+        let _folding = self.folding.lock().await;
+        let Some(mut alert) = self.store.get_alert(id).await? else {
+            return Ok(None);
+        };
+        let now = Utc::now();
+        let changed = match action {
+            Triage::Acknowledge => alert.change_status(AlertStatus::Acknowledged, by, reason, now),
+            Triage::Resolve => alert.change_status(AlertStatus::Resolved, by, reason, now),
+            Triage::Reopen => alert.change_status(AlertStatus::Firing, by, reason, now),
+            Triage::FalsePositive => {
+                alert.false_positive = true;
+                let reason = Some(format!(
+                    "false positive{}",
+                    reason.map(|r| format!(": {r}")).unwrap_or_default()
+                ));
+                alert.change_status(AlertStatus::Resolved, by, reason, now)
+            }
+        };
+        if changed {
+            self.store.upsert_alert(&alert).await?;
+            self.pipeline.lock().await.observe(&alert, now);
+            self.step(now).await;
+        }
+        Ok(Some(alert))
+    }
+
+    /// Re-reads the silences from the store.
+    pub async fn refresh_silences(&self) -> Result<(), StoreError> {
+        let silences = self.store.list_silences(Utc::now()).await?;
+        let active: Vec<ActiveSilence> = silences
+            .into_iter()
+            .filter_map(|s| match ActiveSilence::new(s.clone()) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    tracing::warn!(silence = %s.id, error = %e, "stored silence ignored");
+                    None
+                }
+            })
+            .collect();
+        self.pipeline.lock().await.set_silences(active);
+        Ok(())
+    }
+
+    /// Advances the pipeline to `now` and writes what it made, then wakes delivery.
+    async fn step(&self, now: DateTime<Utc>) {
+        let output = self.pipeline.lock().await.tick(now);
+        let mut unwritten = self.unwritten.lock().await;
+        if !output.notifications.is_empty()
+            || !output.trace.is_empty()
+            || !output.resolved.is_empty()
+        {
+            unwritten.push(output);
+        }
+        while let Some(first) = unwritten.first() {
+            match self
+                .store
+                .record_pipeline(&first.notifications, &first.trace, &first.resolved)
+                .await
+            {
+                Ok(()) => {
+                    unwritten.remove(0);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, pending = unwritten.len(), "cannot write pipeline output; keeping it to retry");
+                    if unwritten.len() > MAX_UNWRITTEN {
+                        let excess = unwritten.len() - MAX_UNWRITTEN;
+                        unwritten.drain(..excess);
+                        tracing::error!(
+                            dropped = excess,
+                            "pipeline outputs dropped: the store refused writes for too long"
+                        );
+                    }
+                    return;
+                }
+            }
+        }
+        self.deliverer.wake();
+    }
+
+    /// Applies a changed `[alerting]` (already validated by the configuration loader).
+    fn apply(&self, config: &AlertingConfig, pipeline: &mut Pipeline) {
+        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        if *applied == *config {
+            return;
+        }
+        match (Policy::compile(config), Channels::build(&config.channels)) {
+            (Ok(policy), Ok(channels)) => {
+                pipeline.set_policy(Arc::new(policy));
+                self.deliverer.set_channels(channels);
+                *applied = config.clone();
+                tracing::info!("[alerting] reloaded");
+            }
+            (Err(errors), _) => {
+                tracing::warn!(?errors, "[alerting] not reloaded")
+            }
+            (_, Err(e)) => tracing::warn!(error = %e, "[alerting] channels not reloaded"),
+        }
+    }
+
+    /// Runs the ticker and the delivery worker until `shutdown` turns true.
+    pub fn run(
+        self: &Arc<Self>,
+        config: Arc<ConfigHandle>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let deliver = tokio::spawn(Arc::clone(&self.deliverer).run(shutdown.clone()));
+        let desk = Arc::clone(self);
+        let mut stop = shutdown;
+        let ticker = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(TICK);
+            let mut ticks = 0u32;
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => {}
+                    _ = stop.changed() => return,
+                }
+                {
+                    let settings = config.get();
+                    let mut pipeline = desk.pipeline.lock().await;
+                    desk.apply(&settings.alerting, &mut pipeline);
+                }
+                ticks = ticks.wrapping_add(1);
+                if ticks.is_multiple_of(SILENCE_REFRESH_TICKS)
+                    && let Err(e) = desk.refresh_silences().await
+                {
+                    tracing::warn!(error = %e, "cannot re-read silences");
+                }
+                desk.step(Utc::now()).await;
+            }
+        });
+        vec![deliver, ticker]
+    }
+}

@@ -1,0 +1,237 @@
+//! Alerts and why they did or did not page anyone:
+//! `GET /api/v1/alerts`, `GET /api/v1/alerts/{id}` (with its trace and notifications),
+//! `GET /api/v1/alerts/{id}/notifications`, `PUT /api/v1/alerts/{id}/status`,
+//! `GET /api/v1/notifications` (the dead letters, say) and
+//! `POST /api/v1/notifications/{id}/resend`.
+
+use crate::alerting::Triage;
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use uuid::Uuid;
+use watchpost_store::{AlertQuery, DeliveryStatus};
+
+/// Longest reason or name accepted with a status change.
+const MAX_TEXT: usize = 2_000;
+
+pub(super) fn parse_id(text: &str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text)
+        .map_err(|_| ApiError::invalid_parameter(what, format!("`{text}` is not an id (a UUID)")))
+}
+
+pub(super) fn json_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("the body must be {what}: {e}"),
+        )
+        .with_details(json!({"line": e.line(), "column": e.column()}))
+    })
+}
+
+/// Filters: `from`, `to` (last seen), `status`, `min_severity`, `rule_id`, `host`,
+/// `source_ip`; `limit`, `cursor` to page. Most recently active first.
+pub async fn list(
+    State(state): State<AppState>,
+    Query(raw): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let mut p = Params::new(raw);
+    let status = p
+        .text("status")
+        .map(|s| {
+            s.parse()
+                .map_err(|e| ApiError::invalid_parameter("status", e))
+        })
+        .transpose()?;
+    let query = AlertQuery {
+        from: p.time("from")?,
+        to: p.time("to")?,
+        status,
+        min_severity: p.severity("min_severity")?,
+        rule_id: p.text("rule_id"),
+        host: p.text("host"),
+        source_ip: p.text("source_ip"),
+        cursor: p.cursor("cursor")?,
+        limit: p.limit("limit")?,
+    };
+    p.finish()?;
+    let page = state
+        .store
+        .query_alerts(&query)
+        .await
+        .map_err(ApiError::store)?;
+    Ok(Json(
+        json!({ "items": page.items, "next_cursor": page.next_cursor }),
+    ))
+}
+
+async fn found(state: &AppState, id: Uuid) -> Result<watchpost_core::Alert, ApiError> {
+    state
+        .store
+        .get_alert(id)
+        .await
+        .map_err(ApiError::store)?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no alert {id}")))
+}
+
+/// One alert with its pipeline trace and every notification that listed it.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id, "id")?;
+    let alert = found(&state, id).await?;
+    let trace = state.store.alert_trace(id).await.map_err(ApiError::store)?;
+    let notifications = state
+        .store
+        .alert_notifications(id)
+        .await
+        .map_err(ApiError::store)?;
+    Ok(Json(
+        json!({ "alert": alert, "trace": trace, "notifications": notifications }),
+    ))
+}
+
+/// "Why did (or didn't) this alert page anyone": each stage's verdict in order, and every
+/// notice with its delivery attempts.
+pub async fn notifications(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id, "id")?;
+    found(&state, id).await?;
+    let trace = state.store.alert_trace(id).await.map_err(ApiError::store)?;
+    let notifications = state
+        .store
+        .alert_notifications(id)
+        .await
+        .map_err(ApiError::store)?;
+    Ok(Json(
+        json!({ "trace": trace, "notifications": notifications }),
+    ))
+}
+
+/// The body of a status change.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChangeRequest {
+    /// `acknowledged`, `resolved`, `firing` (reopen) or `false_positive`.
+    status: String,
+    /// Who acts; recorded in the alert's history.
+    #[serde(default)]
+    by: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+fn bounded(field: &str, text: Option<String>) -> Result<Option<String>, ApiError> {
+    match text {
+        Some(t) if t.len() > MAX_TEXT => Err(ApiError::invalid_parameter(
+            field,
+            format!("{} bytes long; at most {MAX_TEXT}", t.len()),
+        )),
+        other => Ok(other.filter(|t| !t.trim().is_empty())),
+    }
+}
+
+pub async fn set_status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id, "id")?;
+    let request: StatusChangeRequest =
+        json_body(&body, "{\"status\": …, \"by\": …, \"reason\": …}")?;
+    let action = match request.status.as_str() {
+        "acknowledged" | "acknowledge" => Triage::Acknowledge,
+        "resolved" | "resolve" => Triage::Resolve,
+        "firing" | "reopen" => Triage::Reopen,
+        "false_positive" => Triage::FalsePositive,
+        other => {
+            return Err(ApiError::invalid_parameter(
+                "status",
+                format!("`{other}` is not one of acknowledged, resolved, firing, false_positive"),
+            ));
+        }
+    };
+    let by = bounded("by", request.by)?.unwrap_or_else(|| "api".into());
+    let reason = bounded("reason", request.reason)?;
+    let alert = state
+        .alerts
+        .triage(id, action, &by, reason)
+        .await
+        .map_err(ApiError::store)?
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no alert {id}"))
+        })?;
+    Ok(Json(json!({ "alert": alert })))
+}
+
+/// `status` (pending, sent, dead, skipped) and `limit`; newest first.
+pub async fn list_notifications(
+    State(state): State<AppState>,
+    Query(raw): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let mut p = Params::new(raw);
+    let status: Option<DeliveryStatus> = p
+        .text("status")
+        .map(|s| {
+            s.parse()
+                .map_err(|e| ApiError::invalid_parameter("status", e))
+        })
+        .transpose()?;
+    let limit = p.limit("limit")?.unwrap_or(100);
+    p.finish()?;
+    let items = state
+        .store
+        .query_notifications(status, limit)
+        .await
+        .map_err(ApiError::store)?;
+    Ok(Json(json!({ "items": items })))
+}
+
+/// Puts a dead (or skipped) notification back in the queue.
+pub async fn resend(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id, "id")?;
+    let requeued = state
+        .store
+        .requeue_notification(id, "api", chrono::Utc::now())
+        .await
+        .map_err(ApiError::store)?;
+    if !requeued {
+        let exists = state
+            .store
+            .get_notification(id)
+            .await
+            .map_err(ApiError::store)?;
+        return Err(match exists {
+            None => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no notification {id}"),
+            ),
+            Some(h) => ApiError::new(
+                StatusCode::CONFLICT,
+                "not_dead",
+                format!(
+                    "notification {id} is {}; only dead or skipped ones are re-sent",
+                    h.entry.status
+                ),
+            ),
+        });
+    }
+    Ok(Json(json!({ "id": id, "status": "pending" })))
+}

