@@ -52,6 +52,7 @@ impl Default for AlertingConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct RouteConfig {
     /// The receiver (a channel name) notified for alerts this route takes.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub receiver: Option<String>,
     /// `name="value"`, `name!="value"`, `name=~"regex"`, `name!~"regex"`, all of which must
     /// hold. Labels: severity, rule, title, detector, category, host, source_ip, tags
@@ -61,20 +62,26 @@ pub struct RouteConfig {
     #[serde(rename = "continue")]
     pub continue_matching: bool,
     /// Labels whose values make a group; `["..."]` makes one group per alert.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_by: Option<Vec<String>>,
     /// Seconds to wait before the first notice of a new group, to batch a burst.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_wait_seconds: Option<u64>,
     /// Seconds between notices of a group whose alerts changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_interval_seconds: Option<u64>,
     /// Seconds after which an unchanged firing group is notified again.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub repeat_interval_seconds: Option<u64>,
     /// Names of time intervals during which this route sends nothing.
     pub mute_time_intervals: Vec<String>,
     /// Names of time intervals outside which this route sends nothing.
     pub active_time_intervals: Vec<String>,
     /// A budget lower than `alerting.max_alerts_per_hour` for this route's alerts.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_alerts_per_hour: Option<u32>,
     /// The escalation policy for alerts this route takes, by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub escalation: Option<String>,
     pub routes: Vec<RouteConfig>,
 }
@@ -97,6 +104,7 @@ impl RouteConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InhibitRuleConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub source_matchers: Vec<String>,
     pub target_matchers: Vec<String>,
@@ -125,6 +133,7 @@ pub struct TimeRangeConfig {
     /// `january`, `december:february`, or `1:3`.
     pub months: Vec<String>,
     /// An IANA time zone (`Europe/Berlin`); UTC when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
 }
 
@@ -168,10 +177,13 @@ pub struct ChannelConfig {
     pub kind: String,
     /// webhook: where to POST; slack: the incoming-webhook URL; pagerduty: the Events API
     /// endpoint (defaults to PagerDuty's).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// webhook: the key of the HMAC-SHA256 signature sent with every request.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     /// pagerduty: the integration's routing key.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub routing_key: Option<String>,
     /// webhook: extra request headers.
     pub headers: std::collections::BTreeMap<String, String>,
@@ -180,6 +192,7 @@ pub struct ChannelConfig {
     /// Attempts before a notice is dead-lettered (and handed to `fallback`).
     pub max_attempts: u32,
     /// The channel that gets a notice this one could not deliver.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
     pub timeout_seconds: u64,
 }
