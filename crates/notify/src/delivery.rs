@@ -138,7 +138,8 @@ impl Deliverer {
         }
     }
 
-    /// One pass over the notices due at `now`; returns how many were attempted.
+    /// One pass over the notices due at `now`; returns how many were attempted. Retries
+    /// are scheduled from `now`, so a test can drive the worker with a hand-set clock.
     pub async fn deliver_due(
         &self,
         now: DateTime<Utc>,
@@ -153,14 +154,20 @@ impl Deliverer {
             }
             let store = Arc::clone(&self.store);
             let channels = Arc::clone(&channels);
-            tasks.spawn(async move { deliver_one(&*store, &channels, entry).await });
+            tasks.spawn(async move { deliver_one(&*store, &channels, entry, now).await });
         }
         while tasks.join_next().await.is_some() {}
         Ok(count)
     }
 }
 
-async fn deliver_one(store: &dyn Store, channels: &Channels, entry: OutboxEntry) {
+/// Delivers one notice; `now` is the pass's time (retries are scheduled from it).
+async fn deliver_one(
+    store: &dyn Store,
+    channels: &Channels,
+    entry: OutboxEntry,
+    now: DateTime<Utc>,
+) {
     let n = &entry.notification;
     let Some(c) = channels.by_name.get(&n.receiver) else {
         let reason = if channels.by_name.is_empty() {
@@ -169,7 +176,7 @@ async fn deliver_one(store: &dyn Store, channels: &Channels, entry: OutboxEntry)
         } else {
             format!("no channel named `{}`", n.receiver)
         };
-        record(store, n, "-", AttemptOutcome::Skipped { reason }).await;
+        record(store, n, "-", AttemptOutcome::Skipped { reason }, now).await;
         return;
     };
     if !n.alerts.is_empty() && top_severity(n) < c.min_severity {
@@ -178,16 +185,15 @@ async fn deliver_one(store: &dyn Store, channels: &Channels, entry: OutboxEntry)
             top_severity(n).as_str(),
             c.min_severity.as_str()
         );
-        record(store, n, &c.label, AttemptOutcome::Skipped { reason }).await;
+        record(store, n, &c.label, AttemptOutcome::Skipped { reason }, now).await;
         return;
     }
-    let now = Utc::now();
     let outcome = match c.channel.send(n).await {
         Ok(detail) => AttemptOutcome::Sent { detail },
         Err(e) => failure(&entry, c, e, now),
     };
     let dead = matches!(outcome, AttemptOutcome::Dead { .. });
-    record(store, n, &c.label, outcome.clone()).await;
+    record(store, n, &c.label, outcome.clone(), now).await;
     if dead && let Some(fallback) = &c.fallback {
         hand_to_fallback(store, n, fallback, &outcome, now).await;
     }
@@ -226,11 +232,14 @@ pub fn backoff(attempt: u32) -> Duration {
     base.mul_f64(jitter)
 }
 
-async fn record(store: &dyn Store, n: &Notification, channel: &str, outcome: AttemptOutcome) {
-    if let Err(e) = store
-        .record_attempt(n.id, channel, &outcome, Utc::now())
-        .await
-    {
+async fn record(
+    store: &dyn Store,
+    n: &Notification,
+    channel: &str,
+    outcome: AttemptOutcome,
+    now: DateTime<Utc>,
+) {
+    if let Err(e) = store.record_attempt(n.id, channel, &outcome, now).await {
         // The notice stays pending in the store and is attempted again: a duplicate is
         // better than a loss, and receivers dedup on the idempotency key.
         tracing::warn!(notification = %n.id, error = %e, "cannot record a delivery attempt");

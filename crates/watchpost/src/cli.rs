@@ -49,6 +49,11 @@ pub enum Command {
     },
     /// Hunt through EVTX and JSON logs with Sigma rules.
     Hunt(crate::hunt::HuntArgs),
+    /// Alerts in the store, and why each did or did not page anyone.
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCommand,
+    },
     /// Tokens for agents and proxies that ship to this server.
     AgentToken {
         #[command(subcommand)]
@@ -128,6 +133,25 @@ pub enum DbCommand {
     /// Row counts and sizes per table.
     Stats {
         /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AlertsCommand {
+    /// The most recently active alerts.
+    List {
+        /// Only alerts in this status: firing, acknowledged, resolved.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// An alert's status history, each pipeline stage's verdict, and each notice with its
+    /// delivery attempts.
+    Explain {
+        id: String,
         #[arg(long)]
         json: bool,
     },

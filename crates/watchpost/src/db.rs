@@ -5,7 +5,7 @@ use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-async fn open(
+pub(crate) async fn open(
     path: &Option<PathBuf>,
 ) -> anyhow::Result<std::sync::Arc<dyn watchpost_store::Store>> {
     let url = load_config(path, Vec::new())?.get().database_url();

@@ -1,6 +1,7 @@
 //! `watchpost`: security monitoring, detection and alerting in one binary.
 
 mod agent_cmd;
+mod alerts_cmd;
 mod bench;
 mod bench_agent;
 mod bench_exec;
@@ -19,8 +20,8 @@ mod ship_args;
 
 use clap::Parser;
 use cli::{
-    AgentTokenCommand, BenchCommand, Cli, Command, ConfigCommand, DbCommand, EvalCommand,
-    RulesCommand,
+    AgentTokenCommand, AlertsCommand, BenchCommand, Cli, Command, ConfigCommand, DbCommand,
+    EvalCommand, RulesCommand,
 };
 use std::process::ExitCode;
 
@@ -76,6 +77,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::AgentToken {
             command: AgentTokenCommand::Create { name, kind },
         } => db::create_sender(&cli.config, &name, &kind).await,
+        Command::Alerts {
+            command: AlertsCommand::List { status, limit },
+        } => alerts_cmd::list(&cli.config, status, limit).await,
+        Command::Alerts {
+            command: AlertsCommand::Explain { id, json },
+        } => alerts_cmd::explain(&cli.config, &id, json).await,
         Command::AgentToken {
             command: AgentTokenCommand::List,
         } => db::list_senders(&cli.config).await,

@@ -212,6 +212,33 @@ async fn an_event_pages_through_a_signed_webhook_and_triage_reaches_the_receiver
         .collect();
     assert_eq!(history, [("acknowledged", "ana"), ("resolved", "ana")]);
 
+    // The same explanation on the command line, read from the store.
+    let cfg = dir.path().join("watchpost.toml").display().to_string();
+    let out = common::run(dir.path(), &["--config", &cfg, "alerts", "explain", id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for expected in [
+        "firing → acknowledged by ana",
+        "route",
+        "notify",
+        "ops (webhook)",
+        "sent",
+    ] {
+        assert!(
+            text.contains(expected),
+            "`{expected}` missing from:\n{text}"
+        );
+    }
+    let out = common::run(
+        dir.path(),
+        &["--config", &cfg, "alerts", "list", "--status", "resolved"],
+    );
+    assert!(String::from_utf8(out.stdout).unwrap().contains(id));
+
     let bad = put("closed").await;
     assert_eq!(bad.status(), 400);
     let err: Value = bad.json().await.unwrap();
