@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use watchpost_alert::config::ChannelConfig;
 use watchpost_alert::{Notification, Stage, TraceEntry, Verdict};
 use watchpost_core::Severity;
-use watchpost_store::{AttemptOutcome, OutboxEntry, Store};
+use watchpost_store::{AttemptOutcome, AttemptRecord, OutboxEntry, Store};
 
 /// Notices taken from the outbox per pass.
 const BATCH: u32 = 256;
@@ -148,27 +148,57 @@ impl Deliverer {
         let count = due.len();
         let channels = self.channels.load_full();
         let mut tasks = JoinSet::new();
+        let mut done = Vec::with_capacity(count);
         for entry in due {
             while tasks.len() >= CONCURRENCY {
-                tasks.join_next().await;
+                if let Some(Ok(result)) = tasks.join_next().await {
+                    done.push(result);
+                }
             }
-            let store = Arc::clone(&self.store);
             let channels = Arc::clone(&channels);
-            tasks.spawn(async move { deliver_one(&*store, &channels, entry, now).await });
+            tasks.spawn(async move { deliver_one(&channels, entry, now).await });
         }
-        while tasks.join_next().await.is_some() {}
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok(result) = joined {
+                done.push(result);
+            }
+        }
+        // One transaction for the whole pass. If it fails, the notices stay pending and are
+        // attempted again: a duplicate is better than a loss, and receivers dedup on the
+        // idempotency key.
+        let (records, handovers): (Vec<AttemptRecord>, Vec<Option<Handover>>) =
+            done.into_iter().unzip();
+        if let Err(e) = self.store.record_attempts(&records).await {
+            tracing::warn!(error = %e, count = records.len(), "cannot record delivery attempts");
+            return Ok(count);
+        }
+        for h in handovers.into_iter().flatten() {
+            hand_to_fallback(&*self.store, &h.notification, &h.fallback, &h.error, now).await;
+        }
         Ok(count)
     }
 }
 
+/// A dead notice on its way to the channel's fallback.
+struct Handover {
+    notification: Notification,
+    fallback: String,
+    error: String,
+}
+
 /// Delivers one notice; `now` is the pass's time (retries are scheduled from it).
 async fn deliver_one(
-    store: &dyn Store,
     channels: &Channels,
     entry: OutboxEntry,
     now: DateTime<Utc>,
-) {
+) -> (AttemptRecord, Option<Handover>) {
     let n = &entry.notification;
+    let record = |channel: &str, outcome: AttemptOutcome| AttemptRecord {
+        notification_id: n.id,
+        channel: channel.to_string(),
+        outcome,
+        at: now,
+    };
     let Some(c) = channels.by_name.get(&n.receiver) else {
         let reason = if channels.by_name.is_empty() {
             "no channels are configured ([[alerting.channels]]): the notice is recorded only"
@@ -176,8 +206,7 @@ async fn deliver_one(
         } else {
             format!("no channel named `{}`", n.receiver)
         };
-        record(store, n, "-", AttemptOutcome::Skipped { reason }, now).await;
-        return;
+        return (record("-", AttemptOutcome::Skipped { reason }), None);
     };
     if !n.alerts.is_empty() && top_severity(n) < c.min_severity {
         let reason = format!(
@@ -185,18 +214,21 @@ async fn deliver_one(
             top_severity(n).as_str(),
             c.min_severity.as_str()
         );
-        record(store, n, &c.label, AttemptOutcome::Skipped { reason }, now).await;
-        return;
+        return (record(&c.label, AttemptOutcome::Skipped { reason }), None);
     }
     let outcome = match c.channel.send(n).await {
         Ok(detail) => AttemptOutcome::Sent { detail },
         Err(e) => failure(&entry, c, e, now),
     };
-    let dead = matches!(outcome, AttemptOutcome::Dead { .. });
-    record(store, n, &c.label, outcome.clone(), now).await;
-    if dead && let Some(fallback) = &c.fallback {
-        hand_to_fallback(store, n, fallback, &outcome, now).await;
-    }
+    let handover = match (&outcome, &c.fallback) {
+        (AttemptOutcome::Dead { error }, Some(fallback)) => Some(Handover {
+            notification: n.clone(),
+            fallback: fallback.clone(),
+            error: error.clone(),
+        }),
+        _ => None,
+    };
+    (record(&c.label, outcome), handover)
 }
 
 fn failure(
@@ -232,35 +264,17 @@ pub fn backoff(attempt: u32) -> Duration {
     base.mul_f64(jitter)
 }
 
-async fn record(
-    store: &dyn Store,
-    n: &Notification,
-    channel: &str,
-    outcome: AttemptOutcome,
-    now: DateTime<Utc>,
-) {
-    if let Err(e) = store.record_attempt(n.id, channel, &outcome, now).await {
-        // The notice stays pending in the store and is attempted again: a duplicate is
-        // better than a loss, and receivers dedup on the idempotency key.
-        tracing::warn!(notification = %n.id, error = %e, "cannot record a delivery attempt");
-    }
-}
-
 async fn hand_to_fallback(
     store: &dyn Store,
     n: &Notification,
     fallback: &str,
-    outcome: &AttemptOutcome,
+    error: &str,
     now: DateTime<Utc>,
 ) {
     let mut copy = n.clone();
     copy.id = uuid::Uuid::now_v7();
     copy.receiver = fallback.to_string();
     copy.created_at = now;
-    let error = match outcome {
-        AttemptOutcome::Dead { error } => error.clone(),
-        _ => String::new(),
-    };
     let trace: Vec<TraceEntry> = n
         .alerts
         .iter()

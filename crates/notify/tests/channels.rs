@@ -303,7 +303,9 @@ async fn failures_are_retried_with_backoff_honouring_retry_after_then_dead_lette
     );
 
     // The fallback got a copy at the next pass.
-    d.deliver_due(Utc::now()).await.unwrap();
+    d.deliver_due(second.entry.next_attempt + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
     assert_eq!(fallback.requests.lock().unwrap().len(), 1);
     assert_eq!(primary.requests.lock().unwrap().len(), 3);
     let history = store.alert_notifications(n.alerts[0].id).await.unwrap();

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, mpsc};
 use uuid::Uuid;
 use watchpost_alert::{ActiveSilence, AlertingConfig, Output, Pipeline, Policy};
 use watchpost_config::ConfigHandle;
@@ -23,6 +23,10 @@ use watchpost_store::{AlertQuery, Store, StoreError};
 const TICK: Duration = Duration::from_secs(1);
 /// How often silences are re-read from the store (the API also refreshes them at once).
 const SILENCE_REFRESH_TICKS: u32 = 10;
+/// Detection batches waiting to be folded; a full queue slows the callers down.
+const FOLD_QUEUE: usize = 1_024;
+/// Detections folded in one go at most.
+const FOLD_BATCH: usize = 5_000;
 /// Pipeline outputs kept in memory while the store refuses writes; past it the oldest
 /// are dropped and counted in the log.
 const MAX_UNWRITTEN: usize = 10_000;
@@ -37,6 +41,9 @@ pub struct AlertDesk {
     unwritten: Mutex<Vec<Output>>,
     deliverer: Arc<Deliverer>,
     applied: std::sync::Mutex<AlertingConfig>,
+    fold_tx: mpsc::Sender<Vec<Detection>>,
+    /// Taken by [`AlertDesk::run`], which folds what `fold_tx` queues.
+    fold_rx: std::sync::Mutex<Option<mpsc::Receiver<Vec<Detection>>>>,
 }
 
 /// A status change someone asks for.
@@ -70,7 +77,10 @@ impl AlertDesk {
                 "no [[alerting.channels]] configured: notifications are recorded (see /api/v1/alerts/ID/notifications) but not sent"
             );
         }
+        let (fold_tx, fold_rx) = mpsc::channel(FOLD_QUEUE);
         let desk = Arc::new(AlertDesk {
+            fold_tx,
+            fold_rx: std::sync::Mutex::new(Some(fold_rx)),
             deliverer: Deliverer::new(store.clone(), channels),
             store,
             pipeline: Mutex::new(Pipeline::new(Arc::new(policy))),
@@ -123,37 +133,92 @@ impl AlertDesk {
         Ok(())
     }
 
-    /// Stores detections and folds each into its alert.
+    /// Stores detections, then queues them to be folded into their alerts. The detections
+    /// are committed when this returns; folding follows at once on the desk's own task, in
+    /// batches, so a burst costs a few transactions rather than one per detection.
     pub async fn record(&self, detections: &[Detection]) -> Result<(), StoreError> {
         if detections.is_empty() {
             return Ok(());
         }
         self.store.insert_detections(detections).await?;
-        let now = Utc::now();
-        let _folding = self.folding.lock().await;
-        // Fold the batch first, so a burst of one rule is one read and one write.
-        let mut folded: BTreeMap<Fingerprint, Alert> = BTreeMap::new();
-        for d in detections {
-            let fp = Fingerprint::of_detection(d, &BTreeMap::new());
-            if let Some(alert) = folded.get_mut(&fp) {
-                alert.absorb(d);
-                continue;
-            }
-            let alert = match self.store.get_alert_by_fingerprint(&fp).await? {
-                Some(mut stored) => {
-                    stored.absorb(d);
-                    stored
-                }
-                None => Alert::from_detection(d, BTreeMap::new()),
-            };
-            folded.insert(fp, alert);
-        }
-        let mut pipeline = self.pipeline.lock().await;
-        for alert in folded.values() {
-            self.store.upsert_alert(alert).await?;
-            pipeline.observe(alert, now);
+        if self.fold_tx.send(detections.to_vec()).await.is_err() {
+            tracing::warn!(
+                count = detections.len(),
+                "alert desk stopped: detections stored but not folded into alerts"
+            );
         }
         Ok(())
+    }
+
+    /// Folds a batch of detections into their alerts, runs the pipeline on them, and
+    /// writes what it made.
+    async fn fold(&self, detections: &[Detection]) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let _folding = self.folding.lock().await;
+        let fingerprints: Vec<Fingerprint> = detections
+            .iter()
+            .map(|d| Fingerprint::of_detection(d, &BTreeMap::new()))
+            .collect();
+        let mut unique = fingerprints.clone();
+        unique.sort();
+        unique.dedup();
+        let mut alerts: BTreeMap<Fingerprint, Alert> = self
+            .store
+            .get_alerts_by_fingerprints(&unique)
+            .await?
+            .into_iter()
+            .map(|a| (a.fingerprint.clone(), a))
+            .collect();
+        let mut touched = Vec::new();
+        for (d, fp) in detections.iter().zip(fingerprints) {
+            match alerts.get_mut(&fp) {
+                Some(alert) => alert.absorb(d),
+                None => {
+                    alerts.insert(fp.clone(), Alert::from_detection(d, BTreeMap::new()));
+                }
+            }
+            touched.push(fp);
+        }
+        touched.sort();
+        touched.dedup();
+        let changed: Vec<Alert> = touched.iter().filter_map(|fp| alerts.remove(fp)).collect();
+        self.store.upsert_alerts(&changed).await?;
+        {
+            let mut pipeline = self.pipeline.lock().await;
+            for alert in &changed {
+                pipeline.observe(alert, now);
+            }
+        }
+        // A group due now (group_wait = 0) is notified at once, not at the next tick.
+        self.step(now).await;
+        Ok(())
+    }
+
+    /// Takes queued detections in batches until `stop`, then folds what is left.
+    async fn fold_queue(
+        &self,
+        mut rx: mpsc::Receiver<Vec<Detection>>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            let first = tokio::select! {
+                batch = rx.recv() => batch,
+                _ = stop.changed() => {
+                    rx.close();
+                    rx.recv().await
+                }
+            };
+            let Some(mut batch) = first else { return };
+            while batch.len() < FOLD_BATCH {
+                match rx.try_recv() {
+                    Ok(more) => batch.extend(more),
+                    Err(_) => break,
+                }
+            }
+            if let Err(e) = self.fold(&batch).await {
+                tracing::error!(error = %e, count = batch.len(), "detections stored but not folded into alerts");
+            }
+        }
     }
 
     /// Applies a person's decision to an alert. `None` when there is no such alert.
@@ -270,6 +335,17 @@ impl AlertDesk {
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let deliver = tokio::spawn(Arc::clone(&self.deliverer).run(shutdown.clone()));
+        let mut tasks = vec![deliver];
+        let queued = self
+            .fold_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(rx) = queued {
+            let desk = Arc::clone(self);
+            let stop = shutdown.clone();
+            tasks.push(tokio::spawn(async move { desk.fold_queue(rx, stop).await }));
+        }
         let desk = Arc::clone(self);
         let mut stop = shutdown;
         let ticker = tokio::spawn(async move {
@@ -294,6 +370,7 @@ impl AlertDesk {
                 desk.step(Utc::now()).await;
             }
         });
-        vec![deliver, ticker]
+        tasks.push(ticker);
+        tasks
     }
 }

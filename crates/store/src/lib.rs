@@ -23,7 +23,8 @@ pub mod testing;
 
 pub use error::StoreError;
 pub use outbox::{
-    AttemptOutcome, DeliveryAttempt, DeliveryStatus, NotificationHistory, OutboxEntry,
+    AttemptOutcome, AttemptRecord, DeliveryAttempt, DeliveryStatus, NotificationHistory,
+    OutboxEntry,
 };
 pub use query::{AlertQuery, Cursor, DetectionQuery, EventQuery, MAX_PAGE_SIZE, Page};
 pub use sql::{SqlStore, open};
@@ -167,6 +168,15 @@ pub trait Store: Send + Sync {
         address: Option<&str>,
     ) -> Result<(), StoreError>;
 
+    /// The stored alerts among these fingerprints (in no particular order).
+    async fn get_alerts_by_fingerprints(
+        &self,
+        fingerprints: &[Fingerprint],
+    ) -> Result<Vec<Alert>, StoreError>;
+
+    /// Inserts or replaces alerts by fingerprint, in one transaction.
+    async fn upsert_alerts(&self, alerts: &[Alert]) -> Result<(), StoreError>;
+
     /// The alert with this fingerprint, if one was stored.
     async fn get_alert_by_fingerprint(
         &self,
@@ -193,14 +203,25 @@ pub trait Store: Send + Sync {
     /// When the earliest pending notification is due, if any is pending.
     async fn next_due_notification(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 
-    /// Records one delivery attempt and the notification's new state.
+    /// Records delivery attempts and each notification's new state, in one transaction.
+    async fn record_attempts(&self, attempts: &[AttemptRecord]) -> Result<(), StoreError>;
+
+    /// Records one delivery attempt.
     async fn record_attempt(
         &self,
         id: Uuid,
         channel: &str,
         outcome: &AttemptOutcome,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.record_attempts(&[AttemptRecord {
+            notification_id: id,
+            channel: channel.to_string(),
+            outcome: outcome.clone(),
+            at: now,
+        }])
+        .await
+    }
 
     /// Puts a dead or skipped notification back in the queue; `false` if it was neither.
     async fn requeue_notification(

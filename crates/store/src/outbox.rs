@@ -88,6 +88,16 @@ pub enum AttemptOutcome {
     },
 }
 
+/// An attempt to record: which notification, through which channel, what came of it, when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub notification_id: Uuid,
+    /// `name (type)`, or `-` when no channel was involved.
+    pub channel: String,
+    pub outcome: AttemptOutcome,
+    pub at: DateTime<Utc>,
+}
+
 /// One recorded attempt.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryAttempt {

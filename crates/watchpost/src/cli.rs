@@ -300,6 +300,9 @@ pub struct EvalWebArgs {
 pub enum BenchCommand {
     /// Sustained event ingest into the store, in batches.
     Ingest(crate::bench::IngestArgs),
+    /// Detection to webhook delivered through the alert pipeline and the outbox, at a
+    /// fixed rate.
+    Alerts(crate::bench_alerts::AlertBenchArgs),
     /// Latency added by `watchpost proxy` in front of a loopback upstream at a fixed rate.
     Proxy(crate::bench_proxy::ProxyBenchArgs),
     /// How many short-lived processes each exec source records, and how completely.

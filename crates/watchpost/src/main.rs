@@ -4,6 +4,7 @@ mod agent_cmd;
 mod alerts_cmd;
 mod bench;
 mod bench_agent;
+mod bench_alerts;
 mod bench_exec;
 mod bench_proxy;
 mod cli;
@@ -188,6 +189,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Proxy(args),
         } => bench_proxy::proxy(args).await,
+        Command::Bench {
+            command: BenchCommand::Alerts(args),
+        } => bench_alerts::alerts(args).await,
         Command::Bench {
             command: BenchCommand::ExecCapture(args),
         } => bench_exec::run(&args),

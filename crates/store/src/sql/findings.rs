@@ -64,8 +64,14 @@ pub(super) async fn query_detections(
     read_page(&rows, limit, "detections")
 }
 
-pub(super) async fn upsert_alert(store: &SqlStore, alert: &Alert) -> Result<(), StoreError> {
-    let doc = serde_json::to_string(alert)?;
+pub(super) async fn upsert_alerts(store: &SqlStore, alerts: &[Alert]) -> Result<(), StoreError> {
+    if alerts.is_empty() {
+        return Ok(());
+    }
+    let docs = alerts
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<Vec<_>, _>>()?;
     let sql = multi_row_insert(
         store.backend,
         "alerts",
@@ -88,19 +94,23 @@ pub(super) async fn upsert_alert(store: &SqlStore, alert: &Alert) -> Result<(), 
          last_seen = excluded.last_seen, doc = excluded.doc",
     );
     let _permit = store.write_permit().await;
-    sqlx::query(AssertSqlSafe(sql))
-        .bind(alert.id.to_string())
-        .bind(alert.fingerprint.0.clone())
-        .bind(alert.rule_id.clone())
-        .bind(alert.severity.rank())
-        .bind(alert.status.as_str())
-        .bind(alert.host.clone())
-        .bind(alert.source_ip.clone())
-        .bind(to_millis(alert.first_seen))
-        .bind(to_millis(alert.last_seen))
-        .bind(doc)
-        .execute(&store.pool)
-        .await?;
+    let mut tx = store.pool.begin().await?;
+    for (alert, doc) in alerts.iter().zip(docs) {
+        sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(alert.id.to_string())
+            .bind(alert.fingerprint.0.clone())
+            .bind(alert.rule_id.clone())
+            .bind(alert.severity.rank())
+            .bind(alert.status.as_str())
+            .bind(alert.host.clone())
+            .bind(alert.source_ip.clone())
+            .bind(to_millis(alert.first_seen))
+            .bind(to_millis(alert.last_seen))
+            .bind(doc)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
     store.after_commit();
     Ok(())
 }

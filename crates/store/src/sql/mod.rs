@@ -266,7 +266,7 @@ impl Store for SqlStore {
     }
 
     async fn upsert_alert(&self, alert: &watchpost_core::Alert) -> Result<(), StoreError> {
-        findings::upsert_alert(self, alert).await
+        findings::upsert_alerts(self, std::slice::from_ref(alert)).await
     }
 
     async fn get_alert(&self, id: uuid::Uuid) -> Result<Option<watchpost_core::Alert>, StoreError> {
@@ -332,6 +332,17 @@ impl Store for SqlStore {
         outbox::get_alert_by_fingerprint(self, fingerprint).await
     }
 
+    async fn get_alerts_by_fingerprints(
+        &self,
+        fingerprints: &[watchpost_core::Fingerprint],
+    ) -> Result<Vec<watchpost_core::Alert>, StoreError> {
+        outbox::get_alerts_by_fingerprints(self, fingerprints).await
+    }
+
+    async fn upsert_alerts(&self, alerts: &[watchpost_core::Alert]) -> Result<(), StoreError> {
+        findings::upsert_alerts(self, alerts).await
+    }
+
     async fn record_pipeline(
         &self,
         notifications: &[watchpost_alert::Notification],
@@ -355,14 +366,8 @@ impl Store for SqlStore {
         outbox::next_due(self).await
     }
 
-    async fn record_attempt(
-        &self,
-        id: uuid::Uuid,
-        channel: &str,
-        outcome: &crate::AttemptOutcome,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), StoreError> {
-        outbox::record_attempt(self, id, channel, outcome, now).await
+    async fn record_attempts(&self, attempts: &[crate::AttemptRecord]) -> Result<(), StoreError> {
+        outbox::record_attempts(self, attempts).await
     }
 
     async fn requeue_notification(

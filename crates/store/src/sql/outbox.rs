@@ -3,7 +3,8 @@
 use super::SqlStore;
 use crate::StoreError;
 use crate::outbox::{
-    AttemptOutcome, DeliveryAttempt, DeliveryStatus, NotificationHistory, OutboxEntry,
+    AttemptOutcome, AttemptRecord, DeliveryAttempt, DeliveryStatus, NotificationHistory,
+    OutboxEntry,
 };
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -143,55 +144,58 @@ pub(super) async fn next_due(store: &SqlStore) -> Result<Option<DateTime<Utc>>, 
     Ok(t.map(from_millis))
 }
 
-pub(super) async fn record_attempt(
+pub(super) async fn record_attempts(
     store: &SqlStore,
-    id: Uuid,
-    channel: &str,
-    outcome: &AttemptOutcome,
-    now: DateTime<Utc>,
+    attempts: &[AttemptRecord],
 ) -> Result<(), StoreError> {
-    let (status, next, error, label, detail) = match outcome {
-        AttemptOutcome::Sent { detail } => {
-            (DeliveryStatus::Sent, now, None, "sent", detail.clone())
-        }
-        AttemptOutcome::Retry { error, retry_at } => (
-            DeliveryStatus::Pending,
-            *retry_at,
-            Some(error.clone()),
-            "failed",
-            format!("{error}; retry at {}", retry_at.to_rfc3339()),
-        ),
-        AttemptOutcome::Dead { error } => (
-            DeliveryStatus::Dead,
-            now,
-            Some(error.clone()),
-            "dead",
-            error.clone(),
-        ),
-        AttemptOutcome::Skipped { reason } => (
-            DeliveryStatus::Skipped,
-            now,
-            Some(reason.clone()),
-            "skipped",
-            reason.clone(),
-        ),
-    };
-    let counts = !matches!(outcome, AttemptOutcome::Skipped { .. });
+    if attempts.is_empty() {
+        return Ok(());
+    }
     let _permit = store.write_permit().await;
     let mut tx = store.pool.begin().await?;
-    sqlx::query(
-        "UPDATE notifications SET status = $1, attempts = attempts + $2, next_attempt = $3, \
-         updated_at = $4, last_error = $5 WHERE id = $6",
-    )
-    .bind(status.as_str())
-    .bind(i64::from(counts))
-    .bind(to_millis(next))
-    .bind(to_millis(now))
-    .bind(error)
-    .bind(id.to_string())
-    .execute(&mut *tx)
-    .await?;
-    insert_attempt(&mut tx, id, now, label, channel, &detail).await?;
+    for a in attempts {
+        let now = a.at;
+        let (status, next, error, label, detail) = match &a.outcome {
+            AttemptOutcome::Sent { detail } => {
+                (DeliveryStatus::Sent, now, None, "sent", detail.clone())
+            }
+            AttemptOutcome::Retry { error, retry_at } => (
+                DeliveryStatus::Pending,
+                *retry_at,
+                Some(error.clone()),
+                "failed",
+                format!("{error}; retry at {}", retry_at.to_rfc3339()),
+            ),
+            AttemptOutcome::Dead { error } => (
+                DeliveryStatus::Dead,
+                now,
+                Some(error.clone()),
+                "dead",
+                error.clone(),
+            ),
+            AttemptOutcome::Skipped { reason } => (
+                DeliveryStatus::Skipped,
+                now,
+                Some(reason.clone()),
+                "skipped",
+                reason.clone(),
+            ),
+        };
+        let counts = !matches!(a.outcome, AttemptOutcome::Skipped { .. });
+        sqlx::query(
+            "UPDATE notifications SET status = $1, attempts = attempts + $2, next_attempt = $3, \
+             updated_at = $4, last_error = $5 WHERE id = $6",
+        )
+        .bind(status.as_str())
+        .bind(i64::from(counts))
+        .bind(to_millis(next))
+        .bind(to_millis(now))
+        .bind(error)
+        .bind(a.notification_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        insert_attempt(&mut tx, a.notification_id, now, label, &a.channel, &detail).await?;
+    }
     tx.commit().await?;
     store.after_commit();
     Ok(())
@@ -376,6 +380,31 @@ pub(super) async fn get_alert_by_fingerprint(
     row.as_ref()
         .map(super::findings::alert_from_row)
         .transpose()
+}
+
+/// Fingerprints looked up per query.
+const FINGERPRINT_CHUNK: usize = 500;
+
+pub(super) async fn get_alerts_by_fingerprints(
+    store: &SqlStore,
+    fingerprints: &[Fingerprint],
+) -> Result<Vec<Alert>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in fingerprints.chunks(FINGERPRINT_CHUNK) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id, doc FROM alerts WHERE fingerprint IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for fp in chunk {
+            query = query.bind(fp.0.clone());
+        }
+        for row in query.fetch_all(&store.pool).await? {
+            out.push(super::findings::alert_from_row(&row)?);
+        }
+    }
+    Ok(out)
 }
 
 pub(super) async fn upsert_silence(store: &SqlStore, silence: &Silence) -> Result<(), StoreError> {
