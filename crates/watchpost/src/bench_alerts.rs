@@ -61,8 +61,7 @@ async fn run(
 ) -> anyhow::Result<ExitCode> {
     let store = watchpost_store::open(&format!("sqlite://{}/bench.db", temp.display())).await?;
     let total = (args.rate * args.seconds) as usize;
-    let mut config = Config::default();
-    config.alerting = toml::from_str(&format!(
+    let alerting = toml::from_str(&format!(
         r#"
         alert_cooldown_seconds = 0
         max_alerts_per_hour = {budget}
@@ -77,6 +76,10 @@ async fn run(
         "#,
         budget = total + 1
     ))?;
+    let config = Config {
+        alerting,
+        ..Config::default()
+    };
     let desk = AlertDesk::start(store, &config.alerting).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let tasks = desk.run(ConfigHandle::new(config, None), stopped);
