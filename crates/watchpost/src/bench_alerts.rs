@@ -29,6 +29,11 @@ pub struct AlertBenchArgs {
     /// bounded set of alerts, to watch throughput and memory.
     #[arg(long, default_value_t = 0)]
     entities: usize,
+    /// Hand the detections over in batches gathered over this many milliseconds, the way
+    /// the ingest writers do (0: each detection on its own, the strict case). Latency still
+    /// counts from each detection's own scheduled time, so the gathering wait is included.
+    #[arg(long, default_value_t = 0)]
+    batch_ms: u64,
     /// End with one JSON line of the figures.
     #[arg(long)]
     json: bool,
@@ -89,9 +94,23 @@ async fn run(
     let interval = Duration::from_secs_f64(1.0 / f64::from(args.rate));
     let mut scheduled = HashMap::with_capacity(total);
     let mut senders = tokio::task::JoinSet::new();
+    let window = Duration::from_millis(args.batch_ms);
+    let mut batch: Vec<Detection> = Vec::new();
+    let mut batch_end = start + window;
     for i in 0..total {
         let at = start + interval * i as u32;
-        tokio::time::sleep_until(at.into()).await;
+        if args.batch_ms > 0 && at >= batch_end && !batch.is_empty() {
+            tokio::time::sleep_until(batch_end.into()).await;
+            let desk = Arc::clone(&desk);
+            let ready = std::mem::take(&mut batch);
+            senders.spawn(async move { desk.record(&ready).await });
+            while batch_end <= at {
+                batch_end += window;
+            }
+        }
+        if args.batch_ms == 0 {
+            tokio::time::sleep_until(at.into()).await;
+        }
         let mut d = Detection::new("bench.alert", "Benchmark alert", Severity::High, "bench");
         let e = if args.entities > 0 {
             i % args.entities
@@ -103,8 +122,17 @@ async fn run(
         });
         d.timestamp = Utc::now();
         scheduled.insert(d.id, at);
+        if args.batch_ms > 0 {
+            batch.push(d);
+            continue;
+        }
         let desk = Arc::clone(&desk);
         senders.spawn(async move { desk.record(&[d]).await });
+    }
+    if !batch.is_empty() {
+        tokio::time::sleep_until(batch_end.into()).await;
+        let desk = Arc::clone(&desk);
+        senders.spawn(async move { desk.record(&batch).await });
     }
     while let Some(r) = senders.join_next().await {
         r??;
