@@ -243,6 +243,27 @@ async fn an_event_pages_through_a_signed_webhook_and_triage_reaches_the_receiver
     assert_eq!(bad.status(), 400);
     let err: Value = bad.json().await.unwrap();
     assert_eq!(err["error"]["details"]["parameter"], "status");
+
+    // Bulk: a reopen of this alert and of an unknown one; a malformed id changes nothing.
+    let bulk = |body: Value| {
+        let url = server.url("/api/v1/alerts/bulk");
+        async move { http().post(url).json(&body).send().await.unwrap() }
+    };
+    let refused = bulk(json!({"ids": [id, "nope"], "status": "firing"})).await;
+    assert_eq!(refused.status(), 400);
+    let err: Value = refused.json().await.unwrap();
+    assert_eq!(err["error"]["details"]["parameter"], "ids[1]");
+    assert_eq!(only_alert(&server).await["status"], "resolved");
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let done: Value = bulk(json!({"ids": [id, unknown], "status": "firing", "by": "ana"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(done["updated"], 1);
+    assert_eq!(done["results"][0]["status"], "firing");
+    assert_eq!(done["results"][1]["error"], "not_found");
+    assert_eq!(only_alert(&server).await["status"], "firing");
 }
 
 #[tokio::test]

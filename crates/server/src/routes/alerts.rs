@@ -1,6 +1,7 @@
 //! Alerts and why they did or did not page anyone:
 //! `GET /api/v1/alerts`, `GET /api/v1/alerts/{id}` (with its trace and notifications),
 //! `GET /api/v1/alerts/{id}/notifications`, `PUT /api/v1/alerts/{id}/status`,
+//! `POST /api/v1/alerts/bulk`,
 //! `GET /api/v1/notifications` (the dead letters, say) and
 //! `POST /api/v1/notifications/{id}/resend`.
 
@@ -144,15 +145,8 @@ fn bounded(field: &str, text: Option<String>) -> Result<Option<String>, ApiError
     }
 }
 
-pub async fn set_status(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&id, "id")?;
-    let request: StatusChangeRequest =
-        json_body(&body, "{\"status\": …, \"by\": …, \"reason\": …}")?;
-    let action = match request.status.as_str() {
+fn triage_action(status: &str) -> Result<Triage, ApiError> {
+    Ok(match status {
         "acknowledged" | "acknowledge" => Triage::Acknowledge,
         "resolved" | "resolve" => Triage::Resolve,
         "firing" | "reopen" => Triage::Reopen,
@@ -163,7 +157,18 @@ pub async fn set_status(
                 format!("`{other}` is not one of acknowledged, resolved, firing, false_positive"),
             ));
         }
-    };
+    })
+}
+
+pub async fn set_status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id, "id")?;
+    let request: StatusChangeRequest =
+        json_body(&body, "{\"status\": …, \"by\": …, \"reason\": …}")?;
+    let action = triage_action(&request.status)?;
     let by = bounded("by", request.by)?.unwrap_or_else(|| "api".into());
     let reason = bounded("reason", request.reason)?;
     let alert = state
@@ -175,6 +180,66 @@ pub async fn set_status(
             ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no alert {id}"))
         })?;
     Ok(Json(json!({ "alert": alert })))
+}
+
+/// Most alerts one bulk change may name.
+const MAX_BULK: usize = 1_000;
+
+/// The body of a bulk status change: a status change for many alerts at once.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkStatusRequest {
+    ids: Vec<String>,
+    status: String,
+    #[serde(default)]
+    by: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /api/v1/alerts/bulk`: applies one status change to each listed alert and reports,
+/// per id, the alert's new status or why it was not changed. Every id is checked before
+/// anything changes, so a malformed list changes nothing.
+pub async fn bulk(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let request: BulkStatusRequest = json_body(
+        &body,
+        "{\"ids\": [...], \"status\": …, \"by\": …, \"reason\": …}",
+    )?;
+    if request.ids.is_empty() || request.ids.len() > MAX_BULK {
+        return Err(ApiError::invalid_parameter(
+            "ids",
+            format!("{} ids given: allowed 1 to {MAX_BULK}", request.ids.len()),
+        ));
+    }
+    let ids = request
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(i, text)| parse_id(text, &format!("ids[{i}]")))
+        .collect::<Result<Vec<Uuid>, ApiError>>()?;
+    let action = triage_action(&request.status)?;
+    let by = bounded("by", request.by)?.unwrap_or_else(|| "api".into());
+    let reason = bounded("reason", request.reason)?;
+    let mut results = Vec::with_capacity(ids.len());
+    let mut changed = 0;
+    for id in ids {
+        match state
+            .alerts
+            .triage(id, action, &by, reason.clone())
+            .await
+            .map_err(ApiError::store)?
+        {
+            Some(alert) => {
+                changed += 1;
+                results.push(json!({"id": id, "status": alert.status}));
+            }
+            None => results.push(json!({"id": id, "error": "not_found"})),
+        }
+    }
+    Ok(Json(json!({ "updated": changed, "results": results })))
 }
 
 /// `status` (pending, sent, dead, skipped) and `limit`; newest first.

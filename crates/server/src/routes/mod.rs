@@ -27,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .route(watchpost_ship::INGEST_PATH, post(senders::ingest))
         .route("/api/v1/agents", get(senders::list))
         .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/alerts/bulk", post(alerts::bulk))
         .route("/api/v1/alerts/{id}", get(alerts::get))
         .route(
             "/api/v1/alerts/{id}/notifications",
