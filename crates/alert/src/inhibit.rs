@@ -23,10 +23,8 @@ impl InhibitRule {
                 "needs both source_matchers and target_matchers: an empty side would match every alert".into(),
             ));
         }
-        let source =
-            parse_all(&c.source_matchers).map_err(|e| (format!("{key}.source_matchers"), e))?;
-        let target =
-            parse_all(&c.target_matchers).map_err(|e| (format!("{key}.target_matchers"), e))?;
+        let source = parse_all(&format!("{key}.source_matchers"), &c.source_matchers)?;
+        let target = parse_all(&format!("{key}.target_matchers"), &c.target_matchers)?;
         Ok(InhibitRule {
             name: c.name.clone().unwrap_or(format!("inhibit_rules[{index}]")),
             source,
@@ -61,13 +59,7 @@ impl InhibitRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn labels(pairs: &[(&str, &str)]) -> LabelSet {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::matcher::labels;
 
     #[test]
     fn a_critical_alert_mutes_lesser_ones_on_the_same_host() {

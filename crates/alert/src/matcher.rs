@@ -114,18 +114,28 @@ impl fmt::Display for Matcher {
     }
 }
 
-/// Parses each matcher; the error names the index of the bad one.
-pub fn parse_all(texts: &[String]) -> Result<Vec<Matcher>, String> {
+/// Parses each matcher; an error is `(KEY[index], what is wrong)`, so the caller's `key`
+/// names the list the matchers came from.
+pub fn parse_all(key: &str, texts: &[String]) -> Result<Vec<Matcher>, (String, String)> {
     texts
         .iter()
         .enumerate()
-        .map(|(i, t)| Matcher::parse(t).map_err(|e| format!("[{i}]: {e}")))
+        .map(|(i, t)| Matcher::parse(t).map_err(|e| (format!("{key}[{i}]"), e)))
         .collect()
 }
 
 /// Whether every matcher matches (an empty list matches everything).
 pub fn all_match(matchers: &[Matcher], labels: &LabelSet) -> bool {
     matchers.iter().all(|m| m.matches(labels))
+}
+
+/// A label set from pairs, for tests.
+#[cfg(test)]
+pub(crate) fn labels(pairs: &[(&str, &str)]) -> LabelSet {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn unquote(raw: &str) -> Result<String, String> {
@@ -159,13 +169,6 @@ fn unquote(raw: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn labels(pairs: &[(&str, &str)]) -> LabelSet {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn the_four_operators_and_anchored_regexes() {
@@ -208,8 +211,11 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown operator")
         );
-        let err = parse_all(&["a=b".into(), "c".into()]).unwrap_err();
-        assert!(err.starts_with("[1]:"), "{err}");
+        let err = parse_all("matchers", &["a=b".into(), "c".into()]).unwrap_err();
+        assert!(
+            err.0 == "matchers[1]" && err.1.contains("no operator"),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -150,6 +150,9 @@ pub struct Pipeline {
     policy: Arc<Policy>,
     alerts: HashMap<Fingerprint, Tracked>,
     groups: BTreeMap<String, Group>,
+    /// Each group's next look, in time order, so finding the due groups does not scan them
+    /// all: the pipeline is stepped after every batch of detections.
+    due: BTreeSet<(DateTime<Utc>, String)>,
     silences: Vec<ActiveSilence>,
     reminded: HashSet<Uuid>,
     cooldown: HashMap<(String, Fingerprint), DateTime<Utc>>,
@@ -165,6 +168,7 @@ impl Pipeline {
             policy,
             alerts: HashMap::new(),
             groups: BTreeMap::new(),
+            due: BTreeSet::new(),
             silences: Vec::new(),
             reminded: HashSet::new(),
             cooldown: HashMap::new(),
@@ -211,24 +215,13 @@ impl Pipeline {
                         t.escalation = None;
                         let receivers: Vec<String> = t.told.iter().cloned().collect();
                         let alert = t.alert.clone();
-                        self.trace(
+                        self.announce_status(
                             &alert,
+                            NotificationKind::Acknowledged,
+                            receivers,
+                            "acknowledged: escalation stops, repeats stop",
                             now,
-                            Stage::Status,
-                            Verdict::Changed,
-                            None,
-                            None,
-                            "acknowledged: escalation stops, repeats stop".into(),
                         );
-                        for r in receivers {
-                            self.notify_direct(
-                                NotificationKind::Acknowledged,
-                                &r,
-                                "status",
-                                &alert,
-                                now,
-                            );
-                        }
                     }
                 } else {
                     self.admit(alert, now);
@@ -300,6 +293,9 @@ impl Pipeline {
                 last_notice: None,
             });
             group.members.insert(alert.fingerprint.clone());
+            if is_new {
+                self.due.insert((group.next_flush, key.clone()));
+            }
             entries.push((
                 route.id.clone(),
                 route.receiver.clone(),
@@ -365,18 +361,7 @@ impl Pipeline {
             .cloned()
             .collect();
         let alert = t.alert.clone();
-        self.trace(
-            &alert,
-            now,
-            Stage::Status,
-            Verdict::Changed,
-            None,
-            None,
-            why.into(),
-        );
-        for r in escalated {
-            self.notify_direct(NotificationKind::Resolved, &r, "status", &alert, now);
-        }
+        self.announce_status(&alert, NotificationKind::Resolved, escalated, why, now);
         // Groups pick the resolution up at their next flush; the alert is forgotten once
         // no group holds it.
         self.forget_if_ungrouped(&alert.fingerprint);
@@ -395,23 +380,50 @@ impl Pipeline {
     }
 
     /// Advances the pipeline to `now`: resolve timeouts, due groups, escalations, digests,
-    /// silence reminders.
+    /// silence reminders. Call it about once a second; it looks at every tracked alert.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Output {
         self.resolve_timed_out(now);
-        let due: Vec<String> = self
-            .groups
-            .iter()
-            .filter(|(_, g)| g.next_flush <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in due {
-            self.flush(&key, now);
-        }
+        self.flush_due_groups(now);
         self.escalate(now);
         self.send_digests(now);
         self.remind_silences(now);
         self.cooldown.retain(|_, until| *until > now);
         std::mem::take(&mut self.pending)
+    }
+
+    /// Notifies only the groups due at `now` (and returns what earlier calls made): cheap
+    /// enough to call after every batch of new alerts, so that `group_wait = 0` means now.
+    pub fn flush_due(&mut self, now: DateTime<Utc>) -> Output {
+        self.flush_due_groups(now);
+        std::mem::take(&mut self.pending)
+    }
+
+    fn flush_due_groups(&mut self, now: DateTime<Utc>) {
+        let due: Vec<String> = self
+            .due
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .map(|(_, key)| key.clone())
+            .collect();
+        for key in due {
+            self.flush(&key, now);
+        }
+    }
+
+    /// Sets when a group is looked at next.
+    fn schedule(&mut self, key: &str, at: DateTime<Utc>) {
+        if let Some(g) = self.groups.get_mut(key) {
+            self.due.remove(&(g.next_flush, key.to_string()));
+            g.next_flush = at;
+            self.due.insert((at, key.to_string()));
+        }
+    }
+
+    /// Drops a group and its place in the schedule.
+    fn remove_group(&mut self, key: &str) -> Option<Group> {
+        let g = self.groups.remove(key)?;
+        self.due.remove(&(g.next_flush, key.to_string()));
+        Some(g)
     }
 
     fn resolve_timed_out(&mut self, now: DateTime<Utc>) {
@@ -457,7 +469,7 @@ impl Pipeline {
         else {
             // The route is gone after a reload: its alerts are routed again.
             let members: Vec<Fingerprint> = group.members.iter().cloned().collect();
-            self.groups.remove(key);
+            self.remove_group(key);
             for fp in members {
                 if let Some(t) = self.alerts.remove(&fp)
                     && t.alert.status != AlertStatus::Resolved
@@ -519,9 +531,7 @@ impl Pipeline {
                     format!("{reason}; looked at again at {}", next.to_rfc3339()),
                 );
             }
-            if let Some(g) = self.groups.get_mut(key) {
-                g.next_flush = next;
-            }
+            self.schedule(key, next);
             return;
         }
 
@@ -653,7 +663,9 @@ impl Pipeline {
                 NotificationKind::Firing
             };
             let group_labels = self.groups[key].labels.clone();
-            let id = self.emit(kind, &receiver, &route_id, key, group_labels, alerts, now);
+            let id = self
+                .emit(kind, &receiver, &route_id, key, group_labels, alerts, now)
+                .id;
             self.spend(&receiver, route, to_send.len(), now);
             let cooldown_until =
                 now + chrono::Duration::from_std(policy.cooldown).unwrap_or_default();
@@ -729,10 +741,11 @@ impl Pipeline {
             g.members.remove(fp);
             g.notified.remove(fp);
         }
-        g.next_flush = next;
         let empty = g.members.is_empty();
         if empty {
-            self.groups.remove(key);
+            self.remove_group(key);
+        } else {
+            self.schedule(key, next);
         }
         for fp in resolved.iter().chain(&silently_resolved) {
             self.forget_if_ungrouped(fp);
@@ -812,7 +825,7 @@ impl Pipeline {
                 continue;
             };
             let listed = held.alerts.len() as u64;
-            let id = self.emit(
+            let digest = self.emit(
                 NotificationKind::Digest {
                     held_back: held.count,
                 },
@@ -823,9 +836,8 @@ impl Pipeline {
                 held.alerts.clone(),
                 now,
             );
-            if let Some(n) = self.pending.notifications.last_mut() {
-                n.truncated = held.count - listed;
-            }
+            digest.truncated += held.count - listed;
+            let id = digest.id;
             for alert in &held.alerts {
                 self.trace(
                     alert,
@@ -898,18 +910,20 @@ impl Pipeline {
             if let Some(t) = self.alerts.get_mut(&fp) {
                 t.told.insert(receiver.clone());
             }
-            let id = self.emit(
-                NotificationKind::Escalation {
-                    policy: name.clone(),
-                    level,
-                },
-                &receiver,
-                &format!("escalation:{name}"),
-                &format!("escalation:{name}:{fp}"),
-                LabelSet::new(),
-                vec![alert.clone()],
-                now,
-            );
+            let id = self
+                .emit(
+                    NotificationKind::Escalation {
+                        policy: name.clone(),
+                        level,
+                    },
+                    &receiver,
+                    &format!("escalation:{name}"),
+                    &format!("escalation:{name}:{fp}"),
+                    LabelSet::new(),
+                    vec![alert.clone()],
+                    now,
+                )
+                .id;
             self.trace(
                 &alert,
                 now,
@@ -943,18 +957,41 @@ impl Pipeline {
             .collect();
         for s in due {
             self.reminded.insert(s.id);
+            let id = s.id;
             self.emit(
-                NotificationKind::SilenceExpiring { silence_id: s.id },
+                NotificationKind::SilenceExpiring { silence_id: id },
                 &receiver,
                 "silence",
-                &format!("silence:{}", s.id),
+                &format!("silence:{id}"),
                 LabelSet::new(),
                 Vec::new(),
                 now,
-            );
-            if let Some(n) = self.pending.notifications.last_mut() {
-                n.silence = Some(s);
-            }
+            )
+            .silence = Some(s);
+        }
+    }
+
+    /// Records a status change on the alert's trace and tells `receivers` about it, one
+    /// notice each.
+    fn announce_status(
+        &mut self,
+        alert: &Alert,
+        kind: NotificationKind,
+        receivers: Vec<String>,
+        why: &str,
+        now: DateTime<Utc>,
+    ) {
+        self.trace(
+            alert,
+            now,
+            Stage::Status,
+            Verdict::Changed,
+            None,
+            None,
+            why.into(),
+        );
+        for r in receivers {
+            self.notify_direct(kind.clone(), &r, "status", alert, now);
         }
     }
 
@@ -967,15 +1004,17 @@ impl Pipeline {
         now: DateTime<Utc>,
     ) {
         let label = kind.name();
-        let id = self.emit(
-            kind,
-            receiver,
-            route,
-            &format!("alert:{}", alert.fingerprint),
-            LabelSet::new(),
-            vec![alert.clone()],
-            now,
-        );
+        let id = self
+            .emit(
+                kind,
+                receiver,
+                route,
+                &format!("alert:{}", alert.fingerprint),
+                LabelSet::new(),
+                vec![alert.clone()],
+                now,
+            )
+            .id;
         self.trace(
             alert,
             now,
@@ -987,6 +1026,7 @@ impl Pipeline {
         );
     }
 
+    /// Adds a notice to the pending output and returns it, for the caller to complete.
     #[allow(clippy::too_many_arguments)]
     fn emit(
         &mut self,
@@ -997,12 +1037,11 @@ impl Pipeline {
         group_labels: LabelSet,
         mut alerts: Vec<Alert>,
         now: DateTime<Utc>,
-    ) -> Uuid {
+    ) -> &mut Notification {
         let truncated = alerts.len().saturating_sub(MAX_ALERTS_PER_NOTIFICATION) as u64;
         alerts.truncate(MAX_ALERTS_PER_NOTIFICATION);
-        let id = Uuid::now_v7();
         self.pending.notifications.push(Notification {
-            id,
+            id: Uuid::now_v7(),
             kind,
             receiver: receiver.to_string(),
             route: route.to_string(),
@@ -1013,7 +1052,8 @@ impl Pipeline {
             silence: None,
             created_at: now,
         });
-        id
+        let last = self.pending.notifications.len() - 1;
+        &mut self.pending.notifications[last]
     }
 
     #[allow(clippy::too_many_arguments)]

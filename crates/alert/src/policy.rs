@@ -86,7 +86,9 @@ impl Policy {
                         ));
                     }
                 }
-                Err(e) => errors.push((format!("alerting.time_intervals[{i}].{e}"), String::new())),
+                Err((key, message)) => {
+                    errors.push((format!("alerting.time_intervals[{i}].{key}"), message))
+                }
             }
         }
         let mut escalations = HashMap::new();
@@ -177,20 +179,6 @@ impl Policy {
                 }
             }
         }
-        // A time-interval error carries its key in the first part; fold the message in.
-        let errors: Vec<PolicyError> = errors
-            .into_iter()
-            .map(|(k, m)| {
-                if m.is_empty() {
-                    match k.split_once(": ") {
-                        Some((key, message)) => (key.to_string(), message.to_string()),
-                        None => (k, m),
-                    }
-                } else {
-                    (k, m)
-                }
-            })
-            .collect();
         if !errors.is_empty() {
             return Err(errors);
         }

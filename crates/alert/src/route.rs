@@ -137,8 +137,8 @@ fn compile_node(
     errors: &mut Vec<(String, String)>,
 ) -> Route {
     *count += 1;
-    let matchers = parse_all(&config.matchers).unwrap_or_else(|e| {
-        errors.push((format!("{key}.matchers"), e));
+    let matchers = parse_all(&format!("{key}.matchers"), &config.matchers).unwrap_or_else(|e| {
+        errors.push(e);
         Vec::new()
     });
     let group_by = match &config.group_by {
@@ -242,13 +242,7 @@ fn compile_node(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn labels(pairs: &[(&str, &str)]) -> LabelSet {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::matcher::labels;
 
     fn tree() -> Route {
         let config: RouteConfig = toml::from_str(
@@ -344,7 +338,7 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "alerting.route.routes[0].routes[0].matchers",
+                "alerting.route.routes[0].routes[0].matchers[0]",
                 "alerting.route.routes[0].routes[0].repeat_interval_seconds"
             ]
         );

@@ -50,16 +50,20 @@ const MONTHS: [&str; 12] = [
 ];
 
 impl TimeInterval {
-    /// Compiles `config`; errors name the range and key (`intervals[0].times[1]: …`).
-    pub fn compile(config: &TimeIntervalConfig) -> Result<TimeInterval, String> {
+    /// Compiles `config`; an error is the key under the interval (`intervals[0].times[1]`)
+    /// and what is wrong there.
+    pub fn compile(config: &TimeIntervalConfig) -> Result<TimeInterval, (String, String)> {
         if config.name.trim().is_empty() {
-            return Err("name: a time interval needs a name".into());
+            return Err(("name".into(), "a time interval needs a name".into()));
         }
         let ranges = config
             .intervals
             .iter()
             .enumerate()
-            .map(|(i, r)| TimeRange::compile(r).map_err(|e| format!("intervals[{i}].{e}")))
+            .map(|(i, r)| {
+                TimeRange::compile(r)
+                    .map_err(|(key, message)| (format!("intervals[{i}].{key}"), message))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(TimeInterval {
             name: config.name.clone(),
@@ -74,14 +78,14 @@ impl TimeInterval {
 }
 
 impl TimeRange {
-    fn compile(c: &TimeRangeConfig) -> Result<TimeRange, String> {
+    /// Compiles one range; an error is the key under the range and what is wrong there.
+    fn compile(c: &TimeRangeConfig) -> Result<TimeRange, (String, String)> {
+        let at = |key: String| move |message: String| (key, message);
         let weekdays = c
             .weekdays
             .iter()
             .enumerate()
-            .map(|(i, w)| {
-                span(w, |s| named(s, &WEEKDAYS, 0)).map_err(|e| format!("weekdays[{i}]: {e}"))
-            })
+            .map(|(i, w)| span(w, |s| named(s, &WEEKDAYS, 0)).map_err(at(format!("weekdays[{i}]"))))
             .collect::<Result<Vec<_>, _>>()?;
         let months = c
             .months
@@ -91,7 +95,7 @@ impl TimeRange {
                 span(m, |s| {
                     named(s, &MONTHS, 1).or_else(|_| number_in(s, 1, 12).map(|n| n as u8))
                 })
-                .map_err(|e| format!("months[{i}]: {e}"))
+                .map_err(at(format!("months[{i}]")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let days_of_month = c
@@ -106,7 +110,7 @@ impl TimeRange {
                     }
                     Ok(n as i8)
                 })
-                .map_err(|e| format!("days_of_month[{i}]: {e}"))
+                .map_err(at(format!("days_of_month[{i}]")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let times = c
@@ -114,12 +118,15 @@ impl TimeRange {
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                let start = minute_of_day(&t.start).map_err(|e| format!("times[{i}].start: {e}"))?;
-                let end = minute_of_day(&t.end).map_err(|e| format!("times[{i}].end: {e}"))?;
+                let start = minute_of_day(&t.start).map_err(at(format!("times[{i}].start")))?;
+                let end = minute_of_day(&t.end).map_err(at(format!("times[{i}].end")))?;
                 if end <= start {
-                    return Err(format!(
-                        "times[{i}]: end {} is not after start {}; split a range that crosses midnight in two",
-                        t.end, t.start
+                    return Err((
+                        format!("times[{i}]"),
+                        format!(
+                            "end {} is not after start {}; split a range that crosses midnight in two",
+                            t.end, t.start
+                        ),
                     ));
                 }
                 Ok((start, end))
@@ -127,8 +134,12 @@ impl TimeRange {
             .collect::<Result<Vec<_>, _>>()?;
         let zone = match &c.location {
             None => TimeZone::UTC,
-            Some(name) => TimeZone::get(name)
-                .map_err(|e| format!("location: unknown time zone `{name}`: {e}"))?,
+            Some(name) => TimeZone::get(name).map_err(|e| {
+                (
+                    "location".to_string(),
+                    format!("unknown time zone `{name}`: {e}"),
+                )
+            })?,
         };
         Ok(TimeRange {
             weekdays,
@@ -283,21 +294,25 @@ mod tests {
             }],
         })
         .unwrap_err();
-        assert!(err.starts_with("intervals[0].times[0]:"), "{err}");
+        assert_eq!(err.0, "intervals[0].times[0]", "{err:?}");
+        assert!(err.1.contains("not after start"), "{err:?}");
         let err = TimeRange::compile(&TimeRangeConfig {
             weekdays: vec!["funday".into()],
             ..Default::default()
         })
         .unwrap_err();
         assert!(
-            err.contains("weekdays[0]") && err.contains("funday"),
-            "{err}"
+            err.0 == "weekdays[0]" && err.1.contains("funday"),
+            "{err:?}"
         );
         let err = TimeRange::compile(&TimeRangeConfig {
             location: Some("Mars/Olympus".into()),
             ..Default::default()
         })
         .unwrap_err();
-        assert!(err.contains("unknown time zone"), "{err}");
+        assert!(
+            err.0 == "location" && err.1.contains("unknown time zone"),
+            "{err:?}"
+        );
     }
 }

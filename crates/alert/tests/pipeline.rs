@@ -494,3 +494,26 @@ fn every_stage_leaves_a_trace_that_explains_a_notice() {
     assert!(notify.detail.contains(&out.notifications[0].id.to_string()));
     assert_eq!(notify.route.as_deref(), Some("root"));
 }
+
+#[test]
+fn flush_due_sends_due_groups_without_running_the_other_timers() {
+    let mut p = pipeline(
+        r#"
+        resolve_timeout_seconds = 60
+        [route]
+        receiver = "team"
+        group_wait_seconds = 0
+        "#,
+    );
+    let a = alert("r1", "web-1", Severity::High, t0());
+    p.observe(&a, t0());
+    assert_eq!(
+        kinds(&p.flush_due(t0())),
+        [("firing".into(), "team".into(), 1)]
+    );
+    assert!(
+        p.flush_due(t0() + secs(120)).resolved.is_empty(),
+        "resolve timeouts wait for tick"
+    );
+    assert_eq!(p.tick(t0() + secs(120)).resolved.len(), 1);
+}

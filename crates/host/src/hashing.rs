@@ -22,6 +22,21 @@ pub struct ExeHasher {
     pub files_hashed: u64,
 }
 
+/// The hex SHA-256 of everything `reader` yields, read in 64 KiB blocks; `None` on a read
+/// error.
+pub fn sha256_hex(reader: &mut impl Read) -> Option<String> {
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = reader.read(&mut buffer).ok()?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Some(watchpost_core::hex(&hasher.finalize()))
+}
+
 impl ExeHasher {
     /// The hex SHA-256 of the open file `exe`, from the cache when this exact file was
     /// hashed before. `None` for files too large or unreadable.
@@ -40,20 +55,7 @@ impl ExeHasher {
         if let Some(hash) = self.cache.get(&key) {
             return Some(hash.clone());
         }
-        let mut hasher = Sha256::new();
-        let mut buffer = vec![0u8; 64 * 1024];
-        loop {
-            let n = exe.read(&mut buffer).ok()?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buffer[..n]);
-        }
-        let hash: String = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = sha256_hex(exe)?;
         if self.cache.len() >= MAX_CACHED {
             self.cache.clear();
         }

@@ -7,7 +7,7 @@
 
 use crate::channel::{Channel, SendError};
 use crate::http;
-use crate::render::{clip, headline, top_severity};
+use crate::render::{clip, headline, subject, top_severity};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -59,14 +59,7 @@ fn alert_event(routing_key: &str, kind: &NotificationKind, a: &Alert) -> Value {
         "dedup_key": clip(&a.fingerprint.0, 255),
     });
     if action == "trigger" {
-        let summary = format!(
-            "{}{}",
-            a.title,
-            a.host
-                .as_ref()
-                .map(|h| format!(" on {h}"))
-                .unwrap_or_default()
-        );
+        let summary = subject(a);
         event["payload"] = json!({
             "summary": clip(&summary, MAX_SUMMARY),
             "source": a.host.clone().unwrap_or_else(|| "watchpost".into()),

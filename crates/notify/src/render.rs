@@ -15,17 +15,7 @@ pub fn top_severity(n: &Notification) -> Severity {
 /// One line that says what happened: `[FIRING] 3 alerts: Reverse shell (web-1)…`.
 pub fn headline(n: &Notification) -> String {
     let first = n.alerts.first();
-    let subject = match first {
-        Some(a) => format!(
-            "{}{}",
-            a.title,
-            a.host
-                .as_ref()
-                .map(|h| format!(" on {h}"))
-                .unwrap_or_default()
-        ),
-        None => String::new(),
-    };
+    let subject = first.map(subject).unwrap_or_default();
     let more = if n.alerts.len() > 1 {
         format!(" and {} more", n.alerts.len() - 1 + n.truncated as usize)
     } else {
@@ -53,6 +43,14 @@ pub fn headline(n: &Notification) -> String {
             ),
             None => "[SILENCE ENDING]".into(),
         },
+    }
+}
+
+/// What an alert is about, in a few words: `Reverse shell on web-1`.
+pub fn subject(a: &Alert) -> String {
+    match &a.host {
+        Some(h) => format!("{} on {h}", a.title),
+        None => a.title.clone(),
     }
 }
 

@@ -48,13 +48,7 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let mut hex = String::with_capacity(3 + digest.len() * 2);
-    hex.push_str("v1=");
-    for b in digest {
-        hex.push_str(&format!("{b:02x}"));
-    }
-    hex
+    format!("v1={}", watchpost_core::hex(&mac.finalize().into_bytes()))
 }
 
 /// The JSON body of a notification.

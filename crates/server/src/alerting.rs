@@ -31,6 +31,15 @@ const FOLD_BATCH: usize = 5_000;
 /// are dropped and counted in the log.
 const MAX_UNWRITTEN: usize = 10_000;
 
+/// How much of the pipeline a step advances.
+#[derive(Clone, Copy)]
+enum Step {
+    /// Every timer: resolve timeouts, escalations, digests, reminders (once a second).
+    Everything,
+    /// Only the groups due now (after new alerts or a triage).
+    DueGroups,
+}
+
 /// See the module doc.
 pub struct AlertDesk {
     store: Arc<dyn Store>,
@@ -108,9 +117,11 @@ impl AlertDesk {
                         ..AlertQuery::default()
                     })
                     .await?;
+                let ids: Vec<Uuid> = page.items.iter().map(|a| a.id).collect();
+                let notified = self.store.notified_alerts(&ids).await?;
+                let mut pipeline = self.pipeline.lock().await;
                 for alert in &page.items {
-                    let told = !self.store.alert_notifications(alert.id).await?.is_empty();
-                    self.pipeline.lock().await.restore(alert, told, now);
+                    pipeline.restore(alert, notified.contains(&alert.id), now);
                     restored += 1;
                 }
                 match page
@@ -190,7 +201,7 @@ impl AlertDesk {
             }
         }
         // A group due now (group_wait = 0) is notified at once, not at the next tick.
-        self.step(now).await;
+        self.step(now, Step::DueGroups).await;
         Ok(())
     }
 
@@ -250,7 +261,7 @@ impl AlertDesk {
         if changed {
             self.store.upsert_alert(&alert).await?;
             self.pipeline.lock().await.observe(&alert, now);
-            self.step(now).await;
+            self.step(now, Step::DueGroups).await;
         }
         Ok(Some(alert))
     }
@@ -273,8 +284,14 @@ impl AlertDesk {
     }
 
     /// Advances the pipeline to `now` and writes what it made, then wakes delivery.
-    async fn step(&self, now: DateTime<Utc>) {
-        let output = self.pipeline.lock().await.tick(now);
+    async fn step(&self, now: DateTime<Utc>, what: Step) {
+        let output = {
+            let mut pipeline = self.pipeline.lock().await;
+            match what {
+                Step::Everything => pipeline.tick(now),
+                Step::DueGroups => pipeline.flush_due(now),
+            }
+        };
         let mut unwritten = self.unwritten.lock().await;
         if !output.notifications.is_empty()
             || !output.trace.is_empty()
@@ -367,7 +384,7 @@ impl AlertDesk {
                 {
                     tracing::warn!(error = %e, "cannot re-read silences");
                 }
-                desk.step(Utc::now()).await;
+                desk.step(Utc::now(), Step::Everything).await;
             }
         });
         tasks.push(ticker);

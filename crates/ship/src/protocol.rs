@@ -97,7 +97,7 @@ impl Token {
         let secret: [u8; 32] = rng.random();
         Token {
             id,
-            secret: hex(&secret),
+            secret: watchpost_core::hex(&secret),
         }
     }
 
@@ -140,11 +140,7 @@ impl std::fmt::Display for Token {
 /// The SHA-256 of a secret, in hex: what the server stores. Secrets are 256 random bits,
 /// so a plain hash cannot be reversed by guessing.
 pub fn secret_hash(secret: &str) -> String {
-    hex(&Sha256::digest(secret.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    watchpost_core::hex(&Sha256::digest(secret.as_bytes()))
 }
 
 #[cfg(test)]

@@ -247,6 +247,12 @@ pub trait Store: Send + Sync {
         alert_id: Uuid,
     ) -> Result<Vec<NotificationHistory>, StoreError>;
 
+    /// Which of these alerts some notification has listed.
+    async fn notified_alerts(
+        &self,
+        alert_ids: &[Uuid],
+    ) -> Result<std::collections::HashSet<Uuid>, StoreError>;
+
     /// The pipeline's verdicts on an alert, oldest first.
     async fn alert_trace(&self, alert_id: Uuid) -> Result<Vec<TraceEntry>, StoreError>;
 

@@ -665,6 +665,14 @@ async fn the_outbox_keeps_notifications_until_delivered_and_records_every_attemp
         "the pipeline's state change is stored with its notices"
     );
     assert_eq!(store.alert_trace(alert.id).await.unwrap(), vec![trace]);
+    let never_told = uuid::Uuid::now_v7();
+    assert_eq!(
+        store
+            .notified_alerts(&[alert.id, never_told])
+            .await
+            .unwrap(),
+        std::collections::HashSet::from([alert.id])
+    );
     assert_eq!(store.next_due_notification().await.unwrap(), Some(t));
     let due = store.due_notifications(t, 10).await.unwrap();
     assert_eq!(due.len(), 1, "the second is not due yet");

@@ -98,7 +98,8 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
-fn status_kib(pid: u32, key: &str) -> Option<u64> {
+/// A `KEY:` value in KiB from `/proc/PID/status` (`VmRSS`, `VmHWM`).
+pub(crate) fn status_kib(pid: u32, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()

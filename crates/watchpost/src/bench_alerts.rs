@@ -209,14 +209,7 @@ async fn run(
 
 /// This process's resident memory in KiB (Linux), 0 where unknown.
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
+    crate::bench_agent::status_kib(std::process::id(), "VmRSS").unwrap_or(0)
 }
 
 /// A webhook receiver that notes when each detection's notice arrived.

@@ -5,6 +5,7 @@
 //! `GET /api/v1/notifications` (the dead letters, say) and
 //! `POST /api/v1/notifications/{id}/resend`.
 
+use super::{json_body, parse_id};
 use crate::alerting::Triage;
 use crate::error::ApiError;
 use crate::params::Params;
@@ -20,25 +21,6 @@ use watchpost_store::{AlertQuery, DeliveryStatus};
 
 /// Longest reason or name accepted with a status change.
 const MAX_TEXT: usize = 2_000;
-
-pub(super) fn parse_id(text: &str, what: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(text)
-        .map_err(|_| ApiError::invalid_parameter(what, format!("`{text}` is not an id (a UUID)")))
-}
-
-pub(super) fn json_body<T: serde::de::DeserializeOwned>(
-    body: &[u8],
-    what: &str,
-) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            format!("the body must be {what}: {e}"),
-        )
-        .with_details(json!({"line": e.line(), "column": e.column()}))
-    })
-}
 
 /// Filters: `from`, `to` (last seen), `status`, `min_severity`, `rule_id`, `host`,
 /// `source_ip`; `limit`, `cursor` to page. Most recently active first.
@@ -92,15 +74,20 @@ pub async fn get(
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "id")?;
     let alert = found(&state, id).await?;
+    let mut body = explanation(&state, id).await?;
+    body["alert"] = json!(alert);
+    Ok(Json(body))
+}
+
+/// An alert's trace and the notifications that listed it, with their attempts.
+async fn explanation(state: &AppState, id: Uuid) -> Result<Value, ApiError> {
     let trace = state.store.alert_trace(id).await.map_err(ApiError::store)?;
     let notifications = state
         .store
         .alert_notifications(id)
         .await
         .map_err(ApiError::store)?;
-    Ok(Json(
-        json!({ "alert": alert, "trace": trace, "notifications": notifications }),
-    ))
+    Ok(json!({ "trace": trace, "notifications": notifications }))
 }
 
 /// "Why did (or didn't) this alert page anyone": each stage's verdict in order, and every
@@ -111,15 +98,7 @@ pub async fn notifications(
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "id")?;
     found(&state, id).await?;
-    let trace = state.store.alert_trace(id).await.map_err(ApiError::store)?;
-    let notifications = state
-        .store
-        .alert_notifications(id)
-        .await
-        .map_err(ApiError::store)?;
-    Ok(Json(
-        json!({ "trace": trace, "notifications": notifications }),
-    ))
+    Ok(Json(explanation(&state, id).await?))
 }
 
 /// The body of a status change.

@@ -6,7 +6,6 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::IpAddr;
@@ -30,14 +29,7 @@ pub async fn analyze(
     State(state): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let input: AnalyzeRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            format!("the body must be a request profile: {e}"),
-        )
-        .with_details(json!({"line": e.line(), "column": e.column()}))
-    })?;
+    let input: AnalyzeRequest = super::json_body(&body, "a request profile")?;
     let ip: Option<IpAddr> = match input.client_ip.as_deref() {
         None | Some("") => None,
         Some(text) => Some(text.parse().map_err(|_| {

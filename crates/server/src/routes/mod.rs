@@ -9,9 +9,13 @@ mod metrics;
 mod senders;
 mod silences;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::{get, post, put};
+use serde_json::json;
+use uuid::Uuid;
 
 /// The server's router.
 pub fn router(state: AppState) -> Router {
@@ -46,6 +50,27 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(not_found)
         .with_state(state)
+}
+
+/// An id from the path or a body; the error names where it came from.
+pub(crate) fn parse_id(text: &str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text)
+        .map_err(|_| ApiError::invalid_parameter(what, format!("`{text}` is not an id (a UUID)")))
+}
+
+/// A JSON request body as `T`; the error says what was expected and where it broke.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("the body must be {what}: {e}"),
+        )
+        .with_details(json!({"line": e.line(), "column": e.column()}))
+    })
 }
 
 async fn not_found(uri: axum::http::Uri) -> crate::error::ApiError {

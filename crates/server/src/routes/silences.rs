@@ -2,7 +2,7 @@
 //! in the last week), `POST /api/v1/silences`, `GET /api/v1/silences/{id}`,
 //! `DELETE /api/v1/silences/{id}` (expires it now; it stays in history).
 
-use super::alerts::{json_body, parse_id};
+use super::{json_body, parse_id};
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
@@ -112,9 +112,8 @@ pub async fn create(
         comment: input.comment,
         created_at: now,
     };
-    if let Err(e) = silence.validate() {
-        let field = e.split([':', '[']).next().unwrap_or("body").to_string();
-        return Err(ApiError::invalid_parameter(&field, e));
+    if let Err((field, message)) = silence.validate() {
+        return Err(ApiError::invalid_parameter(&field, message));
     }
     state
         .store
@@ -133,12 +132,8 @@ pub async fn create(
     ))
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&id, "id")?;
-    let silence = state
+async fn found(state: &AppState, id: Uuid) -> Result<Silence, ApiError> {
+    state
         .store
         .get_silence(id)
         .await
@@ -149,7 +144,15 @@ pub async fn get(
                 "not_found",
                 format!("no silence {id}"),
             )
-        })?;
+        })
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id, "id")?;
+    let silence = found(&state, id).await?;
     let silence_state = silence.state(Utc::now());
     Ok(Json(json!({ "silence": silence, "state": silence_state })))
 }
@@ -160,18 +163,7 @@ pub async fn expire(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "id")?;
-    let mut silence = state
-        .store
-        .get_silence(id)
-        .await
-        .map_err(ApiError::store)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no silence {id}"),
-            )
-        })?;
+    let mut silence = found(&state, id).await?;
     let now = Utc::now();
     if silence.ends_at > now {
         silence.ends_at = now.max(silence.starts_at + Duration::milliseconds(1));

@@ -118,13 +118,8 @@ pub(super) async fn upsert_alerts(store: &SqlStore, alerts: &[Alert]) -> Result<
 /// Reads an alert row. The id column wins over the document's: an alert keeps the id it
 /// was first stored with when later upserts for its fingerprint carry another.
 pub(super) fn alert_from_row(row: &sqlx::any::AnyRow) -> Result<Alert, StoreError> {
+    let mut alert: Alert = super::doc_of(row, "alerts")?;
     let id: String = row.try_get("id")?;
-    let doc: String = row.try_get("doc")?;
-    let mut alert: Alert = serde_json::from_str(&doc).map_err(|source| StoreError::CorruptRow {
-        table: "alerts",
-        id: id.clone(),
-        source,
-    })?;
     if let Ok(id) = Uuid::parse_str(&id) {
         alert.id = id;
     }

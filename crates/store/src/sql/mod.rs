@@ -173,17 +173,10 @@ fn read_page<T: serde::de::DeserializeOwned>(
     let mut items = Vec::with_capacity(rows.len().min(limit));
     let mut last = None;
     for row in rows.iter().take(limit) {
-        let id: String = row.try_get("id")?;
-        let doc: String = row.try_get("doc")?;
-        let item = serde_json::from_str(&doc).map_err(|source| StoreError::CorruptRow {
-            table,
-            id: id.clone(),
-            source,
-        })?;
-        items.push(item);
+        items.push(doc_of(row, table)?);
         last = Some(crate::Cursor {
             time_ms: row.try_get("t")?,
-            id,
+            id: row.try_get("id")?,
         });
     }
     let next_cursor = if rows.len() > limit {
@@ -192,6 +185,17 @@ fn read_page<T: serde::de::DeserializeOwned>(
         None
     };
     Ok(crate::Page { items, next_cursor })
+}
+
+/// The row's `doc` column read as `T`; a document that does not parse names its row.
+pub(super) fn doc_of<T: serde::de::DeserializeOwned>(
+    row: &sqlx::any::AnyRow,
+    table: &'static str,
+) -> Result<T, StoreError> {
+    use sqlx::Row;
+    let id: String = row.try_get("id")?;
+    let doc: String = row.try_get("doc")?;
+    serde_json::from_str(&doc).map_err(|source| StoreError::CorruptRow { table, id, source })
 }
 
 /// Recognises the backend and, for SQLite, creates the file's directory and asks for the
@@ -399,6 +403,13 @@ impl Store for SqlStore {
         alert_id: uuid::Uuid,
     ) -> Result<Vec<crate::NotificationHistory>, StoreError> {
         outbox::alert_notifications(self, alert_id).await
+    }
+
+    async fn notified_alerts(
+        &self,
+        alert_ids: &[uuid::Uuid],
+    ) -> Result<std::collections::HashSet<uuid::Uuid>, StoreError> {
+        outbox::notified_alerts(self, alert_ids).await
     }
 
     async fn alert_trace(

@@ -1,6 +1,6 @@
 //! The notification outbox, delivery attempts, alert traces and silences.
 
-use super::SqlStore;
+use super::{SqlStore, doc_of};
 use crate::StoreError;
 use crate::outbox::{
     AttemptOutcome, AttemptRecord, DeliveryAttempt, DeliveryStatus, NotificationHistory,
@@ -15,14 +15,6 @@ use watchpost_core::{Alert, Fingerprint};
 
 /// Most trace entries and notifications read back for one alert.
 const MAX_PER_ALERT: i64 = 2_000;
-
-fn corrupt(table: &'static str, id: &str, source: serde_json::Error) -> StoreError {
-    StoreError::CorruptRow {
-        table,
-        id: id.to_string(),
-        source,
-    }
-}
 
 pub(super) async fn record_pipeline(
     store: &SqlStore,
@@ -102,10 +94,7 @@ pub(super) async fn record_pipeline(
 }
 
 fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<OutboxEntry, StoreError> {
-    let id: String = row.try_get("id")?;
-    let doc: String = row.try_get("doc")?;
-    let notification: Notification =
-        serde_json::from_str(&doc).map_err(|e| corrupt("notifications", &id, e))?;
+    let notification: Notification = doc_of(row, "notifications")?;
     let status: String = row.try_get("status")?;
     let attempts: i64 = row.try_get("attempts")?;
     Ok(OutboxEntry {
@@ -360,13 +349,7 @@ pub(super) async fn alert_trace(
             .bind(MAX_PER_ALERT)
             .fetch_all(&store.pool)
             .await?;
-    rows.iter()
-        .map(|r| {
-            let id: String = r.try_get("id")?;
-            let doc: String = r.try_get("doc")?;
-            serde_json::from_str(&doc).map_err(|e| corrupt("alert_trace", &id, e))
-        })
-        .collect()
+    rows.iter().map(|r| doc_of(r, "alert_trace")).collect()
 }
 
 pub(super) async fn get_alert_by_fingerprint(
@@ -382,19 +365,48 @@ pub(super) async fn get_alert_by_fingerprint(
         .transpose()
 }
 
-/// Fingerprints looked up per query.
-const FINGERPRINT_CHUNK: usize = 500;
+/// Keys looked up per `IN (…)` query.
+const LOOKUP_CHUNK: usize = 500;
+
+/// `$1, $2, … $n`.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(super) async fn notified_alerts(
+    store: &SqlStore,
+    alert_ids: &[Uuid],
+) -> Result<std::collections::HashSet<Uuid>, StoreError> {
+    let mut out = std::collections::HashSet::new();
+    for chunk in alert_ids.chunks(LOOKUP_CHUNK) {
+        let sql = format!(
+            "SELECT DISTINCT alert_id FROM notification_alerts WHERE alert_id IN ({})",
+            placeholders(chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(id.to_string());
+        }
+        for row in query.fetch_all(&store.pool).await? {
+            let id: String = row.try_get("alert_id")?;
+            out.extend(Uuid::parse_str(&id).ok());
+        }
+    }
+    Ok(out)
+}
 
 pub(super) async fn get_alerts_by_fingerprints(
     store: &SqlStore,
     fingerprints: &[Fingerprint],
 ) -> Result<Vec<Alert>, StoreError> {
     let mut out = Vec::new();
-    for chunk in fingerprints.chunks(FINGERPRINT_CHUNK) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+    for chunk in fingerprints.chunks(LOOKUP_CHUNK) {
         let sql = format!(
             "SELECT id, doc FROM alerts WHERE fingerprint IN ({})",
-            placeholders.join(", ")
+            placeholders(chunk.len())
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for fp in chunk {
@@ -435,13 +447,7 @@ pub(super) async fn list_silences(
     .bind(to_millis(ended_after))
     .fetch_all(&store.pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let id: String = r.try_get("id")?;
-            let doc: String = r.try_get("doc")?;
-            serde_json::from_str(&doc).map_err(|e| corrupt("silences", &id, e))
-        })
-        .collect()
+    rows.iter().map(|r| doc_of(r, "silences")).collect()
 }
 
 pub(super) async fn get_silence(store: &SqlStore, id: Uuid) -> Result<Option<Silence>, StoreError> {
@@ -449,9 +455,5 @@ pub(super) async fn get_silence(store: &SqlStore, id: Uuid) -> Result<Option<Sil
         .bind(id.to_string())
         .fetch_optional(&store.pool)
         .await?;
-    row.map(|r| {
-        let doc: String = r.try_get("doc")?;
-        serde_json::from_str(&doc).map_err(|e| corrupt("silences", &id.to_string(), e))
-    })
-    .transpose()
+    row.map(|r| doc_of(&r, "silences")).transpose()
 }
