@@ -23,6 +23,7 @@
 //! assert_eq!(out.notifications[0].receiver, "default");
 //! ```
 
+pub mod channel_config;
 pub mod config;
 pub mod inhibit;
 pub mod matcher;

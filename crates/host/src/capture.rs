@@ -115,7 +115,7 @@ impl ExecCapture {
             source,
             tree: ProcessTree::from_proc(),
             users: UserNames::default(),
-            host: crate::state::hostname(),
+            host: watchpost_core::hostname(),
             stats: CaptureStats::default(),
             to_hash,
             hashed,

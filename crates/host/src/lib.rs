@@ -38,8 +38,8 @@ pub mod users;
 
 pub use capture::{ExecCapture, SourceChoice, exec_event};
 pub use procfs::ProcessInfo;
-pub use state::hostname;
 pub use tree::ProcessTree;
+pub use watchpost_core::hostname;
 
 /// Why a collector could not start.
 #[derive(Debug, thiserror::Error)]

@@ -26,14 +26,6 @@ pub fn save<T: Serialize>(file: &Path, value: &T, what: &str) -> bool {
     written.is_ok()
 }
 
-/// This machine's name, as the kernel has it.
-pub fn hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

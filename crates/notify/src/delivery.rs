@@ -6,7 +6,11 @@
 //! restart, and a receiver that is down delays notices without losing them.
 
 use crate::channel::{Channel, SendError};
+use crate::email::Email;
 use crate::render::top_severity;
+use crate::sms::{SmsGateway, Twilio};
+use crate::syslog::Syslog;
+use crate::template::{Escape, Template};
 use crate::{pagerduty::PagerDuty, slack::Slack, webhook::Webhook};
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
@@ -46,26 +50,12 @@ pub struct Channels {
 }
 
 impl Channels {
-    /// Builds every channel in `configs` (already validated by the configuration).
+    /// Builds every channel in `configs` (already validated by the configuration), reading
+    /// their template and CA files; an error names the channel and the file.
     pub fn build(configs: &[ChannelConfig]) -> Result<Channels, String> {
         let mut by_name = HashMap::new();
         for c in configs {
-            let timeout = Duration::from_secs(c.timeout_seconds);
-            let channel: Arc<dyn Channel> = match c.kind.as_str() {
-                "webhook" => Arc::new(Webhook::new(
-                    c.url.clone().unwrap_or_default(),
-                    c.secret.clone(),
-                    c.headers.clone(),
-                    timeout,
-                )?),
-                "slack" => Arc::new(Slack::new(c.url.clone().unwrap_or_default(), timeout)?),
-                "pagerduty" => Arc::new(PagerDuty::new(
-                    c.url.clone(),
-                    c.routing_key.clone().unwrap_or_default(),
-                    timeout,
-                )?),
-                other => return Err(format!("channel `{}`: unknown type `{other}`", c.name)),
-            };
+            let channel = build_channel(c).map_err(|e| format!("channel `{}`: {e}", c.name))?;
             by_name.insert(
                 c.name.clone(),
                 Configured {
@@ -79,6 +69,52 @@ impl Channels {
         }
         Ok(Channels { by_name })
     }
+}
+
+/// One channel of its configured type.
+fn build_channel(c: &ChannelConfig) -> Result<Arc<dyn Channel>, String> {
+    let timeout = Duration::from_secs(c.timeout_seconds);
+    let load = |path: &Option<std::path::PathBuf>, escape: Escape| {
+        path.as_deref()
+            .map(|p| Template::load(p, escape).map(Arc::new))
+            .transpose()
+    };
+    let text_escape = if c.kind == "slack" {
+        Escape::Slack
+    } else {
+        Escape::None
+    };
+    let template = load(&c.template, text_escape)?;
+    Ok(match c.kind.as_str() {
+        "webhook" => Arc::new(Webhook::new(
+            c.url.clone().unwrap_or_default(),
+            c.secret.clone(),
+            c.headers.clone(),
+            timeout,
+            template,
+        )?),
+        "slack" => Arc::new(Slack::new(
+            c.url.clone().unwrap_or_default(),
+            timeout,
+            template,
+        )?),
+        "pagerduty" => Arc::new(PagerDuty::new(
+            c.url.clone(),
+            c.routing_key.clone().unwrap_or_default(),
+            timeout,
+            template,
+        )?),
+        "email" => Arc::new(Email::from_config(
+            c,
+            template,
+            load(&c.html_template, Escape::Html)?,
+        )?),
+        "twilio" => Arc::new(Twilio::from_config(c, template)?),
+        "sms_gateway" => Arc::new(SmsGateway::from_config(c, template)?),
+        "syslog" => Arc::new(Syslog::from_config(c, template)?),
+        "desktop" => crate::desktop::build(template)?,
+        other => return Err(format!("unknown type `{other}`")),
+    })
 }
 
 /// The worker. Cheap to share; [`Deliverer::run`] drives it.

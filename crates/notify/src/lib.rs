@@ -1,4 +1,5 @@
-//! Watchpost's notification channels and the worker that delivers from the outbox.
+//! Watchpost's notification channels (webhook, Slack, PagerDuty, email, Twilio and SMS
+//! gateways, syslog, desktop) and the worker that delivers from the outbox.
 //!
 //! The alert pipeline ([`watchpost_alert`]) decides what to say and to whom; the server
 //! writes each notice to the store's outbox; the [`Deliverer`] sends them through the
@@ -6,10 +7,16 @@
 
 pub mod channel;
 pub mod delivery;
+pub mod desktop;
+pub mod email;
 pub mod http;
 pub mod pagerduty;
 pub mod render;
 pub mod slack;
+pub mod sms;
+pub mod syslog;
+pub mod template;
+pub mod tls;
 pub mod webhook;
 
 pub use channel::{Channel, SendError};

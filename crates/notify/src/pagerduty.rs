@@ -8,8 +8,10 @@
 use crate::channel::{Channel, SendError};
 use crate::http;
 use crate::render::{clip, headline, subject, top_severity};
+use crate::template::{Template, for_alert};
 use async_trait::async_trait;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 use watchpost_alert::{Notification, NotificationKind};
 use watchpost_core::{Alert, AlertStatus, Severity};
@@ -22,6 +24,8 @@ pub struct PagerDuty {
     client: reqwest::Client,
     url: String,
     routing_key: String,
+    /// Replaces each alert's `payload.summary` (rendered for that alert alone).
+    template: Option<Arc<Template>>,
 }
 
 impl PagerDuty {
@@ -29,11 +33,13 @@ impl PagerDuty {
         url: Option<String>,
         routing_key: String,
         timeout: Duration,
+        template: Option<Arc<Template>>,
     ) -> Result<PagerDuty, String> {
         Ok(PagerDuty {
             client: http::client(timeout)?,
             url: url.unwrap_or_else(|| EVENTS_URL.to_string()),
             routing_key,
+            template,
         })
     }
 }
@@ -115,7 +121,15 @@ impl Channel for PagerDuty {
     }
 
     async fn send(&self, n: &Notification) -> Result<String, SendError> {
-        let events = events(&self.routing_key, n);
+        let mut events = events(&self.routing_key, n);
+        if let Some(t) = &self.template
+            && !matches!(n.kind, NotificationKind::Digest { .. })
+        {
+            for (event, a) in events.iter_mut().zip(&n.alerts) {
+                let summary = t.render(&for_alert(n, a))?;
+                event["payload"]["summary"] = clip(summary.trim(), MAX_SUMMARY).into();
+            }
+        }
         if events.is_empty() {
             return Ok("nothing for PagerDuty (silence reminders stay in Watchpost)".into());
         }

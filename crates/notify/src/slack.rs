@@ -8,8 +8,10 @@
 use crate::channel::{Channel, SendError};
 use crate::http;
 use crate::render::{alert_line, clip, headline};
+use crate::template::Template;
 use async_trait::async_trait;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 use watchpost_alert::Notification;
 
@@ -20,13 +22,20 @@ const MAX_SECTION: usize = 3000;
 pub struct Slack {
     client: reqwest::Client,
     url: String,
+    /// Replaces the per-alert sections with one section of the operator's text.
+    template: Option<Arc<Template>>,
 }
 
 impl Slack {
-    pub fn new(url: String, timeout: Duration) -> Result<Slack, String> {
+    pub fn new(
+        url: String,
+        timeout: Duration,
+        template: Option<Arc<Template>>,
+    ) -> Result<Slack, String> {
         Ok(Slack {
             client: http::client(timeout)?,
             url,
+            template,
         })
     }
 }
@@ -36,6 +45,16 @@ pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// The message with the operator's text (already escaped by the template) in place of the
+/// per-alert sections.
+pub fn templated_message(n: &Notification, text: &str) -> Value {
+    let title = headline(n);
+    json!({"text": escape(&title), "blocks": [
+        {"type": "header", "text": {"type": "plain_text", "text": clip(&title, MAX_HEADER)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, MAX_SECTION)}},
+    ]})
 }
 
 /// The message body for a notification.
@@ -79,7 +98,10 @@ impl Channel for Slack {
     }
 
     async fn send(&self, n: &Notification) -> Result<String, SendError> {
-        let body = message(n);
+        let body = match &self.template {
+            Some(t) => templated_message(n, &t.render(n)?),
+            None => message(n),
+        };
         let (status, text) = http::send(self.client.post(&self.url).json(&body)).await?;
         Ok(format!("HTTP {} {}", status.as_u16(), text.trim()))
     }

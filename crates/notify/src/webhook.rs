@@ -8,10 +8,12 @@
 
 use crate::channel::{Channel, SendError};
 use crate::http;
+use crate::template::Template;
 use async_trait::async_trait;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 use watchpost_alert::Notification;
 
@@ -23,6 +25,9 @@ pub struct Webhook {
     url: String,
     secret: Option<String>,
     headers: BTreeMap<String, String>,
+    /// Replaces the JSON body (its content type then comes from `headers`, else
+    /// `text/plain`).
+    template: Option<Arc<Template>>,
 }
 
 impl Webhook {
@@ -31,12 +36,14 @@ impl Webhook {
         secret: Option<String>,
         headers: BTreeMap<String, String>,
         timeout: Duration,
+        template: Option<Arc<Template>>,
     ) -> Result<Webhook, String> {
         Ok(Webhook {
             client: http::client(timeout)?,
             url,
             secret,
             headers,
+            template,
         })
     }
 }
@@ -69,12 +76,20 @@ impl Channel for Webhook {
     }
 
     async fn send(&self, n: &Notification) -> Result<String, SendError> {
-        let body = payload(n)?;
+        let (body, content_type) = match &self.template {
+            Some(t) => (t.render(n)?.into_bytes(), "text/plain; charset=utf-8"),
+            None => (payload(n)?, "application/json"),
+        };
         let timestamp = chrono::Utc::now().timestamp();
-        let mut request = self
-            .client
-            .post(&self.url)
-            .header("content-type", "application/json")
+        let mut request = self.client.post(&self.url);
+        if !self
+            .headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("content-type"))
+        {
+            request = request.header("content-type", content_type);
+        }
+        request = request
             .header("idempotency-key", n.id.to_string())
             .header("x-watchpost-event", n.kind.name())
             .header("x-watchpost-timestamp", timestamp.to_string());

@@ -9,13 +9,10 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use chrono::Utc;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use watchpost_alert::config::ChannelConfig;
-use watchpost_alert::{Notification, NotificationKind};
-use watchpost_core::{Alert, AlertStatus, Detection, Entity, Severity};
-use watchpost_notify::{Channels, Deliverer};
-use watchpost_store::{DeliveryStatus, Store};
+use watchpost_alert::NotificationKind;
+use watchpost_core::{Alert, AlertStatus, Severity};
+use watchpost_store::DeliveryStatus;
 
 /// What a receiver saw, and how it answers next.
 #[derive(Default)]
@@ -62,50 +59,8 @@ async fn start_receiver() -> (String, Arc<Receiver>) {
     (format!("http://{addr}"), r)
 }
 
-fn alert(title: &str, severity: Severity) -> Alert {
-    let mut d = Detection::new("lnx.reverse_shell", title, severity, "sigma");
-    d.host = Some("web-1".into());
-    d.entity = Some(Entity::Host {
-        name: "web-1".into(),
-    });
-    d.category = Some("process_creation".into());
-    Alert::from_detection(&d, BTreeMap::new())
-}
-
-fn notice(receiver: &str, kind: NotificationKind, alerts: Vec<Alert>) -> Notification {
-    Notification {
-        id: uuid::Uuid::now_v7(),
-        kind,
-        receiver: receiver.into(),
-        route: "root".into(),
-        group_key: "root{rule=\"lnx.reverse_shell\"}".into(),
-        group_labels: BTreeMap::new(),
-        alerts,
-        truncated: 0,
-        silence: None,
-        created_at: Utc::now(),
-    }
-}
-
-fn channel(name: &str, kind: &str, url: &str) -> ChannelConfig {
-    ChannelConfig {
-        name: name.into(),
-        kind: kind.into(),
-        url: Some(url.into()),
-        ..ChannelConfig::default()
-    }
-}
-
-async fn deliver_all(
-    store: &Arc<dyn Store>,
-    configs: &[ChannelConfig],
-    notices: &[Notification],
-) -> Arc<Deliverer> {
-    store.record_pipeline(notices, &[], &[]).await.unwrap();
-    let d = Deliverer::new(Arc::clone(store), Channels::build(configs).unwrap());
-    d.deliver_due(Utc::now()).await.unwrap();
-    d
-}
+mod common;
+use common::{alert, channel, deliver_all, notice};
 
 #[tokio::test]
 async fn the_webhook_is_signed_over_timestamp_and_body_and_carries_an_idempotency_key() {
