@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use rustls::pki_types::ServerName;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::Mutex;
 use watchpost_alert::Notification;
@@ -141,7 +141,20 @@ enum Transport {
 }
 
 /// A kept stream to the collector.
-type Stream = Box<dyn AsyncWrite + Send + Unpin>;
+trait Connection: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Connection for T {}
+type Stream = Box<dyn Connection>;
+
+/// Whether the collector closed a kept stream. Collectors never write on a syslog stream,
+/// so anything readable (the end of the stream, an error) means it is gone; without this
+/// check the first message after a close would vanish into the dead socket's buffer.
+async fn closed_by_peer(stream: &mut Stream) -> bool {
+    let mut probe = [0u8; 64];
+    matches!(
+        tokio::time::timeout(Duration::ZERO, stream.read(&mut probe)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
 
 pub struct Syslog {
     address: String,
@@ -290,6 +303,11 @@ impl Syslog {
             frames.extend_from_slice(bytes);
         }
         let mut kept = self.stream.lock().await;
+        if let Some(stream) = kept.as_mut()
+            && closed_by_peer(stream).await
+        {
+            *kept = None;
+        }
         for attempt in 0..2 {
             if kept.is_none() {
                 *kept = Some(self.connect().await?);

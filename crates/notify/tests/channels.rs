@@ -320,3 +320,20 @@ async fn a_refusal_is_not_retried_and_low_severity_notices_skip_a_strict_channel
     );
     assert_eq!(r.requests.lock().unwrap().len(), 1);
 }
+
+#[cfg(not(feature = "desktop-notify"))]
+#[test]
+fn a_desktop_channel_in_a_build_without_it_says_how_to_get_it() {
+    let config = watchpost_alert::config::ChannelConfig {
+        name: "me".into(),
+        kind: "desktop".into(),
+        ..Default::default()
+    };
+    assert!(config.problems().is_empty());
+    let err = watchpost_notify::Channels::build(&[config]).err().unwrap();
+    assert!(
+        err.starts_with("channel `me`: desktop notifications are not in this build")
+            && err.contains("--features watchpost-notify/desktop-notify"),
+        "{err}"
+    );
+}
