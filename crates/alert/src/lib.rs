@@ -29,6 +29,7 @@ pub mod inhibit;
 pub mod matcher;
 pub mod pipeline;
 pub mod policy;
+pub mod replay;
 pub mod route;
 pub mod silence;
 pub mod time_interval;

@@ -241,6 +241,14 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 
+    /// Notifications made at or after `since`, oldest first, at most `limit` (what a
+    /// replay compares its verdicts with).
+    async fn notifications_since(
+        &self,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
     /// Every notification that listed an alert, with its attempts.
     async fn alert_notifications(
         &self,

@@ -155,6 +155,9 @@ pub enum AlertsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Run the alerting configuration given with --config over the stored history and
+    /// compare what it would have sent with what was sent.
+    Replay(crate::alerts_replay::ReplayArgs),
 }
 
 #[derive(Subcommand)]

@@ -2,6 +2,7 @@
 
 mod agent_cmd;
 mod alerts_cmd;
+mod alerts_replay;
 mod bench;
 mod bench_agent;
 mod bench_alerts;
@@ -84,6 +85,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Alerts {
             command: AlertsCommand::Explain { id, json },
         } => alerts_cmd::explain(&cli.config, &id, json).await,
+        Command::Alerts {
+            command: AlertsCommand::Replay(args),
+        } => alerts_replay::run(&cli.config, &args).await,
         Command::AgentToken {
             command: AgentTokenCommand::List,
         } => db::list_senders(&cli.config).await,

@@ -353,3 +353,82 @@ async fn a_notice_queued_when_the_server_is_killed_is_delivered_after_the_restar
     assert_eq!(hook.kinds(), ["firing"]);
     assert_eq!(only_alert(&server).await["status"], "firing");
 }
+
+#[tokio::test]
+async fn replay_shows_what_a_proposed_routing_would_have_sent_against_what_was_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, hook) = receiver(200).await;
+    let current = config(dir.path(), &url);
+    {
+        let server = Server::start_with(dir.path(), &["--config", &current]);
+        post_events(&server, &certutil_event("web-1")).await;
+        post_events(&server, &certutil_event("ws-2")).await;
+        eventually("both hosts' alerts reached ops", || async {
+            hook.kinds().iter().filter(|k| *k == "firing").count() == 2
+        })
+        .await;
+    }
+    // The proposal: workstations page `desk` instead; web servers stay with ops.
+    let proposed = dir.path().join("proposed.toml");
+    std::fs::write(
+        &proposed,
+        format!(
+            r#"
+[alerting]
+resolve_timeout_seconds = 0
+[alerting.route]
+receiver = "ops"
+group_by = ["..."]
+group_wait_seconds = 0
+[[alerting.route.routes]]
+matchers = ['host=~"ws-.*"']
+receiver = "desk"
+[[alerting.channels]]
+name = "ops"
+type = "webhook"
+url = "{url}"
+[[alerting.channels]]
+name = "desk"
+type = "webhook"
+url = "{url}"
+"#
+        ),
+    )
+    .unwrap();
+    let proposed = proposed.display().to_string();
+    let out = common::run(
+        dir.path(),
+        &[
+            "--config", &proposed, "alerts", "replay", "--since", "1h", "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["detections"], 2, "{report}");
+    assert_eq!(report["receivers"]["ops"]["sent"]["firing"], 2, "{report}");
+    assert_eq!(
+        report["receivers"]["ops"]["would_send"]["firing"], 1,
+        "{report}"
+    );
+    assert_eq!(
+        report["receivers"]["desk"]["would_send"]["firing"], 1,
+        "{report}"
+    );
+    let differences = report["differences"].as_array().unwrap();
+    assert_eq!(differences.len(), 1, "{report}");
+    assert_eq!(differences[0]["host"], "ws-2");
+    assert_eq!(differences[0]["was_told"], json!(["ops"]));
+    assert_eq!(differences[0]["would_tell"], json!(["desk"]));
+
+    let text = common::run(
+        dir.path(),
+        &["--config", &proposed, "alerts", "replay", "--since", "1h"],
+    );
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("was told ops → would tell desk"), "{text}");
+    assert!(hook.kinds().len() == 2, "a replay sends nothing");
+}

@@ -398,6 +398,14 @@ impl Store for SqlStore {
         outbox::query_notifications(self, status, limit).await
     }
 
+    async fn notifications_since(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<crate::OutboxEntry>, StoreError> {
+        outbox::notifications_since(self, since, limit).await
+    }
+
     async fn alert_notifications(
         &self,
         alert_id: uuid::Uuid,

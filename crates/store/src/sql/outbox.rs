@@ -339,6 +339,22 @@ pub(super) async fn query_notifications(
     rows.iter().map(entry_from_row).collect()
 }
 
+pub(super) async fn notifications_since(
+    store: &SqlStore,
+    since: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<OutboxEntry>, StoreError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {ENTRY_COLUMNS} FROM notifications WHERE created_at >= $1 \
+         ORDER BY created_at, id LIMIT $2"
+    )))
+    .bind(to_millis(since))
+    .bind(i64::from(limit))
+    .fetch_all(&store.pool)
+    .await?;
+    rows.iter().map(entry_from_row).collect()
+}
+
 pub(super) async fn alert_trace(
     store: &SqlStore,
     alert_id: Uuid,
