@@ -20,7 +20,7 @@ use watchpost_core::{Alert, AlertStatus, Detection, Fingerprint};
 #[derive(Debug, Clone)]
 pub enum Happening {
     /// A detection, folded into its alert as the server folds it.
-    Detection(Detection),
+    Detection(Box<Detection>),
     /// A person (or a detector) changed an alert's status.
     Status {
         fingerprint: Fingerprint,
@@ -178,8 +178,8 @@ mod tests {
         let mut replay = Replay::new(policy, Vec::new(), Duration::seconds(10));
         let shell = detection("lnx.reverse_shell", Severity::Critical, at(0));
         let scan = detection("web.scan", Severity::Low, at(5));
-        replay.apply(at(0), &Happening::Detection(shell.clone()));
-        replay.apply(at(5), &Happening::Detection(scan));
+        replay.apply(at(0), &Happening::Detection(Box::new(shell.clone())));
+        replay.apply(at(5), &Happening::Detection(Box::new(scan)));
         replay.apply(
             at(100),
             &Happening::Status {

@@ -124,7 +124,7 @@ pub async fn run(proposed: &Option<PathBuf>, args: &ReplayArgs) -> anyhow::Resul
         .collect();
     let mut happenings: Vec<(DateTime<Utc>, Happening)> = detections
         .iter()
-        .map(|d| (d.timestamp, Happening::Detection(d.clone())))
+        .map(|d| (d.timestamp, Happening::Detection(Box::new(d.clone()))))
         .collect();
     let status_changes = status_changes(&alerts, since);
     let changes_count = status_changes.len();
