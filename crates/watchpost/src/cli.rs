@@ -158,6 +158,19 @@ pub enum AlertsCommand {
     /// Run the alerting configuration given with --config over the stored history and
     /// compare what it would have sent with what was sent.
     Replay(crate::alerts_replay::ReplayArgs),
+    /// Acknowledge an alert: escalation and repeats stop, receivers hear who took it.
+    Ack(crate::alerts_triage::TriageArgs),
+    /// Resolve an alert by hand.
+    Resolve(crate::alerts_triage::TriageArgs),
+    /// Reopen a resolved or acknowledged alert.
+    Reopen(crate::alerts_triage::TriageArgs),
+    /// Resolve an alert as a false positive (give --reason).
+    FalsePositive(crate::alerts_triage::TriageArgs),
+    /// Silences: hold notices for matching alerts for a while.
+    Silence {
+        #[command(subcommand)]
+        command: crate::alerts_triage::SilenceCommand,
+    },
 }
 
 #[derive(Subcommand)]

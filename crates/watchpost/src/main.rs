@@ -3,6 +3,7 @@
 mod agent_cmd;
 mod alerts_cmd;
 mod alerts_replay;
+mod alerts_triage;
 mod bench;
 mod bench_agent;
 mod bench_alerts;
@@ -88,6 +89,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Alerts {
             command: AlertsCommand::Replay(args),
         } => alerts_replay::run(&cli.config, &args).await,
+        Command::Alerts {
+            command: AlertsCommand::Ack(args),
+        } => alerts_triage::triage(&cli.config, "acknowledged", &args).await,
+        Command::Alerts {
+            command: AlertsCommand::Resolve(args),
+        } => alerts_triage::triage(&cli.config, "resolved", &args).await,
+        Command::Alerts {
+            command: AlertsCommand::Reopen(args),
+        } => alerts_triage::triage(&cli.config, "firing", &args).await,
+        Command::Alerts {
+            command: AlertsCommand::FalsePositive(args),
+        } => alerts_triage::triage(&cli.config, "false_positive", &args).await,
+        Command::Alerts {
+            command: AlertsCommand::Silence { command },
+        } => alerts_triage::silence(&cli.config, &command).await,
         Command::AgentToken {
             command: AgentTokenCommand::List,
         } => db::list_senders(&cli.config).await,

@@ -432,3 +432,72 @@ url = "{url}"
     assert!(text.contains("was told ops → would tell desk"), "{text}");
     assert!(hook.kinds().len() == 2, "a replay sends nothing");
 }
+
+#[tokio::test]
+async fn the_cli_acknowledges_and_silences_through_the_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, hook) = receiver(200).await;
+    let cfg = config(dir.path(), &url);
+    let server = Server::start_with(dir.path(), &["--config", &cfg]);
+    let base = server.url("");
+    let base = base.trim_end_matches('/');
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--config", &cfg, "alerts"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--server", base]);
+        let out = common::run(dir.path(), &all);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+
+    post_events(&server, &certutil_event("web-1")).await;
+    eventually("the firing notice", || async { hook.kinds() == ["firing"] }).await;
+    let id = only_alert(&server).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (ok, said) = cli(&["ack", &id, "--by", "ana", "--reason", "on it"]);
+    assert!(ok && said.contains("is acknowledged"), "{said}");
+    eventually("the acknowledged notice", || async {
+        hook.kinds() == ["firing", "acknowledged"]
+    })
+    .await;
+    let alert = only_alert(&server).await;
+    let last = alert["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["by"], "ana");
+    assert_eq!(last["reason"], "on it");
+
+    let (ok, said) = cli(&["ack", "not-an-id"]);
+    assert!(!ok && said.contains("HTTP 400"), "{said}");
+
+    let (ok, said) = cli(&[
+        "silence",
+        "add",
+        "--matcher",
+        "host=\"ws-9\"",
+        "--minutes",
+        "30",
+        "--comment",
+        "reimaging, CHG-1",
+    ]);
+    assert!(ok && said.starts_with("silence "), "{said}");
+    let silence_id = said.split_whitespace().nth(1).unwrap().to_string();
+    let (ok, listed) = cli(&["silence", "list"]);
+    assert!(
+        ok && listed.contains(&silence_id) && listed.contains("active"),
+        "{listed}"
+    );
+    assert!(listed.contains("reimaging, CHG-1"), "{listed}");
+    let (ok, said) = cli(&["silence", "expire", &silence_id]);
+    assert!(ok, "{said}");
+    let (_, listed) = cli(&["silence", "list"]);
+    assert!(!listed.contains(&silence_id), "{listed}");
+    let (_, listed) = cli(&["silence", "list", "--all"]);
+    assert!(
+        listed.contains(&silence_id) && listed.contains("expired"),
+        "{listed}"
+    );
+}

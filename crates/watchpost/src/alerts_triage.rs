@@ -1,0 +1,203 @@
+//! `watchpost alerts ack|resolve|reopen|false-positive ID` and `watchpost alerts silence
+//! add|list|expire`: the same decisions as the API, made through the running server's API
+//! so that its pipeline hears of them at once (acknowledged notices go out, escalation
+//! stops, a silence holds the next notice).
+//!
+//! The server is `--server URL`, `WATCHPOST_SERVER`, or the address `[api]` of the
+//! configuration listens on.
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct ServerArg {
+    /// The server's base URL (default: the configuration's `[api]` address).
+    #[arg(long, env = "WATCHPOST_SERVER")]
+    pub server: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct TriageArgs {
+    /// The alert's id.
+    pub id: String,
+    /// Why, recorded in the alert's history.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Who decides (default: $USER).
+    #[arg(long)]
+    pub by: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArg,
+}
+
+#[derive(clap::Subcommand)]
+pub enum SilenceCommand {
+    /// Silence the alerts that match every --matcher for a while.
+    Add {
+        /// A matcher as in routes: `host="ws-9"`, `rule=~"lnx\..*"`, `severity!="info"`.
+        #[arg(long = "matcher", required = true)]
+        matchers: Vec<String>,
+        /// How long, in minutes.
+        #[arg(long, default_value_t = 60)]
+        minutes: i64,
+        /// Why (a change ticket, say); required so that the next person knows.
+        #[arg(long)]
+        comment: String,
+        #[arg(long)]
+        by: Option<String>,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Silences in force or pending (with --all, also those ended in the last 7 days).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// End a silence now.
+    Expire {
+        id: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
+/// The base URL of the server to talk to.
+fn base_url(config: &Option<PathBuf>, server: &ServerArg) -> anyhow::Result<String> {
+    if let Some(url) = &server.server {
+        return Ok(url.trim_end_matches('/').to_string());
+    }
+    let handle = crate::cli::load_config(config, Vec::new())?;
+    let api = &handle.get().api;
+    let host = match api.host.as_str() {
+        "0.0.0.0" | "localhost" => "127.0.0.1".to_string(),
+        "::" => "[::1]".to_string(),
+        h if h.contains(':') => format!("[{h}]"),
+        h => h.to_string(),
+    };
+    if api.port == 0 {
+        anyhow::bail!("the configuration lets the server pick its port: give --server URL");
+    }
+    Ok(format!("http://{host}:{}", api.port))
+}
+
+fn who(by: &Option<String>) -> String {
+    by.clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "cli".into())
+}
+
+/// Sends `request` and returns the JSON answer, or the server's error in its own words.
+async fn call(request: reqwest::RequestBuilder, base: &str) -> anyhow::Result<Value> {
+    let response = request.send().await.with_context(|| {
+        format!("cannot reach the server at {base} (is `watchpost serve` running? --server URL)")
+    })?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    if !status.is_success() {
+        let message = body["error"]["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| body.to_string());
+        anyhow::bail!("the server refused (HTTP {}): {message}", status.as_u16());
+    }
+    Ok(body)
+}
+
+fn client() -> anyhow::Result<reqwest::Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Ok(reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()?)
+}
+
+/// Changes one alert's status: `acknowledged`, `resolved`, `firing` or `false_positive`.
+pub async fn triage(
+    config: &Option<PathBuf>,
+    status: &str,
+    args: &TriageArgs,
+) -> anyhow::Result<ExitCode> {
+    let base = base_url(config, &args.server)?;
+    let body = json!({"status": status, "by": who(&args.by), "reason": args.reason});
+    let answer = call(
+        client()?
+            .put(format!("{base}/api/v1/alerts/{}/status", args.id))
+            .json(&body),
+        &base,
+    )
+    .await?;
+    let alert = &answer["alert"];
+    println!(
+        "{} is {}: {}",
+        alert["id"].as_str().unwrap_or(&args.id),
+        alert["status"].as_str().unwrap_or("?"),
+        alert["title"].as_str().unwrap_or("")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn silence(
+    config: &Option<PathBuf>,
+    command: &SilenceCommand,
+) -> anyhow::Result<ExitCode> {
+    let http = client()?;
+    match command {
+        SilenceCommand::Add {
+            matchers,
+            minutes,
+            comment,
+            by,
+            server,
+        } => {
+            let base = base_url(config, server)?;
+            let body = json!({"matchers": matchers, "duration_minutes": minutes,
+                              "created_by": who(by), "comment": comment});
+            let made = call(
+                http.post(format!("{base}/api/v1/silences")).json(&body),
+                &base,
+            )
+            .await?;
+            println!(
+                "silence {} until {}",
+                made["silence"]["id"].as_str().unwrap_or("?"),
+                made["silence"]["ends_at"].as_str().unwrap_or("?")
+            );
+        }
+        SilenceCommand::List { all, server } => {
+            let base = base_url(config, server)?;
+            let list = call(http.get(format!("{base}/api/v1/silences?all={all}")), &base).await?;
+            println!(
+                "{:<36} {:<8} {:<20} {:<12} matchers · comment",
+                "id", "state", "ends", "by"
+            );
+            for item in list["items"].as_array().into_iter().flatten() {
+                let s = &item["silence"];
+                let matchers: Vec<&str> = s["matchers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                println!(
+                    "{:<36} {:<8} {:<20} {:<12} {} · {}",
+                    s["id"].as_str().unwrap_or(""),
+                    item["state"].as_str().unwrap_or(""),
+                    s["ends_at"].as_str().unwrap_or("").get(..19).unwrap_or(""),
+                    s["created_by"].as_str().unwrap_or(""),
+                    matchers.join(", "),
+                    s["comment"].as_str().unwrap_or("")
+                );
+            }
+        }
+        SilenceCommand::Expire { id, server } => {
+            let base = base_url(config, server)?;
+            call(http.delete(format!("{base}/api/v1/silences/{id}")), &base).await?;
+            println!("silence {id} expired");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
