@@ -106,13 +106,7 @@ impl Replay {
         let at = self.clock.unwrap_or(at);
         let alert = match happening {
             Happening::Detection(d) => {
-                let fp = Fingerprint::of_detection(d, &BTreeMap::new());
-                let alert = self
-                    .alerts
-                    .entry(fp)
-                    .and_modify(|a| a.absorb(d))
-                    .or_insert_with(|| Alert::from_detection(d, BTreeMap::new()));
-                Some(alert.clone())
+                Alert::fold(&mut self.alerts, d).and_then(|fp| self.alerts.get(&fp).cloned())
             }
             Happening::Status {
                 fingerprint,

@@ -203,6 +203,33 @@ impl Alert {
         true
     }
 
+    /// Folds `d` into `alerts` (keyed by fingerprint): a repeat counts into its alert, a new
+    /// fingerprint opens one, and a detector's resolve ([`Detection::resolves`]) resolves
+    /// the open alert it names, by `detector:NAME`, and opens none. Returns the fingerprint
+    /// of the alert that changed, if one did.
+    pub fn fold(alerts: &mut BTreeMap<Fingerprint, Alert>, d: &Detection) -> Option<Fingerprint> {
+        let fp = Fingerprint::of_detection(d, &BTreeMap::new());
+        if d.resolves {
+            let alert = alerts.get_mut(&fp)?;
+            let by = format!("detector:{}", d.detector);
+            let reason = Some(if d.summary.is_empty() {
+                d.rule_title.clone()
+            } else {
+                d.summary.clone()
+            });
+            return alert
+                .change_status(AlertStatus::Resolved, &by, reason, d.timestamp)
+                .then_some(fp);
+        }
+        match alerts.get_mut(&fp) {
+            Some(alert) => alert.absorb(d),
+            None => {
+                alerts.insert(fp.clone(), Alert::from_detection(d, BTreeMap::new()));
+            }
+        }
+        Some(fp)
+    }
+
     /// Folds a repeat detection in: count, last seen, the highest severity seen. A resolved
     /// alert that fires again is firing again.
     pub fn absorb(&mut self, d: &Detection) {
@@ -236,6 +263,29 @@ mod tests {
         let mut d = Detection::new("web.sqli", "SQL injection", severity, "web");
         d.entity = Some(Entity::Ip { ip: ip.into() });
         d
+    }
+
+    #[test]
+    fn a_detectors_resolve_closes_its_open_alert_and_opens_none() {
+        let mut alerts = BTreeMap::new();
+        let raised = detection("198.51.100.1", Severity::High);
+        let fp = Alert::fold(&mut alerts, &raised).unwrap();
+        let mut over = detection("198.51.100.1", Severity::Info);
+        over.resolves = true;
+        over.summary = "back to normal".into();
+        assert_eq!(Alert::fold(&mut alerts, &over), Some(fp.clone()));
+        let alert = &alerts[&fp];
+        assert_eq!(alert.status, AlertStatus::Resolved);
+        assert_eq!(alert.count, 1, "a resolve is not a repeat");
+        let last = alert.history.last().unwrap();
+        assert_eq!(last.by, "detector:web");
+        assert_eq!(last.reason.as_deref(), Some("back to normal"));
+        // Resolving again, or resolving what never fired, changes nothing.
+        assert_eq!(Alert::fold(&mut alerts, &over), None);
+        let mut elsewhere = detection("198.51.100.2", Severity::Info);
+        elsewhere.resolves = true;
+        assert_eq!(Alert::fold(&mut alerts, &elsewhere), None);
+        assert_eq!(alerts.len(), 1);
     }
 
     #[test]

@@ -72,6 +72,10 @@ pub struct Detection {
     /// Why it matched: the fields, values and patterns, as the detector reports them.
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub evidence: Value,
+    /// The detector says the condition its rule raised is over (a metric back to normal):
+    /// the open alert with this detection's fingerprint resolves, and no alert is opened.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resolves: bool,
 }
 
 impl Detection {
@@ -92,6 +96,7 @@ impl Detection {
             entity: None,
             summary: String::new(),
             evidence: Value::Null,
+            resolves: false,
         }
     }
 

@@ -73,7 +73,8 @@ impl ThresholdWatch {
 }
 
 /// The detection of a crossing: `host.<metric>_threshold` when raised (medium, high for
-/// a full disk), `host.<metric>_threshold.resolved` (info) when back to normal.
+/// a full disk); when back to normal, the same rule as a resolve, which closes the alert
+/// the raise opened.
 pub fn crossing_detection(crossing: &Crossing, host: Option<String>) -> Detection {
     let kind = crossing.metric.split(':').next().unwrap_or("metric");
     let what = match kind {
@@ -96,7 +97,7 @@ pub fn crossing_detection(crossing: &Crossing, host: Option<String>) -> Detectio
         )
     } else {
         (
-            format!("host.{kind}_threshold.resolved"),
+            format!("host.{kind}_threshold"),
             format!("{what} back below {:.0} %", crossing.limit - CLEAR_MARGIN),
             Severity::Info,
         )
@@ -106,6 +107,7 @@ pub fn crossing_detection(crossing: &Crossing, host: Option<String>) -> Detectio
     d.host = host.clone();
     d.entity = host.map(|name| Entity::Host { name });
     d.summary = format!("{title}: {:.1} %", crossing.value);
+    d.resolves = !crossing.raised;
     d.evidence = serde_json::json!({
         "metric": crossing.metric, "value": crossing.value, "limit": crossing.limit,
         "clear_below": crossing.limit - CLEAR_MARGIN, "raised": crossing.raised,
@@ -152,5 +154,19 @@ mod tests {
         assert_eq!(raised.rule_id, "host.disk_threshold");
         assert_eq!(raised.rule_title, "Disk usage of /var above 90 %");
         assert_eq!(raised.severity, Severity::High);
+        assert!(!raised.resolves);
+        let cleared = crossing_detection(
+            &Crossing {
+                metric: "disk:/var".into(),
+                value: 80.0,
+                limit: 90.0,
+                raised: false,
+            },
+            Some("h".into()),
+        );
+        // The same rule and entity, so it names (and resolves) the alert the raise opened.
+        assert_eq!(cleared.rule_id, raised.rule_id);
+        assert_eq!(cleared.entity, raised.entity);
+        assert!(cleared.resolves);
     }
 }

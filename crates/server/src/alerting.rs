@@ -180,16 +180,10 @@ impl AlertDesk {
             .into_iter()
             .map(|a| (a.fingerprint.clone(), a))
             .collect();
-        let mut touched = Vec::new();
-        for (d, fp) in detections.iter().zip(fingerprints) {
-            match alerts.get_mut(&fp) {
-                Some(alert) => alert.absorb(d),
-                None => {
-                    alerts.insert(fp.clone(), Alert::from_detection(d, BTreeMap::new()));
-                }
-            }
-            touched.push(fp);
-        }
+        let mut touched: Vec<Fingerprint> = detections
+            .iter()
+            .filter_map(|d| Alert::fold(&mut alerts, d))
+            .collect();
         touched.sort();
         touched.dedup();
         let changed: Vec<Alert> = touched.iter().filter_map(|fp| alerts.remove(fp)).collect();

@@ -23,8 +23,11 @@ use watchpost_store::{AlertQuery, Cursor, DetectionQuery, OutboxEntry, Store};
 const MAX_DETECTIONS: usize = 500_000;
 /// Most stored notices compared.
 const MAX_NOTICES: u32 = 200_000;
-/// Actors whose status changes the replay makes itself.
-const PIPELINE_ACTORS: &[&str] = &["detection", "resolve_timeout"];
+/// Whether the replay makes this actor's status changes itself: detections reopen alerts,
+/// detectors resolve them, the pipeline resolves by timeout.
+fn replayed_actor(by: &str) -> bool {
+    by == "detection" || by == "resolve_timeout" || by.starts_with("detector:")
+}
 
 #[derive(clap::Args)]
 pub struct ReplayArgs {
@@ -227,7 +230,7 @@ fn status_changes(
         .flat_map(|a| {
             a.history
                 .iter()
-                .filter(|c| c.at >= since && !PIPELINE_ACTORS.contains(&c.by.as_str()))
+                .filter(|c| c.at >= since && !replayed_actor(&c.by))
                 .map(|c| {
                     (
                         c.at,
