@@ -193,16 +193,17 @@ async fn twilio_errors_are_reported_in_its_own_words() {
     }
 }
 
+/// What the gateway receiver got.
+type Seen = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
+
 #[tokio::test]
 async fn the_sms_gateway_gets_signed_json_per_number_with_a_template() {
-    let seen: Arc<Mutex<Vec<(HeaderMap, Bytes)>>> = Arc::default();
+    let seen: Seen = Arc::default();
     let app = Router::new()
         .route(
             "/send",
             post(
-                |State(seen): State<Arc<Mutex<Vec<(HeaderMap, Bytes)>>>>,
-                 headers: HeaderMap,
-                 body: Bytes| async move {
+                |State(seen): State<Seen>, headers: HeaderMap, body: Bytes| async move {
                     seen.lock().unwrap().push((headers, body));
                     StatusCode::ACCEPTED
                 },
