@@ -8,7 +8,12 @@ use watchpost_config::Config;
 /// Validates the configuration and prints every error; non-zero exit when there are any.
 pub fn check(path: &Option<PathBuf>) -> ExitCode {
     match Config::load(path.as_deref()) {
-        Ok(_) => {
+        Ok(config) => {
+            // Template and CA files are read only when the channels are built.
+            if let Err(e) = watchpost_notify::Channels::build(&config.alerting.channels) {
+                eprintln!("error: alerting.channels: {e}");
+                return ExitCode::FAILURE;
+            }
             match path {
                 Some(p) => println!("{}: configuration is valid", p.display()),
                 None => println!(

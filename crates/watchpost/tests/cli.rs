@@ -60,6 +60,53 @@ fn config_check_names_file_line_and_key_and_exits_non_zero() {
 }
 
 #[test]
+fn config_check_reads_channel_templates_and_names_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("mail.j2");
+    std::fs::write(&template, "Alert: {{ headline }}\n{% for a in alerts %}\n").unwrap();
+    let file = dir.path().join("watchpost.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[alerting.route]\nreceiver = \"soc-mail\"\n[[alerting.channels]]\nname = \"soc-mail\"\n\
+             type = \"email\"\nsmtp_host = \"mail.example.org\"\nfrom = \"w@example.org\"\n\
+             to = [\"soc@example.org\"]\ntemplate = \"{}\"\nurl = \"https://x\"\n",
+            template.display()
+        ),
+    )
+    .unwrap();
+    let out = run(
+        dir.path(),
+        &["--config", file.to_str().unwrap(), "config", "check"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("alerting.channels[0].url: does not apply to type email"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let config = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("url = \"https://x\"\n", "");
+    std::fs::write(&file, config).unwrap();
+    let out = run(
+        dir.path(),
+        &["--config", file.to_str().unwrap(), "config", "check"],
+    );
+    assert!(!out.status.success());
+    let expected = format!(
+        "channel `soc-mail`: template {} line 2: syntax error",
+        template.display()
+    );
+    assert!(
+        text(&out.stderr).contains(&expected),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn config_show_prints_the_effective_config_with_secrets_masked() {
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(common::BIN)
