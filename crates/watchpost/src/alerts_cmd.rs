@@ -7,19 +7,38 @@ use std::process::ExitCode;
 use uuid::Uuid;
 use watchpost_store::AlertQuery;
 
-/// Prints the most recently active alerts, optionally of one status.
+/// Which alerts `alerts list` shows.
+pub struct ListFilter {
+    pub status: Option<String>,
+    pub min_severity: Option<String>,
+    pub host: Option<String>,
+    pub rule: Option<String>,
+}
+
+/// Prints the most recently active alerts that pass `filter`.
 pub async fn list(
     path: &Option<PathBuf>,
-    status: Option<String>,
+    filter: ListFilter,
     limit: u32,
 ) -> anyhow::Result<ExitCode> {
-    let status = status
-        .map(|s| s.parse().map_err(anyhow::Error::msg))
+    let status = filter
+        .status
+        .map(|s| s.parse().map_err(|e| anyhow::anyhow!("--status: {e}")))
+        .transpose()?;
+    let min_severity = filter
+        .min_severity
+        .map(|s| {
+            s.parse()
+                .map_err(|e| anyhow::anyhow!("--min-severity: {e}"))
+        })
         .transpose()?;
     let store = open(path).await?;
     let page = store
         .query_alerts(&AlertQuery {
             status,
+            min_severity,
+            host: filter.host,
+            rule_id: filter.rule,
             limit: Some(limit),
             ..AlertQuery::default()
         })

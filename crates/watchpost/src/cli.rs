@@ -145,6 +145,15 @@ pub enum AlertsCommand {
         /// Only alerts in this status: firing, acknowledged, resolved.
         #[arg(long)]
         status: Option<String>,
+        /// Only alerts at or above this severity: info, low, medium, high, critical.
+        #[arg(long)]
+        min_severity: Option<String>,
+        /// Only alerts on this host.
+        #[arg(long)]
+        host: Option<String>,
+        /// Only alerts of this rule id.
+        #[arg(long)]
+        rule: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },

@@ -81,8 +81,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: AgentTokenCommand::Create { name, kind },
         } => db::create_sender(&cli.config, &name, &kind).await,
         Command::Alerts {
-            command: AlertsCommand::List { status, limit },
-        } => alerts_cmd::list(&cli.config, status, limit).await,
+            command:
+                AlertsCommand::List {
+                    status,
+                    min_severity,
+                    host,
+                    rule,
+                    limit,
+                },
+        } => {
+            let filter = alerts_cmd::ListFilter {
+                status,
+                min_severity,
+                host,
+                rule,
+            };
+            alerts_cmd::list(&cli.config, filter, limit).await
+        }
         Command::Alerts {
             command: AlertsCommand::Explain { id, json },
         } => alerts_cmd::explain(&cli.config, &id, json).await,

@@ -470,6 +470,15 @@ async fn the_cli_acknowledges_and_silences_through_the_running_server() {
     assert_eq!(last["by"], "ana");
     assert_eq!(last["reason"], "on it");
 
+    let list = |args: &[&str]| {
+        let mut all = vec!["--config", &cfg, "alerts", "list"];
+        all.extend_from_slice(args);
+        String::from_utf8(common::run(dir.path(), &all).stdout).unwrap()
+    };
+    assert!(list(&["--host", "web-1", "--status", "acknowledged"]).contains(&id));
+    assert!(!list(&["--host", "web-2"]).contains(&id));
+    assert!(!list(&["--min-severity", "critical"]).contains(&id));
+
     let (ok, said) = cli(&["ack", "not-an-id"]);
     assert!(!ok && said.contains("HTTP 400"), "{said}");
 
