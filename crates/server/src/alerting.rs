@@ -53,6 +53,8 @@ pub struct AlertDesk {
     fold_tx: mpsc::Sender<Vec<Detection>>,
     /// Taken by [`AlertDesk::run`], which folds what `fold_tx` queues.
     fold_rx: std::sync::Mutex<Option<mpsc::Receiver<Vec<Detection>>>>,
+    /// Detections of concurrent callers share a transaction.
+    inserts: crate::group_commit::GroupCommit,
 }
 
 /// A status change someone asks for.
@@ -90,6 +92,7 @@ impl AlertDesk {
         let desk = Arc::new(AlertDesk {
             fold_tx,
             fold_rx: std::sync::Mutex::new(Some(fold_rx)),
+            inserts: Default::default(),
             deliverer: Deliverer::new(store.clone(), channels),
             store,
             pipeline: Mutex::new(Pipeline::new(Arc::new(policy))),
@@ -151,14 +154,17 @@ impl AlertDesk {
         if detections.is_empty() {
             return Ok(());
         }
-        self.store.insert_detections(detections).await?;
-        if self.fold_tx.send(detections.to_vec()).await.is_err() {
-            tracing::warn!(
-                count = detections.len(),
-                "alert desk stopped: detections stored but not folded into alerts"
-            );
-        }
-        Ok(())
+        self.inserts
+            .insert(self.store.as_ref(), detections, |written| async move {
+                let count = written.len();
+                if self.fold_tx.send(written).await.is_err() {
+                    tracing::warn!(
+                        count,
+                        "alert desk stopped: detections stored but not folded into alerts"
+                    );
+                }
+            })
+            .await
     }
 
     /// Folds a batch of detections into their alerts, runs the pipeline on them, and

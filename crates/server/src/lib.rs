@@ -14,6 +14,7 @@
 pub mod alerting;
 pub mod detection;
 pub mod error;
+mod group_commit;
 mod host_monitor;
 pub mod ingest;
 pub mod metrics;

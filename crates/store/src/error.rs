@@ -32,4 +32,7 @@ pub enum StoreError {
     Serialize(#[from] serde_json::Error),
     #[error("invalid cursor: {0}")]
     InvalidCursor(String),
+    /// A write that carried this caller's rows with others' failed (group commit).
+    #[error("the shared write failed: {0}")]
+    SharedWrite(String),
 }

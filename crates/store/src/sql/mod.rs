@@ -58,10 +58,11 @@ impl SqlStore {
                         Box::pin(async move {
                             // WAL lets readers run beside the writer; NORMAL sync is durable
                             // across process crashes (the WAL is fsynced at checkpoints).
-                            // 16 KiB pages (set before the first write; a no-op on an existing
-                            // file): a quarter of the WAL frames, b-tree splits and write
-                            // syscalls per batch of the 4 KiB default.
-                            conn.execute("PRAGMA page_size = 16384").await?;
+                            // Pages stay at SQLite's 4 KiB: every small transaction (an
+                            // alert, a notice, a delivery attempt) writes each page it
+                            // touches whole, and 16 KiB pages wrote four times the bytes
+                            // (190 MB/s at 500 alerts/s, and notification latency spikes)
+                            // for no gain on batched ingest (`docs/benchmarks.md`).
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
                             conn.execute("PRAGMA busy_timeout = 10000").await?;
