@@ -20,8 +20,9 @@ pub struct ServerArg {
 
 #[derive(clap::Args)]
 pub struct TriageArgs {
-    /// The alert's id.
-    pub id: String,
+    /// The alerts' ids (up to 1,000; several go in one bulk request).
+    #[arg(required = true, num_args = 1..=1000)]
+    pub ids: Vec<String>,
     /// Why, recorded in the alert's history.
     #[arg(long)]
     pub reason: Option<String>,
@@ -115,29 +116,56 @@ fn client() -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
-/// Changes one alert's status: `acknowledged`, `resolved`, `firing` or `false_positive`.
+/// Changes alerts' status: `acknowledged`, `resolved`, `firing` or `false_positive`. One
+/// id goes through `PUT /alerts/{id}/status`, several through `POST /alerts/bulk` (every id
+/// checked before anything changes); the exit status is 1 when any alert was not found.
 pub async fn triage(
     config: &Option<PathBuf>,
     status: &str,
     args: &TriageArgs,
 ) -> anyhow::Result<ExitCode> {
     let base = base_url(config, &args.server)?;
-    let body = json!({"status": status, "by": who(&args.by), "reason": args.reason});
+    let http = client()?;
+    if let [id] = args.ids.as_slice() {
+        let body = json!({"status": status, "by": who(&args.by), "reason": args.reason});
+        let answer = call(
+            http.put(format!("{base}/api/v1/alerts/{id}/status"))
+                .json(&body),
+            &base,
+        )
+        .await?;
+        let alert = &answer["alert"];
+        println!(
+            "{} is {}: {}",
+            alert["id"].as_str().unwrap_or(id),
+            alert["status"].as_str().unwrap_or("?"),
+            alert["title"].as_str().unwrap_or("")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let body = json!({"ids": args.ids, "status": status, "by": who(&args.by),
+                      "reason": args.reason});
     let answer = call(
-        client()?
-            .put(format!("{base}/api/v1/alerts/{}/status", args.id))
-            .json(&body),
+        http.post(format!("{base}/api/v1/alerts/bulk")).json(&body),
         &base,
     )
     .await?;
-    let alert = &answer["alert"];
-    println!(
-        "{} is {}: {}",
-        alert["id"].as_str().unwrap_or(&args.id),
-        alert["status"].as_str().unwrap_or("?"),
-        alert["title"].as_str().unwrap_or("")
-    );
-    Ok(ExitCode::SUCCESS)
+    let mut missing = 0;
+    for r in answer["results"].as_array().into_iter().flatten() {
+        let id = r["id"].as_str().unwrap_or("?");
+        match r["status"].as_str() {
+            Some(s) => println!("{id} is {s}"),
+            None => {
+                missing += 1;
+                println!("{id}: {}", r["error"].as_str().unwrap_or("not changed"));
+            }
+        }
+    }
+    Ok(if missing == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 pub async fn silence(

@@ -481,6 +481,12 @@ async fn the_cli_acknowledges_and_silences_through_the_running_server() {
 
     let (ok, said) = cli(&["ack", "not-an-id"]);
     assert!(!ok && said.contains("HTTP 400"), "{said}");
+    // Several ids go in one bulk request; an unknown one is reported and fails the command.
+    let unknown = "01900000-0000-7000-8000-000000000000";
+    let (ok, said) = cli(&["resolve", &id, unknown, "--reason", "done"]);
+    assert!(!ok, "{said}");
+    assert!(said.contains(&format!("{id} is resolved")), "{said}");
+    assert!(said.contains(&format!("{unknown}: not_found")), "{said}");
 
     let (ok, said) = cli(&[
         "silence",
