@@ -6,11 +6,10 @@
 
 mod common;
 
-use common::{alert, notice};
+use common::{alert, deliver_all, notice};
 use watchpost_alert::NotificationKind;
 use watchpost_alert::config::ChannelConfig;
 use watchpost_core::Severity;
-use watchpost_notify::Channels;
 
 #[test]
 fn without_a_session_bus_the_send_fails_at_once_and_says_why() {
@@ -43,13 +42,7 @@ fn without_a_session_bus_the_send_fails_at_once_and_says_why() {
             NotificationKind::Firing,
             vec![alert("Shell", Severity::Critical)],
         );
-        store
-            .record_pipeline(std::slice::from_ref(&n), &[], &[])
-            .await
-            .unwrap();
-        let channels = Channels::build(&[desktop, mail_hook]).unwrap();
-        let d = watchpost_notify::Deliverer::new(std::sync::Arc::clone(&store), channels);
-        d.deliver_due(chrono::Utc::now()).await.unwrap();
+        deliver_all(&store, &[desktop, mail_hook], std::slice::from_ref(&n)).await;
         let dead = store.get_notification(n.id).await.unwrap().unwrap();
         assert_eq!(
             dead.entry.attempts, 1,

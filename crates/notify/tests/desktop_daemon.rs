@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{alert, notice};
+use common::{alert, deliver_all, notice};
 use serde_json::Value;
 use std::io::BufRead;
 use std::path::Path;
@@ -18,7 +18,6 @@ use std::process::{Child, Command, Stdio};
 use watchpost_alert::NotificationKind;
 use watchpost_alert::config::ChannelConfig;
 use watchpost_core::Severity;
-use watchpost_notify::Channels;
 
 struct Killed(Child);
 
@@ -107,15 +106,7 @@ fn a_critical_alert_pops_up_through_the_session_bus() {
             NotificationKind::Firing,
             vec![alert("Reverse shell", Severity::Critical)],
         );
-        store
-            .record_pipeline(std::slice::from_ref(&n), &[], &[])
-            .await
-            .unwrap();
-        let d = watchpost_notify::Deliverer::new(
-            std::sync::Arc::clone(&store),
-            Channels::build(&[config]).unwrap(),
-        );
-        d.deliver_due(chrono::Utc::now()).await.unwrap();
+        deliver_all(&store, &[config], std::slice::from_ref(&n)).await;
         let sent = store.get_notification(n.id).await.unwrap().unwrap();
         assert_eq!(
             sent.entry.status,
