@@ -102,7 +102,29 @@ impl AlertDesk {
         });
         desk.restore().await?;
         desk.refresh_silences().await?;
+        desk.fold_leftovers().await?;
         Ok(desk)
+    }
+
+    /// Folds detections a crash left stored but unfolded (committed, then the process died
+    /// before their alert was written), so every stored detection counts in its alert.
+    async fn fold_leftovers(&self) -> Result<(), StoreError> {
+        let mut folded = 0;
+        loop {
+            let leftovers = self.store.unfolded_detections(FOLD_BATCH as u32).await?;
+            if leftovers.is_empty() {
+                break;
+            }
+            folded += leftovers.len();
+            self.fold(&leftovers).await?;
+        }
+        if folded > 0 {
+            tracing::info!(
+                detections = folded,
+                "detections stored before a crash folded into their alerts"
+            );
+        }
+        Ok(())
     }
 
     async fn restore(&self) -> Result<(), StoreError> {
@@ -193,7 +215,8 @@ impl AlertDesk {
         touched.sort();
         touched.dedup();
         let changed: Vec<Alert> = touched.iter().filter_map(|fp| alerts.remove(fp)).collect();
-        self.store.upsert_alerts(&changed).await?;
+        let folded: Vec<Uuid> = detections.iter().map(|d| d.id).collect();
+        self.store.fold_into_alerts(&changed, &folded).await?;
         {
             let mut pipeline = self.pipeline.lock().await;
             for alert in &changed {
@@ -389,5 +412,49 @@ impl AlertDesk {
         });
         tasks.push(ticker);
         tasks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use watchpost_core::{Entity, Severity};
+
+    #[tokio::test]
+    async fn detections_a_crash_left_unfolded_are_folded_at_start() {
+        let db = watchpost_store::testing::sqlite();
+        let store = db.open().await;
+        // Stored, then the process died before the fold: no alert yet.
+        let detections: Vec<Detection> = (0..3)
+            .map(|_| {
+                let mut d = Detection::new(
+                    "lnx.reverse_shell",
+                    "Reverse shell",
+                    Severity::High,
+                    "sigma",
+                );
+                d.entity = Some(Entity::Host {
+                    name: "web-1".into(),
+                });
+                d
+            })
+            .collect();
+        store.insert_detections(&detections).await.unwrap();
+        let fp = Fingerprint::of_detection(&detections[0], &BTreeMap::new());
+        assert!(store.get_alert_by_fingerprint(&fp).await.unwrap().is_none());
+
+        let _desk = AlertDesk::start(store.clone(), &AlertingConfig::default())
+            .await
+            .unwrap();
+        let alert = store.get_alert_by_fingerprint(&fp).await.unwrap().unwrap();
+        assert_eq!(alert.count, 3);
+        assert!(store.unfolded_detections(10).await.unwrap().is_empty());
+
+        // A second start finds nothing left to fold: the count stays.
+        let _again = AlertDesk::start(store.clone(), &AlertingConfig::default())
+            .await
+            .unwrap();
+        let alert = store.get_alert_by_fingerprint(&fp).await.unwrap().unwrap();
+        assert_eq!(alert.count, 3);
     }
 }

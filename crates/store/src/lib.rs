@@ -177,6 +177,14 @@ pub trait Store: Send + Sync {
     /// Inserts or replaces alerts by fingerprint, in one transaction.
     async fn upsert_alerts(&self, alerts: &[Alert]) -> Result<(), StoreError>;
 
+    /// Upserts the alerts that detections were folded into and marks those detections
+    /// folded, in one transaction.
+    async fn fold_into_alerts(&self, alerts: &[Alert], folded: &[Uuid]) -> Result<(), StoreError>;
+
+    /// Detections stored but not yet folded into an alert (a crash came between), oldest
+    /// first, at most `limit`.
+    async fn unfolded_detections(&self, limit: u32) -> Result<Vec<Detection>, StoreError>;
+
     /// The alert with this fingerprint, if one was stored.
     async fn get_alert_by_fingerprint(
         &self,

@@ -43,6 +43,7 @@ suite!(
     stats_count_rows_and_report_the_schema,
     the_outbox_keeps_notifications_until_delivered_and_records_every_attempt,
     silences_are_stored_and_listed_until_they_end,
+    detections_stay_unfolded_until_their_alert_is_written,
 );
 
 fn base_time() -> DateTime<Utc> {
@@ -334,6 +335,32 @@ fn detection(i: i64) -> Detection {
         ip: format!("203.0.113.{}", i % 4),
     });
     d
+}
+
+async fn detections_stay_unfolded_until_their_alert_is_written(store: Arc<dyn Store>) {
+    let detections: Vec<Detection> = (0..1200).map(detection).collect();
+    store.insert_detections(&detections).await.unwrap();
+    let unfolded = store.unfolded_detections(2000).await.unwrap();
+    assert_eq!(unfolded.len(), 1200);
+    assert_eq!(unfolded[0], detections[0], "oldest first");
+    assert_eq!(store.unfolded_detections(10).await.unwrap().len(), 10);
+
+    // The alert and the marks go together; more ids than one UPDATE takes.
+    let alert = Alert::from_detection(&detections[0], BTreeMap::new());
+    let ids: Vec<uuid::Uuid> = detections[..1100].iter().map(|d| d.id).collect();
+    store
+        .fold_into_alerts(std::slice::from_ref(&alert), &ids)
+        .await
+        .unwrap();
+    let left = store.unfolded_detections(2000).await.unwrap();
+    assert_eq!(left, detections[1100..].to_vec());
+    assert!(
+        store
+            .get_alert_by_fingerprint(&alert.fingerprint)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 async fn detections_filter_by_rule_host_ip_and_severity(store: Arc<dyn Store>) {

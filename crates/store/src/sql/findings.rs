@@ -17,6 +17,7 @@ const DETECTION_COLUMNS: &[&str] = &[
     "detector",
     "host",
     "source_ip",
+    "folded",
     "doc",
 ];
 
@@ -38,6 +39,7 @@ pub(super) async fn insert_detections(
                 .bind(d.detector.clone())
                 .bind(d.host.clone())
                 .bind(d.source_ip().map(str::to_string))
+                .bind(0_i64)
                 .bind(doc)
         },
     )
@@ -64,8 +66,21 @@ pub(super) async fn query_detections(
     read_page(&rows, limit, "detections")
 }
 
+/// Ids per `UPDATE … WHERE id IN (…)` that marks detections folded.
+const FOLDED_CHUNK: usize = 500;
+
 pub(super) async fn upsert_alerts(store: &SqlStore, alerts: &[Alert]) -> Result<(), StoreError> {
-    if alerts.is_empty() {
+    fold_into_alerts(store, alerts, &[]).await
+}
+
+/// Upserts `alerts` and marks the detections `folded` into them, in one transaction, so a
+/// crash leaves either both or neither.
+pub(super) async fn fold_into_alerts(
+    store: &SqlStore,
+    alerts: &[Alert],
+    folded: &[Uuid],
+) -> Result<(), StoreError> {
+    if alerts.is_empty() && folded.is_empty() {
         return Ok(());
     }
     let docs = alerts
@@ -110,9 +125,37 @@ pub(super) async fn upsert_alerts(store: &SqlStore, alerts: &[Alert]) -> Result<
             .execute(&mut *tx)
             .await?;
     }
+    for chunk in folded.chunks(FOLDED_CHUNK) {
+        let marks = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut query = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE detections SET folded = 1 WHERE id IN ({marks})"
+        )));
+        for id in chunk {
+            query = query.bind(id.to_string());
+        }
+        query.execute(&mut *tx).await?;
+    }
     tx.commit().await?;
     store.after_commit();
     Ok(())
+}
+
+/// Detections stored but not yet folded into their alerts, oldest first.
+pub(super) async fn unfolded_detections(
+    store: &SqlStore,
+    limit: u32,
+) -> Result<Vec<Detection>, StoreError> {
+    let rows =
+        sqlx::query("SELECT id, doc FROM detections WHERE folded = 0 ORDER BY ts, id LIMIT $1")
+            .bind(i64::from(limit))
+            .fetch_all(&store.pool)
+            .await?;
+    rows.iter()
+        .map(|row| super::doc_of(row, "detections"))
+        .collect()
 }
 
 /// Reads an alert row. The id column wins over the document's: an alert keeps the id it

@@ -148,6 +148,15 @@ const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX IF NOT EXISTS silences_ends ON silences (ends_at)",
         ],
     },
+    Migration {
+        version: 4,
+        name: "detections remember whether they were folded into their alert",
+        statements: &[
+            // Rows stored before this migration were folded by the build that stored them.
+            "ALTER TABLE detections ADD COLUMN folded BIGINT NOT NULL DEFAULT 1",
+            "CREATE INDEX IF NOT EXISTS detections_unfolded ON detections (ts) WHERE folded = 0",
+        ],
+    },
 ];
 
 /// The schema version this build writes.

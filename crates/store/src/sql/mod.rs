@@ -348,6 +348,21 @@ impl Store for SqlStore {
         findings::upsert_alerts(self, alerts).await
     }
 
+    async fn fold_into_alerts(
+        &self,
+        alerts: &[watchpost_core::Alert],
+        folded: &[uuid::Uuid],
+    ) -> Result<(), StoreError> {
+        findings::fold_into_alerts(self, alerts, folded).await
+    }
+
+    async fn unfolded_detections(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<watchpost_core::Detection>, StoreError> {
+        findings::unfolded_detections(self, limit).await
+    }
+
     async fn record_pipeline(
         &self,
         notifications: &[watchpost_alert::Notification],
