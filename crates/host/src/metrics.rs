@@ -299,9 +299,98 @@ pub fn metric_event(snapshot: &Snapshot, host: Option<String>) -> watchpost_core
     event
 }
 
+/// Most series one metric event yields (disks and interfaces are per device).
+const MAX_SERIES_PER_EVENT: usize = 256;
+
+/// The series values in a metric event's `host_metrics` (the server's own and the agents'
+/// alike): `cpu.percent`, `memory.percent`, `swap.percent`, `load.1|5|15`, `processes`,
+/// `disk.used_percent:MOUNT`, `disk.read_bps:MOUNT`, `disk.write_bps:MOUNT`,
+/// `net.rx_bps:IFACE`, `net.tx_bps:IFACE`. Missing or non-numeric fields are skipped.
+pub fn series_values(raw: &serde_json::Value) -> Vec<(String, f64)> {
+    let Some(m) = raw.get("host_metrics") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut put = |name: String, v: Option<&serde_json::Value>| {
+        if let Some(x) = v.and_then(serde_json::Value::as_f64)
+            && out.len() < MAX_SERIES_PER_EVENT
+        {
+            out.push((name, x));
+        }
+    };
+    put("cpu.percent".into(), m.get("cpu_percent"));
+    put("memory.percent".into(), m.get("memory_percent"));
+    put("swap.percent".into(), m.get("swap_percent"));
+    for (i, span) in ["1", "5", "15"].iter().enumerate() {
+        put(format!("load.{span}"), m.get("load").and_then(|l| l.get(i)));
+    }
+    put("processes".into(), m.get("processes"));
+    for d in m
+        .get("disks")
+        .and_then(|d| d.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let mount = d.get("mount").and_then(|x| x.as_str()).unwrap_or("?");
+        put(format!("disk.used_percent:{mount}"), d.get("used_percent"));
+        put(
+            format!("disk.read_bps:{mount}"),
+            d.get("read_bytes_per_second"),
+        );
+        put(
+            format!("disk.write_bps:{mount}"),
+            d.get("written_bytes_per_second"),
+        );
+    }
+    for i in m
+        .get("interfaces")
+        .and_then(|d| d.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let name = i.get("name").and_then(|x| x.as_str()).unwrap_or("?");
+        put(
+            format!("net.rx_bps:{name}"),
+            i.get("received_bytes_per_second"),
+        );
+        put(format!("net.tx_bps:{name}"), i.get("sent_bytes_per_second"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_metric_event_yields_its_series() {
+        let snapshot = Snapshot {
+            cpu_percent: 42.5,
+            memory_percent: 61.0,
+            load: [1.5, 1.0, 0.5],
+            processes: 321,
+            disks: vec![DiskUsage {
+                mount: "/var".into(),
+                used_percent: 88.0,
+                ..DiskUsage::default()
+            }],
+            interfaces: vec![Interface {
+                name: "eth0".into(),
+                received_bytes_per_second: 1000.0,
+                ..Interface::default()
+            }],
+            ..Snapshot::default()
+        };
+        let event = metric_event(&snapshot, Some("web-1".into()));
+        let values: std::collections::BTreeMap<String, f64> =
+            series_values(&event.raw).into_iter().collect();
+        assert_eq!(values["cpu.percent"], 42.5);
+        assert_eq!(values["load.5"], 1.0);
+        assert_eq!(values["processes"], 321.0);
+        assert_eq!(values["disk.used_percent:/var"], 88.0);
+        assert_eq!(values["net.rx_bps:eth0"], 1000.0);
+        assert!(series_values(&serde_json::json!({"message": "x"})).is_empty());
+    }
 
     #[test]
     fn samples_this_host() {

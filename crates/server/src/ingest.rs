@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use watchpost_core::Event;
 use watchpost_store::Store;
+use watchpost_store::metrics::MetricSample;
 
 /// Most events written in one transaction when several requests are waiting.
 const GROUP_COMMIT_EVENTS: usize = 5000;
@@ -231,9 +232,36 @@ async fn run_writer(
             group
         };
         let stored = write_group(&*store, &metrics, group).await;
+        record_metric_series(&*store, &stored).await;
         if let Some((engine, alerts)) = &detection {
             detect_and_store(engine, alerts, &metrics, &stored).await;
         }
+    }
+}
+
+/// Folds the host metrics in stored metric events (the server's own, the agents') into the
+/// downsampled series.
+async fn record_metric_series(store: &dyn Store, events: &[Event]) {
+    let samples: Vec<MetricSample> = events
+        .iter()
+        .filter(|e| e.event.kind == "metric")
+        .flat_map(|e| {
+            let host = e.host.name.clone().unwrap_or_else(|| "unknown".into());
+            watchpost_host::metrics::series_values(&e.raw)
+                .into_iter()
+                .map(move |(metric, value)| MetricSample {
+                    host: host.clone(),
+                    metric,
+                    at: e.timestamp,
+                    value,
+                })
+        })
+        .collect();
+    if samples.is_empty() {
+        return;
+    }
+    if let Err(e) = store.record_metric_samples(&samples).await {
+        tracing::warn!(error = %e, samples = samples.len(), "host metrics could not be added to their series");
     }
 }
 

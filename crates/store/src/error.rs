@@ -35,4 +35,7 @@ pub enum StoreError {
     /// A write that carried this caller's rows with others' failed (group commit).
     #[error("the shared write failed: {0}")]
     SharedWrite(String),
+    /// A query would return more than the store hands out at once.
+    #[error("too large: {0}")]
+    TooLarge(String),
 }

@@ -15,6 +15,7 @@
 //! ```
 
 mod error;
+pub mod metrics;
 mod outbox;
 mod query;
 mod sql;
@@ -63,6 +64,8 @@ pub struct PurgeReport {
     /// Notifications delivered, skipped or dead (their attempts and the alert traces of
     /// the same age go with them).
     pub notifications: u64,
+    /// Metric rollup rows: per-minute ones with events, hourly ones with alerts.
+    pub metric_rollups: u64,
 }
 
 /// Row count and on-disk size of one table (its indices included).
@@ -149,6 +152,24 @@ pub trait Store: Send + Sync {
 
     /// Row counts and sizes.
     async fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// Folds metric samples into the per-minute and per-hour rollups.
+    async fn record_metric_samples(
+        &self,
+        samples: &[metrics::MetricSample],
+    ) -> Result<(), StoreError>;
+
+    /// One host's metric over `[from, to)` in points of `step_seconds` (at least 60), read
+    /// from the hourly rollup when the step is whole hours; at most
+    /// [`metrics::MAX_SERIES_POINTS`].
+    async fn metric_series(
+        &self,
+        host: &str,
+        metric: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        step_seconds: i64,
+    ) -> Result<Vec<metrics::MetricPoint>, StoreError>;
 
     /// Registers a sender; fails if the name is taken.
     async fn insert_sender(&self, sender: &Sender) -> Result<(), StoreError>;

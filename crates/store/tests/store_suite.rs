@@ -44,6 +44,7 @@ suite!(
     the_outbox_keeps_notifications_until_delivered_and_records_every_attempt,
     silences_are_stored_and_listed_until_they_end,
     detections_stay_unfolded_until_their_alert_is_written,
+    metrics_are_downsampled_into_minute_and_hour_series,
 );
 
 fn base_time() -> DateTime<Utc> {
@@ -363,6 +364,111 @@ async fn detections_stay_unfolded_until_their_alert_is_written(store: Arc<dyn St
     );
 }
 
+async fn metrics_are_downsampled_into_minute_and_hour_series(store: Arc<dyn Store>) {
+    use watchpost_store::metrics::MetricSample;
+    // Two hours of CPU samples every 10 s: 10 + (i mod 60), so each minute averages the
+    // same and each minute's min/max are known.
+    let start = base_time();
+    let samples: Vec<MetricSample> = (0..720)
+        .map(|i| MetricSample {
+            host: "web-1".into(),
+            metric: "cpu.percent".into(),
+            at: start + Duration::seconds(10 * i),
+            value: 10.0 + (i % 60) as f64,
+        })
+        .collect();
+    // In two writes, so that buckets written twice add up.
+    store.record_metric_samples(&samples[..300]).await.unwrap();
+    store.record_metric_samples(&samples[300..]).await.unwrap();
+
+    let minutes = store
+        .metric_series(
+            "web-1",
+            "cpu.percent",
+            start,
+            start + Duration::hours(2),
+            60,
+        )
+        .await
+        .unwrap();
+    assert_eq!(minutes.len(), 120);
+    assert!(minutes.iter().all(|p| p.samples == 6));
+    assert_eq!(minutes[0].at, start);
+    assert_eq!((minutes[0].min, minutes[0].max), (10.0, 15.0));
+    assert!((minutes[0].avg - 12.5).abs() < 1e-9);
+
+    let fives = store
+        .metric_series(
+            "web-1",
+            "cpu.percent",
+            start,
+            start + Duration::hours(2),
+            300,
+        )
+        .await
+        .unwrap();
+    assert_eq!(fives.len(), 24);
+    assert!(fives.iter().all(|p| p.samples == 30));
+
+    let hours = store
+        .metric_series(
+            "web-1",
+            "cpu.percent",
+            start,
+            start + Duration::hours(2),
+            3600,
+        )
+        .await
+        .unwrap();
+    assert_eq!(hours.len(), 2);
+    assert_eq!(hours[0].samples, 360);
+    assert_eq!((hours[0].min, hours[0].max), (10.0, 69.0));
+    assert!((hours[0].avg - 39.5).abs() < 1e-9);
+
+    assert!(
+        store
+            .metric_series(
+                "web-2",
+                "cpu.percent",
+                start,
+                start + Duration::hours(2),
+                60
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let too_many = store
+        .metric_series(
+            "web-1",
+            "cpu.percent",
+            start,
+            start + Duration::days(30),
+            60,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        too_many.to_string().contains("widen the step"),
+        "{too_many}"
+    );
+
+    // Minute rollups go with events, hourly ones with alerts.
+    let report = store.purge(start + Duration::days(1), start).await.unwrap();
+    assert_eq!(report.metric_rollups, 120);
+    let hours = store
+        .metric_series(
+            "web-1",
+            "cpu.percent",
+            start,
+            start + Duration::hours(2),
+            3600,
+        )
+        .await
+        .unwrap();
+    assert_eq!(hours.len(), 2);
+}
+
 async fn detections_filter_by_rule_host_ip_and_severity(store: Arc<dyn Store>) {
     let detections: Vec<Detection> = (0..60).map(detection).collect();
     store.insert_detections(&detections).await.unwrap();
@@ -610,7 +716,7 @@ async fn stats_count_rows_and_report_the_schema(store: Arc<dyn Store>) {
         .unwrap();
     let stats = store.stats().await.unwrap();
     assert_eq!(stats.backend, store.backend());
-    assert_eq!(stats.schema_version, 4);
+    assert_eq!(stats.schema_version, 5);
     let rows: Vec<(String, i64)> = stats
         .tables
         .iter()

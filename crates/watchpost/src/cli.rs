@@ -49,6 +49,11 @@ pub enum Command {
     },
     /// Hunt through EVTX and JSON logs with Sigma rules.
     Hunt(crate::hunt::HuntArgs),
+    /// Host metrics from the store, downsampled.
+    Metrics {
+        #[command(subcommand)]
+        command: MetricsCommand,
+    },
     /// Alerts in the store, and why each did or did not page anyone.
     Alerts {
         #[command(subcommand)]
@@ -136,6 +141,12 @@ pub enum DbCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+pub enum MetricsCommand {
+    /// One host's metric over time (avg, min, max per step).
+    Series(crate::metrics_cmd::SeriesArgs),
 }
 
 #[derive(Subcommand)]

@@ -17,14 +17,16 @@ mod eval_host;
 mod eval_web;
 mod hunt;
 mod logging;
+mod metrics_cmd;
 mod proxy_cmd;
 mod rules_cmd;
 mod ship_args;
+mod span;
 
 use clap::Parser;
 use cli::{
     AgentTokenCommand, AlertsCommand, BenchCommand, Cli, Command, ConfigCommand, DbCommand,
-    EvalCommand, RulesCommand,
+    EvalCommand, MetricsCommand, RulesCommand,
 };
 use std::process::ExitCode;
 
@@ -101,6 +103,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Alerts {
             command: AlertsCommand::Explain { id, json },
         } => alerts_cmd::explain(&cli.config, &id, json).await,
+        Command::Metrics {
+            command: MetricsCommand::Series(args),
+        } => metrics_cmd::series(&cli.config, &args).await,
         Command::Alerts {
             command: AlertsCommand::Replay(args),
         } => alerts_replay::run(&cli.config, &args).await,

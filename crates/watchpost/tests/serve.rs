@@ -889,3 +889,54 @@ async fn the_server_records_its_hosts_process_execs_and_runs_the_rules_on_them()
         "exec events stored with source server"
     );
 }
+
+#[tokio::test]
+async fn the_servers_own_host_metrics_become_downsampled_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("watchpost.toml");
+    std::fs::write(&cfg, "[monitoring]\nmonitor_interval = 1\n").unwrap();
+    let cfg = cfg.display().to_string();
+    let _server = Server::start_with(dir.path(), &["--config", &cfg]);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    let series = |metric: &str| {
+        let out = run(
+            dir.path(),
+            &[
+                "--config", &cfg, "metrics", "series", "--host", &host, "--metric", metric,
+                "--since", "1h", "--step", "1m", "--json",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    eventually("three samples of CPU in the series", || async {
+        series("cpu.percent")["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["samples"].as_i64().unwrap())
+            .sum::<i64>()
+            >= 3
+    })
+    .await;
+    let memory = series("memory.percent");
+    let point = &memory["points"].as_array().unwrap()[0];
+    let (min, avg, max) = (
+        point["min"].as_f64().unwrap(),
+        point["avg"].as_f64().unwrap(),
+        point["max"].as_f64().unwrap(),
+    );
+    assert!(
+        0.0 < min && min <= avg && avg <= max && max <= 100.0,
+        "{point}"
+    );
+    let root = series("disk.used_percent:/");
+    assert!(!root["points"].as_array().unwrap().is_empty(), "{root}");
+}

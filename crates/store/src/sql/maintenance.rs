@@ -39,6 +39,7 @@ pub(super) async fn purge(
             delete_in_chunks(store, "DELETE FROM notification_alerts WHERE notification_id IN (SELECT id FROM notifications WHERE created_at < $1 AND status <> 'pending' LIMIT $2)", alerts_ms).await?;
             delete_in_chunks(store, "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications WHERE created_at < $1 AND status <> 'pending' LIMIT $2)", alerts_ms).await?
         },
+        metric_rollups: super::metrics::purge_metric_rollups(store, events_before, alerts_before).await?,
     })
 }
 

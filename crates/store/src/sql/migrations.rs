@@ -157,6 +157,21 @@ const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX IF NOT EXISTS detections_unfolded ON detections (ts) WHERE folded = 0",
         ],
     },
+    Migration {
+        version: 5,
+        name: "host metrics as per-minute and per-hour rollups",
+        statements: &["CREATE TABLE IF NOT EXISTS metric_rollups (
+                host TEXT NOT NULL,
+                metric TEXT NOT NULL,
+                step_seconds BIGINT NOT NULL,
+                bucket BIGINT NOT NULL,
+                samples BIGINT NOT NULL,
+                total DOUBLE PRECISION NOT NULL,
+                low DOUBLE PRECISION NOT NULL,
+                high DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (host, metric, step_seconds, bucket)
+            )"],
+    },
 ];
 
 /// The schema version this build writes.

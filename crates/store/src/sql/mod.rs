@@ -5,6 +5,7 @@ mod events;
 mod filter;
 mod findings;
 mod maintenance;
+mod metrics;
 mod migrations;
 mod outbox;
 mod senders;
@@ -354,6 +355,24 @@ impl Store for SqlStore {
         folded: &[uuid::Uuid],
     ) -> Result<(), StoreError> {
         findings::fold_into_alerts(self, alerts, folded).await
+    }
+
+    async fn record_metric_samples(
+        &self,
+        samples: &[crate::metrics::MetricSample],
+    ) -> Result<(), StoreError> {
+        metrics::record_metric_samples(self, samples).await
+    }
+
+    async fn metric_series(
+        &self,
+        host: &str,
+        metric: &str,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+        step_seconds: i64,
+    ) -> Result<Vec<crate::metrics::MetricPoint>, StoreError> {
+        metrics::metric_series(self, host, metric, from, to, step_seconds).await
     }
 
     async fn unfolded_detections(
