@@ -50,9 +50,45 @@ fn from_epoch_number(number: f64) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(millis as i64).single()
 }
 
+/// A span as people write it, `90s`, `30m`, `12h`, `7d`, `2w`: on the command line, and
+/// in Sigma correlation timespans. From 1 s to 366 days.
+pub fn parse_span(text: &str) -> Result<chrono::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("`{text}` has no unit: use s, m, h, d or w (e.g. 7d)"))?;
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` does not start with a number"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(format!("`{unit}` is not a unit: use s, m, h, d or w")),
+    };
+    let span = n
+        .checked_mul(seconds)
+        .filter(|s| *s > 0 && *s <= 366 * 86_400);
+    span.map(chrono::Duration::seconds)
+        .ok_or_else(|| format!("`{text}` is out of range: 1 s to 366 days"))
+}
+
 /// Serde adapter: writes RFC 3339 (as many fraction digits as needed), reads any form [`parse_timestamp`] takes.
 pub mod flexible {
     use super::*;
+
+    #[test]
+    fn spans_read_as_people_write_them() {
+        assert_eq!(parse_span("7d").unwrap(), chrono::Duration::days(7));
+        assert_eq!(parse_span("90m").unwrap(), chrono::Duration::minutes(90));
+        assert_eq!(parse_span("2w").unwrap(), chrono::Duration::weeks(2));
+        assert!(parse_span("7").unwrap_err().contains("no unit"));
+        assert!(parse_span("7y").unwrap_err().contains("not a unit"));
+        assert!(parse_span("400d").unwrap_err().contains("out of range"));
+    }
 
     pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))

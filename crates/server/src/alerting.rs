@@ -102,7 +102,11 @@ impl AlertDesk {
         });
         desk.restore().await?;
         desk.refresh_silences().await?;
-        desk.fold_leftovers().await?;
+        // A leftover that cannot be read or folded must not keep the server down: it stays
+        // marked unfolded, is reported, and is tried again at the next start.
+        if let Err(e) = desk.fold_leftovers().await {
+            tracing::error!(error = %e, "detections left unfolded by a crash could not be folded");
+        }
         Ok(desk)
     }
 
@@ -456,5 +460,25 @@ mod tests {
             .unwrap();
         let alert = store.get_alert_by_fingerprint(&fp).await.unwrap().unwrap();
         assert_eq!(alert.count, 3);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_leftover_does_not_keep_the_server_down() {
+        let db = watchpost_store::testing::sqlite();
+        let store = db.open().await;
+        let d = Detection::new("r", "t", Severity::High, "sigma");
+        store.insert_detections(&[d]).await.unwrap();
+        let raw = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+        sqlx::query("UPDATE detections SET doc = 'not json'")
+            .execute(&raw)
+            .await
+            .unwrap();
+        raw.close().await;
+        assert!(store.unfolded_detections(10).await.is_err());
+        assert!(
+            AlertDesk::start(store.clone(), &AlertingConfig::default())
+                .await
+                .is_ok()
+        );
     }
 }

@@ -1,12 +1,13 @@
 //! Group commit for detections: callers that arrive while a write is in progress are
 //! written together in the next transaction.
 //!
-//! SQLite has one writer. At hundreds of detections a second, each handed over on its own
-//! (a proxy, an agent, the analyze endpoint), one transaction per call kept the writer so
-//! busy that every other write (folding, the outbox, delivery attempts) queued behind them
-//! and latency spiked whenever the queue built. Here each caller queues its detections and
-//! whoever gets the write turn writes everything queued, so under load the transaction
-//! count falls with the load instead of rising with it; a lone caller still writes at once.
+//! SQLite has one writer. Detections handed over one call at a time (the web shield, the
+//! analyze endpoint, the host monitor) would each cost a transaction; here each caller
+//! queues its detections and whoever gets the write turn writes everything queued, so
+//! callers that pile up while the writer is busy share one transaction, and a lone caller
+//! still writes at once. In `bench alerts` (one detection every 2 ms) it rarely finds the
+//! writer busy and changed little (context switches 410k → 380k); the latency spikes that
+//! benchmark showed came from 16 KiB pages (docs/benchmarks.md).
 
 use std::sync::Mutex;
 use tokio::sync::oneshot;

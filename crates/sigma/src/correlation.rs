@@ -204,21 +204,7 @@ fn string_list(value: Option<&Yaml>) -> Result<Vec<String>, String> {
 
 /// `30s`, `5m`, `1h`, `7d` in milliseconds.
 fn parse_timespan(text: &str) -> Result<i64, String> {
-    let bad = || format!("`{text}` is not a timespan such as 30s, 5m, 1h or 7d");
-    let text = text.trim();
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: i64 = number.parse().map_err(|_| bad())?;
-    let unit_ms = match unit {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(bad()),
-    };
-    if n <= 0 || n > 365 * 86_400 {
-        return Err(bad());
-    }
-    Ok(n * unit_ms)
+    watchpost_core::time::parse_span(text).map(|span| span.num_milliseconds())
 }
 
 /// What a correlation step counts: the matches of a rule, or the hits of a correlation.

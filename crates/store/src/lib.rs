@@ -27,7 +27,7 @@ pub use outbox::{
     AttemptOutcome, AttemptRecord, DeliveryAttempt, DeliveryStatus, NotificationHistory,
     OutboxEntry,
 };
-pub use query::{AlertQuery, Cursor, DetectionQuery, EventQuery, MAX_PAGE_SIZE, Page};
+pub use query::{AlertQuery, Cursor, DetectionQuery, EventQuery, MAX_PAGE_SIZE, Page, all_pages};
 pub use sql::{SqlStore, open};
 
 use async_trait::async_trait;
@@ -159,7 +159,8 @@ pub trait Store: Send + Sync {
         samples: &[metrics::MetricSample],
     ) -> Result<(), StoreError>;
 
-    /// One host's metric over `[from, to)` in points of `step_seconds` (at least 60), read
+    /// One host's metric over `[from, to)` in points of `step_seconds` (at least 60, each
+    /// starting on a whole step: `from` is rounded down), read
     /// from the hourly rollup when the step is whole hours; at most
     /// [`metrics::MAX_SERIES_POINTS`].
     async fn metric_series(

@@ -55,6 +55,28 @@ impl Cursor {
     }
 }
 
+/// Every item of a listing, page after page from its first, for callers that need the
+/// whole set (a replay, a report); more than `max` items is an error that says so.
+pub async fn all_pages<T, F, Fut>(max: usize, mut fetch: F) -> Result<Vec<T>, StoreError>
+where
+    F: FnMut(Option<Cursor>) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, StoreError>>,
+{
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = fetch(cursor.take()).await?;
+        out.extend(page.items);
+        if out.len() > max {
+            return Err(StoreError::TooLarge(format!("more than {max} rows")));
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(Cursor::decode(&next)?),
+            None => return Ok(out),
+        }
+    }
+}
+
 /// Filters for [`crate::Store::query_events`]. Every filter is optional; they combine with AND.
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {

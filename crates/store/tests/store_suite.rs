@@ -380,74 +380,54 @@ async fn metrics_are_downsampled_into_minute_and_hour_series(store: Arc<dyn Stor
     // In two writes, so that buckets written twice add up.
     store.record_metric_samples(&samples[..300]).await.unwrap();
     store.record_metric_samples(&samples[300..]).await.unwrap();
+    let series = |host: &'static str, hours: i64, step: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .metric_series(
+                    host,
+                    "cpu.percent",
+                    start,
+                    start + Duration::hours(hours),
+                    step,
+                )
+                .await
+        }
+    };
 
-    let minutes = store
-        .metric_series(
-            "web-1",
-            "cpu.percent",
-            start,
-            start + Duration::hours(2),
-            60,
-        )
-        .await
-        .unwrap();
+    let minutes = series("web-1", 2, 60).await.unwrap();
     assert_eq!(minutes.len(), 120);
     assert!(minutes.iter().all(|p| p.samples == 6));
     assert_eq!(minutes[0].at, start);
     assert_eq!((minutes[0].min, minutes[0].max), (10.0, 15.0));
     assert!((minutes[0].avg - 12.5).abs() < 1e-9);
 
-    let fives = store
+    // A `from` between whole steps is rounded down: points stay on the minute.
+    let unaligned = store
         .metric_series(
             "web-1",
             "cpu.percent",
-            start,
+            start + Duration::seconds(30),
             start + Duration::hours(2),
-            300,
+            60,
         )
         .await
         .unwrap();
+    assert_eq!(unaligned[0].at, start);
+    assert_eq!(unaligned.len(), 120);
+
+    let fives = series("web-1", 2, 300).await.unwrap();
     assert_eq!(fives.len(), 24);
     assert!(fives.iter().all(|p| p.samples == 30));
 
-    let hours = store
-        .metric_series(
-            "web-1",
-            "cpu.percent",
-            start,
-            start + Duration::hours(2),
-            3600,
-        )
-        .await
-        .unwrap();
+    let hours = series("web-1", 2, 3600).await.unwrap();
     assert_eq!(hours.len(), 2);
     assert_eq!(hours[0].samples, 360);
     assert_eq!((hours[0].min, hours[0].max), (10.0, 69.0));
     assert!((hours[0].avg - 39.5).abs() < 1e-9);
 
-    assert!(
-        store
-            .metric_series(
-                "web-2",
-                "cpu.percent",
-                start,
-                start + Duration::hours(2),
-                60
-            )
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let too_many = store
-        .metric_series(
-            "web-1",
-            "cpu.percent",
-            start,
-            start + Duration::days(30),
-            60,
-        )
-        .await
-        .unwrap_err();
+    assert!(series("web-2", 2, 60).await.unwrap().is_empty());
+    let too_many = series("web-1", 720, 60).await.unwrap_err();
     assert!(
         too_many.to_string().contains("widen the step"),
         "{too_many}"
@@ -456,16 +436,7 @@ async fn metrics_are_downsampled_into_minute_and_hour_series(store: Arc<dyn Stor
     // Minute rollups go with events, hourly ones with alerts.
     let report = store.purge(start + Duration::days(1), start).await.unwrap();
     assert_eq!(report.metric_rollups, 120);
-    let hours = store
-        .metric_series(
-            "web-1",
-            "cpu.percent",
-            start,
-            start + Duration::hours(2),
-            3600,
-        )
-        .await
-        .unwrap();
+    let hours = series("web-1", 2, 3600).await.unwrap();
     assert_eq!(hours.len(), 2);
 }
 

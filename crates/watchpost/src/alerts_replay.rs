@@ -17,7 +17,7 @@ use std::sync::Arc;
 use watchpost_alert::replay::{Happening, Replay, Replayed};
 use watchpost_alert::{ActiveSilence, Policy};
 use watchpost_core::{Alert, Detection, Fingerprint};
-use watchpost_store::{AlertQuery, Cursor, DetectionQuery, OutboxEntry, Store};
+use watchpost_store::{AlertQuery, DetectionQuery, OutboxEntry, Store, all_pages};
 
 /// Most detections one replay reads; a longer history needs a shorter `--since`.
 const MAX_DETECTIONS: usize = 500_000;
@@ -32,7 +32,7 @@ fn replayed_actor(by: &str) -> bool {
 #[derive(clap::Args)]
 pub struct ReplayArgs {
     /// How far back: `90m`, `12h`, `7d`, `2w`.
-    #[arg(long, default_value = "7d", value_parser = crate::span::parse_span)]
+    #[arg(long, default_value = "7d", value_parser = watchpost_core::time::parse_span)]
     pub since: Duration,
     /// Read the store of this configuration instead of the proposed one's.
     #[arg(long)]
@@ -119,6 +119,12 @@ pub async fn run(proposed: &Option<PathBuf>, args: &ReplayArgs) -> anyhow::Resul
     }
     let replayed = replay.finish(until);
     let sent = store.notifications_since(since, MAX_NOTICES).await?;
+    if sent.len() >= MAX_NOTICES as usize {
+        anyhow::bail!(
+            "the window holds {MAX_NOTICES} or more sent notices, more than a replay compares: \
+             replay a shorter --since"
+        );
+    }
 
     let (receivers, differences) = compare(&replayed, &sent, &alerts);
     let report = Report {
@@ -143,28 +149,17 @@ async fn detections_since(
     store: &dyn Store,
     since: DateTime<Utc>,
 ) -> anyhow::Result<Vec<Detection>> {
-    let mut out = Vec::new();
-    let mut cursor: Option<Cursor> = None;
-    loop {
-        let page = store
-            .query_detections(&DetectionQuery {
-                from: Some(since),
-                cursor: cursor.take(),
-                limit: Some(watchpost_store::MAX_PAGE_SIZE),
-                ..DetectionQuery::default()
-            })
-            .await?;
-        out.extend(page.items);
-        if out.len() > MAX_DETECTIONS {
-            anyhow::bail!(
-                "the window holds more than {MAX_DETECTIONS} detections: replay a shorter --since"
-            );
-        }
-        match page.next_cursor {
-            Some(next) => cursor = Some(Cursor::decode(&next)?),
-            None => break,
-        }
-    }
+    let mut out = all_pages(MAX_DETECTIONS, |cursor| async move {
+        let query = DetectionQuery {
+            from: Some(since),
+            cursor,
+            limit: Some(watchpost_store::MAX_PAGE_SIZE),
+            ..DetectionQuery::default()
+        };
+        store.query_detections(&query).await
+    })
+    .await
+    .context("reading the window's detections (replay a shorter --since)")?;
     out.sort_by_key(|d| d.timestamp);
     Ok(out)
 }
@@ -174,24 +169,21 @@ async fn alerts_since(
     store: &dyn Store,
     since: DateTime<Utc>,
 ) -> anyhow::Result<BTreeMap<Fingerprint, Alert>> {
-    let mut out = BTreeMap::new();
-    let mut cursor: Option<Cursor> = None;
-    loop {
-        let page = store
-            .query_alerts(&AlertQuery {
-                from: Some(since),
-                cursor: cursor.take(),
-                limit: Some(watchpost_store::MAX_PAGE_SIZE),
-                ..AlertQuery::default()
-            })
-            .await?;
-        out.extend(page.items.into_iter().map(|a| (a.fingerprint.clone(), a)));
-        match page.next_cursor {
-            Some(next) => cursor = Some(Cursor::decode(&next)?),
-            None => break,
-        }
-    }
-    Ok(out)
+    let alerts = all_pages(MAX_DETECTIONS, |cursor| async move {
+        let query = AlertQuery {
+            from: Some(since),
+            cursor,
+            limit: Some(watchpost_store::MAX_PAGE_SIZE),
+            ..AlertQuery::default()
+        };
+        store.query_alerts(&query).await
+    })
+    .await
+    .context("reading the window's alerts (replay a shorter --since)")?;
+    Ok(alerts
+        .into_iter()
+        .map(|a| (a.fingerprint.clone(), a))
+        .collect())
 }
 
 /// The status changes people (and detectors' own resolves) made in the window; those the

@@ -110,10 +110,7 @@ async fn call(request: reqwest::RequestBuilder, base: &str) -> anyhow::Result<Va
 }
 
 fn client() -> anyhow::Result<reqwest::Client> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    Ok(reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()?)
+    watchpost_notify::http::client(std::time::Duration::from_secs(30)).map_err(anyhow::Error::msg)
 }
 
 /// Changes alerts' status: `acknowledged`, `resolved`, `firing` or `false_positive`. One

@@ -21,7 +21,6 @@ mod metrics_cmd;
 mod proxy_cmd;
 mod rules_cmd;
 mod ship_args;
-mod span;
 
 use clap::Parser;
 use cli::{

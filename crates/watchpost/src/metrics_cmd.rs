@@ -16,10 +16,10 @@ pub struct SeriesArgs {
     #[arg(long)]
     pub metric: String,
     /// How far back: `90m`, `24h`, `30d`.
-    #[arg(long, default_value = "24h", value_parser = crate::span::parse_span)]
+    #[arg(long, default_value = "24h", value_parser = watchpost_core::time::parse_span)]
     pub since: Duration,
     /// The width of each point: `1m`, `5m`, `1h` (at least a minute).
-    #[arg(long, default_value = "5m", value_parser = crate::span::parse_span)]
+    #[arg(long, default_value = "5m", value_parser = watchpost_core::time::parse_span)]
     pub step: Duration,
     /// One JSON document instead of a table.
     #[arg(long)]

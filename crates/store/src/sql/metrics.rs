@@ -110,7 +110,8 @@ pub(super) async fn metric_series(
     step_seconds: i64,
 ) -> Result<Vec<MetricPoint>, StoreError> {
     let step_ms = step_seconds.max(60) * 1000;
-    let (from_ms, to_ms) = (to_millis(from), to_millis(to));
+    // Points start on whole steps (12:05, 12:10…), whatever instant `from` is.
+    let (from_ms, to_ms) = (to_millis(from).div_euclid(step_ms) * step_ms, to_millis(to));
     let points = (to_ms - from_ms).max(0) / step_ms;
     if points as usize > MAX_SERIES_POINTS {
         return Err(StoreError::TooLarge(format!(
