@@ -17,8 +17,10 @@ const ANCESTRY_DEPTH: usize = 6;
 /// Which exec source to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceChoice {
-    /// The proc connector when permitted, else polling.
+    /// eBPF when built in and permitted, else the proc connector, else polling.
     Auto,
+    /// The `sched_process_exec` tracepoint (feature `ebpf`).
+    Ebpf,
     Connector,
     Poll,
 }
@@ -28,10 +30,11 @@ impl std::str::FromStr for SourceChoice {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "auto" => Ok(SourceChoice::Auto),
+            "ebpf" => Ok(SourceChoice::Ebpf),
             "proc-connector" | "connector" => Ok(SourceChoice::Connector),
             "proc-poll" | "poll" => Ok(SourceChoice::Poll),
             other => Err(format!(
-                "unknown exec source {other:?}: expected auto, proc-connector or proc-poll"
+                "unknown exec source {other:?}: expected auto, ebpf, proc-connector or proc-poll"
             )),
         }
     }
@@ -88,15 +91,22 @@ impl ExecCapture {
     /// Starts capturing with the source `choice` names.
     pub fn start(choice: SourceChoice) -> Result<ExecCapture, HostError> {
         let source: Box<dyn ExecSource> = match choice {
+            SourceChoice::Ebpf => ebpf_source()?,
             SourceChoice::Connector => Box::new(crate::connector::ProcConnector::open()?),
             SourceChoice::Poll => Box::new(crate::poll::ProcPoller::new(POLL_INTERVAL)),
-            SourceChoice::Auto => match crate::connector::ProcConnector::open() {
-                Ok(connector) => Box::new(connector),
+            SourceChoice::Auto => match ebpf_source() {
+                Ok(source) => source,
                 Err(e) => {
-                    tracing::warn!(
-                        "{e}; falling back to polling /proc, which misses short-lived processes"
-                    );
-                    Box::new(crate::poll::ProcPoller::new(POLL_INTERVAL))
+                    tracing::info!("{e}; trying the proc connector");
+                    match crate::connector::ProcConnector::open() {
+                        Ok(connector) => Box::new(connector),
+                        Err(e) => {
+                            tracing::warn!(
+                                "{e}; falling back to polling /proc, which misses short-lived processes"
+                            );
+                            Box::new(crate::poll::ProcPoller::new(POLL_INTERVAL))
+                        }
+                    }
                 }
             },
         };
@@ -152,6 +162,9 @@ impl ExecCapture {
             if info.ppid.is_none() {
                 info.ppid = notice.ppid;
             }
+            if let Some(record) = notice.record {
+                info = completed_by_kernel(info, *record);
+            }
             if info.partial {
                 self.stats.partial += 1;
             }
@@ -181,6 +194,50 @@ impl ExecCapture {
             self.tree.exited(pid);
         }
         self.hashed.try_iter().collect()
+    }
+}
+
+/// The eBPF source, or why there is none.
+#[cfg(feature = "ebpf")]
+fn ebpf_source() -> Result<Box<dyn ExecSource>, HostError> {
+    Ok(Box::new(crate::ebpf::EbpfExecSource::open()?))
+}
+
+/// The eBPF source, or why there is none.
+#[cfg(not(feature = "ebpf"))]
+fn ebpf_source() -> Result<Box<dyn ExecSource>, HostError> {
+    Err(HostError::Ebpf(
+        "this build has no eBPF exec source (build with --features ebpf)".into(),
+    ))
+}
+
+/// What `/proc` said, completed by what the kernel recorded at the exec. The kernel's
+/// argv is the one the program was started with (a process may rewrite its title later)
+/// unless the kernel cut it and `/proc` has it whole; `/proc` keeps its resolved
+/// executable path, its user ids and its start time when it could read them.
+pub fn completed_by_kernel(proc: ProcessInfo, kernel: ProcessInfo) -> ProcessInfo {
+    let proc_argv_whole = !proc.argv.is_empty() && !proc.argv_truncated;
+    let kernel_argv = !kernel.argv.is_empty() && (!kernel.argv_truncated || !proc_argv_whole);
+    let (argv, argv_truncated) = if kernel_argv {
+        (kernel.argv, kernel.argv_truncated)
+    } else {
+        (proc.argv, proc.argv_truncated)
+    };
+    let executable = proc.executable.or(kernel.executable);
+    ProcessInfo {
+        pid: proc.pid,
+        ppid: proc.ppid.or(kernel.ppid),
+        // Complete when the kernel described the exec, whatever `/proc` still held.
+        partial: argv.is_empty() || executable.is_none(),
+        argv,
+        argv_truncated,
+        executable,
+        cwd: proc.cwd,
+        comm: proc.comm.or(kernel.comm),
+        uid: proc.uid.or(kernel.uid),
+        euid: proc.euid,
+        cap_effective: proc.cap_effective,
+        start: proc.start.or(kernel.start),
     }
 }
 
@@ -265,5 +322,54 @@ fn process_fields(info: &ProcessInfo, users: &mut UserNames) -> Process {
         start: info.start,
         parent: None,
         previous: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kernel(argv: &[&str], truncated: bool) -> ProcessInfo {
+        ProcessInfo {
+            pid: 9,
+            ppid: Some(1),
+            executable: Some("/bin/true".into()),
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+            argv_truncated: truncated,
+            comm: Some("true".into()),
+            uid: Some(1000),
+            partial: argv.is_empty(),
+            ..ProcessInfo::default()
+        }
+    }
+
+    #[test]
+    fn a_process_gone_from_proc_is_complete_from_the_kernel_record() {
+        let gone = ProcessInfo {
+            pid: 9,
+            partial: true,
+            ..ProcessInfo::default()
+        };
+        let info = completed_by_kernel(gone, kernel(&["/bin/true", "x"], false));
+        assert!(!info.partial);
+        assert_eq!(info.argv, ["/bin/true", "x"]);
+        assert_eq!(info.executable.as_deref(), Some("/bin/true"));
+        assert_eq!((info.ppid, info.uid), (Some(1), Some(1000)));
+    }
+
+    #[test]
+    fn the_exec_argv_wins_unless_the_kernel_cut_it() {
+        let retitled = ProcessInfo {
+            pid: 9,
+            executable: Some("/usr/sbin/sshd".into()),
+            argv: vec!["sshd: alice [priv]".into()],
+            ..ProcessInfo::default()
+        };
+        let info = completed_by_kernel(retitled.clone(), kernel(&["/usr/sbin/sshd", "-D"], false));
+        assert_eq!(info.argv, ["/usr/sbin/sshd", "-D"]);
+        assert_eq!(info.executable.as_deref(), Some("/usr/sbin/sshd"));
+        let info = completed_by_kernel(retitled, kernel(&["/usr/sbin/sshd", "-"], true));
+        assert_eq!(info.argv, ["sshd: alice [priv]"]);
+        assert!(!info.argv_truncated);
     }
 }

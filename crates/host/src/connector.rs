@@ -245,6 +245,7 @@ impl ExecSource for ProcConnector {
                 Announcement::Exec { pid } => execs.push(ExecNotice {
                     pid,
                     ppid: self.parents.get(&pid).copied(),
+                    record: None,
                 }),
                 Announcement::Exit { pid } => {
                     self.parents.remove(&pid);

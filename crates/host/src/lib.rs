@@ -3,8 +3,9 @@
 //! sockets, [`metrics`] samples the system, [`thresholds`] and [`baseline`] turn samples
 //! and execs into detections.
 //!
-//! Process execs come from an [`ExecSource`]: the netlink proc connector (real time, needs
-//! root) or polling `/proc` (the fallback when nothing else is permitted). Either way each
+//! Process execs come from an [`ExecSource`]: an eBPF tracepoint program (feature `ebpf`;
+//! complete records from the kernel), the netlink proc connector (real time, needs root)
+//! or polling `/proc` (the fallback when nothing else is permitted). Either way each
 //! exec is completed from `/proc` at once ([`procfs::read_process`]), placed in a bounded
 //! [`ProcessTree`] so that ancestry survives the parent's exit, and turned into an ECS
 //! event by [`exec_event`]. A process that was gone before `/proc` could be read is still
@@ -25,6 +26,8 @@ pub mod baseline;
 pub mod capabilities;
 pub mod capture;
 pub mod connector;
+#[cfg(feature = "ebpf")]
+pub mod ebpf;
 pub mod fim;
 pub mod hashing;
 pub mod metrics;
@@ -46,6 +49,8 @@ pub use watchpost_core::hostname;
 pub enum HostError {
     #[error("the proc connector is not available: {0} (it needs root or CAP_NET_ADMIN)")]
     Connector(std::io::Error),
+    #[error("the eBPF exec source is not available: {0}")]
+    Ebpf(String),
     #[error("reading {path}: {source}")]
     Proc {
         path: String,
@@ -54,11 +59,14 @@ pub enum HostError {
 }
 
 /// One exec as a source saw it, before it is completed from `/proc`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecNotice {
     pub pid: i32,
     /// The parent, when the source knows it (the connector learns it from fork events).
     pub ppid: Option<i32>,
+    /// What the kernel itself reported at the exec (the eBPF source: argv, executable,
+    /// user, `comm`), which stays true when `/proc` is gone by the time it is read.
+    pub record: Option<Box<ProcessInfo>>,
 }
 
 /// Something that reports execs.

@@ -45,7 +45,11 @@ impl ExecSource for ProcPoller {
         let now: HashSet<i32> = crate::procfs::list_pids().into_iter().collect();
         let new = now
             .difference(&self.known)
-            .map(|&pid| ExecNotice { pid, ppid: None })
+            .map(|&pid| ExecNotice {
+                pid,
+                ppid: None,
+                record: None,
+            })
             .collect();
         self.exited.extend(self.known.difference(&now));
         self.known = now;

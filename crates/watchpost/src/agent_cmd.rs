@@ -24,8 +24,9 @@ pub struct AgentArgs {
     /// when there is no server).
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Where process execs come from: auto (the proc connector when permitted, else
-    /// polling /proc), proc-connector, proc-poll.
+    /// Where process execs come from: auto (eBPF when built with the `ebpf` feature and
+    /// permitted, else the proc connector when permitted, else polling /proc), ebpf,
+    /// proc-connector, proc-poll.
     #[arg(long, default_value = "auto")]
     pub exec_source: SourceChoice,
     /// Seconds between heartbeats.

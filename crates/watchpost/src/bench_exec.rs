@@ -15,7 +15,7 @@ pub struct ExecCaptureArgs {
     /// Processes to spawn.
     #[arg(long, default_value_t = 2000)]
     pub processes: usize,
-    /// Sources to measure, one after the other.
+    /// Sources to measure, one after the other (ebpf needs the `ebpf` build feature).
     #[arg(long = "source", default_values = ["proc-connector", "proc-poll"])]
     pub sources: Vec<SourceChoice>,
     /// End with one JSON line of the figures.
@@ -24,6 +24,10 @@ pub struct ExecCaptureArgs {
     /// Exit 1 when the proc connector records less than this percentage of the processes.
     #[arg(long)]
     pub min_connector_recorded: Option<f64>,
+    /// Exit 1 when the eBPF source records less than this percentage of the processes
+    /// with their complete argv.
+    #[arg(long)]
+    pub min_ebpf_complete: Option<f64>,
 }
 
 /// What one source recorded.
@@ -57,6 +61,16 @@ pub fn run(args: &ExecCaptureArgs) -> anyhow::Result<ExitCode> {
             println!(
                 "FAIL: the proc connector recorded {:.2} %, below {min} %",
                 percent(f.recorded)
+            );
+            failed = true;
+        }
+        if f.source == "ebpf"
+            && let Some(min) = args.min_ebpf_complete
+            && percent(f.complete) < min
+        {
+            println!(
+                "FAIL: the eBPF source recorded {:.2} % with complete argv, below {min} %",
+                percent(f.complete)
             );
             failed = true;
         }

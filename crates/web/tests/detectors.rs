@@ -278,7 +278,7 @@ fn command_injection_techniques() {
         "search=%7C%20dir%20c%3A",        // a bare drive letter
         "cmd=dd%20if%3D/etc/passwd%20of%3D/tmp/x",
         "view=image.jpg%26bcdboot%20/r%20file.txt",
-        "args=%3Benv",               // a wrapper run alone
+        "args=%3Benv",                                           // a wrapper run alone
         "x=%7B,%24%27whoami%27,%7D", // ANSI-C quoting in brace expansion
         "x=~%2B",                    // a directory-stack expansion
         "x=%28%29%20%7B%20%3A%3B%20%7D%3B%20ping%20203.0.113.9", // Shellshock
@@ -316,11 +316,11 @@ fn prose_with_semicolons_and_pipes_is_not_a_command() {
         "eta=~5",
         "q=time%20flies",
         "price=%2410%20or%20%245",
-        "msg=wow!!",                  // an exclamation, not history
+        "msg=wow!!", // an exclamation, not history
         "q=!!",
-        "route=/api/*/v?/x",          // a route pattern, not a globbed program
-        "q=%7Bred,green%7Dish",       // braces in prose
-        "height=5%E2%80%B2%2011",     // a prime for feet
+        "route=/api/*/v?/x",      // a route pattern, not a globbed program
+        "q=%7Bred,green%7Dish",   // braces in prose
+        "height=5%E2%80%B2%2011", // a prime for feet
     ] {
         assert_clean(query(q));
     }

@@ -822,8 +822,7 @@ fn brace_expansion_command(value: &str) -> bool {
         .filter(|w| !w.is_empty())
         .collect();
     words.first().is_some_and(|first| {
-        (is_command(first) && (prefix.len() + suffix.len() > 0))
-            || wildcard_path(first)
+        (is_command(first) && (prefix.len() + suffix.len() > 0)) || wildcard_path(first)
     })
 }
 
@@ -841,11 +840,7 @@ fn wildcard_path(word: &str) -> bool {
                 && s.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'?' | b'*' | b'[' | b']'))
         })
-        && segments
-            .iter()
-            .filter(|s| s.contains(['?', '*']))
-            .count()
-            >= 2
+        && segments.iter().filter(|s| s.contains(['?', '*'])).count() >= 2
         && segments.last().is_some_and(|s| {
             s.contains(['?', '*']) && s.len() <= 4 && s.bytes().any(|b| b.is_ascii_alphabetic())
         })
@@ -862,7 +857,10 @@ fn socket_redirect(lower: &str) -> bool {
                 return false;
             };
             let name = before[dollar + 1..].trim_matches(['{', '}']);
-            let port = lower[at + proto.len()..].split('/').nth(1).unwrap_or_default();
+            let port = lower[at + proto.len()..]
+                .split('/')
+                .nth(1)
+                .unwrap_or_default();
             !name.is_empty()
                 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
                 && before[..dollar].trim_end().ends_with(['>', '<', '&'])

@@ -1,0 +1,100 @@
+//! The eBPF exec source with real processes (feature `ebpf`, as root): a burst of
+//! short-lived processes is recorded whole, argv from the kernel, even those gone before
+//! `/proc` could be read.
+#![cfg(feature = "ebpf")]
+
+use std::collections::{HashMap, HashSet};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use watchpost_host::{ExecCapture, SourceChoice};
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn a_burst_of_short_lived_processes_is_recorded_whole() {
+    if !is_root() {
+        eprintln!("skipped: loading an eBPF program needs root");
+        return;
+    }
+    let mut capture = ExecCapture::start(SourceChoice::Ebpf).expect("the eBPF source loads");
+    assert_eq!(capture.source_name(), "ebpf");
+    let marker = format!("wp-ebpf-{}", std::process::id());
+    const PROCESSES: usize = 500;
+    let expected = marker.clone();
+    let capturing = std::thread::spawn(move || {
+        let mut events = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let ours = |e: &watchpost_core::Event| {
+            e.process
+                .as_ref()
+                .is_some_and(|p| p.args.iter().any(|a| a.starts_with(&expected)))
+        };
+        while Instant::now() < deadline && events.iter().filter(|e| ours(e)).count() < PROCESSES {
+            events.extend(capture.next_events(Duration::from_millis(100)));
+        }
+        (events, capture.stats())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // Spawned as fast as possible, 64 in flight: most are gone before /proc is read.
+    let mut pids = HashMap::new();
+    let mut running = Vec::new();
+    for i in 0..PROCESSES {
+        let child = Command::new("/bin/true")
+            .args([format!("{marker}-{i}"), "second argument".into()])
+            .spawn()
+            .unwrap();
+        pids.insert(i64::from(child.id()), i);
+        running.push(child);
+        if running.len() >= 64 {
+            for mut c in running.drain(..) {
+                c.wait().unwrap();
+            }
+        }
+    }
+    for mut c in running {
+        c.wait().unwrap();
+    }
+    let (events, stats) = capturing.join().unwrap();
+    let mut seen = HashSet::new();
+    for event in &events {
+        let process = event.process.as_ref().unwrap();
+        let Some(i) = process.pid.and_then(|p| pids.get(&p)) else {
+            continue;
+        };
+        assert_eq!(
+            process.args,
+            [
+                "/bin/true".to_string(),
+                format!("{marker}-{i}"),
+                "second argument".into()
+            ],
+            "argv as the kernel saw it: {event:#?}"
+        );
+        assert!(
+            process
+                .executable
+                .as_deref()
+                .is_some_and(|e| e.ends_with("/true")),
+            "{event:#?}"
+        );
+        assert_eq!(
+            process.parent.as_ref().and_then(|p| p.pid),
+            Some(i64::from(std::process::id())),
+            "the parent is this test: {event:#?}"
+        );
+        assert_eq!(
+            event.labels.get("capture.source").map(String::as_str),
+            Some("ebpf")
+        );
+        assert!(
+            !event.labels.contains_key("capture.partial"),
+            "complete from the kernel even when /proc was gone: {event:#?}"
+        );
+        seen.insert(process.pid.unwrap());
+    }
+    assert_eq!(seen.len(), PROCESSES, "every exec recorded ({stats:?})");
+    assert_eq!(stats.lost, 0);
+}
