@@ -215,7 +215,7 @@ fn ebpf_source() -> Result<Box<dyn ExecSource>, HostError> {
 /// argv is the one the program was started with (a process may rewrite its title later)
 /// unless the kernel cut it and `/proc` has it whole; `/proc` keeps its resolved
 /// executable path, its user ids and its start time when it could read them.
-pub fn completed_by_kernel(proc: ProcessInfo, kernel: ProcessInfo) -> ProcessInfo {
+fn completed_by_kernel(proc: ProcessInfo, kernel: ProcessInfo) -> ProcessInfo {
     let proc_argv_whole = !proc.argv.is_empty() && !proc.argv_truncated;
     let kernel_argv = !kernel.argv.is_empty() && (!kernel.argv_truncated || !proc_argv_whole);
     let (argv, argv_truncated) = if kernel_argv {

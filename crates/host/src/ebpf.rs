@@ -150,7 +150,7 @@ fn ensure_tracefs() {
 
 /// One `struct exec_record` as the process it describes. `None` when the bytes are not a
 /// whole record.
-pub fn parse_record(bytes: &[u8], boot: DateTime<Utc>) -> Option<ProcessInfo> {
+fn parse_record(bytes: &[u8], boot: DateTime<Utc>) -> Option<ProcessInfo> {
     if bytes.len() < RECORD_LEN {
         return None;
     }
@@ -187,8 +187,8 @@ pub fn parse_record(bytes: &[u8], boot: DateTime<Utc>) -> Option<ProcessInfo> {
     })
 }
 
-/// When the machine booted, from `btime` in `/proc/stat` with the sub-second part from
-/// the boot clock.
+/// When the machine booted: now, less the boot clock (`CLOCK_BOOTTIME`, the clock
+/// `bpf_ktime_get_boot_ns` reads in the program).
 fn boot_time() -> DateTime<Utc> {
     let mut since_boot = libc::timespec {
         tv_sec: 0,

@@ -674,20 +674,10 @@ fn command_rule(lower: &str) -> Option<&'static str> {
             return Some("cmdi.fork_bomb");
         }
     }
-    // Brace expansion that builds a command: `{cat,/etc/passwd}`, `{,echo,#test}`.
-    if let Some(at) = lower.find('{') {
-        let inner = &lower[at + 1..];
-        let first = inner
-            .trim_start_matches(',')
-            .split([',', '}'])
-            .next()
-            .unwrap_or_default();
-        if inner.contains(',') && is_command(first) {
-            return Some("cmdi.brace_expansion");
-        }
-    }
     // Globbed paths (`/???/c?t`, `/bin/c*`), as filter evasions.
-    if GLOB_PATHS.is_match(lower) || lower.split_whitespace().any(wildcard_path) {
+    if GLOB_PATHS.is_match(lower)
+        || (lower.contains('?') && lower.split_whitespace().any(wildcard_path))
+    {
         return Some("cmdi.glob_path");
     }
     if command_line(lower) {
@@ -794,36 +784,29 @@ fn history_expansion(value: &str) -> bool {
     true
 }
 
-/// A brace group with a prefix or suffix glued to it, whose expansion starts with a
-/// command or a globbed path: `{l,-lh}s` → `ls -lhs`, `{/?s?/?i?/c?t,}` → `/?s?/?i?/c?t`.
+/// Brace expansion that builds a command: its first word, with what is glued before and
+/// after the braces, is a command or a globbed path (`{cat,/etc/passwd}`, `{,echo,#test}`,
+/// `{l,-lh}s` → `ls -lhs`, `{/?s?/?i?/c?t,}` → `/?s?/?i?/c?t`).
 fn brace_expansion_command(value: &str) -> bool {
     let Some(open) = value.find('{') else {
         return false;
     };
-    let Some(len) = value[open..].find('}') else {
-        return false;
+    let rest = &value[open + 1..];
+    let (inner, after) = match rest.find('}') {
+        Some(close) => (&rest[..close], &rest[close + 1..]),
+        None => (rest, ""),
     };
-    let inner = &value[open + 1..open + len];
-    if !inner.contains(',') || inner.contains([' ', '{', '$']) {
+    if !inner.contains(',') {
         return false;
     }
-    let prefix = value[..open]
-        .rsplit(|c: char| c.is_whitespace() || matches!(c, ';' | '|' | '&'))
-        .next()
-        .unwrap_or_default();
-    let suffix_all = &value[open + len + 1..];
-    let suffix = suffix_all
-        .split(|c: char| c.is_whitespace() || matches!(c, ';' | '|' | '&'))
-        .next()
-        .unwrap_or_default();
-    let words: Vec<String> = inner
+    let word_end = |c: char| c.is_whitespace() || matches!(c, ';' | '|' | '&');
+    let prefix = value[..open].rsplit(word_end).next().unwrap_or_default();
+    let suffix = after.split(word_end).next().unwrap_or_default();
+    inner
         .split(',')
         .map(|alternative| format!("{prefix}{alternative}{suffix}"))
-        .filter(|w| !w.is_empty())
-        .collect();
-    words.first().is_some_and(|first| {
-        (is_command(first) && (prefix.len() + suffix.len() > 0)) || wildcard_path(first)
-    })
+        .find(|word| !word.is_empty())
+        .is_some_and(|first| is_command(&first) || wildcard_path(&first))
 }
 
 /// An absolute path whose segments are mostly wildcards (`/?s?/?i?/c?t`, `/b??/c*t`): a
