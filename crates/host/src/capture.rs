@@ -15,13 +15,15 @@ use watchpost_core::event::{Hashes, Process, User};
 const ANCESTRY_DEPTH: usize = 6;
 
 /// Which exec source to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceChoice {
     /// eBPF when built in and permitted, else the proc connector, else polling.
     Auto,
     /// The `sched_process_exec` tracepoint (feature `ebpf`).
     Ebpf,
     Connector,
+    /// auditd's log at this path, where an audit rule records `execve`.
+    Auditd(std::path::PathBuf),
     Poll,
 }
 
@@ -32,9 +34,10 @@ impl std::str::FromStr for SourceChoice {
             "auto" => Ok(SourceChoice::Auto),
             "ebpf" => Ok(SourceChoice::Ebpf),
             "proc-connector" | "connector" => Ok(SourceChoice::Connector),
+            "auditd" => Ok(SourceChoice::Auditd(crate::audit::DEFAULT_AUDIT_LOG.into())),
             "proc-poll" | "poll" => Ok(SourceChoice::Poll),
             other => Err(format!(
-                "unknown exec source {other:?}: expected auto, ebpf, proc-connector or proc-poll"
+                "unknown exec source {other:?}: expected auto, ebpf, proc-connector, auditd or proc-poll"
             )),
         }
     }
@@ -93,6 +96,7 @@ impl ExecCapture {
         let source: Box<dyn ExecSource> = match choice {
             SourceChoice::Ebpf => ebpf_source()?,
             SourceChoice::Connector => Box::new(crate::connector::ProcConnector::open()?),
+            SourceChoice::Auditd(path) => Box::new(crate::audit::AuditLogTail::open(&path)?),
             SourceChoice::Poll => Box::new(crate::poll::ProcPoller::new(POLL_INTERVAL)),
             SourceChoice::Auto => match ebpf_source() {
                 Ok(source) => source,
@@ -132,7 +136,7 @@ impl ExecCapture {
         }
     }
 
-    /// The source in use (`proc-connector`, `proc-poll`).
+    /// The source in use (`ebpf`, `proc-connector`, `auditd`, `proc-poll`).
     pub fn source_name(&self) -> &'static str {
         self.source.name()
     }
@@ -216,6 +220,13 @@ fn ebpf_source() -> Result<Box<dyn ExecSource>, HostError> {
 /// unless the kernel cut it and `/proc` has it whole; `/proc` keeps its resolved
 /// executable path, its user ids and its start time when it could read them.
 fn completed_by_kernel(proc: ProcessInfo, kernel: ProcessInfo) -> ProcessInfo {
+    if !describe_same_exec(&proc, &kernel) {
+        // `/proc` shows another process under the same pid: the record alone.
+        return ProcessInfo {
+            partial: kernel.argv.is_empty() || kernel.executable.is_none(),
+            ..kernel
+        };
+    }
     let proc_argv_whole = !proc.argv.is_empty() && !proc.argv_truncated;
     let kernel_argv = !kernel.argv.is_empty() && (!kernel.argv_truncated || !proc_argv_whole);
     let (argv, argv_truncated) = if kernel_argv {
@@ -232,12 +243,24 @@ fn completed_by_kernel(proc: ProcessInfo, kernel: ProcessInfo) -> ProcessInfo {
         argv,
         argv_truncated,
         executable,
-        cwd: proc.cwd,
+        cwd: proc.cwd.or(kernel.cwd),
         comm: proc.comm.or(kernel.comm),
         uid: proc.uid.or(kernel.uid),
-        euid: proc.euid,
+        euid: proc.euid.or(kernel.euid),
         cap_effective: proc.cap_effective,
         start: proc.start.or(kernel.start),
+    }
+}
+
+/// Whether what `/proc` holds can be the process the kernel described: not one started
+/// after the exec (a reused pid, when the record was read late, as from the audit log).
+/// Arguments are not compared: programs rewrite their own (`sshd: alice [priv]`).
+fn describe_same_exec(proc: &ProcessInfo, kernel: &ProcessInfo) -> bool {
+    match (proc.start, kernel.start) {
+        // Start times from `/proc` are in clock ticks and the boot time is derived: a
+        // second of slack.
+        (Some(started), Some(exec)) => started <= exec + chrono::Duration::seconds(1),
+        _ => true,
     }
 }
 
@@ -371,5 +394,35 @@ mod tests {
         let info = completed_by_kernel(retitled, kernel(&["/usr/sbin/sshd", "-"], true));
         assert_eq!(info.argv, ["sshd: alice [priv]"]);
         assert!(!info.argv_truncated);
+    }
+
+    #[test]
+    fn a_pid_reused_after_a_late_record_is_not_mixed_in() {
+        let exec_time = Utc::now() - chrono::Duration::seconds(30);
+        let recorded = ProcessInfo {
+            start: Some(exec_time),
+            cwd: Some("/home/alice".into()),
+            ..kernel(&["/bin/true", "x"], false)
+        };
+        let newcomer = ProcessInfo {
+            pid: 9,
+            executable: Some("/usr/bin/sleep".into()),
+            argv: vec!["sleep".into(), "60".into()],
+            cwd: Some("/".into()),
+            start: Some(Utc::now()),
+            ..ProcessInfo::default()
+        };
+        let info = completed_by_kernel(newcomer.clone(), recorded.clone());
+        assert_eq!(info.argv, ["/bin/true", "x"]);
+        assert_eq!(info.executable.as_deref(), Some("/bin/true"));
+        assert_eq!(info.cwd.as_deref(), Some("/home/alice"));
+        // The same process, started before the exec: /proc completes the record.
+        let same = ProcessInfo {
+            start: Some(exec_time - chrono::Duration::milliseconds(5)),
+            cap_effective: 1,
+            ..newcomer
+        };
+        let info = completed_by_kernel(same, recorded);
+        assert_eq!(info.cap_effective, 1);
     }
 }

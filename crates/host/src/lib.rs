@@ -22,6 +22,7 @@
 //! }
 //! ```
 
+pub mod audit;
 pub mod baseline;
 pub mod capabilities;
 pub mod capture;
@@ -51,6 +52,8 @@ pub enum HostError {
     Connector(std::io::Error),
     #[error("the eBPF exec source is not available: {0}")]
     Ebpf(String),
+    #[error("the auditd exec source is not available: {0}")]
+    Audit(String),
     #[error("reading {path}: {source}")]
     Proc {
         path: String,

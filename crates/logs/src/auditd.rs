@@ -14,30 +14,13 @@ use crate::{LogError, LogRecord, ReadStats};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::path::Path;
+use watchpost_host::audit::{Arguments, AuditLine, field, parse_line};
 use watchpost_sigma::{FlatEvent, sources};
 
 /// Events kept open waiting for more records; records of one event are near each other.
 const MAX_OPEN_EVENTS: usize = 32;
 /// Processes remembered for naming the parent of a later `execve`.
 const MAX_PROCESSES: usize = 32_768;
-/// Longest argument list rebuilt from `aN[i]` pieces.
-const MAX_ARGUMENT_BYTES: usize = 1 << 20;
-
-/// Fields whose value the kernel writes as hex when it holds spaces, quotes or control
-/// characters (unquoted hex instead of a quoted string).
-const ENCODED_FIELDS: &[&str] = &[
-    "name",
-    "cwd",
-    "comm",
-    "exe",
-    "key",
-    "proctitle",
-    "acct",
-    "cmd",
-    "path",
-    "data",
-];
-
 /// One record: its type and fields (decoded), and the line it started on.
 #[derive(Debug)]
 struct Record {
@@ -48,10 +31,7 @@ struct Record {
 
 impl Record {
     fn get(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        field(&self.fields, name)
     }
 }
 
@@ -61,10 +41,8 @@ struct Event {
     serial: u64,
     time_ms: i64,
     records: Vec<Record>,
-    /// `EXECVE` arguments by position (possibly spread over several lines).
-    argv: Vec<Option<String>>,
-    /// Hex pieces of long arguments: `aN[i]`.
-    pieces: HashMap<usize, String>,
+    /// `EXECVE` arguments (possibly spread over several lines).
+    arguments: Arguments,
 }
 
 /// Reads an audit log; every record becomes a [`LogRecord`] (its line number as record
@@ -99,135 +77,6 @@ pub(crate) fn looks_like_auditd(text: &str) -> bool {
     text.contains("type=") && text.contains("msg=audit(")
 }
 
-/// A line's parts.
-struct Line {
-    node: Option<String>,
-    kind: String,
-    time_ms: i64,
-    serial: u64,
-    fields: Vec<(String, String)>,
-}
-
-fn parse_line(text: &str) -> Result<Line, String> {
-    // Lines forwarded through syslog carry a header first; the record starts at `node=`
-    // or `type=` (as whole words: PATH records hold `inode=` and `nametype=`).
-    let at_word = |key: &str| {
-        text.match_indices(key)
-            .map(|(i, _)| i)
-            .find(|&i| i == 0 || text.as_bytes()[i - 1] == b' ')
-    };
-    let type_at = at_word("type=").ok_or("not an audit record: no `type=`")?;
-    let start = at_word("node=").filter(|&n| n < type_at).unwrap_or(type_at);
-    let text = &text[start..];
-    let (node, text) = match text.strip_prefix("node=") {
-        Some(rest) => {
-            let (node, rest) = rest.split_once(' ').ok_or("nothing after `node=`")?;
-            (Some(node.to_string()), rest.trim_start())
-        }
-        None => (None, text),
-    };
-    let rest = text.strip_prefix("type=").ok_or("no `type=`")?;
-    let (kind, rest) = rest
-        .split_once(' ')
-        .ok_or("nothing after the record type")?;
-    let rest = rest
-        .trim_start()
-        .strip_prefix("msg=audit(")
-        .ok_or("no `msg=audit(...)`")?;
-    let (stamp, rest) = rest.split_once("):").ok_or("unterminated `msg=audit(`")?;
-    let (time, serial) = stamp.split_once(':').ok_or("no serial in `msg=audit(`")?;
-    let (secs, millis) = time.split_once('.').unwrap_or((time, "0"));
-    let secs: i64 = secs.parse().map_err(|_| format!("bad time `{time}`"))?;
-    let millis: i64 = format!("{millis:0<3}")[..3]
-        .parse()
-        .map_err(|_| format!("bad time `{time}`"))?;
-    let serial: u64 = serial
-        .parse()
-        .map_err(|_| format!("bad serial `{serial}`"))?;
-    // Enriched logs append interpreted values (`UID="root"`) after a 0x1d separator.
-    let kind = kind.to_string();
-    let mut fields = Vec::new();
-    for part in rest.split('\u{1d}') {
-        parse_fields(part, &kind, &mut fields);
-    }
-    Ok(Line {
-        node,
-        kind,
-        time_ms: secs * 1000 + millis,
-        serial,
-        fields,
-    })
-}
-
-/// Reads `key=value` pairs: values bare, `"quoted"`, `'quoted'` (a user-space message,
-/// whose own pairs are read too) or `{ braced }`.
-fn parse_fields(text: &str, kind: &str, out: &mut Vec<(String, String)>) {
-    let mut rest = text.trim_start();
-    while !rest.is_empty() {
-        let Some(eq) = rest.find('=') else { break };
-        let key = rest[..eq].trim();
-        if key.contains(' ') {
-            // A stray word: skip it.
-            rest = rest[key.find(' ').map_or(rest.len(), |i| i + 1)..].trim_start();
-            continue;
-        }
-        let after = &rest[eq + 1..];
-        let (value, quoted, remaining) = match after.chars().next() {
-            Some(q @ ('"' | '\'')) => match after[1..].find(q) {
-                Some(end) => (&after[1..end + 1], true, &after[end + 2..]),
-                None => (&after[1..], true, ""),
-            },
-            Some('{') => match after.find('}') {
-                Some(end) => (after[1..end].trim(), true, &after[end + 1..]),
-                None => (&after[1..], true, ""),
-            },
-            _ => {
-                let end = after.find(' ').unwrap_or(after.len());
-                (&after[..end], false, &after[end..])
-            }
-        };
-        rest = remaining.trim_start();
-        if key == "msg" && quoted && value.contains('=') {
-            parse_fields(value, kind, out);
-            continue;
-        }
-        if value == "(null)" || (value == "?" && !quoted) {
-            continue;
-        }
-        let value = if !quoted && is_encoded(kind, key) {
-            decode_hex(value).unwrap_or_else(|| value.to_string())
-        } else {
-            value.to_string()
-        };
-        out.push((key.to_string(), value));
-    }
-}
-
-fn is_encoded(kind: &str, key: &str) -> bool {
-    ENCODED_FIELDS.contains(&key)
-        || (kind == "EXECVE"
-            && key.starts_with('a')
-            && key[1..].bytes().next().is_some_and(|b| b.is_ascii_digit())
-            && !key.ends_with("_len")
-            && !key.contains('['))
-}
-
-/// Hex text as a string (NULs, as in `proctitle`, become spaces); `None` if not hex.
-fn decode_hex(value: &str) -> Option<String> {
-    if value.is_empty()
-        || !value.len().is_multiple_of(2)
-        || !value.bytes().all(|b| b.is_ascii_hexdigit())
-    {
-        return None;
-    }
-    let bytes: Vec<u8> = (0..value.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&value[i..i + 2], 16).unwrap_or(b'?'))
-        .map(|b| if b == 0 { b' ' } else { b })
-        .collect();
-    Some(String::from_utf8_lossy(&bytes).trim_end().to_string())
-}
-
 /// Collects records into events, completing each at its `EOE` or when it falls out of
 /// the window of open events.
 #[derive(Default)]
@@ -241,7 +90,7 @@ impl Joiner {
     fn add(
         &mut self,
         line_no: u64,
-        line: Line,
+        line: AuditLine,
         stats: &mut ReadStats,
         each: &mut impl FnMut(LogRecord),
     ) {
@@ -261,8 +110,7 @@ impl Joiner {
                     serial: line.serial,
                     time_ms: line.time_ms,
                     records: Vec::new(),
-                    argv: Vec::new(),
-                    pieces: HashMap::new(),
+                    arguments: Arguments::default(),
                 });
                 self.open.len() - 1
             }
@@ -274,7 +122,7 @@ impl Joiner {
         }
         let event = &mut self.open[index];
         if line.kind == "EXECVE" {
-            collect_arguments(event, &line.fields);
+            event.arguments.collect(&line.fields);
             // Later EXECVE lines only continue the argument list of the first.
             if event.records.iter().any(|r| r.kind == "EXECVE") {
                 return;
@@ -299,7 +147,7 @@ impl Joiner {
         stats: &mut ReadStats,
         each: &mut impl FnMut(LogRecord),
     ) {
-        let argv = arguments(&mut event);
+        let argv = std::mem::take(&mut event.arguments).finish();
         let timestamp = DateTime::<Utc>::from_timestamp_millis(event.time_ms);
         let emit = |record_id: u64, flat: FlatEvent, each: &mut dyn FnMut(LogRecord)| {
             each(LogRecord {
@@ -408,44 +256,6 @@ impl Joiner {
     }
 }
 
-/// Takes the arguments of one `EXECVE` line: `aN="text"`, `aN=HEX`, or pieces `aN[i]=HEX`.
-fn collect_arguments(event: &mut Event, fields: &[(String, String)]) {
-    for (name, value) in fields {
-        let Some(rest) = name.strip_prefix('a') else {
-            continue;
-        };
-        if let Some((n, _)) = rest.split_once('[') {
-            if let Ok(n) = n.parse::<usize>() {
-                let piece = event.pieces.entry(n).or_default();
-                if piece.len() + value.len() <= 2 * MAX_ARGUMENT_BYTES {
-                    piece.push_str(value);
-                }
-            }
-        } else if let Ok(n) = rest.parse::<usize>()
-            && n < 65_536
-        {
-            if event.argv.len() <= n {
-                event.argv.resize(n + 1, None);
-            }
-            event.argv[n] = Some(value.clone());
-        }
-    }
-}
-
-/// The event's argument list, long arguments decoded from their pieces.
-fn arguments(event: &mut Event) -> Vec<String> {
-    for (n, hex) in std::mem::take(&mut event.pieces) {
-        if event.argv.len() <= n {
-            event.argv.resize(n + 1, None);
-        }
-        event.argv[n] = Some(decode_hex(&hex).unwrap_or(hex));
-    }
-    std::mem::take(&mut event.argv)
-        .into_iter()
-        .map(Option::unwrap_or_default)
-        .collect()
-}
-
 /// The system call's name: interpreted (`SYSCALL=execve`) or looked up by number.
 fn record_syscall(syscall: &Record) -> Option<&str> {
     syscall.get("SYSCALL").or_else(|| syscall_name(syscall))
@@ -514,24 +324,6 @@ fn socket_address(hex: &str) -> Option<(String, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fields_quotes_messages_and_hex() {
-        let mut out = Vec::new();
-        parse_fields(
-            r#"pid=1 msg='op=PAM:accounting acct="user" exe="/usr/bin/sudo" res=success' key=(null) name=2F746D702F6120622E7368 comm="sh""#,
-            "USER_ACCT",
-            &mut out,
-        );
-        let get = |k: &str| out.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        assert_eq!(get("pid"), Some("1"));
-        assert_eq!(get("op"), Some("PAM:accounting"));
-        assert_eq!(get("acct"), Some("user"));
-        assert_eq!(get("exe"), Some("/usr/bin/sudo"));
-        assert_eq!(get("key"), None);
-        assert_eq!(get("name"), Some("/tmp/a b.sh"));
-        assert_eq!(get("comm"), Some("sh"));
-    }
 
     #[test]
     fn socket_addresses() {

@@ -26,9 +26,13 @@ pub struct AgentArgs {
     pub output: Option<PathBuf>,
     /// Where process execs come from: auto (eBPF when built with the `ebpf` feature and
     /// permitted, else the proc connector when permitted, else polling /proc), ebpf,
-    /// proc-connector, proc-poll.
+    /// proc-connector, auditd (the audit log, where an audit rule records execve),
+    /// proc-poll.
     #[arg(long, default_value = "auto")]
     pub exec_source: SourceChoice,
+    /// The audit log the auditd source follows.
+    #[arg(long, default_value = watchpost_host::audit::DEFAULT_AUDIT_LOG)]
+    pub audit_log: PathBuf,
     /// Seconds between heartbeats.
     #[arg(long, default_value_t = 30)]
     pub heartbeat_seconds: u64,
@@ -97,8 +101,19 @@ pub async fn run(args: AgentArgs, config: &Option<PathBuf>) -> anyhow::Result<Ex
         )),
         (None, None) => Sink::Lines(Box::new(std::io::stdout())),
     };
-    let mut capture = ExecCapture::start(args.exec_source)?;
+    let choice = match &args.exec_source {
+        SourceChoice::Auditd(_) => SourceChoice::Auditd(args.audit_log.clone()),
+        other => other.clone(),
+    };
+    let mut capture = ExecCapture::start(choice)?;
     let source = capture.source_name();
+    if source == "auditd" && watchpost_host::audit::exec_rule_loaded() == Some(false) {
+        tracing::warn!(
+            "no audit rule records execve, so the audit log holds no execs; add one with \
+             `auditctl -a always,exit -F arch=b64 -S execve -k exec` (and b32 on 64-bit \
+             hosts running 32-bit programs), or in /etc/audit/rules.d/"
+        );
+    }
     tracing::info!(exec_source = source, "agent started");
     sink.put(Record::Event(Box::new(agent_event(
         "agent-started",

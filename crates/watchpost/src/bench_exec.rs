@@ -40,7 +40,7 @@ struct Figures {
 pub fn run(args: &ExecCaptureArgs) -> anyhow::Result<ExitCode> {
     let mut all = Vec::new();
     for choice in &args.sources {
-        all.push(measure(*choice, args.processes)?);
+        all.push(measure(choice.clone(), args.processes)?);
     }
     let mut failed = false;
     let percent = |n: usize| 100.0 * n as f64 / args.processes.max(1) as f64;

@@ -1,0 +1,167 @@
+//! The auditd exec source with real processes (as root, with auditd running): an audit
+//! rule for `execve` is loaded for the test and removed after it, a burst of short-lived
+//! processes is spawned, and every one arrives from the audit log whole, with argv,
+//! working directory and user as the kernel recorded them.
+
+use std::collections::{HashMap, HashSet};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use watchpost_host::{ExecCapture, SourceChoice};
+
+const KEY: &str = "watchpost-audit-test";
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether auditd runs (`auditctl -s` names its pid).
+fn auditd_running() -> bool {
+    Command::new("auditctl")
+        .arg("-s")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("pid ").map(|p| p.trim() != "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// The test's audit rule, removed when dropped.
+struct ExecRule;
+
+impl ExecRule {
+    fn add() -> ExecRule {
+        let status = Command::new("auditctl")
+            .args([
+                "-a",
+                "always,exit",
+                "-F",
+                "arch=b64",
+                "-S",
+                "execve",
+                "-k",
+                KEY,
+            ])
+            .status()
+            .expect("auditctl runs");
+        assert!(status.success(), "adding the audit rule");
+        ExecRule
+    }
+}
+
+impl Drop for ExecRule {
+    fn drop(&mut self) {
+        let _ = Command::new("auditctl")
+            .args([
+                "-d",
+                "always,exit",
+                "-F",
+                "arch=b64",
+                "-S",
+                "execve",
+                "-k",
+                KEY,
+            ])
+            .status();
+    }
+}
+
+#[test]
+fn short_lived_processes_arrive_whole_from_the_audit_log() {
+    if !is_root() || !auditd_running() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs this as root with auditd started by .ci/run"
+        );
+        eprintln!("skipped: needs root and a running auditd");
+        return;
+    }
+    let _rule = ExecRule::add();
+    let mut capture = ExecCapture::start(SourceChoice::Auditd("/var/log/audit/audit.log".into()))
+        .expect("the audit log opens");
+    assert_eq!(capture.source_name(), "auditd");
+    let marker = format!("wp-audit-{}", std::process::id());
+    const PROCESSES: usize = 300;
+    let expected = marker.clone();
+    let capturing = std::thread::spawn(move || {
+        let mut events = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let ours = |e: &watchpost_core::Event| {
+            e.process
+                .as_ref()
+                .is_some_and(|p| p.args.iter().any(|a| a.starts_with(&expected)))
+        };
+        while Instant::now() < deadline && events.iter().filter(|e| ours(e)).count() < PROCESSES {
+            events.extend(capture.next_events(Duration::from_millis(100)));
+        }
+        (events, capture.stats())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let workdir = tempfile::tempdir().unwrap();
+    let mut pids = HashMap::new();
+    let mut running = Vec::new();
+    for i in 0..PROCESSES {
+        let child = Command::new("/bin/true")
+            .args([format!("{marker}-{i}"), "an argument with spaces".into()])
+            .current_dir(workdir.path())
+            .spawn()
+            .unwrap();
+        pids.insert(i64::from(child.id()), i);
+        running.push(child);
+        if running.len() >= 64 {
+            for mut c in running.drain(..) {
+                c.wait().unwrap();
+            }
+        }
+    }
+    for mut c in running {
+        c.wait().unwrap();
+    }
+    let (events, stats) = capturing.join().unwrap();
+    let mut seen = HashSet::new();
+    for event in &events {
+        let process = event.process.as_ref().unwrap();
+        let Some(i) = process.pid.and_then(|p| pids.get(&p)) else {
+            continue;
+        };
+        assert_eq!(
+            process.args,
+            [
+                "/bin/true".to_string(),
+                format!("{marker}-{i}"),
+                "an argument with spaces".into()
+            ],
+            "argv as the kernel recorded it: {event:#?}"
+        );
+        assert!(
+            process
+                .executable
+                .as_deref()
+                .is_some_and(|e| e.ends_with("/true")),
+            "{event:#?}"
+        );
+        assert_eq!(
+            process.working_directory.as_deref(),
+            workdir.path().to_str(),
+            "{event:#?}"
+        );
+        assert_eq!(
+            process.parent.as_ref().and_then(|p| p.pid),
+            Some(i64::from(std::process::id())),
+            "{event:#?}"
+        );
+        assert_eq!(
+            event.labels.get("capture.source").map(String::as_str),
+            Some("auditd")
+        );
+        assert!(
+            !event.labels.contains_key("capture.partial"),
+            "complete from the audit record: {event:#?}"
+        );
+        seen.insert(process.pid.unwrap());
+    }
+    assert_eq!(seen.len(), PROCESSES, "every exec recorded ({stats:?})");
+}
