@@ -107,6 +107,10 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_timestomp.yml"),
     ),
     (
+        "windows/proc_creation_win_alternate_data_stream.yml",
+        include_str!("../../../rules/builtin/windows/proc_creation_win_alternate_data_stream.yml"),
+    ),
+    (
         "windows/proc_creation_win_bitsadmin_transfer_notify.yml",
         include_str!(
             "../../../rules/builtin/windows/proc_creation_win_bitsadmin_transfer_notify.yml"
@@ -119,6 +123,16 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
         ),
     ),
     (
+        "windows/proc_creation_win_code_compiled_from_user_folder.yml",
+        include_str!(
+            "../../../rules/builtin/windows/proc_creation_win_code_compiled_from_user_folder.yml"
+        ),
+    ),
+    (
+        "windows/proc_creation_win_dev_tunnel.yml",
+        include_str!("../../../rules/builtin/windows/proc_creation_win_dev_tunnel.yml"),
+    ),
+    (
         "windows/proc_creation_win_installutil_execution.yml",
         include_str!("../../../rules/builtin/windows/proc_creation_win_installutil_execution.yml"),
     ),
@@ -129,6 +143,16 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
     (
         "windows/proc_creation_win_mshta_script_or_remote.yml",
         include_str!("../../../rules/builtin/windows/proc_creation_win_mshta_script_or_remote.yml"),
+    ),
+    (
+        "windows/proc_creation_win_ntds_snapshot.yml",
+        include_str!("../../../rules/builtin/windows/proc_creation_win_ntds_snapshot.yml"),
+    ),
+    (
+        "windows/proc_creation_win_payload_on_network_share.yml",
+        include_str!(
+            "../../../rules/builtin/windows/proc_creation_win_payload_on_network_share.yml"
+        ),
     ),
     (
         "windows/proc_creation_win_powershell_download_cradle.yml",
@@ -149,6 +173,16 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
         ),
     ),
     (
+        "windows/proc_creation_win_process_memory_dump_tool.yml",
+        include_str!(
+            "../../../rules/builtin/windows/proc_creation_win_process_memory_dump_tool.yml"
+        ),
+    ),
+    (
+        "windows/proc_creation_win_proxy_execution_tool.yml",
+        include_str!("../../../rules/builtin/windows/proc_creation_win_proxy_execution_tool.yml"),
+    ),
+    (
         "windows/proc_creation_win_regsvr32_scriptlet.yml",
         include_str!("../../../rules/builtin/windows/proc_creation_win_regsvr32_scriptlet.yml"),
     ),
@@ -157,10 +191,38 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
         include_str!("../../../rules/builtin/windows/proc_creation_win_rundll32_javascript.yml"),
     ),
     (
+        "windows/proc_creation_win_squirrel_update_abuse.yml",
+        include_str!("../../../rules/builtin/windows/proc_creation_win_squirrel_update_abuse.yml"),
+    ),
+    (
+        "windows/proc_creation_win_uac_bypass_autoelevate_from_shell.yml",
+        include_str!(
+            "../../../rules/builtin/windows/proc_creation_win_uac_bypass_autoelevate_from_shell.yml"
+        ),
+    ),
+    (
+        "windows/proc_creation_win_url_handed_to_non_downloader.yml",
+        include_str!(
+            "../../../rules/builtin/windows/proc_creation_win_url_handed_to_non_downloader.yml"
+        ),
+    ),
+    (
+        "windows/proc_creation_win_windir_redirected.yml",
+        include_str!("../../../rules/builtin/windows/proc_creation_win_windir_redirected.yml"),
+    ),
+    (
+        "windows/proc_creation_win_wmic_file_copy.yml",
+        include_str!("../../../rules/builtin/windows/proc_creation_win_wmic_file_copy.yml"),
+    ),
+    (
         "windows/proc_creation_win_wmic_remote_process_create.yml",
         include_str!(
             "../../../rules/builtin/windows/proc_creation_win_wmic_remote_process_create.yml"
         ),
+    ),
+    (
+        "windows/proc_creation_win_wsl_command.yml",
+        include_str!("../../../rules/builtin/windows/proc_creation_win_wsl_command.yml"),
     ),
 ];
 

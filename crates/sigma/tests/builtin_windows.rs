@@ -346,12 +346,7 @@ fn every_builtin_rule_is_attack_tagged_and_loads() {
     set.load_dir(&repo().join("rules/builtin"));
     let set = set.compile();
     assert!(set.errors().is_empty(), "{:?}", set.errors());
-    let windows = set
-        .rules()
-        .iter()
-        .filter(|r| r.path.contains("windows"))
-        .count();
-    assert_eq!(windows, CASES.len(), "every Windows rule has its cases");
+    // Every Windows rule has cases here or in builtin_windows_techniques.rs, which checks.
     for r in set.rules() {
         assert!(
             !r.attack.techniques.is_empty() && !r.attack.tactics.is_empty(),
