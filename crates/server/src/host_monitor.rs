@@ -54,16 +54,21 @@ pub async fn run(state: AppState) {
 }
 
 /// Starts recording the host's process execs into the ingest pipeline (where the rules
-/// run on them), when `monitoring.enabled` and `monitoring.process_execs` say so and the
-/// proc connector is permitted (root). Returns the task that stores them.
+/// run on them), when `monitoring.enabled` and `monitoring.process_execs` say so and a
+/// real-time source is permitted (root): eBPF in builds with the `ebpf` feature, else the
+/// proc connector. Polling `/proc`, which misses short-lived processes, is left to an
+/// agent that is told to use it. Returns the task that stores them.
 pub fn start_exec_capture(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     let monitoring = state.config.get().monitoring.clone();
     if !monitoring.enabled || !monitoring.process_execs {
         return None;
     }
-    let mut capture = match watchpost_host::ExecCapture::start(
-        watchpost_host::SourceChoice::Connector,
-    ) {
+    use watchpost_host::{ExecCapture, SourceChoice};
+    let started = ExecCapture::start(SourceChoice::Ebpf).or_else(|e| {
+        tracing::debug!(error = %e, "trying the proc connector");
+        ExecCapture::start(SourceChoice::Connector)
+    });
+    let mut capture = match started {
         Ok(capture) => capture,
         Err(e) => {
             tracing::info!(error = %e, "not recording this host's process execs (run the server as root, or a watchpost agent beside it)");
