@@ -153,6 +153,11 @@ pub struct Process {
     pub working_directory: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash: Option<Hashes>,
+    /// The name the binary was shipped under when it is not the name it runs as: Sysmon's
+    /// `OriginalFileName` on Windows; on Linux, the installed shell, relay or interpreter
+    /// this binary is a renamed copy of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_file_name: Option<String>,
     /// The effective user the process runs as (ECS `process.user`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<User>,
@@ -432,6 +437,7 @@ impl Event {
             "process.parent.user.id" => parent.and_then(|p| user_id(&p.user)),
             "process.parent.real_user.id" => parent.and_then(|p| user_id(&p.real_user)),
             "process.parent.pid" => parent.and_then(|p| p.pid).map(Int),
+            "process.original_file_name" => process.and_then(|p| text(&p.original_file_name)),
             "process.previous.executable" => process
                 .and_then(|p| p.previous.as_deref())
                 .and_then(|p| text(&p.executable)),

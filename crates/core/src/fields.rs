@@ -23,6 +23,7 @@ pub const SIGMA_TO_ECS: &[(&str, &str)] = &[
     ("ParentUserId", "process.parent.real_user.id"),
     ("Capabilities", "process.capabilities"),
     ("PreviousImage", "process.previous.executable"),
+    ("OriginalFileName", "process.original_file_name"),
     ("SubjectUserName", "user.name"),
     ("TargetUserName", "user.name"),
     ("SubjectDomainName", "user.domain"),

@@ -2,6 +2,7 @@
 //! turned into ECS events with their ancestry.
 
 use crate::hashing::ExeHasher;
+use crate::known_programs::KnownPrograms;
 use crate::procfs::{ProcessInfo, read_process};
 use crate::tree::ProcessTree;
 use crate::users::UserNames;
@@ -74,11 +75,13 @@ fn hash_events(
     output: std::sync::mpsc::Sender<Event>,
 ) {
     let mut hasher = ExeHasher::default();
+    let known = KnownPrograms::scan();
     for (mut event, exe) in input {
         if let Some(mut exe) = exe
             && let Some(hash) = hasher.hash(&mut exe)
             && let Some(process) = event.process.as_mut()
         {
+            process.original_file_name = renamed_copy_of(&known, &hash, &exe, process);
             process.hash = Some(Hashes {
                 sha256: Some(hash),
                 ..Hashes::default()
@@ -88,6 +91,21 @@ fn hash_events(
             return;
         }
     }
+}
+
+/// The watched program the exec's binary is a renamed copy of, if it is one.
+fn renamed_copy_of(
+    known: &KnownPrograms,
+    hash: &str,
+    exe: &std::fs::File,
+    process: &Process,
+) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = exe.metadata().ok()?;
+    let name = process.executable.as_deref()?.rsplit('/').next()?;
+    known
+        .original_of(hash, (meta.dev(), meta.ino()), name)
+        .map(str::to_string)
 }
 
 impl ExecCapture {
@@ -339,6 +357,8 @@ fn process_fields(info: &ProcessInfo, users: &mut UserNames) -> Process {
         args: info.argv.clone(),
         working_directory: info.cwd.clone(),
         hash: None,
+        // Known once the binary is hashed.
+        original_file_name: None,
         user: user(info.euid, users),
         real_user: user(info.uid, users),
         capabilities,

@@ -31,6 +31,7 @@ pub mod connector;
 pub mod ebpf;
 pub mod fim;
 pub mod hashing;
+pub mod known_programs;
 pub mod metrics;
 pub mod network;
 pub mod poll;

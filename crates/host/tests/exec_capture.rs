@@ -155,3 +155,57 @@ fn marker(event: &Event) -> Option<String> {
     let our_child = process.parent.as_ref()?.pid == Some(std::process::id() as i64);
     (partial && our_child && process.args.is_empty()).then(|| "partial".to_string())
 }
+
+#[test]
+fn a_renamed_copy_of_the_shell_is_named_after_the_original() {
+    if !is_root() {
+        eprintln!("skipped: the proc connector needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("maintenance-helper");
+    std::fs::copy(std::fs::canonicalize("/bin/sh").unwrap(), &copy).unwrap();
+    let mut capture = ExecCapture::start(SourceChoice::Connector).expect("connector");
+    let wanted = copy.display().to_string();
+    let looking_for = wanted.clone();
+    let capturing = std::thread::spawn(move || {
+        collect(&mut capture, |events| {
+            let processes = || events.iter().filter_map(|e| e.process.as_ref());
+            processes().any(|p| p.executable.as_deref() == Some(looking_for.as_str()))
+                && processes().any(is_original_shell)
+        })
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    // The shell stays for a while (a command after the sleep), so /proc can be read.
+    Command::new(&copy)
+        .args(["-c", "sleep 0.3; true"])
+        .status()
+        .unwrap();
+    // The original itself is not a copy.
+    Command::new("/bin/sh")
+        .args(["-c", "sleep 0.3; true"])
+        .status()
+        .unwrap();
+    let events = capturing.join().unwrap();
+    let renamed = events
+        .iter()
+        .filter_map(|e| e.process.as_ref())
+        .find(|p| p.executable.as_deref() == Some(wanted.as_str()))
+        .expect("the copy's exec was recorded");
+    assert_eq!(
+        renamed.original_file_name.as_deref(),
+        Some("sh"),
+        "{renamed:#?}"
+    );
+    let original = events
+        .iter()
+        .filter_map(|e| e.process.as_ref())
+        .find(|p| is_original_shell(p))
+        .expect("the original shell's exec was recorded");
+    assert_eq!(original.original_file_name, None, "{original:#?}");
+}
+
+/// The test's run of `/bin/sh` itself.
+fn is_original_shell(p: &watchpost_core::event::Process) -> bool {
+    p.command_line.as_deref() == Some("/bin/sh -c sleep 0.3; true")
+}

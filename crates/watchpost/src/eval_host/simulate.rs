@@ -77,6 +77,9 @@ struct Sim {
     info: ProcessInfo,
     /// Index of the process this one replaced by exec, if any.
     previous: Option<usize>,
+    /// The watched program this process's binary is a renamed copy of (what the agent
+    /// finds by hash).
+    copy_of: Option<String>,
 }
 
 /// The model's state for one example.
@@ -85,6 +88,9 @@ struct Run<'a> {
     context: &'a Context,
     processes: Vec<Sim>,
     files: HashMap<String, String>,
+    /// Executables the example made: a copy of a program (`cp /bin/sh DIR/x`) or a
+    /// symbolic link to one (`ln -s /bin/sh x`), by path.
+    made: HashMap<String, Made>,
     next_pid: i32,
 }
 
@@ -95,6 +101,7 @@ pub fn simulate(program: &str, code: &str, context: &Context) -> Vec<Event> {
         context,
         processes: Vec::new(),
         files: HashMap::new(),
+        made: HashMap::new(),
         next_pid: 1000,
     };
     // A user logged in over SSH: sshd (root) → the user's login shell.
@@ -130,6 +137,7 @@ impl Run<'_> {
                 ..ProcessInfo::default()
             },
             previous: None,
+            copy_of: None,
         });
         self.processes.len() - 1
     }
@@ -157,8 +165,14 @@ impl Run<'_> {
             if self.processes.len() >= MAX_PROCESSES {
                 return;
             }
+            // A later line that starts the program again is a new command, not its input.
+            let restarts = command
+                .words
+                .first()
+                .is_some_and(|w| is_program(basename(w), self.program));
             if let Some((program, line)) = interactive
                 && command.line > line
+                && !restarts
             {
                 let text = command_text(command);
                 if is_shell(self.image_name(program)) {
@@ -226,6 +240,7 @@ impl Run<'_> {
                 self.script(&args.join(" "), shell, depth + 1);
                 return (None, None);
             }
+            "cp" | "ln" => self.note_made(name, args),
             _ if BUILTINS.contains(&name) => return (None, None),
             _ => {}
         }
@@ -365,6 +380,9 @@ impl Run<'_> {
             }
             return;
         }
+        if is_program(basename(&words[0]), self.program) {
+            self.run_helpers(process, words);
+        }
         let mut texts: Vec<String> = vec![words[1..].join(" ")];
         texts.extend(command.assignments.iter().map(|(_, v)| v.clone()));
         texts.extend(stdin.map(str::to_string));
@@ -375,6 +393,72 @@ impl Run<'_> {
             for text in texts {
                 self.spawn_named_shells(process, &text);
             }
+        }
+    }
+
+    /// Records `cp SRC DST` and `ln -s SRC DST` of a program: DST (or DST/name of SRC for a
+    /// folder) becomes a copy of, or a link to, that program.
+    fn note_made(&mut self, name: &str, args: &[String]) {
+        let operands: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+        let [source, target] = operands.as_slice() else {
+            return;
+        };
+        let program = basename(source);
+        if program.is_empty() || !source.contains('/') {
+            return;
+        }
+        let target = if target.ends_with('/') {
+            format!("{target}{program}")
+        } else {
+            target.to_string()
+        };
+        let made = if name == "cp" {
+            Made::Copy(program.to_string())
+        } else {
+            Made::Link(resolve(source))
+        };
+        self.made.insert(target, made);
+    }
+
+    /// Helpers the program runs from what the example made. Program knowledge, kept to
+    /// how programs find helpers: `git --exec-path=DIR SUB` and `zypper SUB` run
+    /// `...-SUB`; `run-parts DIR` runs every file in DIR; `rustup run TOOLCHAIN CMD` runs
+    /// `bin/CMD` of a linked toolchain.
+    fn run_helpers(&mut self, program: usize, words: &[String]) {
+        let name = basename(&words[0]).to_string();
+        let operands: Vec<&str> = words[1..]
+            .iter()
+            .filter(|w| !w.starts_with('-'))
+            .map(String::as_str)
+            .collect();
+        let mut run: Vec<String> = Vec::new();
+        for path in self.made.keys() {
+            let file = basename(path);
+            let folder = path.rsplit_once('/').map_or("", |(d, _)| d);
+            let by_subcommand = operands.iter().any(|sub| file == format!("{name}-{sub}"));
+            let by_folder =
+                name == "run-parts" && operands.iter().any(|d| d.trim_end_matches('/') == folder);
+            let by_toolchain = name == "rustup"
+                && operands.first() == Some(&"run")
+                && operands
+                    .get(2)
+                    .is_some_and(|cmd| path.ends_with(&format!("/bin/{cmd}")));
+            if by_subcommand || by_folder || by_toolchain {
+                run.push(path.clone());
+            }
+        }
+        run.sort();
+        let (uid, euid, caps) = self.ids(program);
+        for path in run {
+            let made = self.made[&path].clone();
+            let (image, copy_of) = match made {
+                Made::Copy(original) => (path.clone(), Some(original)),
+                // The kernel runs the link's target; argv[0] keeps the link's name.
+                Made::Link(target) => (target, None),
+            };
+            let child = self.add(Some(program), &image, &[path.as_str()], uid, euid, caps);
+            let renamed = copy_of.filter(|original| original != basename(&path));
+            self.processes[child].copy_of = renamed;
         }
     }
 
@@ -448,6 +532,7 @@ impl Run<'_> {
                 ..old
             },
             previous: Some(p),
+            copy_of: None,
         });
         self.processes.len() - 1
     }
@@ -476,16 +561,25 @@ impl Run<'_> {
                     .collect()
             };
             if i >= from {
-                events.push(watchpost_host::exec_event(
-                    &sim.info,
-                    &ancestry,
-                    previous.as_ref(),
-                    &mut users,
-                ));
+                let mut event =
+                    watchpost_host::exec_event(&sim.info, &ancestry, previous.as_ref(), &mut users);
+                if let Some(process) = event.process.as_mut() {
+                    process.original_file_name = sim.copy_of.clone();
+                }
+                events.push(event);
             }
         }
         events
     }
+}
+
+/// An executable the example made.
+#[derive(Debug, Clone)]
+enum Made {
+    /// A copy of the program of this name.
+    Copy(String),
+    /// A symbolic link to this path.
+    Link(String),
 }
 
 fn setuid_cap() -> u64 {
@@ -592,6 +686,47 @@ mod tests {
                 ("less /etc/hosts".into(), "/bin/bash".into(), None),
                 ("/bin/sh".into(), "/usr/bin/less".into(), None),
             ]
+        );
+    }
+
+    #[test]
+    fn helpers_made_from_a_shell_run_as_the_program_finds_them() {
+        let events = simulate(
+            "zypper",
+            "cp /bin/sh /usr/lib/zypper/commands/zypper-x\nzypper x",
+            &Context::Unprivileged,
+        );
+        let helper = events
+            .iter()
+            .filter_map(|e| e.process.as_ref())
+            .find(|p| p.executable.as_deref() == Some("/usr/lib/zypper/commands/zypper-x"))
+            .expect("zypper runs its helper");
+        assert_eq!(helper.original_file_name.as_deref(), Some("sh"));
+        assert_eq!(
+            helper.parent.as_ref().and_then(|p| p.executable.as_deref()),
+            Some("/usr/bin/zypper")
+        );
+        // Through a link, the kernel runs the shell itself under the link's name.
+        let events = simulate(
+            "git",
+            "ln -s /bin/sh git-x\ngit --exec-path=. x",
+            &Context::Unprivileged,
+        );
+        let (command, parent, _) = commands(&events).pop().unwrap();
+        assert_eq!(
+            (command.as_str(), parent.as_str()),
+            ("git-x", "/usr/bin/git")
+        );
+        assert_eq!(
+            events
+                .last()
+                .unwrap()
+                .process
+                .as_ref()
+                .unwrap()
+                .executable
+                .as_deref(),
+            Some("/bin/sh")
         );
     }
 
