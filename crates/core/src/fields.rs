@@ -76,6 +76,7 @@ mod tests {
             "event": {"code": "1"},
             "host": {"name": "h"},
             "process": {"pid": 1, "executable": "/x", "command_line": "x", "working_directory": "/",
+                        "original_file_name": "sh",
                         "hash": {"sha256": "ab"}, "user": {"id": "0"}, "real_user": {"id": "1000"},
                         "capabilities": ["cap_setuid"],
                         "parent": {"pid": 1, "executable": "/p", "command_line": "p",
