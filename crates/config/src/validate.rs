@@ -161,6 +161,19 @@ pub(crate) fn check(config: &Config) -> Result<(), Vec<Violation>> {
             ),
         );
     }
+    let loopback =
+        api.host == "localhost" || api.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !api.enable_authentication && !loopback {
+        bad(
+            "api.enable_authentication",
+            format!(
+                "false is accepted only when the server listens on loopback, and api.host is `{}`: \
+                 anyone who can reach it would have the run of the API; keep authentication on \
+                 (API keys: `watchpost api-key create`) or listen on 127.0.0.1",
+                api.host
+            ),
+        );
+    }
     if !(1024..=1 << 30).contains(&api.max_body_bytes) {
         bad(
             "api.max_body_bytes",
@@ -256,6 +269,7 @@ mod tests {
         let mut c = Config::default();
         c.api.max_batch_events = 0;
         c.api.host = "my-server".into();
+        c.api.enable_authentication = false;
         c.monitoring.cpu_threshold = 150.0;
         c.storage.alert_retention_days = 7;
         c.api.enable_cors = true;
@@ -270,11 +284,28 @@ mod tests {
             [
                 "monitoring.cpu_threshold",
                 "api.host",
+                "api.enable_authentication",
                 "api.max_batch_events",
                 "api.cors_origins[1]",
                 "api.cors_origins[2]",
                 "storage.alert_retention_days"
             ]
         );
+    }
+
+    #[test]
+    fn authentication_may_be_off_only_on_loopback() {
+        let mut c = Config::default();
+        c.api.enable_authentication = false;
+        for host in ["127.0.0.1", "::1", "localhost", "127.0.0.2"] {
+            c.api.host = host.into();
+            assert!(check(&c).is_ok(), "{host}");
+        }
+        for host in ["0.0.0.0", "::", "10.1.2.3"] {
+            c.api.host = host.into();
+            let refused = check(&c).unwrap_err();
+            assert_eq!(refused[0].key, "api.enable_authentication");
+            assert!(refused[0].message.contains(host), "{}", refused[0].message);
+        }
     }
 }

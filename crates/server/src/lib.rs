@@ -12,6 +12,7 @@
 //! ```
 
 pub mod alerting;
+pub mod auth;
 pub mod detection;
 pub mod error;
 mod group_commit;
@@ -49,16 +50,24 @@ pub async fn serve(
             .parse()
             .with_context(|| format!("api.host `{}` is not an address", settings.api.host))?
     };
-    if !host.is_loopback() {
+    if !host.is_loopback() && !settings.api.enable_authentication {
+        // The configuration's own check refuses this too; a server never runs open.
         anyhow::bail!(
-            "refusing to listen on {host}: this build has no API authentication yet, so the server only \
-             listens on loopback (set api.host = \"127.0.0.1\" and put an authenticating proxy in front)"
+            "refusing to listen on {host} with api.enable_authentication = false: anyone who can reach \
+             the address would have the run of the API"
         );
     }
     let url = config.get().database_url();
     let store = watchpost_store::open(&url)
         .await
         .with_context(|| format!("opening the store at {}", watchpost_config::mask_url(&url)))?;
+    let data_dir = settings.data_dir();
+    let ring = auth::KeyRing::open(&data_dir).context("opening the API key secret")?;
+    if settings.api.enable_authentication {
+        auth::ensure_admin_key(store.as_ref(), &ring, &data_dir)
+            .await
+            .context("making the first admin API key")?;
+    }
     let metrics = Arc::new(metrics::Metrics::new());
     let detection = detection::DetectionEngine::load(&settings.detection);
     let rules_watcher = detection.watch(config.clone());
@@ -77,6 +86,7 @@ pub async fn serve(
         ingest,
         detection,
         alerts: alerts.clone(),
+        gate: Arc::new(auth::middleware::Gate::new(ring)),
         web: Arc::new(web_shield(&settings.web)),
         started: Instant::now(),
     };

@@ -17,6 +17,8 @@ pub struct AppState {
     pub detection: Arc<crate::detection::DetectionEngine>,
     /// Folds detections into alerts and runs the alert pipeline.
     pub alerts: Arc<crate::alerting::AlertDesk>,
+    /// API keys and roles.
+    pub gate: Arc<crate::auth::middleware::Gate>,
     /// Web inspection for `POST /api/v1/ids/analyze`.
     pub web: Arc<watchpost_web::Shield>,
     pub started: Instant,

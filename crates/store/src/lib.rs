@@ -104,6 +104,35 @@ pub struct Sender {
     pub address: Option<String>,
 }
 
+/// An API key as stored: never the key itself, only an HMAC of its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKey {
+    /// The key's public id, also its prefix (`wpk_<id>_…`).
+    pub id: String,
+    pub name: String,
+    /// `viewer`, `analyst` or `admin`.
+    pub role: String,
+    #[serde(skip)]
+    pub secret_hmac: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// One state-changing API call: who, what, when, from where, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiCall {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    /// The key's name and id (`admin (wpk_ab12…)`), or `anonymous` with authentication off.
+    pub actor: String,
+    pub role: String,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub client_ip: Option<String>,
+}
+
 /// Storage for everything Watchpost keeps. Writes are acknowledged only once committed.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -171,6 +200,27 @@ pub trait Store: Send + Sync {
         to: DateTime<Utc>,
         step_seconds: i64,
     ) -> Result<Vec<metrics::MetricPoint>, StoreError>;
+
+    /// Stores a new API key.
+    async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
+
+    /// One API key by id.
+    async fn get_api_key(&self, id: &str) -> Result<Option<ApiKey>, StoreError>;
+
+    /// Every API key, oldest first.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
+
+    /// Deletes an API key; whether there was one.
+    async fn delete_api_key(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Records that a key was used at `at`.
+    async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Records a state-changing API call.
+    async fn insert_api_call(&self, call: &ApiCall) -> Result<(), StoreError>;
+
+    /// The most recent API calls, newest first, at most `limit`.
+    async fn recent_api_calls(&self, limit: usize) -> Result<Vec<ApiCall>, StoreError>;
 
     /// Registers a sender; fails if the name is taken.
     async fn insert_sender(&self, sender: &Sender) -> Result<(), StoreError>;

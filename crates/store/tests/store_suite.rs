@@ -35,6 +35,7 @@ suite!(
     pagination_visits_every_event_once_in_order,
     a_redelivered_batch_is_stored_once,
     senders_register_and_report_when_they_were_last_seen,
+    api_keys_and_calls_are_kept,
     large_batches_are_chunked,
     detections_filter_by_rule_host_ip_and_severity,
     alerts_upsert_by_fingerprint_and_filter,
@@ -319,6 +320,53 @@ async fn senders_register_and_report_when_they_were_last_seen(store: Arc<dyn Sto
     assert!(store.get_sender("nope").await.unwrap().is_none());
     let all = store.list_senders().await.unwrap();
     assert_eq!(all.len(), 1);
+}
+
+async fn api_keys_and_calls_are_kept(store: Arc<dyn Store>) {
+    let key = watchpost_store::ApiKey {
+        id: "k1abc".into(),
+        name: "ci".into(),
+        role: "analyst".into(),
+        secret_hmac: "cd".repeat(32),
+        created_at: base_time(),
+        expires_at: Some(base_time() + chrono::Duration::days(30)),
+        last_used_at: None,
+    };
+    store.insert_api_key(&key).await.unwrap();
+    assert!(store.insert_api_key(&key).await.is_err(), "ids are unique");
+    let used = base_time() + chrono::Duration::minutes(3);
+    store.touch_api_key("k1abc", used).await.unwrap();
+    let got = store.get_api_key("k1abc").await.unwrap().unwrap();
+    assert_eq!(got.last_used_at, Some(used));
+    assert_eq!(got.expires_at, key.expires_at);
+    assert_eq!(
+        (got.role.as_str(), got.secret_hmac.as_str()),
+        ("analyst", key.secret_hmac.as_str())
+    );
+    assert_eq!(store.list_api_keys().await.unwrap().len(), 1);
+    assert!(store.delete_api_key("k1abc").await.unwrap());
+    assert!(!store.delete_api_key("k1abc").await.unwrap());
+    assert!(store.get_api_key("k1abc").await.unwrap().is_none());
+
+    for (i, status) in [201u16, 403, 204].into_iter().enumerate() {
+        store
+            .insert_api_call(&watchpost_store::ApiCall {
+                id: format!("call-{i}"),
+                at: base_time() + chrono::Duration::seconds(i as i64),
+                actor: "ci (k1abc)".into(),
+                role: "analyst".into(),
+                method: "POST".into(),
+                path: "/api/v1/silences".into(),
+                status,
+                client_ip: Some("10.0.0.9".into()),
+            })
+            .await
+            .unwrap();
+    }
+    let calls = store.recent_api_calls(2).await.unwrap();
+    let statuses: Vec<u16> = calls.iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [204, 403], "newest first, bounded");
+    assert_eq!(calls[0].client_ip.as_deref(), Some("10.0.0.9"));
 }
 
 async fn large_batches_are_chunked(store: Arc<dyn Store>) {
@@ -687,7 +735,7 @@ async fn stats_count_rows_and_report_the_schema(store: Arc<dyn Store>) {
         .unwrap();
     let stats = store.stats().await.unwrap();
     assert_eq!(stats.backend, store.backend());
-    assert_eq!(stats.schema_version, 5);
+    assert_eq!(stats.schema_version, 6);
     let rows: Vec<(String, i64)> = stats
         .tables
         .iter()

@@ -4,7 +4,9 @@
 //! stops, a silence holds the next notice).
 //!
 //! The server is `--server URL`, `WATCHPOST_SERVER`, or the address `[api]` of the
-//! configuration listens on.
+//! configuration listens on. The API key is `--api-key`, `WATCHPOST_API_KEY`, or the first
+//! admin key the server wrote to its data directory when that file is readable (on the
+//! server's own machine, as its user).
 
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -16,6 +18,16 @@ pub struct ServerArg {
     /// The server's base URL (default: the configuration's `[api]` address).
     #[arg(long, env = "WATCHPOST_SERVER")]
     pub server: Option<String>,
+    /// An API key with the analyst role (default: the server's first admin key, read from
+    /// its data directory when readable).
+    #[arg(long, env = "WATCHPOST_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+}
+
+/// The server to talk to and the key to show it.
+struct Target {
+    base: String,
+    key: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -66,6 +78,27 @@ pub enum SilenceCommand {
     },
 }
 
+/// The server to talk to and the API key to send it.
+fn target(config: &Option<PathBuf>, server: &ServerArg) -> anyhow::Result<Target> {
+    let key = match &server.api_key {
+        Some(key) => Some(key.trim().to_string()),
+        None => crate::cli::load_config(config, Vec::new())
+            .ok()
+            .and_then(|handle| {
+                let file = handle
+                    .get()
+                    .data_dir()
+                    .join(watchpost_server::auth::ADMIN_KEY_FILE);
+                std::fs::read_to_string(file).ok()
+            })
+            .map(|text| text.trim().to_string()),
+    };
+    Ok(Target {
+        base: base_url(config, server)?,
+        key,
+    })
+}
+
 /// The base URL of the server to talk to.
 fn base_url(config: &Option<PathBuf>, server: &ServerArg) -> anyhow::Result<String> {
     if let Some(url) = &server.server {
@@ -91,8 +124,14 @@ fn who(by: &Option<String>) -> String {
         .unwrap_or_else(|| "cli".into())
 }
 
-/// Sends `request` and returns the JSON answer, or the server's error in its own words.
-async fn call(request: reqwest::RequestBuilder, base: &str) -> anyhow::Result<Value> {
+/// Sends `request` with the key and returns the JSON answer, or the server's error in
+/// its own words.
+async fn call(request: reqwest::RequestBuilder, target: &Target) -> anyhow::Result<Value> {
+    let request = match &target.key {
+        Some(key) => request.header("x-api-key", key),
+        None => request,
+    };
+    let base = &target.base;
     let response = request.send().await.with_context(|| {
         format!("cannot reach the server at {base} (is `watchpost serve` running? --server URL)")
     })?;
@@ -121,14 +160,15 @@ pub async fn triage(
     status: &str,
     args: &TriageArgs,
 ) -> anyhow::Result<ExitCode> {
-    let base = base_url(config, &args.server)?;
+    let target = target(config, &args.server)?;
+    let base = &target.base;
     let http = client()?;
     if let [id] = args.ids.as_slice() {
         let body = json!({"status": status, "by": who(&args.by), "reason": args.reason});
         let answer = call(
             http.put(format!("{base}/api/v1/alerts/{id}/status"))
                 .json(&body),
-            &base,
+            &target,
         )
         .await?;
         let alert = &answer["alert"];
@@ -144,7 +184,7 @@ pub async fn triage(
                       "reason": args.reason});
     let answer = call(
         http.post(format!("{base}/api/v1/alerts/bulk")).json(&body),
-        &base,
+        &target,
     )
     .await?;
     let mut missing = 0;
@@ -178,12 +218,13 @@ pub async fn silence(
             by,
             server,
         } => {
-            let base = base_url(config, server)?;
+            let target = target(config, server)?;
+            let base = &target.base;
             let body = json!({"matchers": matchers, "duration_minutes": minutes,
                               "created_by": who(by), "comment": comment});
             let made = call(
                 http.post(format!("{base}/api/v1/silences")).json(&body),
-                &base,
+                &target,
             )
             .await?;
             println!(
@@ -193,8 +234,13 @@ pub async fn silence(
             );
         }
         SilenceCommand::List { all, server } => {
-            let base = base_url(config, server)?;
-            let list = call(http.get(format!("{base}/api/v1/silences?all={all}")), &base).await?;
+            let target = target(config, server)?;
+            let base = &target.base;
+            let list = call(
+                http.get(format!("{base}/api/v1/silences?all={all}")),
+                &target,
+            )
+            .await?;
             println!(
                 "{:<36} {:<8} {:<20} {:<12} matchers · comment",
                 "id", "state", "ends", "by"
@@ -219,8 +265,9 @@ pub async fn silence(
             }
         }
         SilenceCommand::Expire { id, server } => {
-            let base = base_url(config, server)?;
-            call(http.delete(format!("{base}/api/v1/silences/{id}")), &base).await?;
+            let target = target(config, server)?;
+            let base = &target.base;
+            call(http.delete(format!("{base}/api/v1/silences/{id}")), &target).await?;
             println!("silence {id} expired");
         }
     }

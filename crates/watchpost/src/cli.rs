@@ -64,6 +64,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AgentTokenCommand,
     },
+    /// API keys for people and tools (roles viewer, analyst, admin).
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
     /// Run the web shield as a reverse proxy in front of an application.
     Proxy(crate::proxy_cmd::ProxyArgs),
     /// Watch this host (process execs, file integrity) and ship what is seen to a server.
@@ -206,6 +211,26 @@ pub enum AgentTokenCommand {
     },
     /// List registered senders and when each was last heard from.
     List,
+}
+
+#[derive(Subcommand)]
+pub enum ApiKeyCommand {
+    /// Make a key and print it (shown once; only an HMAC of it is stored).
+    Create {
+        /// Who or what uses it (`alice`, `grafana`).
+        #[arg(long)]
+        name: String,
+        /// viewer (reads), analyst (also triages and silences), admin (also manages keys).
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Days until it stops working (default: until revoked).
+        #[arg(long)]
+        expires_in_days: Option<i64>,
+    },
+    /// List keys: id, name, role, expiry, last use.
+    List,
+    /// Revoke a key by id (or the key itself); it stops working at once.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]

@@ -4,6 +4,7 @@ mod agent_cmd;
 mod alerts_cmd;
 mod alerts_replay;
 mod alerts_triage;
+mod api_key_cmd;
 mod bench;
 mod bench_agent;
 mod bench_alerts;
@@ -24,8 +25,8 @@ mod ship_args;
 
 use clap::Parser;
 use cli::{
-    AgentTokenCommand, AlertsCommand, BenchCommand, Cli, Command, ConfigCommand, DbCommand,
-    EvalCommand, MetricsCommand, RulesCommand,
+    AgentTokenCommand, AlertsCommand, ApiKeyCommand, BenchCommand, Cli, Command, ConfigCommand,
+    DbCommand, EvalCommand, MetricsCommand, RulesCommand,
 };
 use std::process::ExitCode;
 
@@ -126,6 +127,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::AgentToken {
             command: AgentTokenCommand::List,
         } => db::list_senders(&cli.config).await,
+        Command::ApiKey {
+            command:
+                ApiKeyCommand::Create {
+                    name,
+                    role,
+                    expires_in_days,
+                },
+        } => api_key_cmd::create(&cli.config, &name, &role, expires_in_days).await,
+        Command::ApiKey {
+            command: ApiKeyCommand::List,
+        } => api_key_cmd::list(&cli.config).await,
+        Command::ApiKey {
+            command: ApiKeyCommand::Revoke { id },
+        } => api_key_cmd::revoke(&cli.config, &id).await,
         Command::Rules {
             command:
                 RulesCommand::Check {

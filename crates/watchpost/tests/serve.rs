@@ -336,11 +336,16 @@ fn refuses_to_listen_beyond_loopback_without_authentication() {
         .current_dir(dir.path())
         .args(["serve", "--port", "0"])
         .env("WATCHPOST_API__HOST", "0.0.0.0")
+        .env("WATCHPOST_API__ENABLE_AUTHENTICATION", "false")
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("refusing to listen on 0.0.0.0"), "{stderr}");
+    assert!(stderr.contains("api.enable_authentication"), "{stderr}");
+    assert!(
+        stderr.contains("only when the server listens on loopback"),
+        "{stderr}"
+    );
 }
 
 /// A server whose `[detection]` reads the rule folder `rules` (and the built-in rules

@@ -1,6 +1,7 @@
 //! The HTTP routes, one module per area.
 
 mod alerts;
+mod api_keys;
 mod detections;
 mod events;
 mod health;
@@ -13,7 +14,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -48,6 +49,16 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/silences/{id}",
             get(silences::get).delete(silences::expire),
         )
+        .route(
+            "/api/v1/api-keys",
+            get(api_keys::list).post(api_keys::create),
+        )
+        .route("/api/v1/api-keys/{id}", delete(api_keys::revoke))
+        .route("/api/v1/api-calls", get(api_keys::calls))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::middleware::authorize,
+        ))
         .fallback(not_found)
         .with_state(state)
 }

@@ -172,6 +172,32 @@ const MIGRATIONS: &[Migration] = &[
                 PRIMARY KEY (host, metric, step_seconds, bucket)
             )"],
     },
+    Migration {
+        version: 6,
+        name: "API keys (stored as HMACs) and the record of state-changing API calls",
+        statements: &[
+            "CREATE TABLE IF NOT EXISTS api_keys (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                role TEXT NOT NULL,
+                secret_hmac TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT,
+                last_used_at BIGINT
+            )",
+            "CREATE TABLE IF NOT EXISTS api_calls (
+                id TEXT PRIMARY KEY,
+                at BIGINT NOT NULL,
+                actor TEXT NOT NULL,
+                role TEXT NOT NULL,
+                method TEXT NOT NULL,
+                path TEXT NOT NULL,
+                status INTEGER NOT NULL,
+                client_ip TEXT
+            )",
+            "CREATE INDEX IF NOT EXISTS api_calls_at ON api_calls (at)",
+        ],
+    },
 ];
 
 /// The schema version this build writes.

@@ -1,5 +1,6 @@
 //! [`SqlStore`]: the [`Store`] implementation for SQLite and PostgreSQL.
 
+mod api_keys;
 mod checkpointer;
 mod events;
 mod filter;
@@ -307,6 +308,38 @@ impl Store for SqlStore {
 
     async fn stats(&self) -> Result<crate::StoreStats, StoreError> {
         maintenance::stats(self).await
+    }
+
+    async fn insert_api_key(&self, key: &crate::ApiKey) -> Result<(), StoreError> {
+        api_keys::insert(self, key).await
+    }
+
+    async fn get_api_key(&self, id: &str) -> Result<Option<crate::ApiKey>, StoreError> {
+        api_keys::get(self, id).await
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<crate::ApiKey>, StoreError> {
+        api_keys::list(self).await
+    }
+
+    async fn delete_api_key(&self, id: &str) -> Result<bool, StoreError> {
+        api_keys::delete(self, id).await
+    }
+
+    async fn touch_api_key(
+        &self,
+        id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        api_keys::touch(self, id, at).await
+    }
+
+    async fn insert_api_call(&self, call: &crate::ApiCall) -> Result<(), StoreError> {
+        api_keys::insert_call(self, call).await
+    }
+
+    async fn recent_api_calls(&self, limit: usize) -> Result<Vec<crate::ApiCall>, StoreError> {
+        api_keys::recent_calls(self, limit).await
     }
 
     async fn insert_sender(&self, sender: &crate::Sender) -> Result<(), StoreError> {

@@ -15,6 +15,8 @@ pub struct Server {
     pub child: Child,
     pub base: String,
     pub logs: Arc<Mutex<Vec<String>>>,
+    /// What it printed on standard output.
+    pub printed: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -36,14 +38,27 @@ impl Server {
     /// Like [`Server::start`], recording the host's process execs (off in the other
     /// helpers: every test runs processes, which would land in every server's store).
     pub fn start_recording_execs(dir: &Path) -> Server {
-        Server::spawn_with_execs(dir, &[], 0, true)
+        Server::spawn_with(dir, &[], 0, true, false)
+    }
+
+    /// Like [`Server::start`] with API authentication on, as a server runs by default
+    /// (the other helpers turn it off, which the server allows on loopback, so that tests
+    /// of other features need no keys; `tests/api_auth.rs` tests authentication).
+    pub fn start_authenticated(dir: &Path) -> Server {
+        Server::spawn_with(dir, &[], 0, false, true)
     }
 
     fn spawn(dir: &Path, global: &[&str], port: u16) -> Server {
-        Server::spawn_with_execs(dir, global, port, false)
+        Server::spawn_with(dir, global, port, false, false)
     }
 
-    fn spawn_with_execs(dir: &Path, global: &[&str], port: u16, execs: bool) -> Server {
+    fn spawn_with(
+        dir: &Path,
+        global: &[&str],
+        port: u16,
+        execs: bool,
+        authentication: bool,
+    ) -> Server {
         let mut child = Command::new(BIN)
             .current_dir(dir)
             .args(["--log-format", "plain"])
@@ -51,10 +66,22 @@ impl Server {
             .args(["serve", "--port", &port.to_string()])
             .env_remove("WATCHPOST_CONFIG")
             .env("WATCHPOST_MONITORING__PROCESS_EXECS", execs.to_string())
-            .stdout(Stdio::null())
+            .env(
+                "WATCHPOST_API__ENABLE_AUTHENTICATION",
+                authentication.to_string(),
+            )
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn watchpost");
+        let stdout = child.stdout.take().expect("stdout");
+        let printed = Arc::new(Mutex::new(Vec::new()));
+        let sink = printed.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
         let stderr = child.stderr.take().expect("stderr");
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -82,7 +109,12 @@ impl Server {
                 );
             }
         };
-        Server { child, base, logs }
+        Server {
+            child,
+            base,
+            logs,
+            printed,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,165 @@
+//! The permission matrix: which role each route needs.
+
+use axum::http::Method;
+use serde::{Deserialize, Serialize};
+
+/// What a key may do; each role includes the ones below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads everything but keys.
+    Viewer,
+    /// Also triages alerts, silences, posts events and asks for web verdicts.
+    Analyst,
+    /// Also manages API keys and reads the record of API calls.
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Analyst, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Analyst => "analyst",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        match s {
+            "viewer" => Ok(Role::Viewer),
+            "analyst" => Ok(Role::Analyst),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!(
+                "unknown role `{other}`: expected viewer, analyst or admin"
+            )),
+        }
+    }
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: liveness, readiness, Prometheus scraping.
+    Public,
+    /// A registered sender with its own token (the route checks it).
+    Sender,
+    /// An API key with at least this role.
+    Role(Role),
+}
+
+use Access::{Public, Sender};
+const VIEWER: Access = Access::Role(Role::Viewer);
+const ANALYST: Access = Access::Role(Role::Analyst);
+const ADMIN: Access = Access::Role(Role::Admin);
+
+/// `(method, route as registered, access)` for every route of the router.
+pub const ROUTES: &[(&str, &str, Access)] = &[
+    ("GET", "/healthz", Public),
+    ("GET", "/readyz", Public),
+    ("GET", "/metrics", Public),
+    ("POST", watchpost_ship::INGEST_PATH, Sender),
+    ("GET", "/api/v1/status", VIEWER),
+    ("GET", "/api/v1/system/health", VIEWER),
+    ("GET", "/api/v1/events", VIEWER),
+    ("POST", "/api/v1/events", ANALYST),
+    ("GET", "/api/v1/detections", VIEWER),
+    ("POST", "/api/v1/ids/analyze", ANALYST),
+    ("GET", "/api/v1/agents", VIEWER),
+    ("GET", "/api/v1/alerts", VIEWER),
+    ("POST", "/api/v1/alerts/bulk", ANALYST),
+    ("GET", "/api/v1/alerts/{id}", VIEWER),
+    ("GET", "/api/v1/alerts/{id}/notifications", VIEWER),
+    ("PUT", "/api/v1/alerts/{id}/status", ANALYST),
+    ("GET", "/api/v1/notifications", VIEWER),
+    ("POST", "/api/v1/notifications/{id}/resend", ANALYST),
+    ("GET", "/api/v1/silences", VIEWER),
+    ("POST", "/api/v1/silences", ANALYST),
+    ("GET", "/api/v1/silences/{id}", VIEWER),
+    ("DELETE", "/api/v1/silences/{id}", ANALYST),
+    ("GET", "/api/v1/api-keys", ADMIN),
+    ("POST", "/api/v1/api-keys", ADMIN),
+    ("DELETE", "/api/v1/api-keys/{id}", ADMIN),
+    ("GET", "/api/v1/api-calls", ADMIN),
+];
+
+/// The access `method` on the registered route `path` needs; `None` for a route missing
+/// from [`ROUTES`] (refused: a new route must be given a rule).
+pub fn required(method: &Method, path: &str) -> Option<Access> {
+    let method = if method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
+    ROUTES
+        .iter()
+        .find(|(m, p, _)| *m == method && *p == path)
+        .map(|(_, _, access)| *access)
+}
+
+/// Whether a method changes state (and so is recorded).
+pub fn changes_state(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_registered_route_has_a_rule_and_every_rule_a_route() {
+        let source = include_str!("../routes/mod.rs");
+        let mut registered = Vec::new();
+        // `.route("/path", get(a).post(b))` → (GET, /path), (POST, /path).
+        for chunk in source.split(".route(").skip(1) {
+            let chunk = chunk.trim_start();
+            let path = if let Some(rest) = chunk.strip_prefix('"') {
+                rest.split('"').next().unwrap().to_string()
+            } else {
+                assert!(chunk.starts_with("watchpost_ship::INGEST_PATH"), "{chunk}");
+                watchpost_ship::INGEST_PATH.to_string()
+            };
+            let end = chunk.find("\n        .").unwrap_or(chunk.len());
+            for (name, method) in [
+                ("get(", "GET"),
+                ("post(", "POST"),
+                ("put(", "PUT"),
+                ("delete(", "DELETE"),
+            ] {
+                if chunk[..end].contains(name) {
+                    registered.push((method.to_string(), path.clone()));
+                }
+            }
+        }
+        let mut ruled: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p, _)| (m.to_string(), p.to_string()))
+            .collect();
+        registered.sort();
+        ruled.sort();
+        assert_eq!(registered, ruled);
+    }
+
+    #[test]
+    fn roles_are_ordered_and_read_by_name() {
+        assert!(Role::Viewer < Role::Analyst && Role::Analyst < Role::Admin);
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
+        }
+        assert!(
+            "root"
+                .parse::<Role>()
+                .unwrap_err()
+                .contains("viewer, analyst or admin")
+        );
+        assert_eq!(
+            required(&Method::HEAD, "/api/v1/alerts"),
+            Some(Access::Role(Role::Viewer))
+        );
+        assert_eq!(required(&Method::PATCH, "/api/v1/alerts"), None);
+    }
+}

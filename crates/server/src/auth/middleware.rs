@@ -1,0 +1,207 @@
+//! The gate every request passes: the route's access rule, the caller's key, and the
+//! record of state-changing calls.
+
+use super::access::{self, Access, Role};
+use super::keys::{self, KeyRing};
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use watchpost_store::ApiCall;
+
+/// How often a key's last-used time is written (not on every request).
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+/// Keys whose last write is remembered; past this the memory starts over.
+const MAX_TOUCHED: usize = 10_000;
+
+/// Who made a request, as the handlers see it.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The key's id; `None` with authentication off.
+    pub key_id: Option<String>,
+    pub name: String,
+    pub role: Role,
+}
+
+impl Principal {
+    /// How the record of calls names the caller: `ci (wpk_ab12…)`.
+    pub fn actor(&self) -> String {
+        match &self.key_id {
+            Some(id) => format!("{} ({}{id})", self.name, keys::KEY_PREFIX),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// The API keys' checker, shared by all requests.
+pub struct Gate {
+    ring: KeyRing,
+    touched: Mutex<HashMap<String, Instant>>,
+}
+
+impl Gate {
+    pub fn new(ring: KeyRing) -> Gate {
+        Gate {
+            ring,
+            touched: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn ring(&self) -> &KeyRing {
+        &self.ring
+    }
+
+    /// The caller named by the request's key (`X-API-Key` or `Authorization: Bearer`).
+    async fn authenticate(
+        &self,
+        state: &AppState,
+        headers: &HeaderMap,
+    ) -> Result<Principal, ApiError> {
+        let refused = |why: String| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", why);
+        let text = headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| {
+                headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+            })
+            .ok_or_else(|| {
+                refused(
+                    "send an API key as `X-API-Key: wpk_…` or `Authorization: Bearer wpk_…`".into(),
+                )
+            })?;
+        let (id, secret) = keys::parse(text).map_err(|e| refused(e.to_string()))?;
+        let unknown = || refused("no API key matches (it may have been revoked)".into());
+        let key = state
+            .store
+            .get_api_key(id)
+            .await
+            .map_err(ApiError::store)?
+            .ok_or_else(unknown)?;
+        if !self.ring.verify(secret, &key) {
+            return Err(unknown());
+        }
+        let now = Utc::now();
+        if let Some(expired) = key.expires_at.filter(|at| *at <= now) {
+            return Err(refused(format!(
+                "the API key `{}` expired at {}",
+                key.name,
+                expired.to_rfc3339()
+            )));
+        }
+        let role: Role = key.role.parse().map_err(|e: String| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt_key", e)
+        })?;
+        if self.due_for_touch(&key.id) {
+            state
+                .store
+                .touch_api_key(&key.id, now)
+                .await
+                .map_err(ApiError::store)?;
+        }
+        Ok(Principal {
+            key_id: Some(key.id),
+            name: key.name,
+            role,
+        })
+    }
+
+    fn due_for_touch(&self, id: &str) -> bool {
+        let mut touched = self.touched.lock().expect("not poisoned");
+        if touched.get(id).is_some_and(|at| at.elapsed() < TOUCH_EVERY) {
+            return false;
+        }
+        if touched.len() >= MAX_TOUCHED {
+            touched.clear();
+        }
+        touched.insert(id.to_string(), Instant::now());
+        true
+    }
+}
+
+/// Checks the caller's role against the route's rule, runs the handler, and records the
+/// call when it changes state (refusals of a known caller included).
+pub async fn authorize(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    matched: Option<MatchedPath>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(route) = matched.map(|m| m.as_str().to_string()) else {
+        // No route: the fallback answers 404.
+        return next.run(request).await;
+    };
+    let method = request.method().clone();
+    let needed = match access::required(&method, &route) {
+        Some(Access::Public | Access::Sender) => return next.run(request).await,
+        Some(Access::Role(role)) => role,
+        None => {
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "no_access_rule",
+                format!("{method} {route} has no access rule"),
+            )
+            .into_response();
+        }
+    };
+    let principal = if state.config.get().api.enable_authentication {
+        match state.gate.authenticate(&state, request.headers()).await {
+            Ok(principal) => principal,
+            Err(e) => return e.into_response(),
+        }
+    } else {
+        // Only ever on loopback (the configuration refuses anything else).
+        Principal {
+            key_id: None,
+            name: "anonymous (authentication off)".into(),
+            role: Role::Admin,
+        }
+    };
+    let path = request.uri().path().to_string();
+    let response = if principal.role < needed {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "{method} {route} needs the {} role; the key `{}` has {}",
+                needed.as_str(),
+                principal.name,
+                principal.role.as_str()
+            ),
+        )
+        .with_details(serde_json::json!({
+            "required_role": needed.as_str(),
+            "role": principal.role.as_str(),
+        }))
+        .into_response()
+    } else {
+        request.extensions_mut().insert(principal.clone());
+        next.run(request).await
+    };
+    if access::changes_state(&method) {
+        let call = ApiCall {
+            id: uuid::Uuid::new_v4().to_string(),
+            at: Utc::now(),
+            actor: principal.actor(),
+            role: principal.role.as_str().into(),
+            method: method.to_string(),
+            path,
+            status: response.status().as_u16(),
+            client_ip: Some(peer.ip().to_string()),
+        };
+        if let Err(e) = state.store.insert_api_call(&call).await {
+            tracing::error!(error = %e, method = %call.method, path = %call.path, actor = %call.actor, "could not record an API call");
+        }
+    }
+    response
+}
