@@ -164,7 +164,12 @@ pub struct ApiConfig {
     pub enable_cors: bool,
     /// Origins allowed by CORS when `enable_cors` is on (`https://soc.example.com`).
     pub cors_origins: Vec<String>,
+    /// Refuse callers over their rate with 429 and `Retry-After`.
     pub enable_rate_limiting: bool,
+    /// Requests a minute one API key may make (bursts of ten seconds' worth pass).
+    pub rate_limit_per_key_per_minute: u32,
+    /// Requests a minute one client address may make, whatever the keys.
+    pub rate_limit_per_ip_per_minute: u32,
     pub enable_authentication: bool,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
@@ -180,6 +185,8 @@ impl Default for ApiConfig {
             enable_cors: false,
             cors_origins: Vec::new(),
             enable_rate_limiting: true,
+            rate_limit_per_key_per_minute: 3000,
+            rate_limit_per_ip_per_minute: 6000,
             enable_authentication: true,
             max_body_bytes: 16 * 1024 * 1024,
             max_batch_events: 10_000,

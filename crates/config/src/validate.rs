@@ -174,6 +174,23 @@ pub(crate) fn check(config: &Config) -> Result<(), Vec<Violation>> {
             ),
         );
     }
+    for (key, value) in [
+        (
+            "api.rate_limit_per_key_per_minute",
+            api.rate_limit_per_key_per_minute,
+        ),
+        (
+            "api.rate_limit_per_ip_per_minute",
+            api.rate_limit_per_ip_per_minute,
+        ),
+    ] {
+        if !(1..=1_000_000).contains(&value) {
+            bad(
+                key,
+                format!("{value} is out of range: allowed 1 to 1000000 requests a minute"),
+            );
+        }
+    }
     if !(1024..=1 << 30).contains(&api.max_body_bytes) {
         bad(
             "api.max_body_bytes",

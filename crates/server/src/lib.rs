@@ -106,7 +106,9 @@ pub async fn serve(
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, backend = state.store.backend().as_str(), "listening on http://{local}");
 
-    let app = router(state).layer(tower_http::trace::TraceLayer::new_for_http());
+    let app = router(state)
+        .layer(cors(&settings.api)?)
+        .layer(tower_http::trace::TraceLayer::new_for_http());
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -131,6 +133,33 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     served.context("serving HTTP")
+}
+
+/// Cross-origin access for the origins `api.cors_origins` lists when `api.enable_cors`
+/// is on (browsers on other sites get nothing otherwise); read at start.
+fn cors(api: &watchpost_config::ApiConfig) -> anyhow::Result<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if !api.enable_cors {
+        return Ok(CorsLayer::new());
+    }
+    let origins = api
+        .cors_origins
+        .iter()
+        .map(|o| {
+            HeaderValue::from_str(o.trim_end_matches('/'))
+                .with_context(|| format!("api.cors_origins: `{o}` is not a header value"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            axum::http::header::CONTENT_TYPE,
+            axum::http::header::AUTHORIZATION,
+            HeaderName::from_static("x-api-key"),
+        ])
+        .max_age(std::time::Duration::from_secs(600)))
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -543,3 +543,133 @@ fn the_first_admin_key_is_made_once_and_the_cli_finds_it() {
     );
     assert!(keys.contains("grafana"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_over_their_rate_get_429_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    // 30 a minute per key (bursts of 5), 120 per address (bursts of 20).
+    let server = Server::start_authenticated_with(
+        dir.path(),
+        &[
+            ("WATCHPOST_API__RATE_LIMIT_PER_KEY_PER_MINUTE", "30"),
+            ("WATCHPOST_API__RATE_LIMIT_PER_IP_PER_MINUTE", "120"),
+        ],
+    );
+    // Keys made through the store, so that making them costs no requests.
+    let keys: Vec<String> = (0..5)
+        .map(|i| {
+            let made = run(
+                dir.path(),
+                &[
+                    "api-key",
+                    "create",
+                    "--name",
+                    &format!("k{i}"),
+                    "--role",
+                    "viewer",
+                ],
+            );
+            assert!(made.status.success());
+            String::from_utf8_lossy(&made.stdout).trim().to_string()
+        })
+        .collect();
+    let client = http();
+    let get = |key: &str| {
+        client
+            .get(server.url("/api/v1/alerts"))
+            .header("x-api-key", key)
+            .send()
+    };
+    for i in 0..5 {
+        assert_eq!(
+            get(&keys[0]).await.unwrap().status(),
+            StatusCode::OK,
+            "request {i}"
+        );
+    }
+    let refused = get(&keys[0]).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "one request every 2 s: {retry}");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("api.rate_limit_per_key_per_minute")
+    );
+    // Another key from the same address still passes, until the address's own limit.
+    let mut passed = 6;
+    'keys: for key in &keys[1..] {
+        for _ in 0..5 {
+            let response = get(key).await.unwrap();
+            if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                let body: Value = response.json().await.unwrap();
+                assert!(
+                    body["error"]["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("api.rate_limit_per_ip_per_minute"),
+                    "{body}"
+                );
+                break 'keys;
+            }
+            assert_eq!(response.status(), StatusCode::OK);
+            passed += 1;
+        }
+    }
+    assert_eq!(passed, 20, "the address's burst, counted over every key");
+    // Liveness is never limited.
+    assert_eq!(
+        client
+            .get(server.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_from_listed_origins_only_may_call_across_sites() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_authenticated_with(
+        dir.path(),
+        &[
+            ("WATCHPOST_API__ENABLE_CORS", "true"),
+            (
+                "WATCHPOST_API__CORS_ORIGINS",
+                "[\"https://soc.example.com\"]",
+            ),
+        ],
+    );
+    let client = http();
+    let preflight = |origin: &'static str| {
+        client
+            .request(Method::OPTIONS, server.url("/api/v1/alerts"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "x-api-key")
+            .send()
+    };
+    let allowed = preflight("https://soc.example.com").await.unwrap();
+    assert_eq!(
+        allowed
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap()),
+        Some("https://soc.example.com")
+    );
+    let allowed_headers = allowed.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap();
+    assert!(allowed_headers.contains("x-api-key"), "{allowed_headers}");
+    let other = preflight("https://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}

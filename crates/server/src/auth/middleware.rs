@@ -1,8 +1,10 @@
-//! The gate every request passes: the route's access rule, the caller's key, and the
-//! record of state-changing calls.
+//! The gate every request passes: the route's access rule, the caller's rate (per client
+//! address, then per key), the caller's key and role, and the record of state-changing
+//! calls.
 
 use super::access::{self, Access, Role};
 use super::keys::{self, KeyRing};
+use super::rate_limit::RateLimiter;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -44,6 +46,7 @@ impl Principal {
 pub struct Gate {
     ring: KeyRing,
     touched: Mutex<HashMap<String, Instant>>,
+    limiter: RateLimiter,
 }
 
 impl Gate {
@@ -51,7 +54,29 @@ impl Gate {
         Gate {
             ring,
             touched: Mutex::new(HashMap::new()),
+            limiter: RateLimiter::default(),
         }
+    }
+
+    /// Takes a request from `caller`'s allowance; the 429 to answer when there is none.
+    fn over_rate(&self, caller: &str, per_minute: u32, setting: &str) -> Option<Response> {
+        self.limiter.take(caller, per_minute).err().map(|wait| {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let mut response = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "more than {per_minute} requests a minute ({setting}); retry in {seconds} s"
+                ),
+            )
+            .with_details(serde_json::json!({ "retry_after_seconds": seconds }))
+            .into_response();
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+            response
+        })
     }
 
     pub fn ring(&self) -> &KeyRing {
@@ -154,7 +179,17 @@ pub async fn authorize(
             .into_response();
         }
     };
-    let principal = if state.config.get().api.enable_authentication {
+    let api = state.config.get().api.clone();
+    if api.enable_rate_limiting
+        && let Some(refused) = state.gate.over_rate(
+            &format!("ip:{}", peer.ip()),
+            api.rate_limit_per_ip_per_minute,
+            "api.rate_limit_per_ip_per_minute",
+        )
+    {
+        return refused;
+    }
+    let principal = if api.enable_authentication {
         match state.gate.authenticate(&state, request.headers()).await {
             Ok(principal) => principal,
             Err(e) => return e.into_response(),
@@ -168,7 +203,17 @@ pub async fn authorize(
         }
     };
     let path = request.uri().path().to_string();
-    let response = if principal.role < needed {
+    let over_rate = match (&principal.key_id, api.enable_rate_limiting) {
+        (Some(id), true) => state.gate.over_rate(
+            &format!("key:{id}"),
+            api.rate_limit_per_key_per_minute,
+            "api.rate_limit_per_key_per_minute",
+        ),
+        _ => None,
+    };
+    let response = if let Some(refused) = over_rate {
+        refused
+    } else if principal.role < needed {
         ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",

@@ -10,6 +10,7 @@
 pub mod access;
 pub mod keys;
 pub mod middleware;
+pub mod rate_limit;
 
 pub use access::{Access, Role};
 pub use keys::{KeyRing, NewKey};

@@ -38,18 +38,24 @@ impl Server {
     /// Like [`Server::start`], recording the host's process execs (off in the other
     /// helpers: every test runs processes, which would land in every server's store).
     pub fn start_recording_execs(dir: &Path) -> Server {
-        Server::spawn_with(dir, &[], 0, true, false)
+        Server::spawn_with(dir, &[], 0, true, false, &[])
     }
 
     /// Like [`Server::start`] with API authentication on, as a server runs by default
     /// (the other helpers turn it off, which the server allows on loopback, so that tests
     /// of other features need no keys; `tests/api_auth.rs` tests authentication).
     pub fn start_authenticated(dir: &Path) -> Server {
-        Server::spawn_with(dir, &[], 0, false, true)
+        Server::spawn_with(dir, &[], 0, false, true, &[])
+    }
+
+    /// Like [`Server::start_authenticated`] with settings given as environment variables
+    /// (`WATCHPOST_API__RATE_LIMIT_PER_KEY_PER_MINUTE`, ...).
+    pub fn start_authenticated_with(dir: &Path, env: &[(&str, &str)]) -> Server {
+        Server::spawn_with(dir, &[], 0, false, true, env)
     }
 
     fn spawn(dir: &Path, global: &[&str], port: u16) -> Server {
-        Server::spawn_with(dir, global, port, false, false)
+        Server::spawn_with(dir, global, port, false, false, &[])
     }
 
     fn spawn_with(
@@ -58,6 +64,7 @@ impl Server {
         port: u16,
         execs: bool,
         authentication: bool,
+        env: &[(&str, &str)],
     ) -> Server {
         let mut child = Command::new(BIN)
             .current_dir(dir)
@@ -70,6 +77,7 @@ impl Server {
                 "WATCHPOST_API__ENABLE_AUTHENTICATION",
                 authentication.to_string(),
             )
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
