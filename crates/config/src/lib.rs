@@ -20,7 +20,7 @@ mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use mask::mask_url;
-pub use reload::{ConfigHandle, ReloadOutcome};
+pub use reload::{ConfigHandle, ReloadOutcome, SaveError};
 pub use settings::*;
 
 use std::path::{Path, PathBuf};

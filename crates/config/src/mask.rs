@@ -41,6 +41,32 @@ pub(crate) fn mask_secrets(value: &mut Value) {
     }
 }
 
+/// Puts back, in an edited configuration, every value still masked as shown (`********`,
+/// or a URL whose password is masked) from the configuration in force, so that a shown
+/// configuration can be edited and saved without retyping its secrets.
+pub fn unmask(edited: &mut Value, current: &Value) {
+    match (edited, current) {
+        (Value::Object(map), Value::Object(now)) => {
+            for (key, v) in map.iter_mut() {
+                if let Some(old) = now.get(key) {
+                    unmask(v, old);
+                }
+            }
+        }
+        (Value::Array(items), Value::Array(now)) => {
+            for (v, old) in items.iter_mut().zip(now) {
+                unmask(v, old);
+            }
+        }
+        (Value::String(s), Value::String(old))
+            if s == MASK || (s.contains(MASK) && s.contains("://") && mask_url(old) == *s) =>
+        {
+            *s = old.clone();
+        }
+        _ => {}
+    }
+}
+
 /// `scheme://user:password@host/…` with the password masked.
 pub fn mask_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {

@@ -157,6 +157,44 @@ impl ConfigHandle {
         }
     }
 
+    /// Replaces the configuration file with `edited` (the configuration as JSON, as it is
+    /// shown: values still masked keep the file's own), then reloads it. The new text is
+    /// validated first; an invalid configuration is refused with its errors and nothing
+    /// changes. The file keeps its format, TOML or JSON, but not its comments; it is
+    /// written to a temporary file and renamed, so a reader never sees half of it.
+    pub fn save(&self, mut edited: serde_json::Value) -> Result<ReloadOutcome, SaveError> {
+        let path = self.path.as_deref().ok_or(SaveError::NoFile)?;
+        let in_file = Config::load_with_env(Some(path), std::iter::empty())
+            .map(|c| serde_json::to_value(c).unwrap_or_default())
+            .unwrap_or_else(|_| serde_json::to_value(&*self.get()).unwrap_or_default());
+        crate::mask::unmask(&mut edited, &in_file);
+        drop_nulls(&mut edited);
+        let format = crate::Format::of(path);
+        let text = match format {
+            crate::Format::Json => {
+                serde_json::to_string_pretty(&edited).map_err(|e| SaveError::Io(e.to_string()))?
+            }
+            crate::Format::Toml => {
+                let value: toml::Value = serde_json::from_value(edited).map_err(|e| {
+                    SaveError::Invalid(ConfigErrors::single(crate::ConfigError {
+                        file: None,
+                        line: None,
+                        column: None,
+                        key: None,
+                        message: format!("not a configuration: {e}"),
+                    }))
+                })?;
+                toml::to_string_pretty(&value).map_err(|e| SaveError::Io(e.to_string()))?
+            }
+        };
+        Config::parse(&text, format, Some(path)).map_err(SaveError::Invalid)?;
+        let temporary = path.with_extension("saving");
+        std::fs::write(&temporary, &text)
+            .and_then(|()| std::fs::rename(&temporary, path))
+            .map_err(|e| SaveError::Io(format!("writing {}: {e}", path.display())))?;
+        Ok(self.reload())
+    }
+
     /// Watches the configuration file and reloads it on every change until the returned
     /// watcher is dropped. Needs a Tokio runtime. Without a file there is nothing to watch.
     pub fn watch(self: &Arc<Self>) -> Result<Option<ConfigWatcher>, notify::Error> {
@@ -201,6 +239,28 @@ impl ConfigHandle {
     }
 }
 
+/// Why [`ConfigHandle::save`] changed nothing.
+#[derive(Debug)]
+pub enum SaveError {
+    /// The server runs on defaults and the environment: there is no file to write.
+    NoFile,
+    /// The new configuration is invalid.
+    Invalid(ConfigErrors),
+    Io(String),
+}
+
+/// Removes `null` values, which TOML cannot hold and which mean "the default" anyway.
+fn drop_nulls(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
 /// Keeps the file watch alive; dropping it stops reloading.
 pub struct ConfigWatcher {
     _watcher: notify::RecommendedWatcher,
@@ -216,6 +276,50 @@ impl Drop for ConfigWatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_saved_edit_keeps_masked_secrets_and_an_invalid_one_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("watchpost.toml");
+        let original =
+            "[storage]\nretention_days = 7\ndatabase_url = \"postgres://wp:hunter2@db/wp\"\n";
+        std::fs::write(&path, original).unwrap();
+        let handle = ConfigHandle::new(Config::load(Some(&path)).unwrap(), Some(path.clone()));
+        let mut shown = handle.get().masked_json();
+        assert!(!shown.to_string().contains("hunter2"));
+        shown["storage"]["retention_days"] = 30.into();
+        let outcome = handle.save(shown.clone()).unwrap();
+        assert!(
+            matches!(outcome, ReloadOutcome::Applied { .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(handle.get().storage.retention_days, 30);
+        assert_eq!(
+            handle.get().storage.database_url,
+            "postgres://wp:hunter2@db/wp",
+            "the masked password came back from the file"
+        );
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert!(written.contains("retention_days = 30"), "{written}");
+
+        shown["storage"]["retention_days"] = 0.into();
+        let Err(SaveError::Invalid(errors)) = handle.save(shown) else {
+            panic!("an invalid edit is refused");
+        };
+        assert_eq!(errors.0[0].key.as_deref(), Some("storage.retention_days"));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            written,
+            "the file is untouched"
+        );
+        assert_eq!(handle.get().storage.retention_days, 30);
+
+        let defaults = ConfigHandle::new(Config::default(), None);
+        assert!(matches!(
+            defaults.save(serde_json::json!({})),
+            Err(SaveError::NoFile)
+        ));
+    }
 
     #[tokio::test]
     async fn a_watched_file_reloads_when_valid_and_keeps_the_old_config_when_not() {

@@ -155,6 +155,22 @@ fn cases() -> Vec<Case> {
             404,
         ),
         case("GET", "/api/v1/api-calls", "/api/v1/api-calls", None, 200),
+        case(
+            "GET",
+            "/api/v1/metrics",
+            "/api/v1/metrics?host=web-1&metric=cpu.percent&step=5m",
+            None,
+            200,
+        ),
+        case("GET", "/api/v1/config", "/api/v1/config", None, 200),
+        // This server runs without a configuration file: nothing to write.
+        case(
+            "PUT",
+            "/api/v1/config",
+            "/api/v1/config",
+            Some(json!({"config": {}})),
+            409,
+        ),
     ]
 }
 

@@ -944,4 +944,90 @@ async fn the_servers_own_host_metrics_become_downsampled_series() {
     );
     let root = series("disk.used_percent:/");
     assert!(!root["points"].as_array().unwrap().is_empty(), "{root}");
+
+    // The same series over the API, and its parameters checked.
+    let http = http();
+    let api = get_json(
+        &http,
+        _server.url(&format!(
+            "/api/v1/metrics?host={host}&metric=cpu.percent&step=1m"
+        )),
+    )
+    .await;
+    assert_eq!(api["step_seconds"], 60);
+    assert!(!api["points"].as_array().unwrap().is_empty(), "{api}");
+    for (query, parameter) in [
+        ("metric=cpu.percent", "host"),
+        (&*format!("host={host}&metric=cpu.percent&step=10s"), "step"),
+        (
+            &*format!("host={host}&metric=cpu.percent&step=1m&from=2020-01-01T00:00:00Z"),
+            "step",
+        ),
+    ] {
+        let refused = get_json(&http, _server.url(&format!("/api/v1/metrics?{query}"))).await;
+        assert_eq!(
+            refused["error"]["details"]["parameter"], parameter,
+            "{query}: {refused}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_configuration_is_shown_masked_and_edited_with_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("watchpost.toml");
+    std::fs::write(
+        &cfg,
+        "[storage]\nretention_days = 7\n\n[alerting.route]\nreceiver = \"ops\"\n\n[[alerting.channels]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\nsecret = \"s3cret-signing-key\"\n",
+    )
+    .unwrap();
+    let cfg_text = cfg.display().to_string();
+    let server = Server::start_with(dir.path(), &["--config", &cfg_text]);
+    let http = http();
+    let shown = get_json(&http, server.url("/api/v1/config")).await;
+    assert!(
+        !shown.to_string().contains("s3cret"),
+        "secrets are masked: {shown}"
+    );
+    assert_eq!(shown["path"], cfg_text);
+
+    // A valid edit of what was shown: written, in force at once, the secret kept.
+    let mut config = shown["config"].clone();
+    config["storage"]["retention_days"] = 30.into();
+    let saved = http
+        .put(server.url("/api/v1/config"))
+        .json(&serde_json::json!({ "config": config }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200);
+    let saved: serde_json::Value = saved.json().await.unwrap();
+    assert_eq!(saved["applied"], true, "{saved}");
+    let now = get_json(&http, server.url("/api/v1/config")).await;
+    assert_eq!(now["config"]["storage"]["retention_days"], 30);
+    let written = std::fs::read_to_string(&cfg).unwrap();
+    assert!(written.contains("retention_days = 30"), "{written}");
+    assert!(
+        written.contains("s3cret-signing-key"),
+        "the masked secret is kept: {written}"
+    );
+
+    // An invalid one is refused with the key named, and nothing changes.
+    config["storage"]["retention_days"] = 0.into();
+    let refused = http
+        .put(server.url("/api/v1/config"))
+        .json(&serde_json::json!({ "config": config }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    let refused: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(refused["error"]["code"], "invalid_config");
+    assert_eq!(
+        refused["error"]["details"]["errors"][0]["key"], "storage.retention_days",
+        "{refused}"
+    );
+    assert_eq!(std::fs::read_to_string(&cfg).unwrap(), written);
+    let still = get_json(&http, server.url("/api/v1/config")).await;
+    assert_eq!(still["config"]["storage"]["retention_days"], 30);
 }

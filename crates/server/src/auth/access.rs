@@ -11,7 +11,7 @@ pub enum Role {
     Viewer,
     /// Also triages alerts, silences, posts events and asks for web verdicts.
     Analyst,
-    /// Also manages API keys and reads the record of API calls.
+    /// Also manages API keys, changes the configuration and reads the record of API calls.
     Admin,
 }
 
@@ -85,6 +85,9 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/api-keys", ADMIN),
     ("DELETE", "/api/v1/api-keys/{id}", ADMIN),
     ("GET", "/api/v1/api-calls", ADMIN),
+    ("GET", "/api/v1/metrics", VIEWER),
+    ("GET", "/api/v1/config", VIEWER),
+    ("PUT", "/api/v1/config", ADMIN),
 ];
 
 /// The access `method` on the registered route `path` needs; `None` for a route missing

@@ -2,10 +2,12 @@
 
 mod alerts;
 mod api_keys;
+mod config;
 mod detections;
 mod events;
 mod health;
 mod ids;
+mod metric_series;
 mod metrics;
 mod senders;
 mod silences;
@@ -55,6 +57,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/api-keys/{id}", delete(api_keys::revoke))
         .route("/api/v1/api-calls", get(api_keys::calls))
+        .route("/api/v1/metrics", get(metric_series::series))
+        .route("/api/v1/config", get(config::show).put(config::replace))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::middleware::authorize,
