@@ -19,6 +19,7 @@ pub mod metrics;
 mod outbox;
 mod query;
 mod sql;
+pub mod statistics;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -200,6 +201,16 @@ pub trait Store: Send + Sync {
         to: DateTime<Utc>,
         step_seconds: i64,
     ) -> Result<Vec<metrics::MetricPoint>, StoreError>;
+
+    /// Counts over `[from, to)`: detections by severity, detector, host, address and rule,
+    /// detections per bucket of `bucket_seconds` (widened to at most 1,000 buckets), alerts
+    /// by status, events stored, and hosts' latest figures.
+    async fn statistics(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket_seconds: i64,
+    ) -> Result<statistics::Statistics, StoreError>;
 
     /// Stores a new API key.
     async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;

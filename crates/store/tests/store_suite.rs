@@ -36,6 +36,7 @@ suite!(
     a_redelivered_batch_is_stored_once,
     senders_register_and_report_when_they_were_last_seen,
     api_keys_and_calls_are_kept,
+    statistics_count_what_happened_in_the_range,
     large_batches_are_chunked,
     detections_filter_by_rule_host_ip_and_severity,
     alerts_upsert_by_fingerprint_and_filter,
@@ -367,6 +368,62 @@ async fn api_keys_and_calls_are_kept(store: Arc<dyn Store>) {
     let statuses: Vec<u16> = calls.iter().map(|c| c.status).collect();
     assert_eq!(statuses, [204, 403], "newest first, bounded");
     assert_eq!(calls[0].client_ip.as_deref(), Some("10.0.0.9"));
+}
+
+async fn statistics_count_what_happened_in_the_range(store: Arc<dyn Store>) {
+    // 30 detections one second apart: severities cycle over 5, rules over 3, hosts over
+    // 2, addresses over 4; rule-0 carries ATT&CK tags.
+    let detections: Vec<Detection> = (0..30)
+        .map(|i| {
+            let mut d = detection(i);
+            if d.rule_id == "rule-0" {
+                d.attack.tactics = vec!["TA0002".into()];
+                d.attack.techniques = vec!["T1059".into()];
+            }
+            d
+        })
+        .collect();
+    store.insert_detections(&detections).await.unwrap();
+    store
+        .insert_events(&(0..12).map(event).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let from = base_time();
+    let stats = store
+        .statistics(from, from + Duration::seconds(20), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        stats.detections, 20,
+        "the range is half-open: seconds 0 to 19"
+    );
+    assert_eq!(stats.events, 12);
+    let severity: i64 = stats.by_severity.iter().map(|c| c.count).sum();
+    assert_eq!(severity, 20);
+    assert!(
+        stats.by_severity.iter().all(|c| c.count == 4),
+        "{:?}",
+        stats.by_severity
+    );
+    assert_eq!(stats.by_host.len(), 2);
+    assert_eq!(stats.by_source_ip.len(), 4);
+    assert_eq!(stats.by_detector[0].key, "sigma");
+    let rule0 = stats
+        .by_rule
+        .iter()
+        .find(|r| r.rule_id == "rule-0")
+        .unwrap();
+    assert_eq!((rule0.count, rule0.title.as_str()), (7, "Test rule"));
+    assert_eq!(rule0.tactics, ["TA0002"]);
+    assert_eq!(rule0.techniques, ["T1059"]);
+    assert_eq!(stats.bucket_seconds, 10);
+    let per_bucket: Vec<i64> = stats
+        .over_time
+        .iter()
+        .map(|b| b.by_severity.values().sum())
+        .collect();
+    assert_eq!(per_bucket, [10, 10]);
+    assert_eq!(stats.over_time[1].start, from + Duration::seconds(10));
 }
 
 async fn large_batches_are_chunked(store: Arc<dyn Store>) {

@@ -163,6 +163,14 @@ fn cases() -> Vec<Case> {
             200,
         ),
         case("GET", "/api/v1/config", "/api/v1/config", None, 200),
+        case("GET", "/api/v1/statistics", "/api/v1/statistics", None, 200),
+        case(
+            "GET",
+            "/api/v1/dashboard/summary",
+            "/api/v1/dashboard/summary",
+            None,
+            200,
+        ),
         // This server runs without a configuration file: nothing to write.
         case(
             "PUT",

@@ -440,6 +440,43 @@ async fn live_detection_runs_builtin_and_folder_rules_and_reloads_them() {
         "{certutil:?}"
     );
 
+    // The same detections counted for analysts and the dashboard.
+    let stats = get_json(&http, server.url("/api/v1/statistics?bucket=1h")).await;
+    assert_eq!(stats["detections"], 2, "{stats}");
+    assert_eq!(stats["events"], 3);
+    let hosts: HashSet<&str> = stats["by_host"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, HashSet::from(["web-1", "ws-1"]));
+    assert_eq!(stats["by_tactic"]["TA0002"], 1, "{stats}");
+    let summary = get_json(&http, server.url("/api/v1/dashboard/summary?window=1h")).await;
+    assert_eq!(
+        summary["top_rules"].as_array().unwrap().len(),
+        2,
+        "{summary}"
+    );
+    assert!(
+        summary["attack_heatmap"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["tactic"] == "TA0002" && c["technique"] == "T1059.004" && c["count"] == 1),
+        "{summary}"
+    );
+    let total: i64 = summary["over_time"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["by_severity"].as_object().unwrap().values())
+        .map(|n| n.as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 2);
+    let refused = get_json(&http, server.url("/api/v1/dashboard/summary?window=10s")).await;
+    assert_eq!(refused["error"]["details"]["parameter"], "window");
+
     // A new rule file takes effect without a restart.
     std::fs::write(
         rules.join("b.yml"),

@@ -11,6 +11,7 @@ mod metric_series;
 mod metrics;
 mod senders;
 mod silences;
+mod statistics;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -58,6 +59,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/api-keys/{id}", delete(api_keys::revoke))
         .route("/api/v1/api-calls", get(api_keys::calls))
         .route("/api/v1/metrics", get(metric_series::series))
+        .route("/api/v1/statistics", get(statistics::statistics))
+        .route("/api/v1/dashboard/summary", get(statistics::dashboard))
         .route("/api/v1/config", get(config::show).put(config::replace))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -10,6 +10,7 @@ mod metrics;
 mod migrations;
 mod outbox;
 mod senders;
+mod statistics;
 
 use crate::{Backend, Store, StoreError};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -308,6 +309,15 @@ impl Store for SqlStore {
 
     async fn stats(&self) -> Result<crate::StoreStats, StoreError> {
         maintenance::stats(self).await
+    }
+
+    async fn statistics(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+        bucket_seconds: i64,
+    ) -> Result<crate::statistics::Statistics, StoreError> {
+        statistics::statistics(self, from, to, bucket_seconds).await
     }
 
     async fn insert_api_key(&self, key: &crate::ApiKey) -> Result<(), StoreError> {
