@@ -55,6 +55,8 @@ pub struct AlertDesk {
     fold_rx: std::sync::Mutex<Option<mpsc::Receiver<Vec<Detection>>>>,
     /// Detections of concurrent callers share a transaction.
     inserts: crate::group_commit::GroupCommit,
+    /// Where stored detections and changed alerts are announced (the live stream).
+    hub: crate::stream::Hub,
 }
 
 /// A status change someone asks for.
@@ -71,6 +73,7 @@ impl AlertDesk {
     pub async fn start(
         store: Arc<dyn Store>,
         config: &AlertingConfig,
+        hub: crate::stream::Hub,
     ) -> anyhow::Result<Arc<AlertDesk>> {
         let policy = Policy::compile(config).map_err(|errors| {
             anyhow::anyhow!(
@@ -93,6 +96,7 @@ impl AlertDesk {
             fold_tx,
             fold_rx: std::sync::Mutex::new(Some(fold_rx)),
             inserts: Default::default(),
+            hub,
             deliverer: Deliverer::new(store.clone(), channels),
             store,
             pipeline: Mutex::new(Pipeline::new(Arc::new(policy))),
@@ -182,6 +186,9 @@ impl AlertDesk {
         }
         self.inserts
             .insert(self.store.as_ref(), detections, |written| async move {
+                for detection in &written {
+                    self.hub.publish("detections", detection);
+                }
                 let count = written.len();
                 if self.fold_tx.send(written).await.is_err() {
                     tracing::warn!(
@@ -221,6 +228,9 @@ impl AlertDesk {
         let changed: Vec<Alert> = touched.iter().filter_map(|fp| alerts.remove(fp)).collect();
         let folded: Vec<Uuid> = detections.iter().map(|d| d.id).collect();
         self.store.fold_into_alerts(&changed, &folded).await?;
+        for alert in &changed {
+            self.hub.publish("alerts", alert);
+        }
         {
             let mut pipeline = self.pipeline.lock().await;
             for alert in &changed {
@@ -287,6 +297,7 @@ impl AlertDesk {
         };
         if changed {
             self.store.upsert_alert(&alert).await?;
+            self.hub.publish("alerts", &alert);
             self.pipeline.lock().await.observe(&alert, now);
             self.step(now, Step::DueGroups).await;
         }
@@ -447,17 +458,25 @@ mod tests {
         let fp = Fingerprint::of_detection(&detections[0], &BTreeMap::new());
         assert!(store.get_alert_by_fingerprint(&fp).await.unwrap().is_none());
 
-        let _desk = AlertDesk::start(store.clone(), &AlertingConfig::default())
-            .await
-            .unwrap();
+        let _desk = AlertDesk::start(
+            store.clone(),
+            &AlertingConfig::default(),
+            crate::stream::Hub::default(),
+        )
+        .await
+        .unwrap();
         let alert = store.get_alert_by_fingerprint(&fp).await.unwrap().unwrap();
         assert_eq!(alert.count, 3);
         assert!(store.unfolded_detections(10).await.unwrap().is_empty());
 
         // A second start finds nothing left to fold: the count stays.
-        let _again = AlertDesk::start(store.clone(), &AlertingConfig::default())
-            .await
-            .unwrap();
+        let _again = AlertDesk::start(
+            store.clone(),
+            &AlertingConfig::default(),
+            crate::stream::Hub::default(),
+        )
+        .await
+        .unwrap();
         let alert = store.get_alert_by_fingerprint(&fp).await.unwrap().unwrap();
         assert_eq!(alert.count, 3);
     }
@@ -476,9 +495,13 @@ mod tests {
         raw.close().await;
         assert!(store.unfolded_detections(10).await.is_err());
         assert!(
-            AlertDesk::start(store.clone(), &AlertingConfig::default())
-                .await
-                .is_ok()
+            AlertDesk::start(
+                store.clone(),
+                &AlertingConfig::default(),
+                crate::stream::Hub::default(),
+            )
+            .await
+            .is_ok()
         );
     }
 }

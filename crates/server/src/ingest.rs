@@ -179,6 +179,7 @@ fn writers_for(store: &dyn Store) -> usize {
 pub fn start(
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    hub: crate::stream::Hub,
     detection: Option<(Arc<DetectionEngine>, Arc<AlertDesk>)>,
 ) -> (IngestQueue, IngestWriter) {
     let (tx, rx) = mpsc::channel(QUEUE_REQUESTS);
@@ -191,6 +192,7 @@ pub fn start(
             stopped.clone(),
             store.clone(),
             metrics.clone(),
+            hub.clone(),
             detection.clone(),
         ));
     }
@@ -202,6 +204,7 @@ async fn run_writer(
     mut stopped: tokio::sync::watch::Receiver<bool>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    hub: crate::stream::Hub,
     detection: Option<(Arc<DetectionEngine>, Arc<AlertDesk>)>,
 ) {
     loop {
@@ -232,7 +235,7 @@ async fn run_writer(
             group
         };
         let stored = write_group(&*store, &metrics, group).await;
-        record_metric_series(&*store, &stored).await;
+        record_metric_series(&*store, &hub, &stored).await;
         if let Some((engine, alerts)) = &detection {
             detect_and_store(engine, alerts, &metrics, &stored).await;
         }
@@ -241,7 +244,7 @@ async fn run_writer(
 
 /// Folds the host metrics in stored metric events (the server's own, the agents') into the
 /// downsampled series.
-async fn record_metric_series(store: &dyn Store, events: &[Event]) {
+async fn record_metric_series(store: &dyn Store, hub: &crate::stream::Hub, events: &[Event]) {
     let samples: Vec<MetricSample> = events
         .iter()
         .filter(|e| e.event.kind == "metric")
@@ -260,6 +263,7 @@ async fn record_metric_series(store: &dyn Store, events: &[Event]) {
     if samples.is_empty() {
         return;
     }
+    hub.publish("metrics", &samples);
     if let Err(e) = store.record_metric_samples(&samples).await {
         tracing::warn!(error = %e, samples = samples.len(), "host metrics could not be added to their series");
     }

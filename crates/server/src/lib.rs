@@ -24,6 +24,7 @@ mod retention;
 mod routes;
 mod silent_agents;
 pub mod state;
+pub mod stream;
 
 pub use routes::router;
 
@@ -71,12 +72,14 @@ pub async fn serve(
     let metrics = Arc::new(metrics::Metrics::new());
     let detection = detection::DetectionEngine::load(&settings.detection);
     let rules_watcher = detection.watch(config.clone());
-    let alerts = alerting::AlertDesk::start(store.clone(), &settings.alerting)
+    let hub = stream::Hub::default();
+    let alerts = alerting::AlertDesk::start(store.clone(), &settings.alerting, hub.clone())
         .await
         .context("starting the alert pipeline")?;
     let (ingest, writer) = ingest::start(
         store.clone(),
         metrics.clone(),
+        hub.clone(),
         Some((detection.clone(), alerts.clone())),
     );
     let state = AppState {
@@ -87,6 +90,7 @@ pub async fn serve(
         detection,
         alerts: alerts.clone(),
         gate: Arc::new(auth::middleware::Gate::new(ring)),
+        hub,
         web: Arc::new(web_shield(&settings.web)),
         started: Instant::now(),
     };

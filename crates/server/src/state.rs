@@ -17,6 +17,8 @@ pub struct AppState {
     pub detection: Arc<crate::detection::DetectionEngine>,
     /// Folds detections into alerts and runs the alert pipeline.
     pub alerts: Arc<crate::alerting::AlertDesk>,
+    /// The live stream's publisher.
+    pub hub: crate::stream::Hub,
     /// API keys and roles.
     pub gate: Arc<crate::auth::middleware::Gate>,
     /// Web inspection for `POST /api/v1/ids/analyze`.

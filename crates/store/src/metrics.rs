@@ -14,7 +14,7 @@ pub const ROLLUP_STEPS: [i64; 2] = [60, 3600];
 pub const MAX_SERIES_POINTS: usize = 10_000;
 
 /// One measured value: `cpu.percent` of `web-1` at a time.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MetricSample {
     pub host: String,
     pub metric: String,

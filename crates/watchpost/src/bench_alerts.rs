@@ -85,7 +85,7 @@ async fn run(
         alerting,
         ..Config::default()
     };
-    let desk = AlertDesk::start(store, &config.alerting).await?;
+    let desk = AlertDesk::start(store, &config.alerting, Default::default()).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let tasks = desk.run(ConfigHandle::new(config, None), stopped);
 

@@ -86,6 +86,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("DELETE", "/api/v1/api-keys/{id}", ADMIN),
     ("GET", "/api/v1/api-calls", ADMIN),
     ("GET", "/api/v1/metrics", VIEWER),
+    ("GET", "/api/v1/stream", VIEWER),
     ("GET", "/api/v1/statistics", VIEWER),
     ("GET", "/api/v1/dashboard/summary", VIEWER),
     ("GET", "/api/v1/config", VIEWER),

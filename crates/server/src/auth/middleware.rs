@@ -99,6 +99,13 @@ impl Gate {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.strip_prefix("Bearer "))
             })
+            // Browsers cannot set headers on a WebSocket: the key comes as a subprotocol.
+            .or_else(|| {
+                headers
+                    .get("sec-websocket-protocol")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.split(',').map(str::trim).find(|p| p.starts_with("wpk_")))
+            })
             .ok_or_else(|| {
                 refused(
                     "send an API key as `X-API-Key: wpk_…` or `Authorization: Bearer wpk_…`".into(),

@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/api-keys/{id}", delete(api_keys::revoke))
         .route("/api/v1/api-calls", get(api_keys::calls))
         .route("/api/v1/metrics", get(metric_series::series))
+        .route("/api/v1/stream", get(crate::stream::stream))
         .route("/api/v1/statistics", get(statistics::statistics))
         .route("/api/v1/dashboard/summary", get(statistics::dashboard))
         .route("/api/v1/config", get(config::show).put(config::replace))

@@ -71,6 +71,12 @@ pub async fn ingest(
         )
         .await
         .map_err(ApiError::store)?;
+    state.hub.publish(
+        "agents",
+        &json!({"id": sender.id, "name": sender.name, "kind": sender.kind,
+                "version": batch.sender.version, "address": peer.ip().to_string(),
+                "last_seen": chrono::Utc::now()}),
+    );
     Ok(Json(json!({
         "sequence": batch.sequence,
         "accepted": {"events": accepted_events, "detections": detections.len()},
