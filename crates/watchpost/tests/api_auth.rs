@@ -163,6 +163,23 @@ fn cases() -> Vec<Case> {
             200,
         ),
         case("GET", "/api/v1/config", "/api/v1/config", None, 200),
+        case("GET", "/api/v1/blocklist", "/api/v1/blocklist", None, 200),
+        // A plain GET is not a WebSocket upgrade (tests/stream.rs upgrades).
+        case("GET", "/api/v1/stream", "/api/v1/stream", None, 400),
+        case(
+            "POST",
+            "/api/v1/blocklist",
+            "/api/v1/blocklist",
+            Some(json!({"ip": "203.0.113.66", "minutes": 5, "reason": "scanner"})),
+            201,
+        ),
+        case(
+            "DELETE",
+            "/api/v1/blocklist/{ip}",
+            "/api/v1/blocklist/198.51.100.1",
+            None,
+            404,
+        ),
         case("GET", "/api/v1/statistics", "/api/v1/statistics", None, 200),
         case(
             "GET",

@@ -675,6 +675,54 @@ detection:
 }
 
 #[tokio::test]
+async fn a_block_made_over_the_api_holds_for_analyze_until_lifted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let http = http();
+    let made = http
+        .post(server.url("/api/v1/blocklist"))
+        .json(&json!({"ip": "203.0.113.66", "minutes": 10, "reason": "credential stuffing"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    let listed = get_json(&http, server.url("/api/v1/blocklist")).await;
+    assert_eq!(listed["items"][0]["ip"], "203.0.113.66");
+    assert_eq!(listed["items"][0]["reason"], "credential stuffing");
+    assert!(listed["items"][0]["seconds_left"].as_u64().unwrap() > 590);
+    let verdict: Value = http
+        .post(server.url("/api/v1/ids/analyze"))
+        .json(&json!({"method": "GET", "path": "/", "client_ip": "203.0.113.66"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verdict["decision"]["action"], "block", "{verdict}");
+    let lifted = http
+        .delete(server.url("/api/v1/blocklist/203.0.113.66"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lifted.status(), 204);
+    assert_eq!(
+        get_json(&http, server.url("/api/v1/blocklist")).await["items"],
+        json!([])
+    );
+    let bad: Value = http
+        .post(server.url("/api/v1/blocklist"))
+        .json(&json!({"ip": "not-an-ip", "minutes": 10, "reason": "x"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bad["error"]["details"]["parameter"], "ip");
+}
+
+#[tokio::test]
 async fn the_analyze_endpoint_inspects_request_profiles_and_stores_findings() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());

@@ -88,6 +88,21 @@ impl Blocklist {
             .is_some()
     }
 
+    /// Every block in force: address, reason and time left, the soonest to end first.
+    pub fn entries(&self) -> Vec<(IpAddr, String, Duration)> {
+        let now = Instant::now();
+        let mut out: Vec<(IpAddr, String, Duration)> = self
+            .entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, b)| b.until > now)
+            .map(|(ip, b)| (*ip, b.reason.clone(), b.until - now))
+            .collect();
+        out.sort_by_key(|(ip, _, left)| (*left, *ip));
+        out
+    }
+
     /// Blocks in force.
     pub fn len(&self) -> usize {
         let now = Instant::now();

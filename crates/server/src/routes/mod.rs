@@ -2,6 +2,7 @@
 
 mod alerts;
 mod api_keys;
+mod blocklist;
 mod config;
 mod detections;
 mod events;
@@ -59,6 +60,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/api-keys/{id}", delete(api_keys::revoke))
         .route("/api/v1/api-calls", get(api_keys::calls))
         .route("/api/v1/metrics", get(metric_series::series))
+        .route(
+            "/api/v1/blocklist",
+            get(blocklist::list).post(blocklist::block),
+        )
+        .route("/api/v1/blocklist/{ip}", delete(blocklist::unblock))
         .route("/api/v1/stream", get(crate::stream::stream))
         .route("/api/v1/statistics", get(statistics::statistics))
         .route("/api/v1/dashboard/summary", get(statistics::dashboard))
