@@ -60,9 +60,27 @@ impl Default for Correlating {
     }
 }
 
+/// A loaded rule as the API lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleInfo {
+    pub id: String,
+    pub title: String,
+    pub level: watchpost_core::Severity,
+    pub status: Option<String>,
+    pub tactics: Vec<String>,
+    pub techniques: Vec<String>,
+    pub logsource: watchpost_sigma::LogSource,
+    pub path: String,
+    /// A correlation rule (counts matches of others) rather than a single-event one.
+    pub correlation: bool,
+    pub enabled: bool,
+}
+
 /// The live rule set.
 pub struct DetectionEngine {
     live: ArcSwap<LiveRules>,
+    /// Rules people turned off (by id): loaded, listed, but not run.
+    disabled: ArcSwap<std::collections::HashSet<String>>,
     status: Mutex<RulesStatus>,
     loaded_from: Mutex<DetectionConfig>,
 }
@@ -72,6 +90,7 @@ impl DetectionEngine {
     pub fn load(config: &DetectionConfig) -> Arc<DetectionEngine> {
         let engine = Arc::new(DetectionEngine {
             live: ArcSwap::from_pointee(LiveRules::default()),
+            disabled: ArcSwap::from_pointee(Default::default()),
             status: Mutex::new(RulesStatus::default()),
             loaded_from: Mutex::new(config.clone()),
         });
@@ -126,6 +145,41 @@ impl DetectionEngine {
         *self.loaded_from.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
     }
 
+    /// Replaces the set of rules turned off.
+    pub fn set_disabled(&self, ids: impl IntoIterator<Item = String>) {
+        self.disabled.store(Arc::new(ids.into_iter().collect()));
+    }
+
+    /// Every loaded rule, by id.
+    pub fn rules(&self) -> Vec<RuleInfo> {
+        let live = self.live.load();
+        let disabled = self.disabled.load();
+        let correlations: std::collections::HashSet<&str> = live
+            .rules
+            .correlation_rules()
+            .map(|r| r.id.as_str())
+            .collect();
+        let mut out: Vec<RuleInfo> = live
+            .rules
+            .rules()
+            .iter()
+            .map(|r| RuleInfo {
+                id: r.id.clone(),
+                title: r.title.clone(),
+                level: r.level,
+                status: r.status.clone(),
+                tactics: r.attack.tactics.clone(),
+                techniques: r.attack.techniques.clone(),
+                logsource: r.logsource.clone(),
+                path: r.path.clone(),
+                correlation: correlations.contains(r.id.as_str()),
+                enabled: !disabled.contains(&r.id),
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
     pub fn status(&self) -> RulesStatus {
         self.status
             .lock()
@@ -136,6 +190,7 @@ impl DetectionEngine {
     /// Every rule match on `events`, and every correlation they complete, as detections.
     pub fn detect(&self, events: &[Event]) -> Vec<Detection> {
         let live = self.live.load();
+        let disabled = self.disabled.load();
         let rules = &live.rules;
         let mut out = Vec::new();
         let mut correlated = Vec::new();
@@ -162,6 +217,10 @@ impl DetectionEngine {
         }
         drop(correlating);
         out.extend(hits.iter().map(correlation_detection));
+        // A rule turned off raises nothing (its matches still count for correlations).
+        if !disabled.is_empty() {
+            out.retain(|d| !disabled.contains(&d.rule_id));
+        }
         out
     }
 

@@ -95,6 +95,9 @@ pub async fn serve(
         started: Instant::now(),
     };
 
+    routes::load_disabled(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the rules turned off: {}", e.message))?;
     let watcher = config.watch().context("watching the configuration file")?;
     let retention = tokio::spawn(retention::run(state.clone()));
     let silent_agents = tokio::spawn(silent_agents::run(state.clone()));

@@ -120,6 +120,14 @@ pub struct ApiKey {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
+/// A rule someone turned off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DisabledRule {
+    pub rule_id: String,
+    pub disabled_at: DateTime<Utc>,
+    pub disabled_by: String,
+}
+
 /// One state-changing API call: who, what, when, from where, and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApiCall {
@@ -211,6 +219,17 @@ pub trait Store: Send + Sync {
         to: DateTime<Utc>,
         bucket_seconds: i64,
     ) -> Result<statistics::Statistics, StoreError>;
+
+    /// Rules turned off: id, when and by whom.
+    async fn disabled_rules(&self) -> Result<Vec<DisabledRule>, StoreError>;
+
+    /// Turns a rule off (recording who) or back on; whether anything changed.
+    async fn set_rule_enabled(
+        &self,
+        rule_id: &str,
+        enabled: bool,
+        by: &str,
+    ) -> Result<bool, StoreError>;
 
     /// Stores a new API key.
     async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;

@@ -364,6 +364,16 @@ async fn api_keys_and_calls_are_kept(store: Arc<dyn Store>) {
             .await
             .unwrap();
     }
+    assert!(store.set_rule_enabled("r1", false, "ana").await.unwrap());
+    assert!(
+        !store.set_rule_enabled("r1", false, "ana").await.unwrap(),
+        "already off"
+    );
+    let off = store.disabled_rules().await.unwrap();
+    assert_eq!((off.len(), off[0].disabled_by.as_str()), (1, "ana"));
+    assert!(store.set_rule_enabled("r1", true, "ana").await.unwrap());
+    assert!(store.disabled_rules().await.unwrap().is_empty());
+
     let calls = store.recent_api_calls(2).await.unwrap();
     let statuses: Vec<u16> = calls.iter().map(|c| c.status).collect();
     assert_eq!(statuses, [204, 403], "newest first, bounded");
@@ -792,7 +802,7 @@ async fn stats_count_rows_and_report_the_schema(store: Arc<dyn Store>) {
         .unwrap();
     let stats = store.stats().await.unwrap();
     assert_eq!(stats.backend, store.backend());
-    assert_eq!(stats.schema_version, 6);
+    assert_eq!(stats.schema_version, 7);
     let rows: Vec<(String, i64)> = stats
         .tables
         .iter()

@@ -164,6 +164,24 @@ fn cases() -> Vec<Case> {
         ),
         case("GET", "/api/v1/config", "/api/v1/config", None, 200),
         case("GET", "/api/v1/blocklist", "/api/v1/blocklist", None, 200),
+        case("GET", "/api/v1/rules", "/api/v1/rules?limit=5", None, 200),
+        case(
+            "POST",
+            "/api/v1/rules/test",
+            "/api/v1/rules/test",
+            Some(
+                json!({"rule": "title: t\nid: 0b8d6a3e-5f0c-4d59-9a43-7c1e2f6d8b99\nlogsource: {product: linux, category: process_creation}\ndetection:\n  s:\n    CommandLine|contains: evil\n  condition: s\n",
+                        "events": [{"process": {"command_line": "evil"}}]}),
+            ),
+            200,
+        ),
+        case(
+            "PUT",
+            "/api/v1/rules/{id}",
+            "/api/v1/rules/no-such-rule",
+            Some(json!({"enabled": false})),
+            404,
+        ),
         // A plain GET is not a WebSocket upgrade (tests/stream.rs upgrades).
         case("GET", "/api/v1/stream", "/api/v1/stream", None, 400),
         case(

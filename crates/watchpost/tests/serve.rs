@@ -477,6 +477,70 @@ async fn live_detection_runs_builtin_and_folder_rules_and_reloads_them() {
     let refused = get_json(&http, server.url("/api/v1/dashboard/summary?window=10s")).await;
     assert_eq!(refused["error"]["details"]["parameter"], "window");
 
+    // Rules are listed, tested against pasted events, and turned off and on.
+    let listed = get_json(&http, server.url("/api/v1/rules?q=test%20rule")).await;
+    assert_eq!(
+        listed["items"][0]["id"], "aaaaaaaa-0000-4000-8000-000000000001",
+        "{listed}"
+    );
+    assert_eq!(listed["items"][0]["enabled"], true);
+    assert_eq!(listed["items"][0]["tactics"], json!(["TA0002"]));
+    let tested: Value = http
+        .post(server.url("/api/v1/rules/test"))
+        .json(
+            &json!({"rule": linux_rule("aaaaaaaa-0000-4000-8000-00000000000f", "pasted"),
+                      "events": [{"process": {"command_line": "run pasted thing"}},
+                                 {"process": {"command_line": "ls"}}]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let matched: Vec<bool> = tested["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["matched"].as_bool().unwrap())
+        .collect();
+    assert_eq!(matched, [true, false], "{tested}");
+    let broken: Value = http
+        .post(server.url("/api/v1/rules/test"))
+        .json(&json!({"rule": "title: x\ndetection: {condition: nope}\n", "events": [{}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(broken["error"]["code"], "invalid_rule", "{broken}");
+    let off = http
+        .put(server.url("/api/v1/rules/aaaaaaaa-0000-4000-8000-000000000001"))
+        .json(&json!({"enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), 200);
+    post(json!([{"host": {"name": "web-8"}, "process": {"command_line": "evil-a again"}}])).await;
+    let disabled = get_json(&http, server.url("/api/v1/rules?enabled=false")).await;
+    assert_eq!(disabled["items"].as_array().unwrap().len(), 1);
+    http.put(server.url("/api/v1/rules/aaaaaaaa-0000-4000-8000-000000000001"))
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    post(json!([{"host": {"name": "web-9"}, "process": {"command_line": "evil-a once more"}}]))
+        .await;
+    eventually("the rule on again detects", || async {
+        !detections("host=web-9").await.is_empty()
+    })
+    .await;
+    assert!(
+        detections("host=web-8").await.is_empty(),
+        "nothing was raised while the rule was off"
+    );
+
     // A new rule file takes effect without a restart.
     std::fs::write(
         rules.join("b.yml"),
@@ -514,7 +578,7 @@ async fn live_detection_runs_builtin_and_folder_rules_and_reloads_them() {
         detections("rule_id=aaaaaaaa-0000-4000-8000-000000000001")
             .await
             .len()
-            == 2
+            == 3
     })
     .await;
     let resp = http
@@ -532,7 +596,7 @@ async fn live_detection_runs_builtin_and_folder_rules_and_reloads_them() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("watchpost_detections_total 4"),
+        metrics.contains("watchpost_detections_total 5"),
         "{metrics}"
     );
 }

@@ -10,6 +10,7 @@ mod health;
 mod ids;
 mod metric_series;
 mod metrics;
+mod rules;
 mod senders;
 mod silences;
 mod statistics;
@@ -21,6 +22,8 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
 use serde_json::json;
 use uuid::Uuid;
+
+pub use rules::load_disabled;
 
 /// The server's router.
 pub fn router(state: AppState) -> Router {
@@ -60,6 +63,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/api-keys/{id}", delete(api_keys::revoke))
         .route("/api/v1/api-calls", get(api_keys::calls))
         .route("/api/v1/metrics", get(metric_series::series))
+        .route("/api/v1/rules", get(rules::list))
+        .route("/api/v1/rules/test", post(rules::test))
+        .route("/api/v1/rules/{id}", put(rules::switch))
         .route(
             "/api/v1/blocklist",
             get(blocklist::list).post(blocklist::block),

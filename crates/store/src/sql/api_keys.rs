@@ -1,8 +1,8 @@
-//! API keys (an HMAC of each secret, never the secret) and the record of state-changing
-//! API calls.
+//! What people set through the API: API keys (an HMAC of each secret, never the secret),
+//! the record of state-changing API calls, and rules turned off.
 
 use super::SqlStore;
-use crate::{ApiCall, ApiKey, StoreError};
+use crate::{ApiCall, ApiKey, DisabledRule, StoreError};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use watchpost_core::time::{from_millis, to_millis};
@@ -131,4 +131,48 @@ fn read_call(row: &sqlx::any::AnyRow) -> Result<ApiCall, StoreError> {
         status: u16::try_from(row.try_get::<i32, _>("status")?).unwrap_or(0),
         client_ip: row.try_get("client_ip")?,
     })
+}
+
+pub(super) async fn disabled_rules(store: &SqlStore) -> Result<Vec<DisabledRule>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT rule_id, disabled_at, disabled_by FROM disabled_rules ORDER BY rule_id",
+    )
+    .fetch_all(&store.pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(DisabledRule {
+                rule_id: row.try_get("rule_id")?,
+                disabled_at: from_millis(row.try_get("disabled_at")?),
+                disabled_by: row.try_get("disabled_by")?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn set_rule_enabled(
+    store: &SqlStore,
+    rule_id: &str,
+    enabled: bool,
+    by: &str,
+) -> Result<bool, StoreError> {
+    let _permit = store.write_permit().await;
+    let done = if enabled {
+        sqlx::query("DELETE FROM disabled_rules WHERE rule_id = $1")
+            .bind(rule_id.to_string())
+            .execute(&store.pool)
+            .await?
+    } else {
+        sqlx::query(
+            "INSERT INTO disabled_rules (rule_id, disabled_at, disabled_by) VALUES ($1, $2, $3) \
+             ON CONFLICT (rule_id) DO NOTHING",
+        )
+        .bind(rule_id.to_string())
+        .bind(to_millis(Utc::now()))
+        .bind(by.to_string())
+        .execute(&store.pool)
+        .await?
+    };
+    store.after_commit();
+    Ok(done.rows_affected() > 0)
 }

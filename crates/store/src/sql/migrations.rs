@@ -198,6 +198,15 @@ const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX IF NOT EXISTS api_calls_at ON api_calls (at)",
         ],
     },
+    Migration {
+        version: 7,
+        name: "rules turned off by people, with who and when",
+        statements: &["CREATE TABLE IF NOT EXISTS disabled_rules (
+                rule_id TEXT PRIMARY KEY,
+                disabled_at BIGINT NOT NULL,
+                disabled_by TEXT NOT NULL
+            )"],
+    },
 ];
 
 /// The schema version this build writes.

@@ -320,6 +320,19 @@ impl Store for SqlStore {
         statistics::statistics(self, from, to, bucket_seconds).await
     }
 
+    async fn disabled_rules(&self) -> Result<Vec<crate::DisabledRule>, StoreError> {
+        api_keys::disabled_rules(self).await
+    }
+
+    async fn set_rule_enabled(
+        &self,
+        rule_id: &str,
+        enabled: bool,
+        by: &str,
+    ) -> Result<bool, StoreError> {
+        api_keys::set_rule_enabled(self, rule_id, enabled, by).await
+    }
+
     async fn insert_api_key(&self, key: &crate::ApiKey) -> Result<(), StoreError> {
         api_keys::insert(self, key).await
     }
