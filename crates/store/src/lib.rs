@@ -220,6 +220,10 @@ pub trait Store: Send + Sync {
         bucket_seconds: i64,
     ) -> Result<statistics::Statistics, StoreError>;
 
+    /// Hosts seen in the last 30 days (metrics or detections), with their latest figures
+    /// and open alerts, by name; at most 10,000.
+    async fn hosts(&self, now: DateTime<Utc>) -> Result<Vec<statistics::HostSummary>, StoreError>;
+
     /// Rules turned off: id, when and by whom.
     async fn disabled_rules(&self) -> Result<Vec<DisabledRule>, StoreError>;
 

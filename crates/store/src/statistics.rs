@@ -39,6 +39,19 @@ pub struct HostHealth {
     pub disk_percent: Option<f64>,
 }
 
+/// A host the server knows of: from its metrics, its detections, its open alerts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HostSummary {
+    pub host: String,
+    /// The latest metric sample or detection.
+    pub last_seen: Option<DateTime<Utc>>,
+    pub cpu_percent: Option<f64>,
+    pub memory_percent: Option<f64>,
+    pub disk_percent: Option<f64>,
+    /// Firing and acknowledged alerts.
+    pub open_alerts: i64,
+}
+
 /// Counts of detections (and events and alerts) over `[from, to)`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Statistics {

@@ -433,6 +433,10 @@ async fn statistics_count_what_happened_in_the_range(store: Arc<dyn Store>) {
         .map(|b| b.by_severity.values().sum())
         .collect();
     assert_eq!(per_bucket, [10, 10]);
+    let hosts = store.hosts(from + Duration::days(1)).await.unwrap();
+    let names: Vec<&str> = hosts.iter().map(|h| h.host.as_str()).collect();
+    assert_eq!(names, ["host-0", "host-1"]);
+    assert_eq!(hosts[1].last_seen, Some(from + Duration::seconds(29)));
     assert_eq!(stats.over_time[1].start, from + Duration::seconds(10));
 }
 

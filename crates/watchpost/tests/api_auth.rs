@@ -80,6 +80,7 @@ fn cases() -> Vec<Case> {
             200,
         ),
         case("GET", "/api/v1/agents", "/api/v1/agents", None, 200),
+        case("GET", "/api/v1/hosts", "/api/v1/hosts", None, 200),
         case("GET", "/api/v1/alerts", "/api/v1/alerts", None, 200),
         case(
             "POST",

@@ -474,6 +474,17 @@ async fn live_detection_runs_builtin_and_folder_rules_and_reloads_them() {
         .map(|n| n.as_i64().unwrap())
         .sum();
     assert_eq!(total, 2);
+    let hosts = get_json(&http, server.url("/api/v1/hosts")).await;
+    let names: Vec<&str> = hosts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"web-1") && names.contains(&"ws-1"),
+        "{hosts}"
+    );
     let refused = get_json(&http, server.url("/api/v1/dashboard/summary?window=10s")).await;
     assert_eq!(refused["error"]["details"]["parameter"], "window");
 

@@ -70,6 +70,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/detections", VIEWER),
     ("POST", "/api/v1/ids/analyze", ANALYST),
     ("GET", "/api/v1/agents", VIEWER),
+    ("GET", "/api/v1/hosts", VIEWER),
     ("GET", "/api/v1/alerts", VIEWER),
     ("POST", "/api/v1/alerts/bulk", ANALYST),
     ("GET", "/api/v1/alerts/{id}", VIEWER),

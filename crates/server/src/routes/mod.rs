@@ -7,6 +7,7 @@ mod config;
 mod detections;
 mod events;
 mod health;
+mod hosts;
 mod ids;
 mod metric_series;
 mod metrics;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/ids/analyze", post(ids::analyze))
         .route(watchpost_ship::INGEST_PATH, post(senders::ingest))
         .route("/api/v1/agents", get(senders::list))
+        .route("/api/v1/hosts", get(hosts::list))
         .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/alerts/bulk", post(alerts::bulk))
         .route("/api/v1/alerts/{id}", get(alerts::get))

@@ -320,6 +320,13 @@ impl Store for SqlStore {
         statistics::statistics(self, from, to, bucket_seconds).await
     }
 
+    async fn hosts(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<crate::statistics::HostSummary>, StoreError> {
+        statistics::hosts(self, now).await
+    }
+
     async fn disabled_rules(&self) -> Result<Vec<crate::DisabledRule>, StoreError> {
         api_keys::disabled_rules(self).await
     }

@@ -5,7 +5,7 @@
 
 use super::SqlStore;
 use crate::StoreError;
-use crate::statistics::{Count, HostHealth, RuleCount, Statistics, TimeBucket};
+use crate::statistics::{Count, HostHealth, HostSummary, RuleCount, Statistics, TimeBucket};
 use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::BTreeMap;
@@ -212,4 +212,69 @@ async fn host_health(store: &SqlStore, now: DateTime<Utc>) -> Result<Vec<HostHea
         }
     }
     Ok(hosts.into_values().collect())
+}
+
+/// Hosts listed at most.
+const MAX_HOSTS: i64 = 10_000;
+
+pub(super) async fn hosts(
+    store: &SqlStore,
+    now: DateTime<Utc>,
+) -> Result<Vec<HostSummary>, StoreError> {
+    let since = to_millis(now) - 30 * 24 * 3600 * 1000;
+    let mut hosts: BTreeMap<String, HostSummary> = BTreeMap::new();
+    let seen = |host: String, at: i64, hosts: &mut BTreeMap<String, HostSummary>| {
+        let entry = hosts.entry(host.clone()).or_insert_with(|| HostSummary {
+            host,
+            ..HostSummary::default()
+        });
+        let at = from_millis(at);
+        if entry.last_seen.is_none_or(|t| t < at) {
+            entry.last_seen = Some(at);
+        }
+    };
+    let from_metrics = sqlx::query(AssertSqlSafe(format!(
+        "SELECT host, MAX(bucket) AS last FROM metric_rollups WHERE bucket >= $1 \
+         GROUP BY host ORDER BY host LIMIT {MAX_HOSTS}"
+    )))
+    .bind(since)
+    .fetch_all(&store.pool)
+    .await?;
+    for row in &from_metrics {
+        seen(row.try_get("host")?, row.try_get("last")?, &mut hosts);
+    }
+    let from_detections = sqlx::query(AssertSqlSafe(format!(
+        "SELECT host, MAX(ts) AS last FROM detections WHERE ts >= $1 AND host IS NOT NULL \
+         GROUP BY host ORDER BY host LIMIT {MAX_HOSTS}"
+    )))
+    .bind(since)
+    .fetch_all(&store.pool)
+    .await?;
+    for row in &from_detections {
+        seen(row.try_get("host")?, row.try_get("last")?, &mut hosts);
+    }
+    let open = sqlx::query(
+        "SELECT host, COUNT(*) AS n FROM alerts WHERE status IN ('firing', 'acknowledged') \
+         AND host IS NOT NULL GROUP BY host",
+    )
+    .fetch_all(&store.pool)
+    .await?;
+    for row in &open {
+        let host: String = row.try_get("host")?;
+        hosts
+            .entry(host.clone())
+            .or_insert_with(|| HostSummary {
+                host,
+                ..HostSummary::default()
+            })
+            .open_alerts = row.try_get("n")?;
+    }
+    for health in host_health(store, now).await? {
+        if let Some(entry) = hosts.get_mut(&health.host) {
+            entry.cpu_percent = health.cpu_percent;
+            entry.memory_percent = health.memory_percent;
+            entry.disk_percent = health.disk_percent;
+        }
+    }
+    Ok(hosts.into_values().take(MAX_HOSTS as usize).collect())
 }
