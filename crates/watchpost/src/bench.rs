@@ -33,7 +33,7 @@ pub struct IngestArgs {
 }
 
 /// A realistic mix: process executions with parents, network connections, logons.
-fn synthetic_event(i: usize) -> Event {
+pub(crate) fn synthetic_event(i: usize) -> Event {
     let host = format!("host-{:02}", i % 40);
     let value = match i % 3 {
         0 => serde_json::json!({

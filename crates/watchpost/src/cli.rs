@@ -370,6 +370,9 @@ pub enum BenchCommand {
     ExecCapture(crate::bench_exec::ExecCaptureArgs),
     /// What `watchpost agent` costs its host: CPU share and peak memory over a run.
     Agent(crate::bench_agent::AgentCostArgs),
+    /// The API under load over a store of a million events: alert list, dashboard
+    /// summary, live stream to many clients.
+    Api(crate::bench_api::ApiBenchArgs),
 }
 
 /// Loads the configuration or fails with every error listed.

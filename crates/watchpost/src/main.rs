@@ -8,6 +8,7 @@ mod api_key_cmd;
 mod bench;
 mod bench_agent;
 mod bench_alerts;
+mod bench_api;
 mod bench_exec;
 mod bench_proxy;
 mod cli;
@@ -252,6 +253,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Agent(args),
         } => bench_agent::run(&args),
+        Command::Bench {
+            command: BenchCommand::Api(args),
+        } => bench_api::api(args).await,
         Command::Version => {
             println!("watchpost {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -8,7 +8,7 @@ use crate::StoreError;
 use crate::statistics::{Count, HostHealth, HostSummary, RuleCount, Statistics, TimeBucket};
 use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, Row};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use watchpost_core::time::{from_millis, to_millis};
 use watchpost_core::{Detection, Severity};
 
@@ -16,6 +16,8 @@ use watchpost_core::{Detection, Severity};
 const MAX_RULES: i64 = 1000;
 /// Hosts, addresses and detectors listed, the most frequent first.
 const TOP: i64 = 10;
+/// Sample detections read per query.
+const SAMPLE_CHUNK: usize = 500;
 /// Buckets of the detections-over-time series, at most.
 const MAX_BUCKETS: i64 = 1000;
 
@@ -78,17 +80,32 @@ pub(super) async fn statistics(
          GROUP BY rule_id ORDER BY n DESC, k LIMIT {MAX_RULES}"
     ))
     .await?;
+    // One detection per rule, for its title and tags, read in a few queries.
+    let samples: Vec<String> = rule_rows
+        .iter()
+        .map(|r| r.try_get("sample"))
+        .collect::<Result<_, _>>()?;
+    let mut docs: HashMap<String, Detection> = HashMap::new();
+    for chunk in samples.chunks(SAMPLE_CHUNK) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id, doc FROM detections WHERE id IN ({})",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(id.clone());
+        }
+        for row in query.fetch_all(&store.pool).await? {
+            let doc: String = row.try_get("doc")?;
+            if let Ok(d) = serde_json::from_str::<Detection>(&doc) {
+                docs.insert(row.try_get("id")?, d);
+            }
+        }
+    }
     let mut by_rule = Vec::with_capacity(rule_rows.len());
-    for row in &rule_rows {
-        let sample: String = row.try_get("sample")?;
-        let doc: Option<String> = sqlx::query("SELECT doc FROM detections WHERE id = $1")
-            .bind(sample.clone())
-            .fetch_optional(&store.pool)
-            .await?
-            .map(|r| r.try_get("doc"))
-            .transpose()?;
-        let detection: Option<Detection> =
-            doc.as_deref().and_then(|d| serde_json::from_str(d).ok());
+    for (row, sample) in rule_rows.iter().zip(&samples) {
+        let detection = docs.remove(sample);
         let rule_id: String = row.try_get("k")?;
         by_rule.push(RuleCount {
             title: detection
