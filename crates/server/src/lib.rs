@@ -19,6 +19,7 @@ mod group_commit;
 mod host_monitor;
 pub mod ingest;
 pub mod metrics;
+pub mod openapi;
 mod params;
 mod retention;
 mod routes;

@@ -47,6 +47,23 @@ fn cases() -> Vec<Case> {
         case("GET", "/healthz", "/healthz", None, 200),
         case("GET", "/readyz", "/readyz", None, 200),
         case("GET", "/metrics", "/metrics", None, 200),
+        case("GET", "/api/openapi.json", "/api/openapi.json", None, 200),
+        case("GET", "/api/docs", "/api/docs", None, 200),
+        case("GET", "/api/docs/init.js", "/api/docs/init.js", None, 200),
+        case(
+            "GET",
+            "/api/docs/swagger-ui-bundle.js",
+            "/api/docs/swagger-ui-bundle.js",
+            None,
+            200,
+        ),
+        case(
+            "GET",
+            "/api/docs/swagger-ui.css",
+            "/api/docs/swagger-ui.css",
+            None,
+            200,
+        ),
         // Senders have their own tokens: an API key is not one.
         case(
             "POST",

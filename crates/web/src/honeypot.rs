@@ -110,8 +110,10 @@ impl Honeypot {
             .iter()
             .find(|d| {
                 trimmed.eq_ignore_ascii_case(d)
+                    // Bytes, not a str slice: the path may hold any character, and a
+                    // decoy's length need not fall on a character boundary of it.
                     || trimmed.len() > d.len()
-                        && trimmed[..d.len()].eq_ignore_ascii_case(d)
+                        && trimmed.as_bytes()[..d.len()].eq_ignore_ascii_case(d.as_bytes())
                         && trimmed.as_bytes()[d.len()] == b'/'
             })
             .map(String::as_str)
@@ -210,6 +212,23 @@ fn response_for(decoy: &str) -> DecoyResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_path_is_matched_without_panicking() {
+        let honeypot = Honeypot::new(
+            &DEFAULT_DECOYS
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>(),
+            3,
+        );
+        // A multi-byte character where a decoy's length ends (found by fuzzing the API:
+        // it panicked the request's task).
+        assert_eq!(honeypot.decoy("EbcCD\u{d0}#9"), None);
+        assert_eq!(honeypot.decoy("/admi\u{d0}n"), None);
+        assert_eq!(honeypot.decoy("/.en\u{e9}v"), None);
+        assert_eq!(honeypot.decoy("/.ENV/x"), Some("/.env"));
+    }
 
     #[test]
     fn decoys_answer_count_and_call_for_a_block_at_the_threshold() {

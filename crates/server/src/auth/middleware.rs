@@ -177,14 +177,7 @@ pub async fn authorize(
     let needed = match access::required(&method, &route) {
         Some(Access::Public | Access::Sender) => return next.run(request).await,
         Some(Access::Role(role)) => role,
-        None => {
-            return ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "no_access_rule",
-                format!("{method} {route} has no access rule"),
-            )
-            .into_response();
-        }
+        None => return method_not_allowed(&method, &route),
     };
     let api = state.config.get().api.clone();
     if api.enable_rate_limiting
@@ -254,6 +247,30 @@ pub async fn authorize(
         if let Err(e) = state.store.insert_api_call(&call).await {
             tracing::error!(error = %e, method = %call.method, path = %call.path, actor = %call.actor, "could not record an API call");
         }
+    }
+    response
+}
+
+/// The answer to a method the route does not take: 405 naming those it does.
+fn method_not_allowed(method: &axum::http::Method, route: &str) -> Response {
+    let allowed: Vec<&str> = access::ROUTES
+        .iter()
+        .filter(|(_, path, _)| *path == route)
+        .map(|(m, _, _)| *m)
+        .collect();
+    let mut response = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{route} does not take {method}; it takes {}",
+            allowed.join(", ")
+        ),
+    )
+    .into_response();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&allowed.join(", ")) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, value);
     }
     response
 }

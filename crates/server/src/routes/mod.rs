@@ -32,6 +32,14 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
+        .route("/api/openapi.json", get(crate::openapi::openapi_json))
+        .route("/api/docs", get(crate::openapi::docs_page))
+        .route("/api/docs/init.js", get(crate::openapi::docs_init))
+        .route(
+            "/api/docs/swagger-ui-bundle.js",
+            get(crate::openapi::docs_bundle),
+        )
+        .route("/api/docs/swagger-ui.css", get(crate::openapi::docs_css))
         .route("/api/v1/status", get(health::status))
         .route("/api/v1/system/health", get(health::system_health))
         .route("/api/v1/events", get(events::list).post(events::ingest))

@@ -1,0 +1,663 @@
+//! The API's OpenAPI 3 description, built from the route table the server enforces
+//! ([`crate::auth::access::ROUTES`]: every route, its method and the role it needs) and
+//! the operation list below (summary, parameters, body, answers), served at
+//! `/api/openapi.json`; Swagger UI, shipped in the binary, at `/api/docs`.
+//!
+//! A test checks that every route has an operation here and every operation a route.
+
+use crate::auth::access::{Access, ROUTES};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+/// One operation: method, route, summary, query parameters, request body, success status.
+pub struct Op {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub query: &'static [&'static str],
+    /// The JSON body's schema, for operations that take one.
+    pub body: Option<fn() -> Value>,
+    pub success: u16,
+}
+
+const EVENT_QUERY: &[&str] = &[
+    "from",
+    "to",
+    "host",
+    "source",
+    "category",
+    "action",
+    "source_ip",
+    "user",
+    "q",
+    "limit",
+    "cursor",
+];
+const DETECTION_QUERY: &[&str] = &[
+    "from",
+    "to",
+    "rule_id",
+    "host",
+    "source_ip",
+    "detector",
+    "min_severity",
+    "limit",
+    "cursor",
+];
+const ALERT_QUERY: &[&str] = &[
+    "from",
+    "to",
+    "status",
+    "min_severity",
+    "rule_id",
+    "host",
+    "source_ip",
+    "limit",
+    "cursor",
+];
+
+fn object() -> Value {
+    json!({"type": "object"})
+}
+fn events_body() -> Value {
+    json!({"type": "array", "maxItems": 10000, "items": {"type": "object"}})
+}
+fn analyze_body() -> Value {
+    json!({"type": "object", "required": ["method", "path"], "properties": {
+        "method": {"type": "string"}, "path": {"type": "string"}, "query": {"type": "string"},
+        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+        "body": {"type": "string"}, "client_ip": {"type": "string"},
+        "response_status": {"type": "integer", "minimum": 100, "maximum": 599}}})
+}
+fn bulk_body() -> Value {
+    json!({"type": "object", "required": ["ids", "status"], "properties": {
+        "ids": {"type": "array", "items": {"type": "string", "format": "uuid"}, "maxItems": 1000},
+        "status": {"type": "string", "enum": ["acknowledged", "resolved", "firing", "false_positive"]},
+        "by": {"type": "string"}, "reason": {"type": "string"}}})
+}
+fn status_body() -> Value {
+    json!({"type": "object", "required": ["status"], "properties": {
+        "status": {"type": "string", "enum": ["acknowledged", "resolved", "firing", "false_positive"]},
+        "by": {"type": "string"}, "reason": {"type": "string"}}})
+}
+fn silence_body() -> Value {
+    json!({"type": "object", "required": ["matchers", "created_by", "comment"], "properties": {
+        "matchers": {"type": "array", "items": {"type": "string"}},
+        "starts_at": {"type": "string", "format": "date-time"},
+        "ends_at": {"type": "string", "format": "date-time"},
+        "duration_minutes": {"type": "integer"},
+        "created_by": {"type": "string"}, "comment": {"type": "string"}}})
+}
+fn key_body() -> Value {
+    json!({"type": "object", "required": ["name", "role"], "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 100},
+        "role": {"type": "string", "enum": ["viewer", "analyst", "admin"]},
+        "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 3650}}})
+}
+fn block_body() -> Value {
+    json!({"type": "object", "required": ["ip", "minutes", "reason"], "properties": {
+        "ip": {"type": "string"}, "minutes": {"type": "integer", "minimum": 1, "maximum": 43200},
+        "reason": {"type": "string", "minLength": 1, "maxLength": 500}}})
+}
+fn switch_body() -> Value {
+    json!({"type": "object", "required": ["enabled"], "properties": {"enabled": {"type": "boolean"}}})
+}
+fn rule_test_body() -> Value {
+    json!({"type": "object", "required": ["rule", "events"], "properties": {
+        "rule": {"type": "string", "description": "Sigma YAML"},
+        "events": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"type": "object"}}}})
+}
+fn config_body() -> Value {
+    json!({"type": "object", "required": ["config"], "properties": {"config": {"type": "object"}}})
+}
+
+const fn op(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    query: &'static [&'static str],
+    body: Option<fn() -> Value>,
+    success: u16,
+) -> Op {
+    Op {
+        method,
+        path,
+        summary,
+        query,
+        body,
+        success,
+    }
+}
+
+/// Every operation of the API.
+pub const OPERATIONS: &[Op] = &[
+    op("GET", "/healthz", "Liveness", &[], None, 200),
+    op(
+        "GET",
+        "/readyz",
+        "Readiness: the store answers",
+        &[],
+        None,
+        200,
+    ),
+    op("GET", "/metrics", "Prometheus exposition", &[], None, 200),
+    op("GET", "/api/openapi.json", "This document", &[], None, 200),
+    op("GET", "/api/docs", "Swagger UI", &[], None, 200),
+    op(
+        "GET",
+        "/api/docs/init.js",
+        "Swagger UI: its start script",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "GET",
+        "/api/docs/swagger-ui-bundle.js",
+        "Swagger UI: its code",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "GET",
+        "/api/docs/swagger-ui.css",
+        "Swagger UI: its style",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "POST",
+        "/api/v1/ingest",
+        "A sender's batch (sender token, gzip)",
+        &[],
+        Some(object),
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/status",
+        "Version, uptime, store, row counts",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/system/health",
+        "Store, ingest queue, disk, rules, configuration",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/events",
+        "Search events, newest first",
+        EVENT_QUERY,
+        None,
+        200,
+    ),
+    op(
+        "POST",
+        "/api/v1/events",
+        "Ingest events (JSON array or NDJSON)",
+        &[],
+        Some(events_body),
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/detections",
+        "Search detections",
+        DETECTION_QUERY,
+        None,
+        200,
+    ),
+    op(
+        "POST",
+        "/api/v1/ids/analyze",
+        "A web request's verdict",
+        &[],
+        Some(analyze_body),
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/agents",
+        "Registered agents and proxies",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/hosts",
+        "Hosts seen, latest figures, open alerts",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/alerts",
+        "Search alerts",
+        ALERT_QUERY,
+        None,
+        200,
+    ),
+    op(
+        "POST",
+        "/api/v1/alerts/bulk",
+        "Change many alerts' status",
+        &[],
+        Some(bulk_body),
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/alerts/{id}",
+        "An alert, its trace and notifications",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/alerts/{id}/notifications",
+        "Why an alert paged (or not)",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "PUT",
+        "/api/v1/alerts/{id}/status",
+        "Change an alert's status",
+        &[],
+        Some(status_body),
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/notifications",
+        "Notifications",
+        &["status", "limit"],
+        None,
+        200,
+    ),
+    op(
+        "POST",
+        "/api/v1/notifications/{id}/resend",
+        "Send a notification again",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/silences",
+        "Silences in force or pending",
+        &["all"],
+        None,
+        200,
+    ),
+    op(
+        "POST",
+        "/api/v1/silences",
+        "Silence matching alerts",
+        &[],
+        Some(silence_body),
+        201,
+    ),
+    op("GET", "/api/v1/silences/{id}", "A silence", &[], None, 200),
+    op(
+        "DELETE",
+        "/api/v1/silences/{id}",
+        "Expire a silence now",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/api-keys",
+        "API keys (never the keys)",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "POST",
+        "/api/v1/api-keys",
+        "Make an API key (shown once)",
+        &[],
+        Some(key_body),
+        201,
+    ),
+    op(
+        "DELETE",
+        "/api/v1/api-keys/{id}",
+        "Revoke an API key",
+        &[],
+        None,
+        204,
+    ),
+    op(
+        "GET",
+        "/api/v1/api-calls",
+        "State-changing calls: who, what, when, where",
+        &["limit"],
+        None,
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/metrics",
+        "A host metric's series",
+        &["host", "metric", "from", "to", "step"],
+        None,
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/stream",
+        "Live changes (WebSocket upgrade)",
+        &["topics"],
+        None,
+        101,
+    ),
+    op(
+        "GET",
+        "/api/v1/blocklist",
+        "Blocked client addresses",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "POST",
+        "/api/v1/blocklist",
+        "Block an address",
+        &[],
+        Some(block_body),
+        201,
+    ),
+    op(
+        "DELETE",
+        "/api/v1/blocklist/{ip}",
+        "Lift a block",
+        &[],
+        None,
+        204,
+    ),
+    op(
+        "GET",
+        "/api/v1/rules",
+        "Loaded rules",
+        &["q", "level", "enabled", "limit", "cursor"],
+        None,
+        200,
+    ),
+    op(
+        "POST",
+        "/api/v1/rules/test",
+        "Run a rule on pasted events",
+        &[],
+        Some(rule_test_body),
+        200,
+    ),
+    op(
+        "PUT",
+        "/api/v1/rules/{id}",
+        "Turn a rule off or on",
+        &[],
+        Some(switch_body),
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/statistics",
+        "Counts over a range",
+        &["from", "to", "bucket"],
+        None,
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/dashboard/summary",
+        "The overview's figures",
+        &["window"],
+        None,
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/config",
+        "The configuration, secrets masked",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "PUT",
+        "/api/v1/config",
+        "Replace the configuration (validated)",
+        &[],
+        Some(config_body),
+        200,
+    ),
+];
+
+/// Statuses an operation may answer with besides its success, all with the error body.
+const ERRORS: &[(u16, &str)] = &[
+    (400, "Bad request: the parameter or body named in details"),
+    (401, "No valid API key"),
+    (403, "The key's role is below the one needed"),
+    (404, "Not found"),
+    (409, "Conflict"),
+    (413, "Too large"),
+    (422, "Well-formed but invalid"),
+    (429, "Over the rate limit (Retry-After)"),
+    (503, "Store or ingest unavailable"),
+];
+
+fn parameter(name: &str) -> Value {
+    let schema = match name {
+        "from" | "to" => json!({"type": "string", "description": "RFC 3339 or epoch seconds"}),
+        "limit" => json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+        "all" | "enabled" => json!({"type": "string", "enum": ["true", "false"]}),
+        "min_severity" | "level" => {
+            json!({"type": "string", "enum": ["info", "low", "medium", "high", "critical"]})
+        }
+        _ => json!({"type": "string"}),
+    };
+    json!({"name": name, "in": "query", "required": false, "schema": schema})
+}
+
+/// What an operation's success answer is, by its route.
+fn content_type(path: &str) -> &'static str {
+    match path {
+        "/metrics" => "application/openmetrics-text",
+        "/api/docs" => "text/html",
+        "/api/docs/init.js" | "/api/docs/swagger-ui-bundle.js" => "text/javascript",
+        "/api/docs/swagger-ui.css" => "text/css",
+        _ => "application/json",
+    }
+}
+
+/// The OpenAPI document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for op in OPERATIONS {
+        let access = ROUTES
+            .iter()
+            .find(|(m, p, _)| *m == op.method && *p == op.path)
+            .map(|(_, _, a)| *a);
+        let openapi_path = op.path.to_string();
+        let mut parameters: Vec<Value> = op
+            .path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        parameters.extend(op.query.iter().map(|q| parameter(q)));
+        let mut responses = Map::new();
+        responses.insert(
+            op.success.to_string(),
+            match (op.success, content_type(op.path)) {
+                (204 | 101, _) => json!({"description": "Done"}),
+                (_, "application/json") => {
+                    json!({"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}})
+                }
+                (_, other) => {
+                    json!({"description": "OK", "content": {other: {"schema": {"type": "string"}}}})
+                }
+            },
+        );
+        for (status, description) in ERRORS {
+            responses.insert(
+                status.to_string(),
+                json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+            );
+        }
+        let mut operation = json!({
+            "summary": op.summary,
+            "operationId": format!("{}_{}", op.method.to_lowercase(), op.path.trim_matches('/').replace(['/', '{', '}', '-'], "_")),
+            "parameters": parameters,
+            "responses": responses,
+        });
+        match access {
+            Some(Access::Role(role)) => {
+                operation["security"] = json!([{"apiKey": []}, {"bearer": []}]);
+                operation["x-required-role"] = json!(role.as_str());
+            }
+            Some(Access::Sender) => {
+                operation["security"] = json!([{"senderToken": []}]);
+            }
+            _ => operation["security"] = json!([]),
+        }
+        if let Some(body) = op.body {
+            operation["requestBody"] =
+                json!({"required": true, "content": {"application/json": {"schema": body()}}});
+        }
+        let entry = paths
+            .entry(openapi_path)
+            .or_insert_with(|| Value::Object(Map::new()));
+        entry[op.method.to_lowercase()] = operation;
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Watchpost API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Security monitoring, detection and alerting. Send an API key as X-API-Key or Authorization: Bearer; each operation names the role it needs in x-required-role (viewer < analyst < admin)."
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "senderToken": {"type": "http", "scheme": "bearer", "description": "A sender token (wps_…) from watchpost agent-token create"}
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}}
+                    }}
+                }
+            }
+        }
+    })
+}
+
+/// `GET /api/openapi.json`.
+pub async fn openapi_json() -> axum::Json<Value> {
+    axum::Json(document())
+}
+
+const SWAGGER_BUNDLE: &[u8] = include_bytes!("../assets/swagger-ui/swagger-ui-bundle.js.gz");
+const SWAGGER_CSS: &[u8] = include_bytes!("../assets/swagger-ui/swagger-ui.css.gz");
+
+/// `GET /api/docs`: Swagger UI on the document, from files in the binary.
+pub async fn docs_page() -> Response {
+    let html = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Watchpost API</title><link rel="stylesheet" href="/api/docs/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/api/docs/swagger-ui-bundle.js"></script>
+<script src="/api/docs/init.js"></script>
+</body></html>"#;
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
+        html,
+    )
+        .into_response()
+}
+
+/// The page's own script (kept out of the HTML so that a strict content policy holds).
+pub async fn docs_init() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/javascript; charset=utf-8"),
+        )],
+        "window.ui = SwaggerUIBundle({url: '/api/openapi.json', dom_id: '#swagger-ui', persistAuthorization: true});\n",
+    )
+        .into_response()
+}
+
+pub async fn docs_bundle() -> Response {
+    gzipped(SWAGGER_BUNDLE, "text/javascript; charset=utf-8")
+}
+
+pub async fn docs_css() -> Response {
+    gzipped(SWAGGER_CSS, "text/css; charset=utf-8")
+}
+
+/// A file stored gzip-compressed, sent as such (every browser takes gzip).
+fn gzipped(body: &'static [u8], content_type: &'static str) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=86400"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_and_every_operation_is_a_route() {
+        let mut documented: Vec<(&str, &str)> =
+            OPERATIONS.iter().map(|o| (o.method, o.path)).collect();
+        let mut routes: Vec<(&str, &str)> = ROUTES.iter().map(|(m, p, _)| (*m, *p)).collect();
+        documented.sort();
+        routes.sort();
+        assert_eq!(documented, routes);
+        let doc = document();
+        assert_eq!(doc["openapi"], "3.0.3");
+        let alerts = &doc["paths"]["/api/v1/alerts/{id}/status"]["put"];
+        assert_eq!(alerts["x-required-role"], "analyst");
+        assert_eq!(alerts["parameters"][0]["in"], "path");
+        assert!(alerts["requestBody"].is_object());
+    }
+}
