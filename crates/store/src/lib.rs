@@ -220,6 +220,9 @@ pub trait Store: Send + Sync {
         bucket_seconds: i64,
     ) -> Result<statistics::Statistics, StoreError>;
 
+    /// The stored events among `ids` (at most 1,000 asked for), in no particular order.
+    async fn get_events(&self, ids: &[uuid::Uuid]) -> Result<Vec<Event>, StoreError>;
+
     /// Hosts seen in the last 30 days (metrics or detections), with their latest figures
     /// and open alerts, by name; at most 10,000.
     async fn hosts(&self, now: DateTime<Utc>) -> Result<Vec<statistics::HostSummary>, StoreError>;

@@ -160,8 +160,19 @@ async fn an_event_pages_through_a_signed_webhook_and_triage_reaches_the_receiver
     assert_eq!(sig, format!("v1={}", openssl_hmac("s3cret", &signed)));
     assert_ne!(sig, format!("v1={}", openssl_hmac("wrong", &signed)));
 
-    // The explanation: route, group, notice, and the delivery attempt.
+    // The alert's page: its detections and the events they matched.
     let id = alert["id"].as_str().unwrap();
+    let detail = get_json(&http(), server.url(&format!("/api/v1/alerts/{id}"))).await;
+    assert_eq!(detail["alert"]["id"], alert["id"]);
+    assert_eq!(
+        detail["detections"][0]["rule_title"],
+        "Certutil Download or Decode"
+    );
+    let event_id = &detail["detections"][0]["event_ids"][0];
+    assert_eq!(detail["events"][0]["event"]["id"], *event_id, "{detail}");
+    assert!(detail["trace"].is_array() && detail["notifications"].is_array());
+
+    // The explanation: route, group, notice, and the delivery attempt.
     let why = get_json(
         &http(),
         server.url(&format!("/api/v1/alerts/{id}/notifications")),

@@ -75,8 +75,49 @@ pub async fn get(
     let id = parse_id(&id, "id")?;
     let alert = found(&state, id).await?;
     let mut body = explanation(&state, id).await?;
+    let (detections, events) = evidence(&state, &alert).await?;
     body["alert"] = json!(alert);
+    body["detections"] = json!(detections);
+    body["events"] = json!(events);
     Ok(Json(body))
+}
+
+/// Detections on an alert's page, newest first.
+const ALERT_DETECTIONS: u32 = 20;
+/// Events shown with them, at most.
+const ALERT_EVENTS: usize = 100;
+
+/// The alert's latest detections (same rule, host and address) and the events they
+/// matched.
+async fn evidence(
+    state: &AppState,
+    alert: &watchpost_core::Alert,
+) -> Result<(Vec<watchpost_core::Detection>, Vec<watchpost_core::Event>), ApiError> {
+    let page = state
+        .store
+        .query_detections(&watchpost_store::DetectionQuery {
+            rule_id: Some(alert.rule_id.clone()),
+            host: alert.host.clone(),
+            source_ip: alert.source_ip.clone(),
+            limit: Some(ALERT_DETECTIONS),
+            ..Default::default()
+        })
+        .await
+        .map_err(ApiError::store)?;
+    let mut ids: Vec<Uuid> = page
+        .items
+        .iter()
+        .flat_map(|d| d.event_ids.iter().copied())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids.truncate(ALERT_EVENTS);
+    let events = state
+        .store
+        .get_events(&ids)
+        .await
+        .map_err(ApiError::store)?;
+    Ok((page.items, events))
 }
 
 /// An alert's trace and the notifications that listed it, with their attempts.

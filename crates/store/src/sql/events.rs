@@ -56,3 +56,45 @@ pub(super) async fn query(store: &SqlStore, q: &EventQuery) -> Result<Page<Event
     let rows = filter.bind_to(sql).fetch_all(&store.pool).await?;
     read_page(&rows, limit, "events")
 }
+
+/// Most events read by id at once.
+const MAX_EVENTS_BY_ID: usize = 1000;
+
+pub(super) async fn get_events(
+    store: &SqlStore,
+    ids: &[uuid::Uuid],
+) -> Result<Vec<watchpost_core::Event>, StoreError> {
+    if ids.len() > MAX_EVENTS_BY_ID {
+        return Err(StoreError::TooLarge(format!(
+            "{} events asked for by id; at most {MAX_EVENTS_BY_ID}",
+            ids.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        if chunk.is_empty() {
+            continue;
+        }
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id, doc FROM events WHERE id IN ({})",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(id.to_string());
+        }
+        for row in query.fetch_all(&store.pool).await? {
+            let id: String = sqlx::Row::try_get(&row, "id")?;
+            let doc: String = sqlx::Row::try_get(&row, "doc")?;
+            out.push(
+                serde_json::from_str(&doc).map_err(|source| StoreError::CorruptRow {
+                    table: "events",
+                    id,
+                    source,
+                })?,
+            );
+        }
+    }
+    Ok(out)
+}

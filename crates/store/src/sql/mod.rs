@@ -320,6 +320,13 @@ impl Store for SqlStore {
         statistics::statistics(self, from, to, bucket_seconds).await
     }
 
+    async fn get_events(
+        &self,
+        ids: &[uuid::Uuid],
+    ) -> Result<Vec<watchpost_core::Event>, StoreError> {
+        events::get_events(self, ids).await
+    }
+
     async fn hosts(
         &self,
         now: chrono::DateTime<chrono::Utc>,
