@@ -171,6 +171,10 @@ pub struct ApiConfig {
     /// Requests a minute one client address may make, whatever the keys.
     pub rate_limit_per_ip_per_minute: u32,
     pub enable_authentication: bool,
+    /// PEM certificate chain for HTTPS; with `tls_key_file`, the server speaks only HTTPS.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Most events accepted in one ingest request.
@@ -188,6 +192,8 @@ impl Default for ApiConfig {
             rate_limit_per_key_per_minute: 3000,
             rate_limit_per_ip_per_minute: 6000,
             enable_authentication: true,
+            tls_cert_file: None,
+            tls_key_file: None,
             max_body_bytes: 16 * 1024 * 1024,
             max_batch_events: 10_000,
         }

@@ -174,6 +174,12 @@ pub(crate) fn check(config: &Config) -> Result<(), Vec<Violation>> {
             ),
         );
     }
+    if api.tls_cert_file.is_some() != api.tls_key_file.is_some() {
+        bad(
+            "api.tls_cert_file",
+            "give both api.tls_cert_file and api.tls_key_file for HTTPS, or neither".into(),
+        );
+    }
     for (key, value) in [
         (
             "api.rate_limit_per_key_per_minute",

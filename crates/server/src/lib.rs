@@ -26,6 +26,7 @@ mod routes;
 mod silent_agents;
 pub mod state;
 pub mod stream;
+mod tls;
 
 pub use routes::router;
 
@@ -112,17 +113,27 @@ pub async fn serve(
         .await
         .with_context(|| format!("binding {addr}"))?;
     let local = listener.local_addr()?;
-    tracing::info!(addr = %local, backend = state.store.backend().as_str(), "listening on http://{local}");
+    let tls = match (&settings.api.tls_cert_file, &settings.api.tls_key_file) {
+        (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(addr = %local, backend = state.store.backend().as_str(), "listening on {scheme}://{local}");
 
     let app = router(state)
         .layer(cors(&settings.api)?)
         .layer(tower_http::trace::TraceLayer::new_for_http());
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let served = match tls {
+        Some(config) => tls::serve(listener, config, app, shutdown).await,
+        None => {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+        }
+    };
     tracing::info!("shutting down: writing queued events");
     retention.abort();
     silent_agents.abort();

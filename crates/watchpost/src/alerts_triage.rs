@@ -115,7 +115,12 @@ fn base_url(config: &Option<PathBuf>, server: &ServerArg) -> anyhow::Result<Stri
     if api.port == 0 {
         anyhow::bail!("the configuration lets the server pick its port: give --server URL");
     }
-    Ok(format!("http://{host}:{}", api.port))
+    let scheme = if api.tls_cert_file.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    Ok(format!("{scheme}://{host}:{}", api.port))
 }
 
 fn who(by: &Option<String>) -> String {

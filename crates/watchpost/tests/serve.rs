@@ -1191,3 +1191,130 @@ async fn the_configuration_is_shown_masked_and_edited_with_validation() {
     let still = get_json(&http, server.url("/api/v1/config")).await;
     assert_eq!(still["config"]["storage"]["retention_days"], 30);
 }
+
+#[tokio::test]
+async fn with_certificate_files_the_server_speaks_https_only() {
+    let dir = tempfile::tempdir().unwrap();
+    // A test CA and a server certificate for 127.0.0.1 signed by it.
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=Watchpost test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(
+        dir.path().join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "cert.pem",
+    ]);
+    let (cert, key, ca) = (
+        dir.path().join("cert.pem"),
+        dir.path().join("key.pem"),
+        dir.path().join("ca.pem"),
+    );
+    let cfg = dir.path().join("watchpost.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[api]\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(dir.path(), &["--config", cfg.to_str().unwrap()]);
+    assert!(
+        server.base.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.base
+    );
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap())
+        .build()
+        .unwrap();
+    let health = trusting.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let alerts = get_json(&trusting, server.url("/api/v1/alerts")).await;
+    assert!(alerts["items"].is_array(), "{alerts}");
+    // Plain HTTP on the same port gets no answer; an untrusting client refuses the server.
+    let plain = server.base.replace("https://", "http://");
+    assert!(http().get(format!("{plain}/healthz")).send().await.is_err());
+    assert!(http().get(server.url("/healthz")).send().await.is_err());
+
+    // A key that does not belong to the certificate is refused at start, naming both.
+    let other = dir.path().join("other.pem");
+    std::process::Command::new("openssl")
+        .args(["genrsa", "-out"])
+        .arg(&other)
+        .arg("2048")
+        .output()
+        .unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        format!(
+            "[api]\nport = 0\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",
+            cert.display(),
+            other.display()
+        ),
+    )
+    .unwrap();
+    let refused = run(dir.path(), &["--config", bad.to_str().unwrap(), "serve"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("does not match api.tls_cert_file"),
+        "{stderr}"
+    );
+}
