@@ -3,17 +3,14 @@
 //! processes is spawned, and every one arrives from the audit log whole, with argv,
 //! working directory and user as the kernel recorded them.
 
-use std::collections::{HashMap, HashSet};
+mod common;
+
+use std::collections::HashSet;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use watchpost_host::{ExecCapture, SourceChoice};
 
 const KEY: &str = "watchpost-audit-test";
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
 
 /// Whether auditd runs (`auditctl -s` names its pid).
 fn auditd_running() -> bool {
@@ -71,7 +68,7 @@ impl Drop for ExecRule {
 
 #[test]
 fn short_lived_processes_arrive_whole_from_the_audit_log() {
-    if !is_root() || !auditd_running() {
+    if !common::is_root() || !auditd_running() {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI runs this as root with auditd started by .ci/run"
@@ -80,46 +77,20 @@ fn short_lived_processes_arrive_whole_from_the_audit_log() {
         return;
     }
     let _rule = ExecRule::add();
-    let mut capture = ExecCapture::start(SourceChoice::Auditd("/var/log/audit/audit.log".into()))
+    let capture = ExecCapture::start(SourceChoice::Auditd("/var/log/audit/audit.log".into()))
         .expect("the audit log opens");
     assert_eq!(capture.source_name(), "auditd");
     let marker = format!("wp-audit-{}", std::process::id());
     const PROCESSES: usize = 300;
-    let expected = marker.clone();
-    let capturing = std::thread::spawn(move || {
-        let mut events = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let ours = |e: &watchpost_core::Event| {
-            e.process
-                .as_ref()
-                .is_some_and(|p| p.args.iter().any(|a| a.starts_with(&expected)))
-        };
-        while Instant::now() < deadline && events.iter().filter(|e| ours(e)).count() < PROCESSES {
-            events.extend(capture.next_events(Duration::from_millis(100)));
-        }
-        (events, capture.stats())
-    });
+    let capturing = common::collect_marked(capture, marker.clone(), PROCESSES, 30);
     std::thread::sleep(Duration::from_millis(300));
     let workdir = tempfile::tempdir().unwrap();
-    let mut pids = HashMap::new();
-    let mut running = Vec::new();
-    for i in 0..PROCESSES {
-        let child = Command::new("/bin/true")
-            .args([format!("{marker}-{i}"), "an argument with spaces".into()])
-            .current_dir(workdir.path())
-            .spawn()
-            .unwrap();
-        pids.insert(i64::from(child.id()), i);
-        running.push(child);
-        if running.len() >= 64 {
-            for mut c in running.drain(..) {
-                c.wait().unwrap();
-            }
-        }
-    }
-    for mut c in running {
-        c.wait().unwrap();
-    }
+    let pids = common::burst(
+        &marker,
+        "an argument with spaces",
+        PROCESSES,
+        workdir.path(),
+    );
     let (events, stats) = capturing.join().unwrap();
     let mut seen = HashSet::new();
     for event in &events {

@@ -3,60 +3,27 @@
 //! `/proc` could be read.
 #![cfg(feature = "ebpf")]
 
-use std::collections::{HashMap, HashSet};
-use std::process::Command;
-use std::time::{Duration, Instant};
-use watchpost_host::{ExecCapture, SourceChoice};
+mod common;
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+use watchpost_host::{ExecCapture, SourceChoice};
 
 #[test]
 fn a_burst_of_short_lived_processes_is_recorded_whole() {
-    if !is_root() {
+    if !common::is_root() {
         eprintln!("skipped: loading an eBPF program needs root");
         return;
     }
-    let mut capture = ExecCapture::start(SourceChoice::Ebpf).expect("the eBPF source loads");
+    let capture = ExecCapture::start(SourceChoice::Ebpf).expect("the eBPF source loads");
     assert_eq!(capture.source_name(), "ebpf");
     let marker = format!("wp-ebpf-{}", std::process::id());
     const PROCESSES: usize = 500;
-    let expected = marker.clone();
-    let capturing = std::thread::spawn(move || {
-        let mut events = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let ours = |e: &watchpost_core::Event| {
-            e.process
-                .as_ref()
-                .is_some_and(|p| p.args.iter().any(|a| a.starts_with(&expected)))
-        };
-        while Instant::now() < deadline && events.iter().filter(|e| ours(e)).count() < PROCESSES {
-            events.extend(capture.next_events(Duration::from_millis(100)));
-        }
-        (events, capture.stats())
-    });
+    let capturing = common::collect_marked(capture, marker.clone(), PROCESSES, 20);
     std::thread::sleep(Duration::from_millis(300));
     // Spawned as fast as possible, 64 in flight: most are gone before /proc is read.
-    let mut pids = HashMap::new();
-    let mut running = Vec::new();
-    for i in 0..PROCESSES {
-        let child = Command::new("/bin/true")
-            .args([format!("{marker}-{i}"), "second argument".into()])
-            .spawn()
-            .unwrap();
-        pids.insert(i64::from(child.id()), i);
-        running.push(child);
-        if running.len() >= 64 {
-            for mut c in running.drain(..) {
-                c.wait().unwrap();
-            }
-        }
-    }
-    for mut c in running {
-        c.wait().unwrap();
-    }
+    let pids = common::burst(&marker, "second argument", PROCESSES, Path::new("/"));
     let (events, stats) = capturing.join().unwrap();
     let mut seen = HashSet::new();
     for event in &events {
