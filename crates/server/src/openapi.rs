@@ -142,7 +142,14 @@ pub const OPERATIONS: &[Op] = &[
         200,
     ),
     op("GET", "/metrics", "Prometheus exposition", &[], None, 200),
-    op("GET", "/api/openapi.json", "This document", &[], None, 200),
+    op(
+        "GET",
+        "/api/openapi.json",
+        "The OpenAPI description of the API",
+        &[],
+        None,
+        200,
+    ),
     op("GET", "/api/docs", "Swagger UI", &[], None, 200),
     op(
         "GET",

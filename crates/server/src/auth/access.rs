@@ -163,6 +163,20 @@ mod tests {
     }
 
     #[test]
+    fn the_api_guide_lists_every_route_with_its_role() {
+        let guide = include_str!("../../../../docs/api.md");
+        for (method, path, access) in ROUTES {
+            let needs = match access {
+                Access::Public => "anyone",
+                Access::Sender => "sender token",
+                Access::Role(role) => role.as_str(),
+            };
+            let row = format!("| `{method} {path}` | {needs} |");
+            assert!(guide.contains(&row), "docs/api.md lacks {row}");
+        }
+    }
+
+    #[test]
     fn roles_are_ordered_and_read_by_name() {
         assert!(Role::Viewer < Role::Analyst && Role::Analyst < Role::Admin);
         for role in Role::ALL {
