@@ -42,6 +42,7 @@ const DETECTION_QUERY: &[&str] = &[
     "source_ip",
     "detector",
     "min_severity",
+    "q",
     "limit",
     "cursor",
 ];
@@ -53,6 +54,7 @@ const ALERT_QUERY: &[&str] = &[
     "rule_id",
     "host",
     "source_ip",
+    "q",
     "limit",
     "cursor",
 ];

@@ -110,6 +110,8 @@ pub struct DetectionQuery {
     pub detector: Option<String>,
     /// Only detections at or above this severity.
     pub min_severity: Option<Severity>,
+    /// Free text, case-insensitive, anywhere in the detection (title, summary, evidence).
+    pub text: Option<String>,
     pub cursor: Option<Cursor>,
     pub limit: Option<u32>,
 }
@@ -124,6 +126,8 @@ pub struct AlertQuery {
     pub rule_id: Option<String>,
     pub host: Option<String>,
     pub source_ip: Option<String>,
+    /// Free text, case-insensitive, anywhere in the alert (title, labels, history).
+    pub text: Option<String>,
     pub cursor: Option<Cursor>,
     pub limit: Option<u32>,
 }

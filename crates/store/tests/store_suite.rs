@@ -612,6 +612,14 @@ async fn detections_filter_by_rule_host_ip_and_severity(store: Arc<dyn Store>) {
     })
     .await;
     assert_eq!(high.len(), 24);
+    // Free text, in any case, anywhere in the document: the rule id here.
+    let text = all(DetectionQuery {
+        text: Some("RULE-1".into()),
+        ..q()
+    })
+    .await;
+    assert_eq!(text.len(), 20);
+    assert!(text.iter().all(|d| d.rule_id == "rule-1"));
     assert!(high.iter().all(|d| d.severity >= Severity::High));
     let page = store
         .query_detections(&DetectionQuery {
@@ -711,6 +719,16 @@ async fn alerts_upsert_by_fingerprint_and_filter(store: Arc<dyn Store>) {
         .await
         .len(),
         7
+    );
+    assert_eq!(
+        list(AlertQuery {
+            text: Some("Rule-2".into()),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        7,
+        "free text finds the same alerts"
     );
 
     alert.status = AlertStatus::Resolved;

@@ -44,6 +44,7 @@ pub async fn list(
         rule_id: p.text("rule_id"),
         host: p.text("host"),
         source_ip: p.text("source_ip"),
+        text: p.text("q"),
         cursor: p.cursor("cursor")?,
         limit: p.limit("limit")?,
     };

@@ -24,6 +24,7 @@ pub async fn list(
         source_ip: p.text("source_ip"),
         detector: p.text("detector"),
         min_severity: p.severity("min_severity")?,
+        text: p.text("q"),
         cursor: p.cursor("cursor")?,
         limit: p.limit("limit")?,
     };

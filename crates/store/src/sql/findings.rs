@@ -60,6 +60,7 @@ pub(super) async fn query_detections(
         .eq("source_ip", q.source_ip.as_deref())
         .eq("detector", q.detector.as_deref())
         .at_least("severity", q.min_severity.map(|s| i64::from(s.rank())))
+        .contains_ci("doc", q.text.as_deref())
         .after("ts", q.cursor.as_ref());
     let sql = filter.select_page("id, ts AS t, doc", "detections", "ts", limit + 1);
     let rows = filter.bind_to(sql).fetch_all(&store.pool).await?;
@@ -191,6 +192,7 @@ pub(super) async fn query_alerts(
         .eq("rule_id", q.rule_id.as_deref())
         .eq("host", q.host.as_deref())
         .eq("source_ip", q.source_ip.as_deref())
+        .contains_ci("doc", q.text.as_deref())
         .after("last_seen", q.cursor.as_ref());
     let sql = filter.select_page("id, last_seen AS t, doc", "alerts", "last_seen", limit + 1);
     let rows = filter.bind_to(sql).fetch_all(&store.pool).await?;
