@@ -89,6 +89,14 @@ impl Config {
         value
     }
 
+    /// The configuration as TOML with secrets masked, for display: unset options are left
+    /// out (TOML has no null).
+    pub fn masked_toml(&self) -> Result<String, toml::ser::Error> {
+        let mut value = self.masked_json();
+        reload::drop_nulls(&mut value);
+        toml::to_string_pretty(&value)
+    }
+
     /// The SQLite URL in the data directory when no database URL is configured.
     pub fn database_url(&self) -> String {
         if self.storage.database_url.trim().is_empty() {

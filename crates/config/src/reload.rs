@@ -250,7 +250,7 @@ pub enum SaveError {
 }
 
 /// Removes `null` values, which TOML cannot hold and which mean "the default" anyway.
-fn drop_nulls(value: &mut serde_json::Value) {
+pub(crate) fn drop_nulls(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Object(map) => {
             map.retain(|_, v| !v.is_null());
@@ -276,6 +276,24 @@ impl Drop for ConfigWatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shown_toml_leaves_unset_options_out() {
+        let config = Config::parse(
+            "[[web.routes]]\nprefix = \"/search\"\n",
+            crate::Format::Toml,
+            None,
+        )
+        .unwrap();
+        let shown = config.masked_toml().unwrap();
+        assert!(shown.contains("prefix = \"/search\""), "{shown}");
+        assert!(!shown.contains("tls_cert_file"), "{shown}");
+        // What is shown reads back as the same configuration.
+        assert_eq!(
+            Config::parse(&shown, crate::Format::Toml, None).unwrap(),
+            config
+        );
+    }
 
     #[test]
     fn a_saved_edit_keeps_masked_secrets_and_an_invalid_one_changes_nothing() {

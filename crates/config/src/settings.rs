@@ -47,7 +47,7 @@ pub struct WebConfig {
 pub struct WebRoute {
     pub prefix: String,
     /// `detect` or `block`; the section's action when left out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub action: Option<String>,
     /// Parameters allowed to hold what would otherwise be a finding (`q` on `/search` may
     /// contain SQL words).
@@ -172,11 +172,8 @@ pub struct ApiConfig {
     pub rate_limit_per_ip_per_minute: u32,
     pub enable_authentication: bool,
     /// PEM certificate chain for HTTPS; with `tls_key_file`, the server speaks only HTTPS.
-    /// (Left out when unset: TOML has no null.)
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key of `tls_cert_file`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key_file: Option<PathBuf>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,

@@ -12,11 +12,29 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// The bytes of hex text (either case); `None` when it is not hex.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn two_lower_case_digits_a_byte() {
         assert_eq!(super::hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
         assert_eq!(super::hex(&[]), "");
+    }
+
+    #[test]
+    fn hex_reads_back() {
+        assert_eq!(super::unhex("000fA5ff"), Some(vec![0x00, 0x0f, 0xa5, 0xff]));
+        assert_eq!(super::unhex("abc"), None);
+        assert_eq!(super::unhex("zz"), None);
     }
 }

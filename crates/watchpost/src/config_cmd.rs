@@ -39,7 +39,7 @@ pub fn show(path: &Option<PathBuf>, format: ShowFormat) -> anyhow::Result<ExitCo
     let masked = config.masked_json();
     match format {
         ShowFormat::Json => println!("{}", serde_json::to_string_pretty(&masked)?),
-        ShowFormat::Toml => print!("{}", toml::to_string_pretty(&masked)?),
+        ShowFormat::Toml => print!("{}", config.masked_toml()?),
     }
     Ok(ExitCode::SUCCESS)
 }

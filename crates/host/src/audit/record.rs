@@ -160,15 +160,11 @@ fn is_encoded(kind: &str, key: &str) -> bool {
 
 /// Hex text as a string (NULs, as in `proctitle`, become spaces); `None` if not hex.
 pub fn decode_hex(value: &str) -> Option<String> {
-    if value.is_empty()
-        || !value.len().is_multiple_of(2)
-        || !value.bytes().all(|b| b.is_ascii_hexdigit())
-    {
+    if value.is_empty() {
         return None;
     }
-    let bytes: Vec<u8> = (0..value.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&value[i..i + 2], 16).unwrap_or(b'?'))
+    let bytes: Vec<u8> = watchpost_core::hex::unhex(value)?
+        .into_iter()
         .map(|b| if b == 0 { b' ' } else { b })
         .collect();
     Some(String::from_utf8_lossy(&bytes).trim_end().to_string())

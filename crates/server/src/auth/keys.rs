@@ -43,7 +43,7 @@ impl KeyRing {
             }
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        let bytes = decode_hex(text.trim())
+        let bytes = watchpost_core::hex::unhex(text.trim())
             .filter(|b| b.len() == 32)
             .with_context(|| {
                 format!(
@@ -134,16 +134,6 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("restricting {}", path.display()))?;
     file.write_all(text.as_bytes())
         .with_context(|| format!("writing {}", path.display()))
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

@@ -179,7 +179,8 @@ pub async fn authorize(
         Some(Access::Role(role)) => role,
         None => return method_not_allowed(&method, &route),
     };
-    let api = state.config.get().api.clone();
+    let config = state.config.get();
+    let api = &config.api;
     if api.enable_rate_limiting
         && let Some(refused) = state.gate.over_rate(
             &format!("ip:{}", peer.ip()),
