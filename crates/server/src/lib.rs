@@ -13,6 +13,7 @@
 
 pub mod alerting;
 pub mod auth;
+mod dashboard;
 pub mod detection;
 pub mod error;
 mod group_commit;

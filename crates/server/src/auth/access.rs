@@ -50,12 +50,17 @@ pub enum Access {
     Sender,
     /// An API key with at least this role.
     Role(Role),
+    /// A dashboard page for at least this role: the key may also come from the login
+    /// cookie, and a caller without one is sent to the login page.
+    Page(Role),
 }
 
 use Access::{Public, Sender};
 const VIEWER: Access = Access::Role(Role::Viewer);
 const ANALYST: Access = Access::Role(Role::Analyst);
 const ADMIN: Access = Access::Role(Role::Admin);
+const VIEWER_PAGE: Access = Access::Page(Role::Viewer);
+const ADMIN_PAGE: Access = Access::Page(Role::Admin);
 
 /// `(method, route as registered, access)` for every route of the router.
 pub const ROUTES: &[(&str, &str, Access)] = &[
@@ -105,8 +110,28 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("PUT", "/api/v1/config", ADMIN),
 ];
 
+/// The dashboard's routes (`crate::dashboard`): its pages, login and assets. Actions on
+/// pages go through the API routes above, with the same roles.
+pub const PAGES: &[(&str, &str, Access)] = &[
+    ("GET", "/login", Public),
+    ("POST", "/login", Public),
+    ("POST", "/logout", Public),
+    ("GET", "/assets/{file}", Public),
+    ("GET", "/", VIEWER_PAGE),
+    ("GET", "/alerts", VIEWER_PAGE),
+    ("GET", "/alerts/{id}", VIEWER_PAGE),
+    ("GET", "/hosts", VIEWER_PAGE),
+    ("GET", "/hosts/{name}", VIEWER_PAGE),
+    ("GET", "/events", VIEWER_PAGE),
+    ("GET", "/rules", VIEWER_PAGE),
+    ("GET", "/silences", VIEWER_PAGE),
+    ("GET", "/blocklist", VIEWER_PAGE),
+    ("GET", "/config", VIEWER_PAGE),
+    ("GET", "/api-keys", ADMIN_PAGE),
+];
+
 /// The access `method` on the registered route `path` needs; `None` for a route missing
-/// from [`ROUTES`] (refused: a new route must be given a rule).
+/// from [`ROUTES`] and [`PAGES`] (refused: a new route must be given a rule).
 pub fn required(method: &Method, path: &str) -> Option<Access> {
     let method = if method == Method::HEAD {
         "GET"
@@ -115,6 +140,7 @@ pub fn required(method: &Method, path: &str) -> Option<Access> {
     };
     ROUTES
         .iter()
+        .chain(PAGES)
         .find(|(m, p, _)| *m == method && *p == path)
         .map(|(_, _, access)| *access)
 }
@@ -130,7 +156,11 @@ mod tests {
 
     #[test]
     fn every_registered_route_has_a_rule_and_every_rule_a_route() {
-        let source = include_str!("../routes/mod.rs");
+        let source = [
+            include_str!("../routes/mod.rs"),
+            include_str!("../dashboard/mod.rs"),
+        ]
+        .concat();
         let mut registered = Vec::new();
         // `.route("/path", get(a).post(b))` → (GET, /path), (POST, /path).
         for chunk in source.split(".route(").skip(1) {
@@ -155,6 +185,7 @@ mod tests {
         }
         let mut ruled: Vec<(String, String)> = ROUTES
             .iter()
+            .chain(PAGES)
             .map(|(m, p, _)| (m.to_string(), p.to_string()))
             .collect();
         registered.sort();
@@ -169,7 +200,7 @@ mod tests {
             let needs = match access {
                 Access::Public => "anyone",
                 Access::Sender => "sender token",
-                Access::Role(role) => role.as_str(),
+                Access::Role(role) | Access::Page(role) => role.as_str(),
             };
             let row = format!("| `{method} {path}` | {needs} |");
             assert!(guide.contains(&row), "docs/api.md lacks {row}");

@@ -83,14 +83,15 @@ impl Gate {
         &self.ring
     }
 
-    /// The caller named by the request's key (`X-API-Key` or `Authorization: Bearer`).
+    /// The caller named by the request's key (`X-API-Key`, `Authorization: Bearer`, or the
+    /// dashboard's login cookie), and whether the key came from the cookie.
     async fn authenticate(
         &self,
         state: &AppState,
         headers: &HeaderMap,
-    ) -> Result<Principal, ApiError> {
+    ) -> Result<(Principal, bool), ApiError> {
         let refused = |why: String| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", why);
-        let text = headers
+        let header_key = headers
             .get("x-api-key")
             .and_then(|v| v.to_str().ok())
             .or_else(|| {
@@ -105,12 +106,28 @@ impl Gate {
                     .get("sec-websocket-protocol")
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.split(',').map(str::trim).find(|p| p.starts_with("wpk_")))
-            })
-            .ok_or_else(|| {
-                refused(
-                    "send an API key as `X-API-Key: wpk_…` or `Authorization: Bearer wpk_…`".into(),
-                )
-            })?;
+            });
+        let cookie_key = || crate::dashboard::session::cookie_key(headers);
+        let (text, from_cookie) = match header_key {
+            Some(text) => (text, false),
+            None => (
+                cookie_key().ok_or_else(|| {
+                    refused(
+                        "send an API key as `X-API-Key: wpk_…` or `Authorization: Bearer wpk_…`"
+                            .into(),
+                    )
+                })?,
+                true,
+            ),
+        };
+        self.check_key(state, text)
+            .await
+            .map(|principal| (principal, from_cookie))
+    }
+
+    /// The caller a key's text names, when it is a live key.
+    pub async fn check_key(&self, state: &AppState, text: &str) -> Result<Principal, ApiError> {
+        let refused = |why: String| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", why);
         let (id, secret) = keys::parse(text).map_err(|e| refused(e.to_string()))?;
         let unknown = || refused("no API key matches (it may have been revoked)".into());
         let key = state
@@ -174,9 +191,10 @@ pub async fn authorize(
         return next.run(request).await;
     };
     let method = request.method().clone();
-    let needed = match access::required(&method, &route) {
+    let (needed, page) = match access::required(&method, &route) {
         Some(Access::Public | Access::Sender) => return next.run(request).await,
-        Some(Access::Role(role)) => role,
+        Some(Access::Role(role)) => (role, false),
+        Some(Access::Page(role)) => (role, true),
         None => return method_not_allowed(&method, &route),
     };
     let config = state.config.get();
@@ -192,7 +210,22 @@ pub async fn authorize(
     }
     let principal = if api.enable_authentication {
         match state.gate.authenticate(&state, request.headers()).await {
-            Ok(principal) => principal,
+            Ok((_, true))
+                if access::changes_state(&method)
+                    && !crate::dashboard::session::same_origin(request.headers()) =>
+            {
+                // A browser sends the cookie by itself: a state change riding on it must
+                // come from the dashboard's own pages.
+                return ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "cross_origin",
+                    "a change made with the login cookie must come from the dashboard's own \
+                     origin (its Origin header names another site, or none)",
+                )
+                .into_response();
+            }
+            Ok((principal, _)) => principal,
+            Err(_) if page => return crate::dashboard::session::to_login(request.uri()),
             Err(e) => return e.into_response(),
         }
     } else {
@@ -214,6 +247,8 @@ pub async fn authorize(
     };
     let response = if let Some(refused) = over_rate {
         refused
+    } else if principal.role < needed && page {
+        crate::dashboard::forbidden(&principal, needed)
     } else if principal.role < needed {
         ApiError::new(
             StatusCode::FORBIDDEN,

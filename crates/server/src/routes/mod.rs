@@ -1,20 +1,20 @@
 //! The HTTP routes, one module per area.
 
-mod alerts;
-mod api_keys;
-mod blocklist;
-mod config;
+pub(crate) mod alerts;
+pub(crate) mod api_keys;
+pub(crate) mod blocklist;
+pub(crate) mod config;
 mod detections;
-mod events;
+pub(crate) mod events;
 mod health;
-mod hosts;
+pub(crate) mod hosts;
 mod ids;
-mod metric_series;
+pub(crate) mod metric_series;
 mod metrics;
-mod rules;
-mod senders;
-mod silences;
-mod statistics;
+pub(crate) mod rules;
+pub(crate) mod senders;
+pub(crate) mod silences;
+pub(crate) mod statistics;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -85,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/statistics", get(statistics::statistics))
         .route("/api/v1/dashboard/summary", get(statistics::dashboard))
         .route("/api/v1/config", get(config::show).put(config::replace))
+        .merge(crate::dashboard::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::middleware::authorize,
