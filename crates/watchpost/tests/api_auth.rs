@@ -330,6 +330,7 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
                 (Access::Role(_), None) => StatusCode::UNAUTHORIZED,
                 (Access::Role(needed), Some(role)) if role < needed => StatusCode::FORBIDDEN,
                 (Access::Role(_), Some(_)) => c.allowed,
+                (Access::Page(_), _) => unreachable!("pages are in tests/dashboard.rs"),
             };
             let (status, body) =
                 send(&client, &server, c.method, c.path, key, c.body.as_ref()).await;

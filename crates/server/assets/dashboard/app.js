@@ -216,7 +216,10 @@ function connect() {
   const socket = new WebSocket(`${scheme}://${location.host}/api/v1/stream?topics=${encodeURIComponent(liveTopics)}`);
   const state = document.querySelector('[data-live-state]');
   socket.onopen = () => state && (state.textContent = '● live');
-  socket.onmessage = () => scheduleRefresh();
+  socket.onmessage = (message) => {
+    // The greeting names the topics; only changes refresh.
+    if (!message.data.startsWith('{"topic":"hello"')) scheduleRefresh();
+  };
   socket.onclose = () => {
     if (state) state.textContent = '○ reconnecting';
     setTimeout(connect, 2000);

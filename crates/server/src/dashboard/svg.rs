@@ -163,7 +163,7 @@ pub fn heat_map(
         .unwrap_or(0)
         .max(1) as f64;
     let mut out = format!(
-        "<svg class=\"chart heat\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"ATT&amp;CK tactics by technique\">"
+        "<svg class=\"chart heat\" viewBox=\"0 0 {width} {height}\" style=\"max-width:{width}px\" role=\"img\" aria-label=\"ATT&amp;CK tactics by technique\">"
     );
     for (c, column) in columns.iter().enumerate() {
         let x = LABEL_W + c as f64 * CELL + CELL / 2.0;
@@ -214,7 +214,7 @@ pub fn heat_map(
 
 fn open(what: &str) -> String {
     format!(
-        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" aria-label=\"{}\" preserveAspectRatio=\"none\">",
+        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" aria-label=\"{}\">",
         esc(what)
     )
 }

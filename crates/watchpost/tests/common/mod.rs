@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of this helper
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -52,6 +54,19 @@ impl Server {
     /// (`WATCHPOST_API__RATE_LIMIT_PER_KEY_PER_MINUTE`, ...).
     pub fn start_authenticated_with(dir: &Path, env: &[(&str, &str)]) -> Server {
         Server::spawn_with(dir, &[], 0, false, true, env)
+    }
+
+    /// Like [`Server::start_authenticated`] with global flags (`--config FILE`).
+    pub fn start_authenticated_with_flags(dir: &Path, global: &[&str]) -> Server {
+        Server::spawn_with(dir, global, 0, false, true, &[])
+    }
+
+    /// The admin key the server made at its first start.
+    pub fn admin_key(dir: &Path) -> String {
+        std::fs::read_to_string(dir.join("watchpost-data/admin-api-key"))
+            .expect("the admin key file")
+            .trim()
+            .to_string()
     }
 
     fn spawn(dir: &Path, global: &[&str], port: u16) -> Server {

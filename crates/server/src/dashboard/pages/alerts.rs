@@ -206,7 +206,7 @@ pub async fn detail(
             title = field(alert, "title");
             body.push_str("<div data-live id=\"alert-detail\">");
             body.push_str(&format!(
-                "<p class=\"headline\">{} {} <span>{} detections</span></p>",
+                "<p class=\"headline\">{} {} <span class=\"count\">{} detections</span></p>",
                 severity(&field(alert, "severity")),
                 status(&status_name(alert)),
                 esc(&field(alert, "count"))

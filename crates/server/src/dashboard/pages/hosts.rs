@@ -130,7 +130,7 @@ pub async fn detail(
         "</nav><p><a href=\"/alerts?host={0}\">Alerts of this host</a> · <a href=\"/events?host={0}\">Its events</a></p>",
         url_part(&name)
     ));
-    body.push_str("<div class=\"grid\" data-live id=\"host-charts\">");
+    body.push_str("<div class=\"grid charts\" data-live id=\"host-charts\">");
     for (metric, title, ceiling) in CHARTS {
         let query = HashMap::from([
             ("host".to_string(), name.clone()),

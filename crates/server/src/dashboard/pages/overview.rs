@@ -136,26 +136,40 @@ fn figures(summary: &Value) -> String {
 }
 
 fn over_time(summary: &Value) -> String {
-    let buckets = summary["over_time"].as_array().cloned().unwrap_or_default();
-    if buckets.is_empty() {
+    let epoch = |key: &str, v: &Value| {
+        v[key]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_millis())
+    };
+    let step = summary["bucket_seconds"].as_i64().unwrap_or(3600).max(1) * 1000;
+    let (Some(from), Some(to)) = (epoch("from", summary), epoch("to", summary)) else {
         return "<p class=\"empty\">No detections in this window.</p>".into();
-    }
-    let bars: Vec<Stack> = buckets
-        .iter()
-        .map(|b| Stack {
-            label: field(b, "start")
-                .replacen('T', " ", 1)
-                .chars()
-                .take(16)
-                .collect(),
-            counts: b["by_severity"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| (k.clone(), v.as_i64().unwrap_or(0)))
-                .collect(),
-        })
+    };
+    // Every bucket of the window (the store counts from `from`), those without
+    // detections too, so that time reads left to right at an even pace.
+    let counted: HashMap<i64, &Value> = summary["over_time"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| epoch("start", b).map(|at| (at, &b["by_severity"])))
         .collect();
+    let mut bars = Vec::new();
+    let mut at = from;
+    while at < to && bars.len() < 500 {
+        let label = chrono::DateTime::from_timestamp_millis(at)
+            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default();
+        let counts = counted
+            .get(&at)
+            .and_then(|c| c.as_object())
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.as_i64().unwrap_or(0)))
+            .collect();
+        bars.push(Stack { label, counts });
+        at += step;
+    }
     let mut legend = String::from("<p class=\"legend\">");
     for (name, colour) in svg::SEVERITIES {
         legend.push_str(&format!(
