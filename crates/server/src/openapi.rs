@@ -33,6 +33,7 @@ const EVENT_QUERY: &[&str] = &[
     "q",
     "limit",
     "cursor",
+    "sort:timestamp",
 ];
 const DETECTION_QUERY: &[&str] = &[
     "from",
@@ -45,6 +46,7 @@ const DETECTION_QUERY: &[&str] = &[
     "q",
     "limit",
     "cursor",
+    "sort:timestamp,severity",
 ];
 const ALERT_QUERY: &[&str] = &[
     "from",
@@ -57,6 +59,7 @@ const ALERT_QUERY: &[&str] = &[
     "q",
     "limit",
     "cursor",
+    "sort:last_seen,first_seen,severity",
 ];
 
 fn object() -> Value {
@@ -474,6 +477,16 @@ const ERRORS: &[(u16, &str)] = &[
 ];
 
 fn parameter(name: &str) -> Value {
+    // `sort:a,b`: the `sort` parameter taking `a`, `-a`, `b`, `-b`.
+    if let Some(keys) = name.strip_prefix("sort:") {
+        let values: Vec<String> = keys
+            .split(',')
+            .flat_map(|k| [k.to_string(), format!("-{k}")])
+            .collect();
+        return json!({"name": "sort", "in": "query", "required": false,
+                      "description": "the order: a key ascending, or with `-` descending (the default is the first, descending)",
+                      "schema": {"type": "string", "enum": values}});
+    }
     let schema = match name {
         "from" | "to" => json!({"type": "string", "description": "RFC 3339 or epoch seconds"}),
         "limit" => json!({"type": "integer", "minimum": 1, "maximum": 1000}),

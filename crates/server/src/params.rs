@@ -44,6 +44,20 @@ impl Params {
             .transpose()
     }
 
+    /// A sort order: one of `names`, descending with a leading `-`; newest first when
+    /// absent.
+    pub fn sort(
+        &mut self,
+        name: &str,
+        names: &[(&str, watchpost_store::SortBy)],
+    ) -> Result<watchpost_store::Sort, ApiError> {
+        match self.text(name) {
+            None => Ok(watchpost_store::Sort::default()),
+            Some(text) => watchpost_store::Sort::parse(&text, names)
+                .map_err(|e| ApiError::invalid_parameter(name, e)),
+        }
+    }
+
     /// A page size from 1 to the store's maximum.
     pub fn limit(&mut self, name: &str) -> Result<Option<u32>, ApiError> {
         self.text(name)

@@ -28,7 +28,9 @@ pub use outbox::{
     AttemptOutcome, AttemptRecord, DeliveryAttempt, DeliveryStatus, NotificationHistory,
     OutboxEntry,
 };
-pub use query::{AlertQuery, Cursor, DetectionQuery, EventQuery, MAX_PAGE_SIZE, Page, all_pages};
+pub use query::{
+    AlertQuery, Cursor, DetectionQuery, EventQuery, MAX_PAGE_SIZE, Page, Sort, SortBy, all_pages,
+};
 pub use sql::{SqlStore, open};
 
 use async_trait::async_trait;

@@ -77,6 +77,47 @@ where
     }
 }
 
+/// The order a list comes in: by its time column (the default) or another sortable one,
+/// the newest or greatest first unless ascending. Ties go by id, so pages never overlap.
+/// A cursor continues the order it was issued in: send the same `sort` with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sort {
+    pub by: SortBy,
+    pub ascending: bool,
+}
+
+/// What a list can be sorted by (each list takes the ones its rows have).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SortBy {
+    /// The list's time: an event's or detection's timestamp, an alert's last sighting.
+    #[default]
+    Time,
+    /// An alert's first sighting.
+    FirstSeen,
+    Severity,
+}
+
+impl Sort {
+    /// Reads `name` (ascending) or `-name` (descending), `name` one of `names`.
+    pub fn parse(text: &str, names: &[(&str, SortBy)]) -> Result<Sort, String> {
+        let (name, ascending) = match text.strip_prefix('-') {
+            Some(name) => (name, false),
+            None => (text, true),
+        };
+        names
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, by)| Sort { by: *by, ascending })
+            .ok_or_else(|| {
+                let known: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+                format!(
+                    "`{text}` is not a sort: use one of {} (ascending) or with a leading `-` (descending)",
+                    known.join(", ")
+                )
+            })
+    }
+}
+
 /// Filters for [`crate::Store::query_events`]. Every filter is optional; they combine with AND.
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
@@ -97,6 +138,8 @@ pub struct EventQuery {
     pub cursor: Option<Cursor>,
     /// Page size; clamped to 1..=[`MAX_PAGE_SIZE`], [`DEFAULT_PAGE_SIZE`] when absent.
     pub limit: Option<u32>,
+    /// Newest first by default; events sort by time only.
+    pub sort: Sort,
 }
 
 /// Filters for [`crate::Store::query_detections`].
@@ -114,6 +157,8 @@ pub struct DetectionQuery {
     pub text: Option<String>,
     pub cursor: Option<Cursor>,
     pub limit: Option<u32>,
+    /// By time (default, newest first) or severity.
+    pub sort: Sort,
 }
 
 /// Filters for [`crate::Store::query_alerts`]; the time range applies to `last_seen`.
@@ -130,6 +175,8 @@ pub struct AlertQuery {
     pub text: Option<String>,
     pub cursor: Option<Cursor>,
     pub limit: Option<u32>,
+    /// By last sighting (default, most recent first), first sighting or severity.
+    pub sort: Sort,
 }
 
 /// The page size to use for a requested limit.
@@ -140,6 +187,23 @@ pub(crate) fn page_size(limit: Option<u32>) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sort_is_a_known_key_with_an_optional_minus() {
+        let names = [("last_seen", SortBy::Time), ("severity", SortBy::Severity)];
+        assert_eq!(
+            Sort::parse("-severity", &names).unwrap(),
+            Sort {
+                by: SortBy::Severity,
+                ascending: false
+            }
+        );
+        assert!(Sort::parse("last_seen", &names).unwrap().ascending);
+        let error = Sort::parse("title", &names).unwrap_err();
+        assert!(error.contains("last_seen, severity"), "{error}");
+        assert_eq!(Sort::default().by, SortBy::Time);
+        assert!(!Sort::default().ascending, "newest first");
+    }
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use watchpost_core::{
     Alert, AlertStatus, Detection, Entity, Event, Incident, IncidentStatus, Severity,
 };
-use watchpost_store::{AlertQuery, Cursor, DetectionQuery, EventQuery, Store, testing};
+use watchpost_store::{
+    AlertQuery, Cursor, DetectionQuery, EventQuery, Sort, SortBy, Store, testing,
+};
 
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
@@ -729,6 +731,58 @@ async fn alerts_upsert_by_fingerprint_and_filter(store: Arc<dyn Store>) {
         .len(),
         7,
         "free text finds the same alerts"
+    );
+
+    // Sorted by severity, most severe first, paged three at a time through cursors: every
+    // alert once, in order, ties by id.
+    let by_severity = Sort {
+        by: SortBy::Severity,
+        ascending: false,
+    };
+    let mut seen: Vec<Alert> = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .query_alerts(&AlertQuery {
+                sort: by_severity,
+                limit: Some(3),
+                cursor: cursor.take(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        seen.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(Cursor::decode(&next).unwrap()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 21);
+    let keys: Vec<(Severity, String)> = seen
+        .iter()
+        .map(|a| (a.severity, a.id.to_string()))
+        .collect();
+    let mut expected = keys.clone();
+    expected.sort_by(|a, b| b.cmp(a));
+    assert_eq!(keys, expected, "most severe first, then by id");
+    // First sighting, oldest first.
+    let oldest_first = list(AlertQuery {
+        sort: Sort {
+            by: SortBy::FirstSeen,
+            ascending: true,
+        },
+        ..Default::default()
+    })
+    .await;
+    assert!(
+        oldest_first
+            .windows(2)
+            .all(|w| w[0].first_seen <= w[1].first_seen)
+    );
+    assert_ne!(
+        oldest_first.first().map(|a| a.id),
+        list(AlertQuery::default()).await.first().map(|a| a.id),
+        "not the default order"
     );
 
     alert.status = AlertStatus::Resolved;

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use uuid::Uuid;
-use watchpost_store::{AlertQuery, DeliveryStatus};
+use watchpost_store::{AlertQuery, DeliveryStatus, SortBy};
 
 /// Longest reason or name accepted with a status change.
 const MAX_TEXT: usize = 2_000;
@@ -47,6 +47,14 @@ pub async fn list(
         text: p.text("q"),
         cursor: p.cursor("cursor")?,
         limit: p.limit("limit")?,
+        sort: p.sort(
+            "sort",
+            &[
+                ("last_seen", SortBy::Time),
+                ("first_seen", SortBy::FirstSeen),
+                ("severity", SortBy::Severity),
+            ],
+        )?,
     };
     p.finish()?;
     let page = state

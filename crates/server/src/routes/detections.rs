@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use watchpost_store::DetectionQuery;
+use watchpost_store::{DetectionQuery, SortBy};
 
 /// Filters: `from`, `to`, `rule_id`, `host`, `source_ip`, `detector`, `min_severity`;
 /// `limit`, `cursor` to page.
@@ -27,6 +27,10 @@ pub async fn list(
         text: p.text("q"),
         cursor: p.cursor("cursor")?,
         limit: p.limit("limit")?,
+        sort: p.sort(
+            "sort",
+            &[("timestamp", SortBy::Time), ("severity", SortBy::Severity)],
+        )?,
     };
     p.finish()?;
     let page = state

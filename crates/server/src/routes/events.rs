@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use watchpost_store::EventQuery;
+use watchpost_store::{EventQuery, SortBy};
 
 /// Stores a JSON array or NDJSON body of events. Malformed entries are reported by index
 /// (and line, for NDJSON); the well-formed ones are stored. The response comes after the
@@ -85,6 +85,7 @@ pub async fn list(
         text: p.text("q"),
         cursor: p.cursor("cursor")?,
         limit: p.limit("limit")?,
+        sort: p.sort("sort", &[("timestamp", SortBy::Time)])?,
     };
     p.finish()?;
     let started = std::time::Instant::now();

@@ -1,6 +1,6 @@
 //! Event rows: batched inserts and filtered, paged reads.
 
-use super::filter::Filter;
+use super::filter::{Filter, Order};
 use super::{SqlStore, insert_documents, read_page};
 use crate::query::page_size;
 use crate::{EventQuery, Page, StoreError};
@@ -40,6 +40,8 @@ pub(super) async fn insert(store: &SqlStore, events: &[Event]) -> Result<(), Sto
 
 pub(super) async fn query(store: &SqlStore, q: &EventQuery) -> Result<Page<Event>, StoreError> {
     let limit = page_size(q.limit);
+    // Events keep one order: their time.
+    let order = Order::by("ts", q.sort);
     let mut filter = Filter::default();
     filter
         .at_least("ts", q.from.map(to_millis))
@@ -51,8 +53,8 @@ pub(super) async fn query(store: &SqlStore, q: &EventQuery) -> Result<Page<Event
         .eq("source_ip", q.source_ip.as_deref())
         .eq("user_name", q.user.as_deref())
         .contains_ci("doc", q.text.as_deref())
-        .after("ts", q.cursor.as_ref());
-    let sql = filter.select_page("id, ts AS t, doc", "events", "ts", limit + 1);
+        .after(order, q.cursor.as_ref());
+    let sql = filter.select_page("id, doc", "events", order, limit + 1);
     let rows = filter.bind_to(sql).fetch_all(&store.pool).await?;
     read_page(&rows, limit, "events")
 }

@@ -13,6 +13,23 @@ enum Bind {
     Text(String),
 }
 
+/// The integer column a page is ordered by, and which way.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Order {
+    pub column: &'static str,
+    pub ascending: bool,
+}
+
+impl Order {
+    /// `column` in `sort`'s direction.
+    pub fn by(column: &'static str, sort: crate::Sort) -> Order {
+        Order {
+            column,
+            ascending: sort.ascending,
+        }
+    }
+}
+
 /// Conditions joined with AND, plus the values they bind.
 #[derive(Default)]
 pub(crate) struct Filter {
@@ -68,32 +85,40 @@ impl Filter {
         self
     }
 
-    /// Rows strictly after `cursor` in `ORDER BY time DESC, id DESC`.
-    pub fn after(&mut self, time: &'static str, cursor: Option<&Cursor>) -> &mut Self {
+    /// Rows strictly after `cursor` in `order` (then by id, the same way).
+    pub fn after(&mut self, order: Order, cursor: Option<&Cursor>) -> &mut Self {
         if let Some(c) = cursor {
+            let column = order.column;
+            let beyond = if order.ascending { '>' } else { '<' };
             let t1 = self.placeholder(Bind::Int(c.time_ms));
             let t2 = self.placeholder(Bind::Int(c.time_ms));
             let id = self.placeholder(Bind::Text(c.id.clone()));
-            self.conditions
-                .push(format!("({time} < {t1} OR ({time} = {t2} AND id < {id}))"));
+            self.conditions.push(format!(
+                "({column} {beyond} {t1} OR ({column} = {t2} AND id {beyond} {id}))"
+            ));
         }
         self
     }
 
-    /// `SELECT {columns} FROM {table} WHERE … ORDER BY {time} DESC, id DESC LIMIT n`.
+    /// `SELECT {columns}, {order column} AS t FROM {table} WHERE … ORDER BY {order}, id
+    /// LIMIT n`; `t` is what the next page's cursor holds.
     pub fn select_page(
         &self,
         columns: &'static str,
         table: &'static str,
-        time: &'static str,
+        order: Order,
         limit: u32,
     ) -> String {
-        let mut sql = format!("SELECT {columns} FROM {table}");
+        let column = order.column;
+        let mut sql = format!("SELECT {columns}, CAST({column} AS BIGINT) AS t FROM {table}");
         if !self.conditions.is_empty() {
             sql.push_str(" WHERE ");
             sql.push_str(&self.conditions.join(" AND "));
         }
-        sql.push_str(&format!(" ORDER BY {time} DESC, id DESC LIMIT {limit}"));
+        let direction = if order.ascending { "ASC" } else { "DESC" };
+        sql.push_str(&format!(
+            " ORDER BY {column} {direction}, id {direction} LIMIT {limit}"
+        ));
         sql
     }
 
@@ -161,10 +186,28 @@ mod tests {
             .eq("source", None)
             .at_least("ts", Some(5))
             .contains_ci("doc", Some("50%_off"));
-        let sql = f.select_page("doc", "events", "ts", 10);
+        let newest_first = Order {
+            column: "ts",
+            ascending: false,
+        };
+        let sql = f.select_page("doc", "events", newest_first, 10);
         assert_eq!(
             sql,
-            "SELECT doc FROM events WHERE host = $1 AND ts >= $2 AND LOWER(doc) LIKE $3 ESCAPE '\\' ORDER BY ts DESC, id DESC LIMIT 10"
+            "SELECT doc, CAST(ts AS BIGINT) AS t FROM events WHERE host = $1 AND ts >= $2 AND LOWER(doc) LIKE $3 ESCAPE '\\' ORDER BY ts DESC, id DESC LIMIT 10"
+        );
+        let mut f = Filter::default();
+        let cursor = Cursor {
+            time_ms: 3,
+            id: "b".into(),
+        };
+        let least_first = Order {
+            column: "severity",
+            ascending: true,
+        };
+        f.after(least_first, Some(&cursor));
+        assert_eq!(
+            f.select_page("doc", "alerts", least_first, 5),
+            "SELECT doc, CAST(severity AS BIGINT) AS t FROM alerts WHERE (severity > $1 OR (severity = $2 AND id > $3)) ORDER BY severity ASC, id ASC LIMIT 5"
         );
         assert!(matches!(&f.binds[2], Bind::Text(t) if t == "%50\\%\\_off%"));
         assert_eq!(

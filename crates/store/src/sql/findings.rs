@@ -1,9 +1,9 @@
 //! Detections, alerts and incidents: what detectors found and what people act on.
 
-use super::filter::{Filter, multi_row_insert};
+use super::filter::{Filter, Order, multi_row_insert};
 use super::{SqlStore, insert_documents, read_page};
 use crate::query::page_size;
-use crate::{AlertQuery, DetectionQuery, Page, StoreError};
+use crate::{AlertQuery, DetectionQuery, Page, SortBy, StoreError};
 use sqlx::{AssertSqlSafe, Row};
 use uuid::Uuid;
 use watchpost_core::time::to_millis;
@@ -51,6 +51,13 @@ pub(super) async fn query_detections(
     q: &DetectionQuery,
 ) -> Result<Page<Detection>, StoreError> {
     let limit = page_size(q.limit);
+    let order = Order::by(
+        match q.sort.by {
+            SortBy::Severity => "severity",
+            SortBy::Time | SortBy::FirstSeen => "ts",
+        },
+        q.sort,
+    );
     let mut filter = Filter::default();
     filter
         .at_least("ts", q.from.map(to_millis))
@@ -61,8 +68,8 @@ pub(super) async fn query_detections(
         .eq("detector", q.detector.as_deref())
         .at_least("severity", q.min_severity.map(|s| i64::from(s.rank())))
         .contains_ci("doc", q.text.as_deref())
-        .after("ts", q.cursor.as_ref());
-    let sql = filter.select_page("id, ts AS t, doc", "detections", "ts", limit + 1);
+        .after(order, q.cursor.as_ref());
+    let sql = filter.select_page("id, doc", "detections", order, limit + 1);
     let rows = filter.bind_to(sql).fetch_all(&store.pool).await?;
     read_page(&rows, limit, "detections")
 }
@@ -183,6 +190,14 @@ pub(super) async fn query_alerts(
     q: &AlertQuery,
 ) -> Result<Page<Alert>, StoreError> {
     let limit = page_size(q.limit);
+    let order = Order::by(
+        match q.sort.by {
+            SortBy::Severity => "severity",
+            SortBy::FirstSeen => "first_seen",
+            SortBy::Time => "last_seen",
+        },
+        q.sort,
+    );
     let mut filter = Filter::default();
     filter
         .at_least("last_seen", q.from.map(to_millis))
@@ -193,8 +208,8 @@ pub(super) async fn query_alerts(
         .eq("host", q.host.as_deref())
         .eq("source_ip", q.source_ip.as_deref())
         .contains_ci("doc", q.text.as_deref())
-        .after("last_seen", q.cursor.as_ref());
-    let sql = filter.select_page("id, last_seen AS t, doc", "alerts", "last_seen", limit + 1);
+        .after(order, q.cursor.as_ref());
+    let sql = filter.select_page("id, doc", "alerts", order, limit + 1);
     let rows = filter.bind_to(sql).fetch_all(&store.pool).await?;
     let mut page: Page<Alert> = read_page(&rows, limit, "alerts")?;
     for (alert, row) in page.items.iter_mut().zip(&rows) {

@@ -24,6 +24,14 @@ const FILTERS: &[&str] = &[
     "from",
     "to",
     "cursor",
+    "sort",
+];
+/// The orders offered, with their names.
+const SORTS: &[(&str, &str)] = &[
+    ("-last_seen", "most recent"),
+    ("-severity", "most severe"),
+    ("-first_seen", "newest"),
+    ("first_seen", "oldest"),
 ];
 const STATUSES: &[&str] = &["firing", "acknowledged", "resolved"];
 const SEVERITIES: &[&str] = &["info", "low", "medium", "high", "critical"];
@@ -48,7 +56,13 @@ pub async fn list(
     body.push_str(&filter_input(&query, "rule_id", "Rule", "rule id"));
     body.push_str(&filter_input(&query, "source_ip", "Source", "203.0.113.7"));
     body.push_str(&filter_input(&query, "q", "Text", "anywhere in the alert"));
-    body.push_str("<button type=\"submit\">Filter</button></form>");
+    let chosen = query.get("sort").map_or("-last_seen", String::as_str);
+    body.push_str("<label>Order<select name=\"sort\">");
+    for (value, label) in SORTS {
+        let selected = if *value == chosen { " selected" } else { "" };
+        body.push_str(&format!("<option value=\"{value}\"{selected}>{label}</option>"));
+    }
+    body.push_str("</select></label><button type=\"submit\">Filter</button></form>");
     let triage = principal.role >= Role::Analyst;
     if triage {
         body.push_str(
