@@ -11,6 +11,7 @@
 //! # }
 //! ```
 
+mod accept;
 pub mod alerting;
 pub mod auth;
 mod dashboard;
@@ -124,17 +125,7 @@ pub async fn serve(
     let app = router(state)
         .layer(cors(&settings.api)?)
         .layer(tower_http::trace::TraceLayer::new_for_http());
-    let served = match tls {
-        Some(config) => tls::serve(listener, config, app, shutdown).await,
-        None => {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await
-        }
-    };
+    let served = accept::serve(listener, tls, app, shutdown).await;
     tracing::info!("shutting down: writing queued events");
     retention.abort();
     silent_agents.abort();

@@ -329,6 +329,52 @@ async fn sigterm_during_ingest_loses_no_acknowledged_event() {
     );
 }
 
+/// The status line a raw HTTP/1.1 request gets.
+fn status_line(server: &Server, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let address = server.base.trim_start_matches("http://");
+    let mut tcp = std::net::TcpStream::connect(address).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    tcp.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        match tcp.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn request_heads_are_bounded_over_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let request = |header_bytes: usize| {
+        format!(
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\nConnection: close\r\n\r\n",
+            "a".repeat(header_bytes)
+        )
+    };
+    assert_eq!(
+        status_line(&server, request(16 * 1024).as_bytes()),
+        "HTTP/1.1 200 OK"
+    );
+    for kib in [65, 100, 300] {
+        assert_eq!(
+            status_line(&server, request(kib * 1024).as_bytes()),
+            "HTTP/1.1 431 Request Header Fields Too Large",
+            "a head of {kib} KiB, over 64 KiB, is refused"
+        );
+    }
+}
+
 #[test]
 fn refuses_to_listen_beyond_loopback_without_authentication() {
     let dir = tempfile::tempdir().unwrap();

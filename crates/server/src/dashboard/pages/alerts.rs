@@ -60,7 +60,9 @@ pub async fn list(
     body.push_str("<label>Order<select name=\"sort\">");
     for (value, label) in SORTS {
         let selected = if *value == chosen { " selected" } else { "" };
-        body.push_str(&format!("<option value=\"{value}\"{selected}>{label}</option>"));
+        body.push_str(&format!(
+            "<option value=\"{value}\"{selected}>{label}</option>"
+        ));
     }
     body.push_str("</select></label><button type=\"submit\">Filter</button></form>");
     let triage = principal.role >= Role::Analyst;
