@@ -353,6 +353,36 @@ async fn an_analyst_sees_a_new_alert_live_and_triages_it_in_the_browser() {
     browser.wait_for("//h2[.='Pipeline trace']", long).await;
     browser.screenshot(&shots, "06-alert-detail").await;
 
+    // The overview, open, shows a new firing alert without a reload too.
+    browser.goto(&server.url("/")).await;
+    browser.wait_for("#overview svg", long).await;
+    browser
+        .wait_until(
+            "the live stream to connect",
+            "document.querySelector('[data-live-state]').textContent.includes('live')",
+            long,
+        )
+        .await;
+    browser.run("window.notReloaded = true;", json!([])).await;
+    let posted = Instant::now();
+    post_attack(&server, &analyst, "e2e-web-2").await;
+    browser
+        .wait_for(
+            "//section[h2='Firing alerts']//tr[td[contains(., 'e2e-web-2')]]",
+            long,
+        )
+        .await;
+    println!(
+        "a new alert was on the open overview {:?} after its event was posted",
+        posted.elapsed()
+    );
+    assert_eq!(
+        browser
+            .run("return window.notReloaded === true;", json!([]))
+            .await,
+        json!(true)
+    );
+
     // The overview on a phone: nothing wider than the screen.
     browser.resize(390, 844).await;
     browser.goto(&server.url("/")).await;

@@ -13,6 +13,8 @@ use axum::response::Response;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 
+/// The span the rates are measured over.
+const RATE_WINDOW: &str = "5m";
 /// The windows offered.
 const WINDOWS: &[&str] = &["1h", "24h", "7d"];
 
@@ -30,6 +32,17 @@ pub async fn page(
         statistics::dashboard(
             State(state.clone()),
             Q(HashMap::from([("window".to_string(), window.clone())])),
+        )
+        .await,
+    );
+    // The rates as they are now: the last five minutes.
+    let recent = answer(
+        statistics::dashboard(
+            State(state.clone()),
+            Q(HashMap::from([(
+                "window".to_string(),
+                RATE_WINDOW.to_string(),
+            )])),
         )
         .await,
     );
@@ -53,9 +66,9 @@ pub async fn page(
         body.push_str(&format!("<a href=\"/?window={w}\"{current}>last {w}</a>"));
     }
     body.push_str("</nav><div data-live id=\"overview\">");
-    match (summary, firing) {
-        (Ok(summary), Ok(firing)) => {
-            body.push_str(&figures(&summary));
+    match (summary, recent, firing) {
+        (Ok(summary), Ok(recent), Ok(firing)) => {
+            body.push_str(&figures(&summary, &recent, &window));
             body.push_str(&format!(
                 "<section class=\"card wide\"><h2>Detections over time</h2>{}</section>",
                 over_time(&summary)
@@ -96,7 +109,7 @@ pub async fn page(
                 host_health(&summary["host_health"])
             ));
         }
-        (Err(e), _) | (_, Err(e)) => body.push_str(&error_box(&e)),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => body.push_str(&error_box(&e)),
     }
     body.push_str("</div>");
     Layout {
@@ -108,8 +121,8 @@ pub async fn page(
     .render(&body)
 }
 
-fn figures(summary: &Value) -> String {
-    let rate = |key: &str| summary[key].as_f64().unwrap_or(0.0);
+fn figures(summary: &Value, recent: &Value, window: &str) -> String {
+    let rate = |key: &str| recent[key].as_f64().unwrap_or(0.0);
     let mut open = String::new();
     for (name, _) in svg::SEVERITIES.iter().rev() {
         let n = summary["open_alerts_by_severity"][*name]
@@ -122,8 +135,8 @@ fn figures(summary: &Value) -> String {
     }
     format!(
         "<div class=\"figures\">\
-         <div class=\"figure\"><span>Events / min</span><b id=\"events-rate\">{:.1}</b><small>{} in the window</small></div>\
-         <div class=\"figure\"><span>Detections / min</span><b id=\"detections-rate\">{:.2}</b><small>{} in the window</small></div>\
+         <div class=\"figure\"><span>Events / min, last {RATE_WINDOW}</span><b id=\"events-rate\">{:.1}</b><small>{} in the last {window}</small></div>\
+         <div class=\"figure\"><span>Detections / min, last {RATE_WINDOW}</span><b id=\"detections-rate\">{:.2}</b><small>{} in the last {window}</small></div>\
          <div class=\"figure\"><span>Open alerts</span><div class=\"open\">{open}</div></div>\
          <div class=\"figure\"><span>Agents</span><b>{}</b><small>{} silent</small></div></div>",
         rate("events_per_minute"),
