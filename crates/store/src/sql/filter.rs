@@ -195,6 +195,7 @@ mod tests {
             sql,
             "SELECT doc, CAST(ts AS BIGINT) AS t FROM events WHERE host = $1 AND ts >= $2 AND LOWER(doc) LIKE $3 ESCAPE '\\' ORDER BY ts DESC, id DESC LIMIT 10"
         );
+        assert!(matches!(&f.binds[2], Bind::Text(t) if t == "%50\\%\\_off%"));
         let mut f = Filter::default();
         let cursor = Cursor {
             time_ms: 3,
@@ -209,7 +210,6 @@ mod tests {
             f.select_page("doc", "alerts", least_first, 5),
             "SELECT doc, CAST(severity AS BIGINT) AS t FROM alerts WHERE (severity > $1 OR (severity = $2 AND id > $3)) ORDER BY severity ASC, id ASC LIMIT 5"
         );
-        assert!(matches!(&f.binds[2], Bind::Text(t) if t == "%50\\%\\_off%"));
         assert_eq!(
             multi_row_insert(Backend::Postgres, "t", &["a", "b"], 2, ""),
             "INSERT INTO t (a, b) VALUES ($1,$2),($3,$4)"
