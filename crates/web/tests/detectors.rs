@@ -103,6 +103,14 @@ fn sql_injection_techniques() {
         "q=EXEC%20sp_add_job%20%40job_name%20%3D%20%27x%27", // a system procedure
         "q=%2F*!%55NiOn*%2F%20%2F*!%53eLEct*%2F", // keywords in MySQL executable comments
         "order=(8362%3D9139)*9139", // a parenthesised comparison multiplied in
+        "q=1%20and%20select%20top%2010%20name%20from%20users", // SQL Server's select top
+        "q=1%3B%20delete%20low_priority%20from%20logs", // a delete with modifiers
+        "q=backup%20database%20master%20to%20disk%3D%27%5C%5Chost%5Cx%27", // a backup out
+        "q=x%20as%20y%20where%201%3D1%20and%202%3D2", // a clause comparing numbers
+        "q=1%3Btruncate%20table%20logs", // emptying a table
+        "q=1%3Breplace%20into%20t%20values%20(1)", // rewriting rows
+        "q=execute%20immediate%20%27drop%20table%20t%27", // Oracle's dynamic SQL
+        "id=lo_get(16400)",        // a PostgreSQL large object read
         // JSON inside a parameter, its string base64-encoded: `1 and 1=2 select version() --`.
         "id=%7B%22id%22%3A%22MSBhbmQgMT0yIHNlbGVjdCB2ZXJzaW9uKCkgLS0%3D%22%7D",
     ] {
@@ -135,6 +143,9 @@ fn prose_and_product_names_are_not_sql() {
         "q=version%201.e5",
         "q=exec%20summary%20report",
         "q=-5%20degrees",
+        "q=how%20to%20truncate%20a%20string",
+        "q=the%20truncate%3Dtrue%20option",
+        "q=replace%20my%20card",
     ] {
         assert_clean(query(q));
     }

@@ -561,6 +561,9 @@ const PROBE_FUNCTIONS: &[&str] = &[
     "user_name",
     "host_name",
     "current_database",
+    "lo_get",
+    "lo_export",
+    "json_depth",
 ];
 
 /// PostgreSQL's JSON operators applied to a quoted JSON literal (`'{"a":1}'::jsonb <@ …`,
@@ -605,6 +608,16 @@ static SYSTEM_DATABASE_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
 /// Calls to probe functions, system database names as words, and PostgreSQL casts
 /// (`password::int`).
 fn sql_vocabulary(lower: &str) -> Option<&'static str> {
+    // Oracle's dynamic SQL.
+    if lower.contains("execute immediate ") {
+        return Some("sqli.dynamic_sql");
+    }
+    // SQL Server copying a database out: `backup database master to disk='\\host\x'`.
+    if let Some(at) = lower.find("backup database ")
+        && lower[at..].contains(" to disk")
+    {
+        return Some("sqli.database_backup");
+    }
     // Optimizer hints (`/*+ … */`) exist only inside SQL.
     if lower.contains("/*+") {
         return Some("sqli.optimizer_hint");
@@ -667,6 +680,8 @@ fn select_list(after: &[Tok], text: &str) -> bool {
             Num | Keyword(Kw::Null) | Func(_) | Var | Op | Str | Open | Keyword(Kw::Other)
             | Keyword(Kw::Case),
         ) => true,
+        // SQL Server's `select top 10 name from …`.
+        Some(Word) if after.get(1) == Some(&Num) && text.contains("select top ") => true,
         Some(Word) => match after.get(1) {
             Some(
                 Comma | Keyword(Kw::From) | Comment | Close | Semicolon | Op | Logic
@@ -968,7 +983,11 @@ fn judge(
         }
         let stacked = match (w[1], w[2]) {
             (Keyword(Kw::Drop), Keyword(Kw::Other) | Word) => true,
+            // `; delete from t`, `; delete low_priority quick from t`.
             (Keyword(Kw::Delete), Keyword(Kw::From)) => true,
+            (Keyword(Kw::Delete), Word) => {
+                t[i + 3..].iter().take(3).any(|x| *x == Keyword(Kw::From))
+            }
             (Keyword(Kw::Insert), Keyword(Kw::Into)) => true,
             (Keyword(Kw::Update), Word) => t[i + 3..].contains(&Keyword(Kw::Other)),
             (Keyword(Kw::Exec), Word | Str | Open | Var | Func(_)) => {
@@ -1095,6 +1114,25 @@ fn judge(
             if statement && after.contains(['(', '@', '=', '"', '\'']) {
                 return Some(("sqli.stacked_query", 5));
             }
+            // `1;truncate table t`, `1;replace into t values (…)`: emptying or rewriting
+            // a table.
+            let rewrites = after.starts_with("truncate")
+                && after[8..].starts_with([' ', '[', '/', '('])
+                || after.starts_with("replace") && after.contains(" values");
+            if rewrites {
+                return Some(("sqli.stacked_query", 5));
+            }
+        }
+        // `x as y where 1=1 and 1=1`: a clause that compares numbers, then goes on with a
+        // boolean operator.
+        if t.windows(5).any(|w| {
+            w[0] == Keyword(Kw::Where)
+                && w[1] == Num
+                && w[2] == Compare
+                && w[3] == Num
+                && w[4] == Logic
+        }) {
+            return Some(("sqli.continued_query", 5));
         }
         // `1 --`, `1 /*`: a number and a comment, nothing else.
         let bare = text.trim();
