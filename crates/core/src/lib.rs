@@ -25,6 +25,7 @@ pub mod event;
 pub mod fields;
 pub mod hex;
 pub mod hostname;
+pub mod html;
 pub mod incident;
 pub mod net;
 pub mod severity;

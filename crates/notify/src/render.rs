@@ -1,6 +1,7 @@
 //! The words of a notice, shared by the channels that show text to people.
 
 use watchpost_alert::{Notification, NotificationKind};
+use watchpost_core::html::escape as escape_html;
 use watchpost_core::{Alert, Severity};
 
 /// The highest severity among a notice's alerts (`Info` when it lists none).
@@ -149,22 +150,6 @@ pub fn short_text(n: &Notification) -> String {
         }
         _ => headline(n),
     }
-}
-
-/// HTML escaping for text from detections.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

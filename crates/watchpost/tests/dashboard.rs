@@ -88,6 +88,19 @@ async fn alert_of(server: &Server, key: &str, host: &str) -> Value {
     list["items"][0].clone()
 }
 
+/// The configuration as the API shows it.
+async fn configuration(server: &Server, key: &str) -> Value {
+    client()
+        .get(server.url("/api/v1/config"))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_need_a_login_and_the_role_the_page_table_names() {
     let dir = tempfile::tempdir().unwrap();
@@ -446,15 +459,7 @@ async fn an_invalid_configuration_edit_is_refused_with_the_error_at_the_field() 
         json!("true")
     );
     browser.screenshot(&shots, "08-config-invalid").await;
-    let shown: Value = client()
-        .get(server.url("/api/v1/config"))
-        .header("x-api-key", &admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown = configuration(&server, &admin).await;
     assert_eq!(shown["config"]["web"]["paranoia"], 1, "nothing changed");
 
     // A valid value is written and applied.
@@ -471,18 +476,7 @@ async fn an_invalid_configuration_edit_is_refused_with_the_error_at_the_field() 
     common::eventually("the new paranoia level applied", || {
         let server = &server;
         let admin = &admin;
-        async move {
-            let shown: Value = client()
-                .get(server.url("/api/v1/config"))
-                .header("x-api-key", admin)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            shown["config"]["web"]["paranoia"] == 2
-        }
+        async move { configuration(server, admin).await["config"]["web"]["paranoia"] == 2 }
     })
     .await;
     assert!(

@@ -8,21 +8,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::Value;
 use std::fmt::Write;
 
-/// Text made safe for HTML content and quoted attribute values.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use watchpost_core::html::escape as esc;
 
 /// Text for a URL's query or path segment.
 pub fn url_part(text: &str) -> String {
@@ -198,11 +184,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn markup_and_quotes_are_escaped() {
-        assert_eq!(
-            esc("<script>alert('x')</script> & \"y\""),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;y&quot;"
-        );
+    fn url_parts_are_percent_encoded() {
         assert_eq!(url_part("a b/c?d=é"), "a%20b%2Fc%3Fd%3D%C3%A9");
     }
 
