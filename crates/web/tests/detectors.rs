@@ -368,6 +368,20 @@ fn other_injections() {
     ));
     assert_attack(query("name=%7B%7B7*7%7D%7D"), "ssti");
     assert_attack(query("name=%7B%7B''.__class__.__mro__%7D%7D"), "ssti");
+    // A template loop, opened and closed.
+    assert_attack(
+        query("name=%7B%25%20for%20c%20in%20%5B1%2C2%5D%25%7D%7B%7Bc%7D%7D%7B%25%20endfor%25%7D"),
+        "ssti",
+    );
+    assert_clean(query("q=discount%2010%25%20for%20members"));
+    // Windows' registry tool on a hive.
+    assert_attack(
+        form(
+            "cmd=reg%20add%20%22HKLM%5CSystem%5CCurrentControlSet%5CControl%5CTerminal%20Server%22%20%2Fv%20fDenyTSConnections%20%2Ft%20REG_DWORD%20%2Fd%200%20%2Ff",
+        ),
+        "cmdi",
+    );
+    assert_clean(query("q=reg%20add%20form%20for%20new%20students"));
     assert_attack(
         form("code=%3C%3Fphp%20system(%24_GET%5Bc%5D)%3B%20%3F%3E"),
         "php_injection",

@@ -375,6 +375,25 @@ fn next_word(text: &str) -> &str {
     &t[..end]
 }
 
+/// Windows' `reg` tool changing or reading a registry hive (`reg add "HKLM\System\…" /v
+/// fDenyTSConnections`, `reg save hklm\sam sam.hive`): a command line, not a value.
+fn registry_command(lower: &str) -> bool {
+    lower.match_indices("reg ").any(|(at, _)| {
+        let standalone = at == 0 || !lower.as_bytes()[at - 1].is_ascii_alphanumeric();
+        let rest = &lower[at + 4..];
+        let verb = next_word(rest.trim_start());
+        let target = rest.trim_start()[verb.len()..].trim_start_matches([' ', '"', '\'']);
+        standalone
+            && matches!(
+                verb,
+                "add" | "delete" | "query" | "save" | "export" | "import" | "copy"
+            )
+            && ["hklm", "hkcu", "hkcr", "hku\\", "hkcc", "hkey_"]
+                .iter()
+                .any(|hive| target.starts_with(hive))
+    })
+}
+
 /// OS command injection: a separator or substitution followed by a command, shell syntax
 /// that only a shell reads (`${IFS}`, `$(...)`, brace expansion, `/???/` globs), Windows
 /// batch constructs, or a value that is itself a command line. Quotes and empty
@@ -382,6 +401,10 @@ fn next_word(text: &str) -> &str {
 fn command(lower: &str, sink: &mut Sink) {
     if let Some(rule) = command_rule(lower) {
         sink.hit(Hit::new(Cmdi, rule, 5, 1, lower));
+        return;
+    }
+    if registry_command(lower) {
+        sink.hit(Hit::new(Cmdi, "cmdi.registry_command", 5, 1, lower));
         return;
     }
     // Bodies sent without a type keep `+` for spaces (`whxami|sh+``), and payloads
@@ -1005,6 +1028,18 @@ fn template(lower: &str, sink: &mut Sink) {
     }
     // Every delimiter below holds one of these.
     if !lower.contains(['{', '(', '[', '%']) {
+        return;
+    }
+    // A control block, opened and closed (`{% for c in [1,2] %}…{% endfor %}`,
+    // `{% if x %}…{%endif%}`): template code, whatever it does.
+    if let Some(at) = lower.find("{%")
+        && let Some(end) = lower[at..].find("%}")
+        && ["for ", "if ", "with ", "macro "]
+            .iter()
+            .any(|w| lower[at + 2..at + end].trim_start().starts_with(w))
+        && (lower[at + end..].contains("{% end") || lower[at + end..].contains("{%end"))
+    {
+        sink.hit(Hit::new(Ssti, "ssti.control_block", 5, 1, lower));
         return;
     }
     for (open, close) in [
