@@ -158,11 +158,37 @@ async fn ingest_reports_bad_lines_and_search_filters_and_pages() {
     }
     assert_eq!(seen.len(), 30);
 
+    // Oldest first on request; the default is newest first.
+    let times = |page: Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["@timestamp"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let oldest_first = times(
+        get("host=db-1&sort=timestamp".into())
+            .await
+            .json()
+            .await
+            .unwrap(),
+    );
+    let newest_first = times(get("host=db-1".into()).await.json().await.unwrap());
+    assert!(
+        oldest_first.windows(2).all(|w| w[0] <= w[1]),
+        "{oldest_first:?}"
+    );
+    let mut reversed = newest_first.clone();
+    reversed.reverse();
+    assert_eq!(oldest_first, reversed);
+
     for (query, parameter) in [
         ("from=yesterday", "from"),
         ("limit=0", "limit"),
         ("cursor=zzz", "cursor"),
         ("hots=db-1", "hots"),
+        ("sort=severity", "sort"),
     ] {
         let resp = get(query.into()).await;
         assert_eq!(resp.status(), 400, "{query}");
