@@ -117,6 +117,10 @@ fn sql_injection_techniques() {
         assert_attack(query(q), "sqli");
     }
     assert_attack(json(r#"{"filter": {"name": "x' OR 'a'='a"}}"#), "sqli");
+    // Statements in a URL path, a quoted string among them.
+    let mut in_path = query("");
+    in_path.path = "/3;/*%20a%20*/%20DECLARE%20@c%20varchar(255);SELECT%20@c=%27ping%20%27".into();
+    assert_attack(in_path, "sqli");
 }
 
 #[test]

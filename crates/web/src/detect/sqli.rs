@@ -709,7 +709,8 @@ fn is_operand(t: Tok) -> bool {
 }
 
 /// Checks one value; `lower` is decoded and lowercased. In a URL path (`in_path`) only the
-/// unmistakable signs count (`union select`, attack functions, stacked statements).
+/// unmistakable signs count (`union select`, attack functions, stacked statements,
+/// `select @var` and other subselects).
 pub(crate) fn check(lower: &str, in_path: bool, sink: &mut Sink) {
     if json_operator(lower) {
         sink.hit(Hit::new(Sqli, "sqli.json_operator", 5, 1, lower));
@@ -787,6 +788,7 @@ fn judge_value(lower: &str, in_path: bool) -> Option<&'static str> {
                     | "sqli.attack_function"
                     | "sqli.stacked_query"
                     | "sqli.select_from"
+                    | "sqli.subselect"
                     | "sqli.waitfor"
             );
             if !in_path || certain {
