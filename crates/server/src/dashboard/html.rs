@@ -58,6 +58,20 @@ pub fn severity(name: &str) -> String {
     )
 }
 
+/// A percentage as a meter and its figure; "–" when unknown.
+pub fn percent(value: &Value) -> String {
+    value.as_f64().map_or("–".to_string(), |v| {
+        format!(
+            "<meter min=\"0\" max=\"100\" low=\"70\" high=\"90\" optimum=\"10\" value=\"{v:.0}\"></meter> {v:.0} %"
+        )
+    })
+}
+
+/// A host's name, linking to its page.
+pub fn host_link(name: &str) -> String {
+    format!("<a href=\"/hosts/{}\">{}</a>", url_part(name), esc(name))
+}
+
 /// An alert status as a badge.
 pub fn status(name: &str) -> String {
     format!("<span class=\"status status-{0}\">{0}</span>", esc(name))

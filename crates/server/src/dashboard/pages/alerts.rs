@@ -6,7 +6,7 @@ use super::{Query, answer, filter_input, filter_select, next_link, only};
 use crate::auth::Role;
 use crate::auth::middleware::Principal;
 use crate::dashboard::html::{
-    Layout, error_box, esc, field, json_block, plain, severity, status, table, url_part, when,
+    Layout, error_box, esc, field, host_link, json_block, plain, severity, status, table, when,
 };
 use crate::routes::alerts;
 use crate::state::AppState;
@@ -276,10 +276,7 @@ fn facts(alert: &Value) -> String {
     put("Category", esc(&field(alert, "category")));
     let host = field(alert, "host");
     if !host.is_empty() {
-        put(
-            "Host",
-            format!("<a href=\"/hosts/{}\">{}</a>", url_part(&host), esc(&host)),
-        );
+        put("Host", host_link(&host));
     }
     put("Source", esc(&field(alert, "source_ip")));
     put("First seen", when(&field(alert, "first_seen")));

@@ -3,14 +3,15 @@
 
 use super::{Query, answer};
 use crate::auth::middleware::Principal;
-use crate::dashboard::html::{Layout, error_box, esc, field, table, url_part, when};
+use crate::dashboard::html::{
+    Layout, error_box, esc, field, host_link, percent, table, url_part, when,
+};
 use crate::dashboard::svg::{self, Point};
 use crate::routes::{hosts, metric_series, senders};
 use crate::state::AppState;
 use axum::extract::{Extension, Path, Query as Q, State};
 use axum::response::Response;
 use chrono::{Duration, Utc};
-use serde_json::Value;
 use std::collections::HashMap;
 
 /// The ranges a host's charts offer, with the step of each.
@@ -30,9 +31,6 @@ pub async fn list(
     let mut body = String::from("<div data-live id=\"hosts\">");
     match answer(hosts::list(State(state.clone())).await) {
         Ok(list) => {
-            let percent = |h: &Value, key: &str| {
-                h[key].as_f64().map_or("–".into(), |v| format!("{v:.0} %"))
-            };
             let rows: Vec<Vec<String>> = list["items"]
                 .as_array()
                 .into_iter()
@@ -40,10 +38,10 @@ pub async fn list(
                 .map(|h| {
                     let name = field(h, "host");
                     vec![
-                        format!("<a href=\"/hosts/{}\">{}</a>", url_part(&name), esc(&name)),
-                        percent(h, "cpu_percent"),
-                        percent(h, "memory_percent"),
-                        percent(h, "disk_percent"),
+                        host_link(&name),
+                        percent(&h["cpu_percent"]),
+                        percent(&h["memory_percent"]),
+                        percent(&h["disk_percent"]),
                         format!(
                             "<a href=\"/alerts?host={}\">{}</a>",
                             url_part(&name),

@@ -4,7 +4,9 @@
 
 use super::{Query, answer};
 use crate::auth::middleware::Principal;
-use crate::dashboard::html::{Layout, error_box, esc, field, severity, table, url_part, when};
+use crate::dashboard::html::{
+    Layout, error_box, esc, field, host_link, percent, severity, table, url_part, when,
+};
 use crate::dashboard::svg::{self, Stack};
 use crate::routes::{alerts, statistics};
 use crate::state::AppState;
@@ -277,22 +279,16 @@ fn heat_map(cells: &Value) -> String {
 }
 
 fn host_health(hosts: &Value) -> String {
-    let percent = |h: &Value, key: &str| {
-        h[key]
-            .as_f64()
-            .map_or("–".to_string(), |v| format!("<meter min=\"0\" max=\"100\" low=\"70\" high=\"90\" optimum=\"10\" value=\"{v:.0}\"></meter> {v:.0} %"))
-    };
     let rows: Vec<Vec<String>> = hosts
         .as_array()
         .into_iter()
         .flatten()
         .map(|h| {
-            let name = field(h, "host");
             vec![
-                format!("<a href=\"/hosts/{}\">{}</a>", url_part(&name), esc(&name)),
-                percent(h, "cpu_percent"),
-                percent(h, "memory_percent"),
-                percent(h, "disk_percent"),
+                host_link(&field(h, "host")),
+                percent(&h["cpu_percent"]),
+                percent(&h["memory_percent"]),
+                percent(&h["disk_percent"]),
                 when(&field(h, "last_seen")),
             ]
         })
