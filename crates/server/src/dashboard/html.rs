@@ -67,6 +67,25 @@ pub fn percent(value: &Value) -> String {
     })
 }
 
+/// Links to the same page over different spans (`last 1h`, `last 24h`…), the one shown
+/// marked current; `href` makes each span's link.
+pub fn span_tabs(spans: &[&str], current: &str, href: impl Fn(&str) -> String) -> String {
+    let mut out = String::from("<nav class=\"tabs\">");
+    for span in spans {
+        let marked = if *span == current {
+            " aria-current=\"true\""
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "<a href=\"{}\"{marked}>last {span}</a>",
+            esc(&href(span))
+        ));
+    }
+    out.push_str("</nav>");
+    out
+}
+
 /// A host's name, linking to its page.
 pub fn host_link(name: &str) -> String {
     format!("<a href=\"/hosts/{}\">{}</a>", url_part(name), esc(name))

@@ -4,7 +4,7 @@
 use super::{Query, answer};
 use crate::auth::middleware::Principal;
 use crate::dashboard::html::{
-    Layout, error_box, esc, field, host_link, percent, table, url_part, when,
+    Layout, error_box, esc, field, host_link, percent, span_tabs, table, url_part, when,
 };
 use crate::dashboard::svg::{self, Point};
 use crate::routes::{hosts, metric_series, senders};
@@ -112,20 +112,12 @@ pub async fn detail(
         .unwrap_or(RANGES[1]);
     let to = Utc::now();
     let from = to - Duration::hours(hours);
-    let mut body = String::from("<nav class=\"tabs\">");
-    for (r, _, _) in RANGES {
-        let current = if *r == range {
-            " aria-current=\"true\""
-        } else {
-            ""
-        };
-        body.push_str(&format!(
-            "<a href=\"/hosts/{}?range={r}\"{current}>last {r}</a>",
-            url_part(&name)
-        ));
-    }
+    let spans: Vec<&str> = RANGES.iter().map(|(r, _, _)| *r).collect();
+    let mut body = span_tabs(&spans, range, |r| {
+        format!("/hosts/{}?range={r}", url_part(&name))
+    });
     body.push_str(&format!(
-        "</nav><p><a href=\"/alerts?host={0}\">Alerts of this host</a> · <a href=\"/events?host={0}\">Its events</a></p>",
+        "<p><a href=\"/alerts?host={0}\">Alerts of this host</a> · <a href=\"/events?host={0}\">Its events</a></p>",
         url_part(&name)
     ));
     body.push_str("<div class=\"grid charts\" data-live id=\"host-charts\">");

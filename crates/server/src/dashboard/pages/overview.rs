@@ -5,7 +5,7 @@
 use super::{Query, answer};
 use crate::auth::middleware::Principal;
 use crate::dashboard::html::{
-    Layout, error_box, esc, field, host_link, percent, severity, table, url_part, when,
+    Layout, error_box, esc, field, host_link, percent, severity, span_tabs, table, url_part, when,
 };
 use crate::dashboard::svg::{self, Stack};
 use crate::routes::{alerts, statistics};
@@ -58,16 +58,8 @@ pub async fn page(
         )
         .await,
     );
-    let mut body = String::from("<nav class=\"tabs\">");
-    for w in WINDOWS {
-        let current = if *w == window {
-            " aria-current=\"true\""
-        } else {
-            ""
-        };
-        body.push_str(&format!("<a href=\"/?window={w}\"{current}>last {w}</a>"));
-    }
-    body.push_str("</nav><div data-live id=\"overview\">");
+    let mut body = span_tabs(WINDOWS, &window, |w| format!("/?window={w}"));
+    body.push_str("<div data-live id=\"overview\">");
     match (summary, recent, firing) {
         (Ok(summary), Ok(recent), Ok(firing)) => {
             body.push_str(&figures(&summary, &recent, &window));
