@@ -128,7 +128,7 @@ impl Engine {
             if self.clean_headers.contains(target) {
                 continue;
             }
-            let mut sink = detect::Sink::default();
+            let mut sink = detect::Sink::at(self.config.paranoia);
             detect::inspect(target, &mut sink);
             if sink.hits.is_empty() {
                 self.clean_headers.remember(target);
@@ -138,18 +138,17 @@ impl Engine {
         let mut protocol = Vec::new();
         detect::protocol::check(request, &mut protocol);
         for finding in protocol {
-            let sink = detect::Sink {
-                hits: vec![finding.hit],
-            };
+            let mut sink = detect::Sink::at(self.config.paranoia);
+            sink.hit(finding.hit);
             self.add(&mut verdict, sink, finding.location, &finding.name);
         }
-        let mut sink = detect::Sink::default();
+        let mut sink = detect::Sink::at(self.config.paranoia);
         if let Some(ua) = request.header("user-agent") {
             detect::scanner(ua, &mut sink);
         }
         self.add(&mut verdict, sink, Location::Header, "User-Agent");
         if !verdict.exceeded.is_empty() {
-            let mut sink = detect::Sink::default();
+            let mut sink = detect::Sink::at(self.config.paranoia);
             sink.hit(Hit::new(
                 Category::Protocol,
                 "protocol.limits_exceeded",

@@ -2,7 +2,7 @@
 //! that looks a little like it. These are Watchpost's own examples, not corpus lines: the
 //! corpus figures come from `watchpost eval web`.
 
-use watchpost_web::{Engine, Request};
+use watchpost_web::{Config, Engine, Request};
 
 fn query(q: &str) -> Request {
     Request {
@@ -111,6 +111,8 @@ fn sql_injection_techniques() {
         "q=1%3Breplace%20into%20t%20values%20(1)", // rewriting rows
         "q=execute%20immediate%20%27drop%20table%20t%27", // Oracle's dynamic SQL
         "id=lo_get(16400)",        // a PostgreSQL large object read
+        "q=bb%27%20like%201%20--%20-x", // a closed string, an expression, a comment
+        "q=y%27-name--",           // the same with an operand alone
         // JSON inside a parameter, its string base64-encoded: `1 and 1=2 select version() --`.
         "id=%7B%22id%22%3A%22MSBhbmQgMT0yIHNlbGVjdCB2ZXJzaW9uKCkgLS0%3D%22%7D",
     ] {
@@ -153,6 +155,66 @@ fn prose_and_product_names_are_not_sql() {
     ] {
         assert_clean(query(q));
     }
+}
+
+/// Whether the engine at `paranoia` calls `request` an attack.
+fn attack_at(request: &Request, paranoia: u8) -> bool {
+    let config = Config {
+        paranoia,
+        ..Config::default()
+    };
+    Engine::new(config).inspect(request).is_attack()
+}
+
+#[test]
+fn sql_fragments_count_from_paranoia_two() {
+    let mut wrong = Vec::new();
+    for q in [
+        "q=%3C%3D%3E",                 // an operator alone
+        "q=is%20not%20null",           // a null test alone
+        "q=in%20(3,4,5)",              // a list test
+        "q=or%2042%3D(",               // a boolean operator and a comparison left open
+        "q=%26%26%20qty%20%3D%3D",     // the same after &&
+        "q=%2Fx9%20or",                // a value ending in a word operator
+        "q=floor(",                    // a function opened
+        "q=if(7%3D",                   // a condition opened
+        "q=order%20by",                // a clause alone
+        "q=union%20select",            // the union probe with nothing around it
+        "q=)%20as%20t%20from",         // a subquery's alias
+        "q=name%27collate%20binary--", // a closed string, SQL, a comment
+        "q=xp_fileexist",              // a procedure named alone
+        "q=2%3D2",                     // a comparison of literals
+        "q=%27b%27%3D%27c",            // of strings
+        "q=%27%20drop%20x",            // a statement keyword after a quote
+        "q=%5C%27or",                  // an escaped quote, then a logic operator
+    ] {
+        let request = query(q);
+        if attack_at(&request, 1) || !attack_at(&request, 2) {
+            wrong.push(q);
+        }
+    }
+    assert!(wrong.is_empty(), "not a paranoia-2 fragment: {wrong:?}");
+    // Text that has the same words and signs, which paranoia 2 leaves alone.
+    for q in [
+        "q=site%3Aexample.org%20union%20select", // a search about SQL
+        "q=exec%20noun",
+        "q=zsh%20is%20the%20best!",
+        "q=never%20miss%20an%20event!",
+        "q=o%27%20union%20selected%20a%20few",
+        "q=%22%232%20mom%22",
+        "q=rock%20%27n%27%20roll%20--",
+        "q=salt%20and%20pepper",
+        "q=price%20%3E%3D%20100",
+        "q=%22where%27s%20george%22",
+        "q=%22create%22%20by%20someone",
+        "q=meeting%20(",
+        "q=shabby%20%22and%20white",
+    ] {
+        if attack_at(&query(q), 2) {
+            wrong.push(q);
+        }
+    }
+    assert!(wrong.is_empty(), "flagged at paranoia 2: {wrong:?}");
 }
 
 #[test]

@@ -141,9 +141,18 @@ impl Hit {
 #[derive(Default)]
 pub(crate) struct Sink {
     pub hits: Vec<Hit>,
+    /// The engine's paranoia level: detectors skip the work of stricter rules below it.
+    pub paranoia: u8,
 }
 
 impl Sink {
+    pub(crate) fn at(paranoia: u8) -> Sink {
+        Sink {
+            hits: Vec::new(),
+            paranoia,
+        }
+    }
+
     pub(crate) fn hit(&mut self, hit: Hit) {
         if !self.hits.iter().any(|h| h.rule == hit.rule) {
             self.hits.push(hit);

@@ -7,6 +7,8 @@
 //! to the functions injections use (`sleep`, `benchmark`, `extractvalue`), or system
 //! objects (`information_schema`, `@@version`).
 
+mod fragments;
+
 use super::lists::{Patterns, Words, patterns, words};
 use super::{Hit, Sink};
 use crate::detect::Category::Sqli;
@@ -710,15 +712,25 @@ fn is_operand(t: Tok) -> bool {
 
 /// Checks one value; `lower` is decoded and lowercased. In a URL path (`in_path`) only the
 /// unmistakable signs count (`union select`, attack functions, stacked statements,
-/// `select @var` and other subselects).
+/// `select @var` and other subselects). From paranoia 2, fragments of SQL count too.
 pub(crate) fn check(lower: &str, in_path: bool, sink: &mut Sink) {
+    if let Some(rule) = injection_rule(lower, in_path) {
+        sink.hit(Hit::new(Sqli, rule, 5, 1, lower));
+    } else if sink.paranoia >= 2
+        && !in_path
+        && let Some(rule) = fragments::rule(lower)
+    {
+        sink.hit(Hit::new(Sqli, rule, 5, 2, lower));
+    }
+}
+
+/// The rule of the default level that `lower` trips, if any.
+fn injection_rule(lower: &str, in_path: bool) -> Option<&'static str> {
     if json_operator(lower) {
-        sink.hit(Hit::new(Sqli, "sqli.json_operator", 5, 1, lower));
-        return;
+        return Some("sqli.json_operator");
     }
     if !in_path && let Some(rule) = sql_vocabulary(lower) {
-        sink.hit(Hit::new(Sqli, rule, 5, 1, lower));
-        return;
+        return Some(rule);
     }
     if lower.len() < 2
         || !lower
@@ -727,12 +739,11 @@ pub(crate) fn check(lower: &str, in_path: bool, sink: &mut Sink) {
     {
         // A single word or a plain phrase cannot change a query's structure.
         if !lower.contains(' ') {
-            return;
+            return None;
         }
     }
     if let Some(rule) = judge_value(lower, in_path) {
-        sink.hit(Hit::new(Sqli, rule, 5, 1, lower));
-        return;
+        return Some(rule);
     }
     // MySQL runs what is inside `/*! … */` (and `/*!50000 … */`). A SQL keyword wrapped
     // so is an evasion by itself; otherwise the value is read again without the markers.
@@ -742,22 +753,19 @@ pub(crate) fn check(lower: &str, in_path: bool, sink: &mut Sink) {
             .iter()
             .any(|t| matches!(t, Tok::Keyword(k) if *k != Kw::Other) || *t == Tok::Logic);
         if wrapped_keyword {
-            sink.hit(Hit::new(Sqli, "sqli.executable_comment", 5, 1, lower));
-            return;
+            return Some("sqli.executable_comment");
         }
         if let Some(rule) = judge_value(&opened, in_path) {
-            sink.hit(Hit::new(Sqli, rule, 5, 1, lower));
-            return;
+            return Some(rule);
         }
     }
     // Payloads written for a URL keep `+` for spaces (`1+order+by+2--`) even after one
     // encoding too many.
     if lower.contains('+') {
         let spaced = lower.replace('+', " ");
-        if let Some(rule) = judge_value(&spaced, in_path) {
-            sink.hit(Hit::new(Sqli, rule, 5, 1, lower));
-        }
+        return judge_value(&spaced, in_path);
     }
+    None
 }
 
 fn judge_value(lower: &str, in_path: bool) -> Option<&'static str> {
@@ -1264,6 +1272,37 @@ fn judge(
         });
         if comment_next && simple_prefix && !numbered {
             return Some(("sqli.comment_truncation", 5));
+        }
+        // A closed string, an expression, and a comment that cuts off the rest of the
+        // query: `aa' like 0 -- -a`, `1'+('12')+and+(3=pi())--`, `x'<email--`,
+        // `1' in boolean mode) and (8610=2985)*2985#`. Words count only beside a
+        // comparison: prose ends in `--` too.
+        if simple_prefix && !numbered && n >= 4 && t[n - 1] == Comment {
+            let middle = &t[1..n - 1];
+            let expression = middle.iter().all(|x| {
+                matches!(
+                    x,
+                    Op | Compare
+                        | Logic
+                        | Open
+                        | Close
+                        | Num
+                        | Str
+                        | Word
+                        | Var
+                        | Func(_)
+                        | Keyword(Kw::Null | Kw::Other)
+                )
+            });
+            let operators = middle.iter().any(|x| matches!(x, Op | Compare | Logic));
+            let words = middle.iter().filter(|x| **x == Word).count();
+            if expression
+                && operators
+                && middle.len() <= 24
+                && (words <= 1 || (words <= 3 && middle.contains(&Compare)))
+            {
+                return Some(("sqli.comment_truncation", 5));
+            }
         }
         // A closed string followed by a statement or clause: `' order by 3--`,
         // `'; drop`, `') having 1=1`.

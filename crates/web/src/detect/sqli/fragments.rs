@@ -1,0 +1,321 @@
+//! Paranoia 2: pieces of SQL. A value that is a fragment of a query rather than a whole
+//! injection: an operator alone (`&&`, `<=>`, `is null`, `in (1,2)`), a boolean operator
+//! with an unfinished comparison (`and 7639=(`, `|| c == '`), a SQL function opened and
+//! left open (`count(`, `if (`), a clause alone (`order by`, `union select`, `) as x
+//! from`), a closed string followed by SQL and a comment or semicolon (`user'collate
+//! nocase--`), a database procedure named alone (`xp_cmdshell`).
+//!
+//! Probes send such pieces to learn which ones reach a query unfiltered, and a request
+//! split over several parameters carries them. Forms and search boxes see them too (a
+//! formula, a code snippet, `a && b`), which is why they count from paranoia 2 and not by
+//! default.
+
+use super::{Kw, SQL_FUNCTION_NAMES, Tok, tokenize};
+
+/// Operators only SQL (and programming languages) write: a value that starts with one
+/// and holds nothing but operators and operands is a probe of the operator.
+const OPERATORS: &[&str] = &[
+    "<=>",
+    "<=",
+    ">=",
+    "<>",
+    "!=",
+    "==",
+    ">>",
+    "<<",
+    "&&",
+    "||",
+    "xor",
+    "rlike",
+    "regexp",
+    "is null",
+    "is not null",
+    "not null",
+    "notnull",
+    "like null",
+    "in (",
+    "in(",
+    "not in",
+];
+
+/// SQL names that are called with parentheses, beside [`SQL_FUNCTION_NAMES`]: date and
+/// time parts, math, `values`, `in`, `default`, `password`.
+const CALLED_NAMES: &[&str] = &[
+    "date", "day", "default", "format", "in", "ln", "log", "minute", "month", "password", "pi",
+    "time", "values", "year", "quarter", "insert", "now", "abs", "ceiling", "exp", "like",
+];
+
+/// Procedure and package prefixes of SQL Server and Oracle.
+const PROCEDURE_PREFIXES: &[&str] = &["xp_", "sp_", "utl_", "dbms_"];
+
+/// The rule a value trips at paranoia 2, if any. A body sent without a type keeps `+`
+/// for spaces, so a value with `+` is read both ways.
+pub(super) fn rule(lower: &str) -> Option<&'static str> {
+    fragment(lower).or_else(|| {
+        lower
+            .contains('+')
+            .then(|| fragment(&lower.replace('+', " ")))
+            .flatten()
+    })
+}
+
+fn fragment(lower: &str) -> Option<&'static str> {
+    // A lone `!` is punctuation in prose (`meetup!`); `!=` stays a comparison.
+    let unbanged;
+    let text = if lower.contains('!') {
+        unbanged = lower
+            .replace("!=", "\u{0}")
+            .replace('!', " ")
+            .replace('\u{0}', "!=");
+        unbanged.trim()
+    } else {
+        lower.trim()
+    };
+    if text.is_empty() {
+        return None;
+    }
+    if procedure_name(text) {
+        return Some("sqli.procedure_name");
+    }
+    let plain = tokens(text, None);
+    if operator_only(text, &plain) {
+        return Some("sqli.operator_fragment");
+    }
+    if comparison_only(&plain) {
+        return Some("sqli.comparison_fragment");
+    }
+    if open_call(text) {
+        return Some("sqli.open_call");
+    }
+    if clause_fragment(text, &plain) {
+        return Some("sqli.clause_fragment");
+    }
+    if boolean_fragment(text, &plain) {
+        return Some("sqli.boolean_fragment");
+    }
+    for quote in [b'\'', b'"', b'`'] {
+        let Some(at) = text.bytes().position(|b| b == quote) else {
+            continue;
+        };
+        // One token before the quote (`admin'`, `x'`): prose has several.
+        let prefix = text[..at].trim();
+        if prefix.contains(char::is_whitespace) {
+            continue;
+        }
+        let broken = tokens(text, Some(quote));
+        if boolean_fragment(text, &broken)
+            || string_break(&broken)
+            || (prefix.is_empty() && statement_after_quote(&broken))
+            || (prefix.ends_with('\\') && broken.get(1) == Some(&Tok::Logic))
+        {
+            return Some("sqli.string_break_fragment");
+        }
+    }
+    None
+}
+
+/// The tokens of `text`, inline comments dropped and a comment at the end kept.
+fn tokens(text: &str, quote: Option<u8>) -> Vec<Tok> {
+    let mut t = tokenize(text, quote);
+    let last = t.len().saturating_sub(1);
+    let mut i = 0;
+    t.retain(|x| {
+        let keep = *x != Tok::Comment || i == last;
+        i += 1;
+        keep
+    });
+    t
+}
+
+fn procedure_name(text: &str) -> bool {
+    PROCEDURE_PREFIXES.iter().any(|p| text.starts_with(p))
+        && text.len() > 4
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.'))
+}
+
+/// `&&`, `<=>`, `is null`, `in (2147483647,-1)`: an operator and at most its operands.
+fn operator_only(text: &str, t: &[Tok]) -> bool {
+    OPERATORS.iter().any(|op| text.starts_with(op))
+        && !t.is_empty()
+        && t.iter().all(|x| {
+            matches!(
+                x,
+                Tok::Compare
+                    | Tok::Logic
+                    | Tok::Keyword(Kw::Null)
+                    | Tok::Open
+                    | Tok::Close
+                    | Tok::Num
+                    | Tok::Comma
+                    | Tok::Op
+                    | Tok::Word
+            )
+        })
+        && t.iter().filter(|x| **x == Tok::Word).count() <= 1
+}
+
+/// `count(`, `if (`, `date]=(`, `length||!!$(`, `if(2=`: a SQL function's name and an
+/// opening parenthesis that ends the value, or that at most an operand and a comparison
+/// follow.
+fn open_call(text: &str) -> bool {
+    let Some(open) = text.rfind('(') else {
+        return false;
+    };
+    let (before, after) = (&text[..open], text[open + 1..].trim());
+    let operand = after.trim_end_matches(['=', '<', '>', '!']);
+    let unfinished = after.is_empty()
+        || (operand.len() < after.len()
+            && operand.len() <= 12
+            && operand.bytes().all(|b| b.is_ascii_alphanumeric()));
+    if !unfinished {
+        return false;
+    }
+    let name_end =
+        before.trim_end_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '@');
+    if before.len() - name_end.len() > 6 {
+        return false;
+    }
+    let name = name_end
+        .rsplit(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '@')
+        .next()
+        .unwrap_or("");
+    !name.is_empty() && (SQL_FUNCTION_NAMES.contains(name) || CALLED_NAMES.contains(&name))
+}
+
+/// A clause alone: `order by`, `union select`, `select (case`, `execute x`, `from t where`,
+/// `create table t`, `drop t`, `) as alias from`, `) when 2 then`, `values ('a', 'b')`.
+fn clause_fragment(text: &str, t: &[Tok]) -> bool {
+    use Tok::*;
+    // `/create table t`: punctuation before the clause changes nothing.
+    let t = &t[t.iter().take_while(|x| **x == Op).count()..];
+    let starts = |a: Tok, b: Tok| t.first() == Some(&a) && t.get(1) == Some(&b);
+    if starts(Keyword(Kw::Order), Keyword(Kw::Other))
+        || starts(Keyword(Kw::Group), Keyword(Kw::Other))
+        || starts(Keyword(Kw::Exec), Open)
+        || starts(Keyword(Kw::Union), Keyword(Kw::Select))
+        || (matches!(t.first(), Some(Keyword(Kw::Create | Kw::Alter | Kw::Drop)))
+            && matches!(t.get(1), Some(Keyword(Kw::Other) | Word)))
+        || (t.first() == Some(&Keyword(Kw::Other))
+            && t.get(1) == Some(&Open)
+            && t.get(2) == Some(&Str)
+            && t.get(3) == Some(&Comma))
+    {
+        return true;
+    }
+    let pairs = t
+        .windows(2)
+        .any(|w| matches!((w[0], w[1]), (Keyword(Kw::Select), Open)))
+        || t.windows(3)
+            .any(|w| w == [Keyword(Kw::From), Word, Keyword(Kw::Where)]);
+    if pairs {
+        return true;
+    }
+    // `) as cc from`, `1234 as "foobar" from t`: a subquery's alias.
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c == ')' || c == '(')
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words
+        .windows(3)
+        .any(|w| w[0] == "as" && w[2] == "from" && w[1].len() <= 64)
+    {
+        return true;
+    }
+    // `) when 234 then`: a branch of a CASE expression.
+    t.first() == Some(&Close) && words.windows(3).any(|w| w[0] == "when" && w[2] == "then")
+}
+
+/// A boolean operator and an unfinished condition: `and 7639=(`, `or 120=121=`,
+/// `|| c == '`, `&&(l=!0)`, `xor 2 <`, `or 88`, `' or xyz-`, `/cm7 or`.
+fn boolean_fragment(text: &str, t: &[Tok]) -> bool {
+    use Tok::*;
+    let operand = |x: Tok| {
+        matches!(
+            x,
+            Num | Word | Str | Var | SysVar | Func(_) | Keyword(Kw::Null | Kw::Other)
+        )
+    };
+    for (i, x) in t.iter().enumerate() {
+        if *x != Logic {
+            continue;
+        }
+        let opens_value = i == 0 || t[i - 1] == Break;
+        let mut k = i + 1;
+        while matches!(t.get(k), Some(Open | Logic)) {
+            k += 1;
+        }
+        let Some(first) = t.get(k).copied() else {
+            // The value ends with a word operator: `/3 or`, `/xxxx_r and`.
+            let trimmed = text.trim_end();
+            return i > 0
+                && matches!(t[i - 1], Num | Word | Close)
+                && [" or", " and", " xor"].iter().any(|o| trimmed.ends_with(o));
+        };
+        if !operand(first) {
+            continue;
+        }
+        match t.get(k + 1) {
+            Some(Compare) => return true,
+            // `or 88`: a number ends the value that the operator opened.
+            None if opens_value && first == Num => return true,
+            // `xor 5-`, `' or xyz-`: an operand and a dangling operator.
+            Some(Op) if opens_value && k + 2 == t.len() => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A closed string, then SQL that ends in a comment or a semicolon: `user'collate
+/// nocase--`, `';#`, `'glob 1;`.
+fn string_break(t: &[Tok]) -> bool {
+    use Tok::*;
+    if t.first() != Some(&Break) {
+        return false;
+    }
+    let end = match t {
+        [.., Semicolon, Comment] | [.., Semicolon, Word] => t.len() - 2,
+        [.., Comment | Semicolon] => t.len() - 1,
+        _ => return false,
+    };
+    let middle = &t[1..end];
+    let words = middle.iter().filter(|x| **x == Word).count();
+    (words > 0 || t[end] == Semicolon)
+        && words <= 4
+        && middle.len() <= 10
+        && !middle.iter().any(|x| matches!(x, Break | Str))
+}
+
+/// `1=1`, `42 like 42`, `11!=1`, `'x'!='y`: a comparison of literals and nothing else.
+fn comparison_only(t: &[Tok]) -> bool {
+    t.len() >= 3
+        && t.contains(&Tok::Compare)
+        && matches!(t[0], Tok::Num | Tok::Str)
+        && t.iter()
+            .all(|x| matches!(x, Tok::Num | Tok::Str | Tok::Compare))
+        && t.windows(2)
+            .all(|w| (w[0] == Tok::Compare) != (w[1] == Tok::Compare))
+}
+
+/// `" union a`, `'alter a`: a value that opens with a quote and a statement keyword.
+fn statement_after_quote(t: &[Tok]) -> bool {
+    use Tok::*;
+    matches!(
+        t,
+        [
+            Break,
+            Keyword(
+                Kw::Union
+                    | Kw::Select
+                    | Kw::Alter
+                    | Kw::Drop
+                    | Kw::Insert
+                    | Kw::Update
+                    | Kw::Delete
+            ),
+            Word | Num
+        ]
+    )
+}
