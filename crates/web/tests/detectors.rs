@@ -113,6 +113,12 @@ fn sql_injection_techniques() {
         "id=lo_get(16400)",        // a PostgreSQL large object read
         "q=bb%27%20like%201%20--%20-x", // a closed string, an expression, a comment
         "q=y%27-name--",           // the same with an operand alone
+        "q=PQ%20AND%202%3D2%20AND%20b%3Db", // a number compared with itself
+        "q=bb%27%20is%20%5CN%20-%20%27", // MySQL's \N null after a closed string
+        "q=7Funion%20select%203",  // Oracle's float suffix glued to UNION
+        "q=k%27%20or%20%272%27%20xor%20%271", // truth values chained
+        "q=2%27*col-1-%271",       // arithmetic on a column between strings
+        "q=A%27%20!%3D%20%27B%27%20%3D%201%20%3D%20%272", // comparisons of strings
         // JSON inside a parameter, its string base64-encoded: `1 and 1=2 select version() --`.
         "id=%7B%22id%22%3A%22MSBhbmQgMT0yIHNlbGVjdCB2ZXJzaW9uKCkgLS0%3D%22%7D",
     ] {
@@ -152,6 +158,10 @@ fn prose_and_product_names_are_not_sql() {
         "q=how%20to%20truncate%20a%20string",
         "q=the%20truncate%3Dtrue%20option",
         "q=replace%20my%20card",
+        "q=tom%20and%20jerry%202%3D2%20fun", // not a boolean operator beside the number
+        "q=line%20one%5Cnline%20two",
+        "q=sizes%201%3D1%20or%20larger",
+        "q=fish%20like-minded%20folks",
     ] {
         assert_clean(query(q));
     }

@@ -298,6 +298,7 @@ fn word_kind(word: &str, next: &str) -> Option<Tok> {
         "div" | "mod" => Tok::Op,
         "rlike" | "regexp" | "sounds" => Tok::Compare,
         "is" if next.starts_with("null")
+            || next.starts_with("\\n")
             || next.starts_with("not ")
             || next.starts_with("true")
             || next.starts_with("false") =>
@@ -308,7 +309,7 @@ fn word_kind(word: &str, next: &str) -> Option<Tok> {
         "like"
             if next.starts_with(|c: char| {
                 matches!(c, '\'' | '"' | '%' | '(') || c.is_ascii_digit()
-            }) =>
+            }) || next.starts_with("-'") =>
         {
             Tok::Compare
         }
@@ -330,6 +331,11 @@ fn number_len(b: &[u8]) -> usize {
         .iter()
         .take_while(|c| c.is_ascii_digit() || **c == b'.')
         .count();
+    // Oracle's float and double suffixes (`1f`, `1d`) end a number glued to a keyword:
+    // `1funion select 2` is `1f union select 2`.
+    if matches!(b.get(i), Some(b'f' | b'd')) && b[i + 1..].starts_with(b"union") {
+        return i + 1;
+    }
     if matches!(b.get(i), Some(b'e' | b'E'))
         && b.get(i + 1)
             .is_some_and(|c| c.is_ascii_digit() || matches!(c, b'+' | b'-'))
@@ -453,6 +459,16 @@ fn tokenize(text: &str, start_in_string: Option<u8>) -> Vec<Tok> {
                 i += 1;
             }
             b'.' => i += 1,
+            // MySQL's `\N` is NULL.
+            b'\\'
+                if b.get(i + 1) == Some(&b'n')
+                    && !b
+                        .get(i + 2)
+                        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_') =>
+            {
+                out.push(Tok::Keyword(Kw::Null));
+                i += 2;
+            }
             c if c.is_ascii_alphabetic() || c == b'_' || c == b'$' || c >= 0x80 => {
                 let len = b[i..]
                     .iter()
@@ -1173,6 +1189,9 @@ fn judge(
             return Some(("sqli.continued_query", 5));
         }
     }
+    if quote.is_none() && numeric_tautology(text) {
+        return Some(("sqli.boolean_condition", 5));
+    }
     // Tautologies and boolean probes: an operand, a logic operator, then an operand and a
     // comparison, or a bare truth value, within a few tokens: `' or 1=1`, `1 and 2>1`,
     // `" or "a"="a`, `' or true--`.
@@ -1251,7 +1270,7 @@ fn judge(
         // `' or ''-'`, `' or ''*'`: an expression of two operands that ends the input.
         let expression = after_not.len() == 3
             && truth(after_not[0])
-            && after_not[1] == Op
+            && matches!(after_not[1], Op | Logic)
             && is_operand(after_not[2]);
         let function = matches!(
             after.first(),
@@ -1349,6 +1368,8 @@ fn judge(
             && (t.len() == end + 1 || (t.len() == end + 2 && t[end + 1] == Comment))
         {
             let middle = &t[1..end];
+            let logical = middle.iter().any(|x| matches!(x, Compare | Logic));
+            // Strings inside (`x' != 'y' = 0 = '1`) only between comparisons.
             let expression = middle.iter().all(|x| {
                 matches!(
                     x,
@@ -1361,16 +1382,21 @@ fn judge(
                         | Var
                         | Func(_)
                         | Keyword(Kw::Null | Kw::Other)
-                )
+                ) || (*x == Str && logical)
             }) && middle.iter().filter(|x| **x == Word).count() <= 1
                 && t.get(1) != Some(&Word);
             let operators = middle.iter().any(|x| matches!(x, Op | Compare | Logic));
-            let logical = middle.iter().any(|x| matches!(x, Compare | Logic));
+            let operator_count = middle
+                .iter()
+                .filter(|x| matches!(x, Op | Compare | Logic))
+                .count();
             // The re-opened string is the value's end (`… or '1`), in the same quote.
             let q = if single_quote { '\'' } else { '"' };
             let reopened_at_end = text.matches(q).count() >= 2
                 && text.rfind(q).is_some_and(|at| text.len() - at <= 12);
-            let words_need_logic = !middle.contains(&Word) || logical;
+            // A word between operators (`1'*column-0-'0`) is a column; beside one
+            // operator it may be prose.
+            let words_need_logic = !middle.contains(&Word) || logical || operator_count >= 3;
             if expression
                 && operators
                 && reopened_at_end
@@ -1512,4 +1538,53 @@ fn judge(
         }
     }
     None
+}
+
+/// `x and 1=1`, `or (2=2)`, `1=1 and …`: a number compared with itself beside a boolean
+/// operator, the probe that asks whether the condition reaches the query.
+fn numeric_tautology(text: &str) -> bool {
+    let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
+    // `N=N` at the start of `s`, and what follows it.
+    let same_number = |s: &str| -> Option<usize> {
+        let s_trim = s.trim_start_matches([' ', '(']);
+        let left = digits(s_trim);
+        if left == 0 {
+            return None;
+        }
+        let after = s_trim[left..].trim_start();
+        let after = after.strip_prefix('=')?;
+        if after.starts_with('=') {
+            return None;
+        }
+        let right_text = after.trim_start_matches([' ', '(']);
+        let right = digits(right_text);
+        let end = &right_text[right..];
+        (right == left
+            && right_text[..right] == s_trim[..left]
+            && !end.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '.'))
+        .then(|| s.len() - end.len())
+    };
+    let b = text.as_bytes();
+    for op in ["and", "or", "xor", "&&", "||"] {
+        let word = op.as_bytes()[0].is_ascii_alphabetic();
+        for (at, _) in text.match_indices(op) {
+            let end = at + op.len();
+            if word
+                && ((at > 0 && b[at - 1].is_ascii_alphanumeric())
+                    || b.get(end).is_some_and(u8::is_ascii_alphanumeric))
+            {
+                continue;
+            }
+            if same_number(&text[end..]).is_some() {
+                return true;
+            }
+        }
+    }
+    // `1=1 and …`: the tautology first.
+    same_number(text).is_some_and(|end| {
+        let rest = text[end..].trim_start();
+        ["and", "or", "xor", "&&", "||"]
+            .iter()
+            .any(|op| rest.starts_with(op))
+    })
 }
