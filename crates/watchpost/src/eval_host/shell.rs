@@ -27,6 +27,11 @@ const KEYWORDS: &[&str] = &[
     "for", "case", "esac", "in", "time",
 ];
 
+/// Whether the shell reads `word` as a keyword rather than a command (`time`, `if`).
+pub fn is_keyword(word: &str) -> bool {
+    KEYWORDS.contains(&word)
+}
+
 struct Parser {
     chars: Vec<char>,
     at: usize,

@@ -41,6 +41,10 @@ const SHELLS: &[&str] = &[
     "sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "tcsh", "csh", "fish", "busybox",
 ];
 
+/// Keys of full-screen programs that open the user's shell (ncdu's `b`, ranger's `S`):
+/// typed into the program, they start a shell with it as the parent.
+const SHELL_KEYS: &[(&str, &str)] = &[("ncdu", "b"), ("ranger", "S")];
+
 /// Shell builtins: they start no process.
 const BUILTINS: &[&str] = &[
     "echo", "printf", "export", "cd", "read", "set", "unset", "history", "exit", "return", "shift",
@@ -108,6 +112,16 @@ pub fn simulate(program: &str, code: &str, context: &Context) -> Vec<Event> {
     let sshd = run.add(None, "/usr/sbin/sshd", &["sshd: alice [priv]"], 0, 0, 0);
     let login = run.add(Some(sshd), "/bin/bash", &["-bash"], USER, USER, 0);
     let setup = run.processes.len();
+    // Through sudo or a set-user-id bit, a program named like a shell keyword (`time`) is
+    // the binary: sudo and the kernel know no keywords.
+    let binary_code;
+    let code = match code.strip_prefix(program) {
+        Some(rest) if *context != Context::Unprivileged && shell::is_keyword(program) => {
+            binary_code = format!("/usr/bin/{program}{rest}");
+            binary_code.as_str()
+        }
+        _ => code,
+    };
     run.script(code, login, 0);
     run.events(setup)
 }
@@ -177,6 +191,8 @@ impl Run<'_> {
                 let text = command_text(command);
                 if is_shell(self.image_name(program)) {
                     self.script(&text, program, depth + 1);
+                } else if SHELL_KEYS.contains(&(self.image_name(program), text.trim())) {
+                    self.spawn_named_shells(program, "/bin/bash");
                 } else {
                     self.spawn_named_shells(program, &text);
                 }
@@ -728,6 +744,30 @@ mod tests {
                 .as_deref(),
             Some("/bin/sh")
         );
+    }
+
+    #[test]
+    fn keys_that_open_a_shell_start_one_from_the_program() {
+        let events = simulate("ncdu", "ncdu\nb", &Context::Unprivileged);
+        assert_eq!(
+            commands(&events)[1],
+            ("/bin/bash".into(), "/usr/bin/ncdu".into(), None)
+        );
+        // Any other key is input.
+        assert_eq!(simulate("ncdu", "ncdu\nq", &Context::Unprivileged).len(), 1);
+    }
+
+    #[test]
+    fn a_keyword_named_program_run_through_sudo_is_the_binary() {
+        let c = commands(&simulate("time", "time /bin/sh", &Context::Sudo));
+        assert_eq!(
+            c[1],
+            ("/usr/bin/time /bin/sh".into(), "/usr/bin/sudo".into(), None)
+        );
+        assert_eq!(c[2].1, "/usr/bin/time");
+        // Typed at a shell, `time` is the shell's keyword: the shell runs the command.
+        let c = commands(&simulate("time", "time /bin/sh", &Context::Unprivileged));
+        assert_eq!(c, [("/bin/sh".into(), "/bin/bash".into(), None)]);
     }
 
     #[test]
