@@ -26,6 +26,7 @@ const WEB_CATEGORIES: &[&str] = &[
     "protocol",
     "session_fixation",
     "js_injection",
+    "perl_injection",
 ];
 
 /// A key whose value is not allowed, and what is.

@@ -335,7 +335,8 @@ pub fn js_decode(text: &str) -> String {
 }
 
 /// Look-alike characters folded to ASCII: fullwidth forms (`／`, `．`, `＜`), division and
-/// set-minus slashes, and the ideographic space, which some back ends normalise before use.
+/// set-minus slashes, ideographic space and full stop, circled letters and digits, which
+/// some back ends (and IDNA, for host names) normalise before use.
 pub fn fold_lookalikes(text: &str) -> String {
     if text.is_ascii() {
         return text.to_string();
@@ -346,7 +347,13 @@ pub fn fold_lookalikes(text: &str) -> String {
             '\u{2215}' | '\u{2044}' => '/',
             '\u{2216}' | '\u{fe68}' => '\\',
             '\u{3000}' | '\u{00a0}' => ' ',
-            '\u{2024}' => '.',
+            '\u{2024}' | '\u{3002}' | '\u{ff61}' => '.',
+            // Circled letters and digits (`ⓛⓞⓒⓐⓛⓗⓞⓢⓣ`, `①②⑦.⓪.⓪.①`), which IDNA maps to
+            // ASCII in host names.
+            '\u{24d0}'..='\u{24e9}' => char::from_u32(c as u32 - 0x24d0 + 'a' as u32).unwrap_or(c),
+            '\u{24b6}'..='\u{24cf}' => char::from_u32(c as u32 - 0x24b6 + 'a' as u32).unwrap_or(c),
+            '\u{2460}'..='\u{2468}' => char::from_u32(c as u32 - 0x2460 + '1' as u32).unwrap_or(c),
+            '\u{24ea}' => '0',
             // Apostrophes and primes (`1′='1`), which best-fit code-page conversion turns
             // into a quote.
             '\u{02bc}' | '\u{2018}' | '\u{2019}' | '\u{2032}' | '\u{2035}' => '\'',

@@ -308,6 +308,7 @@ fn category_title(c: Category) -> &'static str {
         Category::Protocol => "Protocol anomaly",
         Category::SessionFixation => "Session fixation",
         Category::JsInjection => "Server-side JavaScript injection",
+        Category::PerlInjection => "Perl code injection",
     }
 }
 

@@ -535,6 +535,32 @@ fn other_injections() {
     );
     assert_attack(query("url=http://2130706433/admin"), "ssrf");
     assert_attack(query("url=http://%5B::ffff:127.0.0.1%5D/"), "ssrf");
+    // Spellings URL parsers accept: one slash or none after a web scheme, an IPv6 zone,
+    // circled characters and ideographic full stops (IDNA maps them), the host after the
+    // last `@` when parsers disagree where the authority ends, cluster-internal names.
+    for url in [
+        "url=http:3232235777",
+        "url=https:/0x7f000001/",
+        "url=http://%5Bfe80::1%25eth0%5D/",
+        "url=http://%E2%91%A0%E2%91%A1%E2%91%A6.%E2%93%AA.%E2%93%AA.%E2%91%A0/",
+        "url=http://10%E3%80%820%E3%80%820%E3%80%821/",
+        "url=http://a.example:80%20%26@a.example:80%23%20@10.0.0.7:22/",
+        "url=redis.cache.svc.cluster.local:6379/",
+    ] {
+        assert_attack(query(url), "ssrf");
+    }
+    assert_clean(query("next=http:%2F%2Fshop.example%2Fcart"));
+    assert_clean(query("note=%E2%91%A0%20first%20step"));
+    // Perl's `@{[ … ]}` runs code inside an interpolated string.
+    assert_attack(
+        query("name=%40%7B%5Bsystem%20%27uname%27%5D%7D"),
+        "perl_injection",
+    );
+    assert_attack(
+        query("name=%40%7B%20%20%5B%20localtime%20%5D%20%7D"),
+        "perl_injection",
+    );
+    assert_clean(query("email=team%40%7Bexample%7D.org"));
     assert_attack(query("next=%0d%0aSet-Cookie:%20session%3Devil"), "crlf");
     assert_attack(
         form("email=a%40example.com%0aBcc:%20victims%40example.org"),

@@ -338,6 +338,7 @@ pub(crate) fn check(location: Location, lower: &str, decoded: &str, sink: &mut S
     java(lower, decoded, sink);
     php(lower, sink);
     javascript(lower, decoded, sink);
+    perl(lower, sink);
     nosql(location, lower, sink);
     ldap(lower, sink);
     ssi(lower, sink);
@@ -1439,6 +1440,24 @@ fn javascript(lower: &str, decoded: &str, sink: &mut Sink) {
         || (base64_run(decoded, 16) && NODE_FUNCTION_BASE64.is_match(decoded))
     {
         sink.hit(Hit::new(JsInjection, "js.node_code", 5, 1, lower));
+    }
+}
+
+/// Perl code interpolated into a string: `@{[ system 'id' ]}` runs its expression wherever
+/// Perl evaluates a double-quoted string or a template built from input.
+fn perl(lower: &str, sink: &mut Sink) {
+    let interpolated = lower.match_indices("@{").any(|(at, _)| {
+        let rest = lower[at + 2..].trim_start();
+        rest.starts_with('[') && rest[1..].contains(']')
+    });
+    if interpolated {
+        sink.hit(Hit::new(
+            PerlInjection,
+            "perl.interpolated_code",
+            5,
+            1,
+            lower,
+        ));
     }
 }
 

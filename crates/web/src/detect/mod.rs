@@ -36,6 +36,7 @@ pub enum Category {
     Protocol,
     SessionFixation,
     JsInjection,
+    PerlInjection,
 }
 
 impl Category {
@@ -62,6 +63,7 @@ impl Category {
             Category::Protocol => "protocol",
             Category::SessionFixation => "session_fixation",
             Category::JsInjection => "js_injection",
+            Category::PerlInjection => "perl_injection",
         }
     }
 
@@ -87,7 +89,7 @@ impl Category {
             Category::Scanner => 200,
             Category::Protocol => 444,
             Category::SessionFixation => 384,
-            Category::JsInjection => 94,
+            Category::JsInjection | Category::PerlInjection => 94,
         }
     }
 

@@ -41,6 +41,8 @@ const INTERNAL_NAMES: &[&str] = &[
     "oastify.com",
     "interact.sh",
     "0.0.0.0",
+    // Kubernetes services (`kubernetes.default.svc.cluster.local`, `db.ns.svc`).
+    "cluster.local",
 ];
 
 pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
@@ -74,17 +76,9 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
             .map_or(0, |i| i + 1);
         let scheme = &lower[scheme_start..at];
         let rest = &lower[at + 3..];
-        let authority = &rest[..rest
-            .find(['/', '?', '#', ' ', '"', '\'', '<', '>', '\\'])
-            .unwrap_or(rest.len())];
-        // `user@host`: the host is after the last `@`.
-        let host_port = authority.rsplit('@').next().unwrap_or(authority);
-        let host = if let Some(v6) = host_port.strip_prefix('[') {
-            v6.split(']').next().unwrap_or(v6)
-        } else {
-            host_port.split(':').next().unwrap_or(host_port)
-        };
-        let internal = is_internal_host(host);
+        // Parsers disagree on where the authority ends (`a.com:80 &@b.com# @127.0.0.1/`):
+        // the host after the last `@` before the path counts too.
+        let internal = is_internal_host(host_of(rest)) || is_internal_host(host_of_last_at(rest));
         let odd_scheme = matches!(
             scheme,
             "gopher" | "dict" | "file" | "ldap" | "tftp" | "jar" | "netdoc" | "sftp" | "expect"
@@ -97,9 +91,56 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
             return;
         }
     }
+    // `http:2852039166`, `https:/[::ffff:a9fe:a9fe]`: URL parsers read a web scheme with one
+    // slash or none as if it had two.
+    for scheme in ["http:", "https:"] {
+        for (at, _) in lower.match_indices(scheme) {
+            let rest = &lower[at + scheme.len()..];
+            if rest.starts_with("//") {
+                continue;
+            }
+            if is_internal_host(host_of(rest.strip_prefix('/').unwrap_or(rest))) {
+                sink.hit(Hit::new(Ssrf, "ssrf.internal_address", 5, 1, lower));
+                return;
+            }
+        }
+    }
+}
+
+/// The host of the URL text after `scheme://`: the authority up to the path, query,
+/// fragment or a character no URL has, after the last `@`, without its port.
+fn host_of(rest: &str) -> &str {
+    let authority = &rest[..rest
+        .find(['/', '?', '#', ' ', '"', '\'', '<', '>', '\\'])
+        .unwrap_or(rest.len())];
+    host_in(authority)
+}
+
+/// The host after the last `@` before the path, whatever comes between.
+fn host_of_last_at(rest: &str) -> &str {
+    let authority = &rest[..rest
+        .find(['/', '?', '"', '<', '>', '\\'])
+        .unwrap_or(rest.len())];
+    match authority.rsplit_once('@') {
+        Some((_, after)) => host_in(after.trim_start()),
+        None => "",
+    }
+}
+
+/// `user@host:port` → `host`; `[v6]:port` → `v6`.
+fn host_in(authority: &str) -> &str {
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or(v6)
+    } else {
+        host_port.split(':').next().unwrap_or(host_port)
+    };
+    host
 }
 
 fn is_internal_host(host: &str) -> bool {
+    // An IPv6 zone (`fe80::1%eth0`) names the interface, not the address.
+    let host = host.split('%').next().unwrap_or(host);
     let host = host.trim_end_matches('.');
     if host.is_empty() {
         return false;
@@ -197,6 +238,8 @@ mod tests {
             "127.0.0.1.nip.io",
             "0xA9.0xFE.0xA9.0xFE",
             "2852039166",
+            "fe80::1%eth0",
+            "kubernetes.default.svc.cluster.local",
         ] {
             assert!(is_internal_host(host), "{host}");
         }
