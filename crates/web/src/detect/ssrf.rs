@@ -130,12 +130,11 @@ fn host_of_last_at(rest: &str) -> &str {
 /// `user@host:port` → `host`; `[v6]:port` → `v6`.
 fn host_in(authority: &str) -> &str {
     let host_port = authority.rsplit('@').next().unwrap_or(authority);
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
+    if let Some(v6) = host_port.strip_prefix('[') {
         v6.split(']').next().unwrap_or(v6)
     } else {
         host_port.split(':').next().unwrap_or(host_port)
-    };
-    host
+    }
 }
 
 fn is_internal_host(host: &str) -> bool {
