@@ -1,7 +1,7 @@
 //! `watchpost eval gtfobins DIR`: every GTFOBins example, run through the model of what
 //! the agent would record ([`super::simulate`]), against the built-in rules.
 
-use super::simulate::{Context, simulate};
+use super::simulate::{Context, simulate_prepared};
 use anyhow::Context as _;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -34,6 +34,8 @@ pub struct Example {
     pub function: String,
     pub context: String,
     pub code: String,
+    /// Code blocks of the example's comment: how its files were made beforehand.
+    pub preparation: String,
     pub capabilities: Vec<String>,
 }
 
@@ -72,6 +74,12 @@ pub fn read_examples(dir: &Path) -> anyhow::Result<Vec<Entry>> {
             let function = function.as_str().unwrap_or_default().to_string();
             for example in examples.as_sequence().into_iter().flatten() {
                 let code = example.get("code").and_then(|c| c.as_str()).unwrap_or("");
+                let preparation = code_blocks(
+                    example
+                        .get("comment")
+                        .and_then(|c| c.as_str())
+                        .unwrap_or(""),
+                );
                 let contexts = example.get("contexts").and_then(|c| c.as_mapping());
                 let mut runs = Vec::new();
                 for (context, detail) in contexts.into_iter().flatten() {
@@ -91,6 +99,7 @@ pub fn read_examples(dir: &Path) -> anyhow::Result<Vec<Entry>> {
                         function: function.clone(),
                         context,
                         code: own_code.unwrap_or(code).to_string(),
+                        preparation: preparation.clone(),
                         capabilities,
                     });
                 }
@@ -101,6 +110,18 @@ pub fn read_examples(dir: &Path) -> anyhow::Result<Vec<Entry>> {
         }
     }
     Ok(out)
+}
+
+/// The fenced code blocks of a Markdown comment, one after another.
+fn code_blocks(comment: &str) -> String {
+    let mut out = String::new();
+    for block in comment.split("```").skip(1).step_by(2) {
+        // The info string (`sh`, `java`) ends the opening fence's line.
+        let body = block.split_once('\n').map_or("", |(_, body)| body);
+        out.push_str(body);
+        out.push('\n');
+    }
+    out
 }
 
 /// The rule titles that fire on the simulation of `example`.
@@ -118,7 +139,12 @@ pub fn detect(rules: &CompiledRuleSet, example: &Example) -> Vec<String> {
         _ => Context::Unprivileged,
     };
     let mut titles = Vec::new();
-    for event in simulate(&example.binary, &example.code, &context) {
+    for event in simulate_prepared(
+        &example.binary,
+        &example.preparation,
+        &example.code,
+        &context,
+    ) {
         let flat = watchpost_logs::flatten_event(&event);
         for m in rules.matches(&flat) {
             if !titles.contains(&m.rule.title) {

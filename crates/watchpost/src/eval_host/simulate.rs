@@ -100,6 +100,18 @@ struct Run<'a> {
 
 /// The events of running `code`, an example for `program`, in `context`.
 pub fn simulate(program: &str, code: &str, context: &Context) -> Vec<Event> {
+    simulate_prepared(program, "", code, context)
+}
+
+/// The events of running `code` after `preparation`: steps done elsewhere beforehand (a
+/// class compiled offline, a package built with fpm) whose files are uploaded. Only what
+/// the preparation writes is kept; its processes ran on another machine.
+pub fn simulate_prepared(
+    program: &str,
+    preparation: &str,
+    code: &str,
+    context: &Context,
+) -> Vec<Event> {
     let mut run = Run {
         program,
         context,
@@ -112,6 +124,10 @@ pub fn simulate(program: &str, code: &str, context: &Context) -> Vec<Event> {
     let sshd = run.add(None, "/usr/sbin/sshd", &["sshd: alice [priv]"], 0, 0, 0);
     let login = run.add(Some(sshd), "/bin/bash", &["-bash"], USER, USER, 0);
     let setup = run.processes.len();
+    if !preparation.is_empty() {
+        run.script(preparation, login, 0);
+        run.processes.truncate(setup);
+    }
     // Through sudo or a set-user-id bit, a program named like a shell keyword (`time`) is
     // the binary: sudo and the kernel know no keywords.
     let binary_code;
@@ -744,6 +760,20 @@ mod tests {
                 .as_deref(),
             Some("/bin/sh")
         );
+    }
+
+    #[test]
+    fn a_prepared_file_is_what_the_program_runs() {
+        let preparation =
+            "echo 'exec /bin/sh' >x.sh\nfpm -n x -s dir -t deb --before-install x.sh .";
+        let events =
+            simulate_prepared("dpkg", preparation, "dpkg -i x_1.0_all.deb", &Context::Sudo);
+        let c = commands(&events);
+        assert!(
+            !c.iter().any(|(command, _, _)| command.starts_with("fpm")),
+            "the preparation's processes ran elsewhere: {c:?}"
+        );
+        assert_eq!(c.last().unwrap().1, "/usr/bin/dpkg", "{c:?}");
     }
 
     #[test]
