@@ -498,6 +498,20 @@ fn other_injections() {
         },
         "php_injection",
     );
+    // An upload named like a shell, client or server configuration file.
+    for name in [".bashrc", ".user.ini", "authorized_keys", ".npmrc"] {
+        assert_attack(
+            Request {
+                headers: vec![("X-Filename".into(), name.into())],
+                ..form("a=b")
+            },
+            "file_upload",
+        );
+    }
+    assert_clean(Request {
+        headers: vec![("X-Filename".into(), "profile.png".into())],
+        ..form("a=b")
+    });
     assert_attack(query("user%5B%24ne%5D=x"), "nosqli");
     assert_attack(
         query("q=%27%20%26%26%20this.password.match(%2F.*%2F)%2F%2F"),
@@ -551,6 +565,12 @@ fn other_injections() {
     }
     assert_clean(query("next=http:%2F%2Fshop.example%2Fcart"));
     assert_clean(query("note=%E2%91%A0%20first%20step"));
+    // A command spelled out in variables and put together where it runs.
+    assert_attack(
+        form("run=x1%3Dw%3Bx2%3Dh%3Bx3%3Do%3Bx4%3Dami%3B%24x1%24x2%24x3%24x4"),
+        "cmdi",
+    );
+    assert_clean(form("css=a%3D1%3Bb%3D2%3Bc%3D3%3Btotal%3D%24a"));
     // Perl's `@{[ … ]}` runs code inside an interpolated string.
     assert_attack(
         query("name=%40%7B%5Bsystem%20%27uname%27%5D%7D"),

@@ -408,6 +408,10 @@ fn command(lower: &str, sink: &mut Sink) {
         sink.hit(Hit::new(Cmdi, "cmdi.registry_command", 5, 1, lower));
         return;
     }
+    if assembled_from_variables(lower) {
+        sink.hit(Hit::new(Cmdi, "cmdi.assembled_command", 5, 1, lower));
+        return;
+    }
     // Bodies sent without a type keep `+` for spaces (`whxami|sh+``), and payloads
     // encoded once too often keep them beside separators (`&&+|+dir c:/`).
     if lower.contains('+')
@@ -448,6 +452,55 @@ fn command(lower: &str, sink: &mut Sink) {
             sink.hit(Hit::new(Cmdi, "cmdi.split_command", 5, 1, lower));
         }
     }
+}
+
+/// `c1=c;c2=a;c3=t;$c1$c2$c3 /etc/passwd`: a command spelled out a few letters at a time in
+/// variables and put together where it runs, so that no filter sees its name.
+fn assembled_from_variables(lower: &str) -> bool {
+    if !lower.contains('$') || !lower.contains(';') {
+        return false;
+    }
+    let short_assignments = lower
+        .split(';')
+        .filter(|part| {
+            part.trim_start()
+                .split_once('=')
+                .is_some_and(|(name, value)| {
+                    !name.is_empty()
+                        && name.len() <= 16
+                        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                        && value.chars().count() <= 3
+                })
+        })
+        .count();
+    if short_assignments < 3 {
+        return false;
+    }
+    // The longest run of expansions with nothing between them (`$c1$c2$c3`, `${a}${b}${c}`).
+    let b = lower.as_bytes();
+    let (mut i, mut run, mut longest) = (0, 0, 0);
+    while i < b.len() {
+        if b[i] != b'$' {
+            run = 0;
+            i += 1;
+            continue;
+        }
+        let braced = b.get(i + 1) == Some(&b'{');
+        let start = i + 1 + usize::from(braced);
+        let len = b[start..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+            .count();
+        if len == 0 {
+            run = 0;
+            i += 1;
+            continue;
+        }
+        i = start + len + usize::from(braced && b.get(start + len) == Some(&b'}'));
+        run += 1;
+        longest = longest.max(run);
+    }
+    longest >= 3
 }
 
 /// `text` without the special parameters that expand to nothing inside a word (`c$@at`,

@@ -351,6 +351,40 @@ const SCRIPT_EXTENSIONS: &[&str] = &[
     "config", "svg",
 ];
 
+/// Dotfiles of shells, clients and servers that an upload must never be named.
+const CONFIGURATION_FILES: &[&str] = &[
+    ".bashrc",
+    ".bash_profile",
+    ".bash_login",
+    ".bash_logout",
+    ".profile",
+    ".zshrc",
+    ".zprofile",
+    ".cshrc",
+    ".tcshrc",
+    ".kshrc",
+    ".inputrc",
+    ".vimrc",
+    ".gitconfig",
+    ".git-credentials",
+    ".netrc",
+    ".npmrc",
+    ".pypirc",
+    ".boto",
+    ".s3cfg",
+    ".pgpass",
+    ".my.cnf",
+    ".mysql_history",
+    ".psql_history",
+    ".bash_history",
+    ".htpasswd",
+    ".htdigest",
+    ".user.ini",
+    "authorized_keys",
+    "authorized_keys2",
+    "web.config",
+];
+
 /// An uploaded file name with a server-side script extension, anywhere in its chain of
 /// extensions (`shell.php`, `info.php.jpg`, `x.php%00.png`, `.htaccess`).
 fn upload_name(name: &str, sink: &mut Sink) {
@@ -364,6 +398,18 @@ fn upload_name(name: &str, sink: &mut Sink) {
         sink.hit(Hit::new(
             Category::PhpInjection,
             "php.session_file",
+            5,
+            1,
+            name,
+        ));
+        return;
+    }
+    // A file that configures a shell, a client's credentials or the web server itself:
+    // written where it is read, it runs commands, leaks secrets or changes what runs.
+    if CONFIGURATION_FILES.contains(&base.trim_end_matches(['\0', ' ', '.'])) {
+        sink.hit(Hit::new(
+            Category::FileUpload,
+            "upload.configuration_file",
             5,
             1,
             name,
