@@ -10,7 +10,7 @@
 //! formula, a code snippet, `a && b`), which is why they count from paranoia 2 and not by
 //! default.
 
-use super::{Kw, SQL_FUNCTION_NAMES, Tok, tokenize};
+use super::{Kw, SQL_FUNCTION_NAMES, Tok, tokens};
 
 /// Operators only SQL (and programming languages) write: a value that starts with one
 /// and holds nothing but operators and operands is a probe of the operator.
@@ -112,19 +112,6 @@ fn fragment(lower: &str) -> Option<&'static str> {
         }
     }
     None
-}
-
-/// The tokens of `text`, inline comments dropped and a comment at the end kept.
-fn tokens(text: &str, quote: Option<u8>) -> Vec<Tok> {
-    let mut t = tokenize(text, quote);
-    let last = t.len().saturating_sub(1);
-    let mut i = 0;
-    t.retain(|x| {
-        let keep = *x != Tok::Comment || i == last;
-        i += 1;
-        keep
-    });
-    t
 }
 
 fn procedure_name(text: &str) -> bool {

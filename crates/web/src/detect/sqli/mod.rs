@@ -784,21 +784,27 @@ fn injection_rule(lower: &str, in_path: bool) -> Option<&'static str> {
     None
 }
 
+/// The tokens of `text` read after `quote` (or as is). Inline comments
+/// (`UNION/**/SELECT`) only separate tokens and are dropped; a comment at the end is kept,
+/// since cutting off the rest of the query is a sign of its own.
+fn tokens(text: &str, quote: Option<u8>) -> Vec<Tok> {
+    let mut t = tokenize(text, quote);
+    let last = t.len().saturating_sub(1);
+    let mut i = 0;
+    t.retain(|x| {
+        let keep = *x != Tok::Comment || i == last;
+        i += 1;
+        keep
+    });
+    t
+}
+
 fn judge_value(lower: &str, in_path: bool) -> Option<&'static str> {
     for context in [Some(b'\''), Some(b'"'), None] {
         if context.is_some_and(|q| !lower.as_bytes().contains(&q)) {
             continue;
         }
-        let mut toks = tokenize(lower, context);
-        // Inline comments (`UNION/**/SELECT`) only separate tokens; a comment at the end
-        // is kept, since cutting off the rest of the query is a sign of its own.
-        let last = toks.len().saturating_sub(1);
-        let mut i = 0;
-        toks.retain(|t| {
-            let keep = *t != Tok::Comment || i == last;
-            i += 1;
-            keep
-        });
+        let toks = tokens(lower, context);
         // Text before the closing quote that is one token (`admin'`, `1'`) is how
         // injections start; several words before a quote are usually prose.
         let simple_prefix = context.is_none_or(|q| {
