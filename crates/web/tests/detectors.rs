@@ -630,6 +630,29 @@ fn ordinary_requests_pass() {
     assert_clean(query(
         "url=https://www.example.org/page&callback=https://203.0.113.5/hook",
     ));
+    // An error text with labelled lines, a link to a page with parameters, and a header
+    // in Link syntax.
+    assert_clean(form(
+        "error_description=Sign-in%20failed.%0D%0ATrace%20ID%3A%207f3a%0D%0ATimestamp%3A%202026-12-03%0D%0AStatus%3A%20500",
+    ));
+    assert_clean(query(
+        "ref=https://forum.example/plugin.php%3Fid%3Dinfo:index",
+    ));
+    let mut linked = query("a=1");
+    linked.headers.push((
+        "Intervention".into(),
+        "<https://www.example.org/feature/1>; level=\"warning\"".into(),
+    ));
+    assert_clean(linked);
+    // Their attack forms are still caught.
+    assert_attack(form("next=%2F%0D%0ASet-Cookie%3A%20sid%3D1"), "crlf");
+    assert_attack(
+        form("next=%2F%0D%0AX-Forwarded-Host%3A%20evil.example"),
+        "crlf",
+    );
+    assert_attack(query("page=http://198.51.100.7/shell.txt%3F"), "rfi");
+    assert_attack(query("page=http://198.51.100.7/x.php"), "rfi");
+    assert_attack(query("u=ja%26Tab%3Bvascript%3A"), "xss"); // a scheme split by an entity
 }
 
 #[test]

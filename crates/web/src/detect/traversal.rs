@@ -624,13 +624,20 @@ fn remote_include(value: &str) -> bool {
     else {
         return false;
     };
-    rest.ends_with('?')
-        || rest.contains('\0')
-        || [
-            ".txt?", ".php", ".inc", ".asp", ".jsp", "shell", "c99", "r57", ".pl", ".cgi",
-        ]
+    if rest.contains(' ') || !rest.contains('/') {
+        return rest.ends_with('?') || rest.contains('\0');
+    }
+    // A script the including page should run: a file with a script or text extension
+    // that ends the URL (a query with parameters is a link to a page, not a file to
+    // include), or a known web shell by name.
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    };
+    let script_file = [".txt", ".php", ".inc", ".asp", ".jsp", ".pl", ".cgi"]
         .iter()
-        .any(|x| rest.contains(x))
-            && !rest.contains(' ')
-            && rest.split('/').count() > 1
+        .any(|x| path.ends_with(x))
+        && query.is_none_or(|q| !q.contains('='));
+    let web_shell = ["shell", "c99", "r57"].iter().any(|x| path.contains(x));
+    rest.ends_with('?') || rest.contains('\0') || script_file || web_shell
 }
