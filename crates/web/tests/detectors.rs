@@ -565,6 +565,25 @@ fn other_injections() {
     }
     assert_clean(query("next=http:%2F%2Fshop.example%2Fcart"));
     assert_clean(query("note=%E2%91%A0%20first%20step"));
+    // IMAP and POP3 commands on a line of their own, in a parameter a mail session reads.
+    for body in [
+        "msg=hi%0D%0AX7%20FETCH%201:5%20BODY[]",
+        "msg=hi%0D%0Ab2%20select%20INBOX",
+        "msg=hi%0D%0AQ1%20SEARCH%20UNSEEN",
+        "msg=hi%0D%0ADELE%2012",
+    ] {
+        assert_attack(form(body), "mail_injection");
+    }
+    assert_clean(form(
+        "msg=Shopping%0D%0AI%20list%20things%20I%20need%0D%0AI%20search%20for%20deals%0D%0Atop%20picks%20today",
+    ));
+    // PHP calls through variables with index chains and expressions as names.
+    for q in [
+        "x=%24%7B%27f%27%7D(2)",
+        "x=%24__%5B_%5D%7B_%7D%5B%40_%5D(3)",
+    ] {
+        assert_attack(query(q), "php_injection");
+    }
     // A command spelled out in variables and put together where it runs.
     assert_attack(
         form("run=x1%3Dw%3Bx2%3Dh%3Bx3%3Do%3Bx4%3Dami%3B%24x1%24x2%24x3%24x4"),

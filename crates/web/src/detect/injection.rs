@@ -1814,10 +1814,66 @@ fn crlf(location: Location, decoded: &str, sink: &mut Sink) {
             sink.hit(Hit::new(MailInjection, "mail.smtp_command", 5, 1, decoded));
             return;
         }
+        if mail_protocol_line(rest.split(['\r', '\n']).next().unwrap_or_default()) {
+            sink.hit(Hit::new(
+                MailInjection,
+                "mail.imap_pop3_command",
+                5,
+                1,
+                decoded,
+            ));
+            return;
+        }
         if rest.starts_with("<") || rest.to_ascii_lowercase().starts_with("http/1.") {
             sink.hit(Hit::new(Crlf, "crlf.response_splitting", 5, 1, decoded));
             return;
         }
+    }
+}
+
+/// A line an IMAP or POP3 server would run, injected into a mail session the application
+/// drives: `a001 STATUS INBOX (MESSAGES)`, `d store 2 +FLAGS (\Deleted)`, `RETR 123`,
+/// `TOP 1 2`. Each verb needs arguments of its own shape, so prose lines do not qualify.
+fn mail_protocol_line(line: &str) -> bool {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let lower = |k: usize| {
+        words
+            .get(k)
+            .map(|w| w.to_ascii_lowercase())
+            .unwrap_or_default()
+    };
+    // POP3: the verb and one or two numbers, nothing else.
+    if matches!(lower(0).as_str(), "retr" | "top" | "list" | "dele" | "uidl")
+        && (2..=3).contains(&words.len())
+        && words[1..]
+            .iter()
+            .all(|w| w.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return true;
+    }
+    // IMAP: a tag, a command, and that command's arguments.
+    let tag_ok = words
+        .first()
+        .is_some_and(|t| t.len() <= 8 && t.bytes().all(|b| b.is_ascii_alphanumeric()));
+    if !tag_ok || words.len() < 3 {
+        return false;
+    }
+    let sequence = |w: &str| {
+        w.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b':' | b'*' | b','))
+    };
+    let line_lower = line.to_ascii_lowercase();
+    match lower(1).as_str() {
+        "store" | "fetch" | "copy" => sequence(words[2]),
+        "uid" => matches!(
+            lower(2).as_str(),
+            "fetch" | "store" | "copy" | "search" | "expunge"
+        ),
+        "select" | "examine" | "status" | "list" | "lsub" | "create" | "delete" | "rename"
+        | "subscribe" => line_lower.contains("inbox") || words[2].starts_with('"'),
+        // Search keys are written in capitals by clients and by payloads; prose is not.
+        "search" => words[1] == "SEARCH",
+        _ => false,
     }
 }
 
@@ -2088,6 +2144,25 @@ static FUNCTION_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
 static DIRECTIVE_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
     std::sync::LazyLock::new(|| aho_corasick::AhoCorasick::new(PHP_DIRECTIVES).expect("literals"));
 
+/// The length of the bracketed group `b` opens with (`[…]` or `{…}`, nested in either
+/// kind), if it closes within `limit` bytes.
+fn balanced_end(b: &[u8], limit: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (k, c) in b.iter().enumerate().take(limit) {
+        match c {
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(k + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// PHP call syntax that only code has: variable functions (`$a(`, `$$b(2)`,
 /// `$_[1](7)`, `Foo::$f()`), function names in strings or brackets (`"system"(ls)`,
 /// `[system][0](ls)`), calls to functions from the list, and `php.ini` directives set.
@@ -2098,22 +2173,18 @@ fn php_call(squeezed: &str) -> Option<&'static str> {
         if !(next.is_ascii_alphabetic() || next == b'_' || next == b'$' || next == b'{') {
             continue;
         }
-        // The variable, any index chain after it, then `(`.
+        // The variable (a name, `$$name`, or `${expression}`), any chain of `[…]` and
+        // `{…}` indexes after it (`$____[_]{_}[@_]`), then `(`.
         let mut j = i + 1;
-        while j < b.len()
-            && (b[j].is_ascii_alphanumeric() || matches!(b[j], b'_' | b'$' | b'{' | b'}'))
-        {
-            j += 1;
-        }
-        let mut depth = 0;
-        while j < b.len() && (b[j] == b'[' || depth > 0) {
-            match b[j] {
-                b'[' => depth += 1,
-                b']' => depth -= 1,
-                _ => {}
-            }
-            j += 1;
-            if j - i > 64 {
+        while j < b.len() && j - i <= 64 {
+            if b[j].is_ascii_alphanumeric() || matches!(b[j], b'_' | b'$') {
+                j += 1;
+            } else if matches!(b[j], b'[' | b'{') {
+                match balanced_end(&b[j..], 64) {
+                    Some(len) => j += len,
+                    None => break,
+                }
+            } else {
                 break;
             }
         }

@@ -393,7 +393,8 @@ fn upload_name(name: &str, sink: &mut Sink) {
     // it becomes someone's session.
     if let Some(id) = base.strip_prefix("sess_")
         && id.len() >= 16
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        // PHP's session ids use `,` and `-` besides letters and digits.
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b',')
     {
         sink.hit(Hit::new(
             Category::PhpInjection,
