@@ -41,6 +41,14 @@ const SHELLS: &[&str] = &[
     "sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "tcsh", "csh", "fish", "busybox",
 ];
 
+/// Programs whose arguments name a shell that they do not start themselves: account tools
+/// (`chsh -s`, `useradd -s`) and container and cluster clients (`docker exec -it web
+/// /bin/sh`).
+const NAMES_SHELL_ELSEWHERE: &[&str] = &[
+    "chsh", "useradd", "usermod", "adduser", "docker", "podman", "nerdctl", "kubectl", "crictl",
+    "ctr", "lxc", "incus",
+];
+
 /// Keys of full-screen programs that open the user's shell (ncdu's `b`, ranger's `S`):
 /// typed into the program, they start a shell with it as the parent.
 const SHELL_KEYS: &[(&str, &str)] = &[("ncdu", "b"), ("ranger", "S")];
@@ -415,7 +423,13 @@ impl Run<'_> {
         if is_program(basename(&words[0]), self.program) {
             self.run_helpers(process, words);
         }
-        let mut texts: Vec<String> = vec![words[1..].join(" ")];
+        // A shell these name in their arguments is an account's login shell, or runs
+        // inside a container (started by the runtime) or on another node: never the
+        // program's child. What their files say (kubectl's credential plugin) still runs.
+        let mut texts: Vec<String> = Vec::new();
+        if !NAMES_SHELL_ELSEWHERE.contains(&applet) {
+            texts.push(words[1..].join(" "));
+        }
         texts.extend(command.assignments.iter().map(|(_, v)| v.clone()));
         texts.extend(stdin.map(str::to_string));
         texts.extend(self.files.values().cloned());
@@ -774,6 +788,20 @@ mod tests {
             "the preparation's processes ran elsewhere: {c:?}"
         );
         assert_eq!(c.last().unwrap().1, "/usr/bin/dpkg", "{c:?}");
+    }
+
+    #[test]
+    fn a_shell_named_for_an_account_or_a_container_is_not_started_here() {
+        for line in [
+            "chsh -s /bin/zsh",
+            "useradd -m -s /bin/bash alice",
+            "docker exec -it web /bin/sh",
+            "kubectl exec -it deploy/web -- /bin/sh",
+        ] {
+            let program = line.split(' ').next().unwrap();
+            let events = simulate(program, line, &Context::Unprivileged);
+            assert_eq!(events.len(), 1, "{line}: {:?}", commands(&events));
+        }
     }
 
     #[test]
