@@ -1748,6 +1748,7 @@ fn crlf(location: Location, decoded: &str, sink: &mut Sink) {
             .count();
         if name_len > 1 && rest[name_len..].starts_with(':') {
             let name = rest[..name_len].to_ascii_lowercase();
+            // Headers only mail has (`Content-Type`, which both have, counts as HTTP).
             let mail = matches!(
                 name.as_str(),
                 "bcc"
@@ -1756,26 +1757,11 @@ fn crlf(location: Location, decoded: &str, sink: &mut Sink) {
                     | "from"
                     | "subject"
                     | "reply-to"
-                    | "content-type"
                     | "mime-version"
                     | "sender"
                     | "x-mailer"
             );
-            let http = matches!(
-                name.as_str(),
-                "set-cookie"
-                    | "location"
-                    | "content-length"
-                    | "content-type"
-                    | "x-xss-protection"
-                    | "refresh"
-                    | "access-control-allow-origin"
-                    | "cache-control"
-                    | "host"
-                    | "link"
-                    | "x-forwarded-for"
-            );
-            if mail && !http {
+            if mail {
                 sink.hit(Hit::new(
                     MailInjection,
                     "mail.header_injection",
@@ -1785,12 +1771,11 @@ fn crlf(location: Location, decoded: &str, sink: &mut Sink) {
                 ));
                 return;
             }
-            // A header of HTTP's own, or a compound name as headers have (`X-Injected`,
-            // `Header-Test`); in a parameter, a single word and a colon on a new line
+            // A compound name as headers have (`Set-Cookie`, `X-Injected`) or a one-word
+            // HTTP header (`Location`); in a parameter, a single word and a colon on a new line
             // (`Timestamp:`, `Status: 500`) is how log lines and error texts label values.
             // In a header's own value any line break is forged.
             if location == Location::Header
-                || http
                 || name.contains('-')
                 || SINGLE_WORD_HEADERS.contains(&name.as_str())
             {

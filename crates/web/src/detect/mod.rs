@@ -140,7 +140,6 @@ impl Hit {
 }
 
 /// Collects the hits on one value.
-#[derive(Default)]
 pub(crate) struct Sink {
     pub hits: Vec<Hit>,
     /// The engine's paranoia level: detectors skip the work of stricter rules below it.

@@ -38,6 +38,21 @@ const OPERATORS: &[&str] = &[
     "not in",
 ];
 
+/// `text` with each `!` that is not part of `!=` turned into a space: a lone `!` is
+/// punctuation in prose (`meetup!`), not an operator probes use.
+fn without_lone_bangs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(if c == '!' && chars.peek() != Some(&'=') {
+            ' '
+        } else {
+            c
+        });
+    }
+    out
+}
+
 /// SQL names that are called with parentheses, beside [`SQL_FUNCTION_NAMES`]: date and
 /// time parts, math, `values`, `in`, `default`, `password`.
 const CALLED_NAMES: &[&str] = &[
@@ -60,13 +75,9 @@ pub(super) fn rule(lower: &str) -> Option<&'static str> {
 }
 
 fn fragment(lower: &str) -> Option<&'static str> {
-    // A lone `!` is punctuation in prose (`meetup!`); `!=` stays a comparison.
     let unbanged;
     let text = if lower.contains('!') {
-        unbanged = lower
-            .replace("!=", "\u{0}")
-            .replace('!', " ")
-            .replace('\u{0}', "!=");
+        unbanged = without_lone_bangs(lower);
         unbanged.trim()
     } else {
         lower.trim()

@@ -398,20 +398,13 @@ fn tokenize(text: &str, start_in_string: Option<u8>) -> Vec<Tok> {
                 i = end.unwrap_or(b.len());
             }
             b'*' if b.get(i + 1) == Some(&b'/') => i += 2,
-            b'(' => {
-                out.push(Tok::Open);
-                i += 1;
-            }
-            b')' => {
-                out.push(Tok::Close);
-                i += 1;
-            }
-            b',' => {
-                out.push(Tok::Comma);
-                i += 1;
-            }
-            b';' => {
-                out.push(Tok::Semicolon);
+            b'(' | b')' | b',' | b';' => {
+                out.push(match c {
+                    b'(' => Tok::Open,
+                    b')' => Tok::Close,
+                    b',' => Tok::Comma,
+                    _ => Tok::Semicolon,
+                });
                 i += 1;
             }
             b'@' => {
