@@ -137,12 +137,26 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
         ),
     ),
     (
+        "linux/proc_creation_lnx_terminal_on_dev_null.yml",
+        include_str!("../../../rules/builtin/linux/proc_creation_lnx_terminal_on_dev_null.yml"),
+    ),
+    (
         "linux/proc_creation_lnx_tex_shell_escape.yml",
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_tex_shell_escape.yml"),
     ),
     (
         "linux/proc_creation_lnx_timestomp.yml",
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_timestomp.yml"),
+    ),
+    (
+        "linux/proc_creation_lnx_tunnel_file_share.yml",
+        include_str!("../../../rules/builtin/linux/proc_creation_lnx_tunnel_file_share.yml"),
+    ),
+    (
+        "linux/proc_creation_lnx_web_server_root_foreign_config.yml",
+        include_str!(
+            "../../../rules/builtin/linux/proc_creation_lnx_web_server_root_foreign_config.yml"
+        ),
     ),
     (
         "windows/proc_creation_win_alternate_data_stream.yml",

@@ -368,6 +368,66 @@ fn techniques_are_caught() {
             ),
             "Hping",
         ),
+        (
+            exec("/usr/bin/script", "script -q /dev/null", "/bin/bash"),
+            "/dev/null",
+        ),
+        (
+            exec(
+                "/usr/bin/script",
+                "script -qc /bin/bash /dev/null",
+                "/bin/sh",
+            ),
+            "/dev/null",
+        ),
+        (
+            exec("/usr/bin/minicom", "minicom -D /dev/null", "/bin/bash"),
+            "/dev/null",
+        ),
+        (
+            Exec {
+                uid: "0",
+                euid: "0",
+                ..exec("/usr/sbin/nginx", "nginx -c /tmp/n.conf", "/usr/bin/sudo")
+            },
+            "Outside Its Directories",
+        ),
+        (
+            Exec {
+                uid: "0",
+                euid: "0",
+                ..exec(
+                    "/usr/sbin/lighttpd",
+                    "lighttpd -D -f ./l.conf",
+                    "/usr/bin/sudo",
+                )
+            },
+            "Outside Its Directories",
+        ),
+        (
+            exec(
+                "/usr/bin/tailscale",
+                "tailscale serve --http=8080 /etc/shadow",
+                "/usr/bin/sudo",
+            ),
+            "Through a Tunnel",
+        ),
+        (
+            exec(
+                "/usr/bin/tailscale",
+                "tailscale funnel --set-path /f /home/a/docs",
+                "/bin/bash",
+            ),
+            "Through a Tunnel",
+        ),
+        (
+            exec(
+                "/usr/local/bin/ngrok",
+                "ngrok http file:///home/a",
+                "/bin/bash",
+            ),
+            "Through a Tunnel",
+        ),
     ];
     let mut failures = Vec::new();
     for (e, expected) in &cases {
@@ -449,6 +509,41 @@ fn ordinary_work_is_not_flagged() {
         ),
         exec("/usr/bin/touch", "touch newfile.txt", "/bin/bash"),
         exec("/usr/bin/base64", "base64 -d token.b64", "/bin/bash"),
+        // script recording a session or faking a terminal for one command; minicom on a line.
+        exec("/usr/bin/script", "script session.log", "/bin/bash"),
+        exec(
+            "/usr/bin/script",
+            "script -qefc make test /dev/null",
+            "/bin/bash",
+        ),
+        exec("/usr/bin/minicom", "minicom -D /dev/ttyUSB0", "/bin/bash"),
+        // A root web server from its installed configuration; a developer's own, unprivileged.
+        Exec {
+            uid: "0",
+            euid: "0",
+            ..exec(
+                "/usr/sbin/nginx",
+                "nginx -c /etc/nginx/nginx.conf -g daemon off;",
+                "/usr/lib/systemd/systemd",
+            )
+        },
+        exec(
+            "/usr/sbin/nginx",
+            "nginx -c /home/a/dev/nginx.conf",
+            "/bin/bash",
+        ),
+        // A local web app published through a tunnel.
+        exec(
+            "/usr/bin/tailscale",
+            "tailscale serve --bg 3000",
+            "/bin/bash",
+        ),
+        exec(
+            "/usr/bin/tailscale",
+            "tailscale serve --set-path /api http://localhost:3000",
+            "/bin/bash",
+        ),
+        exec("/usr/local/bin/ngrok", "ngrok http 8080", "/bin/bash"),
         // An interactive shell from a terminal, sshd, sudo or another shell.
         exec("/bin/bash", "-bash", "/usr/sbin/sshd"),
         exec("/bin/bash", "bash", "/usr/bin/tmux"),
