@@ -23,7 +23,8 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebConfig {
-    /// 1 (default) to 4: higher levels run rules that catch more and misfire more.
+    /// 1 to 4, default 2 (the web engine's `DEFAULT_PARANOIA`): higher levels run rules
+    /// that catch more and misfire more.
     pub paranoia: u8,
     /// The anomaly score at which a request is an attack (5: one critical finding).
     pub threshold: u32,
@@ -68,7 +69,7 @@ pub struct WebExclusion {
 impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
-            paranoia: 1,
+            paranoia: 2,
             threshold: 5,
             action: "detect".into(),
             block_status: 403,

@@ -251,4 +251,11 @@ mod tests {
         let defaults = watchpost_config::WebConfig::default().decoys;
         assert_eq!(defaults, watchpost_web::honeypot::DEFAULT_DECOYS);
     }
+
+    #[test]
+    fn the_configured_paranoia_defaults_to_the_engines_own() {
+        let configured = watchpost_config::WebConfig::default().paranoia;
+        assert_eq!(configured, watchpost_web::DEFAULT_PARANOIA);
+        assert_eq!(watchpost_web::Config::default().paranoia, configured);
+    }
 }

@@ -337,8 +337,8 @@ pub enum EvalCommand {
 pub struct EvalWebArgs {
     /// A labelled request corpus (`corpus/web/requests.jsonl`).
     pub file: PathBuf,
-    /// Paranoia level, 1 (default) to 4.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4))]
+    /// Paranoia level, 1 to 4 (default: the engine's, 2).
+    #[arg(long, default_value_t = watchpost_web::DEFAULT_PARANOIA, value_parser = clap::value_parser!(u8).range(1..=4))]
     pub paranoia: u8,
     /// End with one JSON line of the figures.
     #[arg(long)]
@@ -349,9 +349,11 @@ pub struct EvalWebArgs {
     /// Exit 1 when fewer attacks than this percentage are detected.
     #[arg(long)]
     pub min_attack: Option<f64>,
-    /// Exit 1 when sqli, xss, lfi, path_traversal or cmdi is detected below this percentage.
-    #[arg(long)]
-    pub min_category: Option<f64>,
+    /// Exit 1 when a category is detected below a floor: `PERCENT` holds sqli, xss, lfi,
+    /// path_traversal and cmdi to it, `NAME=PERCENT` one category (over the bare figure).
+    /// Repeatable.
+    #[arg(long, value_parser = crate::eval_web::parse_category_floor)]
+    pub min_category: Vec<(Option<String>, f64)>,
     /// Exit 1 when more benign requests than this percentage are flagged.
     #[arg(long)]
     pub max_benign: Option<f64>,

@@ -54,12 +54,50 @@ impl Tally {
 /// Floors checked after the run.
 pub struct Floors {
     pub min_attack: Option<f64>,
-    pub min_category: Option<f64>,
+    /// `(None, p)`: the floor of every category in [`FLOOR_CATEGORIES`];
+    /// `(Some(name), p)`: one category's, over the former.
+    pub min_category: Vec<(Option<String>, f64)>,
     pub max_benign: Option<f64>,
 }
 
-/// Categories held to the per-category floor.
+impl Floors {
+    /// The floor each category is held to; a named floor wins over the bare one. A named
+    /// category the corpus lacks counts as 0 % detected, so a misspelt name fails.
+    fn categories(&self) -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
+        for (_, floor) in self.min_category.iter().filter(|(name, _)| name.is_none()) {
+            out.extend(FLOOR_CATEGORIES.iter().map(|c| (c.to_string(), *floor)));
+        }
+        for (name, floor) in &self.min_category {
+            if let Some(name) = name {
+                out.insert(name.clone(), *floor);
+            }
+        }
+        out
+    }
+}
+
+/// Categories a bare `--min-category PERCENT` holds to its floor.
 const FLOOR_CATEGORIES: &[&str] = &["sqli", "xss", "lfi", "path_traversal", "cmdi"];
+
+/// `98` or `cmdi=95.5`, as `--min-category` takes it.
+pub fn parse_category_floor(text: &str) -> Result<(Option<String>, f64), String> {
+    let (name, percent) = match text.split_once('=') {
+        Some((name, percent)) if !name.trim().is_empty() => {
+            (Some(name.trim().to_string()), percent)
+        }
+        Some(_) => return Err(format!("{text:?}: the category before `=` is empty")),
+        None => (None, text),
+    };
+    let percent: f64 = percent
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: {percent:?} is not a percentage"))?;
+    if !(0.0..=100.0).contains(&percent) {
+        return Err(format!("{text:?}: {percent} is outside 0 to 100"));
+    }
+    Ok((name, percent))
+}
 
 pub fn run(
     file: &Path,
@@ -214,12 +252,11 @@ pub fn run(
         );
         failed = true;
     }
-    if let Some(floor) = floors.min_category {
-        for c in FLOOR_CATEGORIES {
-            if let Some(t) = by_category.get(*c).filter(|t| t.percent() < floor) {
-                eprintln!("FAIL: {c} detected {:.2} % is below {floor} %", t.percent());
-                failed = true;
-            }
+    for (c, floor) in floors.categories() {
+        let detected = by_category.get(c.as_str()).map_or(0.0, Tally::percent);
+        if detected < floor {
+            eprintln!("FAIL: {c} detected {detected:.2} % is below {floor} %");
+            failed = true;
         }
     }
     if let Some(ceiling) = floors.max_benign.filter(|m| benign.percent() > *m) {
@@ -234,4 +271,37 @@ pub fn run(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_named_category_floor_wins_over_the_bare_one() {
+        let floors = Floors {
+            min_attack: None,
+            min_category: ["98", "cmdi=95.5", "ssrf=80"]
+                .iter()
+                .map(|t| parse_category_floor(t).unwrap())
+                .collect(),
+            max_benign: None,
+        };
+        let held = floors.categories();
+        assert_eq!(held["sqli"], 98.0);
+        assert_eq!(held["cmdi"], 95.5);
+        assert_eq!(held["ssrf"], 80.0);
+        assert_eq!(held.len(), 6);
+    }
+
+    #[test]
+    fn a_malformed_category_floor_says_what_is_wrong() {
+        assert!(
+            parse_category_floor("cmdi=x")
+                .unwrap_err()
+                .contains("not a percentage")
+        );
+        assert!(parse_category_floor("=9").unwrap_err().contains("empty"));
+        assert!(parse_category_floor("140").unwrap_err().contains("outside"));
+    }
 }

@@ -234,7 +234,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             args.show,
             &eval_web::Floors {
                 min_attack: args.min_attack,
-                min_category: args.min_category,
+                min_category: args.min_category.clone(),
                 max_benign: args.max_benign,
             },
         ),

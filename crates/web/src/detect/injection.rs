@@ -17,6 +17,7 @@ const COMMANDS: &[&str] = &[
     "uname",
     "pwd",
     "ifconfig",
+    "ip",
     "ipconfig",
     "netstat",
     "ping",
@@ -328,7 +329,7 @@ const AMBIGUOUS_COMMANDS: &[&str] = &[
     "ver", "vol", "echo", "touch", "env", "exec", "eval", "kill", "sleep", "cat", "route", "who",
     "fetch", "service", "tar", "time", "print", "zip", "find", "sh", "ps", "id", "ls", "rm", "cp",
     "mv", "dd", "od", "su", "node", "java", "ruby", "php", "python", "perl", "lua", "cc", "reg",
-    "apt", "pip", "del", "timeout", "expr", "export", "passwd", "nc", "date",
+    "apt", "pip", "del", "timeout", "expr", "export", "passwd", "nc", "date", "ip",
 ];
 
 /// Checks one value of a request; `decoded` keeps case (some techniques are case-bound).
@@ -410,6 +411,12 @@ fn command(lower: &str, sink: &mut Sink) {
     }
     if assembled_from_variables(lower) {
         sink.hit(Hit::new(Cmdi, "cmdi.assembled_command", 5, 1, lower));
+        return;
+    }
+    if sqlite_shell_command(lower)
+        || (lower.contains(['"', '\'', '\\']) && sqlite_shell_command(&shell_unquote(lower)))
+    {
+        sink.hit(Hit::new(Cmdi, "cmdi.sqlite_shell", 5, 1, lower));
         return;
     }
     // Bodies sent without a type keep `+` for spaces (`whxami|sh+``), and payloads
@@ -503,8 +510,9 @@ fn assembled_from_variables(lower: &str) -> bool {
     longest >= 3
 }
 
-/// `text` without the special parameters that expand to nothing inside a word (`c$@at`,
-/// `c$*at`) nor the unset variables glued to a word (`uname$u`, `n$u\c$u`).
+/// `text` without the special parameters glued inside a word (`c$@at`, `c$*at` expand to
+/// nothing; `c$?at`, `/et$$c` to digits, an evasion that misfires but shows its aim) nor
+/// the unset variables glued to a word (`uname$u`, `n$u\c$u`).
 fn without_inner_variables(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.contains('$') {
         return std::borrow::Cow::Borrowed(text);
@@ -516,7 +524,7 @@ fn without_inner_variables(text: &str) -> std::borrow::Cow<'_, str> {
         let letter_before = i > 0 && b[i - 1].is_ascii_alphabetic();
         if b[i] == b'$' && letter_before {
             match b.get(i + 1) {
-                Some(b'@' | b'*' | b'_' | b'-' | b'!') => {
+                Some(b'@' | b'*' | b'_' | b'-' | b'!' | b'?' | b'$') => {
                     i += 2;
                     continue;
                 }
@@ -552,6 +560,29 @@ fn shell_unquote(lower: &str) -> String {
         .replace("``", "");
     s.retain(|c| !matches!(c, '\'' | '"' | '\\'));
     s
+}
+
+/// `c:`, `c:\windows`, `d:/`: a Windows drive as a command's argument (`&&dir c:`).
+fn windows_drive(args: &str) -> bool {
+    let b = args.as_bytes();
+    b.len() >= 2
+        && b[0].is_ascii_alphabetic()
+        && b[1] == b':'
+        && b.get(2)
+            .is_none_or(|c| matches!(c, b'\\' | b'/' | b' ' | b'"' | b'\'' | b'&' | b'|' | b';'))
+}
+
+/// `1;.shell whoami`, `;.system id`: the SQLite command-line shell's dot commands that run
+/// a program, sent where a statement reaches `sqlite3`.
+fn sqlite_shell_command(lower: &str) -> bool {
+    lower.match_indices(['\n', ';']).any(|(at, _)| {
+        let rest = lower[at + 1..].trim_start();
+        ["sh ", "shell ", "system "].iter().any(|cmd| {
+            rest.strip_prefix('.')
+                .and_then(|r| r.strip_prefix(cmd))
+                .is_some_and(|r| !next_word(r).is_empty())
+        })
+    })
 }
 
 /// Output piped into a shell (`… | sh`, `|bash -i`): whatever comes before runs as code.
@@ -683,9 +714,9 @@ fn command_rule(lower: &str) -> Option<&'static str> {
             || (matches!(c, b'`' | b'$') && rest.starts_with([')', '`']));
         let args = rest.trim_start();
         let shell_args = rest.starts_with([' ', '\t', '$'])
-            && args.starts_with([
+            && (args.starts_with([
                 '-', '/', '$', '>', '<', '|', '.', '\'', '"', '`', '%', '~', '*', '\\',
-            ]);
+            ]) || windows_drive(args));
         let plain_args = rest.starts_with([' ', '\t']) && !args.is_empty();
         let command_sure = !AMBIGUOUS.contains(base) || word.contains('/');
         // A separator that opens the value (`;id`, `| net view`) is injection by shape.

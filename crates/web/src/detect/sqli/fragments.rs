@@ -3,12 +3,15 @@
 //! with an unfinished comparison (`and 7639=(`, `|| c == '`), a SQL function opened and
 //! left open (`count(`, `if (`), a clause alone (`order by`, `union select`, `) as x
 //! from`), a closed string followed by SQL and a comment or semicolon (`user'collate
-//! nocase--`), a database procedure named alone (`xp_cmdshell`).
+//! nocase--`), a database procedure or data provider named alone (`xp_cmdshell`,
+//! `'msdasql'`), a T-SQL `IF (…)` followed by a statement.
 //!
 //! Probes send such pieces to learn which ones reach a query unfiltered, and a request
-//! split over several parameters carries them. Forms and search boxes see them too (a
-//! formula, a code snippet, `a && b`), which is why they count from paranoia 2 and not by
-//! default.
+//! split over several parameters carries them. Forms and search boxes see look-alikes (a
+//! formula, a sort order, a pager's `>> next`), so each rule takes the piece alone or
+//! unfinished, never a finished phrase around it; an application whose forms take SQL or
+//! code on purpose runs at paranoia 1 or excludes those parameters. Paranoia 2 is the
+//! default level.
 
 use super::{Kw, SQL_FUNCTION_NAMES, Tok, tokens};
 
@@ -63,15 +66,51 @@ const CALLED_NAMES: &[&str] = &[
 /// Procedure and package prefixes of SQL Server and Oracle.
 const PROCEDURE_PREFIXES: &[&str] = &["xp_", "sp_", "utl_", "dbms_"];
 
+/// SQL Server's functions and OLE DB providers for reaching another server or a file
+/// (`OPENROWSET('msdasql', …)`): names nobody types outside a query.
+const REMOTE_DATA_NAMES: &[&str] = &[
+    "openrowset",
+    "opendatasource",
+    "openquery",
+    "msdasql",
+    "sqloledb",
+    "microsoft.jet.oledb",
+    "microsoft.ace.oledb",
+];
+
 /// The rule a value trips at paranoia 2, if any. A body sent without a type keeps `+`
 /// for spaces, so a value with `+` is read both ways.
 pub(super) fn rule(lower: &str) -> Option<&'static str> {
+    read_both_ways(lower).or_else(|| assigned(lower).and_then(read_both_ways))
+}
+
+fn read_both_ways(lower: &str) -> Option<&'static str> {
     fragment(lower).or_else(|| {
         lower
             .contains('+')
             .then(|| fragment(&lower.replace('+', " ")))
             .flatten()
     })
+}
+
+/// The right-hand side of a value that is itself an assignment (`pay=&&(l=!0)`, `pay=or
+/// (7=8)`): a form body whose `=` was percent-encoded arrives as one value, and the fragment
+/// is after it. Only a right-hand side that opens with an operator counts: `gallery=1=5`
+/// is a parameter echoed in a link.
+fn assigned(lower: &str) -> Option<&str> {
+    let (name, value) = lower.split_once('=')?;
+    let is_name = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'[' | b']' | b'.'));
+    let first_word = value.trim_start().split([' ', '(']).next().unwrap_or("");
+    let opens_with_operator = value
+        .trim_start()
+        .starts_with(|c: char| !c.is_ascii_alphanumeric())
+        || ["or", "and", "xor", "not"].contains(&first_word);
+    (is_name && opens_with_operator).then_some(value)
 }
 
 fn fragment(lower: &str) -> Option<&'static str> {
@@ -87,6 +126,9 @@ fn fragment(lower: &str) -> Option<&'static str> {
     }
     if procedure_name(text) {
         return Some("sqli.procedure_name");
+    }
+    if conditional_statement(text) {
+        return Some("sqli.conditional_statement");
     }
     let plain = tokens(text, None);
     if operator_only(text, &plain) {
@@ -126,6 +168,14 @@ fn fragment(lower: &str) -> Option<&'static str> {
 }
 
 fn procedure_name(text: &str) -> bool {
+    let unquoted = text.trim_matches(['\'', '"']);
+    if REMOTE_DATA_NAMES.iter().any(|n| {
+        unquoted
+            .strip_prefix(n)
+            .is_some_and(|rest| rest.is_empty() || rest.trim_start().starts_with('('))
+    }) {
+        return true;
+    }
     PROCEDURE_PREFIXES.iter().any(|p| text.starts_with(p))
         && text.len() > 4
         && text
@@ -133,7 +183,47 @@ fn procedure_name(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.'))
 }
 
-/// `&&`, `<=>`, `is null`, `in (2147483647,-1)`: an operator and at most its operands.
+/// `if(7423=7423) select 7423 else drop function x--`: a T-SQL IF whose condition is a
+/// comparison, followed by a statement.
+fn conditional_statement(text: &str) -> bool {
+    let Some(rest) = text.strip_prefix("if") else {
+        return false;
+    };
+    let rest = rest.trim_start();
+    if !rest.starts_with('(') {
+        return false;
+    }
+    let mut depth = 0i32;
+    let Some(close) = rest.char_indices().find_map(|(i, c)| {
+        depth += match c {
+            '(' => 1,
+            ')' => -1,
+            _ => 0,
+        };
+        (depth == 0).then_some(i)
+    }) else {
+        return false;
+    };
+    let condition = tokens(&rest[1..close], None);
+    let statement = tokens(&rest[close + 1..], None);
+    condition.contains(&Tok::Compare)
+        && matches!(
+            statement.first(),
+            Some(Tok::Keyword(
+                Kw::Select
+                    | Kw::Drop
+                    | Kw::Insert
+                    | Kw::Update
+                    | Kw::Delete
+                    | Kw::Exec
+                    | Kw::Waitfor
+                    | Kw::Declare
+            ))
+        )
+}
+
+/// `&&`, `<=>`, `is null`, `in (2147483647,-1)`, `xor 2 <`: an operator and at most
+/// numbers and nulls as its operands. A word makes it text (`xor gate`, `>> next`).
 fn operator_only(text: &str, t: &[Tok]) -> bool {
     OPERATORS.iter().any(|op| text.starts_with(op))
         && !t.is_empty()
@@ -151,7 +241,7 @@ fn operator_only(text: &str, t: &[Tok]) -> bool {
                     | Tok::Word
             )
         })
-        && t.iter().filter(|x| **x == Tok::Word).count() <= 1
+        && !t.contains(&Tok::Word)
 }
 
 /// `count(`, `if (`, `date]=(`, `length||!!$(`, `if(2=`: a SQL function's name and an
@@ -189,12 +279,16 @@ fn clause_fragment(text: &str, t: &[Tok]) -> bool {
     // `/create table t`: punctuation before the clause changes nothing.
     let t = &t[t.iter().take_while(|x| **x == Op).count()..];
     let starts = |a: Tok, b: Tok| t.first() == Some(&a) && t.get(1) == Some(&b);
-    if starts(Keyword(Kw::Order), Keyword(Kw::Other))
-        || starts(Keyword(Kw::Group), Keyword(Kw::Other))
+    // `order by`, `order by 3--`: the probe for a column count, not `order by phone`.
+    let by_position = matches!(t.get(2), None | Some(Num | Comment));
+    let sorts_or_groups = starts(Keyword(Kw::Order), Keyword(Kw::Other))
+        || starts(Keyword(Kw::Group), Keyword(Kw::Other));
+    if (sorts_or_groups && by_position)
         || starts(Keyword(Kw::Exec), Open)
         || starts(Keyword(Kw::Union), Keyword(Kw::Select))
         || (matches!(t.first(), Some(Keyword(Kw::Create | Kw::Alter | Kw::Drop)))
-            && matches!(t.get(1), Some(Keyword(Kw::Other) | Word)))
+            && matches!(t.get(1), Some(Keyword(Kw::Other) | Word))
+            && names_a_schema_object(text))
         || (t.first() == Some(&Keyword(Kw::Other))
             && t.get(1) == Some(&Open)
             && t.get(2) == Some(&Str)
@@ -223,6 +317,39 @@ fn clause_fragment(text: &str, t: &[Tok]) -> bool {
     }
     // `) when 234 then`: a branch of a CASE expression.
     t.first() == Some(&Close) && words.windows(3).any(|w| w[0] == "when" && w[2] == "then")
+}
+
+/// What DDL creates, alters and drops: `drop table t` is SQL, `drop shipping` is a phrase.
+const SCHEMA_OBJECTS: &[&str] = &[
+    "table",
+    "database",
+    "schema",
+    "view",
+    "index",
+    "procedure",
+    "function",
+    "trigger",
+    "user",
+    "login",
+    "role",
+    "column",
+    "sequence",
+    "tablespace",
+    "type",
+    "event",
+    "temporary",
+];
+
+/// `create table t`, `drop/*x*/t`: the word after the DDL verb is a schema object, or a
+/// comment stands where prose has a space.
+fn names_a_schema_object(text: &str) -> bool {
+    if text.contains("/*") {
+        return true;
+    }
+    text.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty())
+        .nth(1)
+        .is_some_and(|w| SCHEMA_OBJECTS.contains(&w))
 }
 
 /// A boolean operator and an unfinished condition: `and 7639=(`, `or 120=121=`,
@@ -254,8 +381,20 @@ fn boolean_fragment(text: &str, t: &[Tok]) -> bool {
         if !operand(first) {
             continue;
         }
+        // `' or abc`, `'  xor  abcdefg`: the value opens by closing a quote, then a
+        // boolean operator and an operand (`dad's or mom's` has a word before its quote).
+        // A quoted sentence (`"and when the kids…"`) has more words after it.
+        if i == 1
+            && t[0] == Break
+            && text.starts_with(['\'', '"', '`'])
+            && !t[k + 1..].iter().any(|x| matches!(x, Word | Keyword(_)))
+        {
+            return true;
+        }
         match t.get(k + 1) {
-            Some(Compare) => return true,
+            // `and 7639=(`, `|| c == '`, `&&(l=!0)`: a condition the value opens or leaves
+            // unfinished. A finished one in mid-text is prose (`a < b and c > d`).
+            Some(Compare) if opens_value || unfinished(text, &t[k + 2..]) => return true,
             // `or 88`: a number ends the value that the operator opened.
             None if opens_value && first == Num => return true,
             // `xor 5-`, `' or xyz-`: an operand and a dangling operator.
@@ -264,6 +403,19 @@ fn boolean_fragment(text: &str, t: &[Tok]) -> bool {
         }
     }
     false
+}
+
+/// What follows a comparison when the value stops before its right-hand side: nothing, an
+/// opening parenthesis, a quote left open (`= '`, not `== 'US'`), or another operator
+/// (`120=121=`).
+fn unfinished(text: &str, rest: &[Tok]) -> bool {
+    use Tok::*;
+    let open_quote = ['\'', '"']
+        .iter()
+        .any(|q| text.matches(*q).count() % 2 == 1);
+    rest.is_empty()
+        || (rest == [Str] && open_quote)
+        || matches!(rest.last(), Some(Compare | Open | Logic | Op))
 }
 
 /// A closed string, then SQL that ends in a comment or a semicolon: `user'collate

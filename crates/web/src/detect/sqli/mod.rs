@@ -733,7 +733,7 @@ pub(crate) fn check(lower: &str, in_path: bool, sink: &mut Sink) {
     }
 }
 
-/// The rule of the default level that `lower` trips, if any.
+/// The paranoia-1 rule (a whole injection) that `lower` trips, if any.
 fn injection_rule(lower: &str, in_path: bool) -> Option<&'static str> {
     if json_operator(lower) {
         return Some("sqli.json_operator");
