@@ -414,7 +414,9 @@ fn command(lower: &str, sink: &mut Sink) {
         return;
     }
     if sqlite_shell_command(lower)
-        || (lower.contains(['"', '\'', '\\']) && sqlite_shell_command(&shell_unquote(lower)))
+        || (lower.contains(['"', '\'', '\\'])
+            && lower.contains('.')
+            && sqlite_shell_command(&shell_unquote(lower)))
     {
         sink.hit(Hit::new(Cmdi, "cmdi.sqlite_shell", 5, 1, lower));
         return;
@@ -575,14 +577,16 @@ fn windows_drive(args: &str) -> bool {
 /// `1;.shell whoami`, `;.system id`: the SQLite command-line shell's dot commands that run
 /// a program, sent where a statement reaches `sqlite3`.
 fn sqlite_shell_command(lower: &str) -> bool {
-    lower.match_indices(['\n', ';']).any(|(at, _)| {
-        let rest = lower[at + 1..].trim_start();
-        ["sh ", "shell ", "system "].iter().any(|cmd| {
-            rest.strip_prefix('.')
-                .and_then(|r| r.strip_prefix(cmd))
-                .is_some_and(|r| !next_word(r).is_empty())
+    // Every dot command that runs a program starts `.s`; most values have none.
+    lower.contains(".s")
+        && lower.match_indices(['\n', ';']).any(|(at, _)| {
+            let rest = lower[at + 1..].trim_start();
+            ["sh ", "shell ", "system "].iter().any(|cmd| {
+                rest.strip_prefix('.')
+                    .and_then(|r| r.strip_prefix(cmd))
+                    .is_some_and(|r| !next_word(r).is_empty())
+            })
         })
-    })
 }
 
 /// Output piped into a shell (`… | sh`, `|bash -i`): whatever comes before runs as code.
