@@ -3,7 +3,7 @@
 //! filters, server-side includes, CRLF and mail header injection, XML external entities,
 //! and scanner signatures.
 
-use super::lists::{Patterns, Words, patterns, words};
+use super::lists::{Patterns, Words, patterns, without_chars, words};
 use super::{Hit, Sink};
 use crate::detect::Category::*;
 use crate::targets::Location;
@@ -1365,27 +1365,29 @@ fn php(lower: &str, sink: &mut Sink) {
         return;
     }
     // Whitespace and comments vanish to PHP's parser (`$a/*c*/()`, `system /**/ (ls)`).
-    let squeezed: String = strip_line_comments(&crate::decode::without_block_comments(lower))
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '\x0b')
-        .collect();
-    if let Some(rule) = php_call(&squeezed) {
+    let uncommented = crate::decode::without_block_comments(lower);
+    let uncommented = strip_line_comments(&uncommented);
+    let squeezed = without_chars(&uncommented, |c| c.is_whitespace() || c == '\x0b');
+    let squeezed: &str = &squeezed;
+    if let Some(rule) = php_call(squeezed) {
         sink.hit(Hit::new(PhpInjection, rule, 5, 1, lower));
         return;
     }
-    if squeezed.contains("<?php")
-        || squeezed.ends_with("<?")
-        || squeezed.contains("{php}")
-        || squeezed.contains("{/php}")
-        || squeezed.contains("[/php]")
-        || squeezed.contains("[\\php]")
-        || squeezed.contains("<?=")
-        || (squeezed.contains("<?")
-            && (squeezed.contains("?>")
-                || squeezed.contains('$')
-                || squeezed.contains("echo")
-                || squeezed.contains("system")))
-        || squeezed.contains("[php]")
+    // Every tag below opens with one of these.
+    if squeezed.contains(['<', '{', '['])
+        && (squeezed.contains("<?php")
+            || squeezed.ends_with("<?")
+            || squeezed.contains("{php}")
+            || squeezed.contains("{/php}")
+            || squeezed.contains("[/php]")
+            || squeezed.contains("[\\php]")
+            || squeezed.contains("<?=")
+            || (squeezed.contains("<?")
+                && (squeezed.contains("?>")
+                    || squeezed.contains('$')
+                    || squeezed.contains("echo")
+                    || squeezed.contains("system")))
+            || squeezed.contains("[php]"))
     {
         sink.hit(Hit::new(PhpInjection, "php.open_tag", 5, 1, lower));
         return;
@@ -1402,11 +1404,11 @@ fn php(lower: &str, sink: &mut Sink) {
         "$_session",
         "$globals",
     ]);
-    let global = squeezed.contains('$') && SUPERGLOBALS.is_match(&squeezed);
+    let global = squeezed.contains('$') && SUPERGLOBALS.is_match(squeezed);
     // Calls that also read as words of prose or other languages count only next to PHP's
     // own punctuation.
     let code_around = squeezed.contains([';', '$']);
-    let call = CALLS.find_overlapping_iter(&squeezed).any(|m| {
+    let call = CALLS.find_overlapping_iter(squeezed).any(|m| {
         code_around
             || !matches!(
                 PHP_CALLS[m.pattern().as_usize()],
@@ -1638,14 +1640,17 @@ fn nosql(location: Location, lower: &str, sink: &mut Sink) {
         ".insert({",
         "db.injection",
     ]);
-    if (lower.contains("this.") || lower.contains("return") || lower.contains("db."))
-        && WHERE_CODE.is_match(
-            &lower
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .collect::<String>(),
-        )
-    {
+    // Both forms below name the document, return something or call the shell's `db`.
+    static SCRIPT_MARKERS: Patterns = patterns!(["this.", "return", "db."]);
+    if !SCRIPT_MARKERS.is_match(lower) {
+        return;
+    }
+    if WHERE_CODE.is_match(
+        &lower
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>(),
+    ) {
         sink.hit(Hit::new(Nosqli, "nosqli.javascript", 5, 1, lower));
         return;
     }
@@ -1666,7 +1671,8 @@ fn ldap(lower: &str, sink: &mut Sink) {
     if !lower.contains(['(', ')', '*', '|', '&']) {
         return;
     }
-    let squeezed: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
+    let squeezed = without_chars(lower, char::is_whitespace);
+    let squeezed: &str = &squeezed;
     static BREAKOUTS: Patterns = patterns!([
         "*)(", ")(|", ")(&", ")(!", "*))", "(|(", "(&(", "(!(", "))(", "*)%00", "*()|", "*))%00",
     ]);
@@ -1686,11 +1692,11 @@ fn ldap(lower: &str, sink: &mut Sink) {
     // A breakout followed by a comparison or a wildcard, or one that ends the value
     // (`admin)(|`, `bar)(&)`).
     let breakout_at_end = BREAKOUTS
-        .find_iter(&squeezed)
+        .find_iter(squeezed)
         .any(|m| squeezed.len() - m.end() <= 2);
-    if BREAKOUTS.is_match(&squeezed)
+    if BREAKOUTS.is_match(squeezed)
         && (squeezed.contains(['=', '*', '<', '>', '~']) || breakout_at_end)
-        || ATTRIBUTE_TESTS.is_match(&squeezed)
+        || ATTRIBUTE_TESTS.is_match(squeezed)
     {
         sink.hit(Hit::new(Ldapi, "ldapi.filter", 5, 1, lower));
     }
@@ -1701,7 +1707,8 @@ fn ssi(lower: &str, sink: &mut Sink) {
     if !lower.contains('<') || !lower.contains('#') {
         return;
     }
-    let squeezed: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
+    let squeezed = without_chars(lower, char::is_whitespace);
+    let squeezed: &str = &squeezed;
     static DIRECTIVES: Patterns = patterns!([
         "<!--#exec",
         "<!--#include",
@@ -1713,7 +1720,7 @@ fn ssi(lower: &str, sink: &mut Sink) {
         "<!--#flastmod",
         "<!--#if",
     ]);
-    if DIRECTIVES.is_match(&squeezed) {
+    if DIRECTIVES.is_match(squeezed) {
         sink.hit(Hit::new(Ssi, "ssi.directive", 5, 1, lower));
     }
 }

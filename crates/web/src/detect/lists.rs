@@ -44,3 +44,14 @@ pub(crate) fn any_word(automaton: &AhoCorasick, text: &str) -> bool {
         before && after
     })
 }
+
+/// `text` without the characters `skip` matches (whitespace that a parser ignores, NULs),
+/// borrowed when it has none, as most values do: squeezing then costs one scan and no
+/// allocation.
+pub(crate) fn without_chars(text: &str, skip: impl Fn(char) -> bool) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(&skip) {
+        std::borrow::Cow::Owned(text.chars().filter(|c| !skip(*c)).collect())
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}

@@ -3,7 +3,7 @@
 //! stream wrappers (`php://filter`, `file://`), and remote includes (a URL handed to a
 //! parameter that is then fetched and run).
 
-use super::lists::{Patterns, patterns};
+use super::lists::{Patterns, patterns, without_chars};
 use super::{Hit, Sink};
 use crate::detect::Category::{Lfi, PathTraversal, Rfi};
 use crate::targets::Location;
@@ -238,10 +238,8 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
         sink.hit(Hit::new(Lfi, "lfi.wrapper", 5, 1, lower));
         return;
     }
-    let squeezed: String = path
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '\0')
-        .collect();
+    let squeezed = without_chars(&path, |c| c.is_whitespace() || c == '\0');
+    let squeezed: &str = &squeezed;
     let weak = |file: &str| {
         matches!(
             file,
@@ -257,7 +255,7 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
                 | "bin/bash"
         )
     };
-    let named: Vec<&str> = named_files(&SENSITIVE_FILES, SENSITIVE, &squeezed).collect();
+    let named: Vec<&str> = named_files(&SENSITIVE_FILES, SENSITIVE, squeezed).collect();
     if !named.is_empty() {
         let found = if location_is_path {
             climbs >= 1
@@ -272,7 +270,7 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
         }
     }
     if !matches!(location, Location::Path | Location::Header)
-        && system_path(&squeezed, lower.trim_start().starts_with('\\'))
+        && system_path(squeezed, lower.trim_start().starts_with('\\'))
     {
         sink.hit(Hit::new(Lfi, "lfi.system_path", 5, 1, lower));
         return;
@@ -281,7 +279,7 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
         sink.hit(Hit::new(Lfi, "lfi.restricted_file", 5, 1, lower));
         return;
     }
-    if !matches!(location, Location::Path | Location::Header) && remote_include(&squeezed) {
+    if !matches!(location, Location::Path | Location::Header) && remote_include(squeezed) {
         sink.hit(Hit::new(Rfi, "rfi.remote_include", 5, 1, lower));
         return;
     }

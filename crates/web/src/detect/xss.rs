@@ -2,7 +2,7 @@
 //! attributes, `javascript:` URLs, CSS expressions) and script that breaks out of a
 //! JavaScript string into a call.
 
-use super::lists::{Patterns, patterns};
+use super::lists::{Patterns, patterns, without_chars};
 use super::{Hit, Sink};
 use crate::detect::Category::Xss;
 
@@ -171,17 +171,18 @@ pub(crate) fn check(lower: &str, sink: &mut Sink) {
 
 fn judge(lower: &str) -> Option<(&'static str, u8)> {
     let squeezed = squeeze(lower);
-    if let Some(rule) = markup(lower, &squeezed) {
+    let squeezed: &str = &squeezed;
+    if let Some(rule) = markup(lower, squeezed) {
         return Some((rule, 5));
     }
-    if script_url(&squeezed) || split_script_scheme(lower, &squeezed) {
+    if script_url(squeezed) || split_script_scheme(lower, squeezed) {
         return Some(("xss.script_url", 5));
     }
     // Script reached through CSS (`url(javascript:`, `expression(`, bindings), calls
     // through a tagged template or reflection (`Reflect.sort.call```), and `<xml src=…>`
     // data islands, which old IE bound into the page as markup: one pass for all.
     let mut island = false;
-    for m in SCRIPT_CONSTRUCTS.find_overlapping_iter(squeezed.as_str()) {
+    for m in SCRIPT_CONSTRUCTS.find_overlapping_iter(squeezed) {
         let found = &squeezed[m.start()..m.end()];
         if found == "<xml" {
             island = true;
@@ -197,7 +198,7 @@ fn judge(lower: &str) -> Option<(&'static str, u8)> {
     if lower.contains('<') && spaced_tag(lower) {
         return Some(("xss.spaced_tag", 5));
     }
-    if squeezed.contains("[]") && jsfuck(&squeezed) {
+    if squeezed.contains("[]") && jsfuck(squeezed) {
         return Some(("xss.jsfuck", 5));
     }
     if lower.contains('=') && known_event_assignment(lower) {
@@ -210,7 +211,7 @@ fn judge(lower: &str) -> Option<(&'static str, u8)> {
             return Some(("xss.attribute_breakout", 5));
         }
     }
-    let calls_sink = SINK_NAMES.is_match(&squeezed);
+    let calls_sink = SINK_NAMES.is_match(squeezed);
     // An event handler that calls script, with or without a tag around it.
     if calls_sink && event_handler(lower) {
         return Some(("xss.event_handler", 5));
@@ -245,7 +246,7 @@ fn judge(lower: &str) -> Option<(&'static str, u8)> {
         "</plaintext",
     ];
     static CLOSERS: Patterns = patterns!(CONTEXT_CLOSERS);
-    if CLOSERS.is_match(&squeezed) || (squeezed.contains("-->") && squeezed.contains("]]>")) {
+    if CLOSERS.is_match(squeezed) || (squeezed.contains("-->") && squeezed.contains("]]>")) {
         return Some(("xss.context_breakout", 5));
     }
     // Tags that shape a whole document (`<body>`, `<head>`, `<xmp>`): never part of a
@@ -270,7 +271,7 @@ fn judge(lower: &str) -> Option<(&'static str, u8)> {
     // HTML comments and conditional comments hide the rest of the page (`<!-- IE 6-8 -->`),
     // and UTF-7 spells markup past filters (`+ADw-script+AD4-`).
     static HIDING_MARKUP: Patterns = patterns!(["<!--", "<![endif]", "+adw-"]);
-    if HIDING_MARKUP.is_match(&squeezed) {
+    if HIDING_MARKUP.is_match(squeezed) {
         return Some(("xss.document_markup", 5));
     }
     static DOCUMENT_TAG_NAMES: Patterns = patterns!(DOCUMENT_TAGS);
@@ -550,11 +551,10 @@ fn split_script_scheme(lower: &str, squeezed: &str) -> bool {
 
 /// `lower` without whitespace, control characters and NULs, which browsers skip inside
 /// schemes (`java\tscript:`) and which split keywords.
-fn squeeze(lower: &str) -> String {
-    lower
-        .chars()
-        .filter(|c| !c.is_whitespace() && !c.is_control() && *c != '\u{feff}')
-        .collect()
+fn squeeze(lower: &str) -> std::borrow::Cow<'_, str> {
+    without_chars(lower, |c| {
+        c.is_whitespace() || c.is_control() || c == '\u{feff}'
+    })
 }
 
 fn markup(lower: &str, squeezed: &str) -> Option<&'static str> {
