@@ -220,15 +220,20 @@ impl Targets {
         }
     }
 
-    /// The body as one value, for types that cannot be parsed into fields.
+    /// The body as one value, for types that cannot be parsed into fields. A form field
+    /// encoded once too often (`pay%3D%26%26(l%3D!0)`) only shows its name once decoded:
+    /// what follows the name is then inspected as that field's value as well, so that a
+    /// fragment opening it opens a value. (Its `&`s were encoded with the rest and belong
+    /// to the payload, so the text is not split into fields.)
     fn whole_body(&mut self, body: &str, limits: &Limits) {
-        self.push(
-            Location::Body,
-            "",
-            body,
-            decode::url_decode(body, false),
-            limits,
-        );
+        let decoded = decode::url_decode(body, false);
+        if let Some((name, value)) = decoded.split_once('=')
+            && looks_like_form(&decoded)
+            && !value.is_empty()
+        {
+            self.param(Location::FormName, Location::Form, name, value, limits);
+        }
+        self.push(Location::Body, "", body, decoded, limits);
     }
 
     /// A parameter name, inspected like the value when it holds anything beyond the usual

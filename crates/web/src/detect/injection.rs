@@ -413,11 +413,7 @@ fn command(lower: &str, sink: &mut Sink) {
         sink.hit(Hit::new(Cmdi, "cmdi.assembled_command", 5, 1, lower));
         return;
     }
-    if sqlite_shell_command(lower)
-        || (lower.contains(['"', '\'', '\\'])
-            && lower.contains('.')
-            && sqlite_shell_command(&shell_unquote(lower)))
-    {
+    if sqlite_shell_command(lower) {
         sink.hit(Hit::new(Cmdi, "cmdi.sqlite_shell", 5, 1, lower));
         return;
     }
@@ -451,6 +447,10 @@ fn command(lower: &str, sink: &mut Sink) {
     if unquoted != lower {
         if let Some(rule) = command_rule(&unquoted) {
             sink.hit(Hit::new(Cmdi, rule, 5, 1, lower));
+            return;
+        }
+        if sqlite_shell_command(&unquoted) {
+            sink.hit(Hit::new(Cmdi, "cmdi.sqlite_shell", 5, 1, lower));
             return;
         }
         // A command word split by quotes or empty expansions (`'i'fconfig`, `w"h"oami`,
@@ -1208,7 +1208,7 @@ fn java(lower: &str, decoded: &str, sink: &mut Sink) {
         return;
     }
     if lower.contains("${") {
-        let squeezed: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
+        let squeezed = without_chars(lower, char::is_whitespace);
         // `${jndi:`, and `${${lower:j}ndi:`, `${${::-j}${::-n}di:` spellings.
         let unwrapped = unwrap_lookups(&squeezed);
         if unwrapped.contains("jndi:")
@@ -1514,16 +1514,11 @@ static NODE_FUNCTION_BASE64: Patterns = std::sync::LazyLock::new(|| {
 fn javascript(lower: &str, decoded: &str, sink: &mut Sink) {
     // Whitespace inside the code (`new Function (`) is squeezed out only when there is
     // some: most values have none, or no brackets to call with.
-    let squeezed: std::borrow::Cow<'_, str> =
-        if lower.contains(['(', '[']) && lower.contains(char::is_whitespace) {
-            lower
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .collect::<String>()
-                .into()
-        } else {
-            lower.into()
-        };
+    let squeezed = if lower.contains(['(', '[']) {
+        without_chars(lower, char::is_whitespace)
+    } else {
+        lower.into()
+    };
     if NODE_CODE.is_match(squeezed.as_ref())
         || infinite_loop(&squeezed)
         || busy_wait(&squeezed)
@@ -1645,12 +1640,7 @@ fn nosql(location: Location, lower: &str, sink: &mut Sink) {
     if !SCRIPT_MARKERS.is_match(lower) {
         return;
     }
-    if WHERE_CODE.is_match(
-        &lower
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>(),
-    ) {
+    if WHERE_CODE.is_match(without_chars(lower, char::is_whitespace).as_ref()) {
         sink.hit(Hit::new(Nosqli, "nosqli.javascript", 5, 1, lower));
         return;
     }

@@ -81,36 +81,12 @@ const REMOTE_DATA_NAMES: &[&str] = &[
 /// The rule a value trips at paranoia 2, if any. A body sent without a type keeps `+`
 /// for spaces, so a value with `+` is read both ways.
 pub(super) fn rule(lower: &str) -> Option<&'static str> {
-    read_both_ways(lower).or_else(|| assigned(lower).and_then(read_both_ways))
-}
-
-fn read_both_ways(lower: &str) -> Option<&'static str> {
     fragment(lower).or_else(|| {
         lower
             .contains('+')
             .then(|| fragment(&lower.replace('+', " ")))
             .flatten()
     })
-}
-
-/// The right-hand side of a value that is itself an assignment (`pay=&&(l=!0)`, `pay=or
-/// (7=8)`): a form body whose `=` was percent-encoded arrives as one value, and the fragment
-/// is after it. Only a right-hand side that opens with an operator counts: `gallery=1=5`
-/// is a parameter echoed in a link.
-fn assigned(lower: &str) -> Option<&str> {
-    let (name, value) = lower.split_once('=')?;
-    let is_name = !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'[' | b']' | b'.'));
-    let first_word = value.trim_start().split([' ', '(']).next().unwrap_or("");
-    let opens_with_operator = value
-        .trim_start()
-        .starts_with(|c: char| !c.is_ascii_alphanumeric())
-        || ["or", "and", "xor", "not"].contains(&first_word);
-    (is_name && opens_with_operator).then_some(value)
 }
 
 fn fragment(lower: &str) -> Option<&'static str> {
