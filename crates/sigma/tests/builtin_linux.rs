@@ -40,6 +40,15 @@ fn exec(image: &'static str, command: &'static str, parent: &'static str) -> Exe
     }
 }
 
+/// `e` run by root (real and effective uid 0), as under sudo.
+fn as_root(e: Exec<'static>) -> Exec<'static> {
+    Exec {
+        uid: "0",
+        euid: "0",
+        ..e
+    }
+}
+
 fn flat(e: &Exec) -> FlatEvent {
     let mut f = FlatEvent::from_source(sources::LINUX_PROCESS_CREATION);
     for (name, value) in [
@@ -182,11 +191,7 @@ fn techniques_are_caught() {
             "Capability",
         ),
         (
-            Exec {
-                uid: "0",
-                euid: "0",
-                ..exec("/bin/sh", "/bin/sh", "/usr/bin/python3")
-            },
+            as_root(exec("/bin/sh", "/bin/sh", "/usr/bin/python3")),
             "Root Process Started by a Non-Root Parent",
         ),
         (
@@ -385,23 +390,19 @@ fn techniques_are_caught() {
             "/dev/null",
         ),
         (
-            Exec {
-                uid: "0",
-                euid: "0",
-                ..exec("/usr/sbin/nginx", "nginx -c /tmp/n.conf", "/usr/bin/sudo")
-            },
+            as_root(exec(
+                "/usr/sbin/nginx",
+                "nginx -c /tmp/n.conf",
+                "/usr/bin/sudo",
+            )),
             "Outside Its Directories",
         ),
         (
-            Exec {
-                uid: "0",
-                euid: "0",
-                ..exec(
-                    "/usr/sbin/lighttpd",
-                    "lighttpd -D -f ./l.conf",
-                    "/usr/bin/sudo",
-                )
-            },
+            as_root(exec(
+                "/usr/sbin/lighttpd",
+                "lighttpd -D -f ./l.conf",
+                "/usr/bin/sudo",
+            )),
             "Outside Its Directories",
         ),
         (
@@ -518,15 +519,11 @@ fn ordinary_work_is_not_flagged() {
         ),
         exec("/usr/bin/minicom", "minicom -D /dev/ttyUSB0", "/bin/bash"),
         // A root web server from its installed configuration; a developer's own, unprivileged.
-        Exec {
-            uid: "0",
-            euid: "0",
-            ..exec(
-                "/usr/sbin/nginx",
-                "nginx -c /etc/nginx/nginx.conf -g daemon off;",
-                "/usr/lib/systemd/systemd",
-            )
-        },
+        as_root(exec(
+            "/usr/sbin/nginx",
+            "nginx -c /etc/nginx/nginx.conf -g daemon off;",
+            "/usr/lib/systemd/systemd",
+        )),
         exec(
             "/usr/sbin/nginx",
             "nginx -c /home/a/dev/nginx.conf",
@@ -562,15 +559,11 @@ fn ordinary_work_is_not_flagged() {
             ..exec("/usr/bin/passwd", "passwd", "/bin/bash")
         },
     ];
-    cases.push(Exec {
-        uid: "0",
-        euid: "0",
-        ..exec(
-            "/usr/bin/systemctl",
-            "systemctl restart nginx",
-            "/usr/bin/sudo",
-        )
-    });
+    cases.push(as_root(exec(
+        "/usr/bin/systemctl",
+        "systemctl restart nginx",
+        "/usr/bin/sudo",
+    )));
     let mut failures = Vec::new();
     for e in &cases {
         let got = titles(&rules, e);
