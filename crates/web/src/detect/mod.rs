@@ -9,6 +9,7 @@ mod traversal;
 mod xss;
 
 use crate::targets::{Location, Target};
+use lists::Literal;
 use serde::Serialize;
 
 /// What kind of attack a finding is.
@@ -232,13 +233,10 @@ pub(crate) fn inspect(target: &Target, sink: &mut Sink) {
     // escapes (`\u003c`, `\x3c`, raw or percent-encoded): a user types `<`, a filter
     // evasion writes it this way.
     if target.raw.contains('&')
-        || target.raw.contains("%26")
-        || ((target.raw.contains('\\') || target.raw.contains("%5")) && {
+        || target.raw.has("%26")
+        || ((target.raw.contains('\\') || target.raw.has("%5")) && {
             let raw = target.raw.to_ascii_lowercase();
-            raw.contains("\\u003")
-                || raw.contains("%5cu003")
-                || raw.contains("\\x3")
-                || raw.contains("%5cx3")
+            raw.has("\\u003") || raw.has("%5cu003") || raw.has("\\x3") || raw.has("%5cx3")
         })
     {
         let raw = crate::decode::url_decode(&target.raw, true).to_ascii_lowercase();

@@ -7,6 +7,7 @@
 
 use super::{Category, Hit};
 use crate::decode;
+use crate::detect::lists::Literal;
 use crate::request::Request;
 use crate::targets::Location;
 
@@ -123,7 +124,7 @@ pub(crate) fn check(request: &Request, out: &mut Vec<Finding>) {
     content_type(request, out);
     if request
         .header("content-type")
-        .is_some_and(|t| t.to_ascii_lowercase().contains("multipart/"))
+        .is_some_and(|t| t.to_ascii_lowercase().has("multipart/"))
     {
         multipart_parts(&request.body, out);
     }
@@ -494,7 +495,7 @@ fn quoted_parameter(line: &str, key: &str) -> Option<String> {
 fn parameters(request: &Request, out: &mut Vec<Finding>) {
     let form = request
         .header("content-type")
-        .is_some_and(|t| t.to_ascii_lowercase().contains("x-www-form-urlencoded"));
+        .is_some_and(|t| t.to_ascii_lowercase().has("x-www-form-urlencoded"));
     let mut sources = vec![(Location::Query, request.query.as_str())];
     if form {
         sources.push((Location::Form, request.body.as_str()));
@@ -509,7 +510,7 @@ fn parameters(request: &Request, out: &mut Vec<Finding>) {
         if location == Location::Form && broken_escape(raw) {
             out.push(finding(location, "", "protocol.invalid_url_encoding", raw));
         }
-        if lower.contains("%uff") && fullwidth_escape(&lower) {
+        if lower.has("%uff") && fullwidth_escape(&lower) {
             out.push(finding(location, "", "protocol.fullwidth_escape", raw));
         }
         for pair in raw.split('&').take(2048) {

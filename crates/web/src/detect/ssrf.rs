@@ -5,6 +5,7 @@
 
 use super::{Hit, Sink};
 use crate::detect::Category::Ssrf;
+use crate::detect::lists::Literal;
 use crate::targets::Location;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -59,7 +60,7 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
     }
     // An internal host given without a scheme (`localhost/`, `host.docker.internal:2375`):
     // clients that add `http://` themselves fetch it all the same.
-    if !lower.contains("://") {
+    if !lower.has("://") {
         let host_port = lower.split(['/', '?', '#']).next().unwrap_or_default();
         let host = host_port.split(':').next().unwrap_or_default();
         let named = host_port.len() < lower.len() || host_port.contains(':');
@@ -69,7 +70,7 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
         }
     }
     let mut from = 0;
-    while let Some(at) = lower[from..].find("://").map(|i| from + i) {
+    while let Some(at) = lower[from..].at("://").map(|i| from + i) {
         from = at + 3;
         let scheme_start = lower[..at]
             .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '.' || c == '-'))
@@ -144,10 +145,10 @@ fn is_internal_host(host: &str) -> bool {
     if host.is_empty() {
         return false;
     }
-    if INTERNAL_NAMES
-        .iter()
-        .any(|n| host == *n || host.ends_with(&format!(".{n}")))
-    {
+    if INTERNAL_NAMES.iter().any(|n| {
+        host.strip_suffix(n)
+            .is_some_and(|head| head.is_empty() || head.ends_with('.'))
+    }) {
         return true;
     }
     if let Ok(ip) = host.parse::<IpAddr>() {

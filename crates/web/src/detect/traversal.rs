@@ -6,6 +6,7 @@
 use super::lists::{Patterns, patterns, without_chars};
 use super::{Hit, Sink};
 use crate::detect::Category::{Lfi, PathTraversal, Rfi};
+use crate::detect::lists::Literal;
 use crate::targets::Location;
 use aho_corasick::AhoCorasick;
 use std::sync::LazyLock;
@@ -191,15 +192,15 @@ const STRONG: &[&str] = &[
 pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
     let location_is_path = location == Location::Path;
     let path = separators(lower);
-    let climbs = climbs(&path);
+    let path: &str = &path;
+    let climbs = climbs(path);
     if climbs >= 2 || (climbs >= 1 && !location_is_path) {
         sink.hit(Hit::new(PathTraversal, "traversal.dot_dot", 5, 1, lower));
         return;
     }
     // UNC paths to a host's shares (`\\host\c$\`), and runs of `./` or `///` that only
     // serve to defeat path filters.
-    if path.starts_with("//")
-        && (path.contains("/c$") || path.contains("/admin$") || path.contains("/ipc$"))
+    if path.starts_with("//") && (path.has("/c$") || path.has("/admin$") || path.has("/ipc$"))
         || (!location_is_path && (path.matches("/./").count() >= 2 || path.starts_with("///")))
     {
         sink.hit(Hit::new(
@@ -213,11 +214,11 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
     }
     // Runs of four or more dots at the start of a path (`/......`, `..........oot.ini`),
     // which some normalisers fold into climbs.
-    if dot_run(&path) {
+    if dot_run(path) {
         sink.hit(Hit::new(PathTraversal, "traversal.dot_run", 5, 1, lower));
         return;
     }
-    if encoded_climb(&path) {
+    if encoded_climb(path) {
         sink.hit(Hit::new(
             PathTraversal,
             "traversal.encoded_climb",
@@ -227,18 +228,18 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
         ));
         return;
     }
-    if named_files(&STRONG_FILES, STRONG, &path).next().is_some()
+    if named_files(&STRONG_FILES, STRONG, path).next().is_some()
         && (location_is_path || !path.contains(' '))
     {
         sink.hit(Hit::new(Lfi, "lfi.sensitive_file", 5, 1, lower));
         return;
     }
     static WRAPPER_NAMES: Patterns = patterns!(WRAPPERS);
-    if WRAPPER_NAMES.is_match(&path) {
+    if WRAPPER_NAMES.is_match(path) {
         sink.hit(Hit::new(Lfi, "lfi.wrapper", 5, 1, lower));
         return;
     }
-    let squeezed = without_chars(&path, |c| c.is_whitespace() || c == '\0');
+    let squeezed = without_chars(path, |c| c.is_whitespace() || c == '\0');
     let squeezed: &str = &squeezed;
     let weak = |file: &str| {
         matches!(
@@ -275,7 +276,7 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
         sink.hit(Hit::new(Lfi, "lfi.system_path", 5, 1, lower));
         return;
     }
-    if location_is_path && restricted_file(&path) {
+    if location_is_path && restricted_file(path) {
         sink.hit(Hit::new(Lfi, "lfi.restricted_file", 5, 1, lower));
         return;
     }
@@ -291,7 +292,11 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
 
 /// The path with every spelling of a separator as `/` and of a dot as `.`: backslashes,
 /// `0x2f`/`0x5c`/`0x2e` (as fuzzers write them), and leftover `%2f`/`%5c`/`%2e`.
-fn separators(lower: &str) -> String {
+fn separators(lower: &str) -> std::borrow::Cow<'_, str> {
+    // Most values hold none of the spellings: they are read as they are.
+    if !lower.contains(['\\', '%']) && !lower.has("0x") && !lower.has("..") {
+        return lower.into();
+    }
     let mut p = lower.replace('\\', "/");
     for (from, to) in [
         ("0x2f", "/"),
@@ -309,7 +314,7 @@ fn separators(lower: &str) -> String {
     if p.matches("..2f").count() + p.matches("..5c").count() >= 2 {
         p = p.replace("2f", "/").replace("5c", "/");
     }
-    p
+    p.into()
 }
 
 /// A parameter holding an absolute path into the operating system's own folders
@@ -462,23 +467,47 @@ const FILE_SKELETONS: &[&str] = &[
     "etcmotd",
 ];
 
+/// The length of the longest of [`FILE_SKELETONS`].
+const LONGEST_SKELETON: usize = {
+    let mut longest = 0;
+    let mut i = 0;
+    while i < FILE_SKELETONS.len() {
+        if FILE_SKELETONS[i].len() > longest {
+            longest = FILE_SKELETONS[i].len();
+        }
+        i += 1;
+    }
+    longest
+};
+
 /// A system file reached through separators and dots spelled in ways no decoder agrees on
 /// (`..%c1%1c..%c1%1cboot.ini`, `%c0%fe%c0%fe%25%32%25%66etc%25%32%25%66issue`): the
 /// value ends in a system file, and what comes before it is mostly punctuation.
 fn encoded_climb(path: &str) -> bool {
     // Percent escapes no decoder could read (`%bg`, `%8s`) are separators in disguise, and
     // so are escapes split into nibbles (`%5%c` for `\\`, `%2%f` for `/`).
-    let nibbles = path
-        .replace("%5%c", "/")
-        .replace("%2%f", "/")
-        .replace("%2%e", ".");
-    let cleaned = drop_bad_escapes(&nibbles);
-    let path = cleaned.as_str();
-    let skeleton: String = path
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+    let cleaned: std::borrow::Cow<str> = if path.contains('%') {
+        let nibbles = path
+            .replace("%5%c", "/")
+            .replace("%2%f", "/")
+            .replace("%2%e", ".");
+        drop_bad_escapes(&nibbles).into()
+    } else {
+        path.into()
+    };
+    let path: &str = &cleaned;
+    // The letters, digits and dots of the path, of which only the end is compared.
+    let mut skeleton_end: Vec<u8> = path
+        .bytes()
+        .rev()
+        .filter(|b| b.is_ascii_alphanumeric() || *b == b'.')
+        .take(LONGEST_SKELETON)
         .collect();
-    let Some(file) = FILE_SKELETONS.iter().find(|f| skeleton.ends_with(*f)) else {
+    skeleton_end.reverse();
+    let Some(file) = FILE_SKELETONS
+        .iter()
+        .find(|f| skeleton_end.ends_with(f.as_bytes()))
+    else {
         return false;
     };
     // Where the file's first character sits in the original text.
@@ -512,9 +541,6 @@ fn dot_run(path: &str) -> bool {
 
 /// `path` without `%` and the two characters after it where they are not hex.
 fn drop_bad_escapes(path: &str) -> String {
-    if !path.contains('%') {
-        return path.to_string();
-    }
     let mut out = String::with_capacity(path.len());
     let mut chars = path.chars();
     while let Some(c) = chars.next() {

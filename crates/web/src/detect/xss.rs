@@ -5,6 +5,7 @@
 use super::lists::{Patterns, patterns, without_chars};
 use super::{Hit, Sink};
 use crate::detect::Category::Xss;
+use crate::detect::lists::Literal;
 
 /// Tags that run or load script, or change how the page is parsed.
 const DANGEROUS_TAGS: &[&str] = &[
@@ -143,7 +144,7 @@ pub(crate) fn check(lower: &str, sink: &mut Sink) {
         return;
     }
     // Comments inside a property chain (`document/*x*/./*y*/cookie`) vanish to the parser.
-    if lower.contains("/*") {
+    if lower.has("/*") {
         let stripped = crate::decode::without_block_comments(lower);
         if let Some((rule, score)) = judge(&stripped) {
             sink.hit(Hit::new(Xss, rule, score, 1, lower));
@@ -192,13 +193,13 @@ fn judge(lower: &str) -> Option<(&'static str, u8)> {
             return Some(("xss.css_script", 5));
         }
     }
-    if island && (squeezed.contains("src=") || squeezed.contains("dataformatas")) {
+    if island && (squeezed.has("src=") || squeezed.has("dataformatas")) {
         return Some(("xss.data_island", 5));
     }
     if lower.contains('<') && spaced_tag(lower) {
         return Some(("xss.spaced_tag", 5));
     }
-    if squeezed.contains("[]") && jsfuck(squeezed) {
+    if squeezed.has("[]") && jsfuck(squeezed) {
         return Some(("xss.jsfuck", 5));
     }
     if lower.contains('=') && known_event_assignment(lower) {
@@ -225,8 +226,7 @@ fn judge(lower: &str) -> Option<(&'static str, u8)> {
         return Some(("xss.script_call", 5));
     }
     // Template and framework injections that run script (AngularJS sandbox escapes).
-    if (squeezed.contains("{{") && squeezed.contains("constructor")) || squeezed.contains("$eval(")
-    {
+    if (squeezed.has("{{") && squeezed.has("constructor")) || squeezed.has("$eval(") {
         return Some(("xss.client_template", 5));
     }
     // Markup that closes the element the value is printed in, or breaks out of several
@@ -246,7 +246,7 @@ fn judge(lower: &str) -> Option<(&'static str, u8)> {
         "</plaintext",
     ];
     static CLOSERS: Patterns = patterns!(CONTEXT_CLOSERS);
-    if CLOSERS.is_match(squeezed) || (squeezed.contains("-->") && squeezed.contains("]]>")) {
+    if CLOSERS.is_match(squeezed) || (squeezed.has("-->") && squeezed.has("]]>")) {
         return Some(("xss.context_breakout", 5));
     }
     // Tags that shape a whole document (`<body>`, `<head>`, `<xmp>`): never part of a
@@ -360,7 +360,7 @@ fn spaced_tag(lower: &str) -> bool {
 
 /// JavaScript written with six characters (`[]()!+`): `!![]`, `[][(![]+[])[+[]]…`.
 fn jsfuck(squeezed: &str) -> bool {
-    if !(squeezed.contains("!![]") || squeezed.contains("+[]") || squeezed.contains("[][")) {
+    if !(squeezed.has("!![]") || squeezed.has("+[]") || squeezed.has("[][")) {
         return false;
     }
     let value = squeezed.split_once('=').map_or(squeezed, |(_, v)| v);
@@ -595,22 +595,22 @@ fn markup(lower: &str, squeezed: &str) -> Option<&'static str> {
         let attrs = squeeze(tag_body);
         // Style that loads or runs something; tags from other XML namespaces (`svg:`,
         // `xmlns:ev=`), which browsers render as live SVG or XML islands.
-        if attrs.contains("style=")
-            && (attrs.contains("url(") || attrs.contains("expression") || attrs.contains("behavio"))
+        if attrs.has("style=")
+            && (attrs.has("url(") || attrs.has("expression") || attrs.has("behavio"))
             // (`<https://…>; rel=x` is a Link-header URL, not a tag.)
             || (rest[..name_len].contains(':') && !rest[name_len..].starts_with("//"))
-            || attrs.contains("xmlns:")
-            || attrs.contains("datasrc=")
+            || attrs.has("xmlns:")
+            || attrs.has("datasrc=")
         {
             return Some("xss.dangerous_attribute");
         }
         if script_url(&attrs)
-            || ((attrs.contains("src=")
-                || attrs.contains("href=")
-                || attrs.contains("action=")
-                || attrs.contains("data="))
+            || ((attrs.has("src=")
+                || attrs.has("href=")
+                || attrs.has("action=")
+                || attrs.has("data="))
                 && DANGEROUS_TAGS.contains(&name)
-                && (attrs.contains("javascript") || attrs.contains("data:")))
+                && (attrs.has("javascript") || attrs.has("data:")))
         {
             return Some("xss.script_url");
         }

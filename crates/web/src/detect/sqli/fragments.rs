@@ -14,6 +14,7 @@
 //! default level.
 
 use super::{Kw, SQL_FUNCTION_NAMES, Tok, tokens};
+use crate::detect::lists::Literal;
 
 /// Operators only SQL (and programming languages) write: a value that starts with one
 /// and holds nothing but operators and operands is a probe of the operator.
@@ -319,7 +320,7 @@ const SCHEMA_OBJECTS: &[&str] = &[
 /// `create table t`, `drop/*x*/t`: the word after the DDL verb is a schema object, or a
 /// comment stands where prose has a space.
 fn names_a_schema_object(text: &str) -> bool {
-    if text.contains("/*") {
+    if text.has("/*") {
         return true;
     }
     text.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')

@@ -12,6 +12,7 @@ mod fragments;
 use super::lists::{Patterns, Words, patterns, words};
 use super::{Hit, Sink};
 use crate::detect::Category::Sqli;
+use crate::detect::lists::Literal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tok {
@@ -79,8 +80,9 @@ enum Fun {
 }
 
 /// [`KEYWORDS`] by name.
-static KEYWORD_KINDS: std::sync::LazyLock<std::collections::HashMap<&'static str, Kw>> =
-    std::sync::LazyLock::new(|| KEYWORDS.iter().copied().collect());
+static KEYWORD_KINDS: std::sync::LazyLock<
+    std::collections::HashMap<&'static str, Kw, super::lists::FixedHash>,
+> = std::sync::LazyLock::new(|| KEYWORDS.iter().copied().collect());
 static ATTACK_FUNCTION_NAMES: Words = words!(ATTACK_FUNCTIONS);
 static SQL_FUNCTION_NAMES: Words = words!(SQL_FUNCTIONS);
 
@@ -580,7 +582,7 @@ const PROBE_FUNCTIONS: &[&str] = &[
 /// PostgreSQL's JSON operators applied to a quoted JSON literal (`'{"a":1}'::jsonb <@ …`,
 /// `'[1,2]' ? '1'`, `'{…}' -> '$.c'`): a probe of how the database reads injected JSON.
 fn json_operator(lower: &str) -> bool {
-    if !(lower.contains("'{") || lower.contains("'[")) {
+    if !(lower.has("'{") || lower.has("'[")) {
         return false;
     }
     const OPERATORS: &[&str] = &[
@@ -620,22 +622,22 @@ static SYSTEM_DATABASE_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
 /// (`password::int`).
 fn sql_vocabulary(lower: &str) -> Option<&'static str> {
     // Oracle's dynamic SQL.
-    if lower.contains("execute immediate ") {
+    if lower.has("execute immediate ") {
         return Some("sqli.dynamic_sql");
     }
     // SQL Server copying a database out: `backup database master to disk='\\host\x'`.
-    if let Some(at) = lower.find("backup database ")
-        && lower[at..].contains(" to disk")
+    if let Some(at) = lower.at("backup database ")
+        && lower[at..].has(" to disk")
     {
         return Some("sqli.database_backup");
     }
     // Optimizer hints (`/*+ … */`) exist only inside SQL.
-    if lower.contains("/*+") {
+    if lower.has("/*+") {
         return Some("sqli.optimizer_hint");
     }
     // `1.e(ascii)`, `1.e.tables`: a number with an empty exponent, which MySQL reads as
     // the number and lets the name after it pass filters.
-    if lower.contains(".e")
+    if lower.has(".e")
         && lower.match_indices(".e").any(|(at, _)| {
             at > 0
                 && lower.as_bytes()[at - 1].is_ascii_digit()
@@ -677,7 +679,7 @@ fn sql_vocabulary(lower: &str) -> Option<&'static str> {
         "::bigint",
         "::regclass",
     ]);
-    if lower.contains("::") && CASTS.is_match(lower) {
+    if lower.has("::") && CASTS.is_match(lower) {
         return Some("sqli.cast");
     }
     None
@@ -692,7 +694,7 @@ fn select_list(after: &[Tok], text: &str) -> bool {
             | Keyword(Kw::Case),
         ) => true,
         // SQL Server's `select top 10 name from …`.
-        Some(Word) if after.get(1) == Some(&Num) && text.contains("select top ") => true,
+        Some(Word) if after.get(1) == Some(&Num) && text.has("select top ") => true,
         Some(Word) => match after.get(1) {
             Some(
                 Comma | Keyword(Kw::From) | Comment | Close | Semicolon | Op | Logic
@@ -756,7 +758,7 @@ fn injection_rule(lower: &str, in_path: bool) -> Option<&'static str> {
     }
     // MySQL runs what is inside `/*! … */` (and `/*!50000 … */`). A SQL keyword wrapped
     // so is an evasion by itself; otherwise the value is read again without the markers.
-    if lower.contains("/*!") {
+    if lower.has("/*!") {
         let (opened, enclosed) = executable_comments(lower);
         let wrapped_keyword = tokenize(&enclosed, None)
             .iter()
@@ -828,11 +830,11 @@ fn executable_comments(text: &str) -> (String, String) {
     let mut out = String::with_capacity(text.len());
     let mut enclosed = String::new();
     let mut rest = text;
-    while let Some(at) = rest.find("/*!") {
+    while let Some(at) = rest.at("/*!") {
         out.push_str(&rest[..at]);
         out.push(' ');
         let inner = rest[at + 3..].trim_start_matches(|c: char| c.is_ascii_digit());
-        match inner.find("*/") {
+        match inner.at("*/") {
             Some(end) => {
                 out.push_str(&inner[..end]);
                 out.push(' ');
@@ -966,8 +968,8 @@ fn judge(
             .count()
             >= 2
         && t[c + 1..].iter().any(|x| matches!(x, Num | Str))
-        && text.contains("when")
-        && text.contains("then")
+        && text.has("when")
+        && text.has("then")
     {
         return Some(("sqli.case_expression", 5));
     }
@@ -978,8 +980,8 @@ fn judge(
     // Writing or reading files: `into outfile`, `into dumpfile`, `load data infile`.
     if t.windows(2)
         .any(|w| w[0] == Keyword(Kw::Into) && w[1] == Keyword(Kw::Into))
-        || text.contains("load data infile")
-        || text.contains("load data local infile")
+        || text.has("load data infile")
+        || text.has("load data local infile")
     {
         return Some(("sqli.file_access", 5));
     }
@@ -1143,7 +1145,7 @@ fn judge(
             // a table.
             let rewrites = after.starts_with("truncate")
                 && after[8..].starts_with([' ', '[', '/', '('])
-                || after.starts_with("replace") && after.contains(" values");
+                || after.starts_with("replace") && after.has(" values");
             if rewrites {
                 return Some(("sqli.stacked_query", 5));
             }
@@ -1513,7 +1515,7 @@ fn judge(
     if n >= 4
         && matches!(t[0], Keyword(Kw::Alter | Kw::Create | Kw::Drop))
         && t[1] == Keyword(Kw::Other)
-        && text.trim_start()[..text.trim_start().len().min(40)].contains("table")
+        && text.trim_start()[..text.trim_start().len().min(40)].has("table")
     {
         return Some(("sqli.statement", 5));
     }
