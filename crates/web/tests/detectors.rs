@@ -414,6 +414,12 @@ fn command_injection_techniques() {
         "code=1%3B.%22shell%20whoami", // ... with a quote inside
         "x=%27i%27p%20a",            // `ip` split by quotes
         "x=a%26%26dir%20c%3A",       // a drive as the argument
+        "file=id%7C",                // a command line ending in a pipe: Perl's open runs it
+        "file=cat%20/etc/passwd%20%7C",
+        "x=ipconfig/all", // a Windows tool with its switch glued on
+        "x=a.jpg%26whoami/priv",
+        "arg=%26aptitude", // a package manager after a separator
+        "arg=%3Bapt-get%20install%20ncat",
     ] {
         assert_attack(query(q), "cmdi");
     }
@@ -449,7 +455,13 @@ fn prose_with_semicolons_and_pipes_is_not_a_command() {
         "q=ip%20address",
         "note=Total%3A%20%24%245%20or%20%24%3F", // dollar signs that are money
         "file=a%3Bb.shell%20script",
-        "q=x%3B.sh", // a file extension after a semicolon
+        "q=x%3B.sh",           // a file extension after a semicolon
+        "tags=red%7Cgreen%7C", // a list that ends in its delimiter
+        "q=news%7C",           // a word, not a program, before a pipe
+        "q=a%20%7C%7C%20b%7C",
+        "page=help/whoami", // a tool named inside a path
+        "page=pip/install", // a switch glues only to Windows tools
+        "q=rpm%20gauge",
     ] {
         assert_clean(query(q));
     }

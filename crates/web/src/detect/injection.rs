@@ -155,6 +155,12 @@ const COMMANDS: &[&str] = &[
     "irb",
     "pip",
     "apt",
+    "apt-get",
+    "aptitude",
+    "dpkg",
+    "rpm",
+    "zypper",
+    "pacman",
     "yum",
     "dnf",
     "apk",
@@ -213,78 +219,88 @@ static COMMAND_WORDS: Words = words!(COMMANDS);
 /// Administration and build tools with names no prose or form field uses: a value that
 /// opens with one is a command line, whatever its arguments (`ansible all -m ping`,
 /// `cscli alerts list`, `visudo`).
-static ADMIN_TOOLS: Words = words!([
-    "ansible",
-    "ansible-playbook",
-    "ansible-galaxy",
-    "ansible-vault",
-    "ansible-config",
-    "ansible-console",
-    "ansible-inventory",
-    "ansible-pull",
-    "ansible-doc",
-    "chef-client",
-    "chef-shell",
-    "chef-run",
-    "chef-vault",
-    "chef-solo",
-    "knife",
-    "salt-call",
-    "salt-run",
-    "kubectl",
-    "crictl",
-    "systemctl",
-    "journalctl",
-    "visudo",
-    "sudoedit",
-    "useradd",
-    "usermod",
-    "userdel",
-    "groupadd",
-    "chpasswd",
-    "chattr",
-    "setfacl",
-    "cscli",
-    "cpulimit",
-    "flock",
-    "ionice",
-    "taskset",
-    "strace",
-    "ltrace",
-    "tcpdump",
-    "tshark",
-    "nmap",
-    "masscan",
-    "socat",
-    "ncat",
-    "smbclient",
-    "rpcclient",
-    "crontab",
-    "aa-disable",
-    "aa-enforce",
-    "aa-complain",
-    "aa-status",
-    "aa-teardown",
-    "setenforce",
-    "iptables",
-    "ip6tables",
-    "firewall-cmd",
-    "modprobe",
-    "insmod",
-    "rmmod",
-    "losetup",
-    "sysctl",
-    "pkexec",
-    "runuser",
-    "busybox",
-    "pip",
-    "pip3",
-    "pipx",
+static ADMIN_TOOLS: Words = std::sync::LazyLock::new(|| {
+    [
+        "ansible",
+        "ansible-playbook",
+        "ansible-galaxy",
+        "ansible-vault",
+        "ansible-config",
+        "ansible-console",
+        "ansible-inventory",
+        "ansible-pull",
+        "ansible-doc",
+        "chef-client",
+        "chef-shell",
+        "chef-run",
+        "chef-vault",
+        "chef-solo",
+        "knife",
+        "salt-call",
+        "salt-run",
+        "kubectl",
+        "crictl",
+        "systemctl",
+        "journalctl",
+        "visudo",
+        "sudoedit",
+        "useradd",
+        "usermod",
+        "userdel",
+        "groupadd",
+        "chpasswd",
+        "chattr",
+        "setfacl",
+        "cscli",
+        "cpulimit",
+        "flock",
+        "ionice",
+        "taskset",
+        "strace",
+        "ltrace",
+        "tcpdump",
+        "tshark",
+        "nmap",
+        "masscan",
+        "socat",
+        "ncat",
+        "smbclient",
+        "rpcclient",
+        "crontab",
+        "aa-disable",
+        "aa-enforce",
+        "aa-complain",
+        "aa-status",
+        "aa-teardown",
+        "setenforce",
+        "iptables",
+        "ip6tables",
+        "firewall-cmd",
+        "modprobe",
+        "insmod",
+        "rmmod",
+        "losetup",
+        "sysctl",
+        "pkexec",
+        "runuser",
+        "busybox",
+        "pip",
+        "pip3",
+        "pipx",
+        "ifconfig",
+        "nslookup",
+    ]
+    .iter()
+    .chain(WINDOWS_TOOLS)
+    .copied()
+    .collect()
+});
+
+/// Windows' own administration tools, which cmd.exe also runs with a switch glued on.
+const WINDOWS_TOOLS: &[&str] = &[
     "whoami",
-    "ifconfig",
     "ipconfig",
     "netstat",
-    "nslookup",
     "systeminfo",
     "tasklist",
     "taskkill",
@@ -305,7 +321,7 @@ static ADMIN_TOOLS: Words = words!([
     "icacls",
     "takeown",
     "diskpart",
-]);
+];
 
 /// Interpreters and compilers named with their version (`python3.10`, `gcc7.4`, `pip3`).
 fn versioned_tool(word: &str) -> bool {
@@ -360,10 +376,25 @@ pub(crate) fn check(location: Location, lower: &str, decoded: &str, sink: &mut S
 
 fn is_command(word: &str) -> bool {
     let word = word.trim_matches(|c: char| matches!(c, '"' | '\'' | '\\' | '(' | ')' | '{' | '}'));
+    if glued_switch(word) {
+        return true;
+    }
     let base = word.rsplit(['/', '\\']).next().unwrap_or(word);
     let base = base.strip_suffix(".exe").unwrap_or(base);
     !base.is_empty()
         && (COMMAND_WORDS.contains(base) || ADMIN_TOOLS.contains(base) || versioned_tool(base))
+}
+
+/// A Windows tool with its switch glued on (`ipconfig/all`, `bcdboot/r`, `whoami/priv`):
+/// cmd.exe reads `/` as the start of a switch, so the word runs the tool, and a filter
+/// that looks for the tool's name followed by a space misses it.
+fn glued_switch(word: &str) -> bool {
+    word.split_once('/').is_some_and(|(tool, switch)| {
+        let tool = tool.strip_suffix(".exe").unwrap_or(tool);
+        WINDOWS_TOOLS.contains(&tool)
+            && (1..=8).contains(&switch.len())
+            && (switch == "?" || switch.bytes().all(|b| b.is_ascii_alphabetic()))
+    })
 }
 
 /// The first word after `at` (skipping spaces and shell noise like `${IFS}`).
@@ -423,6 +454,10 @@ fn command(lower: &str, sink: &mut Sink) {
         sink.hit(Hit::new(Cmdi, "cmdi.sqlite_shell", 5, 1, lower));
         return;
     }
+    if pipe_open(lower) {
+        sink.hit(Hit::new(Cmdi, "cmdi.pipe_open", 5, 1, lower));
+        return;
+    }
     // Bodies sent without a type keep `+` for spaces (`whxami|sh+``), and payloads
     // encoded once too often keep them beside separators (`&&+|+dir c:/`).
     if lower.contains('+')
@@ -467,6 +502,23 @@ fn command(lower: &str, sink: &mut Sink) {
             sink.hit(Hit::new(Cmdi, "cmdi.split_command", 5, 1, lower));
         }
     }
+}
+
+/// `id|`, `cat /etc/passwd |`: a command line ending in a pipe. Perl's two-argument
+/// `open` (and languages that copied it) runs such a "file name" as a command and reads
+/// its output; a list that ends in a delimiter has more than one item.
+fn pipe_open(lower: &str) -> bool {
+    let Some(line) = lower.trim_end().strip_suffix('|') else {
+        return false;
+    };
+    let line = line.trim();
+    if line.contains(['|', ';', '&', '\n']) {
+        return false;
+    }
+    let (first, args) = line
+        .split_once(char::is_whitespace)
+        .map_or((line, ""), |(first, args)| (first, args.trim_start()));
+    is_command(first) && (args.is_empty() || args.starts_with(['-', '/']))
 }
 
 /// `c1=c;c2=a;c3=t;$c1$c2$c3 /etc/passwd`: a command spelled out a few letters at a time in
@@ -723,10 +775,12 @@ fn command_rule(lower: &str) -> Option<&'static str> {
             || rest.starts_with([';', '|', '&', '`', '\n', '>', '<'])
             || (matches!(c, b'`' | b'$') && rest.starts_with([')', '`']));
         let args = rest.trim_start();
-        let shell_args = rest.starts_with([' ', '\t', '$'])
-            && (args.starts_with([
-                '-', '/', '$', '>', '<', '|', '.', '\'', '"', '`', '%', '~', '*', '\\',
-            ]) || windows_drive(args));
+        // A switch glued to the tool (`bcdboot/r`) is as shell-shaped as one after it.
+        let shell_args = glued_switch(word)
+            || rest.starts_with([' ', '\t', '$'])
+                && (args.starts_with([
+                    '-', '/', '$', '>', '<', '|', '.', '\'', '"', '`', '%', '~', '*', '\\',
+                ]) || windows_drive(args));
         let plain_args = rest.starts_with([' ', '\t']) && !args.is_empty();
         let command_sure = !AMBIGUOUS.contains(base) || word.contains('/');
         // A separator that opens the value (`;id`, `| net view`) is injection by shape.
@@ -981,7 +1035,7 @@ fn command_line(text: &str) -> bool {
     let mut first = next_word(lower);
     let mut rest = lower.trim_start_matches([' ', '\t', '\n', '\r', '(', '{', '\'', '"', '\\']);
     let opening = first.trim_matches(|c: char| matches!(c, '"' | '\''));
-    if ADMIN_TOOLS.contains(opening) || versioned_tool(opening) {
+    if ADMIN_TOOLS.contains(opening) || versioned_tool(opening) || glued_switch(opening) {
         return true;
     }
     let wrapped = WRAPPERS.contains(first) && rest.len() > first.len();
