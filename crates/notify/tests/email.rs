@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{alert, certificates, deliver_all, notice};
+use common::{alert, deliver_all, notice};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -60,7 +60,8 @@ impl Drop for SmtpServer {
 impl SmtpServer {
     fn start(mode: &str) -> SmtpServer {
         let dir = tempfile::tempdir().unwrap();
-        let (ca, cert, key) = certificates(dir.path());
+        let watchpost_testkit::TestCertificates { ca, cert, key } =
+            watchpost_testkit::test_certificates(dir.path());
         let out = dir.path().join("mail");
         std::fs::create_dir(&out).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{alert, certificates, notice};
+use common::{alert, notice};
 use regex::Regex;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -204,7 +204,8 @@ async fn tcp_frames_are_octet_counted_and_the_stream_is_reopened_when_dropped() 
 #[tokio::test]
 async fn tls_to_a_collector_whose_ca_is_in_ca_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = certificates(dir.path());
+    let watchpost_testkit::TestCertificates { ca, cert, key } =
+        watchpost_testkit::test_certificates(dir.path());
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
         .unwrap()
         .collect::<Result<_, _>>()
