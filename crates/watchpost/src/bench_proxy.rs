@@ -31,6 +31,9 @@ pub struct ProxyBenchArgs {
     /// median round.
     #[arg(long)]
     pub max_added_p99_ms: Option<f64>,
+    /// The proxy's `--threads` (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub proxy_threads: usize,
 }
 
 /// Browser-like requests, cycled: searches, product pages, an API call with a cookie.
@@ -54,6 +57,8 @@ pub async fn proxy(args: ProxyBenchArgs) -> anyhow::Result<ExitCode> {
             &format!("http://{upstream}"),
             "--detections",
             "/dev/null",
+            "--threads",
+            &args.proxy_threads.to_string(),
         ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -66,6 +71,7 @@ pub async fn proxy(args: ProxyBenchArgs) -> anyhow::Result<ExitCode> {
         seconds: 1,
         runs: 1,
         max_added_p99_ms: None,
+        proxy_threads: args.proxy_threads,
     };
     load(upstream, &warm).await?;
     load(proxy_addr, &warm).await?;

@@ -39,10 +39,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(&cli.log_level, cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime_for(&cli.command).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -55,6 +52,20 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The async runtime: one worker per core, unless the proxy is told otherwise.
+fn runtime_for(command: &Command) -> tokio::runtime::Builder {
+    match command {
+        // One thread needs no pool of workers: the proxy runs on the main thread.
+        Command::Proxy(args) if args.threads == 1 => tokio::runtime::Builder::new_current_thread(),
+        Command::Proxy(args) if args.threads > 1 => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(args.threads);
+            builder
+        }
+        _ => tokio::runtime::Builder::new_multi_thread(),
     }
 }
 

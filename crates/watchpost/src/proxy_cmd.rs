@@ -37,6 +37,10 @@ pub struct ProxyArgs {
     /// Serve no decoy routes.
     #[arg(long)]
     pub no_decoys: bool,
+    /// Worker threads (0: one per core): caps the cores the proxy takes from an
+    /// application on the same machine.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {

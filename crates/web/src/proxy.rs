@@ -294,11 +294,15 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         .map(|t| t.trim().to_ascii_lowercase())
         .filter(|t| !t.is_empty() && t != "upgrade")
         .collect();
-    for name in HOP_BY_HOP.iter().map(|n| n.to_string()).chain(named) {
+    let names = HOP_BY_HOP
+        .iter()
+        .copied()
+        .chain(named.iter().map(String::as_str));
+    for name in names {
         if keep_upgrade && (name == "connection" || name == "upgrade") {
             continue;
         }
-        headers.remove(name.as_str());
+        headers.remove(name);
     }
 }
 
