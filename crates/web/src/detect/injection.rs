@@ -1322,8 +1322,7 @@ fn java(lower: &str, decoded: &str, sink: &mut Sink) {
     for open in ["%{", "#{", "${"] {
         if let Some(at) = lower.at(open) {
             let inner = &lower[at + 2..];
-            if inner.has("(") && (inner.contains('.') || inner.contains('@') || inner.contains('#'))
-            {
+            if inner.contains('(') && inner.contains(['.', '@', '#']) {
                 sink.hit(Hit::new(JavaInjection, "java.expression", 5, 1, lower));
                 return;
             }
