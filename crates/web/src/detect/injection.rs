@@ -3,10 +3,9 @@
 //! filters, server-side includes, CRLF and mail header injection, XML external entities,
 //! and scanner signatures.
 
-use super::lists::{Patterns, Words, patterns, without_chars, words};
+use super::lists::{Literal, Patterns, Words, patterns, without_chars, words};
 use super::{Hit, Sink};
 use crate::detect::Category::*;
-use crate::detect::lists::Literal;
 use crate::targets::Location;
 
 /// Commands an injected shell line runs first (recon, download, reverse shells).

@@ -5,9 +5,9 @@
 //! range floods, method overrides in the URL, headers that only exploits set, overlong
 //! UTF-8, NUL bytes in parameters, session ids planted in links.
 
+use super::lists::Literal;
 use super::{Category, Hit};
 use crate::decode;
-use crate::detect::lists::Literal;
 use crate::request::Request;
 use crate::targets::Location;
 

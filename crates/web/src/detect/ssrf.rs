@@ -3,9 +3,9 @@
 //! client accepts (decimal `2130706433`, hex `0x7f000001`, octal `0177.1`, IPv6-mapped
 //! `[::ffff:127.0.0.1]`), and the DNS names that resolve there.
 
+use super::lists::Literal;
 use super::{Hit, Sink};
 use crate::detect::Category::Ssrf;
-use crate::detect::lists::Literal;
 use crate::targets::Location;
 use std::net::{IpAddr, Ipv4Addr};
 

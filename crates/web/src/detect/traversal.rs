@@ -3,10 +3,9 @@
 //! stream wrappers (`php://filter`, `file://`), and remote includes (a URL handed to a
 //! parameter that is then fetched and run).
 
-use super::lists::{Patterns, patterns, without_chars};
+use super::lists::{Literal, Patterns, patterns, without_chars};
 use super::{Hit, Sink};
 use crate::detect::Category::{Lfi, PathTraversal, Rfi};
-use crate::detect::lists::Literal;
 use crate::targets::Location;
 use aho_corasick::AhoCorasick;
 use std::sync::LazyLock;

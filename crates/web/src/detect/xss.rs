@@ -2,10 +2,9 @@
 //! attributes, `javascript:` URLs, CSS expressions) and script that breaks out of a
 //! JavaScript string into a call.
 
-use super::lists::{Patterns, patterns, without_chars};
+use super::lists::{Literal, Patterns, patterns, without_chars};
 use super::{Hit, Sink};
 use crate::detect::Category::Xss;
-use crate::detect::lists::Literal;
 
 /// Tags that run or load script, or change how the page is parsed.
 const DANGEROUS_TAGS: &[&str] = &[

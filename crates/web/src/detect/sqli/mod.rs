@@ -9,10 +9,9 @@
 
 mod fragments;
 
-use super::lists::{Patterns, Words, patterns, words};
+use super::lists::{Literal, Patterns, Words, patterns, words};
 use super::{Hit, Sink};
 use crate::detect::Category::Sqli;
-use crate::detect::lists::Literal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tok {
