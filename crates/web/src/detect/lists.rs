@@ -2,6 +2,11 @@
 //! pass over it, and "is this word one of them" in one hash lookup, however long the list:
 //! a loop of `contains` calls scans the value once per word and was most of the engine's
 //! time on ordinary values such as a browser's User-Agent.
+//!
+//! Beside the lists, the text helpers every detector runs on each value: [`without_chars`]
+//! (squeezing, borrowed when nothing is dropped) and [`Literal`] (searching a short
+//! literal), both cheaper than their standard-library counterparts on short values
+//! (docs/benchmarks.md).
 
 use aho_corasick::AhoCorasick;
 use std::collections::HashSet;
