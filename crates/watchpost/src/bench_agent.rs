@@ -90,12 +90,18 @@ fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     Ok(dir)
 }
 
-/// User + system CPU ticks of `pid` (fields 14 and 15 of `/proc/<pid>/stat`).
+/// User + system CPU ticks of `pid`.
 fn cpu_ticks(pid: u32) -> Option<u64> {
+    cpu_ticks_split(pid).map(|(user, system)| user + system)
+}
+
+/// User and system CPU ticks of `pid`, all its threads (fields 14 and 15 of
+/// `/proc/<pid>/stat`).
+pub(crate) fn cpu_ticks_split(pid: u32) -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    Some((fields.get(11)?.parse().ok()?, fields.get(12)?.parse().ok()?))
 }
 
 /// A `KEY:` value in KiB from `/proc/PID/status` (`VmRSS`, `VmHWM`).

@@ -5,6 +5,9 @@
 //! binary, as users run it). The same schedule of requests is sent once straight to the
 //! upstream and once through the proxy; latency is measured from each request's scheduled
 //! start, so that a stall delays every request behind it (no coordinated omission).
+//!
+//! Latency on a shared machine moves with its neighbours; the CPU time the proxy process
+//! spends per request (from `/proc`) moves much less, so each round prints it too.
 
 use bytes::Bytes;
 use clap::Args;
@@ -80,10 +83,16 @@ pub async fn proxy(args: ProxyBenchArgs) -> anyhow::Result<ExitCode> {
         "{} requests/s for {} s each way, {} round(s); this machine runs the load, the upstream and the proxy",
         args.rate, args.seconds, args.runs
     );
+    let proxy_pid = child.id().unwrap_or_default();
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     let mut rounds = Vec::new();
+    let mut cpu_per_request = Vec::new();
     for round in 1..=args.runs.max(1) {
         let direct = load(upstream, &args).await?;
+        let cpu_before = crate::bench_agent::cpu_ticks_split(proxy_pid);
         let proxied = load(proxy_addr, &args).await?;
+        let cpu_after = crate::bench_agent::cpu_ticks_split(proxy_pid);
         for (name, r) in [("direct", &direct), ("through proxy", &proxied)] {
             println!(
                 "round {round} {name:<14} p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  max {:.3} ms  errors {}",
@@ -97,6 +106,17 @@ pub async fn proxy(args: ProxyBenchArgs) -> anyhow::Result<ExitCode> {
         let added_p50 = p(&proxied.latencies, 0.50) - p(&direct.latencies, 0.50);
         let added_p99 = p(&proxied.latencies, 0.99) - p(&direct.latencies, 0.99);
         println!("round {round} added by the proxy: p50 {added_p50:.3} ms, p99 {added_p99:.3} ms");
+        if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
+            let micros = |ticks: u64| {
+                ticks as f64 / ticks_per_second * 1e6 / proxied.latencies.len().max(1) as f64
+            };
+            let (user, system) = (micros(after.0 - before.0), micros(after.1 - before.1));
+            println!(
+                "round {round} proxy CPU per request: {:.0} µs (user {user:.0}, system {system:.0})",
+                user + system
+            );
+            cpu_per_request.push(user + system);
+        }
         if proxied.errors > 0 {
             child.kill().await.ok();
             eprintln!("FAIL: {} requests through the proxy failed", proxied.errors);
@@ -108,6 +128,13 @@ pub async fn proxy(args: ProxyBenchArgs) -> anyhow::Result<ExitCode> {
     rounds.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (added_p99, added_p50) = rounds[rounds.len() / 2];
     println!("median round: added p50 {added_p50:.3} ms, p99 {added_p99:.3} ms");
+    if !cpu_per_request.is_empty() {
+        cpu_per_request.sort_by(f64::total_cmp);
+        println!(
+            "median proxy CPU per request: {:.0} µs",
+            cpu_per_request[cpu_per_request.len() / 2]
+        );
+    }
     if let Some(max) = args.max_added_p99_ms.filter(|m| added_p99 > *m) {
         eprintln!("FAIL: the proxy adds {added_p99:.3} ms at p99, above {max} ms");
         return Ok(ExitCode::FAILURE);

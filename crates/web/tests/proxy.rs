@@ -253,3 +253,79 @@ async fn upgrades_pass_through_and_a_dead_upstream_is_a_502() {
     let resp = reqwest::get(format!("{}/anything", p.base)).await.unwrap();
     assert_eq!(resp.status(), 502);
 }
+
+/// An upstream that counts the connections it accepts and answers one request on each
+/// (then hangs up without saying so) or keeps every connection open.
+async fn counting_upstream(one_request_per_connection: bool) -> (SocketAddr, Arc<Mutex<u32>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(Mutex::new(0));
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            *count.lock().unwrap() += 1;
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                loop {
+                    let Ok(n) = stream.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    while let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        request.drain(..end + 4);
+                        let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.write_all(reply).await.is_err() {
+                            return;
+                        }
+                        if one_request_per_connection {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+/// Sends `count` GETs one after another on one client connection; returns the statuses.
+async fn on_one_connection(proxy: SocketAddr, count: usize) -> Vec<String> {
+    let mut stream = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    let mut statuses = Vec::new();
+    for i in 0..count {
+        let request = format!("GET /item/{i} HTTP/1.1\r\nHost: shop.example\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !response.ends_with(b"\r\n\r\nok") {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the proxy closed the connection after {i} responses");
+            response.extend_from_slice(&buf[..n]);
+        }
+        let head = String::from_utf8_lossy(&response).to_string();
+        statuses.push(head.lines().next().unwrap_or_default().to_string());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn kept_upstream_connections_are_reused_and_closed_ones_reopened() {
+    let ok = vec!["HTTP/1.1 200 OK".to_string(); 5];
+
+    let (kept, accepted) = counting_upstream(false).await;
+    let p = proxy(kept, &[]).await;
+    assert_eq!(on_one_connection(p.addr, 5).await, ok);
+    assert_eq!(*accepted.lock().unwrap(), 1);
+
+    // The application hangs up after each response, without `Connection: close`: every
+    // request still gets through, on a new connection.
+    let (closing, accepted) = counting_upstream(true).await;
+    let p = proxy(closing, &[]).await;
+    assert_eq!(on_one_connection(p.addr, 5).await, ok);
+    assert_eq!(*accepted.lock().unwrap(), 5);
+}
