@@ -416,7 +416,7 @@ fn next_word(text: &str) -> &str {
 /// fDenyTSConnections`, `reg save hklm\sam sam.hive`): a command line, not a value.
 fn registry_command(lower: &str) -> bool {
     lower.has("reg ")
-        && lower.match_indices("reg ").any(|(at, _)| {
+        && lower.each_at("reg ").any(|at| {
             let standalone = at == 0 || !lower.as_bytes()[at - 1].is_ascii_alphanumeric();
             let rest = &lower[at + 4..];
             let verb = next_word(rest.trim_start());
@@ -463,7 +463,7 @@ fn command(lower: &str, sink: &mut Sink) {
         && (!lower.contains(' ')
             || ["+|", "|+", "+&", "&+", "+;", ";+"]
                 .iter()
-                .any(|p| lower.contains(p)))
+                .any(|p| lower.has(p)))
     {
         let spaced = lower.replace('+', " ");
         if let Some(rule) = command_rule(&spaced) {
@@ -612,11 +612,12 @@ fn without_inner_variables(text: &str) -> std::borrow::Cow<'_, str> {
 /// `$()`, `${}` and backtick pairs.
 fn shell_unquote(lower: &str) -> String {
     // `$'…'` is ANSI-C quoting: its quotes go like any others.
-    let mut s = without_inner_variables(lower)
-        .replace("$'", "'")
-        .replace("$()", "")
-        .replace("${}", "")
-        .replace("``", "");
+    let mut s = without_inner_variables(lower).into_owned();
+    for (from, to) in [("$'", "'"), ("$()", ""), ("${}", ""), ("``", "")] {
+        if s.has(from) {
+            s = s.replace(from, to);
+        }
+    }
     s.retain(|c| !matches!(c, '\'' | '"' | '\\'));
     s
 }
@@ -1061,9 +1062,9 @@ fn command_line(text: &str) -> bool {
         .iter()
         .any(|(d, inside)| {
             lower.trim_start().starts_with(d)
-                || lower
-                    .split_once(inside)
-                    .is_some_and(|(_, r)| r.starts_with(|c: char| c.is_ascii_alphabetic()))
+                || lower.at(inside).is_some_and(|at| {
+                    lower[at + inside.len()..].starts_with(|c: char| c.is_ascii_alphabetic())
+                })
         })
         && !lower.has("://")
     {
@@ -1587,7 +1588,7 @@ fn javascript(lower: &str, decoded: &str, sink: &mut Sink) {
 /// Perl evaluates a double-quoted string or a template built from input.
 fn perl(lower: &str, sink: &mut Sink) {
     let interpolated = lower.has("@{")
-        && lower.match_indices("@{").any(|(at, _)| {
+        && lower.each_at("@{").any(|at| {
             let rest = lower[at + 2..].trim_start();
             rest.starts_with('[') && rest[1..].contains(']')
         });
@@ -1607,7 +1608,7 @@ fn perl(lower: &str, sink: &mut Sink) {
 fn busy_wait(squeezed: &str) -> bool {
     squeezed.has("while(")
         && (squeezed.has("newdate(") || squeezed.has("date.now("))
-        && squeezed.match_indices("while(").any(|(at, _)| {
+        && squeezed.each_at("while(").any(|at| {
             let cond = squeezed[at + 6..].split(')').next().unwrap_or_default();
             cond.contains('-')
                 && cond.contains(['<', '>'])
@@ -1619,7 +1620,7 @@ fn busy_wait(squeezed: &str) -> bool {
 /// constant, which ties up the server's event loop.
 fn infinite_loop(squeezed: &str) -> bool {
     squeezed.has("while(")
-        && squeezed.match_indices("while(").any(|(at, _)| {
+        && squeezed.each_at("while(").any(|at| {
             // The condition up to its closing parenthesis (nested ones included).
             let mut depth = 1;
             let cond: String = squeezed[at + 6..]

@@ -107,6 +107,8 @@ pub(crate) trait Literal {
     }
     /// Where `needle` first occurs.
     fn at(&self, needle: &str) -> Option<usize>;
+    /// Where `needle` occurs, left to right, without overlaps (as `match_indices`).
+    fn each_at<'a>(&'a self, needle: &'a str) -> impl Iterator<Item = usize> + 'a;
 }
 
 impl Literal for str {
@@ -124,6 +126,15 @@ impl Literal for str {
             from = at + 1;
         }
         None
+    }
+
+    fn each_at<'a>(&'a self, needle: &'a str) -> impl Iterator<Item = usize> + 'a {
+        let mut from = 0;
+        std::iter::from_fn(move || {
+            let at = from + self.get(from..)?.at(needle)?;
+            from = at + needle.len().max(1);
+            Some(at)
+        })
     }
 }
 
@@ -154,12 +165,17 @@ mod tests {
             "ééé select",
             "x${jndi:",
             "aaaaab",
+            "&&&&& and/./x/./",
         ];
-        let needles = ["a", "ab", "aab", "select", "${", "é s", "b", "zz"];
+        let needles = [
+            "a", "ab", "aab", "select", "${", "é s", "b", "zz", "&&", "/./", "aa",
+        ];
         for text in texts {
             for needle in needles {
                 assert_eq!(text.at(needle), text.find(needle), "{needle:?} in {text:?}");
                 assert_eq!(text.has(needle), text.contains(needle));
+                let standard: Vec<usize> = text.match_indices(needle).map(|(at, _)| at).collect();
+                assert_eq!(text.each_at(needle).collect::<Vec<_>>(), standard);
             }
         }
     }

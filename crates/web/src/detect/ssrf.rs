@@ -94,16 +94,17 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
     }
     // `http:2852039166`, `https:/[::ffff:a9fe:a9fe]`: URL parsers read a web scheme with one
     // slash or none as if it had two.
-    for scheme in ["http:", "https:"] {
-        for (at, _) in lower.match_indices(scheme) {
-            let rest = &lower[at + scheme.len()..];
-            if rest.starts_with("//") {
-                continue;
-            }
-            if is_internal_host(host_of(rest.strip_prefix('/').unwrap_or(rest))) {
-                sink.hit(Hit::new(Ssrf, "ssrf.internal_address", 5, 1, lower));
-                return;
-            }
+    for at in lower.each_at("http") {
+        let after = &lower[at + 4..];
+        let Some(rest) = after.strip_prefix(':').or_else(|| after.strip_prefix("s:")) else {
+            continue;
+        };
+        if rest.starts_with("//") {
+            continue;
+        }
+        if is_internal_host(host_of(rest.strip_prefix('/').unwrap_or(rest))) {
+            sink.hit(Hit::new(Ssrf, "ssrf.internal_address", 5, 1, lower));
+            return;
         }
     }
 }

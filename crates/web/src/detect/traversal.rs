@@ -200,7 +200,7 @@ pub(crate) fn check(location: Location, lower: &str, sink: &mut Sink) {
     // UNC paths to a host's shares (`\\host\c$\`), and runs of `./` or `///` that only
     // serve to defeat path filters.
     if path.starts_with("//") && (path.has("/c$") || path.has("/admin$") || path.has("/ipc$"))
-        || (!location_is_path && (path.matches("/./").count() >= 2 || path.starts_with("///")))
+        || (!location_is_path && (path.each_at("/./").nth(1).is_some() || path.starts_with("///")))
     {
         sink.hit(Hit::new(
             PathTraversal,
@@ -534,8 +534,8 @@ fn encoded_climb(path: &str) -> bool {
 
 /// Four or more dots right after a slash, or opening the value.
 fn dot_run(path: &str) -> bool {
-    path.match_indices("....")
-        .any(|(at, _)| at == 0 || path.as_bytes()[at - 1] == b'/')
+    path.each_at("....")
+        .any(|at| at == 0 || path.as_bytes()[at - 1] == b'/')
 }
 
 /// `path` without `%` and the two characters after it where they are not hex.

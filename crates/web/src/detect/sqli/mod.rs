@@ -637,7 +637,7 @@ fn sql_vocabulary(lower: &str) -> Option<&'static str> {
     // `1.e(ascii)`, `1.e.tables`: a number with an empty exponent, which MySQL reads as
     // the number and lets the name after it pass filters.
     if lower.has(".e")
-        && lower.match_indices(".e").any(|(at, _)| {
+        && lower.each_at(".e").any(|at| {
             at > 0
                 && lower.as_bytes()[at - 1].is_ascii_digit()
                 && matches!(lower.as_bytes().get(at + 2), Some(b'(' | b'.'))
@@ -1570,7 +1570,7 @@ fn numeric_tautology(text: &str) -> bool {
     let b = text.as_bytes();
     for op in ["and", "or", "xor", "&&", "||"] {
         let word = op.as_bytes()[0].is_ascii_alphabetic();
-        for (at, _) in text.match_indices(op) {
+        for at in text.each_at(op) {
             let end = at + op.len();
             if word
                 && ((at > 0 && b[at - 1].is_ascii_alphanumeric())
