@@ -354,15 +354,16 @@ const AMBIGUOUS_COMMANDS: &[&str] = &[
 
 /// Checks one value of a request; `decoded` keeps case (some techniques are case-bound).
 pub(crate) fn check(location: Location, lower: &str, decoded: &str, sink: &mut Sink) {
+    let squeezed = Squeezed::of(lower);
     command(lower, sink);
     template(lower, sink);
-    java(lower, decoded, sink);
+    java(lower, decoded, &squeezed, sink);
     php(lower, sink);
-    javascript(lower, decoded, sink);
+    javascript(lower, decoded, &squeezed, sink);
     perl(lower, sink);
-    nosql(location, lower, sink);
-    ldap(lower, sink);
-    ssi(lower, sink);
+    nosql(location, lower, &squeezed, sink);
+    ldap(lower, &squeezed, sink);
+    ssi(lower, &squeezed, sink);
     xxe(location, lower, sink);
     if location == Location::Header
         || location == Location::Query
@@ -370,6 +371,27 @@ pub(crate) fn check(location: Location, lower: &str, decoded: &str, sink: &mut S
         || location == Location::Cookie
     {
         crlf(location, decoded, sink);
+    }
+}
+
+/// A value without its whitespace, as code reads it (`new Function (`, `${ jndi:`,
+/// `<!-- #exec`): made on first use, once for all the detectors that read it.
+struct Squeezed<'a> {
+    lower: &'a str,
+    text: std::cell::OnceCell<std::borrow::Cow<'a, str>>,
+}
+
+impl<'a> Squeezed<'a> {
+    fn of(lower: &'a str) -> Self {
+        Squeezed {
+            lower,
+            text: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn get(&self) -> &str {
+        self.text
+            .get_or_init(|| without_chars(self.lower, char::is_whitespace))
     }
 }
 
@@ -1222,7 +1244,7 @@ fn template(lower: &str, sink: &mut Sink) {
 
 /// Java: JNDI lookups (Log4Shell, with its nested-lookup obfuscations), expression
 /// languages (OGNL, SpEL, EL), and the classes deserialization and RCE gadgets name.
-fn java(lower: &str, decoded: &str, sink: &mut Sink) {
+fn java(lower: &str, decoded: &str, squeezed: &Squeezed, sink: &mut Sink) {
     // Java classes named by their package: deserialization gadgets and reflection need
     // them, forms never hold them.
     const PACKAGES: &[&str] = &[
@@ -1270,9 +1292,9 @@ fn java(lower: &str, decoded: &str, sink: &mut Sink) {
         return;
     }
     if lower.has("${") {
-        let squeezed = without_chars(lower, char::is_whitespace);
+        let squeezed = squeezed.get();
         // `${jndi:`, and `${${lower:j}ndi:`, `${${::-j}${::-n}di:` spellings.
-        let unwrapped = unwrap_lookups(&squeezed);
+        let unwrapped = unwrap_lookups(squeezed);
         if unwrapped.has("jndi:")
             || [
                 "${env:",
@@ -1567,17 +1589,17 @@ static NODE_FUNCTION_BASE64: Patterns = std::sync::LazyLock::new(|| {
         .expect("base64 literals")
 });
 
-fn javascript(lower: &str, decoded: &str, sink: &mut Sink) {
-    // Whitespace inside the code (`new Function (`) is squeezed out only when there is
-    // some: most values have none, or no brackets to call with.
+fn javascript(lower: &str, decoded: &str, squeezed: &Squeezed, sink: &mut Sink) {
+    // Whitespace inside the code (`new Function (`) is squeezed out only when there are
+    // brackets to call with.
     let squeezed = if lower.contains(['(', '[']) {
-        without_chars(lower, char::is_whitespace)
+        squeezed.get()
     } else {
-        lower.into()
+        lower
     };
-    if NODE_CODE.is_match(squeezed.as_ref())
-        || infinite_loop(&squeezed)
-        || busy_wait(&squeezed)
+    if NODE_CODE.is_match(squeezed)
+        || infinite_loop(squeezed)
+        || busy_wait(squeezed)
         || (base64_run(decoded, 16) && NODE_FUNCTION_BASE64.is_match(decoded))
     {
         sink.hit(Hit::new(JsInjection, "js.node_code", 5, 1, lower));
@@ -1666,7 +1688,7 @@ fn infinite_loop(squeezed: &str) -> bool {
 }
 
 /// NoSQL operators in names or values: `user[$ne]=`, `{"$where": …}`, `$regex`.
-fn nosql(location: Location, lower: &str, sink: &mut Sink) {
+fn nosql(location: Location, lower: &str, squeezed: &Squeezed, sink: &mut Sink) {
     let b = lower.as_bytes();
     let operator = lower.contains('$')
         && NOSQL_OPERATORS.find_overlapping_iter(lower).any(|m| {
@@ -1698,7 +1720,7 @@ fn nosql(location: Location, lower: &str, sink: &mut Sink) {
     if !SCRIPT_MARKERS.is_match(lower) {
         return;
     }
-    if WHERE_CODE.is_match(without_chars(lower, char::is_whitespace).as_ref()) {
+    if WHERE_CODE.is_match(squeezed.get()) {
         sink.hit(Hit::new(Nosqli, "nosqli.javascript", 5, 1, lower));
         return;
     }
@@ -1712,13 +1734,12 @@ fn nosql(location: Location, lower: &str, sink: &mut Sink) {
 }
 
 /// LDAP filter injection: closing a filter and opening another, or wildcard attributes.
-fn ldap(lower: &str, sink: &mut Sink) {
+fn ldap(lower: &str, squeezed: &Squeezed, sink: &mut Sink) {
     // Both a breakout and an attribute test need one of these.
     if !lower.contains(['(', ')', '*', '|', '&']) {
         return;
     }
-    let squeezed = without_chars(lower, char::is_whitespace);
-    let squeezed: &str = &squeezed;
+    let squeezed = squeezed.get();
     static BREAKOUTS: Patterns = patterns!([
         "*)(", ")(|", ")(&", ")(!", "*))", "(|(", "(&(", "(!(", "))(", "*)%00", "*()|", "*))%00",
     ]);
@@ -1749,12 +1770,11 @@ fn ldap(lower: &str, sink: &mut Sink) {
 }
 
 /// Server-side includes: `<!--#exec cmd=…-->`.
-fn ssi(lower: &str, sink: &mut Sink) {
+fn ssi(lower: &str, squeezed: &Squeezed, sink: &mut Sink) {
     if !lower.contains('<') || !lower.contains('#') {
         return;
     }
-    let squeezed = without_chars(lower, char::is_whitespace);
-    let squeezed: &str = &squeezed;
+    let squeezed = squeezed.get();
     static DIRECTIVES: Patterns = patterns!([
         "<!--#exec",
         "<!--#include",

@@ -602,40 +602,39 @@ fn automaton(files: &[&str]) -> AhoCorasick {
     AhoCorasick::new(files).expect("file lists are plain literals")
 }
 
-/// The files of `files` (searched with `automaton`) that `path` names as path components.
+/// The files of `files` (searched with `automaton`) that `path` names as path components,
+/// once for each place it names them.
 fn named_files<'p>(
     automaton: &'p AhoCorasick,
     files: &'static [&'static str],
     path: &'p str,
 ) -> impl Iterator<Item = &'static str> + 'p {
+    // The overlapping search reports every occurrence of every file: each is judged
+    // where it was found.
     automaton
         .find_overlapping_iter(path)
-        .map(move |m| files[m.pattern().as_usize()])
-        .filter(move |file| file_named(path, file))
+        .map(move |m| (files[m.pattern().as_usize()], m.start()))
+        .filter(move |(file, at)| named_at(path, file, *at))
+        .map(|(file, _)| file)
 }
 
-fn file_named(path: &str, file: &str) -> bool {
-    let mut from = 0;
-    while let Some(at) = path[from..].find(file).map(|i| from + i) {
-        from = at + 1;
-        let start_ok = at == 0
-            || matches!(
-                path.as_bytes()[at - 1],
-                b'/' | b':' | b'=' | b'"' | b'\'' | b'~'
-            )
-            || (at >= 2 && &path.as_bytes()[at - 2..at] == b"..");
-        let end = at + file.len();
-        let end_ok = file.ends_with('/')
-            || end == path.len()
-            || matches!(
-                path.as_bytes()[end],
-                b'/' | b'\0' | b'?' | b'&' | b'#' | b'%' | b'.' | b'"' | b'\'' | b' ' | b';'
-            );
-        if start_ok && end_ok && (at > 0 || file.contains('/') || file.starts_with('.')) {
-            return true;
-        }
-    }
-    false
+/// Whether the occurrence of `file` at `at` in `path` is a path component (not part of a
+/// longer name).
+fn named_at(path: &str, file: &str, at: usize) -> bool {
+    let start_ok = at == 0
+        || matches!(
+            path.as_bytes()[at - 1],
+            b'/' | b':' | b'=' | b'"' | b'\'' | b'~'
+        )
+        || (at >= 2 && &path.as_bytes()[at - 2..at] == b"..");
+    let end = at + file.len();
+    let end_ok = file.ends_with('/')
+        || end == path.len()
+        || matches!(
+            path.as_bytes()[end],
+            b'/' | b'\0' | b'?' | b'&' | b'#' | b'%' | b'.' | b'"' | b'\'' | b' ' | b';'
+        );
+    start_ok && end_ok && (at > 0 || file.contains('/') || file.starts_with('.'))
 }
 
 /// A URL handed over as a value, ending in a way that makes the server include it: a
