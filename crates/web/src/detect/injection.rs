@@ -1270,7 +1270,7 @@ fn java(lower: &str, decoded: &str, squeezed: &Squeezed, sink: &mut Sink) {
         "bsh.",
     ];
     static PACKAGE_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
-        std::sync::LazyLock::new(|| aho_corasick::AhoCorasick::new(PACKAGES).expect("literals"));
+        std::sync::LazyLock::new(|| crate::detect::lists::automaton(PACKAGES));
     if lower.contains('.')
         && PACKAGE_NAMES.find_overlapping_iter(lower).any(|m| {
             let at = m.start();
@@ -2022,7 +2022,7 @@ static GADGETS_BASE64: std::sync::LazyLock<aho_corasick::AhoCorasick> =
         for g in GADGETS {
             patterns.extend(crate::decode::base64_offsets(g.as_bytes()));
         }
-        aho_corasick::AhoCorasick::new(patterns).expect("base64 literals")
+        crate::detect::lists::automaton(patterns)
     });
 
 fn java_gadget_base64(decoded: &str) -> bool {
@@ -2228,12 +2228,12 @@ static INDIRECT_CALLS: std::sync::LazyLock<aho_corasick::AhoCorasick> =
                 patterns.push(format!("{f}{close}"));
             }
         }
-        aho_corasick::AhoCorasick::new(patterns).expect("literals")
+        crate::detect::lists::automaton(patterns)
     });
 static FUNCTION_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
-    std::sync::LazyLock::new(|| aho_corasick::AhoCorasick::new(PHP_FUNCTIONS).expect("literals"));
+    std::sync::LazyLock::new(|| crate::detect::lists::automaton(PHP_FUNCTIONS));
 static DIRECTIVE_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
-    std::sync::LazyLock::new(|| aho_corasick::AhoCorasick::new(PHP_DIRECTIVES).expect("literals"));
+    std::sync::LazyLock::new(|| crate::detect::lists::automaton(PHP_DIRECTIVES));
 
 /// The length of the bracketed group `b` opens with (`[…]` or `{…}`, nested in either
 /// kind), if it closes within `limit` bytes.
@@ -2397,6 +2397,6 @@ const WALKS: &[&str] = &[
 ];
 
 static GADGET_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
-    std::sync::LazyLock::new(|| aho_corasick::AhoCorasick::new(GADGETS).expect("literals"));
+    std::sync::LazyLock::new(|| crate::detect::lists::automaton(GADGETS));
 static TEMPLATE_WALKS: std::sync::LazyLock<aho_corasick::AhoCorasick> =
-    std::sync::LazyLock::new(|| aho_corasick::AhoCorasick::new(WALKS).expect("literals"));
+    std::sync::LazyLock::new(|| crate::detect::lists::automaton(WALKS));

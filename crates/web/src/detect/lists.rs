@@ -28,7 +28,7 @@ pub(crate) type FixedHash = foldhash::fast::FixedState;
 macro_rules! patterns {
     ($list:expr) => {
         std::sync::LazyLock::new(|| {
-            aho_corasick::AhoCorasick::new($list).expect("pattern lists are plain literals")
+            $crate::detect::lists::automaton($list)
         })
     };
 }
@@ -41,6 +41,18 @@ macro_rules! words {
 }
 
 pub(crate) use {patterns, words};
+
+/// One automaton for a fixed list of literals.
+pub(crate) fn automaton<I, P>(list: I) -> AhoCorasick
+where
+    I: IntoIterator<Item = P>,
+    P: AsRef<[u8]>,
+{
+    AhoCorasick::builder()
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build(list)
+        .expect("pattern lists are plain literals")
+}
 
 /// Whether a match of `automaton` in `text` stands as a word of its own: no letter or
 /// digit right before it, and none right after unless the pattern ends in punctuation.

@@ -599,7 +599,7 @@ static SENSITIVE_FILES: LazyLock<AhoCorasick> = LazyLock::new(|| automaton(SENSI
 static STRONG_FILES: LazyLock<AhoCorasick> = LazyLock::new(|| automaton(STRONG));
 
 fn automaton(files: &[&str]) -> AhoCorasick {
-    AhoCorasick::new(files).expect("file lists are plain literals")
+    super::lists::automaton(files)
 }
 
 /// The files of `files` (searched with `automaton`) that `path` names as path components,

@@ -611,10 +611,10 @@ const SYSTEM_DATABASES: &[&str] = &[
 ];
 
 static PROBE_FUNCTION_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
-    std::sync::LazyLock::new(|| aho_corasick::AhoCorasick::new(PROBE_FUNCTIONS).expect("literals"));
+    std::sync::LazyLock::new(|| crate::detect::lists::automaton(PROBE_FUNCTIONS));
 static SYSTEM_DATABASE_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
     std::sync::LazyLock::new(|| {
-        aho_corasick::AhoCorasick::new(SYSTEM_DATABASES).expect("literals")
+        crate::detect::lists::automaton(SYSTEM_DATABASES)
     });
 
 /// Calls to probe functions, system database names as words, and PostgreSQL casts
