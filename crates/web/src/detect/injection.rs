@@ -422,15 +422,41 @@ fn glued_switch(word: &str) -> bool {
 fn next_word(text: &str) -> &str {
     let t = text.trim_start_matches([' ', '\t', '\n', '\r', '(', '{', '\'', '"', '\\']);
     let t = t.strip_prefix("${ifs}").unwrap_or(t);
-    let end = t
-        .find(|c: char| {
-            c.is_whitespace()
-                || matches!(
-                    c,
-                    ';' | '|' | '&' | '`' | ')' | '$' | '<' | '>' | ',' | '\''
-                )
-        })
-        .unwrap_or(t.len());
+    // Read as bytes: words are mostly ASCII, and a long value may be one long word.
+    let b = t.as_bytes();
+    let mut end = 0;
+    while end < b.len() {
+        let c = b[end];
+        if c.is_ascii() {
+            if matches!(
+                c,
+                b' ' | b'\t'
+                    | b'\n'
+                    | b'\x0b'
+                    | b'\x0c'
+                    | b'\r'
+                    | b';'
+                    | b'|'
+                    | b'&'
+                    | b'`'
+                    | b')'
+                    | b'$'
+                    | b'<'
+                    | b'>'
+                    | b','
+                    | b'\''
+            ) {
+                break;
+            }
+            end += 1;
+        } else {
+            let c = t[end..].chars().next().unwrap_or_default();
+            if c.is_whitespace() {
+                break;
+            }
+            end += c.len_utf8();
+        }
+    }
     &t[..end]
 }
 
@@ -2400,3 +2426,39 @@ static GADGET_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
     std::sync::LazyLock::new(|| crate::detect::lists::automaton(GADGETS));
 static TEMPLATE_WALKS: std::sync::LazyLock<aho_corasick::AhoCorasick> =
     std::sync::LazyLock::new(|| crate::detect::lists::automaton(WALKS));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_word_ends_at_whitespace_of_any_script_and_at_shell_separators() {
+        // The definition the byte loop implements.
+        let by_chars = |text: &str| -> String {
+            let t = text.trim_start_matches([' ', '\t', '\n', '\r', '(', '{', '\'', '"', '\\']);
+            let t = t.strip_prefix("${ifs}").unwrap_or(t);
+            let end = t
+                .find(|c: char| {
+                    c.is_whitespace()
+                        || matches!(c, ';' | '|' | '&' | '`' | ')' | '$' | '<' | '>' | ',' | '\'')
+                })
+                .unwrap_or(t.len());
+            t[..end].to_string()
+        };
+        for text in [
+            "",
+            "  whoami;ls",
+            "${ifs}cat\t/etc/passwd",
+            "café\u{a0}au lait",
+            "ping\u{3000}-n 1",
+            "id\u{85}x",
+            "naïve\u{b}x",
+            "wget\x0chttp://x",
+            "(echo)",
+            "{{7*7}}",
+            "日本語テキスト",
+        ] {
+            assert_eq!(next_word(text), by_chars(text), "{text:?}");
+        }
+    }
+}
