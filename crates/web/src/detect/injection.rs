@@ -1295,8 +1295,7 @@ fn java(lower: &str, decoded: &str, squeezed: &Squeezed, sink: &mut Sink) {
         "com.mchange.",
         "bsh.",
     ];
-    static PACKAGE_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
-        std::sync::LazyLock::new(|| crate::detect::lists::automaton(PACKAGES));
+    static PACKAGE_NAMES: Patterns = patterns!(PACKAGES);
     if lower.contains('.')
         && PACKAGE_NAMES.find_overlapping_iter(lower).any(|m| {
             let at = m.start();
@@ -1610,10 +1609,7 @@ static NODE_CODE: Patterns = patterns!([
 ]);
 
 /// `_$$ND_FUNC$$_` (node-serialize's function marker) base64-encoded at any alignment.
-static NODE_FUNCTION_BASE64: Patterns = std::sync::LazyLock::new(|| {
-    aho_corasick::AhoCorasick::new(crate::decode::base64_offsets(b"_$$ND_FUNC$$_"))
-        .expect("base64 literals")
-});
+static NODE_FUNCTION_BASE64: Patterns = patterns!(crate::decode::base64_offsets(b"_$$ND_FUNC$$_"));
 
 fn javascript(lower: &str, decoded: &str, squeezed: &Squeezed, sink: &mut Sink) {
     // Whitespace inside the code (`new Function (`) is squeezed out only when there are
@@ -2023,33 +2019,32 @@ fn request_line(text: &str) -> bool {
 
 /// Names of deserialization gadgets, found base64-encoded at any alignment inside a value
 /// (`cHJvdG90eXBlY2xvbmVmYWN0b3J5` holds `prototypeclonefactory`).
-static GADGETS_BASE64: std::sync::LazyLock<aho_corasick::AhoCorasick> =
-    std::sync::LazyLock::new(|| {
-        const GADGETS: &[&str] = &[
-            "processbuilder",
-            "clonetransformer",
-            "prototypeclonefactory",
-            "prototypeserializationfactory",
-            "instantiatefactory",
-            "instantiatetransformer",
-            "invokertransformer",
-            "whileclosure",
-            "forclosure",
-            "chainedtransformer",
-            "constanttransformer",
-            "templatesimpl",
-            "getruntime",
-            "java.lang.runtime",
-            "javax.script",
-            "xmldecoder",
-            "badattributevalueexpexception",
-        ];
-        let mut patterns = Vec::new();
-        for g in GADGETS {
-            patterns.extend(crate::decode::base64_offsets(g.as_bytes()));
-        }
-        crate::detect::lists::automaton(patterns)
-    });
+static GADGETS_BASE64: Patterns = std::sync::LazyLock::new(|| {
+    const GADGETS: &[&str] = &[
+        "processbuilder",
+        "clonetransformer",
+        "prototypeclonefactory",
+        "prototypeserializationfactory",
+        "instantiatefactory",
+        "instantiatetransformer",
+        "invokertransformer",
+        "whileclosure",
+        "forclosure",
+        "chainedtransformer",
+        "constanttransformer",
+        "templatesimpl",
+        "getruntime",
+        "java.lang.runtime",
+        "javax.script",
+        "xmldecoder",
+        "badattributevalueexpexception",
+    ];
+    let mut patterns = Vec::new();
+    for g in GADGETS {
+        patterns.extend(crate::decode::base64_offsets(g.as_bytes()));
+    }
+    super::lists::automaton(patterns)
+});
 
 fn java_gadget_base64(decoded: &str) -> bool {
     base64_run(decoded, 8) && GADGETS_BASE64.is_match(decoded)
@@ -2235,31 +2230,28 @@ const PHP_DIRECTIVES: &[&str] = &[
 ];
 
 /// Dangerous functions named in a string or an array and then called.
-static INDIRECT_CALLS: std::sync::LazyLock<aho_corasick::AhoCorasick> =
-    std::sync::LazyLock::new(|| {
-        let mut patterns = Vec::new();
-        for f in [
-            "system",
-            "exec",
-            "passthru",
-            "shell_exec",
-            "assert",
-            "eval",
-            "popen",
-            "phpinfo",
+static INDIRECT_CALLS: Patterns = std::sync::LazyLock::new(|| {
+    let mut patterns = Vec::new();
+    for f in [
+        "system",
+        "exec",
+        "passthru",
+        "shell_exec",
+        "assert",
+        "eval",
+        "popen",
+        "phpinfo",
+    ] {
+        for close in [
+            "\"(", "')(", ")(", "](", "\")(", "'](", "\"](", "][0](", "\"][0](",
         ] {
-            for close in [
-                "\"(", "')(", ")(", "](", "\")(", "'](", "\"](", "][0](", "\"][0](",
-            ] {
-                patterns.push(format!("{f}{close}"));
-            }
+            patterns.push(format!("{f}{close}"));
         }
-        crate::detect::lists::automaton(patterns)
-    });
-static FUNCTION_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
-    std::sync::LazyLock::new(|| crate::detect::lists::automaton(PHP_FUNCTIONS));
-static DIRECTIVE_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
-    std::sync::LazyLock::new(|| crate::detect::lists::automaton(PHP_DIRECTIVES));
+    }
+    super::lists::automaton(patterns)
+});
+static FUNCTION_NAMES: Patterns = patterns!(PHP_FUNCTIONS);
+static DIRECTIVE_NAMES: Patterns = patterns!(PHP_DIRECTIVES);
 
 /// The length of the bracketed group `b` opens with (`[…]` or `{…}`, nested in either
 /// kind), if it closes within `limit` bytes.
@@ -2422,10 +2414,8 @@ const WALKS: &[&str] = &[
     "registerundefinedfiltercallback",
 ];
 
-static GADGET_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
-    std::sync::LazyLock::new(|| crate::detect::lists::automaton(GADGETS));
-static TEMPLATE_WALKS: std::sync::LazyLock<aho_corasick::AhoCorasick> =
-    std::sync::LazyLock::new(|| crate::detect::lists::automaton(WALKS));
+static GADGET_NAMES: Patterns = patterns!(GADGETS);
+static TEMPLATE_WALKS: Patterns = patterns!(WALKS);
 
 #[cfg(test)]
 mod tests {
@@ -2440,7 +2430,10 @@ mod tests {
             let end = t
                 .find(|c: char| {
                     c.is_whitespace()
-                        || matches!(c, ';' | '|' | '&' | '`' | ')' | '$' | '<' | '>' | ',' | '\'')
+                        || matches!(
+                            c,
+                            ';' | '|' | '&' | '`' | ')' | '$' | '<' | '>' | ',' | '\''
+                        )
                 })
                 .unwrap_or(t.len());
             t[..end].to_string()

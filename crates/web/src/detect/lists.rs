@@ -27,9 +27,7 @@ pub(crate) type FixedHash = foldhash::fast::FixedState;
 /// Compiles a list of literals into one automaton: `static X: Patterns = patterns!(LIST);`.
 macro_rules! patterns {
     ($list:expr) => {
-        std::sync::LazyLock::new(|| {
-            $crate::detect::lists::automaton($list)
-        })
+        std::sync::LazyLock::new(|| $crate::detect::lists::automaton($list))
     };
 }
 

@@ -667,5 +667,4 @@ fn event_handler(text: &str) -> bool {
 }
 
 /// [`SINKS`] in one automaton: one pass per value, whatever the list's length.
-static SINK_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
-    std::sync::LazyLock::new(|| crate::detect::lists::automaton(SINKS));
+static SINK_NAMES: Patterns = patterns!(SINKS);

@@ -610,12 +610,8 @@ const SYSTEM_DATABASES: &[&str] = &[
     "dba_users",
 ];
 
-static PROBE_FUNCTION_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
-    std::sync::LazyLock::new(|| crate::detect::lists::automaton(PROBE_FUNCTIONS));
-static SYSTEM_DATABASE_NAMES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
-    std::sync::LazyLock::new(|| {
-        crate::detect::lists::automaton(SYSTEM_DATABASES)
-    });
+static PROBE_FUNCTION_NAMES: Patterns = patterns!(PROBE_FUNCTIONS);
+static SYSTEM_DATABASE_NAMES: Patterns = patterns!(SYSTEM_DATABASES);
 
 /// Calls to probe functions, system database names as words, and PostgreSQL casts
 /// (`password::int`).
