@@ -40,7 +40,9 @@ macro_rules! words {
 
 pub(crate) use {patterns, words};
 
-/// One automaton for a fixed list of literals.
+/// One automaton for a fixed list of literals. Always a DFA: the lists are fixed and a few
+/// hundred literals at most, so its memory is no concern, and it scans a value with fewer
+/// instructions than the NFA the builder picks for the longer lists (docs/benchmarks.md).
 pub(crate) fn automaton<I, P>(list: I) -> AhoCorasick
 where
     I: IntoIterator<Item = P>,

@@ -8,7 +8,6 @@ use super::{Hit, Sink};
 use crate::detect::Category::{Lfi, PathTraversal, Rfi};
 use crate::targets::Location;
 use aho_corasick::AhoCorasick;
-use std::sync::LazyLock;
 
 /// Files and folders attackers read once they can name a path.
 const SENSITIVE: &[&str] = &[
@@ -593,14 +592,9 @@ fn climbs(path: &str) -> usize {
     n
 }
 
-/// `file` occurs as a path component (not inside a longer name).
 /// One automaton per file list: a value is scanned once, whatever the list's length.
-static SENSITIVE_FILES: LazyLock<AhoCorasick> = LazyLock::new(|| automaton(SENSITIVE));
-static STRONG_FILES: LazyLock<AhoCorasick> = LazyLock::new(|| automaton(STRONG));
-
-fn automaton(files: &[&str]) -> AhoCorasick {
-    super::lists::automaton(files)
-}
+static SENSITIVE_FILES: Patterns = patterns!(SENSITIVE);
+static STRONG_FILES: Patterns = patterns!(STRONG);
 
 /// The files of `files` (searched with `automaton`) that `path` names as path components,
 /// once for each place it names them.
