@@ -2,6 +2,7 @@
 //! binary) writing to /dev/null with metrics every second, for a while, and reads its CPU
 //! time and peak memory from `/proc`.
 
+use crate::proc_usage::{cpu_time, status_kib};
 use clap::Args;
 use serde_json::json;
 use std::process::{Command, ExitCode, Stdio};
@@ -40,20 +41,18 @@ pub fn run(args: &AgentCostArgs) -> anyhow::Result<ExitCode> {
     let pid = child.id();
     let started = Instant::now();
     std::thread::sleep(Duration::from_secs(args.seconds));
-    let ticks = cpu_ticks(pid);
+    let cpu = cpu_time(pid);
     let peak_kib = status_kib(pid, "VmHWM");
     let elapsed = started.elapsed().as_secs_f64();
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
-    let (Some(ticks), Some(peak_kib)) = (ticks, peak_kib) else {
+    let (Some(cpu), Some(peak_kib)) = (cpu, peak_kib) else {
         anyhow::bail!(
             "the agent exited early (it needs root for the proc connector, or use a build with a working /proc)"
         );
     };
-    // SAFETY: sysconf has no preconditions.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let cpu_percent = 100.0 * ticks as f64 / per_second / elapsed;
+    let cpu_percent = 100.0 * cpu.total() / elapsed;
     let rss_mib = peak_kib as f64 / 1024.0;
     println!(
         "agent for {elapsed:.0} s (metrics every 1 s, exec capture, file integrity): {cpu_percent:.3} % of one core on average, peak RSS {rss_mib:.1} MiB"
@@ -88,30 +87,4 @@ fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("watchpost-bench-agent-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
-}
-
-/// User + system CPU ticks of `pid`.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    cpu_ticks_split(pid).map(|(user, system)| user + system)
-}
-
-/// User and system CPU ticks of `pid`, all its threads (fields 14 and 15 of
-/// `/proc/<pid>/stat`).
-pub(crate) fn cpu_ticks_split(pid: u32) -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some((fields.get(11)?.parse().ok()?, fields.get(12)?.parse().ok()?))
-}
-
-/// A `KEY:` value in KiB from `/proc/PID/status` (`VmRSS`, `VmHWM`).
-pub(crate) fn status_kib(pid: u32, key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }

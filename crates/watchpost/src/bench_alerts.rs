@@ -209,7 +209,7 @@ async fn run(
 
 /// This process's resident memory in KiB (Linux), 0 where unknown.
 fn rss_kib() -> u64 {
-    crate::bench_agent::status_kib(std::process::id(), "VmRSS").unwrap_or(0)
+    crate::proc_usage::status_kib(std::process::id(), "VmRSS").unwrap_or(0)
 }
 
 /// A webhook receiver that notes when each detection's notice arrived.

@@ -9,6 +9,7 @@
 //! Latency on a shared machine moves with its neighbours; the CPU time the proxy process
 //! spends per request (from `/proc`) moves much less, so each round prints it too.
 
+use crate::proc_usage::cpu_time;
 use bytes::Bytes;
 use clap::Args;
 use http_body_util::{BodyExt, Empty, Full};
@@ -84,15 +85,13 @@ pub async fn proxy(args: ProxyBenchArgs) -> anyhow::Result<ExitCode> {
         args.rate, args.seconds, args.runs
     );
     let proxy_pid = child.id().unwrap_or_default();
-    // SAFETY: sysconf has no preconditions.
-    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     let mut rounds = Vec::new();
     let mut cpu_per_request = Vec::new();
     for round in 1..=args.runs.max(1) {
         let direct = load(upstream, &args).await?;
-        let cpu_before = crate::bench_agent::cpu_ticks_split(proxy_pid);
+        let cpu_before = cpu_time(proxy_pid);
         let proxied = load(proxy_addr, &args).await?;
-        let cpu_after = crate::bench_agent::cpu_ticks_split(proxy_pid);
+        let cpu_after = cpu_time(proxy_pid);
         for (name, r) in [("direct", &direct), ("through proxy", &proxied)] {
             println!(
                 "round {round} {name:<14} p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  max {:.3} ms  errors {}",
@@ -107,10 +106,9 @@ pub async fn proxy(args: ProxyBenchArgs) -> anyhow::Result<ExitCode> {
         let added_p99 = p(&proxied.latencies, 0.99) - p(&direct.latencies, 0.99);
         println!("round {round} added by the proxy: p50 {added_p50:.3} ms, p99 {added_p99:.3} ms");
         if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
-            let micros = |ticks: u64| {
-                ticks as f64 / ticks_per_second * 1e6 / proxied.latencies.len().max(1) as f64
-            };
-            let (user, system) = (micros(after.0 - before.0), micros(after.1 - before.1));
+            let micros = |seconds: f64| seconds * 1e6 / proxied.latencies.len().max(1) as f64;
+            let user = micros(after.user - before.user);
+            let system = micros(after.system - before.system);
             println!(
                 "round {round} proxy CPU per request: {:.0} µs (user {user:.0}, system {system:.0})",
                 user + system

@@ -20,6 +20,7 @@ mod eval_web;
 mod hunt;
 mod logging;
 mod metrics_cmd;
+mod proc_usage;
 mod proxy_cmd;
 mod rules_cmd;
 mod ship_args;
