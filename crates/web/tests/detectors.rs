@@ -420,10 +420,25 @@ fn command_injection_techniques() {
         "x=a.jpg%26whoami/priv",
         "arg=%26aptitude", // a package manager after a separator
         "arg=%3Bapt-get%20install%20ncat",
+        "x=%27uname%27", // a command alone in quotes
+        "x=%27true%27",
+        "x=%22whoami%22",
+        "f=sh%20install.sh", // a shell given a script
+        "f=rc%20script.sh",
+        "x=echo%20%7C%20%24%7Bx%7Dgcc", // a command piped into an expansion
+        "search=%2Bdir%2Bc:%22",        // `+` for spaces where the value opened with one
     ] {
         assert_attack(query(q), "cmdi");
     }
-    for agent in ["visudo", "chef-shell", "cscli alerts list"] {
+    for agent in [
+        "visudo",
+        "chef-shell",
+        "cscli alerts list",
+        "id",
+        "set -o history",
+        "chef report nodes",
+        "code=ansible-console",
+    ] {
         assert_attack(
             Request {
                 headers: vec![("User-Agent".into(), agent.into())],
@@ -431,6 +446,55 @@ fn command_injection_techniques() {
             },
             "cmdi",
         );
+    }
+    assert_attack(
+        Request {
+            headers: vec![("Referer".into(), "id".into())],
+            ..query("q=1")
+        },
+        "cmdi",
+    );
+}
+
+#[test]
+fn client_names_and_quoted_words_are_not_commands() {
+    // Programs name themselves bare or versioned in a User-Agent; products are
+    // capitalised; a developer's test agent is a word.
+    for agent in [
+        "wget",
+        "Wget/1.21.4",
+        "curl/8.5.0",
+        "python",
+        "Ruby",
+        "Java/1.8.0_151",
+        "test",
+        "CC Metadata Scaper http://wiki.creativecommons.org/Metadata_Scraper",
+        "make my day crawler (contact@example.org)",
+        "bingbot",
+        "sap xsuaa",
+    ] {
+        assert_clean(Request {
+            headers: vec![("User-Agent".into(), agent.into())],
+            ..query("q=1")
+        });
+    }
+    for referer in ["https://shop.example/cart?id=3", "id.example/page"] {
+        assert_clean(Request {
+            headers: vec![("Referer".into(), referer.into())],
+            ..query("q=1")
+        });
+    }
+    for q in [
+        "q=%22test%22", // a phrase search
+        "q=%22TRUE%22",
+        "q=%22cat%22",
+        "q=%27hello%27",
+        "channels=stable%20%7C%20beta%20%7C%20rc",
+        "title=Home%20%7C%20%24%7BsiteName%7D", // a template placeholder after a title
+        "phone=%2B44%2020%207946%200000",
+        "q=sh%20shells.txt",
+    ] {
+        assert_clean(query(q));
     }
 }
 
@@ -552,8 +616,17 @@ fn other_injections() {
         },
         "php_injection",
     );
-    // An upload named like a shell, client or server configuration file.
-    for name in [".bashrc", ".user.ini", "authorized_keys", ".npmrc"] {
+    // An upload named like a shell, client or server configuration file, or a kernel
+    // interface that runs a program when written.
+    for name in [
+        ".bashrc",
+        ".user.ini",
+        "authorized_keys",
+        ".npmrc",
+        "core_pattern",
+        "release_agent",
+        "../../sys/kernel/uevent_helper",
+    ] {
         assert_attack(
             Request {
                 headers: vec![("X-Filename".into(), name.into())],
@@ -562,10 +635,17 @@ fn other_injections() {
             "file_upload",
         );
     }
-    assert_clean(Request {
-        headers: vec![("X-Filename".into(), "profile.png".into())],
-        ..form("a=b")
-    });
+    for name in [
+        "profile.png",
+        "acpi-spec.pdf",
+        "JACpic.jpg",
+        "core_pattern_notes.txt",
+    ] {
+        assert_clean(Request {
+            headers: vec![("X-Filename".into(), name.into())],
+            ..form("a=b")
+        });
+    }
     assert_attack(query("user%5B%24ne%5D=x"), "nosqli");
     assert_attack(
         query("q=%27%20%26%26%20this.password.match(%2F.*%2F)%2F%2F"),

@@ -184,6 +184,7 @@ const COMMANDS: &[&str] = &[
     "ansible-galaxy",
     "ansible-vault",
     "chef-shell",
+    "chef",
     "column",
     "alias",
     "pwsh",
@@ -349,7 +350,7 @@ const AMBIGUOUS_COMMANDS: &[&str] = &[
     "ver", "vol", "echo", "touch", "env", "exec", "eval", "kill", "sleep", "cat", "route", "who",
     "fetch", "service", "tar", "time", "print", "zip", "find", "sh", "ps", "id", "ls", "rm", "cp",
     "mv", "dd", "od", "su", "node", "java", "ruby", "php", "python", "perl", "lua", "cc", "reg",
-    "apt", "pip", "del", "timeout", "expr", "export", "passwd", "nc", "date", "ip",
+    "apt", "pip", "del", "timeout", "expr", "export", "passwd", "nc", "date", "ip", "chef",
 ];
 
 /// Checks one value of a request; `decoded` keeps case (some techniques are case-bound).
@@ -505,10 +506,16 @@ fn command(lower: &str, sink: &mut Sink) {
         sink.hit(Hit::new(Cmdi, "cmdi.pipe_open", 5, 1, lower));
         return;
     }
+    if quoted_command(lower) {
+        sink.hit(Hit::new(Cmdi, "cmdi.quoted_command", 5, 1, lower));
+        return;
+    }
     // Bodies sent without a type keep `+` for spaces (`whxami|sh+``), and payloads
-    // encoded once too often keep them beside separators (`&&+|+dir c:/`).
+    // encoded once too often keep them beside separators (`&&+|+dir c:/`) or where the
+    // value opened with a space (`+dir+c:`).
     if lower.contains('+')
         && (!lower.contains(' ')
+            || lower.starts_with('+')
             || ["+|", "|+", "+&", "&+", "+;", ";+"]
                 .iter()
                 .any(|p| lower.has(p)))
@@ -549,6 +556,26 @@ fn command(lower: &str, sink: &mut Sink) {
             sink.hit(Hit::new(Cmdi, "cmdi.split_command", 5, 1, lower));
         }
     }
+}
+
+/// `'uname'`, `'true'`, `"whoami"`: a command alone in quotes. The shell drops the quotes
+/// and runs it, and the quotes slip it past filters that look for the bare word. People
+/// search for a phrase in double quotes, so a word that is also English (`"test"`,
+/// `"TRUE"`) counts only in single quotes.
+fn quoted_command(lower: &str) -> bool {
+    let value = lower.trim();
+    let Some(quote) = value.chars().next().filter(|q| matches!(q, '\'' | '"')) else {
+        return false;
+    };
+    let Some(word) = value[1..].strip_suffix(quote) else {
+        return false;
+    };
+    !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && is_command(word)
+        && (quote == '\'' || !AMBIGUOUS.contains(word))
 }
 
 /// `id|`, `cat /etc/passwd |`: a command line ending in a pipe. Perl's two-argument
@@ -695,19 +722,20 @@ fn sqlite_shell_command(lower: &str) -> bool {
         })
 }
 
+/// Unix shells, by the names they are run with.
+const SHELLS: &[&str] = &["sh", "bash", "zsh", "ksh", "dash", "csh", "tcsh", "ash"];
+
 /// Output piped into a shell (`… | sh`, `|bash -i`): whatever comes before runs as code.
 fn pipe_to_shell(lower: &str) -> bool {
     lower.match_indices('|').any(|(at, _)| {
         let rest = lower[at + 1..].trim_start_matches(['|', ' ', '\t']);
         let word = next_word(rest);
-        matches!(
-            word,
-            "sh" | "bash" | "zsh" | "ksh" | "dash" | "csh" | "tcsh" | "ash"
-        ) && rest[word.len()..]
-            .trim_start()
-            .chars()
-            .next()
-            .is_none_or(|c| matches!(c, '-' | ';' | '#' | '&' | '|' | '`' | ')'))
+        SHELLS.contains(&word)
+            && rest[word.len()..]
+                .trim_start()
+                .chars()
+                .next()
+                .is_none_or(|c| matches!(c, '-' | ';' | '#' | '&' | '|' | '`' | ')'))
     })
 }
 
@@ -790,11 +818,20 @@ fn command_rule(lower: &str) -> Option<&'static str> {
             })
             .unwrap_or(0);
         let variable_ends = after.trim_start().as_bytes().get(1 + variable);
-        if variable > 0
+        let runs_variable = variable > 0
             && variable_ends.is_none_or(|b| matches!(b, b' ' | b';' | b'|' | b'&'))
             && matches!(c, b';' | b'&' | b'|' | b'\n')
-            && (lower[..i].contains('=') || lower[..i].trim().is_empty())
-        {
+            && (lower[..i].contains('=') || lower[..i].trim().is_empty());
+        // `echo | ${x}gcc`: a command piped into a braced expansion, which makes the
+        // name of the program that runs.
+        let piped_into_expansion = c == b'|'
+            && is_command(next_word(lower))
+            && after
+                .trim_start()
+                .strip_prefix("${")
+                .and_then(|r| r.find('}'))
+                .is_some_and(|end| (1..=32).contains(&end));
+        if runs_variable || piped_into_expansion {
             return Some("cmdi.variable_command");
         }
         if !is_command(word) {
@@ -1084,6 +1121,18 @@ fn command_line(text: &str) -> bool {
     let mut rest = lower.trim_start_matches([' ', '\t', '\n', '\r', '(', '{', '\'', '"', '\\']);
     let opening = first.trim_matches(|c: char| matches!(c, '"' | '\''));
     if ADMIN_TOOLS.contains(opening) || versioned_tool(opening) || glued_switch(opening) {
+        return true;
+    }
+    // `sh x.sh`, `rc script.sh`: a shell given a script to run. Plan 9's `rc` counts here,
+    // where the script file leaves no doubt (alone it is a release channel).
+    let script = rest
+        .get(first.len()..)
+        .map_or("", |r| next_word(r.trim_start()));
+    if (SHELLS.contains(&opening) || opening == "rc")
+        && [".sh", ".bash", ".zsh", ".ksh", ".csh"]
+            .iter()
+            .any(|ext| script.len() > ext.len() && script.ends_with(ext))
+    {
         return true;
     }
     let wrapped = WRAPPERS.contains(first) && rest.len() > first.len();
@@ -2074,6 +2123,88 @@ pub(crate) fn lone_command(lower: &str, sink: &mut Sink) {
         sink.hit(Hit::new(Cmdi, "cmdi.command_line", 5, 1, lower));
     }
 }
+
+/// A User-Agent or Referer that is itself a command line (`id`, `set -o history`, `chef
+/// report nodes`, or `code=ansible-console`, a parameter pasted in): these headers carry
+/// a product with its version or the address of a page, never a command, and CGI scripts
+/// and log pipelines that hand them to a shell run what they hold. Product names are
+/// capitalised or versioned (`Wget/1.21`, `CC Metadata Scraper`) and comments sit in
+/// brackets, so only a lowercase value without a version, comment or URL is read; programs
+/// that fetch pages send their bare name (`wget`, `python`) and are left alone, and a
+/// command that is also a word (`test`) counts alone only when it is one that shows who
+/// and where the shell is (`id`, `ls`).
+pub(crate) fn header_command(header: &str, decoded: &str, lower: &str, sink: &mut Sink) {
+    if !(header.eq_ignore_ascii_case("user-agent") || header.eq_ignore_ascii_case("referer"))
+        || decoded.bytes().any(|b| b.is_ascii_uppercase())
+        || lower.contains(['(', ')'])
+        || lower.has("://")
+    {
+        return;
+    }
+    let value = lower.trim();
+    let line = match value.split_once('=') {
+        Some((name, line))
+            if !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')) =>
+        {
+            line
+        }
+        _ => value,
+    };
+    let first = next_word(line);
+    if first.contains(['/', '\\']) || !is_command(first) || HTTP_CLIENTS.contains(first) {
+        return;
+    }
+    let rest = line.split_once(first).map_or("", |(_, rest)| rest.trim());
+    let alone_counts = !AMBIGUOUS.contains(first) || RECONNAISSANCE.contains(first);
+    if !rest.is_empty() || alone_counts {
+        sink.hit(Hit::new(Cmdi, "cmdi.header_command", 5, 1, lower));
+    }
+}
+
+/// Programs that fetch pages or run scripts that fetch them, and name themselves in a
+/// User-Agent by their bare name.
+static HTTP_CLIENTS: Words = words!([
+    "wget",
+    "curl",
+    "lynx",
+    "fetch",
+    "python",
+    "python3",
+    "perl",
+    "ruby",
+    "php",
+    "java",
+    "node",
+    "lua",
+    "aws",
+    "gcloud",
+    "az",
+    "docker",
+    "kubectl",
+    "pip",
+    "pip3",
+    "apt",
+    "apt-get",
+    "yum",
+    "dnf",
+    "apk",
+    "zypper",
+    "pacman",
+    "lwp-download",
+    "openssl",
+    "ftp",
+    "tftp",
+    "irb",
+]);
+
+/// Commands that are also words but that an attacker runs first, to see who and where
+/// the shell is: alone in a header, they are a probe.
+static RECONNAISSANCE: Words = words!([
+    "id", "ls", "ps", "env", "set", "who", "w", "history", "ver", "dir", "ip",
+]);
 
 /// The checks that apply to plain tokens too (which skip the other detectors).
 pub(crate) fn java_encoded(decoded: &str, sink: &mut Sink) {

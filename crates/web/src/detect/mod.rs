@@ -197,6 +197,9 @@ pub(crate) fn inspect(target: &Target, sink: &mut Sink) {
     if target.location == Location::FileName {
         upload_name(lower, sink);
     }
+    if target.location == Location::Header {
+        injection::header_command(&target.name, &target.decoded, lower, sink);
+    }
     // Most values are one plain token (ids, numbers, words, hashes): no detector can fire
     // on those, except that they may be base64 hiding something.
     if lower
@@ -382,8 +385,24 @@ const CONFIGURATION_FILES: &[&str] = &[
     "web.config",
 ];
 
+/// Kernel interfaces under `/proc` and `/sys` that change the machine when written:
+/// `core_pattern`, `release_agent`, `uevent_helper` and `modprobe` name a program the
+/// kernel runs as root (the container escapes), `sysrq-trigger` crashes or reboots,
+/// `mtrr` and the `acpi` entries reconfigure hardware. An upload named so is aimed at a
+/// path that writes through to the kernel; no document is called that.
+const KERNEL_INTERFACES: &[&str] = &[
+    "core_pattern",
+    "release_agent",
+    "uevent_helper",
+    "modprobe",
+    "sysrq-trigger",
+    "mtrr",
+    "acpi",
+];
+
 /// An uploaded file name with a server-side script extension, anywhere in its chain of
-/// extensions (`shell.php`, `info.php.jpg`, `x.php%00.png`, `.htaccess`).
+/// extensions (`shell.php`, `info.php.jpg`, `x.php%00.png`, `.htaccess`), or named like a
+/// configuration file or a kernel interface.
 fn upload_name(name: &str, sink: &mut Sink) {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
     // A file named like a PHP session (`sess_<id>`): written into the session directory,
@@ -408,6 +427,16 @@ fn upload_name(name: &str, sink: &mut Sink) {
         sink.hit(Hit::new(
             Category::FileUpload,
             "upload.configuration_file",
+            5,
+            1,
+            name,
+        ));
+        return;
+    }
+    if KERNEL_INTERFACES.contains(&base.trim_end_matches(['\0', ' ', '.'])) {
+        sink.hit(Hit::new(
+            Category::FileUpload,
+            "upload.kernel_interface",
             5,
             1,
             name,
