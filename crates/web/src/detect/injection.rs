@@ -534,6 +534,10 @@ fn command(lower: &str, sink: &mut Sink) {
             return;
         }
     }
+    if lower.contains('^') && caret_split_command(lower) {
+        sink.hit(Hit::new(Cmdi, "cmdi.split_command", 5, 1, lower));
+        return;
+    }
     // Nothing for the shell to strip: the value reads as it is.
     if !lower.contains(['\'', '"', '\\', '$', '`']) {
         return;
@@ -576,6 +580,29 @@ fn quoted_command(lower: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         && is_command(word)
         && (quote == '\'' || !AMBIGUOUS.contains(word))
+}
+
+/// `who^ami`, `@^p^o^w^e^r^shell`: cmd.exe drops a caret before any character, so a
+/// command word split by carets runs as the word and slips past filters. Only carets
+/// between letters count (`x^2`, `^start` and `^_^` are not words split), and a word that
+/// is also English needs four letters (`a^t` is a transpose).
+fn caret_split_command(lower: &str) -> bool {
+    lower
+        .split(|c: char| c.is_whitespace() || matches!(c, ';' | '&' | '|' | '(' | ')'))
+        .filter(|token| {
+            let b = token.as_bytes();
+            (1..b.len().saturating_sub(1)).any(|i| {
+                b[i] == b'^' && b[i - 1].is_ascii_alphabetic() && b[i + 1].is_ascii_alphabetic()
+            })
+        })
+        .any(|token| {
+            let word: String = token
+                .trim_start_matches('@')
+                .chars()
+                .filter(|c| *c != '^')
+                .collect();
+            is_command(&word) && (!AMBIGUOUS.contains(word.as_str()) || word.len() >= 4)
+        })
 }
 
 /// `id|`, `cat /etc/passwd |`: a command line ending in a pipe. Perl's two-argument
@@ -725,10 +752,23 @@ fn sqlite_shell_command(lower: &str) -> bool {
 /// Unix shells, by the names they are run with.
 const SHELLS: &[&str] = &["sh", "bash", "zsh", "ksh", "dash", "csh", "tcsh", "ash"];
 
-/// Output piped into a shell (`… | sh`, `|bash -i`): whatever comes before runs as code.
+/// Output piped into a shell (`… | sh`, `|bash -i`, and `echo id | $0` from a command,
+/// `$0` naming the shell that runs the line): whatever comes before runs as code.
 fn pipe_to_shell(lower: &str) -> bool {
     lower.match_indices('|').any(|(at, _)| {
         let rest = lower[at + 1..].trim_start_matches(['|', ' ', '\t']);
+        if let Some(after) = rest
+            .strip_prefix("$0")
+            .or_else(|| rest.strip_prefix("${0}"))
+            && is_command(next_word(lower))
+            && after
+                .trim_start()
+                .chars()
+                .next()
+                .is_none_or(|c| matches!(c, ';' | '&' | '|' | '`' | ')' | '-'))
+        {
+            return true;
+        }
         let word = next_word(rest);
         SHELLS.contains(&word)
             && rest[word.len()..]
@@ -772,6 +812,9 @@ static SHELL_SYNTAX: Patterns = patterns!([
     "%comspec%",
     "%systemroot%",
     "%windir%",
+    "net.webclient",
+    ".downloadstring(",
+    ".downloadfile(",
 ]);
 
 /// Globbed paths (`/???/c?t`, `/bin/c*`), as filter evasions.
@@ -873,12 +916,12 @@ fn command_rule(lower: &str) -> Option<&'static str> {
         let substitution = matches!(c, b'`' | b'$');
         let opens_value = starts_with_separator && i == lower.len() - trimmed.len();
         // What comes before the separator looks like a parameter value (`127.0.0.1`,
-        // `a`, `x.txt`), not a word of prose.
+        // `a`, `x.txt`, `backup_name`), not a word of prose.
         let prefix = lower[..i].trim();
         let value_like = prefix.len() <= 3
             || prefix
                 .bytes()
-                .any(|b| b.is_ascii_digit() || matches!(b, b'.' | b'/' | b'\'' | b'"'));
+                .any(|b| b.is_ascii_digit() || matches!(b, b'.' | b'/' | b'\'' | b'"' | b'_'));
         let hit = if substitution || opens_value {
             ends || plain_args || shell_args
         } else if command_sure {
@@ -895,7 +938,7 @@ fn command_rule(lower: &str) -> Option<&'static str> {
             return Some("cmdi.separator_command");
         }
     }
-    if SHELL_SYNTAX.is_match(lower) || socket_redirect(lower) {
+    if SHELL_SYNTAX.is_match(lower) || socket_redirect(lower) || substring_expansion(lower) {
         return Some("cmdi.shell_syntax");
     }
     if let Some(rule) = shell_feature_rule(lower) {
@@ -1020,6 +1063,28 @@ fn shell_feature_rule(lower: &str) -> Option<&'static str> {
         return Some("cmdi.brace_expansion");
     }
     None
+}
+
+/// `${HOME:0:1}`, `${PATH:0:1}`: a character cut out of a variable, the shell's way of
+/// writing `/` (or any letter) where a filter looks for it.
+fn substring_expansion(lower: &str) -> bool {
+    lower.has("${")
+        && lower.each_at("${").any(|at| {
+            let rest = &lower[at + 2..];
+            let name = rest
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                .count();
+            let Some(range) = rest[name..].strip_prefix(':') else {
+                return false;
+            };
+            let offset = range.bytes().take_while(u8::is_ascii_digit).count();
+            let Some(length) = range[offset..].strip_prefix(':') else {
+                return false;
+            };
+            let digits = length.bytes().take_while(u8::is_ascii_digit).count();
+            name > 0 && offset > 0 && digits > 0 && length[digits..].starts_with('}')
+        })
 }
 
 /// A value made only of history designators: `!!`, `!-N`.
@@ -1199,6 +1264,13 @@ fn command_line(text: &str) -> bool {
                 .iter()
                 .position(|c| *c == b'%')
                 .is_some_and(|e| e > 1);
+        // `sleep 10`: the delay a blind injection is timed by.
+        let delay = base == "sleep"
+            && args.starts_with(' ')
+            && args
+                .trim()
+                .parse::<f32>()
+                .is_ok_and(|s| s > 0.0 && s <= 3600.0);
         // `dd if=/etc/passwd of=…`: dd's own argument syntax.
         let dd = base == "dd"
             && (args.trim_start().starts_with("if=") || args.trim_start().starts_with("of="));
@@ -1216,7 +1288,7 @@ fn command_line(text: &str) -> bool {
             .iter()
             .any(|sub| args.trim_start().starts_with(sub));
         let sure = !AMBIGUOUS.contains(base) || first.contains('/');
-        if (args.starts_with(' ') && (drive || env_var)) || net || dd {
+        if (args.starts_with(' ') && (drive || env_var)) || net || dd || delay {
             return true;
         }
         if (sure && (option || path || separated || target || args.starts_with(" ${")))
