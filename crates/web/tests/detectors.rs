@@ -475,6 +475,8 @@ fn client_names_and_quoted_words_are_not_commands() {
         "Ruby",
         "Java/1.8.0_151",
         "test",
+        "ping", // a monitor's name
+        "uptime",
         "CC Metadata Scaper http://wiki.creativecommons.org/Metadata_Scraper",
         "make my day crawler (contact@example.org)",
         "bingbot",

@@ -2203,8 +2203,9 @@ pub(crate) fn lone_command(lower: &str, sink: &mut Sink) {
 /// capitalised or versioned (`Wget/1.21`, `CC Metadata Scraper`) and comments sit in
 /// brackets, so only a lowercase value without a version, comment or URL is read; programs
 /// that fetch pages send their bare name (`wget`, `python`) and are left alone, and a
-/// command that is also a word (`test`) counts alone only when it is one that shows who
-/// and where the shell is (`id`, `ls`).
+/// command alone counts only when it shows who and where the shell is (`id`, `uname`,
+/// `ls`) or administers the machine (`visudo`): monitors name themselves `ping` or
+/// `uptime`, and developers `test`.
 pub(crate) fn header_command(header: &str, decoded: &str, lower: &str, sink: &mut Sink) {
     if !(header.eq_ignore_ascii_case("user-agent") || header.eq_ignore_ascii_case("referer"))
         || decoded.bytes().any(|b| b.is_ascii_uppercase())
@@ -2230,8 +2231,7 @@ pub(crate) fn header_command(header: &str, decoded: &str, lower: &str, sink: &mu
         return;
     }
     let rest = line.split_once(first).map_or("", |(_, rest)| rest.trim());
-    let alone_counts = !AMBIGUOUS.contains(first) || RECONNAISSANCE.contains(first);
-    if !rest.is_empty() || alone_counts {
+    if !rest.is_empty() || RECONNAISSANCE.contains(first) || ADMIN_TOOLS.contains(first) {
         sink.hit(Hit::new(Cmdi, "cmdi.header_command", 5, 1, lower));
     }
 }
@@ -2272,10 +2272,31 @@ static HTTP_CLIENTS: Words = words!([
     "irb",
 ]);
 
-/// Commands that are also words but that an attacker runs first, to see who and where
-/// the shell is: alone in a header, they are a probe.
+/// Commands an attacker runs first, to see who and where the shell is: alone in a
+/// header, they are a probe.
 static RECONNAISSANCE: Words = words!([
-    "id", "ls", "ps", "env", "set", "who", "w", "history", "ver", "dir", "ip",
+    "id",
+    "whoami",
+    "uname",
+    "hostname",
+    "pwd",
+    "ls",
+    "ps",
+    "env",
+    "printenv",
+    "set",
+    "who",
+    "w",
+    "history",
+    "ver",
+    "dir",
+    "ip",
+    "ifconfig",
+    "ipconfig",
+    "netstat",
+    "systeminfo",
+    "tasklist",
+    "getuid",
 ]);
 
 /// The checks that apply to plain tokens too (which skip the other detectors).
