@@ -172,6 +172,7 @@ fn prose_and_product_names_are_not_sql() {
         "q=line%20one%5Cnline%20two",
         "q=sizes%201%3D1%20or%20larger",
         "q=fish%20like-minded%20folks",
+        "company=D%27Angelo%20%26%20Sons%3B%20Ltd.", // a name and its list before `;`
     ] {
         assert_clean(query(q));
     }
@@ -542,6 +543,9 @@ fn prose_with_semicolons_and_pipes_is_not_a_command() {
         "page=help/whoami", // a tool named inside a path
         "page=pip/install", // a switch glues only to Windows tools
         "q=rpm%20gauge",
+        "msg=I%27d%20like%20to%20return%20item%204432", // a contraction, not `id`
+        "msg=tail%20--%20end",                          // a dash is punctuation
+        "code=if%20(a%20%3D%3D%20b)%20%7B%20return%20true%3B%20%7D", // C, not batch
     ] {
         assert_clean(query(q));
     }

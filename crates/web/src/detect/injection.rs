@@ -553,10 +553,22 @@ fn command(lower: &str, sink: &mut Sink) {
             return;
         }
         // A command word split by quotes or empty expansions (`'i'fconfig`, `w"h"oami`,
-        // `c$@at`): nobody writes a word so but to slip it past a filter.
+        // `c$@at`): nobody writes a word so but to slip it past a filter. One apostrophe
+        // is a contraction (`I'd like…` is not `id`): quotes split a word in pairs.
+        let opening = lower.trim_start_matches([';', '|', '&', ' ', '`']);
         let first = next_word(unquoted.trim_start_matches([';', '|', '&', ' ', '`']));
-        let first_sent = next_word(lower.trim_start_matches([';', '|', '&', ' ', '`']));
-        if is_command(first) && first.len() >= 2 && first != first_sent.trim_matches(['\'', '"']) {
+        let first_sent = next_word(opening);
+        let token_sent = opening
+            .split(char::is_whitespace)
+            .next()
+            .unwrap_or_default();
+        let split =
+            token_sent.matches(['\'', '"']).count() >= 2 || token_sent.contains(['$', '\\', '`']);
+        if is_command(first)
+            && first.len() >= 2
+            && split
+            && first != first_sent.trim_matches(['\'', '"'])
+        {
             sink.hit(Hit::new(Cmdi, "cmdi.split_command", 5, 1, lower));
         }
     }
@@ -992,7 +1004,11 @@ fn command_rule(lower: &str) -> Option<&'static str> {
     // Windows batch constructs: `if %errorlevel% equ 2 goto`, `for %i in (*) do`.
     let statement = lower.trim_start_matches(['&', '|', ';', ' ']);
     let opening = statement.trim_start();
-    if !(opening.starts_with("if") || opening.starts_with("for")) {
+    // A block opened after the condition, `if (a == b) { … }`, is C-family code (batch
+    // takes braces only as quotes: `if not {%1} == {}`).
+    if !(opening.starts_with("if") || opening.starts_with("for"))
+        || without_chars(lower, char::is_whitespace).has("){")
+    {
         return None;
     }
     let words: Vec<&str> = statement.split_whitespace().collect();
@@ -1235,9 +1251,14 @@ fn command_line(text: &str) -> bool {
     if is_command(first) {
         let base = first.rsplit(['/', '\\']).next().unwrap_or(first);
         let args = rest.get(first.len()..).unwrap_or_default();
+        // `-l`, `--all`, `-1`; a dash alone or a double dash before words is punctuation
+        // (`tail -- end`).
         let option = args.starts_with(' ')
-            && args.trim_start().starts_with('-')
-            && args.trim_start().len() > 1;
+            && args
+                .trim_start()
+                .strip_prefix("--")
+                .or_else(|| args.trim_start().strip_prefix('-'))
+                .is_some_and(|name| name.starts_with(|c: char| c.is_ascii_alphanumeric()));
         let path = args.starts_with(' ')
             && args.trim_start().starts_with('/')
             && args.trim_start().len() > 1;

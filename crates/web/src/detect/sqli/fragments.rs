@@ -409,9 +409,16 @@ fn string_break(t: &[Tok]) -> bool {
     };
     let middle = &t[1..end];
     let words = middle.iter().filter(|x| **x == Word).count();
+    // Words and `&` before a semicolon are a name and its list (`D'Angelo & Sons; Ltd.`);
+    // a comment after them, or SQL among them, is not prose.
+    let prose = t[end] == Semicolon
+        && t.last() != Some(&Comment)
+        && words > 0
+        && middle.iter().all(|x| matches!(x, Word | Op));
     (words > 0 || t[end] == Semicolon)
         && words <= 4
         && middle.len() <= 10
+        && !prose
         && !middle.iter().any(|x| matches!(x, Break | Str))
 }
 
