@@ -173,9 +173,14 @@ fn prose_and_product_names_are_not_sql() {
         "q=sizes%201%3D1%20or%20larger",
         "q=fish%20like-minded%20folks",
         "company=D%27Angelo%20%26%20Sons%3B%20Ltd.", // a name and its list before `;`
+        "q=where%27s%20my%20order%3F",               // contractions, not closed strings
+        "msg=Can%27t%20log%20in%20--%20the%20link%20doesn%27t%20work%3B%20tried%20twice.",
+        "msg=we%27re%20sure%20you%27ll%20like%20it%2C%20I%27m%20told",
     ] {
         assert_clean(query(q));
     }
+    // A quote after a contraction still closes the string.
+    assert_attack(query("q=it%27s%27%20or%201%3D1--"), "sqli");
 }
 
 /// Whether the engine at `paranoia` calls `request` an attack.

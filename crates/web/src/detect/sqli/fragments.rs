@@ -124,7 +124,7 @@ fn fragment(lower: &str) -> Option<&'static str> {
         return Some("sqli.boolean_fragment");
     }
     for quote in [b'\'', b'"', b'`'] {
-        let Some(at) = text.bytes().position(|b| b == quote) else {
+        let Some(at) = super::string_close(text, quote) else {
             continue;
         };
         // One token before the quote (`admin'`, `x'`): prose has several.

@@ -347,14 +347,37 @@ fn number_len(b: &[u8]) -> usize {
     i
 }
 
+/// Where a value spliced after an opening `q` closes that string: its first `q` that is
+/// not an apostrophe in an English contraction (`where's`, `can't`, `I'd`, `we're`).
+/// A quote that breaks out of a string is followed by SQL, not by the end of a word.
+pub(super) fn string_close(text: &str, q: u8) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut from = 0;
+    while let Some(at) = memchr::memchr(q, &b[from..]).map(|e| from + e) {
+        let contraction = q == b'\''
+            && at > 0
+            && b[at - 1].is_ascii_alphabetic()
+            && ["s", "t", "d", "m", "ll", "re", "ve"].iter().any(|suffix| {
+                b[at + 1..].starts_with(suffix.as_bytes())
+                    && b.get(at + 1 + suffix.len())
+                        .is_none_or(|c| !c.is_ascii_alphanumeric())
+            });
+        if !contraction {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
 fn tokenize(text: &str, start_in_string: Option<u8>) -> Vec<Tok> {
     let b = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
     if let Some(q) = start_in_string {
-        // The value is spliced after an opening quote: up to its first matching quote it
-        // is string content; a quote there closes the string.
-        match memchr::memchr(q, b) {
+        // The value is spliced after an opening quote: up to the quote that closes it
+        // is string content.
+        match string_close(text, q) {
             Some(end) => {
                 out.push(Tok::Break);
                 i = end + 1;
@@ -798,7 +821,7 @@ fn judge_value(lower: &str, in_path: bool) -> Option<&'static str> {
         // Text before the closing quote that is one token (`admin'`, `1'`) is how
         // injections start; several words before a quote are usually prose.
         let simple_prefix = context.is_none_or(|q| {
-            let at = lower.bytes().position(|b| b == q).unwrap_or(0);
+            let at = string_close(lower, q).unwrap_or(0);
             !lower[..at].trim().contains(char::is_whitespace)
         });
         if let Some((rule, _)) = judge(lower, &toks, context, simple_prefix) {
