@@ -87,19 +87,23 @@ fn sql_injection_techniques() {
         "id=1%20and%20sleep(5)",         // time-based
         "id=1%27%20and%20extractvalue(1,concat(0x7e,@@version))--", // error-based
         "sort=name%20order%20by%203--",  // clause appended
+        "sort=%20where%20id%3D1--",      // a value that continues the query's clause
+        "sort=%20limit%201,1--",
+        "sort=%20having%201%3D",
+        "sort=%20group%20by%201,2--",
         "id=1%27%20into%20outfile%20%27/var/www/x.php", // file write
         "q=%27;%20exec%20master..xp_cmdshell%20%27dir%27--", // stored procedure
-        "q=concat(0x3a,0x3a)",           // a probe function called
-        "id=1%20OR%20(1)%3D(1)",         // parenthesised comparison
-        "id=1%3Bcall%20p(%40version)",   // another statement
-        "id=-1%23%0Aunion",              // a union fragment over lines
-        "t=information_schema",          // the catalogue named
-        "id=starts_with(password,%27a%27)::int", // a PostgreSQL cast
+        "q=concat(0x3a,0x3a)",                          // a probe function called
+        "id=1%20OR%20(1)%3D(1)",                        // parenthesised comparison
+        "id=1%3Bcall%20p(%40version)",                  // another statement
+        "id=-1%23%0Aunion",                             // a union fragment over lines
+        "t=information_schema",                         // the catalogue named
+        "id=starts_with(password,%27a%27)::int",        // a PostgreSQL cast
         "id=1%27)%20as%20x%20where%201%3D1%20and%20(2%3D2)--", // closing a subquery
-        "q=(1)*(HOPE)%20AND%208%3D3",    // a false condition after a parenthesised word
-        "q=HOPE%20AND%20-8%3D-3",        // signed operands
+        "q=(1)*(HOPE)%20AND%208%3D3", // a false condition after a parenthesised word
+        "q=HOPE%20AND%20-8%3D-3",     // signed operands
         "q=1%20AND%201%20NOT%20LIKE%200", // a negated operator
-        "q=aa%27or%20current_date*0",    // a function SQL calls without parentheses
+        "q=aa%27or%20current_date*0", // a function SQL calls without parentheses
         "q=select%20current_user%3B",
         "q=%27%20or%20%27%27-%27", // an expression of two empty strings
         "q=%40a%20union%20select", // union after a variable
@@ -176,6 +180,16 @@ fn prose_and_product_names_are_not_sql() {
         "q=where%27s%20my%20order%3F",               // contractions, not closed strings
         "msg=Can%27t%20log%20in%20--%20the%20link%20doesn%27t%20work%3B%20tried%20twice.",
         "msg=we%27re%20sure%20you%27ll%20like%20it%2C%20I%27m%20told",
+        // Searches that open with a clause's word (at paranoia 1 too).
+        "q=where%20to%20eat%20in%20nyc%202024",
+        "q=where%20is%20order%205",
+        "q=order%202%20pizzas",
+        "q=group%203%20students",
+        "q=limit%205%20per%20customer",
+        "q=into%20the%20wild%202007",
+        "q=having%202%20kids",
+        "q=procedure%204%20steps",
+        "q=where%20the%20streets%20have%20no%20name%20(1987)",
     ] {
         assert_clean(query(q));
     }

@@ -370,6 +370,40 @@ pub(super) fn string_close(text: &str, q: u8) -> Option<usize> {
     None
 }
 
+/// Whether a value that opens with a clause goes on as that clause does: `where` and
+/// `having` with a comparison (finished or not) or a function, `order by` and `group by`, `limit` with
+/// numbers only, `into` a file or a variable, `procedure` with its call. Prose opens
+/// with the same words (`where to eat in nyc 2024`, `order 2 pizzas`, `limit 5 per
+/// customer`, `into the wild 2007`).
+fn clause_goes_on(text: &str, t: &[Tok], compares: bool) -> bool {
+    use Tok::*;
+    let mut words = text
+        .trim_start_matches(|c: char| c.is_whitespace() || c == '(')
+        .split(|c: char| c.is_whitespace() || c == '(' || c == '/');
+    words.next();
+    let second = words.find(|w| !w.is_empty()).unwrap_or_default();
+    match t.first() {
+        Some(Keyword(Kw::Where | Kw::Having)) => {
+            compares
+                || text.contains(['=', '<', '>'])
+                || t.iter()
+                    .take(8)
+                    .any(|x| matches!(x, Func(Fun::Sql | Fun::Attack) | Var))
+        }
+        Some(Keyword(Kw::Order | Kw::Group)) => second.starts_with("by"),
+        Some(Keyword(Kw::Limit)) => t[1..]
+            .iter()
+            .all(|x| matches!(x, Num | Comma | Comment | Semicolon | Keyword(Kw::Other))),
+        Some(Keyword(Kw::Into)) => {
+            second.starts_with("outfile")
+                || second.starts_with("dumpfile")
+                || second.starts_with('@')
+        }
+        Some(Keyword(Kw::Procedure)) => t.iter().any(|x| matches!(x, Func(_))),
+        _ => true,
+    }
+}
+
 fn tokenize(text: &str, start_in_string: Option<u8>) -> Vec<Tok> {
     let b = text.as_bytes();
     let mut out = Vec::new();
@@ -1118,7 +1152,12 @@ fn judge(
             t.windows(3)
                 .any(|w| is_operand(w[0]) && w[1] == Compare && is_operand(w[2]))
         };
-        if opens_clause && sqlish && (compares || first != Some(Logic)) && n >= 3 {
+        if opens_clause
+            && sqlish
+            && (compares || first != Some(Logic))
+            && n >= 3
+            && clause_goes_on(text, t, compares)
+        {
             return Some(("sqli.continued_query", 5));
         }
         // `name order by 3--`: a sort or filter parameter continued with a clause.
