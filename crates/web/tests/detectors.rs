@@ -270,6 +270,8 @@ fn sql_fragments_count_from_paranoia_two() {
         "q=gallery%3D1%3D5",        // a parameter echoed in a link
         "q=If%20(possible)%20select%20the%20blue%20one",
         "q=OpenQuery%20is%20a%20feature",
+        "q=or%20what%3F", // a question, not a dangling operator
+        "q=and%20why%3F",
     ] {
         if attack_at(&query(q), 2) {
             wrong.push(q);

@@ -374,8 +374,11 @@ fn boolean_fragment(text: &str, t: &[Tok]) -> bool {
             Some(Compare) if opens_value || unfinished(text, &t[k + 2..]) => return true,
             // `or 88`: a number ends the value that the operator opened.
             None if opens_value && first == Num => return true,
-            // `xor 5-`, `' or xyz-`: an operand and a dangling operator.
-            Some(Op) if opens_value && k + 2 == t.len() => return true,
+            // `xor 5-`, `' or xyz-`: an operand and a dangling operator (a question mark
+            // ends a question: `or what?`).
+            Some(Op) if opens_value && k + 2 == t.len() && !text.trim_end().ends_with('?') => {
+                return true;
+            }
             _ => {}
         }
     }
