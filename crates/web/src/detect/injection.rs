@@ -761,6 +761,34 @@ fn sqlite_shell_command(lower: &str) -> bool {
         })
 }
 
+/// `vi -c ':!sh'`, `vim +'!id'`, `;vi x +silent\ \!whoami +wq`: vi told to run an ex
+/// command at start-up that runs a program (`!…`) or a shell (`:sh`), the GTFOBins escape.
+fn editor_shell_escape(lower: &str) -> bool {
+    const EDITORS: &[&str] = &["vi", "vim", "nvim", "rvim", "gvim"];
+    if !lower.contains('!') && !lower.has(":sh") {
+        return false;
+    }
+    let segments = lower.split([';', '|', '&', '\n', '`']);
+    segments.into_iter().any(|segment| {
+        let mut words = segment.split_whitespace();
+        let Some(at) = words.position(|w| EDITORS.contains(&w)) else {
+            return false;
+        };
+        let args: Vec<&str> = segment.split_whitespace().skip(at + 1).collect();
+        let startup = args.iter().any(|a| *a == "-c" || a.starts_with('+'));
+        let command: String = args
+            .join(" ")
+            .chars()
+            .filter(|c| !matches!(c, '\'' | '"' | '\\'))
+            .collect();
+        startup
+            && (command.has(":sh")
+                || command.match_indices('!').any(|(i, _)| {
+                    command[i + 1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '/')
+                }))
+    })
+}
+
 /// Unix shells, by the names they are run with.
 const SHELLS: &[&str] = &["sh", "bash", "zsh", "ksh", "dash", "csh", "tcsh", "ash"];
 
@@ -958,6 +986,9 @@ fn command_rule(lower: &str) -> Option<&'static str> {
     }
     if pipe_to_shell(lower) {
         return Some("cmdi.pipe_to_shell");
+    }
+    if editor_shell_escape(lower) {
+        return Some("cmdi.editor_shell_escape");
     }
     // `~+`, `~-`, `~-1`: the shell's directory-stack expansions, alone in a value.
     if let Some(rest) = lower.trim().strip_prefix('~')
@@ -1973,6 +2004,40 @@ fn xxe(location: Location, lower: &str, sink: &mut Sink) {
     let _ = location;
     if squeezed.has("xinclude") || squeezed.has("<xi:include") {
         sink.hit(Hit::new(Xxe, "xxe.xinclude", 5, 1, lower));
+    }
+}
+
+/// What the markup of a well-formed XML document can do on its own: declare entities or
+/// include files (XXE), and carry processing instructions other than the XML declaration
+/// and style sheets (`<?php … ?>`), which PHP's short tags run.
+pub(crate) fn xml_document(lower: &str, sink: &mut Sink) {
+    xxe(Location::XmlDocument, lower, sink);
+    // `xsi:schemaLocation="http://…"`, `<xs:include namespace="http://…">`: a validating
+    // parser fetches the schema a document names, from wherever it points.
+    if lower.has("schemalocation=")
+        || [
+            "<xs:include",
+            "<xs:import",
+            "<xs:redefine",
+            "<xsd:include",
+            "<xsd:import",
+        ]
+        .iter()
+        .any(|tag| lower.has(tag))
+    {
+        sink.hit(Hit::new(Xxe, "xxe.external_schema", 5, 1, lower));
+    }
+    for (at, _) in lower.match_indices("<?") {
+        let instruction = &lower[at..];
+        let target = &instruction[2..];
+        if target.starts_with("xml ")
+            || target.starts_with("xml?")
+            || target.starts_with("xml-stylesheet")
+        {
+            continue;
+        }
+        let end = instruction.find("?>").map_or(instruction.len(), |e| e + 2);
+        php(&instruction[..end], sink);
     }
 }
 

@@ -197,6 +197,12 @@ pub(crate) fn inspect(target: &Target, sink: &mut Sink) {
     if target.location == Location::FileName {
         upload_name(lower, sink);
     }
+    // Its values are targets of their own; the document is judged for markup alone.
+    if target.location == Location::XmlDocument {
+        injection::xml_document(lower, sink);
+        xss::xml_document(lower, sink);
+        return;
+    }
     if target.location == Location::Header {
         injection::header_command(&target.name, &target.decoded, lower, sink);
     }

@@ -636,6 +636,34 @@ fn markup(lower: &str, squeezed: &str) -> Option<&'static str> {
     None
 }
 
+/// The markup of a well-formed XML document: a script element in any namespace
+/// (`<x:script xmlns:x="http://www.w3.org/1999/xhtml">`) or an event handler on any
+/// element (`<svg onload=…>`), which browsers run when the document is served as XHTML
+/// or SVG. Its values (text and attributes) are inspected as values.
+pub(crate) fn xml_document(lower: &str, sink: &mut Sink) {
+    for (at, _) in lower.match_indices('<') {
+        let rest = &lower[at + 1..];
+        let name_len = rest
+            .bytes()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b':' | b'-' | b'_' | b'.'))
+            .count();
+        if name_len == 0 {
+            continue;
+        }
+        let name = &rest[..name_len];
+        let local = name.rsplit(':').next().unwrap_or(name);
+        let tag_body = &rest[name_len..rest.find('>').unwrap_or(rest.len())];
+        if local == "script" {
+            sink.hit(Hit::new(Xss, "xss.script_tag", 5, 1, lower));
+            return;
+        }
+        if event_handler(tag_body) {
+            sink.hit(Hit::new(Xss, "xss.event_handler", 5, 1, lower));
+            return;
+        }
+    }
+}
+
 /// ` onload=`, `/onerror =`: an `on…` attribute assigned a value.
 fn event_handler(text: &str) -> bool {
     let b = text.as_bytes();

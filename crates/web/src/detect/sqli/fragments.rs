@@ -101,7 +101,7 @@ fn fragment(lower: &str) -> Option<&'static str> {
     if text.is_empty() {
         return None;
     }
-    if procedure_name(text) {
+    if procedure_name(text) || probe_named(text) {
         return Some("sqli.procedure_name");
     }
     if conditional_statement(text) {
@@ -142,6 +142,25 @@ fn fragment(lower: &str) -> Option<&'static str> {
         }
     }
     None
+}
+
+/// `select pg_sleep`, `procedure analyse (`: a delay or error probe that only injections
+/// call, named before its arguments are sent (no prose or form uses these names).
+fn probe_named(text: &str) -> bool {
+    const PROBES: &[&str] = &[
+        "pg_sleep",
+        "dbms_lock.sleep",
+        "dbms_pipe.receive_message",
+        "procedure analyse",
+    ];
+    PROBES.iter().any(|probe| {
+        text.at(probe).is_some_and(|at| {
+            let before = text[..at].bytes().next_back();
+            let after = text[at + probe.len()..].bytes().next();
+            !before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !after.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+    })
 }
 
 fn procedure_name(text: &str) -> bool {
