@@ -427,27 +427,18 @@ fn upload_name(name: &str, sink: &mut Sink) {
         ));
         return;
     }
-    // A file that configures a shell, a client's credentials or the web server itself:
-    // written where it is read, it runs commands, leaks secrets or changes what runs.
-    if CONFIGURATION_FILES.contains(&base.trim_end_matches(['\0', ' ', '.'])) {
-        sink.hit(Hit::new(
-            Category::FileUpload,
-            "upload.configuration_file",
-            5,
-            1,
-            name,
-        ));
-        return;
-    }
-    if KERNEL_INTERFACES.contains(&base.trim_end_matches(['\0', ' ', '.'])) {
-        sink.hit(Hit::new(
-            Category::FileUpload,
-            "upload.kernel_interface",
-            5,
-            1,
-            name,
-        ));
-        return;
+    // A file that configures a shell, a client's credentials or the web server itself
+    // (written where it is read, it runs commands, leaks secrets or changes what runs), or
+    // a kernel interface.
+    let file = base.trim_end_matches(['\0', ' ', '.']);
+    for (files, rule) in [
+        (CONFIGURATION_FILES, "upload.configuration_file"),
+        (KERNEL_INTERFACES, "upload.kernel_interface"),
+    ] {
+        if files.contains(&file) {
+            sink.hit(Hit::new(Category::FileUpload, rule, 5, 1, name));
+            return;
+        }
     }
     let parts: Vec<&str> = base.split(['.', '\0', ';']).collect();
     if parts.len() < 2 {
