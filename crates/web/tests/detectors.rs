@@ -231,6 +231,7 @@ fn sql_fragments_count_from_paranoia_two() {
         "q=%27msdasql%27",         // a SQL Server data provider named alone
         "q=if(7%3D7)%20select%207%20else%20drop%20function%20x--", // a T-SQL IF statement
         "q=select%20pg_sleep",     // a delay probe named before its arguments
+        "q=pg_sleeping%2C%20pg_sleep", // also after a word that only starts like it
         "q=procedure%20analyse%20(", // MySQL's error probe
     ] {
         let request = query(q);

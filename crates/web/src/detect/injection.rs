@@ -768,19 +768,16 @@ fn editor_shell_escape(lower: &str) -> bool {
     if !lower.contains('!') && !lower.has(":sh") {
         return false;
     }
-    let segments = lower.split([';', '|', '&', '\n', '`']);
-    segments.into_iter().any(|segment| {
+    lower.split([';', '|', '&', '\n', '`']).any(|segment| {
         let mut words = segment.split_whitespace();
-        let Some(at) = words.position(|w| EDITORS.contains(&w)) else {
+        if !words.any(|w| EDITORS.contains(&w)) {
             return false;
-        };
-        let args: Vec<&str> = segment.split_whitespace().skip(at + 1).collect();
+        }
+        // What follows the editor, as the shell passes it on (quotes and escapes gone).
+        let args: Vec<&str> = words.collect();
         let startup = args.iter().any(|a| *a == "-c" || a.starts_with('+'));
-        let command: String = args
-            .join(" ")
-            .chars()
-            .filter(|c| !matches!(c, '\'' | '"' | '\\'))
-            .collect();
+        let args_text = args.join(" ");
+        let command = without_chars(&args_text, |c| matches!(c, '\'' | '"' | '\\'));
         startup
             && (command.has(":sh")
                 || command.match_indices('!').any(|(i, _)| {

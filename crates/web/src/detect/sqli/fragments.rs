@@ -154,7 +154,7 @@ fn probe_named(text: &str) -> bool {
         "procedure analyse",
     ];
     PROBES.iter().any(|probe| {
-        text.at(probe).is_some_and(|at| {
+        text.each_at(probe).any(|at| {
             let before = text[..at].bytes().next_back();
             let after = text[at + probe.len()..].bytes().next();
             !before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
