@@ -233,6 +233,9 @@ fn sql_fragments_count_from_paranoia_two() {
         "q=select%20pg_sleep",     // a delay probe named before its arguments
         "q=pg_sleeping%2C%20pg_sleep", // also after a word that only starts like it
         "q=procedure%20analyse%20(", // MySQL's error probe
+        "q=%27,NULL)--",           // the rest of a VALUES row, the statement cut off
+        "q=x%27,%20%27admin%27)%23",
+        "q=%27,1,2)%3B",
     ] {
         let request = query(q);
         if attack_at(&request, 1) || !attack_at(&request, 2) {
@@ -276,6 +279,7 @@ fn sql_fragments_count_from_paranoia_two() {
         "q=or%20what%3F",    // a question, not a dangling operator
         "q=pg_sleeping_bag", // a name that only starts like a probe
         "q=and%20why%3F",
+        "q=%27a%27,%20%27b%27)", // a list and a bracket, nothing cut off
     ] {
         if attack_at(&query(q), 2) {
             wrong.push(q);
@@ -539,6 +543,34 @@ fn client_names_and_quoted_words_are_not_commands() {
         "q=sleep%20well",
     ] {
         assert_clean(query(q));
+    }
+}
+
+#[test]
+fn a_bare_line_break_is_a_separator_probe_from_paranoia_two() {
+    let with_header = |name: &str, value: &str| Request {
+        headers: vec![(name.into(), value.into())],
+        ..query("q=1")
+    };
+    for probe in [
+        query("host=%0a"),
+        query("host=%0A%0D"),
+        query("host=%250a"), // encoded twice
+        json(r#"{"host": "%0a"}"#),
+        with_header("Referer", "https://shop.example/search?q=%0a%0d"),
+        with_header("Cookie", "host=%0d%0a"),
+    ] {
+        assert!(attack_at(&probe, 2), "a line-break probe missed: {probe:?}");
+        assert!(!attack_at(&probe, 1), "flagged at paranoia 1: {probe:?}");
+    }
+    for ordinary in [
+        form("comment=%0D%0A"),         // a textarea holding only Enter
+        json(r#"{"separator": "\n"}"#), // JSON's own escape
+        query("q=%5Cr%5Cn"),            // a search for the escape itself
+        query("q=%0a%20"),              // a break and a space: not the bare probe
+        query("lines=a%0Ab"),           // text across lines
+    ] {
+        assert!(!attack_at(&ordinary, 2), "false positive on {ordinary:?}");
     }
 }
 

@@ -2271,6 +2271,35 @@ fn base64_run(text: &str, len: usize) -> bool {
     false
 }
 
+/// A value sent as nothing but percent-encoded line breaks (`%0a`, `%0a%0d`, `%250a`)
+/// where input is one line: a query parameter, a header or a Referer's parameter, a cookie,
+/// or a JSON string (JSON carries a line break as `\n`, never percent-encoded). A line
+/// break ends a shell command, and the bare break is the probe for it, the first entry of
+/// every separator list; a single-line input never sends one (CRS flags any line break in
+/// a query argument from paranoia 2). Form fields are left alone, since a textarea holding
+/// only Enter sends `%0D%0A`, and so are breaks spelled as escapes (`\r\n`), which is what
+/// a search for the escape itself sends. Runs from paranoia 2: a parameter that takes a
+/// line delimiter (`delimiter=%0A`) is excluded by name.
+pub(crate) fn line_break_probe(location: Location, raw: &str, lower: &str, sink: &mut Sink) {
+    let only_breaks =
+        |text: &str| !text.is_empty() && text.bytes().all(|b| b == b'\r' || b == b'\n');
+    if sink.paranoia >= 2
+        && matches!(
+            location,
+            Location::Query | Location::Header | Location::Cookie | Location::Json
+        )
+        && raw.starts_with('%')
+        && raw.len() <= MAX_LINE_BREAK_PROBE
+        && only_breaks(lower)
+        && only_breaks(&crate::decode::url_decode(raw, false))
+    {
+        sink.hit(Hit::new(Cmdi, "cmdi.line_break_probe", 5, 2, lower));
+    }
+}
+
+/// The longest raw value read as a line-break probe: eight breaks, each encoded twice.
+const MAX_LINE_BREAK_PROBE: usize = 40;
+
 /// A value that is nothing but the name of an administration tool (`visudo`,
 /// `chef-shell`): plain tokens skip the other detectors, so this one runs on them too.
 pub(crate) fn lone_command(lower: &str, sink: &mut Sink) {

@@ -206,6 +206,7 @@ pub(crate) fn inspect(target: &Target, sink: &mut Sink) {
     if target.location == Location::Header {
         injection::header_command(&target.name, &target.decoded, lower, sink);
     }
+    injection::line_break_probe(target.location, &target.raw, lower, sink);
     // Most values are one plain token (ids, numbers, words, hashes): no detector can fire
     // on those, except that they may be base64 hiding something.
     if lower

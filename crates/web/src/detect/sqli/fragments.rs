@@ -3,8 +3,9 @@
 //! with an unfinished comparison (`and 7639=(`, `|| c == '`), a SQL function opened and
 //! left open (`count(`, `if (`), a clause alone (`order by`, `union select`, `) as x
 //! from`), a closed string followed by SQL and a comment or semicolon (`user'collate
-//! nocase--`), a database procedure or data provider named alone (`xp_cmdshell`,
-//! `'msdasql'`), a T-SQL `IF (…)` followed by a statement.
+//! nocase--`) or by the rest of a `VALUES` row (`',NULL)--`), a database procedure or data
+//! provider named alone (`xp_cmdshell`, `'msdasql'`), a T-SQL `IF (…)` followed by a
+//! statement.
 //!
 //! Probes send such pieces to learn which ones reach a query unfiltered, and a request
 //! split over several parameters carries them. Forms and search boxes see look-alikes (a
@@ -135,6 +136,7 @@ fn fragment(lower: &str) -> Option<&'static str> {
         let broken = tokens(text, Some(quote));
         if boolean_fragment(text, &broken)
             || string_break(&broken)
+            || row_break(&broken)
             || (prefix.is_empty() && statement_after_quote(&broken))
             || (prefix.ends_with('\\') && broken.get(1) == Some(&Tok::Logic))
         {
@@ -442,6 +444,31 @@ fn string_break(t: &[Tok]) -> bool {
         && middle.len() <= 10
         && !prose
         && !middle.iter().any(|x| matches!(x, Break | Str))
+}
+
+/// A closed string, then the rest of an `INSERT … VALUES` row and a comment or semicolon
+/// after it: `',NULL)--`, `x', 'admin')#`, `',1,2);`. The probe finishes the row the
+/// application opened with literals of its own and cuts off what the application would
+/// have added; text that closes a quote goes on in words, not in a list of literals and a
+/// bracket it never opened.
+fn row_break(t: &[Tok]) -> bool {
+    use Tok::*;
+    let [Break, Comma, rest @ ..] = t else {
+        return false;
+    };
+    let Some(close) = rest.iter().position(|x| *x == Close) else {
+        return false;
+    };
+    let values = &rest[..close];
+    values.len() % 2 == 1
+        && values.iter().enumerate().all(|(i, x)| {
+            if i % 2 == 1 {
+                *x == Comma
+            } else {
+                matches!(x, Num | Str | Var | SysVar | Keyword(Kw::Null))
+            }
+        })
+        && matches!(rest.last(), Some(Comment | Semicolon))
 }
 
 /// `1=1`, `42 like 42`, `11!=1`, `'x'!='y`: a comparison of literals and nothing else.
