@@ -4,8 +4,10 @@
 //!
 //! Only header values are remembered, only clean ones (a value with any hit, at any
 //! paranoia level, is inspected every time), and only whole: the key is the exact value as
-//! sent and as decoded, so a remembered value can stand only for itself. The memory is
-//! bounded: a full shard is emptied and fills again.
+//! sent, as decoded and the header that carried it (some techniques count only in the
+//! User-Agent or Referer: `id` is clean in `X-Note` and a command line as the
+//! User-Agent), so a remembered value can stand only for itself. The memory is bounded: a
+//! full shard is emptied and fills again.
 
 use crate::targets::{Location, Target};
 use std::collections::HashMap;
@@ -16,8 +18,14 @@ use std::sync::Mutex;
 const MAX_VALUE: usize = 512;
 const SHARDS: usize = 8;
 
-/// Raw values and how they decoded.
-type Values = HashMap<Box<str>, Box<str>>;
+/// Raw values, with the header that carried each and how it decoded.
+type Values = HashMap<Box<str>, Remembered>;
+
+#[derive(Debug)]
+struct Remembered {
+    header: Box<str>,
+    decoded: Box<str>,
+}
 
 #[derive(Debug)]
 pub(crate) struct CleanValues {
@@ -55,7 +63,7 @@ impl CleanValues {
             let values = shard.lock().unwrap_or_else(|e| e.into_inner());
             values
                 .get(target.raw.as_str())
-                .is_some_and(|decoded| **decoded == *target.decoded)
+                .is_some_and(|r| *r.header == *target.name && *r.decoded == *target.decoded)
         })
     }
 
@@ -66,7 +74,13 @@ impl CleanValues {
             if values.len() >= self.per_shard {
                 values.clear();
             }
-            values.insert(target.raw.as_str().into(), target.decoded.as_str().into());
+            values.insert(
+                target.raw.as_str().into(),
+                Remembered {
+                    header: target.name.as_str().into(),
+                    decoded: target.decoded.as_str().into(),
+                },
+            );
         }
     }
 }
@@ -96,6 +110,10 @@ mod tests {
         let mut other = browser.clone();
         other.decoded.push(' ');
         assert!(!memo.contains(&other));
+        // So is the same text in another header.
+        let mut elsewhere = browser.clone();
+        elsewhere.name = "Referer".into();
+        assert!(!memo.contains(&elsewhere));
         let mut query = browser.clone();
         query.location = Location::Query;
         memo.remember(&query);

@@ -54,6 +54,9 @@ pub enum Location {
     Body,
     Cookie,
     Header,
+    /// A parameter of the Referer's query: the previous page's input, judged as a query
+    /// parameter is (the header as a whole is a URL, judged as a header).
+    RefererParam,
 }
 
 /// One inspected value.
@@ -170,7 +173,7 @@ impl Targets {
                 for (param, v) in pairs(query, '&') {
                     let decoded = decode::url_decode(v, true);
                     t.push(
-                        Location::Header,
+                        Location::RefererParam,
                         &format!("Referer:{param}"),
                         v,
                         decoded,

