@@ -297,6 +297,7 @@ static ADMIN_TOOLS: Words = std::sync::LazyLock::new(|| {
 });
 
 /// Windows' own administration tools, which cmd.exe also runs with a switch glued on.
+static WINDOWS_TOOL_NAMES: Words = words!(WINDOWS_TOOLS);
 const WINDOWS_TOOLS: &[&str] = &[
     "whoami",
     "netsh",
@@ -426,11 +427,12 @@ fn is_command(word: &str) -> bool {
 /// cmd.exe reads `/` as the start of a switch, so the word runs the tool, and a filter
 /// that looks for the tool's name followed by a space misses it.
 fn glued_switch(word: &str) -> bool {
+    // Most words with a slash are paths and URLs: the switch's shape rules them out before
+    // the tool's name is looked up.
     word.split_once('/').is_some_and(|(tool, switch)| {
-        let tool = tool.strip_suffix(".exe").unwrap_or(tool);
-        WINDOWS_TOOLS.contains(&tool)
-            && (1..=8).contains(&switch.len())
+        (1..=8).contains(&switch.len())
             && (switch == "?" || switch.bytes().all(|b| b.is_ascii_alphabetic()))
+            && WINDOWS_TOOL_NAMES.contains(tool.strip_suffix(".exe").unwrap_or(tool))
     })
 }
 
