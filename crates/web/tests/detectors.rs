@@ -364,6 +364,20 @@ fn traversal_and_file_inclusion() {
     // Absolute paths into the system's own folders, and files no site serves.
     assert_attack(query("log=/var/adm/messages"), "lfi");
     assert_attack(query("cfg=C:%5Cxampp%5CphpMyAdmin%5Cconfig.inc.php"), "lfi");
+    // A Referer's parameters are the previous page's input, judged as query parameters.
+    for referer in [
+        "https://shop.example/view?log=/var/adm/messages",
+        "https://shop.example/view?page=http://203.0.113.9/shell.txt%3F",
+    ] {
+        let cats = verdict(&Request {
+            headers: vec![("Referer".into(), referer.into())],
+            ..query("q=1")
+        });
+        assert!(
+            cats.contains(&"lfi") || cats.contains(&"rfi"),
+            "{referer}: {cats:?}"
+        );
+    }
     for path in ["/.git/HEAD", "/backup/site.sql", "/app/.aws/credentials"] {
         let mut r = query("");
         r.path = path.into();
