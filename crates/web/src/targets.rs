@@ -231,7 +231,7 @@ impl Targets {
     /// and its markup as a document; otherwise (an HTML fragment sent as a body, say) the
     /// body as one value.
     fn xml(&mut self, body: &str, limits: &Limits) {
-        match crate::xml::values(body, limits.max_depth) {
+        match crate::xml::values(body, limits.max_depth, limits.max_targets) {
             Ok(values) => {
                 self.push(Location::XmlDocument, "", body, body.to_string(), limits);
                 for value in values {

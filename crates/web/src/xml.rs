@@ -6,7 +6,9 @@
 //!
 //! This is a reader for well-formed documents only: anything it cannot follow (a tag left
 //! open, a stray `<`, an attribute without quotes) makes it give up, and the body is then
-//! inspected as one value, as any text would be.
+//! inspected as one value, as any text would be. What it hands out is bounded: at most
+//! `max_values` values, each path cut to [`MAX_PATH`] bytes (element names are as long as
+//! the sender likes, and every value repeats the names of the elements around it).
 
 /// One value of a document: the element path (`envelope/body/item`, `item@href`) and the
 /// text as written (entities not yet decoded; CDATA as it is).
@@ -24,10 +26,17 @@ pub enum Unread {
     TooDeep,
 }
 
-/// The values of `doc`, in document order, or why it was not read.
-pub fn values(doc: &str, max_depth: usize) -> Result<Vec<XmlValue<'_>>, Unread> {
+/// The longest element path a value is named by.
+pub const MAX_PATH: usize = 256;
+
+/// The first `max_values` values of `doc`, in document order, or why it was not read.
+/// The whole document is read for well-formedness either way.
+pub fn values(doc: &str, max_depth: usize, max_values: usize) -> Result<Vec<XmlValue<'_>>, Unread> {
     let b = doc.as_bytes();
-    let mut out = Vec::new();
+    let mut out = Values {
+        read: Vec::new(),
+        max: max_values,
+    };
     let mut open: Vec<&str> = Vec::new();
     let mut seen_element = false;
     let mut i = 0;
@@ -44,10 +53,7 @@ pub fn values(doc: &str, max_depth: usize) -> Result<Vec<XmlValue<'_>>, Unread> 
             lt + end_of(rest, "-->")?
         } else if let Some(inner) = rest.strip_prefix("<![CDATA[") {
             let end = inner.find("]]>").ok_or(Unread::Malformed)?;
-            out.push(XmlValue {
-                path: open.join("/"),
-                text: &inner[..end],
-            });
+            out.add(&open, None, &inner[..end]);
             lt + 9 + end + 3
         } else if rest.starts_with("<!") {
             lt + declaration_end(rest)?
@@ -75,10 +81,47 @@ pub fn values(doc: &str, max_depth: usize) -> Result<Vec<XmlValue<'_>>, Unread> 
         };
     }
     if open.is_empty() && seen_element {
-        Ok(out)
+        Ok(out.read)
     } else {
         Err(Unread::Malformed)
     }
+}
+
+/// The values kept, up to a bound.
+struct Values<'a> {
+    read: Vec<XmlValue<'a>>,
+    max: usize,
+}
+
+impl<'a> Values<'a> {
+    /// Keeps `text` as the value of the innermost open element, or of its `attribute`
+    /// (`element@attribute`), while there is room.
+    fn add(&mut self, open: &[&str], attribute: Option<(&str, &str)>, text: &'a str) {
+        if self.read.len() >= self.max {
+            return;
+        }
+        let mut path = String::new();
+        let elements = open
+            .iter()
+            .chain(attribute.as_ref().map(|(element, _)| element));
+        for (k, element) in elements.enumerate() {
+            if k > 0 {
+                push_bounded(&mut path, "/");
+            }
+            push_bounded(&mut path, element);
+        }
+        if let Some((_, name)) = attribute {
+            push_bounded(&mut path, "@");
+            push_bounded(&mut path, name);
+        }
+        self.read.push(XmlValue { path, text });
+    }
+}
+
+/// Appends as much of `text` as keeps `path` within [`MAX_PATH`] bytes.
+fn push_bounded(path: &mut String, text: &str) {
+    let room = MAX_PATH.saturating_sub(path.len());
+    path.push_str(&text[..text.floor_char_boundary(room)]);
 }
 
 /// Text between tags, as a value of the element it is in; whitespace alone is layout.
@@ -88,7 +131,7 @@ fn text<'a>(
     from: usize,
     to: usize,
     open: &[&str],
-    out: &mut Vec<XmlValue<'a>>,
+    out: &mut Values<'a>,
 ) -> Result<(), Unread> {
     let text = doc[from..to].trim();
     if text.is_empty() {
@@ -97,10 +140,7 @@ fn text<'a>(
     if open.is_empty() {
         return Err(Unread::Malformed);
     }
-    out.push(XmlValue {
-        path: open.join("/"),
-        text,
-    });
+    out.add(open, None, text);
     Ok(())
 }
 
@@ -152,7 +192,7 @@ fn name_len(text: &str) -> usize {
 fn start_tag<'a>(
     rest: &'a str,
     open: &[&str],
-    out: &mut Vec<XmlValue<'a>>,
+    out: &mut Values<'a>,
 ) -> Result<(&'a str, usize, bool), Unread> {
     let len = name_len(&rest[1..]);
     if len == 0 {
@@ -182,17 +222,7 @@ fn start_tag<'a>(
         let quote = value.chars().next().filter(|q| matches!(q, '"' | '\''));
         let quote = quote.ok_or(Unread::Malformed)?;
         let end = value[1..].find(quote).ok_or(Unread::Malformed)?;
-        let mut path = open.join("/");
-        if !path.is_empty() {
-            path.push('/');
-        }
-        path.push_str(name);
-        path.push('@');
-        path.push_str(&after[..attribute]);
-        out.push(XmlValue {
-            path,
-            text: &value[1..1 + end],
-        });
+        out.add(open, Some((name, &after[..attribute])), &value[1..1 + end]);
         at = rest.len() - value.len() + 1 + end + 1;
     }
 }
@@ -202,7 +232,7 @@ mod tests {
     use super::*;
 
     fn read(doc: &str) -> Result<Vec<(String, &str)>, Unread> {
-        values(doc, 64).map(|v| v.into_iter().map(|x| (x.path, x.text)).collect())
+        values(doc, 64, 100).map(|v| v.into_iter().map(|x| (x.path, x.text)).collect())
     }
 
     #[test]
@@ -246,6 +276,29 @@ mod tests {
             assert_eq!(read(doc), Err(Unread::Malformed), "{doc}");
         }
         let deep = format!("{}{}", "<a>".repeat(10), "</a>".repeat(10));
-        assert_eq!(values(&deep, 5).err(), Some(Unread::TooDeep));
+        assert_eq!(values(&deep, 5, 100).err(), Some(Unread::TooDeep));
+    }
+
+    #[test]
+    fn what_a_document_hands_out_is_bounded() {
+        // Two thousand values under elements with long names: the first hundred are kept,
+        // each named by a path cut to its bound, and the document is still read whole.
+        let name = "n".repeat(1000);
+        let item = format!("<{name} x='1'>v</{name}>");
+        let doc = format!("<{name}>{}</{name}>", item.repeat(1_000));
+        let read = values(&doc, 64, 100).unwrap();
+        assert_eq!(read.len(), 100);
+        assert!(read.iter().all(|v| v.path.len() <= MAX_PATH), "paths cut");
+        assert_eq!(read[0].path, name[..MAX_PATH]);
+        // A document that is not well-formed past the bound is still refused.
+        assert_eq!(
+            values(&format!("{doc}<"), 64, 100).err(),
+            Some(Unread::Malformed)
+        );
+        // A name cut inside a character keeps whole characters.
+        let wide = "é".repeat(200);
+        let doc = format!("<{wide}>v</{wide}>");
+        let read = values(&doc, 64, 10).unwrap();
+        assert!(read[0].path.len() <= MAX_PATH && read[0].path.chars().all(|c| c == 'é'));
     }
 }

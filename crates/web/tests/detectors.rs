@@ -980,6 +980,11 @@ fn limits_are_findings_not_crashes() {
     let many: String = (0..5000).map(|i| format!("p{i}=v&")).collect();
     let v = Engine::default().inspect(&query(&many));
     assert!(v.exceeded.contains(&"parameter count"));
+    // An XML body with more values than the bound, under elements with long names.
+    let name = "n".repeat(100);
+    let items = format!("<{name} x='1'>v</{name}>").repeat(3000);
+    let v = Engine::default().inspect(&xml(&format!("<{name}>{items}</{name}>")));
+    assert!(v.exceeded.contains(&"parameter count"), "{:?}", v.exceeded);
     let big = "a".repeat(3 << 20);
     let v = Engine::default().inspect(&form(&format!("x={big}")));
     assert!(v.exceeded.contains(&"body size"));
