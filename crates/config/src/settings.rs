@@ -171,7 +171,33 @@ pub struct ApiConfig {
     pub rate_limit_per_key_per_minute: u32,
     /// Requests a minute one client address may make, whatever the keys.
     pub rate_limit_per_ip_per_minute: u32,
+    /// Batches a minute one agent or proxy may ship (`POST /api/v1/ingest`).
+    pub rate_limit_per_sender_per_minute: u32,
+    /// Login attempts a minute from one client address (`POST /login`).
+    pub login_attempts_per_minute: u32,
     pub enable_authentication: bool,
+    /// Names the server is reached by (`watchpost.example.com`, `10.0.0.5:8080`): a
+    /// request whose `Host` names something else is refused, which defeats DNS
+    /// rebinding. Loopback names (`localhost`, `127.0.0.1`, `[::1]`) are always served.
+    /// Empty: on a loopback address only loopback names are served; on another address
+    /// (authentication on) any name is.
+    pub server_names: Vec<String>,
+    /// Folders that paths set through the API or the dashboard (templates, TLS files,
+    /// CA files, rule folders) must lie in, links resolved. Fixed by the operator: only
+    /// this file and `serve --allow-path DIR` set it; the API cannot change it. Empty: no
+    /// path may be set or changed through the API.
+    pub allowed_path_dirs: Vec<PathBuf>,
+    /// Connections open at once (lowered to fit the process's descriptor limit). Past it,
+    /// the oldest connection that is not in the middle of a request is closed.
+    pub max_connections: usize,
+    /// The share of `max_connections` one client address may hold.
+    pub max_connections_per_ip: usize,
+    /// Seconds a new connection has to send a whole request head.
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a request has to send its whole body.
+    pub body_read_timeout_seconds: u64,
+    /// Seconds a kept-alive connection may wait for its next request.
+    pub idle_timeout_seconds: u64,
     /// PEM certificate chain for HTTPS; with `tls_key_file`, the server speaks only HTTPS.
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key of `tls_cert_file`.
@@ -192,7 +218,16 @@ impl Default for ApiConfig {
             enable_rate_limiting: true,
             rate_limit_per_key_per_minute: 3000,
             rate_limit_per_ip_per_minute: 6000,
+            rate_limit_per_sender_per_minute: 600,
+            login_attempts_per_minute: 10,
             enable_authentication: true,
+            server_names: Vec::new(),
+            allowed_path_dirs: Vec::new(),
+            max_connections: 512,
+            max_connections_per_ip: 128,
+            header_read_timeout_seconds: 10,
+            body_read_timeout_seconds: 30,
+            idle_timeout_seconds: 60,
             tls_cert_file: None,
             tls_key_file: None,
             max_body_bytes: 16 * 1024 * 1024,

@@ -190,11 +190,73 @@ pub(crate) fn check(config: &Config) -> Result<(), Vec<Violation>> {
             "api.rate_limit_per_ip_per_minute",
             api.rate_limit_per_ip_per_minute,
         ),
+        (
+            "api.rate_limit_per_sender_per_minute",
+            api.rate_limit_per_sender_per_minute,
+        ),
+        (
+            "api.login_attempts_per_minute",
+            api.login_attempts_per_minute,
+        ),
     ] {
         if !(1..=1_000_000).contains(&value) {
             bad(
                 key,
                 format!("{value} is out of range: allowed 1 to 1000000 requests a minute"),
+            );
+        }
+    }
+    if !(16..=1_000_000).contains(&api.max_connections) {
+        bad(
+            "api.max_connections",
+            format!(
+                "{} is out of range: allowed 16 to 1000000",
+                api.max_connections
+            ),
+        );
+    }
+    if !(1..=api.max_connections.max(1)).contains(&api.max_connections_per_ip) {
+        bad(
+            "api.max_connections_per_ip",
+            format!(
+                "{} is out of range: allowed 1 to api.max_connections ({})",
+                api.max_connections_per_ip, api.max_connections
+            ),
+        );
+    }
+    for (key, value) in [
+        (
+            "api.header_read_timeout_seconds",
+            api.header_read_timeout_seconds,
+        ),
+        (
+            "api.body_read_timeout_seconds",
+            api.body_read_timeout_seconds,
+        ),
+        ("api.idle_timeout_seconds", api.idle_timeout_seconds),
+    ] {
+        if !(1..=3600).contains(&value) {
+            bad(
+                key,
+                format!("{value} is out of range: allowed 1 to 3600 seconds"),
+            );
+        }
+    }
+    for (i, name) in api.server_names.iter().enumerate() {
+        if name.is_empty() || name.contains(['/', ' ', '@', '?', '#']) {
+            bad(
+                &format!("api.server_names[{i}]"),
+                format!(
+                    "`{name}` is not a host name: expected a name or address, with an optional :port"
+                ),
+            );
+        }
+    }
+    for (i, dir) in api.allowed_path_dirs.iter().enumerate() {
+        if !dir.is_absolute() {
+            bad(
+                &format!("api.allowed_path_dirs[{i}]"),
+                format!("`{}` is not an absolute path", dir.display()),
             );
         }
     }

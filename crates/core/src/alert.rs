@@ -123,6 +123,10 @@ pub struct Alert {
     /// Set when someone closed it as a false positive.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub false_positive: bool,
+    /// The origin of the detection that opened it ([`Detection::origin`]): a sender's
+    /// resolve may close only an alert it opened itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_by: Option<String>,
     /// Its status changes, oldest first (the most recent [`MAX_STATUS_HISTORY`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<StatusChange>,
@@ -172,8 +176,15 @@ impl Alert {
             count: 1,
             last_detection_id: Some(d.id),
             false_positive: false,
+            opened_by: d.origin.clone(),
             history: Vec::new(),
         }
+    }
+
+    /// Whether a resolve from `origin` may close this alert: the server's own detectors
+    /// (no origin) may close any; a sender only what its own detection opened.
+    pub fn may_be_resolved_by(&self, origin: Option<&str>) -> bool {
+        origin.is_none() || origin == self.opened_by.as_deref()
     }
 
     /// Moves the alert to `to`, recording who did it and why. Returns `false` (and changes
@@ -210,7 +221,9 @@ impl Alert {
     pub fn fold(alerts: &mut BTreeMap<Fingerprint, Alert>, d: &Detection) -> Option<Fingerprint> {
         let fp = Fingerprint::of_detection(d, &BTreeMap::new());
         if d.resolves {
-            let alert = alerts.get_mut(&fp)?;
+            let alert = alerts
+                .get_mut(&fp)
+                .filter(|a| a.may_be_resolved_by(d.origin.as_deref()))?;
             let by = format!("detector:{}", d.detector);
             let reason = Some(if d.summary.is_empty() {
                 d.rule_title.clone()
@@ -286,6 +299,31 @@ mod tests {
         elsewhere.resolves = true;
         assert_eq!(Alert::fold(&mut alerts, &elsewhere), None);
         assert_eq!(alerts.len(), 1);
+    }
+
+    #[test]
+    fn a_senders_resolve_closes_only_what_it_opened() {
+        let mut alerts = BTreeMap::new();
+        let raised = detection("198.51.100.1", Severity::High);
+        let fp = Alert::fold(&mut alerts, &raised).unwrap();
+        assert_eq!(alerts[&fp].opened_by, None);
+        let mut forged = detection("198.51.100.1", Severity::Info);
+        forged.resolves = true;
+        forged.origin = Some("sender:agent1".into());
+        assert_eq!(Alert::fold(&mut alerts, &forged), None, "server-opened");
+        assert_eq!(alerts[&fp].status, AlertStatus::Firing);
+
+        let mut own = detection("198.51.100.2", Severity::High);
+        own.origin = Some("sender:proxy1".into());
+        let own_fp = Alert::fold(&mut alerts, &own).unwrap();
+        assert_eq!(alerts[&own_fp].opened_by.as_deref(), Some("sender:proxy1"));
+        let mut other = own.clone();
+        other.resolves = true;
+        other.origin = Some("sender:agent1".into());
+        assert_eq!(Alert::fold(&mut alerts, &other), None, "another sender's");
+        other.origin = Some("sender:proxy1".into());
+        assert_eq!(Alert::fold(&mut alerts, &other), Some(own_fp.clone()));
+        assert_eq!(alerts[&own_fp].status, AlertStatus::Resolved);
     }
 
     #[test]

@@ -76,6 +76,11 @@ pub struct Detection {
     /// the open alert with this detection's fingerprint resolves, and no alert is opened.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub resolves: bool,
+    /// Who shipped it: `sender:<id>` for an agent or proxy, absent for the server's own
+    /// detectors. Set by the server when it receives a batch, never taken from a payload;
+    /// a sender's resolve closes only an alert its own detection opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 impl Detection {
@@ -97,6 +102,7 @@ impl Detection {
             summary: String::new(),
             evidence: Value::Null,
             resolves: false,
+            origin: None,
         }
     }
 

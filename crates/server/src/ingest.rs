@@ -43,48 +43,46 @@ pub struct Parsed {
 pub enum BodyError {
     #[error("the body is not valid JSON: {0}")]
     InvalidJson(serde_json::Error),
-    #[error("{count} events in one request; at most {max} are accepted (api.max_batch_events)")]
-    TooManyEvents { count: usize, max: usize },
+    #[error(
+        "more than {max} events in one request; at most {max} are accepted (api.max_batch_events)"
+    )]
+    TooManyEvents { max: usize },
     #[error("the body is not UTF-8 text")]
     NotUtf8,
 }
 
 /// Reads a JSON array of events or NDJSON (one event per line; blank lines skipped). A
-/// malformed entry is reported by index and line; the well-formed ones are kept.
+/// malformed entry is reported by index and line; the well-formed ones are kept. Entries
+/// are read and turned into events one at a time and counted as they come, so a body of
+/// too many entries is refused at entry `max_events + 1`, before it costs more memory
+/// than that many events: a 16 MiB array of zeros is not first built as millions of JSON
+/// values.
 pub fn parse_body(body: &[u8], max_events: usize) -> Result<Parsed, BodyError> {
     let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
-    let mut parsed = Parsed::default();
     if text.trim_start().starts_with('[') {
-        let items: Vec<serde_json::Value> =
-            serde_json::from_str(text).map_err(BodyError::InvalidJson)?;
-        if items.len() > max_events {
-            return Err(BodyError::TooManyEvents {
-                count: items.len(),
-                max: max_events,
-            });
-        }
-        for (index, item) in items.into_iter().enumerate() {
-            match Event::from_json(item) {
-                Ok(event) => parsed.events.push(event),
-                Err(e) => parsed.rejected.push(Rejected {
-                    index,
-                    line: None,
-                    error: e.to_string(),
-                }),
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let parsed = serde::de::Deserializer::deserialize_seq(
+            &mut deserializer,
+            EventArray { max: max_events },
+        )
+        .map_err(|e| {
+            if e.to_string().starts_with(TOO_MANY_EVENTS) {
+                BodyError::TooManyEvents { max: max_events }
+            } else {
+                BodyError::InvalidJson(e)
             }
-        }
+        })?;
+        deserializer.end().map_err(BodyError::InvalidJson)?;
         return Ok(parsed);
     }
+    let mut parsed = Parsed::default();
     let lines = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty());
     for (index, (line_no, line)) in lines.enumerate() {
         if index >= max_events {
-            return Err(BodyError::TooManyEvents {
-                count: index + 1,
-                max: max_events,
-            });
+            return Err(BodyError::TooManyEvents { max: max_events });
         }
         let result = serde_json::from_str(line)
             .map_err(|e| format!("invalid JSON: {e}"))
@@ -99,6 +97,42 @@ pub fn parse_body(body: &[u8], max_events: usize) -> Result<Parsed, BodyError> {
         }
     }
     Ok(parsed)
+}
+
+/// How the error of an array with too many entries begins.
+const TOO_MANY_EVENTS: &str = "too many events";
+
+/// A JSON array of events read entry by entry (see [`parse_body`]).
+struct EventArray {
+    max: usize,
+}
+
+impl<'de> serde::de::Visitor<'de> for EventArray {
+    type Value = Parsed;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of events")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Parsed, A::Error> {
+        let mut parsed = Parsed::default();
+        let mut index = 0;
+        while let Some(item) = seq.next_element::<serde_json::Value>()? {
+            if index == self.max {
+                return Err(serde::de::Error::custom(TOO_MANY_EVENTS));
+            }
+            match Event::from_json(item) {
+                Ok(event) => parsed.events.push(event),
+                Err(e) => parsed.rejected.push(Rejected {
+                    index,
+                    line: None,
+                    error: e.to_string(),
+                }),
+            }
+            index += 1;
+        }
+        Ok(parsed)
+    }
 }
 
 struct Batch {
@@ -371,7 +405,17 @@ mod tests {
         );
         assert!(matches!(
             parse_body(b"[{}, {}, {}]", 2),
-            Err(BodyError::TooManyEvents { count: 3, max: 2 })
+            Err(BodyError::TooManyEvents { max: 2 })
+        ));
+        assert!(matches!(
+            parse_body(b"[{}, {}] x", 2),
+            Err(BodyError::InvalidJson(_))
+        ));
+        // Millions of entries are refused at the one past the bound, not read whole.
+        let zeros = format!("[{}0]", "0,".repeat(4_000_000));
+        assert!(matches!(
+            parse_body(zeros.as_bytes(), 10_000),
+            Err(BodyError::TooManyEvents { max: 10_000 })
         ));
         assert!(matches!(
             parse_body(b"{}\n{}\n{}\n", 2),

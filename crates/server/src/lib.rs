@@ -18,6 +18,7 @@ mod dashboard;
 pub mod detection;
 pub mod error;
 mod group_commit;
+pub mod guard;
 mod host_monitor;
 pub mod ingest;
 pub mod metrics;
@@ -25,6 +26,8 @@ pub mod openapi;
 mod params;
 mod retention;
 mod routes;
+pub mod sender_registry;
+pub mod sender_scope;
 mod silent_agents;
 pub mod state;
 pub mod stream;
@@ -122,8 +125,17 @@ pub async fn serve(
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(addr = %local, backend = state.store.backend().as_str(), "listening on {scheme}://{local}");
 
+    let guard = Arc::new(guard::GuardState {
+        config: config.clone(),
+        listening: guard::Listening {
+            scheme,
+            addr: local,
+        },
+        metrics: state.metrics.clone(),
+    });
     let app = router(state)
         .layer(cors(&settings.api)?)
+        .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
         .layer(tower_http::trace::TraceLayer::new_for_http());
     let served = accept::serve(listener, tls, app, shutdown).await;
     tracing::info!("shutting down: writing queued events");

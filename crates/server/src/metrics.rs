@@ -121,6 +121,8 @@ pub struct Metrics {
     pub store_latency: Family<OpLabels, Histogram>,
     pub ingest_queue_events: Gauge,
     pub detections: Counter,
+    /// Requests and records refused at the trust boundary, by reason.
+    pub refusals: Family<ErrorLabels, Counter>,
     pub host: HostGauges,
 }
 
@@ -160,6 +162,14 @@ impl Metrics {
             "Rule matches on ingested events",
             detections.clone(),
         );
+        let refusals = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "security_refusals",
+            "Requests and records refused at the trust boundary, by reason (sender_token, \
+             sender_rate, foreign_detector, foreign_entity, resolves_foreign_alert, \
+             login_failed, login_rate, cross_origin, host_not_served, connection_cap)",
+            refusals.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -181,12 +191,20 @@ impl Metrics {
             store_latency,
             ingest_queue_events,
             detections,
+            refusals,
         }
     }
 
     /// Counts `n` events lost or refused for `reason`.
     pub fn ingest_error(&self, reason: &'static str, n: u64) {
         self.ingest_errors
+            .get_or_create(&ErrorLabels { reason })
+            .inc_by(n);
+    }
+
+    /// Counts `n` requests or records refused at the trust boundary for `reason`.
+    pub fn refusal(&self, reason: &'static str, n: u64) {
+        self.refusals
             .get_or_create(&ErrorLabels { reason })
             .inc_by(n);
     }

@@ -100,6 +100,15 @@ fn key_body() -> Value {
         "role": {"type": "string", "enum": ["viewer", "analyst", "admin"]},
         "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 3650}}})
 }
+fn enroll_body() -> Value {
+    json!({"type": "object", "required": ["name"], "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 128},
+        "kind": {"type": "string", "enum": ["agent", "proxy"]}}})
+}
+fn rotate_body() -> Value {
+    json!({"type": "object", "properties": {
+        "grace_minutes": {"type": "integer", "minimum": 0, "maximum": 10080}}})
+}
 fn block_body() -> Value {
     json!({"type": "object", "required": ["ip", "minutes", "reason"], "properties": {
         "ip": {"type": "string"}, "minutes": {"type": "integer", "minimum": 1, "maximum": 43200},
@@ -334,6 +343,30 @@ pub const OPERATIONS: &[Op] = &[
         200,
     ),
     op(
+        "POST",
+        "/api/v1/senders",
+        "Enroll an agent or proxy, or a revoked one again (its token shown once)",
+        &[],
+        Some(enroll_body),
+        201,
+    ),
+    op(
+        "DELETE",
+        "/api/v1/senders/{id}",
+        "Revoke a sender's tokens at once",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "POST",
+        "/api/v1/senders/{id}/rotate",
+        "A new token for a sender; the old one works for a grace period",
+        &[],
+        Some(rotate_body),
+        200,
+    ),
+    op(
         "GET",
         "/api/v1/api-keys",
         "API keys (never the keys)",
@@ -470,7 +503,19 @@ const ERRORS: &[(u16, &str)] = &[
     (403, "The key's role is below the one needed"),
     (404, "Not found"),
     (409, "Conflict"),
+    (
+        408,
+        "The body was not sent in time (api.body_read_timeout_seconds)",
+    ),
     (413, "Too large"),
+    (
+        415,
+        "A change without an API key header must be sent as JSON",
+    ),
+    (
+        421,
+        "The Host header names a server this one is not (api.server_names)",
+    ),
     (422, "Well-formed but invalid"),
     (429, "Over the rate limit (Retry-After)"),
     (503, "Store or ingest unavailable"),

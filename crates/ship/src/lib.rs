@@ -13,8 +13,8 @@ mod shipper;
 mod spool;
 
 pub use protocol::{
-    Batch, BatchError, INGEST_PATH, MAX_BATCH_BYTES, Record, SenderInfo, Token, TokenError,
-    secret_hash,
+    Batch, BatchError, BatchLimits, INGEST_PATH, MAX_BATCH_BYTES, Record, SenderInfo, Token,
+    TokenError, secret_hash,
 };
 pub use shipper::{Shipper, ShipperConfig};
 pub use spool::{Spool, SpoolError, SpoolLimits};

@@ -45,6 +45,10 @@ pub struct Batch {
 pub enum BatchError {
     #[error("the batch is larger than {MAX_BATCH_BYTES} bytes decompressed")]
     TooLarge,
+    #[error("the batch is larger than {0} bytes decompressed (api.max_body_bytes)")]
+    TooLargeFor(usize),
+    #[error("the batch holds more than {0} records (api.max_batch_events)")]
+    TooManyRecords(usize),
     #[error("the body is not valid gzip: {0}")]
     Gzip(std::io::Error),
     #[error("the batch is not valid JSON: {0}")]
@@ -71,6 +75,133 @@ impl Batch {
             return Err(BatchError::TooLarge);
         }
         Ok(serde_json::from_slice(&out)?)
+    }
+}
+
+/// How much a server takes from one sender request.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    /// Bytes after decompression.
+    pub max_bytes: usize,
+    /// Records in the batch.
+    pub max_records: usize,
+}
+
+impl Batch {
+    /// Like [`Batch::decode`] within `limits`: decompression stops one byte past
+    /// `max_bytes` (a gzip bomb costs no more than that), and records are counted as they
+    /// are read, so a batch of too many small records is refused before it is built.
+    pub fn decode_within(
+        body: &[u8],
+        gzip: bool,
+        limits: BatchLimits,
+    ) -> Result<Batch, BatchError> {
+        let too_large = || BatchError::TooLargeFor(limits.max_bytes);
+        let inflated;
+        let json: &[u8] = if gzip {
+            use std::io::Read;
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(body)
+                .take(limits.max_bytes as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(BatchError::Gzip)?;
+            inflated = out;
+            &inflated
+        } else {
+            body
+        };
+        if json.len() > limits.max_bytes {
+            return Err(too_large());
+        }
+        let mut deserializer = serde_json::Deserializer::from_slice(json);
+        let batch = serde::de::DeserializeSeed::deserialize(
+            bounded::BatchSeed(limits.max_records),
+            &mut deserializer,
+        )
+        .map_err(|e| {
+            if e.to_string().starts_with(bounded::TOO_MANY) {
+                BatchError::TooManyRecords(limits.max_records)
+            } else {
+                BatchError::Json(e)
+            }
+        })?;
+        deserializer.end()?;
+        Ok(batch)
+    }
+}
+
+/// Reading a batch while counting its records.
+mod bounded {
+    use super::{Batch, Record, SenderInfo};
+    use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+
+    /// How the error of a batch with too many records begins.
+    pub(super) const TOO_MANY: &str = "too many records";
+
+    pub(super) struct BatchSeed(pub usize);
+
+    impl<'de> DeserializeSeed<'de> for BatchSeed {
+        type Value = Batch;
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Batch, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for BatchSeed {
+        type Value = Batch;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a batch: {sender, sequence, records, dropped}")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Batch, A::Error> {
+            let (mut sender, mut sequence, mut records, mut dropped) = (None, None, None, 0);
+            while let Some(key) = map.next_key::<String>()? {
+                match key.as_str() {
+                    "sender" => sender = Some(map.next_value::<SenderInfo>()?),
+                    "sequence" => sequence = Some(map.next_value::<u64>()?),
+                    "records" => records = Some(map.next_value_seed(RecordsSeed(self.0))?),
+                    "dropped" => dropped = map.next_value::<u64>()?,
+                    _ => {
+                        map.next_value::<de::IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(Batch {
+                sender: sender.ok_or_else(|| de::Error::missing_field("sender"))?,
+                sequence: sequence.ok_or_else(|| de::Error::missing_field("sequence"))?,
+                records: records.ok_or_else(|| de::Error::missing_field("records"))?,
+                dropped,
+            })
+        }
+    }
+
+    struct RecordsSeed(usize);
+
+    impl<'de> DeserializeSeed<'de> for RecordsSeed {
+        type Value = Vec<Record>;
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Vec<Record>, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for RecordsSeed {
+        type Value = Vec<Record>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of records")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Record>, A::Error> {
+            let mut records = Vec::new();
+            while let Some(record) = seq.next_element::<Record>()? {
+                if records.len() == self.0 {
+                    return Err(de::Error::custom(format!(
+                        "{TOO_MANY}: more than {}",
+                        self.0
+                    )));
+                }
+                records.push(record);
+            }
+            Ok(records)
+        }
     }
 }
 
@@ -146,6 +277,67 @@ pub fn secret_hash(secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn batch_of(n: usize) -> Vec<u8> {
+        let records: Vec<Record> = (0..n)
+            .map(|_| {
+                Record::Detection(Box::new(Detection::new(
+                    "r",
+                    "R",
+                    watchpost_core::Severity::Low,
+                    "host",
+                )))
+            })
+            .collect();
+        serde_json::to_vec(&Batch {
+            sender: SenderInfo {
+                kind: "agent".into(),
+                version: "1".into(),
+            },
+            sequence: 7,
+            records,
+            dropped: 0,
+        })
+        .unwrap()
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn batches_are_read_within_their_limits() {
+        let limits = BatchLimits {
+            max_bytes: 1 << 20,
+            max_records: 3,
+        };
+        let batch = Batch::decode_within(&batch_of(3), false, limits).unwrap();
+        assert_eq!((batch.sequence, batch.records.len()), (7, 3));
+        let batch = Batch::decode_within(&gzip(&batch_of(2)), true, limits).unwrap();
+        assert_eq!(batch.records.len(), 2);
+        assert!(matches!(
+            Batch::decode_within(&batch_of(4), false, limits),
+            Err(BatchError::TooManyRecords(3))
+        ));
+        // A gzip bomb: 64 MiB of zeros in a few dozen KiB, refused at the bound.
+        let bomb = gzip(&vec![b' '; 64 << 20]);
+        assert!(bomb.len() < 1 << 20);
+        assert!(matches!(
+            Batch::decode_within(&bomb, true, limits),
+            Err(BatchError::TooLargeFor(_))
+        ));
+        assert!(matches!(
+            Batch::decode_within(b"{\"sequence\": 1}", false, limits),
+            Err(BatchError::Json(_))
+        ));
+        assert!(matches!(
+            Batch::decode_within(&[batch_of(1), b"x".to_vec()].concat(), false, limits),
+            Err(BatchError::Json(_))
+        ));
+    }
 
     #[test]
     fn tokens_round_trip_and_verify_against_their_hash() {

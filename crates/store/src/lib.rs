@@ -105,6 +105,26 @@ pub struct Sender {
     pub version: Option<String>,
     /// The address it last shipped from.
     pub address: Option<String>,
+    /// When its token was revoked: a revoked sender's batches are refused until it is
+    /// enrolled again under its name.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The secret of the token a rotation replaced, still accepted until
+    /// `previous_valid_until` so that the sender can be given its new token.
+    #[serde(skip)]
+    pub previous_secret_hash: Option<String>,
+    pub previous_valid_until: Option<DateTime<Utc>>,
+}
+
+/// A dashboard login: the browser holds a random id, the store its SHA-256, the key it
+/// stands for and when it ends. Logging out, or revoking the key, ends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// SHA-256 of the cookie's value, in hex.
+    pub id_hash: String,
+    /// The API key the person logged in with.
+    pub key_id: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// An API key as stored: never the key itself, only an HMAC of its secret.
@@ -249,7 +269,7 @@ pub trait Store: Send + Sync {
     /// Every API key, oldest first.
     async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
 
-    /// Deletes an API key; whether there was one.
+    /// Removes a key and ends its dashboard sessions; `false` when there was none.
     async fn delete_api_key(&self, id: &str) -> Result<bool, StoreError>;
 
     /// Records that a key was used at `at`.
@@ -278,6 +298,31 @@ pub trait Store: Send + Sync {
         version: Option<&str>,
         address: Option<&str>,
     ) -> Result<(), StoreError>;
+
+    /// Replaces a sender's credentials and revocation (`secret_hash`,
+    /// `previous_secret_hash`, `previous_valid_until`, `revoked_at`): rotation,
+    /// revocation and enrolling again. `false` when there is no such sender.
+    async fn update_sender_credentials(&self, sender: &Sender) -> Result<bool, StoreError>;
+
+    /// Stores a new dashboard session.
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
+
+    /// The session with this id hash, if it has not ended.
+    async fn get_session(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError>;
+
+    /// Ends one session (logout).
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError>;
+
+    /// Ends every session of a key (the key was revoked) and every expired one.
+    async fn delete_sessions(
+        &self,
+        key_id: Option<&str>,
+        expired_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 
     /// The stored alerts among these fingerprints (in no particular order).
     async fn get_alerts_by_fingerprints(

@@ -37,6 +37,7 @@ suite!(
     pagination_visits_every_event_once_in_order,
     a_redelivered_batch_is_stored_once,
     senders_register_and_report_when_they_were_last_seen,
+    sessions_end_at_expiry_logout_and_key_revocation,
     api_keys_and_calls_are_kept,
     statistics_count_what_happened_in_the_range,
     large_batches_are_chunked,
@@ -302,6 +303,9 @@ async fn senders_register_and_report_when_they_were_last_seen(store: Arc<dyn Sto
         last_seen: None,
         version: None,
         address: None,
+        revoked_at: None,
+        previous_secret_hash: None,
+        previous_valid_until: None,
     };
     store.insert_sender(&sender).await.unwrap();
     // Names are unique.
@@ -323,6 +327,63 @@ async fn senders_register_and_report_when_they_were_last_seen(store: Arc<dyn Sto
     assert!(store.get_sender("nope").await.unwrap().is_none());
     let all = store.list_senders().await.unwrap();
     assert_eq!(all.len(), 1);
+    // Rotation keeps the old secret for a grace period; revocation is recorded.
+    let rotated = watchpost_store::Sender {
+        secret_hash: "cd".repeat(32),
+        previous_secret_hash: Some(sender.secret_hash.clone()),
+        previous_valid_until: Some(seen),
+        revoked_at: Some(seen),
+        ..got
+    };
+    assert!(store.update_sender_credentials(&rotated).await.unwrap());
+    let got = store.get_sender("p1").await.unwrap().unwrap();
+    assert_eq!(got.secret_hash, rotated.secret_hash);
+    assert_eq!(got.previous_secret_hash, rotated.previous_secret_hash);
+    assert_eq!(got.previous_valid_until, Some(seen));
+    assert_eq!(got.revoked_at, Some(seen));
+    let missing = watchpost_store::Sender {
+        id: "nope".into(),
+        ..rotated
+    };
+    assert!(!store.update_sender_credentials(&missing).await.unwrap());
+}
+
+async fn sessions_end_at_expiry_logout_and_key_revocation(store: Arc<dyn Store>) {
+    let now = base_time();
+    let session = |id: &str, key: &str, minutes: i64| watchpost_store::Session {
+        id_hash: id.into(),
+        key_id: key.into(),
+        created_at: now,
+        expires_at: now + chrono::Duration::minutes(minutes),
+    };
+    store
+        .insert_session(&session("s1", "k1", 60))
+        .await
+        .unwrap();
+    store
+        .insert_session(&session("s2", "k1", 60))
+        .await
+        .unwrap();
+    store
+        .insert_session(&session("s3", "k2", 60))
+        .await
+        .unwrap();
+    store.insert_session(&session("s4", "k2", 1)).await.unwrap();
+    assert_eq!(
+        store.get_session("s1", now).await.unwrap(),
+        Some(session("s1", "k1", 60))
+    );
+    let later = now + chrono::Duration::minutes(2);
+    assert!(
+        store.get_session("s4", later).await.unwrap().is_none(),
+        "expired"
+    );
+    store.delete_session("s1").await.unwrap();
+    assert!(store.get_session("s1", now).await.unwrap().is_none());
+    // k1's remaining session and the expired one go; k2's live one stays.
+    assert_eq!(store.delete_sessions(Some("k1"), later).await.unwrap(), 2);
+    assert!(store.get_session("s2", now).await.unwrap().is_none());
+    assert!(store.get_session("s3", now).await.unwrap().is_some());
 }
 
 async fn api_keys_and_calls_are_kept(store: Arc<dyn Store>) {

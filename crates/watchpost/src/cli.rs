@@ -200,7 +200,8 @@ pub enum AlertsCommand {
 
 #[derive(Subcommand)]
 pub enum AgentTokenCommand {
-    /// Register a sender and print its token (shown once; only its hash is stored).
+    /// Register a sender (or a revoked one again, under its name) and print its token
+    /// (shown once; only its hash is stored).
     Create {
         /// A unique name for the sender (`edge-proxy`, `web-1`).
         #[arg(long)]
@@ -209,8 +210,21 @@ pub enum AgentTokenCommand {
         #[arg(long, default_value = "agent", value_parser = ["agent", "proxy"])]
         kind: String,
     },
-    /// List registered senders and when each was last heard from.
+    /// List registered senders, when each was last heard from, and which are revoked.
     List,
+    /// Give a sender a new token (printed once); the old one works for a grace period.
+    Rotate {
+        /// The sender's name or id.
+        sender: String,
+        /// Minutes the old token keeps working (0: none; at most 10080, a week).
+        #[arg(long, default_value_t = watchpost_server::sender_registry::DEFAULT_GRACE_MINUTES)]
+        grace_minutes: u64,
+    },
+    /// Revoke a sender by name or id: its tokens stop working at once.
+    Revoke {
+        /// The sender's name or id.
+        sender: String,
+    },
 }
 
 #[derive(Subcommand)]

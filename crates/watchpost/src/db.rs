@@ -26,35 +26,55 @@ pub async fn migrate(path: &Option<PathBuf>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Registers a sender and prints its token once.
+/// Registers a sender (or a revoked one again) and prints its token once.
 pub async fn create_sender(
     path: &Option<PathBuf>,
     name: &str,
     kind: &str,
 ) -> anyhow::Result<ExitCode> {
-    let name = name.trim();
-    if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
-        anyhow::bail!("--name: give 1 to 128 printable characters");
-    }
     let store = open(path).await?;
-    if store.list_senders().await?.iter().any(|s| s.name == name) {
-        anyhow::bail!("--name: a sender named `{name}` is already registered");
-    }
-    let token = watchpost_ship::Token::generate();
-    store
-        .insert_sender(&watchpost_store::Sender {
-            id: token.id.clone(),
-            name: name.to_string(),
-            kind: kind.to_string(),
-            secret_hash: watchpost_ship::secret_hash(&token.secret),
-            created_at: chrono::Utc::now(),
-            last_seen: None,
-            version: None,
-            address: None,
-        })
-        .await?;
-    eprintln!("registered {kind} `{name}`; its token (shown once, store it now):");
+    let (sender, token) =
+        watchpost_server::sender_registry::enroll(store.as_ref(), name, kind).await?;
+    eprintln!(
+        "registered {kind} `{}`; its token (shown once, store it now):",
+        sender.name
+    );
     println!("{token}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Gives a sender a new token and prints it once.
+pub async fn rotate_sender(
+    path: &Option<PathBuf>,
+    who: &str,
+    grace_minutes: u64,
+) -> anyhow::Result<ExitCode> {
+    let store = open(path).await?;
+    let (sender, token) =
+        watchpost_server::sender_registry::rotate(store.as_ref(), who, grace_minutes).await?;
+    match sender.previous_valid_until {
+        Some(until) => eprintln!(
+            "new token for `{}`; the old one works until {} (shown once, store it now):",
+            sender.name,
+            until.to_rfc3339()
+        ),
+        None => eprintln!(
+            "new token for `{}`; the old one no longer works (shown once, store it now):",
+            sender.name
+        ),
+    }
+    println!("{token}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Revokes a sender's tokens.
+pub async fn revoke_sender(path: &Option<PathBuf>, who: &str) -> anyhow::Result<ExitCode> {
+    let store = open(path).await?;
+    let sender = watchpost_server::sender_registry::revoke(store.as_ref(), who).await?;
+    println!(
+        "revoked {} `{}` ({}); `watchpost agent-token create --name {}` enrolls it again",
+        sender.kind, sender.name, sender.id, sender.name
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -62,13 +82,21 @@ pub async fn create_sender(
 pub async fn list_senders(path: &Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let senders = open(path).await?.list_senders().await?;
     println!(
-        "{:<24} {:<6} {:<10} {:<25} address",
-        "name", "kind", "version", "last seen"
+        "{:<24} {:<14} {:<6} {:<10} {:<25} {:<16} status",
+        "name", "id", "kind", "version", "last seen", "address"
     );
     for s in senders {
+        let status = match (s.revoked_at, s.previous_valid_until) {
+            (Some(at), _) => format!("revoked {}", at.to_rfc3339()),
+            (None, Some(until)) if until > chrono::Utc::now() => {
+                format!("rotated; old token until {}", until.to_rfc3339())
+            }
+            _ => "active".into(),
+        };
         println!(
-            "{:<24} {:<6} {:<10} {:<25} {}",
+            "{:<24} {:<14} {:<6} {:<10} {:<25} {:<16} {status}",
             s.name,
+            s.id,
             s.kind,
             s.version.as_deref().unwrap_or("-"),
             s.last_seen.map_or("never".to_string(), |t| t.to_rfc3339()),

@@ -140,6 +140,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::AgentToken {
             command: AgentTokenCommand::List,
         } => db::list_senders(&cli.config).await,
+        Command::AgentToken {
+            command:
+                AgentTokenCommand::Rotate {
+                    sender,
+                    grace_minutes,
+                },
+        } => db::rotate_sender(&cli.config, &sender, grace_minutes).await,
+        Command::AgentToken {
+            command: AgentTokenCommand::Revoke { sender },
+        } => db::revoke_sender(&cli.config, &sender).await,
         Command::ApiKey {
             command:
                 ApiKeyCommand::Create {

@@ -6,6 +6,7 @@ use super::access::{self, Access, Role};
 use super::keys::{self, KeyRing};
 use super::rate_limit::RateLimiter;
 use crate::error::ApiError;
+use crate::guard::OriginCheck;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -60,22 +61,38 @@ impl Gate {
 
     /// Takes a request from `caller`'s allowance; the 429 to answer when there is none.
     fn over_rate(&self, caller: &str, per_minute: u32, setting: &str) -> Option<Response> {
+        self.over_rate_error(caller, per_minute, setting)
+            .map(IntoResponse::into_response)
+    }
+
+    /// Takes a login attempt from `ip`'s allowance (a minute's worth may come at once);
+    /// the seconds to wait when there is none.
+    pub(crate) fn over_login_rate(&self, ip: std::net::IpAddr, per_minute: u32) -> Option<u64> {
+        self.limiter
+            .take_with_burst(&format!("login:{ip}"), per_minute, 60.0)
+            .err()
+            .map(|wait| wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+    }
+
+    /// [`Gate::over_rate`] as an error a handler returns.
+    pub(crate) fn over_rate_error(
+        &self,
+        caller: &str,
+        per_minute: u32,
+        setting: &str,
+    ) -> Option<ApiError> {
         self.limiter.take(caller, per_minute).err().map(|wait| {
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let mut response = ApiError::new(
+            let mut error = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 format!(
                     "more than {per_minute} requests a minute ({setting}); retry in {seconds} s"
                 ),
             )
-            .with_details(serde_json::json!({ "retry_after_seconds": seconds }))
-            .into_response();
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from(seconds),
-            );
-            response
+            .with_details(serde_json::json!({ "retry_after_seconds": seconds }));
+            error.retry_after = Some(seconds);
+            error
         })
     }
 
@@ -83,8 +100,9 @@ impl Gate {
         &self.ring
     }
 
-    /// The caller named by the request's key (`X-API-Key`, `Authorization: Bearer`, or the
-    /// dashboard's login cookie), and whether the key came from the cookie.
+    /// The caller named by the request's key (`X-API-Key`, `Authorization: Bearer`, the
+    /// WebSocket subprotocol) or by the dashboard's session cookie, and whether it came
+    /// from the cookie.
     async fn authenticate(
         &self,
         state: &AppState,
@@ -107,22 +125,31 @@ impl Gate {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.split(',').map(str::trim).find(|p| p.starts_with("wpk_")))
             });
-        let cookie_key = || crate::dashboard::session::cookie_key(headers);
-        let (text, from_cookie) = match header_key {
-            Some(text) => (text, false),
-            None => (
-                cookie_key().ok_or_else(|| {
-                    refused(
-                        "send an API key as `X-API-Key: wpk_…` or `Authorization: Bearer wpk_…`"
-                            .into(),
-                    )
-                })?,
-                true,
-            ),
+        if let Some(text) = header_key {
+            return self.check_key(state, text).await.map(|p| (p, false));
+        }
+        let session = crate::dashboard::session::cookie_session(headers).ok_or_else(|| {
+            refused("send an API key as `X-API-Key: wpk_…` or `Authorization: Bearer wpk_…`".into())
+        })?;
+        let ended = || {
+            refused(
+                "the login session ended (logged out, expired or its key revoked): log in again"
+                    .into(),
+            )
         };
-        self.check_key(state, text)
+        let session = state
+            .store
+            .get_session(&crate::dashboard::session::hash(session), Utc::now())
             .await
-            .map(|principal| (principal, from_cookie))
+            .map_err(ApiError::store)?
+            .ok_or_else(ended)?;
+        let key = state
+            .store
+            .get_api_key(&session.key_id)
+            .await
+            .map_err(ApiError::store)?
+            .ok_or_else(ended)?;
+        self.live_key(state, key).await.map(|p| (p, true))
     }
 
     /// The caller a key's text names, when it is a live key.
@@ -139,13 +166,26 @@ impl Gate {
         if !self.ring.verify(secret, &key) {
             return Err(unknown());
         }
+        self.live_key(state, key).await
+    }
+
+    /// The caller a stored key stands for, unless it has expired.
+    async fn live_key(
+        &self,
+        state: &AppState,
+        key: watchpost_store::ApiKey,
+    ) -> Result<Principal, ApiError> {
         let now = Utc::now();
         if let Some(expired) = key.expires_at.filter(|at| *at <= now) {
-            return Err(refused(format!(
-                "the API key `{}` expired at {}",
-                key.name,
-                expired.to_rfc3339()
-            )));
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                format!(
+                    "the API key `{}` expired at {}",
+                    key.name,
+                    expired.to_rfc3339()
+                ),
+            ));
         }
         let role: Role = key.role.parse().map_err(|e: String| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt_key", e)
@@ -208,19 +248,27 @@ pub async fn authorize(
     {
         return refused;
     }
+    let origin = request
+        .extensions()
+        .get::<OriginCheck>()
+        .copied()
+        .unwrap_or(OriginCheck::Absent);
+    let upgrade = request.headers().contains_key(axum::http::header::UPGRADE);
     let principal = if api.enable_authentication {
         match state.gate.authenticate(&state, request.headers()).await {
             Ok((_, true))
-                if access::changes_state(&method)
-                    && !crate::dashboard::session::same_origin(request.headers()) =>
+                if (access::changes_state(&method) || upgrade)
+                    && origin != OriginCheck::SameOrigin =>
             {
-                // A browser sends the cookie by itself: a state change riding on it must
-                // come from the dashboard's own pages.
+                // A browser sends the cookie by itself, to any port of this host: a
+                // change or a live stream riding on it must come from the dashboard's
+                // own origin.
+                state.metrics.refusal("cross_origin", 1);
                 return ApiError::new(
                     StatusCode::FORBIDDEN,
                     "cross_origin",
-                    "a change made with the login cookie must come from the dashboard's own \
-                     origin (its Origin header names another site, or none)",
+                    "a change or a live stream carried by the login cookie must come from the \
+                     dashboard's own origin (its Origin header names another, or none)",
                 )
                 .into_response();
             }

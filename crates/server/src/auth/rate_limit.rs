@@ -30,12 +30,29 @@ impl RateLimiter {
     /// Takes one request from `caller`'s bucket at `per_minute`; `Err` with how long to
     /// wait when it is empty.
     pub fn take(&self, caller: &str, per_minute: u32) -> Result<(), Duration> {
-        self.take_at(caller, per_minute, Instant::now())
+        self.take_at(caller, per_minute, BURST_SECONDS, Instant::now())
     }
 
-    fn take_at(&self, caller: &str, per_minute: u32, now: Instant) -> Result<(), Duration> {
+    /// Like [`RateLimiter::take`] with a bucket of `burst_seconds` of the rate (a person
+    /// retyping a password needs a minute's worth at once, not ten seconds').
+    pub fn take_with_burst(
+        &self,
+        caller: &str,
+        per_minute: u32,
+        burst_seconds: f64,
+    ) -> Result<(), Duration> {
+        self.take_at(caller, per_minute, burst_seconds, Instant::now())
+    }
+
+    fn take_at(
+        &self,
+        caller: &str,
+        per_minute: u32,
+        burst_seconds: f64,
+        now: Instant,
+    ) -> Result<(), Duration> {
         let rate = f64::from(per_minute.max(1)) / 60.0;
-        let capacity = (rate * BURST_SECONDS).max(1.0);
+        let capacity = (rate * burst_seconds).max(1.0);
         let mut buckets = self.buckets.lock().expect("not poisoned");
         if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(caller) {
             forget_idle(&mut buckets);
@@ -74,20 +91,25 @@ mod tests {
         let start = Instant::now();
         // 60 a minute: a burst of 10, then one a second.
         for i in 0..10 {
-            assert!(limiter.take_at("key:a", 60, start).is_ok(), "request {i}");
+            assert!(
+                limiter.take_at("key:a", 60, BURST_SECONDS, start).is_ok(),
+                "request {i}"
+            );
         }
-        let wait = limiter.take_at("key:a", 60, start).unwrap_err();
+        let wait = limiter
+            .take_at("key:a", 60, BURST_SECONDS, start)
+            .unwrap_err();
         assert!(
             wait > Duration::from_millis(900) && wait <= Duration::from_secs(1),
             "{wait:?}"
         );
         assert!(
-            limiter.take_at("key:b", 60, start).is_ok(),
+            limiter.take_at("key:b", 60, BURST_SECONDS, start).is_ok(),
             "another caller"
         );
         let later = start + Duration::from_secs(1);
-        assert!(limiter.take_at("key:a", 60, later).is_ok());
-        assert!(limiter.take_at("key:a", 60, later).is_err());
+        assert!(limiter.take_at("key:a", 60, BURST_SECONDS, later).is_ok());
+        assert!(limiter.take_at("key:a", 60, BURST_SECONDS, later).is_err());
     }
 
     #[test]
@@ -96,7 +118,9 @@ mod tests {
         let start = Instant::now();
         for i in 0..(MAX_BUCKETS + 10) {
             let at = start + Duration::from_millis(i as u64);
-            limiter.take_at(&format!("ip:{i}"), 60, at).unwrap();
+            limiter
+                .take_at(&format!("ip:{i}"), 60, BURST_SECONDS, at)
+                .unwrap();
         }
         assert!(limiter.buckets.lock().unwrap().len() <= MAX_BUCKETS);
     }

@@ -1,24 +1,31 @@
-//! Logging in to the dashboard: the login page takes an API key, checks it, and keeps it
-//! in a cookie the browser sends back with every page, API call and stream. The cookie
-//! is `HttpOnly` (page scripts cannot read it), `SameSite=Strict` (other sites' pages do
-//! not send it) and `Secure` under TLS; a state change carried by it must also name the
-//! dashboard's own origin ([`same_origin`]).
+//! Logging in to the dashboard: the login page takes an API key, checks it, and starts a
+//! server-side session. The browser's cookie holds only the session's random id (the
+//! store keeps its SHA-256, never the id); the session ends after a working day, at
+//! logout, or when its key is revoked. The cookie is `HttpOnly` (page scripts cannot
+//! read it), `SameSite=Strict` (other sites' pages do not send it) and `Secure` under
+//! TLS. Login and logout must come from the login page's own origin (the request guard
+//! checks `Origin`), a change or a stream carried by the cookie too, and failed logins
+//! are rate-limited per address and recorded as detections (`watchpost.login_failed`).
 
 use super::html::esc;
 use crate::state::AppState;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use rand::RngExt;
+use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
+use watchpost_core::{AttackTags, Detection, Entity, Severity};
 
-/// The cookie holding the key.
-pub const COOKIE: &str = "watchpost_key";
-/// How long a login lasts in the browser: a working day.
-const COOKIE_MAX_AGE_SECONDS: u32 = 12 * 3600;
+/// The cookie holding the session id.
+pub const COOKIE: &str = "watchpost_session";
+/// How long a login lasts: a working day.
+const SESSION_SECONDS: i64 = 12 * 3600;
 /// The longest login form accepted.
 const MAX_FORM_BYTES: usize = 4096;
 
-/// The key in the request's login cookie.
-pub fn cookie_key(headers: &HeaderMap) -> Option<&str> {
+/// The session id in the request's login cookie.
+pub fn cookie_session(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -27,20 +34,12 @@ pub fn cookie_key(headers: &HeaderMap) -> Option<&str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == COOKIE)
         .map(|(_, value)| value)
-        .filter(|value| !value.is_empty())
+        .filter(|value| !value.is_empty() && value.len() <= 128)
 }
 
-/// Whether the request's `Origin` names the host it was sent to (browsers send it with
-/// every state-changing `fetch`, same-origin ones included).
-pub fn same_origin(headers: &HeaderMap) -> bool {
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    match (origin, host) {
-        (Some(origin), Some(host)) => origin
-            .split_once("://")
-            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host)),
-        _ => false,
-    }
+/// What the store keeps of a session id.
+pub fn hash(session: &str) -> String {
+    watchpost_core::hex(&Sha256::digest(session.as_bytes()))
 }
 
 /// The login page, coming back to `uri` after.
@@ -49,10 +48,20 @@ pub fn to_login(uri: &Uri) -> Response {
     Redirect::to(&format!("/login?next={}", super::html::url_part(&next))).into_response()
 }
 
-/// Only a path on this server is followed after login (never `//other.site`).
+/// Only a path on this server is followed after login. Browsers drop tabs and line
+/// breaks from a URL and read `\` as `/`, so `/\t/evil` would become `//evil`, another
+/// host: a `next` holding any of those, or whitespace, or starting `//`, goes to `/`.
 fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n)
+            if n.starts_with('/')
+                && !n[1..].starts_with(['/', '\\'])
+                && !n
+                    .chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || c == '\\') =>
+        {
+            n
+        }
         _ => "/",
     }
 }
@@ -100,13 +109,42 @@ fn login_form(status: StatusCode, next: &str, error: Option<&str>) -> Response {
     (status, Html(html)).into_response()
 }
 
-pub async fn login(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: axum::body::Bytes,
+) -> Response {
     if body.len() > MAX_FORM_BYTES {
         return login_form(
             StatusCode::PAYLOAD_TOO_LARGE,
             "/",
             Some("the form is too large"),
         );
+    }
+    let config = state.config.get();
+    if let Some(wait) = state
+        .gate
+        .over_login_rate(peer.ip(), config.api.login_attempts_per_minute)
+    {
+        state.metrics.refusal("login_rate", 1);
+        record_login_failure(
+            &state,
+            peer,
+            "watchpost.login_rate_limited",
+            "too many login attempts",
+        )
+        .await;
+        let mut response = login_form(
+            StatusCode::TOO_MANY_REQUESTS,
+            "/",
+            Some(&format!(
+                "too many login attempts from this address; try again in {wait} s"
+            )),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(wait));
+        return response;
     }
     let mut key = String::new();
     let mut next = String::from("/");
@@ -118,27 +156,76 @@ pub async fn login(State(state): State<AppState>, body: axum::body::Bytes) -> Re
         }
     }
     let next = safe_next(Some(&next)).to_string();
-    match state.gate.check_key(&state, &key).await {
-        Ok(_) => {
-            let secure = if state.config.get().api.tls_cert_file.is_some() {
-                "; Secure"
-            } else {
-                ""
-            };
-            let cookie = format!(
-                "{COOKIE}={key}; Path=/; HttpOnly; SameSite=Strict; Max-Age={COOKIE_MAX_AGE_SECONDS}{secure}"
-            );
-            let mut response = Redirect::to(&next).into_response();
-            if let Ok(value) = cookie.parse() {
-                response.headers_mut().insert(header::SET_COOKIE, value);
-            }
-            response
+    let principal = match state.gate.check_key(&state, &key).await {
+        Ok(principal) => principal,
+        Err(e) => {
+            state.metrics.refusal("login_failed", 1);
+            record_login_failure(&state, peer, "watchpost.login_failed", &e.message).await;
+            return login_form(StatusCode::UNAUTHORIZED, &next, Some(&e.message));
         }
-        Err(e) => login_form(StatusCode::UNAUTHORIZED, &next, Some(&e.message)),
+    };
+    let mut id = [0u8; 32];
+    rand::rng().fill(&mut id);
+    let id = watchpost_core::hex(&id);
+    let now = chrono::Utc::now();
+    let session = watchpost_store::Session {
+        id_hash: hash(&id),
+        key_id: principal.key_id.clone().unwrap_or_default(),
+        created_at: now,
+        expires_at: now + chrono::Duration::seconds(SESSION_SECONDS),
+    };
+    if let Err(e) = state.store.insert_session(&session).await {
+        tracing::error!(error = %e, "could not store a login session");
+        return login_form(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &next,
+            Some("the store could not keep the login; try again"),
+        );
+    }
+    // Ended sessions go now and then, without a job of their own.
+    let _ = state.store.delete_sessions(None, now).await;
+    let secure = if config.api.tls_cert_file.is_some() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}{secure}"
+    );
+    let mut response = Redirect::to(&next).into_response();
+    if let Ok(value) = cookie.parse() {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// Records a failed login as a detection about the address it came from, so that routes
+/// and rules can alert on it (one alert per address, counting).
+async fn record_login_failure(state: &AppState, peer: SocketAddr, rule: &str, why: &str) {
+    let (title, severity) = if rule == "watchpost.login_rate_limited" {
+        ("Dashboard logins over the rate limit", Severity::Medium)
+    } else {
+        ("Failed login to the dashboard", Severity::Low)
+    };
+    let mut d = Detection::new(rule, title, severity, "server");
+    d.category = Some("authentication".into());
+    d.attack = AttackTags::from_sigma_tags(["attack.credential-access", "attack.t1110"]);
+    d.entity = Some(Entity::Ip {
+        ip: peer.ip().to_string(),
+    });
+    d.summary = format!("{title} from {}: {why}", peer.ip());
+    d.evidence = serde_json::json!({"source.ip": peer.ip().to_string(), "reason": why});
+    if let Err(e) = state.alerts.record(&[d]).await {
+        tracing::warn!(error = %e, "a failed login could not be recorded");
     }
 }
 
-pub async fn logout() -> Response {
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(session) = cookie_session(&headers)
+        && let Err(e) = state.store.delete_session(&hash(session)).await
+    {
+        tracing::warn!(error = %e, "a session could not be ended at logout");
+    }
     let mut response = Redirect::to("/login").into_response();
     let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     if let Ok(value) = cookie.parse() {
@@ -187,28 +274,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_key_is_read_from_the_cookie_header() {
+    fn the_session_is_read_from_the_cookie_header() {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::COOKIE,
-            "a=1; watchpost_key=wpk_x_y; b=2".parse().unwrap(),
+            "a=1; watchpost_session=abc123; b=2".parse().unwrap(),
         );
-        assert_eq!(cookie_key(&headers), Some("wpk_x_y"));
-        headers.insert(header::COOKIE, "watchpost_key=".parse().unwrap());
-        assert_eq!(cookie_key(&headers), None);
-    }
-
-    #[test]
-    fn only_the_servers_own_origin_counts() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, "127.0.0.1:8080".parse().unwrap());
-        assert!(!same_origin(&headers), "no Origin");
-        headers.insert(header::ORIGIN, "http://127.0.0.1:8080".parse().unwrap());
-        assert!(same_origin(&headers));
-        headers.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
-        assert!(!same_origin(&headers));
-        headers.insert(header::ORIGIN, "null".parse().unwrap());
-        assert!(!same_origin(&headers));
+        assert_eq!(cookie_session(&headers), Some("abc123"));
+        headers.insert(header::COOKIE, "watchpost_session=".parse().unwrap());
+        assert_eq!(cookie_session(&headers), None);
+        assert_ne!(hash("abc123"), "abc123");
     }
 
     #[test]
@@ -221,6 +296,18 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
         assert_eq!(safe_next(None), "/");
+        // What browsers strip or rewrite before they resolve a location.
+        for sneaky in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/x",
+            "/ /evil",
+            "/\\/evil",
+            "/a\\b",
+        ] {
+            assert_eq!(safe_next(Some(sneaky)), "/", "{sneaky:?}");
+        }
+        assert_eq!(safe_next(Some("/alerts/%2F%2Fx")), "/alerts/%2F%2Fx");
     }
 
     #[test]

@@ -52,10 +52,17 @@ pub(super) async fn list(store: &SqlStore) -> Result<Vec<ApiKey>, StoreError> {
 
 pub(super) async fn delete(store: &SqlStore, id: &str) -> Result<bool, StoreError> {
     let _permit = store.write_permit().await;
+    let mut tx = store.pool.begin().await?;
     let done = sqlx::query("DELETE FROM api_keys WHERE id = $1")
         .bind(id.to_string())
-        .execute(&store.pool)
+        .execute(&mut *tx)
         .await?;
+    // A revoked key's dashboard logins end with it.
+    sqlx::query("DELETE FROM sessions WHERE key_id = $1")
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     store.after_commit();
     Ok(done.rows_affected() > 0)
 }

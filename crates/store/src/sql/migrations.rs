@@ -215,6 +215,22 @@ const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX IF NOT EXISTS alerts_severity_status ON alerts (severity, status)",
         ],
     },
+    Migration {
+        version: 8,
+        name: "senders can be revoked and rotated; dashboard logins are server-side sessions",
+        statements: &[
+            "ALTER TABLE senders ADD COLUMN revoked_at BIGINT",
+            "ALTER TABLE senders ADD COLUMN previous_secret_hash TEXT",
+            "ALTER TABLE senders ADD COLUMN previous_valid_until BIGINT",
+            "CREATE TABLE IF NOT EXISTS sessions (
+                id_hash TEXT PRIMARY KEY,
+                key_id TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL
+            )",
+            "CREATE INDEX IF NOT EXISTS sessions_key ON sessions (key_id)",
+        ],
+    },
 ];
 
 /// The schema version this build writes.

@@ -10,6 +10,7 @@ mod metrics;
 mod migrations;
 mod outbox;
 mod senders;
+mod sessions;
 mod statistics;
 
 use crate::{Backend, Store, StoreError};
@@ -389,6 +390,34 @@ impl Store for SqlStore {
 
     async fn list_senders(&self) -> Result<Vec<crate::Sender>, StoreError> {
         senders::list(self).await
+    }
+
+    async fn update_sender_credentials(&self, sender: &crate::Sender) -> Result<bool, StoreError> {
+        senders::update_credentials(self, sender).await
+    }
+
+    async fn insert_session(&self, session: &crate::Session) -> Result<(), StoreError> {
+        sessions::insert(self, session).await
+    }
+
+    async fn get_session(
+        &self,
+        id_hash: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<crate::Session>, StoreError> {
+        sessions::get(self, id_hash, now).await
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sessions::delete(self, id_hash).await
+    }
+
+    async fn delete_sessions(
+        &self,
+        key_id: Option<&str>,
+        expired_before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        sessions::delete_many(self, key_id, expired_before).await
     }
 
     async fn touch_sender(

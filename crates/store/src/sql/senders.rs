@@ -6,13 +6,15 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use watchpost_core::time::{from_millis, to_millis};
 
-const COLUMNS: &str = "id, name, kind, secret_hash, created_at, last_seen, version, address";
+const COLUMNS: &str = "id, name, kind, secret_hash, created_at, last_seen, version, address, \
+                       revoked_at, previous_secret_hash, previous_valid_until";
 
 pub(super) async fn insert(store: &SqlStore, sender: &Sender) -> Result<(), StoreError> {
     let _permit = store.write_permit().await;
     sqlx::query(
-        "INSERT INTO senders (id, name, kind, secret_hash, created_at, last_seen, version, address) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO senders (id, name, kind, secret_hash, created_at, last_seen, version, address, \
+         revoked_at, previous_secret_hash, previous_valid_until) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(sender.id.clone())
     .bind(sender.name.clone())
@@ -22,10 +24,33 @@ pub(super) async fn insert(store: &SqlStore, sender: &Sender) -> Result<(), Stor
     .bind(sender.last_seen.map(to_millis))
     .bind(sender.version.clone())
     .bind(sender.address.clone())
+    .bind(sender.revoked_at.map(to_millis))
+    .bind(sender.previous_secret_hash.clone())
+    .bind(sender.previous_valid_until.map(to_millis))
     .execute(&store.pool)
     .await?;
     store.after_commit();
     Ok(())
+}
+
+pub(super) async fn update_credentials(
+    store: &SqlStore,
+    sender: &Sender,
+) -> Result<bool, StoreError> {
+    let _permit = store.write_permit().await;
+    let done = sqlx::query(
+        "UPDATE senders SET secret_hash = $1, previous_secret_hash = $2, \
+         previous_valid_until = $3, revoked_at = $4 WHERE id = $5",
+    )
+    .bind(sender.secret_hash.clone())
+    .bind(sender.previous_secret_hash.clone())
+    .bind(sender.previous_valid_until.map(to_millis))
+    .bind(sender.revoked_at.map(to_millis))
+    .bind(sender.id.clone())
+    .execute(&store.pool)
+    .await?;
+    store.after_commit();
+    Ok(done.rows_affected() > 0)
 }
 
 pub(super) async fn get(store: &SqlStore, id: &str) -> Result<Option<Sender>, StoreError> {
@@ -79,5 +104,12 @@ fn read(row: &sqlx::any::AnyRow) -> Result<Sender, StoreError> {
         last_seen: row.try_get::<Option<i64>, _>("last_seen")?.map(from_millis),
         version: row.try_get("version")?,
         address: row.try_get("address")?,
+        revoked_at: row
+            .try_get::<Option<i64>, _>("revoked_at")?
+            .map(from_millis),
+        previous_secret_hash: row.try_get("previous_secret_hash")?,
+        previous_valid_until: row
+            .try_get::<Option<i64>, _>("previous_valid_until")?
+            .map(from_millis),
     })
 }
