@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use watchpost_core::Secret;
 
 /// One notification channel. Which keys apply depends on `type`; the checks say which one
 /// a type is missing.
@@ -37,7 +38,7 @@ pub struct ChannelConfig {
     pub username: Option<String>,
     /// email: the SMTP AUTH password.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// email: the sender address; twilio: the sending number (E.164).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
@@ -48,7 +49,7 @@ pub struct ChannelConfig {
     pub account_sid: Option<String>,
     /// twilio: the auth token.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub auth_token: Option<String>,
+    pub auth_token: Option<Secret>,
     /// twilio: a Messaging Service (`MG…`) to send from instead of `from`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub messaging_service_sid: Option<String>,
@@ -74,12 +75,13 @@ pub struct ChannelConfig {
     pub html_template: Option<PathBuf>,
     /// webhook: the key of the HMAC-SHA256 signature sent with every request.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     /// pagerduty: the integration's routing key.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub routing_key: Option<String>,
-    /// webhook: extra request headers.
-    pub headers: std::collections::BTreeMap<String, String>,
+    pub routing_key: Option<Secret>,
+    /// webhook: extra request headers. Their values are secrets (an `Authorization` or
+    /// `X-API-Key` header is how many receivers authenticate).
+    pub headers: std::collections::BTreeMap<String, Secret>,
     /// Notices about alerts below this severity are not sent here.
     pub min_severity: String,
     /// Attempts before a notice is dead-lettered (and handed to `fallback`).
@@ -286,11 +288,11 @@ impl ChannelConfig {
         match self.kind.as_str() {
             "pagerduty" => match &self.routing_key {
                 None => bad("routing_key", "required for type pagerduty".into()),
-                Some(k) if k.len() != 32 => bad(
+                Some(k) if k.expose().len() != 32 => bad(
                     "routing_key",
                     format!(
                         "is {} characters long; PagerDuty integration keys have 32",
-                        k.len()
+                        k.expose().len()
                     ),
                 ),
                 _ => {}
@@ -385,7 +387,7 @@ impl ChannelConfig {
             ),
             _ => {}
         }
-        if self.auth_token.as_deref().is_none_or(str::is_empty) {
+        if self.auth_token.as_ref().is_none_or(Secret::is_empty) {
             bad("auth_token", "required for type twilio".into());
         }
         match (&self.from, &self.messaging_service_sid) {

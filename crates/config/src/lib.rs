@@ -14,12 +14,14 @@ mod error;
 mod locate;
 mod mask;
 mod overrides;
+mod paths;
 mod reload;
 mod settings;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use mask::mask_url;
+pub use paths::{check_api_paths, path_settings};
 pub use reload::{ConfigHandle, ReloadOutcome, SaveError};
 pub use settings::*;
 
@@ -84,7 +86,10 @@ impl Config {
 
     /// The configuration as JSON with passwords, tokens and secrets masked, for display.
     pub fn masked_json(&self) -> serde_json::Value {
-        let mut value = serde_json::to_value(self).unwrap_or_default();
+        // Secret-typed fields mask themselves; keys that name secrets and secrets inside
+        // URLs are masked by what they are.
+        let mut value =
+            watchpost_core::secret::masked(|| serde_json::to_value(self)).unwrap_or_default();
         mask::mask_secrets(&mut value);
         value
     }

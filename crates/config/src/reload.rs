@@ -158,7 +158,9 @@ impl ConfigHandle {
     }
 
     /// Replaces the configuration file with `edited` (the configuration as JSON, as it is
-    /// shown: values still masked keep the file's own), then reloads it. The new text is
+    /// shown: values still masked keep the file's own), then reloads it. Paths that
+    /// change must lie in `api.allowed_path_dirs`, which itself cannot change here
+    /// ([`crate::check_api_paths`]). The new text is
     /// validated first; an invalid configuration is refused with its errors and nothing
     /// changes. The file keeps its format, TOML or JSON, but not its comments; it is
     /// written to a temporary file and renamed, so a reader never sees half of it.
@@ -187,7 +189,12 @@ impl ConfigHandle {
                 toml::to_string_pretty(&value).map_err(|e| SaveError::Io(e.to_string()))?
             }
         };
-        Config::parse(&text, format, Some(path)).map_err(SaveError::Invalid)?;
+        let new = Config::parse(&text, format, Some(path)).map_err(SaveError::Invalid)?;
+        let current = Config::load_with_env(Some(path), std::iter::empty()).unwrap_or_default();
+        let path_errors = crate::check_api_paths(&current, &new, &self.get().api.allowed_path_dirs);
+        if !path_errors.is_empty() {
+            return Err(SaveError::Invalid(ConfigErrors(path_errors)));
+        }
         let temporary = path.with_extension("saving");
         std::fs::write(&temporary, &text)
             .and_then(|()| std::fs::rename(&temporary, path))

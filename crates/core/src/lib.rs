@@ -28,6 +28,7 @@ pub mod hostname;
 pub mod html;
 pub mod incident;
 pub mod net;
+pub mod secret;
 pub mod severity;
 pub mod time;
 
@@ -38,4 +39,5 @@ pub use event::{Event, EventError, EventMeta, FieldValue};
 pub use hex::hex;
 pub use hostname::hostname;
 pub use incident::{Incident, IncidentStatus};
+pub use secret::Secret;
 pub use severity::Severity;

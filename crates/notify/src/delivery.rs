@@ -88,8 +88,8 @@ fn build_channel(c: &ChannelConfig) -> Result<Arc<dyn Channel>, String> {
     Ok(match c.kind.as_str() {
         "webhook" => Arc::new(Webhook::new(
             c.url.clone().unwrap_or_default(),
-            c.secret.clone(),
-            c.headers.clone(),
+            exposed(&c.secret),
+            exposed_headers(&c.headers),
             timeout,
             template,
         )?),
@@ -100,7 +100,7 @@ fn build_channel(c: &ChannelConfig) -> Result<Arc<dyn Channel>, String> {
         )?),
         "pagerduty" => Arc::new(PagerDuty::new(
             c.url.clone(),
-            c.routing_key.clone().unwrap_or_default(),
+            exposed(&c.routing_key).unwrap_or_default(),
             timeout,
             template,
         )?),
@@ -330,4 +330,19 @@ async fn hand_to_fallback(
     if let Err(e) = store.record_pipeline(&[copy], &trace, &[]).await {
         tracing::warn!(notification = %n.id, error = %e, "cannot hand a dead notice to its fallback");
     }
+}
+
+/// A credential from the configuration, as the channel sends it.
+pub(crate) fn exposed(secret: &Option<watchpost_core::Secret>) -> Option<String> {
+    secret.as_ref().map(|s| s.expose().to_string())
+}
+
+/// Header values from the configuration, as the channel sends them.
+pub(crate) fn exposed_headers(
+    headers: &std::collections::BTreeMap<String, watchpost_core::Secret>,
+) -> std::collections::BTreeMap<String, String> {
+    headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.expose().to_string()))
+        .collect()
 }

@@ -75,7 +75,10 @@ impl Email {
             .tls(tls)
             .timeout(Some(Duration::from_secs(c.timeout_seconds)));
         if let (Some(user), Some(password)) = (&c.username, &c.password) {
-            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+            builder = builder.credentials(Credentials::new(
+                user.clone(),
+                password.expose().to_string(),
+            ));
         }
         let from: Mailbox = c.from.as_deref().unwrap_or_default().parse().map_err(|e| {
             format!(

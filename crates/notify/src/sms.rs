@@ -54,7 +54,7 @@ impl Twilio {
             client: http::client(Duration::from_secs(c.timeout_seconds))?,
             messages_url: format!("{base}/2010-04-01/Accounts/{account_sid}/Messages.json"),
             account_sid,
-            auth_token: c.auth_token.clone().unwrap_or_default(),
+            auth_token: crate::delivery::exposed(&c.auth_token).unwrap_or_default(),
             from: c.from.clone(),
             messaging_service_sid: c.messaging_service_sid.clone(),
             to: c.to.clone(),
@@ -115,8 +115,8 @@ impl SmsGateway {
         Ok(SmsGateway {
             client: http::client(Duration::from_secs(c.timeout_seconds))?,
             url: c.url.clone().unwrap_or_default(),
-            secret: c.secret.clone(),
-            headers: c.headers.clone(),
+            secret: crate::delivery::exposed(&c.secret),
+            headers: crate::delivery::exposed_headers(&c.headers),
             to: c.to.clone(),
             template,
         })

@@ -65,11 +65,14 @@ pub async fn serve(
              the address would have the run of the API"
         );
     }
+    let data_dir = settings.data_dir();
+    // The data directory holds the database and the secrets: its owner's only.
+    watchpost_store::private_dir(&data_dir)
+        .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
     let url = config.get().database_url();
     let store = watchpost_store::open(&url)
         .await
         .with_context(|| format!("opening the store at {}", watchpost_config::mask_url(&url)))?;
-    let data_dir = settings.data_dir();
     let ring = auth::KeyRing::open(&data_dir).context("opening the API key secret")?;
     if settings.api.enable_authentication {
         auth::ensure_admin_key(store.as_ref(), &ring, &data_dir)

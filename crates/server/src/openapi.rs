@@ -87,7 +87,7 @@ fn status_body() -> Value {
         "by": {"type": "string"}, "reason": {"type": "string"}}})
 }
 fn silence_body() -> Value {
-    json!({"type": "object", "required": ["matchers", "created_by", "comment"], "properties": {
+    json!({"type": "object", "required": ["matchers", "comment"], "properties": {
         "matchers": {"type": "array", "items": {"type": "string"}},
         "starts_at": {"type": "string", "format": "date-time"},
         "ends_at": {"type": "string", "format": "date-time"},

@@ -90,6 +90,17 @@ pub struct StoreStats {
     pub schema_version: i64,
 }
 
+/// Creates `dir` (and its parents) and makes it readable by its owner only (0700),
+/// whatever the process's umask: the data directory holds the database and the secrets.
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
 /// An agent or proxy allowed to ship events and detections to this server. Its token is
 /// `wps_<id>_<secret>`; only the SHA-256 of the secret is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

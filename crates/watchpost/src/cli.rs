@@ -100,6 +100,10 @@ pub struct ServeArgs {
     /// Port to listen on (overrides api.port; 0 picks a free port).
     #[arg(long)]
     pub port: Option<u16>,
+    /// A folder that paths set through the API or dashboard (templates, TLS and CA
+    /// files, rule folders) may lie in; repeat for several (sets api.allowed_path_dirs).
+    #[arg(long = "allow-path", value_name = "DIR")]
+    pub allow_paths: Vec<PathBuf>,
 }
 
 impl ServeArgs {
@@ -114,6 +118,22 @@ impl ServeArgs {
         }
         if let Some(port) = self.port {
             out.push(("WATCHPOST_API__PORT".into(), port.to_string()));
+        }
+        if !self.allow_paths.is_empty() {
+            let dirs: Vec<String> = self
+                .allow_paths
+                .iter()
+                .map(|d| {
+                    std::path::absolute(d)
+                        .unwrap_or_else(|_| d.clone())
+                        .display()
+                        .to_string()
+                })
+                .collect();
+            out.push((
+                "WATCHPOST_API__ALLOWED_PATH_DIRS".into(),
+                serde_json::to_string(&dirs).unwrap_or_default(),
+            ));
         }
         out
     }

@@ -123,7 +123,8 @@ async function send(el, body) {
     const response = await fetch(url, {
       method,
       credentials: 'same-origin',
-      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+      // Always JSON: the server takes a change without an API key header only as JSON.
+      headers: { 'Content-Type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await response.text();

@@ -34,7 +34,7 @@ impl KeyRing {
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(data_dir)
+                watchpost_store::private_dir(data_dir)
                     .with_context(|| format!("creating {}", data_dir.display()))?;
                 let secret: [u8; 32] = rand::rng().random();
                 let text = watchpost_core::hex(&secret);

@@ -10,6 +10,13 @@ use std::fmt::Write;
 
 pub use watchpost_core::html::escape as esc;
 
+/// An HTML attribute, ` name="value"`, its value escaped. Every attribute whose value is
+/// not a constant goes through here, so that no value (a configuration key, a rule
+/// title, a host name) can close the quote it sits in.
+pub fn attr(name: &str, value: &str) -> String {
+    format!(" {name}=\"{}\"", esc(value))
+}
+
 /// Text for a URL's query or path segment.
 pub fn url_part(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

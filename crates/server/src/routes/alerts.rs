@@ -7,11 +7,12 @@
 
 use super::{json_body, parse_id};
 use crate::alerting::Triage;
+use crate::auth::middleware::Principal;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -157,7 +158,8 @@ pub async fn notifications(
 pub struct StatusChangeRequest {
     /// `acknowledged`, `resolved`, `firing` (reopen) or `false_positive`.
     status: String,
-    /// Who acts; recorded in the alert's history.
+    /// A name the caller gives, kept as a note beside the reason; the actor recorded is
+    /// the key that made the call.
     #[serde(default)]
     by: Option<String>,
     #[serde(default)]
@@ -172,6 +174,23 @@ fn bounded(field: &str, text: Option<String>) -> Result<Option<String>, ApiError
         )),
         other => Ok(other.filter(|t| !t.trim().is_empty())),
     }
+}
+
+/// The actor recorded for a triage (the calling key, never a name from the body) and
+/// the reason, with the body's `by` kept as a note when it names someone else.
+fn actor_and_reason(
+    principal: &Principal,
+    by: Option<String>,
+    reason: Option<String>,
+) -> Result<(String, Option<String>), ApiError> {
+    let by = bounded("by", by)?.filter(|n| *n != principal.name);
+    let reason = bounded("reason", reason)?;
+    let reason = match (by, reason) {
+        (Some(by), Some(reason)) => Some(format!("{reason} (noted as done for {by})")),
+        (Some(by), None) => Some(format!("noted as done for {by}")),
+        (None, reason) => reason,
+    };
+    Ok((principal.actor(), reason))
 }
 
 fn triage_action(status: &str) -> Result<Triage, ApiError> {
@@ -191,6 +210,7 @@ fn triage_action(status: &str) -> Result<Triage, ApiError> {
 
 pub async fn set_status(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -198,8 +218,7 @@ pub async fn set_status(
     let request: StatusChangeRequest =
         json_body(&body, "{\"status\": …, \"by\": …, \"reason\": …}")?;
     let action = triage_action(&request.status)?;
-    let by = bounded("by", request.by)?.unwrap_or_else(|| "api".into());
-    let reason = bounded("reason", request.reason)?;
+    let (by, reason) = actor_and_reason(&principal, request.by, request.reason)?;
     let alert = state
         .alerts
         .triage(id, action, &by, reason)
@@ -231,6 +250,7 @@ pub struct BulkStatusRequest {
 /// anything changes, so a malformed list changes nothing.
 pub async fn bulk(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let request: BulkStatusRequest = json_body(
@@ -250,8 +270,7 @@ pub async fn bulk(
         .map(|(i, text)| parse_id(text, &format!("ids[{i}]")))
         .collect::<Result<Vec<Uuid>, ApiError>>()?;
     let action = triage_action(&request.status)?;
-    let by = bounded("by", request.by)?.unwrap_or_else(|| "api".into());
-    let reason = bounded("reason", request.reason)?;
+    let (by, reason) = actor_and_reason(&principal, request.by, request.reason)?;
     let mut results = Vec::with_capacity(ids.len());
     let mut changed = 0;
     for id in ids {

@@ -3,11 +3,12 @@
 //! `DELETE /api/v1/silences/{id}` (expires it now; it stays in history).
 
 use super::{json_body, parse_id};
+use crate::auth::middleware::Principal;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
@@ -32,7 +33,10 @@ pub struct NewSilence {
     ends_at: Option<DateTime<Utc>>,
     #[serde(default)]
     duration_minutes: Option<i64>,
-    created_by: String,
+    /// A name the caller gives; kept in the comment as a note. The silence's author is
+    /// the key that made the call, whatever this says.
+    #[serde(default)]
+    created_by: Option<String>,
     comment: String,
 }
 
@@ -68,6 +72,7 @@ pub async fn list(
 
 pub async fn create(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let input: NewSilence = json_body(
@@ -108,8 +113,14 @@ pub async fn create(
         matchers: input.matchers,
         starts_at,
         ends_at,
-        created_by: input.created_by,
-        comment: input.comment,
+        created_by: principal.actor(),
+        comment: match input
+            .created_by
+            .filter(|n| !n.trim().is_empty() && *n != principal.name)
+        {
+            Some(named) => format!("{} (noted as made for {named})", input.comment),
+            None => input.comment,
+        },
         created_at: now,
     };
     if let Err((field, message)) = silence.validate() {

@@ -33,6 +33,9 @@ pub const BACKLOG: usize = 1024;
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Clients connected at once, at most.
 const MAX_CLIENTS: usize = 1000;
+/// Clients one key (or, with authentication off, everyone) may have connected at once:
+/// one leaked viewer key cannot take every slot.
+pub const MAX_CLIENTS_PER_KEY: usize = MAX_CLIENTS / 8;
 /// Frame opcodes written.
 const TEXT: u8 = 0x1;
 const PING: u8 = 0x9;
@@ -52,6 +55,8 @@ pub struct Message {
 pub struct Hub {
     tx: broadcast::Sender<Arc<Message>>,
     clients: Arc<AtomicUsize>,
+    /// Clients connected per key id.
+    per_key: Arc<std::sync::Mutex<HashMap<String, usize>>>,
 }
 
 impl Default for Hub {
@@ -60,6 +65,7 @@ impl Default for Hub {
         Hub {
             tx,
             clients: Arc::new(AtomicUsize::new(0)),
+            per_key: Default::default(),
         }
     }
 }
@@ -86,7 +92,12 @@ pub async fn stream(
     Query(query): Query<HashMap<String, String>>,
     request: Request,
 ) -> Response {
-    match upgrade(&state, &query, request) {
+    let key = request
+        .extensions()
+        .get::<crate::auth::middleware::Principal>()
+        .and_then(|p| p.key_id.clone())
+        .unwrap_or_default();
+    match upgrade(&state, &query, request, key) {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -96,6 +107,7 @@ fn upgrade(
     state: &AppState,
     query: &HashMap<String, String>,
     mut request: Request,
+    holder: String,
 ) -> Result<Response, ApiError> {
     let headers = request.headers();
     let has = |name: header::HeaderName, token: &str| {
@@ -144,9 +156,24 @@ fn upgrade(
             format!("{MAX_CLIENTS} streams are open; try again later"),
         ));
     }
+    {
+        let mut per_key = state.hub.per_key.lock().expect("not poisoned");
+        let held = per_key.entry(holder.clone()).or_default();
+        if *held >= MAX_CLIENTS_PER_KEY {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                format!(
+                    "this key has {MAX_CLIENTS_PER_KEY} streams open, its share; close one first"
+                ),
+            ));
+        }
+        *held += 1;
+    }
     let on_upgrade = hyper::upgrade::on(&mut request);
     let receiver = state.hub.tx.subscribe();
     let clients = state.hub.clients.clone();
+    let per_key = state.hub.per_key.clone();
     clients.fetch_add(1, Ordering::Relaxed);
     tokio::spawn(async move {
         match on_upgrade.await {
@@ -154,6 +181,13 @@ fn upgrade(
             Err(e) => tracing::debug!(error = %e, "stream upgrade failed"),
         }
         clients.fetch_sub(1, Ordering::Relaxed);
+        let mut per_key = per_key.lock().expect("not poisoned");
+        if let Some(held) = per_key.get_mut(&holder) {
+            *held -= 1;
+            if *held == 0 {
+                per_key.remove(&holder);
+            }
+        }
     });
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let out: &mut HeaderMap = response.headers_mut();

@@ -223,9 +223,17 @@ fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
     {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+        crate::private_dir(dir).map_err(|source| StoreError::DataDir {
             path: dir.display().to_string(),
             source,
+        })?;
+    }
+    if !path.starts_with(':') && !params.contains("memory") {
+        private_database_files(std::path::Path::new(path)).map_err(|source| {
+            StoreError::DataDir {
+                path: path.to_string(),
+                source,
+            }
         })?;
     }
     let params = if params.contains("mode=") {
@@ -236,6 +244,25 @@ fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
         format!("{params}&mode=rwc")
     };
     Ok((Backend::Sqlite, format!("sqlite://{path}?{params}")))
+}
+
+/// Creates the SQLite database file readable by its owner only, before SQLite does (its
+/// write-ahead log and shared-memory files take the database's mode), and makes those
+/// that exist private too, whatever the process's umask.
+fn private_database_files(db: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(db)?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        if file.exists() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
 }
 
 #[async_trait::async_trait]

@@ -6,7 +6,7 @@
 use super::Query;
 use crate::auth::Role;
 use crate::auth::middleware::Principal;
-use crate::dashboard::html::{Layout, esc};
+use crate::dashboard::html::{Layout, attr, esc};
 use crate::routes::config;
 use crate::state::AppState;
 use axum::Json;
@@ -75,32 +75,37 @@ fn fields(out: &mut String, path: &[String], value: &Value, disabled: &str) {
         return;
     }
     let name = path.join(".");
-    let data_path = esc(&serde_json::to_string(path).unwrap_or_default());
+    let named = format!(
+        "{}{}",
+        attr("name", &name),
+        attr(
+            "data-path",
+            &serde_json::to_string(path).unwrap_or_default()
+        )
+    );
     let label = esc(&path[1..].join("."));
     let input = match value {
         Value::Bool(b) => format!(
-            "<select name=\"{name}\" data-path=\"{data_path}\" data-type=\"bool\"{disabled}><option{}>true</option><option{}>false</option></select>",
+            "<select{named} data-type=\"bool\"{disabled}><option{}>true</option><option{}>false</option></select>",
             if *b { " selected" } else { "" },
             if *b { "" } else { " selected" }
         ),
         Value::Number(n) => format!(
-            "<input name=\"{name}\" data-path=\"{data_path}\" data-type=\"number\" inputmode=\"decimal\" value=\"{n}\"{disabled}>"
+            "<input{named} data-type=\"number\" inputmode=\"decimal\"{}{disabled}>",
+            attr("value", &n.to_string())
         ),
-        Value::String(s) => format!(
-            "<input name=\"{name}\" data-path=\"{data_path}\" value=\"{}\"{disabled}>",
-            esc(s)
-        ),
-        Value::Null => format!(
-            "<input name=\"{name}\" data-path=\"{data_path}\" data-type=\"auto\" placeholder=\"not set\"{disabled}>"
-        ),
+        Value::String(s) => format!("<input{named}{}{disabled}>", attr("value", s)),
+        Value::Null => {
+            format!("<input{named} data-type=\"auto\" placeholder=\"not set\"{disabled}>")
+        }
         Value::Array(_) | Value::Object(_) => format!(
-            "<textarea name=\"{name}\" data-path=\"{data_path}\" data-type=\"json\" rows=\"{}\" spellcheck=\"false\"{disabled}>{}</textarea>",
+            "<textarea{named} data-type=\"json\" rows=\"{}\" spellcheck=\"false\"{disabled}>{}</textarea>",
             serde_json::to_string_pretty(value).map_or(2, |t| t.lines().count().clamp(2, 12)),
             esc(&serde_json::to_string_pretty(value).unwrap_or_default())
         ),
     };
     out.push_str(&format!(
-        "<div class=\"field\" data-field=\"{name}\"><label>{label}{input}</label></div>",
-        name = esc(&name)
+        "<div class=\"field\"{}><label>{label}{input}</label></div>",
+        attr("data-field", &name)
     ));
 }

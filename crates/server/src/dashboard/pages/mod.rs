@@ -58,10 +58,12 @@ pub fn next_link(path: &str, query: &HashMap<String, String>, cursor: &Value) ->
 /// A text input of a filter form, keeping what was asked.
 pub fn filter_input(raw: &HashMap<String, String>, name: &str, label: &str, hint: &str) -> String {
     let value = raw.get(name).map(String::as_str).unwrap_or("");
+    use super::html::attr;
     format!(
-        "<label>{label}<input name=\"{name}\" value=\"{}\" placeholder=\"{}\"></label>",
-        super::html::esc(value),
-        super::html::esc(hint)
+        "<label>{label}<input{}{}{}></label>",
+        attr("name", name),
+        attr("value", value),
+        attr("placeholder", hint)
     )
 }
 
@@ -73,7 +75,10 @@ pub fn filter_select(
     options: &[&str],
 ) -> String {
     let chosen = raw.get(name).map(String::as_str).unwrap_or("");
-    let mut out = format!("<label>{label}<select name=\"{name}\"><option value=\"\">any</option>");
+    let mut out = format!(
+        "<label>{label}<select{}><option value=\"\">any</option>",
+        super::html::attr("name", name)
+    );
     for option in options {
         let selected = if *option == chosen { " selected" } else { "" };
         out.push_str(&format!("<option{selected}>{option}</option>"));
