@@ -1,7 +1,9 @@
 //! The server's accept loop, for plain HTTP and HTTPS alike: each connection is served on
 //! its own task (a TLS handshake first, within a time limit, so that a slow or broken
 //! client holds up nobody), with request heads bounded in size, and upgrades (the live
-//! stream's WebSocket) allowed. On shutdown the listener closes and open connections
+//! stream's WebSocket) allowed. Connections are counted and capped ([`Connections`]);
+//! one that takes too long to send a request head, or to send a body, or waits too long
+//! for its next request, is closed. On shutdown the listener closes and open connections
 //! finish their requests, for a while.
 
 use axum::Router;
@@ -13,6 +15,30 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tower::ServiceExt;
+
+use crate::connections::{Admitted, Connections};
+
+/// The bounds on connections, from `[api]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+impl Limits {
+    pub fn from_config(api: &watchpost_config::ApiConfig) -> Limits {
+        Limits {
+            max_connections: crate::connections::fit_to_descriptors(api.max_connections),
+            max_connections_per_ip: api.max_connections_per_ip,
+            header_read_timeout: Duration::from_secs(api.header_read_timeout_seconds),
+            body_read_timeout: Duration::from_secs(api.body_read_timeout_seconds),
+            idle_timeout: Duration::from_secs(api.idle_timeout_seconds),
+        }
+    }
+}
 
 /// A client must finish its TLS handshake within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,9 +53,12 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     app: Router,
+    limits: Limits,
+    metrics: Arc<crate::metrics::Metrics>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let table = Connections::new(limits.max_connections, limits.max_connections_per_ip);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
@@ -45,13 +74,19 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Some(admitted) = table.admit(peer.ip()) else {
+            // Every connection in the way is in the middle of a request: refuse this one.
+            metrics.refusal("connection_cap", 1);
+            drop(tcp);
+            continue;
+        };
         let (acceptor, app, stopped) = (acceptor.clone(), app.clone(), stopped.clone());
         connections.spawn(async move {
             let Some(acceptor) = acceptor else {
-                return connection(tcp, peer, app, stopped).await;
+                return connection(tcp, peer, app, stopped, admitted, limits).await;
             };
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => connection(tls, peer, app, stopped).await,
+                Ok(Ok(tls)) => connection(tls, peer, app, stopped, admitted, limits).await,
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
@@ -68,24 +103,37 @@ pub async fn serve(
     Ok(())
 }
 
-/// Serves one connection's requests until it closes, or ends it gracefully on shutdown.
+/// Serves one connection's requests until it closes, it is evicted or overstays a
+/// timeout, or ends it gracefully on shutdown.
 async fn connection<IO>(
     io: IO,
     peer: SocketAddr,
     app: Router,
     mut stopped: tokio::sync::watch::Receiver<bool>,
+    admitted: Admitted,
+    limits: Limits,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let slot = admitted.slot.clone();
+    let service_slot = slot.clone();
     let service =
         hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
             let app = app.clone();
+            let slot = service_slot.clone();
+            slot.begin();
             async move {
                 if head_bytes(&request) > MAX_HEAD_BYTES {
+                    slot.end();
                     return Ok(head_too_large());
                 }
-                app.oneshot(request.map(axum::body::Body::new)).await
+                let request = request.map(|body| {
+                    axum::body::Body::new(Deadline::new(body, limits.body_read_timeout))
+                });
+                let response = app.oneshot(request).await;
+                slot.end();
+                response
             }
         });
     // hyper's own bound on its read buffer keeps a connection's memory in check (it reads
@@ -95,16 +143,84 @@ async fn connection<IO>(
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(connection);
-    tokio::select! {
-        result = connection.as_mut() => {
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+    let mut check = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = stopped.changed() => break,
+            () = slot.evicted.notified() => {
+                tracing::debug!(%peer, "connection closed to make room for another");
+                break;
+            }
+            _ = check.tick() => {
+                let overstayed = slot.waiting().is_some_and(|(waited, served)| {
+                    waited > if served { limits.idle_timeout } else { limits.header_read_timeout }
+                });
+                if overstayed {
+                    tracing::debug!(%peer, "connection closed: no request within its time");
+                    break;
+                }
             }
         }
-        _ = stopped.changed() => {
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
+    }
+    connection.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
+    drop(admitted);
+}
+
+/// A request body that must arrive whole within a time: past it, reading fails (the
+/// handler answers with an error) and the connection's slot is no longer held by a
+/// client sending one byte a minute.
+struct Deadline<B> {
+    inner: B,
+    expires: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<B> Deadline<B> {
+    fn new(inner: B, within: Duration) -> Deadline<B> {
+        Deadline {
+            inner,
+            expires: Box::pin(tokio::time::sleep(within)),
         }
+    }
+}
+
+impl<B> http_body::Body for Deadline<B>
+where
+    B: http_body::Body<Data = axum::body::Bytes> + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
+    type Data = axum::body::Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<axum::body::Bytes>, Self::Error>>> {
+        use std::future::Future;
+        use std::task::Poll;
+        if let Poll::Ready(frame) = std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        if self.expires.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err("the request body did not arrive in time \
+                 (api.body_read_timeout_seconds)"
+                .into())));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -14,6 +14,7 @@
 mod accept;
 pub mod alerting;
 pub mod auth;
+mod connections;
 mod dashboard;
 pub mod detection;
 pub mod error;
@@ -128,6 +129,7 @@ pub async fn serve(
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(addr = %local, backend = state.store.backend().as_str(), "listening on {scheme}://{local}");
 
+    let metrics = state.metrics.clone();
     let guard = Arc::new(guard::GuardState {
         config: config.clone(),
         listening: guard::Listening {
@@ -140,7 +142,8 @@ pub async fn serve(
         .layer(cors(&settings.api)?)
         .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
         .layer(tower_http::trace::TraceLayer::new_for_http());
-    let served = accept::serve(listener, tls, app, shutdown).await;
+    let limits = accept::Limits::from_config(&settings.api);
+    let served = accept::serve(listener, tls, app, limits, metrics, shutdown).await;
     tracing::info!("shutting down: writing queued events");
     retention.abort();
     silent_agents.abort();
