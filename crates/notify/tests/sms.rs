@@ -226,7 +226,7 @@ async fn the_sms_gateway_gets_signed_json_per_number_with_a_template() {
         kind: "sms_gateway".into(),
         url: Some(format!("http://{addr}/send")),
         secret: Some("gateway-secret".into()),
-        headers: [("authorization".to_string(), "Bearer k".to_string())].into(),
+        headers: [("authorization".to_string(), "Bearer k".into())].into(),
         to: vec!["+447700900123".into()],
         template: Some(template),
         ..ChannelConfig::default()

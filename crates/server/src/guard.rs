@@ -8,9 +8,9 @@
 //!   from this server's own origin (scheme, host and port compared) or one listed in
 //!   `api.cors_origins`, else 403. Browsers send `Origin` with every such request; a
 //!   client without one is not a browser that another site's page drives.
-//! - **Content type**: a POST or PUT without an API key header must be JSON (a JSON
-//!   content type makes a browser ask first, and the answer denies other sites), else
-//!   415. The dashboard's login and logout forms are the exception, and need their own
+//! - **Content type**: a POST or PUT with a body and without an API key header must be
+//!   JSON (a JSON content type makes a browser ask first, and the answer denies other
+//!   sites), else 415. The dashboard's login and logout forms are the exception, and need their own
 //!   origin in `Origin`.
 //! - **Headers on every answer**: a Content-Security-Policy without inline script, no
 //!   framing, `nosniff`, no referrer to other sites.
@@ -137,6 +137,7 @@ pub async fn guard(
         && !form
         && matches!(method, Method::POST | Method::PUT | Method::PATCH)
         && !carries_key_header(headers)
+        && has_body(headers)
         && !is_json(headers)
     {
         guard.metrics.refusal("not_json", 1);
@@ -165,6 +166,18 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
 /// without the browser asking this server first.
 fn carries_key_header(headers: &HeaderMap) -> bool {
     headers.contains_key("x-api-key") || headers.contains_key(header::AUTHORIZATION)
+}
+
+/// Whether a request declares a body: a content type, or a length other than zero. (A
+/// change without one carries nothing a form or a page could have forged beyond what
+/// the `Origin` check refuses.)
+fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::CONTENT_TYPE)
+        || headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

@@ -97,6 +97,27 @@ fn cases() -> Vec<Case> {
             200,
         ),
         case("GET", "/api/v1/agents", "/api/v1/agents", None, 200),
+        case(
+            "POST",
+            "/api/v1/senders",
+            "/api/v1/senders",
+            Some(json!({"name": "matrix-agent", "kind": "agent"})),
+            201,
+        ),
+        case(
+            "DELETE",
+            "/api/v1/senders/{id}",
+            "/api/v1/senders/no-such-sender",
+            None,
+            404,
+        ),
+        case(
+            "POST",
+            "/api/v1/senders/{id}/rotate",
+            "/api/v1/senders/no-such-sender/rotate",
+            Some(json!({"grace_minutes": 5})),
+            404,
+        ),
         case("GET", "/api/v1/hosts", "/api/v1/hosts", None, 200),
         case("GET", "/api/v1/alerts", "/api/v1/alerts", None, 200),
         case(
