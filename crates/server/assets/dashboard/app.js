@@ -138,6 +138,10 @@ async function send(el, body) {
       showError(el, response.status, answer, text);
       return;
     }
+    if (el.dataset.show === 'token' && answer && answer.token) {
+      showResult(el, '', false, `<p>The sender's token, shown only now:</p><p class="new-key"><code data-new-key>${escapeHtml(answer.token)}</code></p>`);
+      return;
+    }
     if (el.dataset.show === 'key' && answer && answer.key) {
       showResult(el, '', false, `<p>The new key, shown only now:</p><p class="new-key"><code data-new-key>${escapeHtml(answer.key)}</code></p>`);
     } else if (el.dataset.show === 'json') {

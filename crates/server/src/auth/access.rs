@@ -131,6 +131,7 @@ pub const PAGES: &[(&str, &str, Access)] = &[
     ("GET", "/blocklist", VIEWER_PAGE),
     ("GET", "/config", VIEWER_PAGE),
     ("GET", "/api-keys", ADMIN_PAGE),
+    ("GET", "/senders", ADMIN_PAGE),
 ];
 
 /// The access `method` on the registered route `path` needs; `None` for a route missing

@@ -152,6 +152,7 @@ const NAV: &[(&str, &str, Role)] = &[
     ("/blocklist", "Blocklist", Role::Viewer),
     ("/config", "Configuration", Role::Viewer),
     ("/api-keys", "API keys", Role::Admin),
+    ("/senders", "Senders", Role::Admin),
 ];
 
 /// A page: its title, the navigation entry it belongs to, and the stream topics that

@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/blocklist", get(pages::blocklist::page))
         .route("/config", get(pages::config::page))
         .route("/api-keys", get(pages::api_keys::page))
+        .route("/senders", get(pages::senders::page))
 }
 
 /// The page shown to a caller whose key's role is below the page's.

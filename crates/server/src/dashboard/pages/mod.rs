@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod api_keys;
+pub mod senders;
 pub mod blocklist;
 pub mod config;
 pub mod events;
