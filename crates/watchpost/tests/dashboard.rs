@@ -153,6 +153,7 @@ async fn pages_need_a_login_and_the_role_the_page_table_names() {
     // Logging in: a wrong key is refused on the page; the right one sets the cookie.
     let refused = http
         .post(server.url("/login"))
+        .header("origin", &server.base)
         .header("content-type", "application/x-www-form-urlencoded")
         .body("api_key=wpk_nosuchkey_0000&next=%2Falerts")
         .send()
@@ -162,6 +163,7 @@ async fn pages_need_a_login_and_the_role_the_page_table_names() {
     assert!(refused.text().await.unwrap().contains("id=\"login-error\""));
     let login = http
         .post(server.url("/login"))
+        .header("origin", &server.base)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("api_key={viewer}&next=%2F%2Fevil.example%2F"))
         .send()
@@ -194,7 +196,21 @@ async fn pages_need_a_login_and_the_role_the_page_table_names() {
         .unwrap();
     assert_eq!(read.status(), StatusCode::OK);
     // A change carried by the cookie must come from the server's own origin.
-    let admin_cookie = format!("watchpost_key={admin}");
+    let admin_login = http
+        .post(server.url("/login"))
+        .header("origin", &server.base)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("api_key={admin}&next=%2F"))
+        .send()
+        .await
+        .unwrap();
+    let admin_cookie = admin_login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     let host = server.base.trim_start_matches("http://").to_string();
     let change = |origin: Option<String>| {
         let mut request = http
@@ -225,7 +241,12 @@ async fn pages_need_a_login_and_the_role_the_page_table_names() {
         "past the gate: no such rule"
     );
     // Logging out clears the cookie.
-    let out = http.post(server.url("/logout")).send().await.unwrap();
+    let out = http
+        .post(server.url("/logout"))
+        .header("origin", &server.base)
+        .send()
+        .await
+        .unwrap();
     assert!(
         out.headers()["set-cookie"]
             .to_str()

@@ -34,6 +34,7 @@ async fn zero_config_server_answers_health_status_and_metrics() {
     let body = "{\"message\": \"one\"}\n{\"message\": \"two\"}\n";
     let resp = http
         .post(server.url("/api/v1/events"))
+        .header("content-type", "application/x-ndjson")
         .body(body)
         .send()
         .await
@@ -197,6 +198,7 @@ async fn ingest_reports_bad_lines_and_search_filters_and_pages() {
     }
     let resp = http
         .post(server.url("/api/v1/events"))
+        .header("content-type", "application/x-ndjson")
         .body("[1, 2")
         .send()
         .await
@@ -217,6 +219,7 @@ async fn config_edits_reload_live_and_a_broken_file_keeps_the_old_config() {
         async move {
             let body = vec!["{\"message\": \"m\"}"; n].join("\n");
             http.post(url)
+                .header("content-type", "application/x-ndjson")
                 .body(body)
                 .send()
                 .await
@@ -384,7 +387,7 @@ fn request_heads_are_bounded_over_plain_http() {
     let server = Server::start(dir.path());
     let request = |header_bytes: usize| {
         format!(
-            "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\nConnection: close\r\n\r\n",
+            "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: {}\r\nConnection: close\r\n\r\n",
             "a".repeat(header_bytes)
         )
     };

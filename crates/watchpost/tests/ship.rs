@@ -147,7 +147,7 @@ fn token_names_are_unique_and_listed() {
     assert!(first.status.success());
     let again = run(dir.path(), &["agent-token", "create", "--name", "web-1"]);
     assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already registered"));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is enrolled and not revoked"));
     let listed = run(dir.path(), &["agent-token", "list"]);
     let text = String::from_utf8_lossy(&listed.stdout);
     assert!(text.contains("web-1") && text.contains("never"), "{text}");

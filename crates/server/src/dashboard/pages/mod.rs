@@ -3,13 +3,13 @@
 
 pub mod alerts;
 pub mod api_keys;
-pub mod senders;
 pub mod blocklist;
 pub mod config;
 pub mod events;
 pub mod hosts;
 pub mod overview;
 pub mod rules;
+pub mod senders;
 pub mod silences;
 
 use crate::error::ApiError;

@@ -52,7 +52,16 @@ pub async fn page(
                 })
                 .collect();
             body.push_str(&table(
-                &["Name", "Id", "Kind", "Version", "Last seen", "Address", "State", ""],
+                &[
+                    "Name",
+                    "Id",
+                    "Kind",
+                    "Version",
+                    "Last seen",
+                    "Address",
+                    "State",
+                    "",
+                ],
                 &rows,
                 "No sender enrolled.",
             ));
