@@ -158,7 +158,7 @@ pub fn fit_to_descriptors(wanted: usize) -> usize {
     let mut limit = getrlimit(Resource::Nofile);
     if limit.current < limit.maximum {
         limit.current = limit.maximum;
-        if setrlimit(Resource::Nofile, limit.clone()).is_err() {
+        if setrlimit(Resource::Nofile, limit).is_err() {
             limit = getrlimit(Resource::Nofile);
         }
     }
@@ -189,10 +189,7 @@ mod tests {
         let second = table.admit(a).unwrap();
         // a's share is full: its oldest waiting connection makes room.
         let third = table.admit(a).unwrap();
-        assert!(matches!(
-            first.slot.evicted.notified().now_or_never_for_test(),
-            true
-        ));
+        assert!(first.slot.evicted.notified().now_or_never_for_test());
         assert_eq!(table.len(), 2);
         // Both of a's are busy: a fourth from a is refused, one from b is not.
         second.slot.begin();

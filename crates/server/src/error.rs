@@ -12,9 +12,8 @@ pub struct ApiError {
     /// A stable machine-readable code (`invalid_parameter`, `payload_too_large`, ...).
     pub code: &'static str,
     pub message: String,
+    /// Details for the client; a `retry_after_seconds` here is also sent as `Retry-After`.
     pub details: Value,
-    /// Seconds to send as `Retry-After` (a rate limit, a busy server).
-    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -24,7 +23,6 @@ impl ApiError {
             code,
             message: message.into(),
             details: Value::Null,
-            retry_after: None,
         }
     }
 
@@ -71,9 +69,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = self.details["retry_after_seconds"].as_u64();
         let body = json!({ "error": { "code": self.code, "message": self.message, "details": self.details } });
         let mut response = (self.status, Json(body)).into_response();
-        if let Some(seconds) = self.retry_after {
+        if let Some(seconds) = retry_after {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from(seconds),

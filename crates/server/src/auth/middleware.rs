@@ -83,16 +83,14 @@ impl Gate {
     ) -> Option<ApiError> {
         self.limiter.take(caller, per_minute).err().map(|wait| {
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let mut error = ApiError::new(
+            ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 format!(
                     "more than {per_minute} requests a minute ({setting}); retry in {seconds} s"
                 ),
             )
-            .with_details(serde_json::json!({ "retry_after_seconds": seconds }));
-            error.retry_after = Some(seconds);
-            error
+            .with_details(serde_json::json!({ "retry_after_seconds": seconds }))
         })
     }
 
