@@ -158,17 +158,18 @@ impl ConfigHandle {
     }
 
     /// Replaces the configuration file with `edited` (the configuration as JSON, as it is
-    /// shown: values still masked keep the file's own), then reloads it. Paths that
-    /// change must lie in `api.allowed_path_dirs`, which itself cannot change here
-    /// ([`crate::check_api_paths`]). The new text is
-    /// validated first; an invalid configuration is refused with its errors and nothing
-    /// changes. The file keeps its format, TOML or JSON, but not its comments; it is
+    /// shown: values still masked keep the file's own), then reloads it. The new text is
+    /// validated first, and paths that change must lie in `api.allowed_path_dirs`, which
+    /// itself cannot change here ([`crate::check_api_paths`]); an invalid configuration
+    /// is refused with its errors and nothing changes. The file keeps its format, TOML or JSON, but not its comments; it is
     /// written to a temporary file and renamed, so a reader never sees half of it.
     pub fn save(&self, mut edited: serde_json::Value) -> Result<ReloadOutcome, SaveError> {
         let path = self.path.as_deref().ok_or(SaveError::NoFile)?;
-        let in_file = Config::load_with_env(Some(path), std::iter::empty())
-            .map(|c| serde_json::to_value(c).unwrap_or_default())
-            .unwrap_or_else(|_| serde_json::to_value(&*self.get()).unwrap_or_default());
+        // What the file says now (what is in force, when the file is broken): masked values
+        // come back from it, and paths are judged against it.
+        let current = Config::load_with_env(Some(path), std::iter::empty())
+            .unwrap_or_else(|_| (*self.get()).clone());
+        let in_file = serde_json::to_value(&current).unwrap_or_default();
         crate::mask::unmask(&mut edited, &in_file);
         drop_nulls(&mut edited);
         let format = crate::Format::of(path);
@@ -190,7 +191,6 @@ impl ConfigHandle {
             }
         };
         let new = Config::parse(&text, format, Some(path)).map_err(SaveError::Invalid)?;
-        let current = Config::load_with_env(Some(path), std::iter::empty()).unwrap_or_default();
         let path_errors = crate::check_api_paths(&current, &new, &self.get().api.allowed_path_dirs);
         if !path_errors.is_empty() {
             return Err(SaveError::Invalid(ConfigErrors(path_errors)));

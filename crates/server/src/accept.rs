@@ -44,6 +44,8 @@ impl Limits {
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head (request line and headers) read; a larger one is answered 431.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// How long an evicted or overstaying connection gets to finish writing an answer.
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
 /// How long open connections get to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -143,8 +145,24 @@ async fn connection<IO>(
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(connection);
-    let mut check = tokio::time::interval(Duration::from_millis(500));
     loop {
+        // Sleep until this connection would overstay its time to send a request (while
+        // it is busy, look again a head-read timeout later), not on a fixed tick.
+        let look_again = match slot.waiting() {
+            Some((waited, served)) => {
+                let limit = if served {
+                    limits.idle_timeout
+                } else {
+                    limits.header_read_timeout
+                };
+                if waited >= limit {
+                    tracing::debug!(%peer, "connection closed: no request within its time");
+                    break;
+                }
+                limit - waited
+            }
+            None => limits.header_read_timeout,
+        };
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(e) = result {
@@ -152,30 +170,37 @@ async fn connection<IO>(
                 }
                 return;
             }
-            _ = stopped.changed() => break,
+            _ = stopped.changed() => {
+                // Shutting down: the request in flight finishes (the accept loop bounds
+                // the wait for all connections).
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.await;
+                return;
+            }
             () = slot.evicted.notified() => {
                 tracing::debug!(%peer, "connection closed to make room for another");
                 break;
             }
-            _ = check.tick() => {
-                let overstayed = slot.waiting().is_some_and(|(waited, served)| {
-                    waited > if served { limits.idle_timeout } else { limits.header_read_timeout }
-                });
-                if overstayed {
-                    tracing::debug!(%peer, "connection closed: no request within its time");
-                    break;
-                }
-            }
+            () = tokio::time::sleep(look_again) => {}
         }
     }
+    // Evicted or overstayed: no request is in progress, at most an answer still being
+    // read. A moment to finish it, then the socket goes (a half-sent head would
+    // otherwise hold it as long as its sender likes).
     connection.as_mut().graceful_shutdown();
-    let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
+    let _ = tokio::time::timeout(CLOSE_GRACE, connection).await;
     drop(admitted);
 }
 
-/// A request body that must arrive whole within a time: past it, reading fails (the
-/// handler answers with an error) and the connection's slot is no longer held by a
-/// client sending one byte a minute.
+/// Why reading a request body failed: it did not arrive within
+/// `api.body_read_timeout_seconds` (handlers answer 408).
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive in time (api.body_read_timeout_seconds)")]
+pub struct BodyTimeout;
+
+/// A request body that must arrive whole within a time: past it, reading fails with
+/// [`BodyTimeout`] and the connection's slot is no longer held by a client sending one
+/// byte a minute.
 struct Deadline<B> {
     inner: B,
     expires: std::pin::Pin<Box<tokio::time::Sleep>>,
@@ -208,9 +233,7 @@ where
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
         if self.expires.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Some(Err("the request body did not arrive in time \
-                 (api.body_read_timeout_seconds)"
-                .into())));
+            return Poll::Ready(Some(Err(BodyTimeout.into())));
         }
         Poll::Pending
     }

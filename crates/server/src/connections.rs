@@ -1,8 +1,9 @@
 //! The connections the server holds, and how many it may: a cap in all
 //! (`api.max_connections`, fitted under the process's descriptor limit) and a share per
-//! client address (`api.max_connections_per_ip`). A connection is *busy* while one of
-//! its requests is being served and *waiting* otherwise (sending a request head, or
-//! kept alive between requests). When a new connection would pass a bound, the oldest
+//! client address (`api.max_connections_per_ip`). A connection is *busy* from the moment
+//! a request head has arrived until its answer's head is ready, and *waiting* otherwise
+//! (sending a request head, kept alive between requests, or reading an answer: a client
+//! that reads slowly holds no more than a waiting connection does). When a new connection would pass a bound, the oldest
 //! waiting connection within that bound is closed to make room, so clients holding
 //! connections open without finishing a request (slowloris) give way to ones that send
 //! requests; only when every connection within the bound is busy is the new one refused.

@@ -107,7 +107,7 @@ pub async fn guard(
     };
     let method = request.method().clone();
     let path = request.uri().path();
-    let changes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let changes = crate::auth::access::changes_state(&method);
     let form = matches!(path, "/login" | "/logout") && method == Method::POST;
     if origin == OriginCheck::Foreign && (changes || is_upgrade(headers)) {
         guard.metrics.refusal("cross_origin", 1);
@@ -155,7 +155,8 @@ pub async fn guard(
     secured(next.run(request).await)
 }
 
-fn is_upgrade(headers: &HeaderMap) -> bool {
+/// Whether the request asks to become a WebSocket (the live stream).
+pub(crate) fn is_upgrade(headers: &HeaderMap) -> bool {
     headers
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())

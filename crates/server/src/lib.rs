@@ -11,7 +11,7 @@
 //! # }
 //! ```
 
-mod accept;
+pub(crate) mod accept;
 pub mod alerting;
 pub mod auth;
 mod connections;

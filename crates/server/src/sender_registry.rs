@@ -80,7 +80,6 @@ pub async fn enroll(
             message: format!("`{kind}` is not a sender kind: expected agent or proxy"),
         });
     }
-    let token = Token::generate();
     let existing = store
         .list_senders()
         .await?
@@ -90,14 +89,6 @@ pub async fn enroll(
         if sender.revoked_at.is_none() {
             return Err(RegistryError::Enrolled(name.to_string()));
         }
-        let token = Token {
-            id: sender.id.clone(),
-            secret: token.secret,
-        };
-        sender.secret_hash = watchpost_ship::secret_hash(&token.secret);
-        sender.previous_secret_hash = None;
-        sender.previous_valid_until = None;
-        sender.revoked_at = None;
         if sender.kind != kind {
             return Err(RegistryError::Invalid {
                 field: "kind",
@@ -107,22 +98,22 @@ pub async fn enroll(
                 ),
             });
         }
+        let token = Token::renewed(&sender.id);
+        sender.secret_hash = watchpost_ship::secret_hash(&token.secret);
+        sender.previous_secret_hash = None;
+        sender.previous_valid_until = None;
+        sender.revoked_at = None;
         store.update_sender_credentials(&sender).await?;
         return Ok((sender, token));
     }
-    let sender = Sender {
-        id: token.id.clone(),
-        name: name.to_string(),
-        kind: kind.to_string(),
-        secret_hash: watchpost_ship::secret_hash(&token.secret),
-        created_at: Utc::now(),
-        last_seen: None,
-        version: None,
-        address: None,
-        revoked_at: None,
-        previous_secret_hash: None,
-        previous_valid_until: None,
-    };
+    let token = Token::generate();
+    let sender = Sender::enrolled(
+        &token.id,
+        name,
+        kind,
+        watchpost_ship::secret_hash(&token.secret),
+        Utc::now(),
+    );
     store.insert_sender(&sender).await?;
     Ok((sender, token))
 }
@@ -159,10 +150,7 @@ pub async fn rotate(
             message: format!("`{}` is revoked: enroll it again", sender.name),
         });
     }
-    let token = Token {
-        id: sender.id.clone(),
-        secret: Token::generate().secret,
-    };
+    let token = Token::renewed(&sender.id);
     let grace = chrono::Duration::minutes(grace_minutes as i64);
     sender.previous_secret_hash = (grace_minutes > 0).then(|| sender.secret_hash.clone());
     sender.previous_valid_until = (grace_minutes > 0).then(|| Utc::now() + grace);
@@ -218,28 +206,14 @@ mod tests {
     use super::*;
 
     fn sender(token: &Token) -> Sender {
-        Sender {
-            id: token.id.clone(),
-            name: "web-1".into(),
-            kind: "agent".into(),
-            secret_hash: watchpost_ship::secret_hash(&token.secret),
-            created_at: Utc::now(),
-            last_seen: None,
-            version: None,
-            address: None,
-            revoked_at: None,
-            previous_secret_hash: None,
-            previous_valid_until: None,
-        }
+        let hash = watchpost_ship::secret_hash(&token.secret);
+        Sender::enrolled(&token.id, "web-1", "agent", hash, Utc::now())
     }
 
     #[test]
     fn a_rotated_token_lives_out_its_grace_and_a_revoked_one_is_dead() {
         let old = Token::generate();
-        let new = Token {
-            id: old.id.clone(),
-            secret: Token::generate().secret,
-        };
+        let new = Token::renewed(&old.id);
         let now = Utc::now();
         let mut s = sender(&new);
         s.previous_secret_hash = Some(watchpost_ship::secret_hash(&old.secret));

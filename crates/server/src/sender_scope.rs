@@ -133,19 +133,7 @@ mod tests {
     use watchpost_core::Severity;
 
     fn sender(kind: &str) -> Sender {
-        Sender {
-            id: "abc".into(),
-            name: "web-1".into(),
-            kind: kind.into(),
-            secret_hash: String::new(),
-            created_at: chrono::Utc::now(),
-            last_seen: None,
-            version: None,
-            address: None,
-            revoked_at: None,
-            previous_secret_hash: None,
-            previous_valid_until: None,
-        }
+        Sender::enrolled("abc", "web-1", kind, String::new(), chrono::Utc::now())
     }
 
     fn detection(detector: &str, entity: Option<Entity>) -> Record {

@@ -13,8 +13,7 @@ mod shipper;
 mod spool;
 
 pub use protocol::{
-    Batch, BatchError, BatchLimits, INGEST_PATH, MAX_BATCH_BYTES, Record, SenderInfo, Token,
-    TokenError, secret_hash,
+    Batch, BatchError, BatchLimits, INGEST_PATH, Record, SenderInfo, Token, TokenError, secret_hash,
 };
 pub use shipper::{Shipper, ShipperConfig};
 pub use spool::{Spool, SpoolError, SpoolLimits};

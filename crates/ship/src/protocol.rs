@@ -8,9 +8,6 @@ use watchpost_core::{Detection, Event};
 /// Where batches go.
 pub const INGEST_PATH: &str = "/api/v1/ingest";
 
-/// The largest batch a server accepts, decompressed.
-pub const MAX_BATCH_BYTES: usize = 16 << 20;
-
 /// Who sent a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SenderInfo {
@@ -43,39 +40,14 @@ pub struct Batch {
 /// Why a body is not a batch.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
-    #[error("the batch is larger than {MAX_BATCH_BYTES} bytes decompressed")]
-    TooLarge,
     #[error("the batch is larger than {0} bytes decompressed (api.max_body_bytes)")]
-    TooLargeFor(usize),
+    TooLarge(usize),
     #[error("the batch holds more than {0} records (api.max_batch_events)")]
     TooManyRecords(usize),
     #[error("the body is not valid gzip: {0}")]
     Gzip(std::io::Error),
     #[error("the batch is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
-}
-
-impl Batch {
-    /// Reads a request body (gzip-compressed when `gzip`), decompressing no more than
-    /// [`MAX_BATCH_BYTES`]: a small body cannot expand into a large one unnoticed.
-    pub fn decode(body: &[u8], gzip: bool) -> Result<Batch, BatchError> {
-        if !gzip {
-            if body.len() > MAX_BATCH_BYTES {
-                return Err(BatchError::TooLarge);
-            }
-            return Ok(serde_json::from_slice(body)?);
-        }
-        use std::io::Read;
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(body)
-            .take(MAX_BATCH_BYTES as u64 + 1)
-            .read_to_end(&mut out)
-            .map_err(BatchError::Gzip)?;
-        if out.len() > MAX_BATCH_BYTES {
-            return Err(BatchError::TooLarge);
-        }
-        Ok(serde_json::from_slice(&out)?)
-    }
 }
 
 /// How much a server takes from one sender request.
@@ -88,15 +60,12 @@ pub struct BatchLimits {
 }
 
 impl Batch {
-    /// Like [`Batch::decode`] within `limits`: decompression stops one byte past
-    /// `max_bytes` (a gzip bomb costs no more than that), and records are counted as they
-    /// are read, so a batch of too many small records is refused before it is built.
-    pub fn decode_within(
-        body: &[u8],
-        gzip: bool,
-        limits: BatchLimits,
-    ) -> Result<Batch, BatchError> {
-        let too_large = || BatchError::TooLargeFor(limits.max_bytes);
+    /// Reads a request body (gzip-compressed when `gzip`) within `limits`: decompression
+    /// stops one byte past `max_bytes` (a gzip bomb costs no more than that), and records
+    /// are counted as they are read, so a batch of too many small records is refused
+    /// before it is built.
+    pub fn decode(body: &[u8], gzip: bool, limits: BatchLimits) -> Result<Batch, BatchError> {
+        let too_large = || BatchError::TooLarge(limits.max_bytes);
         let inflated;
         let json: &[u8] = if gzip {
             use std::io::Read;
@@ -232,6 +201,14 @@ impl Token {
         }
     }
 
+    /// A new token for the sender `id` (its secret rotated, or enrolled again).
+    pub fn renewed(id: &str) -> Token {
+        Token {
+            id: id.to_string(),
+            secret: Token::generate().secret,
+        }
+    }
+
     /// Reads `wps_<id>_<secret>`.
     pub fn parse(text: &str) -> Result<Token, TokenError> {
         let rest = text
@@ -314,27 +291,27 @@ mod tests {
             max_bytes: 1 << 20,
             max_records: 3,
         };
-        let batch = Batch::decode_within(&batch_of(3), false, limits).unwrap();
+        let batch = Batch::decode(&batch_of(3), false, limits).unwrap();
         assert_eq!((batch.sequence, batch.records.len()), (7, 3));
-        let batch = Batch::decode_within(&gzip(&batch_of(2)), true, limits).unwrap();
+        let batch = Batch::decode(&gzip(&batch_of(2)), true, limits).unwrap();
         assert_eq!(batch.records.len(), 2);
         assert!(matches!(
-            Batch::decode_within(&batch_of(4), false, limits),
+            Batch::decode(&batch_of(4), false, limits),
             Err(BatchError::TooManyRecords(3))
         ));
         // A gzip bomb: 64 MiB of zeros in a few dozen KiB, refused at the bound.
         let bomb = gzip(&vec![b' '; 64 << 20]);
         assert!(bomb.len() < 1 << 20);
         assert!(matches!(
-            Batch::decode_within(&bomb, true, limits),
-            Err(BatchError::TooLargeFor(_))
+            Batch::decode(&bomb, true, limits),
+            Err(BatchError::TooLarge(_))
         ));
         assert!(matches!(
-            Batch::decode_within(b"{\"sequence\": 1}", false, limits),
+            Batch::decode(b"{\"sequence\": 1}", false, limits),
             Err(BatchError::Json(_))
         ));
         assert!(matches!(
-            Batch::decode_within(&[batch_of(1), b"x".to_vec()].concat(), false, limits),
+            Batch::decode(&[batch_of(1), b"x".to_vec()].concat(), false, limits),
             Err(BatchError::Json(_))
         ));
     }

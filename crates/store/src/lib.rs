@@ -126,6 +126,32 @@ pub struct Sender {
     pub previous_valid_until: Option<DateTime<Utc>>,
 }
 
+impl Sender {
+    /// A sender enrolled at `created_at` with the secret whose hash is `secret_hash`:
+    /// never heard from, not rotated, not revoked.
+    pub fn enrolled(
+        id: &str,
+        name: &str,
+        kind: &str,
+        secret_hash: String,
+        created_at: DateTime<Utc>,
+    ) -> Sender {
+        Sender {
+            id: id.to_string(),
+            name: name.to_string(),
+            kind: kind.to_string(),
+            secret_hash,
+            created_at,
+            last_seen: None,
+            version: None,
+            address: None,
+            revoked_at: None,
+            previous_secret_hash: None,
+            previous_valid_until: None,
+        }
+    }
+}
+
 /// A dashboard login: the browser holds a random id, the store its SHA-256, the key it
 /// stands for and when it ends. Logging out, or revoking the key, ends it.
 #[derive(Debug, Clone, PartialEq, Eq)]

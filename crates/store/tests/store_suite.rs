@@ -294,19 +294,13 @@ async fn a_redelivered_batch_is_stored_once(store: Arc<dyn Store>) {
 }
 
 async fn senders_register_and_report_when_they_were_last_seen(store: Arc<dyn Store>) {
-    let sender = watchpost_store::Sender {
-        id: "p1".into(),
-        name: "edge-proxy".into(),
-        kind: "proxy".into(),
-        secret_hash: "ab".repeat(32),
-        created_at: base_time(),
-        last_seen: None,
-        version: None,
-        address: None,
-        revoked_at: None,
-        previous_secret_hash: None,
-        previous_valid_until: None,
-    };
+    let sender = watchpost_store::Sender::enrolled(
+        "p1",
+        "edge-proxy",
+        "proxy",
+        "ab".repeat(32),
+        base_time(),
+    );
     store.insert_sender(&sender).await.unwrap();
     // Names are unique.
     let twin = watchpost_store::Sender {

@@ -76,25 +76,15 @@ async fn post_attack(server: &Server, key: &str, host: &str) {
 }
 
 async fn alert_of(server: &Server, key: &str, host: &str) -> Value {
-    get_json(server, key, &format!("/api/v1/alerts?host={host}")).await["items"][0].clone()
+    server
+        .get_json_as(key, &format!("/api/v1/alerts?host={host}"))
+        .await["items"][0]
+        .clone()
 }
 
 /// The configuration as the API shows it.
 async fn configuration(server: &Server, key: &str) -> Value {
-    get_json(server, key, "/api/v1/config").await
-}
-
-/// What the API answers to `GET path` with `key`.
-async fn get_json(server: &Server, key: &str, path: &str) -> Value {
-    client()
-        .get(server.url(path))
-        .header("x-api-key", key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    server.get_json_as(key, "/api/v1/config").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,6 +33,23 @@ fn detection(detector: &str, rule: &str, entity: Value, resolves: bool) -> Value
         "host": "payroll-db", "origin": "sender:forged", "resolves": resolves}})
 }
 
+/// Ships one detection (see [`detection`]); the answer's status and body.
+async fn ship_detection(
+    server: &Server,
+    token: &str,
+    detector: &str,
+    rule: &str,
+    entity: Value,
+    resolves: bool,
+) -> (StatusCode, Value) {
+    ship(
+        server,
+        token,
+        &batch(vec![detection(detector, rule, entity, resolves)]),
+    )
+    .await
+}
+
 async fn ship(server: &Server, token: &str, body: &Value) -> (StatusCode, Value) {
     let response = http()
         .post(server.url("/api/v1/ingest"))
@@ -43,18 +60,6 @@ async fn ship(server: &Server, token: &str, body: &Value) -> (StatusCode, Value)
         .unwrap();
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(server: &Server, key: &str, path: &str) -> Value {
-    http()
-        .get(server.url(path))
-        .header("x-api-key", key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,20 +98,26 @@ async fn a_sender_speaks_only_for_itself_and_resolves_only_its_own_alerts() {
     assert_eq!(answer["accepted"]["detections"], 1);
     assert_eq!(answer["refused"][0]["index"], 2, "{answer}");
     assert_eq!(answer["refused"][0]["reason"], "foreign_detector");
-    let events = get(&server, &admin, "/api/v1/events?q=claimed").await;
+    let events = server.get_json_as(&admin, "/api/v1/events?q=claimed").await;
     assert_eq!(events["items"][0]["host"]["name"], "web-1", "{events}");
     eventually("the agent's alert", || async {
-        let alerts = get(&server, &admin, "/api/v1/alerts?rule_id=host.cpu_threshold").await;
+        let alerts = server
+            .get_json_as(&admin, "/api/v1/alerts?rule_id=host.cpu_threshold")
+            .await;
         alerts["items"].as_array().is_some_and(|a| !a.is_empty())
     })
     .await;
-    let alerts = get(&server, &admin, "/api/v1/alerts?rule_id=host.cpu_threshold").await;
+    let alerts = server
+        .get_json_as(&admin, "/api/v1/alerts?rule_id=host.cpu_threshold")
+        .await;
     assert_eq!(
         alerts["items"][0]["host"], "web-1",
         "never payroll-db: {alerts}"
     );
     assert!(
-        get(&server, &admin, "/api/v1/alerts?host=payroll-db").await["items"]
+        server
+            .get_json_as(&admin, "/api/v1/alerts?host=payroll-db")
+            .await["items"]
             .as_array()
             .unwrap()
             .is_empty()
@@ -131,22 +142,24 @@ async fn a_sender_speaks_only_for_itself_and_resolves_only_its_own_alerts() {
         .unwrap()
         .to_string();
     eventually("the web IDS alert", || async {
-        let alerts = get(&server, &admin, "/api/v1/alerts?source_ip=203.0.113.9").await;
+        let alerts = server
+            .get_json_as(&admin, "/api/v1/alerts?source_ip=203.0.113.9")
+            .await;
         alerts["items"].as_array().is_some_and(|a| !a.is_empty())
     })
     .await;
-    let alerts = get(&server, &admin, "/api/v1/alerts?source_ip=203.0.113.9").await;
+    let alerts = server
+        .get_json_as(&admin, "/api/v1/alerts?source_ip=203.0.113.9")
+        .await;
     let web_rule = alerts["items"][0]["rule_id"].as_str().unwrap().to_string();
     assert!(!rule.is_empty());
-    let (_, answer) = ship(
+    let (_, answer) = ship_detection(
         &server,
         &proxy,
-        &batch(vec![detection(
-            "web",
-            &web_rule,
-            json!({"type": "ip", "ip": "203.0.113.9"}),
-            true,
-        )]),
+        "web",
+        &web_rule,
+        json!({"type": "ip", "ip": "203.0.113.9"}),
+        true,
     )
     .await;
     assert_eq!(
@@ -154,64 +167,58 @@ async fn a_sender_speaks_only_for_itself_and_resolves_only_its_own_alerts() {
         "{answer}"
     );
     // A proxy may not speak for a host either.
-    let (_, answer) = ship(
+    let (_, answer) = ship_detection(
         &server,
         &proxy,
-        &batch(vec![detection(
-            "web",
-            "r",
-            json!({"type": "host", "name": "db"}),
-            false,
-        )]),
+        "web",
+        "r",
+        json!({"type": "host", "name": "db"}),
+        false,
     )
     .await;
     assert_eq!(answer["refused"][0]["reason"], "foreign_entity");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let alerts = get(&server, &admin, "/api/v1/alerts?source_ip=203.0.113.9").await;
+    let alerts = server
+        .get_json_as(&admin, "/api/v1/alerts?source_ip=203.0.113.9")
+        .await;
     assert_eq!(alerts["items"][0]["status"], "firing", "{alerts}");
 
     // What a proxy opened, it may resolve.
-    let (_, answer) = ship(
+    let (_, answer) = ship_detection(
         &server,
         &proxy,
-        &batch(vec![detection(
-            "web",
-            "web.own",
-            json!({"type": "ip", "ip": "192.0.2.44"}),
-            false,
-        )]),
+        "web",
+        "web.own",
+        json!({"type": "ip", "ip": "192.0.2.44"}),
+        false,
     )
     .await;
     assert_eq!(answer["accepted"]["detections"], 1);
     eventually("the proxy's own alert", || async {
-        !get(&server, &admin, "/api/v1/alerts?rule_id=web.own").await["items"][0].is_null()
+        !server
+            .get_json_as(&admin, "/api/v1/alerts?rule_id=web.own")
+            .await["items"][0]
+            .is_null()
     })
     .await;
-    let (_, answer) = ship(
+    let (_, answer) = ship_detection(
         &server,
         &proxy,
-        &batch(vec![detection(
-            "web",
-            "web.own",
-            json!({"type": "ip", "ip": "192.0.2.44"}),
-            true,
-        )]),
+        "web",
+        "web.own",
+        json!({"type": "ip", "ip": "192.0.2.44"}),
+        true,
     )
     .await;
     assert_eq!(answer["refused"], json!([]), "{answer}");
     eventually("the proxy resolved its own alert", || async {
-        get(&server, &admin, "/api/v1/alerts?rule_id=web.own").await["items"][0]["status"]
+        server
+            .get_json_as(&admin, "/api/v1/alerts?rule_id=web.own")
+            .await["items"][0]["status"]
             == "resolved"
     })
     .await;
-    let metrics = http()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics_text().await;
     assert!(
         metrics.contains("watchpost_security_refusals_total{reason=\"resolves_foreign_alert\"} 1"),
         "refusals are counted"
@@ -332,6 +339,27 @@ async fn senders_are_revoked_rotated_enrolled_again_and_bounded() {
     assert_eq!(ship(&server, &again, &ok).await.0, StatusCode::OK);
     let listed = run(dir.path(), &["agent-token", "list"]);
     assert!(String::from_utf8_lossy(&listed.stdout).contains("revoked"));
+    // The dashboard's page lists them, offers rotation and revocation of the active
+    // ones, and none of the revoked one (web-3).
+    let page = http()
+        .get(server.url("/senders"))
+        .header("x-api-key", &admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let web3 = third.split('_').nth(1).unwrap();
+    let web2 = again.split('_').nth(1).unwrap();
+    assert!(page.contains("web-2") && page.contains("web-3") && page.contains("revoked"));
+    assert!(page.contains(&format!("data-api=\"POST /api/v1/senders/{web2}/rotate\"")));
+    assert!(page.contains(&format!("data-api=\"DELETE /api/v1/senders/{web2}\"")));
+    assert!(!page.contains(&format!("/api/v1/senders/{web3}/rotate")));
+    assert!(
+        page.contains("data-api=\"POST /api/v1/senders\""),
+        "the enroll form"
+    );
 
     // Over its rate, a sender waits (60 a minute: a ten-second burst of 10).
     let mut limited = false;
@@ -382,7 +410,7 @@ async fn configuration_paths_stay_in_the_operators_folders_and_secrets_stay_mask
     let server =
         Server::start_authenticated_with_flags(dir.path(), &["--config", file.to_str().unwrap()]);
     let admin = admin_key(dir.path());
-    let shown = get(&server, &admin, "/api/v1/config").await;
+    let shown = server.get_json_as(&admin, "/api/v1/config").await;
     let text = shown.to_string();
     for secret in ["tok-123", "sig-456", "hdr-789", "key-000", "slk-secret-111"] {
         assert!(!text.contains(secret), "{secret} shown: {text}");
@@ -615,32 +643,47 @@ async fn failed_logins_are_limited_and_recorded() {
         StatusCode::TOO_MANY_REQUESTS
     );
     eventually("failed logins as detections", || async {
-        let found = get(
-            &server,
-            &admin,
-            "/api/v1/detections?rule_id=watchpost.login_failed",
-        )
-        .await;
+        let found = server
+            .get_json_as(&admin, "/api/v1/detections?rule_id=watchpost.login_failed")
+            .await;
         found["items"].as_array().is_some_and(|d| d.len() >= 9)
     })
     .await;
-    let alerts = get(
-        &server,
-        &admin,
-        "/api/v1/alerts?rule_id=watchpost.login_rate_limited",
-    )
-    .await;
     eventually("an alert for the address over the login rate", || async {
-        let alerts = get(
-            &server,
-            &admin,
-            "/api/v1/alerts?rule_id=watchpost.login_rate_limited",
-        )
-        .await;
+        let alerts = server
+            .get_json_as(
+                &admin,
+                "/api/v1/alerts?rule_id=watchpost.login_rate_limited",
+            )
+            .await;
         alerts["items"][0]["source_ip"] == "127.0.0.1"
     })
     .await;
-    drop(alerts);
+    // Every refusal over the rate is counted, but stored once a minute per address: a
+    // client hammering the form cannot turn each refusal into a row.
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(refused >= 2, "{statuses:?}");
+    let stored = server
+        .get_json_as(
+            &admin,
+            "/api/v1/detections?rule_id=watchpost.login_rate_limited",
+        )
+        .await;
+    assert_eq!(
+        stored["items"].as_array().map(Vec::len),
+        Some(1),
+        "{stored}"
+    );
+    assert!(
+        server.metrics_text().await.contains(&format!(
+            "watchpost_security_refusals_total{{reason=\"login_rate\"}} {}",
+            refused + 1
+        )),
+        "each refusal counted"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -695,6 +738,52 @@ async fn with_authentication_off_rebinding_and_cross_site_requests_are_refused()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_or_body_sent_too_slowly_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_authenticated_with(
+        dir.path(),
+        &[
+            ("WATCHPOST_API__HEADER_READ_TIMEOUT_SECONDS", "1"),
+            ("WATCHPOST_API__BODY_READ_TIMEOUT_SECONDS", "1"),
+        ],
+    );
+    let admin = admin_key(dir.path());
+    let addr = server.base.trim_start_matches("http://").to_string();
+    // Half a head, then nothing: the connection is closed after its second.
+    let mut slow_head = std::net::TcpStream::connect(&addr).unwrap();
+    slow_head
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .unwrap();
+    slow_head
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = slow_head.read_to_end(&mut rest);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "closed by the server"
+    );
+    // A body that stops half way is answered 408, and the connection freed.
+    let mut slow_body = std::net::TcpStream::connect(&addr).unwrap();
+    slow_body
+        .write_all(
+            format!(
+                "POST /api/v1/events HTTP/1.1\r\nHost: {addr}\r\nX-API-Key: {admin}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 100\r\n\r\n[{{\"m"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    slow_body
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut head = [0u8; 12];
+    slow_body.read_exact(&mut head).unwrap();
+    assert_eq!(&head[9..12], b"408", "{}", String::from_utf8_lossy(&head));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_actor_of_a_change_is_the_calling_key() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_authenticated(dir.path());
@@ -736,10 +825,10 @@ async fn the_actor_of_a_change_is_the_calling_key() {
         .await
         .unwrap();
     eventually("an alert", || async {
-        !get(&server, &admin, "/api/v1/alerts").await["items"][0].is_null()
+        !server.get_json_as(&admin, "/api/v1/alerts").await["items"][0].is_null()
     })
     .await;
-    let alert = get(&server, &admin, "/api/v1/alerts").await["items"][0]["id"].clone();
+    let alert = server.get_json_as(&admin, "/api/v1/alerts").await["items"][0]["id"].clone();
     let changed: Value = http()
         .put(server.url(&format!(
             "/api/v1/alerts/{}/status",

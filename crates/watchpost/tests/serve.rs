@@ -40,14 +40,7 @@ async fn zero_config_server_answers_health_status_and_metrics() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let metrics = http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics_text().await;
     assert!(
         metrics.contains("watchpost_events_ingested_total 2"),
         "{metrics}"
@@ -673,14 +666,7 @@ async fn live_detection_runs_builtin_and_folder_rules_and_reloads_them() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
-    let metrics = http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics_text().await;
     assert!(
         metrics.contains("watchpost_detections_total 5"),
         "{metrics}"

@@ -74,6 +74,14 @@ impl Gate {
             .map(|wait| wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
     }
 
+    /// Whether `what` about `ip` is due to be reported again: once a minute at most, so
+    /// that a client hammering a refusal cannot turn each refusal into a stored record.
+    pub(crate) fn report_due(&self, what: &str, ip: std::net::IpAddr) -> bool {
+        self.limiter
+            .take_with_burst(&format!("report:{what}:{ip}"), 1, 60.0)
+            .is_ok()
+    }
+
     /// [`Gate::over_rate`] as an error a handler returns.
     pub(crate) fn over_rate_error(
         &self,
@@ -229,14 +237,16 @@ pub async fn authorize(
         return next.run(request).await;
     };
     let method = request.method().clone();
-    let (needed, page) = match access::required(&method, &route) {
-        Some(Access::Public | Access::Sender) => return next.run(request).await,
-        Some(Access::Role(role)) => (role, false),
-        Some(Access::Page(role)) => (role, true),
+    let access = match access::required(&method, &route) {
+        // Health, readiness and scraping answer whatever the load.
+        Some(Access::Public) => return next.run(request).await,
+        Some(access) => access,
         None => return method_not_allowed(&method, &route),
     };
     let config = state.config.get();
     let api = &config.api;
+    // Per address before anything else, senders' routes included: a flood of made-up
+    // tokens costs a store lookup each.
     if api.enable_rate_limiting
         && let Some(refused) = state.gate.over_rate(
             &format!("ip:{}", peer.ip()),
@@ -246,12 +256,18 @@ pub async fn authorize(
     {
         return refused;
     }
+    let (needed, page) = match access {
+        Access::Role(role) => (role, false),
+        Access::Page(role) => (role, true),
+        // A sender's route checks its token itself.
+        Access::Sender | Access::Public => return next.run(request).await,
+    };
     let origin = request
         .extensions()
         .get::<OriginCheck>()
         .copied()
         .unwrap_or(OriginCheck::Absent);
-    let upgrade = request.headers().contains_key(axum::http::header::UPGRADE);
+    let upgrade = crate::guard::is_upgrade(request.headers());
     let principal = if api.enable_authentication {
         match state.gate.authenticate(&state, request.headers()).await {
             Ok((_, true))

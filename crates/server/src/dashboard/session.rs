@@ -127,13 +127,16 @@ pub async fn login(
         .over_login_rate(peer.ip(), config.api.login_attempts_per_minute)
     {
         state.metrics.refusal("login_rate", 1);
-        record_login_failure(
-            &state,
-            peer,
-            "watchpost.login_rate_limited",
-            "too many login attempts",
-        )
-        .await;
+        // One record per address and minute: the refusals themselves are counted above.
+        if state.gate.report_due("login_rate", peer.ip()) {
+            record_login_failure(
+                &state,
+                peer,
+                "watchpost.login_rate_limited",
+                "too many login attempts",
+            )
+            .await;
+        }
         let mut response = login_form(
             StatusCode::TOO_MANY_REQUESTS,
             "/",

@@ -17,22 +17,13 @@ use watchpost_store::{EventQuery, SortBy};
 /// events are committed, so `accepted` events are durable.
 pub async fn ingest(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let limits = state.config.get().api.clone();
-    let bytes = axum::body::to_bytes(body, limits.max_body_bytes)
+    let bytes = super::bounded_body(&headers, body, limits.max_body_bytes)
         .await
-        .map_err(|_| {
-            state.metrics.ingest_error("too_large", 1);
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!(
-                    "the body exceeds {} bytes (api.max_body_bytes)",
-                    limits.max_body_bytes
-                ),
-            )
-        })?;
+        .inspect_err(|_| state.metrics.ingest_error("too_large", 1))?;
     let parsed = parse_body(&bytes, limits.max_batch_events).map_err(|e| {
         state.metrics.ingest_error("malformed", 1);
         let status = match e {

@@ -103,6 +103,61 @@ pub(crate) fn parse_id(text: &str, what: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::invalid_parameter(what, format!("`{text}` is not an id (a UUID)")))
 }
 
+/// A request body read whole within `max` bytes (`api.max_body_bytes`). A declared
+/// length past it is refused before anything is read (413), a body without one is cut
+/// off one byte past it (413), and one that does not arrive in time is answered 408.
+pub(crate) async fn bounded_body(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+    max: usize,
+) -> Result<axum::body::Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body exceeds {max} bytes (api.max_body_bytes)"),
+        )
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, max).await.map_err(|e| {
+        let cause = e.into_inner();
+        if caused_by::<http_body_util::LengthLimitError>(&*cause) {
+            too_large()
+        } else if caused_by::<crate::accept::BodyTimeout>(&*cause) {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                crate::accept::BodyTimeout.to_string(),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "body_unreadable",
+                format!("the body could not be read: {cause}"),
+            )
+        }
+    })
+}
+
+/// Whether `T` is `error` or anywhere in its chain of causes (body errors come wrapped
+/// by each layer they pass).
+fn caused_by<T: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if e.is::<T>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
 /// A JSON request body as `T`; the error says what was expected and where it broke.
 pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
     body: &[u8],

@@ -43,27 +43,7 @@ pub async fn ingest(
         state.metrics.refusal("sender_rate", 1);
         return Err(refused);
     }
-    let too_large =
-        |what: String| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", what);
-    let declared = parts
-        .headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > api.max_body_bytes as u64) {
-        return Err(too_large(format!(
-            "the body exceeds {} bytes (api.max_body_bytes)",
-            api.max_body_bytes
-        )));
-    }
-    let body = axum::body::to_bytes(body, api.max_body_bytes)
-        .await
-        .map_err(|_| {
-            too_large(format!(
-                "the body exceeds {} bytes (api.max_body_bytes)",
-                api.max_body_bytes
-            ))
-        })?;
+    let body = super::bounded_body(&parts.headers, body, api.max_body_bytes).await?;
     let gzip = parts
         .headers
         .get("content-encoding")
@@ -73,9 +53,9 @@ pub async fn ingest(
         max_bytes: api.max_body_bytes,
         max_records: api.max_batch_events,
     };
-    let batch = Batch::decode_within(&body, gzip, limits).map_err(|e| {
+    let batch = Batch::decode(&body, gzip, limits).map_err(|e| {
         let status = match e {
-            BatchError::TooLarge | BatchError::TooLargeFor(_) | BatchError::TooManyRecords(_) => {
+            BatchError::TooLarge(_) | BatchError::TooManyRecords(_) => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             _ => StatusCode::BAD_REQUEST,

@@ -167,6 +167,31 @@ impl Server {
         }
     }
 
+    /// What the API answers to `GET path` with the API key `key`, as JSON.
+    pub async fn get_json_as(&self, key: &str, path: &str) -> serde_json::Value {
+        http()
+            .get(self.url(path))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("a JSON answer")
+    }
+
+    /// The server's Prometheus exposition.
+    pub async fn metrics_text(&self) -> String {
+        http()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("the metrics")
+    }
+
     pub fn log_text(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }
