@@ -35,6 +35,15 @@ pub enum StoreError {
     /// A write that carried this caller's rows with others' failed (group commit).
     #[error("the shared write failed: {0}")]
     SharedWrite(String),
+    /// The store was found damaged; writes are refused until it is repaired.
+    #[error("the store is damaged ({0}); writes are refused until it is repaired")]
+    Damaged(String),
+    /// A record read back does not match the checksum stored with it.
+    #[error("{table} row {id} does not match its stored checksum: the record was altered or damaged on disk")]
+    ChecksumMismatch { table: &'static str, id: String },
+    /// The store cannot take writes now (too little free space, say).
+    #[error("the store cannot write: {0}")]
+    Unwritable(String),
     /// A query would return more than the store hands out at once.
     #[error("too large: {0}")]
     TooLarge(String),

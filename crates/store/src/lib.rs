@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+mod condition;
 mod error;
 pub mod metrics;
 mod outbox;
@@ -23,6 +24,7 @@ pub mod statistics;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use condition::{IntegrityReport, Problem, StoreCondition, Trouble, record_checksum};
 pub use error::StoreError;
 pub use outbox::{
     AttemptOutcome, AttemptRecord, DeliveryAttempt, DeliveryStatus, NotificationHistory,
@@ -209,6 +211,16 @@ pub trait Store: Send + Sync {
 
     /// Cheap round trip to the database, for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Whether writes are failing and whether damage was found, as of the last operations.
+    fn condition(&self) -> StoreCondition;
+
+    /// Checks the database's pages: `full` also compares every index with its table. The
+    /// outcome is kept in [`Store::condition`]; damage found makes the store refuse writes.
+    async fn check_integrity(&self, full: bool) -> Result<IntegrityReport, StoreError>;
+
+    /// Bytes in SQLite's write-ahead log; `None` on PostgreSQL.
+    fn wal_bytes(&self) -> Option<u64>;
 
     /// Stores events in one transaction: all of them or none.
     async fn insert_events(&self, events: &[Event]) -> Result<(), StoreError>;

@@ -30,6 +30,26 @@ impl TestDb {
     pub async fn open(&self) -> Arc<dyn Store> {
         Arc::new(SqlStore::open(&self.url).await.expect("open test store"))
     }
+
+    /// Runs `sql` on a connection of its own, outside any store: what another program (or
+    /// a disk) does to the database behind the store's back.
+    pub async fn execute_behind_the_store(&self, sql: &str) -> u64 {
+        sqlx::any::install_default_drivers();
+        let mut conn = AnyConnection::connect(&self.url)
+            .await
+            .expect("connect to the test database");
+        let done = sqlx::query(AssertSqlSafe(sql.to_string()))
+            .execute(&mut conn)
+            .await
+            .expect("run the statement");
+        let _ = conn.close().await;
+        done.rows_affected()
+    }
+
+    /// The SQLite database file (`None` on PostgreSQL).
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        self.url.strip_prefix("sqlite://").map(PathBuf::from)
+    }
 }
 
 /// A new SQLite database in its own temporary directory.

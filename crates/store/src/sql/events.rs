@@ -18,6 +18,7 @@ const COLUMNS: &[&str] = &[
     "source_ip",
     "user_name",
     "doc",
+    "crc",
 ];
 
 pub(super) async fn insert(store: &SqlStore, events: &[Event]) -> Result<(), StoreError> {
@@ -52,9 +53,9 @@ pub(super) async fn query(store: &SqlStore, q: &EventQuery) -> Result<Page<Event
         .eq("action", q.action.as_deref())
         .eq("source_ip", q.source_ip.as_deref())
         .eq("user_name", q.user.as_deref())
-        .contains_ci("doc", q.text.as_deref())
+        .full_text(store.backend, q.text.as_deref())
         .after(order, q.cursor.as_ref());
-    let sql = filter.select_page("id, doc", "events", order, limit + 1);
+    let sql = filter.select_page("id, doc, crc", "events", order, limit + 1);
     let rows = filter.bind_to(sql).fetch_all(&store.pool).await?;
     read_page(&rows, limit, "events")
 }
@@ -79,7 +80,7 @@ pub(super) async fn get_events(
         }
         let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
-            "SELECT id, doc FROM events WHERE id IN ({})",
+            "SELECT id, doc, crc FROM events WHERE id IN ({})",
             marks.join(", ")
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -87,15 +88,7 @@ pub(super) async fn get_events(
             query = query.bind(id.to_string());
         }
         for row in query.fetch_all(&store.pool).await? {
-            let id: String = sqlx::Row::try_get(&row, "id")?;
-            let doc: String = sqlx::Row::try_get(&row, "doc")?;
-            out.push(
-                serde_json::from_str(&doc).map_err(|source| StoreError::CorruptRow {
-                    table: "events",
-                    id,
-                    source,
-                })?,
-            );
+            out.push(super::doc_of(&row, "events")?);
         }
     }
     Ok(out)

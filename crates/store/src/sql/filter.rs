@@ -85,6 +85,31 @@ impl Filter {
         self
     }
 
+    /// Events whose document holds `text` as a phrase, looked up in the full-text index
+    /// (SQLite FTS5 over `events_fts`, PostgreSQL's `tsv` column with its GIN index), then
+    /// kept only where the document holds `text` itself (case aside), so that the index
+    /// narrows and the substring decides. Text with no word in it (`<>`) has nothing to
+    /// look up and falls back to the substring alone, bounded by the statement timeout.
+    pub fn full_text(&mut self, backend: Backend, text: Option<&str>) -> &mut Self {
+        let Some(text) = text else { return self };
+        if let Some(phrase) = fts_phrase(text) {
+            match backend {
+                Backend::Sqlite => {
+                    let p = self.placeholder(Bind::Text(phrase));
+                    self.conditions.push(format!(
+                        "rowid IN (SELECT rowid FROM events_fts WHERE events_fts MATCH {p})"
+                    ));
+                }
+                Backend::Postgres => {
+                    let p = self.placeholder(Bind::Text(text.to_string()));
+                    self.conditions
+                        .push(format!("tsv @@ phraseto_tsquery('simple', {p})"));
+                }
+            }
+        }
+        self.contains_ci("doc", Some(text))
+    }
+
     /// Rows strictly after `cursor` in `order` (then by id, the same way).
     pub fn after(&mut self, order: Order, cursor: Option<&Cursor>) -> &mut Self {
         if let Some(c) = cursor {
@@ -175,6 +200,17 @@ pub(crate) fn multi_row_insert(
     sql
 }
 
+/// `text` as an FTS5 phrase whose last word may be a prefix (`"failed pass"*` finds
+/// "failed password"), split into words the way FTS5's unicode61 tokenizer splits them;
+/// `None` when it holds no word.
+fn fts_phrase(text: &str) -> Option<String> {
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    (!words.is_empty()).then(|| format!("\"{}\"*", words.join(" ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +232,9 @@ mod tests {
             "SELECT doc, CAST(ts AS BIGINT) AS t FROM events WHERE host = $1 AND ts >= $2 AND LOWER(doc) LIKE $3 ESCAPE '\\' ORDER BY ts DESC, id DESC LIMIT 10"
         );
         assert!(matches!(&f.binds[2], Bind::Text(t) if t == "%50\\%\\_off%"));
+        assert_eq!(fts_phrase("Failed password for \"root\"").unwrap(), "\"Failed password for root\"*");
+        assert_eq!(fts_phrase("10.0.0.5").unwrap(), "\"10 0 0 5\"*");
+        assert_eq!(fts_phrase("<>\"*"), None);
         let mut f = Filter::default();
         let cursor = Cursor {
             time_ms: 3,

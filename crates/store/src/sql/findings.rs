@@ -19,6 +19,7 @@ const DETECTION_COLUMNS: &[&str] = &[
     "source_ip",
     "folded",
     "doc",
+    "crc",
 ];
 
 pub(super) async fn insert_detections(
@@ -69,7 +70,7 @@ pub(super) async fn query_detections(
         .at_least("severity", q.min_severity.map(|s| i64::from(s.rank())))
         .contains_ci("doc", q.text.as_deref())
         .after(order, q.cursor.as_ref());
-    let sql = filter.select_page("id, doc", "detections", order, limit + 1);
+    let sql = filter.select_page("id, doc, crc", "detections", order, limit + 1);
     let rows = filter.bind_to(sql).fetch_all(&store.pool).await?;
     read_page(&rows, limit, "detections")
 }
@@ -157,7 +158,7 @@ pub(super) async fn unfolded_detections(
     limit: u32,
 ) -> Result<Vec<Detection>, StoreError> {
     let rows =
-        sqlx::query("SELECT id, doc FROM detections WHERE folded = 0 ORDER BY ts, id LIMIT $1")
+        sqlx::query("SELECT id, doc, crc FROM detections WHERE folded = 0 ORDER BY ts, id LIMIT $1")
             .bind(i64::from(limit))
             .fetch_all(&store.pool)
             .await?;

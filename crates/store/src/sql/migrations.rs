@@ -12,6 +12,9 @@ struct Migration {
     version: i64,
     name: &'static str,
     statements: &'static [&'static str],
+    /// Run after `statements`, on that backend only (full-text indices differ).
+    sqlite: &'static [&'static str],
+    postgres: &'static [&'static str],
 }
 
 /// The key of the PostgreSQL advisory lock held while migrating ("wpmigrate" in ASCII).
@@ -21,6 +24,8 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "events, detections, alerts, incidents",
+        sqlite: &[],
+        postgres: &[],
         statements: &[
             "CREATE TABLE IF NOT EXISTS events (
             id TEXT PRIMARY KEY,
@@ -88,6 +93,8 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 2,
         name: "senders: agents and proxies that ship to this server",
+        sqlite: &[],
+        postgres: &[],
         statements: &["CREATE TABLE IF NOT EXISTS senders (
                 id TEXT PRIMARY KEY,
                 name TEXT NOT NULL UNIQUE,
@@ -102,6 +109,8 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         name: "alert pipeline: notification outbox, delivery attempts, trace, silences",
+        sqlite: &[],
+        postgres: &[],
         statements: &[
             "CREATE TABLE IF NOT EXISTS notifications (
                 id TEXT PRIMARY KEY,
@@ -151,6 +160,8 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 4,
         name: "detections remember whether they were folded into their alert",
+        sqlite: &[],
+        postgres: &[],
         statements: &[
             // Rows stored before this migration were folded by the build that stored them.
             "ALTER TABLE detections ADD COLUMN folded BIGINT NOT NULL DEFAULT 1",
@@ -160,6 +171,8 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 5,
         name: "host metrics as per-minute and per-hour rollups",
+        sqlite: &[],
+        postgres: &[],
         statements: &["CREATE TABLE IF NOT EXISTS metric_rollups (
                 host TEXT NOT NULL,
                 metric TEXT NOT NULL,
@@ -175,6 +188,8 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 6,
         name: "API keys (stored as HMACs) and the record of state-changing API calls",
+        sqlite: &[],
+        postgres: &[],
         statements: &[
             "CREATE TABLE IF NOT EXISTS api_keys (
                 id TEXT PRIMARY KEY,
@@ -201,6 +216,8 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 7,
         name: "rules turned off by people; alert counts by status and severity from an index",
+        sqlite: &[],
+        postgres: &[],
         statements: &[
             "CREATE TABLE IF NOT EXISTS disabled_rules (
                 rule_id TEXT PRIMARY KEY,
@@ -218,6 +235,8 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 8,
         name: "senders can be revoked and rotated; dashboard logins are server-side sessions",
+        sqlite: &[],
+        postgres: &[],
         statements: &[
             "ALTER TABLE senders ADD COLUMN revoked_at BIGINT",
             "ALTER TABLE senders ADD COLUMN previous_secret_hash TEXT",
@@ -229,6 +248,36 @@ const MIGRATIONS: &[Migration] = &[
                 expires_at BIGINT NOT NULL
             )",
             "CREATE INDEX IF NOT EXISTS sessions_key ON sessions (key_id)",
+        ],
+    },
+    Migration {
+        version: 9,
+        name: "checksums on events and detections; a full-text index over events",
+        sqlite: &[
+            // External content: the index keeps words and row ids, the text stays in
+            // `events`. Triggers keep it in step with ingest and retention.
+            "CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(
+                doc, content='events', content_rowid='rowid'
+            )",
+            "CREATE TRIGGER IF NOT EXISTS events_fts_insert AFTER INSERT ON events BEGIN
+                INSERT INTO events_fts (rowid, doc) VALUES (new.rowid, new.doc);
+            END",
+            "CREATE TRIGGER IF NOT EXISTS events_fts_delete AFTER DELETE ON events BEGIN
+                INSERT INTO events_fts (events_fts, rowid, doc) VALUES ('delete', old.rowid, old.doc);
+            END",
+            "INSERT INTO events_fts (events_fts) VALUES ('rebuild')",
+        ],
+        postgres: &[
+            // tsvector holds at most 1 MiB: the words of a document's first 200,000
+            // characters are indexed (the substring check still reads all of it).
+            "ALTER TABLE events ADD COLUMN IF NOT EXISTS tsv tsvector
+                GENERATED ALWAYS AS (to_tsvector('simple', left(doc, 200000))) STORED",
+            "CREATE INDEX IF NOT EXISTS events_tsv ON events USING GIN (tsv)",
+        ],
+        statements: &[
+            // CRC-32 of `doc`, checked when the row is read (NULL in older rows).
+            "ALTER TABLE events ADD COLUMN crc BIGINT",
+            "ALTER TABLE detections ADD COLUMN crc BIGINT",
         ],
     },
 ];
@@ -247,7 +296,7 @@ pub(crate) async fn run(store: &SqlStore) -> Result<(), StoreError> {
             .execute(&mut *conn)
             .await?;
     }
-    let result = apply_pending(&mut conn).await;
+    let result = apply_pending(&mut conn, store.backend).await;
     if store.backend == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_unlock($1)")
             .bind(PG_MIGRATION_LOCK)
@@ -257,7 +306,10 @@ pub(crate) async fn run(store: &SqlStore) -> Result<(), StoreError> {
     result
 }
 
-async fn apply_pending(conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+async fn apply_pending(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+) -> Result<(), StoreError> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version BIGINT PRIMARY KEY,
@@ -281,7 +333,11 @@ async fn apply_pending(conn: &mut sqlx::AnyConnection) -> Result<(), StoreError>
             source,
         };
         let mut tx = conn.begin().await?;
-        for statement in migration.statements {
+        let own = match backend {
+            Backend::Sqlite => migration.sqlite,
+            Backend::Postgres => migration.postgres,
+        };
+        for statement in migration.statements.iter().chain(own) {
             sqlx::query(*statement)
                 .execute(&mut *tx)
                 .await

@@ -5,6 +5,7 @@ mod checkpointer;
 mod events;
 mod filter;
 mod findings;
+mod integrity;
 mod maintenance;
 mod metrics;
 mod migrations;
@@ -12,12 +13,17 @@ mod outbox;
 mod senders;
 mod sessions;
 mod statistics;
+mod wal;
 
+use crate::condition::ConditionCell;
 use crate::{Backend, Store, StoreError};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 use std::sync::{Arc, Once};
 use std::time::Duration;
+
+/// Longest a PostgreSQL statement may run before it is cancelled.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Rows per multi-row INSERT. Keeps statements well under both databases' bind-parameter
 /// limits (SQLite 32,766; PostgreSQL 65,535) with ten columns per row.
@@ -29,9 +35,13 @@ pub struct SqlStore {
     backend: Backend,
     /// SQLite allows one writer at a time; queueing writers here instead of in SQLite's
     /// busy handler keeps them in arrival order and never fails a write with SQLITE_BUSY.
-    sqlite_writer: Option<tokio::sync::Mutex<()>>,
+    /// The checkpointer takes it too when the WAL must be reset (`checkpointer`).
+    sqlite_writer: Option<Arc<tokio::sync::Mutex<()>>>,
     /// Wakes the SQLite checkpointer after a commit; dropping it stops the checkpointer.
     wrote: Option<tokio::sync::watch::Sender<()>>,
+    /// The SQLite database file.
+    sqlite_path: Option<std::path::PathBuf>,
+    condition: Arc<ConditionCell>,
 }
 
 /// Opens (creating if needed) the store at `url` and brings its schema up to date.
@@ -49,12 +59,19 @@ impl SqlStore {
         DRIVERS.call_once(install_default_drivers);
 
         let (backend, url) = normalise_url(url)?;
+        let sqlite_path = (backend == Backend::Sqlite).then(|| sqlite_file(&url));
+        if let Some(path) = sqlite_path.as_deref().filter(|p| !p.starts_with(":")) {
+            // A large WAL left by a crash or a hard stop is replayed on the first
+            // connection, which can take longer than any pool's acquire timeout.
+            wal::recover(&url, path).await?;
+        }
         let options = AnyPoolOptions::new()
             .acquire_timeout(Duration::from_secs(10))
             .max_connections(match backend {
                 Backend::Sqlite => 4,
                 Backend::Postgres => 16,
-            });
+            })
+            .after_release(|conn, _meta| Box::pin(released_cleanly(conn)));
         let pool = match backend {
             Backend::Sqlite => {
                 options
@@ -87,16 +104,49 @@ impl SqlStore {
                     .connect(&url)
                     .await?
             }
-            Backend::Postgres => options.connect(&url).await?,
+            Backend::Postgres => {
+                options
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            // No statement runs unbounded: a search over millions of rows
+                            // answers a clear error after this long instead of holding a
+                            // connection and its request forever.
+                            conn.execute(sqlx::AssertSqlSafe(format!(
+                                "SET statement_timeout = {}",
+                                STATEMENT_TIMEOUT.as_millis()
+                            )))
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?
+            }
         };
-        let wrote = (backend == Backend::Sqlite).then(|| checkpointer::start(pool.clone()));
+        let sqlite_writer =
+            (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let wrote = match (&sqlite_writer, &sqlite_path) {
+            (Some(writer), Some(path)) => Some(checkpointer::start(
+                pool.clone(),
+                writer.clone(),
+                path.clone(),
+            )),
+            _ => None,
+        };
         let store = SqlStore {
             pool,
             backend,
-            sqlite_writer: (backend == Backend::Sqlite).then(|| tokio::sync::Mutex::new(())),
+            sqlite_writer,
             wrote,
+            sqlite_path,
+            condition: Arc::default(),
         };
         migrations::run(&store).await?;
+        if backend == Backend::Sqlite {
+            // A quick check at start (page structure, not index contents); the full one
+            // runs in the background on the server's schedule.
+            integrity::check(&store, false).await?;
+        }
         Ok(store)
     }
 
@@ -105,6 +155,31 @@ impl SqlStore {
         if let Some(wrote) = &self.wrote {
             wrote.send_replace(());
         }
+    }
+
+    /// Runs a write: refused at once when the store is known to be damaged, and its outcome
+    /// recorded in the store's condition (a full disk, an I/O error, damage).
+    async fn write<T>(
+        &self,
+        operation: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.condition.writable()?;
+        let result = operation.await;
+        self.condition.after_write(&result);
+        result
+    }
+
+    /// Runs a read, recording damage it meets (a malformed page, a checksum that does not
+    /// match).
+    async fn read<T>(
+        &self,
+        operation: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let result = operation.await;
+        if let Err(e) = &result {
+            self.condition.after_error(e);
+        }
+        result
     }
 
     /// Waits for the right to write; a no-op on PostgreSQL.
@@ -117,7 +192,8 @@ impl SqlStore {
 }
 
 /// Inserts `items` into `table` in one transaction, as multi-row INSERTs of
-/// [`INSERT_CHUNK_ROWS`]. `bind` binds one item's columns, `doc` (the item as JSON) last.
+/// [`INSERT_CHUNK_ROWS`]. `bind` binds one item's columns, `doc` (the item as JSON) last;
+/// the document's checksum follows it, in the `crc` column `columns` ends with.
 /// Items are serialised before the write lock is taken, so the lock is held only for the
 /// inserts and concurrent writers prepare their batches while another one writes.
 async fn insert_documents<T, F>(
@@ -153,7 +229,8 @@ where
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (item, doc) in chunk.iter().zip(docs.by_ref()) {
-            query = bind(query, item, doc);
+            let checksum = crate::record_checksum(&doc);
+            query = bind(query, item, doc).bind(checksum);
         }
         query.execute(&mut *tx).await?;
     }
@@ -200,7 +277,45 @@ pub(super) fn doc_of<T: serde::de::DeserializeOwned>(
     use sqlx::Row;
     let id: String = row.try_get("id")?;
     let doc: String = row.try_get("doc")?;
+    // Rows written before checksums were kept have none; tables without them are not
+    // selected with one.
+    if let Ok(Some(stored)) = row.try_get::<Option<i64>, _>("crc")
+        && stored != crate::record_checksum(&doc)
+    {
+        return Err(StoreError::ChecksumMismatch { table, id });
+    }
     serde_json::from_str(&doc).map_err(|source| StoreError::CorruptRow { table, id, source })
+}
+
+/// Called as each connection goes back to the pool: a connection whose transaction could
+/// not be ended is closed rather than reused. After a write fails (a full disk), SQLite
+/// may roll the transaction back by itself, the driver's ROLLBACK then fails, and a
+/// reused connection would open its next transaction as a savepoint inside a transaction
+/// that is never committed, acknowledging writes that never reach the disk.
+async fn released_cleanly(conn: &mut sqlx::AnyConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    // Runs the rollback a dropped transaction queued.
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("closing a store connection whose transaction did not end");
+        return Ok(false);
+    }
+    // The driver's count can be wrong in either direction; SQLite's own state decides: a
+    // BEGIN fails inside a transaction.
+    if conn.backend_name() == "SQLite" {
+        if conn.execute("BEGIN").await.is_err() {
+            tracing::warn!("closing a store connection left inside a transaction");
+            return Ok(false);
+        }
+        conn.execute("ROLLBACK").await?;
+    }
+    Ok(true)
+}
+
+/// The database file of a normalised `sqlite://PATH?…` URL.
+fn sqlite_file(url: &str) -> std::path::PathBuf {
+    let rest = url.trim_start_matches("sqlite://");
+    std::path::PathBuf::from(rest.split_once('?').map_or(rest, |(path, _)| path))
 }
 
 /// Recognises the backend and, for SQLite, creates the file's directory and asks for the
@@ -276,33 +391,45 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    fn condition(&self) -> crate::StoreCondition {
+        self.condition.get()
+    }
+
+    async fn check_integrity(&self, full: bool) -> Result<crate::IntegrityReport, StoreError> {
+        integrity::check(self, full).await
+    }
+
+    fn wal_bytes(&self) -> Option<u64> {
+        self.sqlite_path.as_deref().map(wal::size)
+    }
+
     async fn insert_events(&self, events: &[watchpost_core::Event]) -> Result<(), StoreError> {
-        events::insert(self, events).await
+        self.write(events::insert(self, events)).await
     }
 
     async fn query_events(
         &self,
         query: &crate::EventQuery,
     ) -> Result<crate::Page<watchpost_core::Event>, StoreError> {
-        events::query(self, query).await
+        self.read(events::query(self, query)).await
     }
 
     async fn insert_detections(
         &self,
         detections: &[watchpost_core::Detection],
     ) -> Result<(), StoreError> {
-        findings::insert_detections(self, detections).await
+        self.write(findings::insert_detections(self, detections)).await
     }
 
     async fn query_detections(
         &self,
         query: &crate::DetectionQuery,
     ) -> Result<crate::Page<watchpost_core::Detection>, StoreError> {
-        findings::query_detections(self, query).await
+        self.read(findings::query_detections(self, query)).await
     }
 
     async fn upsert_alert(&self, alert: &watchpost_core::Alert) -> Result<(), StoreError> {
-        findings::upsert_alerts(self, std::slice::from_ref(alert)).await
+        self.write(findings::upsert_alerts(self, std::slice::from_ref(alert))).await
     }
 
     async fn get_alert(&self, id: uuid::Uuid) -> Result<Option<watchpost_core::Alert>, StoreError> {
@@ -313,11 +440,11 @@ impl Store for SqlStore {
         &self,
         query: &crate::AlertQuery,
     ) -> Result<crate::Page<watchpost_core::Alert>, StoreError> {
-        findings::query_alerts(self, query).await
+        self.read(findings::query_alerts(self, query)).await
     }
 
     async fn upsert_incident(&self, incident: &watchpost_core::Incident) -> Result<(), StoreError> {
-        findings::upsert_incident(self, incident).await
+        self.write(findings::upsert_incident(self, incident)).await
     }
 
     async fn get_incident(
@@ -352,7 +479,7 @@ impl Store for SqlStore {
         &self,
         ids: &[uuid::Uuid],
     ) -> Result<Vec<watchpost_core::Event>, StoreError> {
-        events::get_events(self, ids).await
+        self.read(events::get_events(self, ids)).await
     }
 
     async fn hosts(
@@ -472,7 +599,7 @@ impl Store for SqlStore {
     }
 
     async fn upsert_alerts(&self, alerts: &[watchpost_core::Alert]) -> Result<(), StoreError> {
-        findings::upsert_alerts(self, alerts).await
+        self.write(findings::upsert_alerts(self, alerts)).await
     }
 
     async fn fold_into_alerts(
@@ -480,14 +607,14 @@ impl Store for SqlStore {
         alerts: &[watchpost_core::Alert],
         folded: &[uuid::Uuid],
     ) -> Result<(), StoreError> {
-        findings::fold_into_alerts(self, alerts, folded).await
+        self.write(findings::fold_into_alerts(self, alerts, folded)).await
     }
 
     async fn record_metric_samples(
         &self,
         samples: &[crate::metrics::MetricSample],
     ) -> Result<(), StoreError> {
-        metrics::record_metric_samples(self, samples).await
+        self.write(metrics::record_metric_samples(self, samples)).await
     }
 
     async fn metric_series(
@@ -505,7 +632,7 @@ impl Store for SqlStore {
         &self,
         limit: u32,
     ) -> Result<Vec<watchpost_core::Detection>, StoreError> {
-        findings::unfolded_detections(self, limit).await
+        self.read(findings::unfolded_detections(self, limit)).await
     }
 
     async fn record_pipeline(
@@ -514,7 +641,7 @@ impl Store for SqlStore {
         trace: &[watchpost_alert::TraceEntry],
         changed_alerts: &[watchpost_core::Alert],
     ) -> Result<(), StoreError> {
-        outbox::record_pipeline(self, notifications, trace, changed_alerts).await
+        self.write(outbox::record_pipeline(self, notifications, trace, changed_alerts)).await
     }
 
     async fn due_notifications(
@@ -532,7 +659,7 @@ impl Store for SqlStore {
     }
 
     async fn record_attempts(&self, attempts: &[crate::AttemptRecord]) -> Result<(), StoreError> {
-        outbox::record_attempts(self, attempts).await
+        self.write(outbox::record_attempts(self, attempts)).await
     }
 
     async fn requeue_notification(

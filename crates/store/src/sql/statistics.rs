@@ -89,7 +89,7 @@ pub(super) async fn statistics(
     for chunk in samples.chunks(SAMPLE_CHUNK) {
         let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
-            "SELECT id, doc FROM detections WHERE id IN ({})",
+            "SELECT id, doc, crc FROM detections WHERE id IN ({})",
             marks.join(", ")
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
