@@ -84,8 +84,16 @@ pub struct ChannelConfig {
     pub headers: std::collections::BTreeMap<String, Secret>,
     /// Notices about alerts below this severity are not sent here.
     pub min_severity: String,
-    /// Attempts before a notice is dead-lettered (and handed to `fallback`).
+    /// Attempts before a notice is dead-lettered (and handed to `fallback`); 0 (the
+    /// default) leaves it to `retry_for_seconds`.
     pub max_attempts: u32,
+    /// How long a notice is retried, from when it was made, before it is dead-lettered:
+    /// outages last hours, so a day by default.
+    pub retry_for_seconds: u64,
+    /// The longest wait between two attempts (backoff doubles from 1 s up to it, ±20 %).
+    pub max_backoff_seconds: u64,
+    /// A channel failing this long raises an alert about itself through `fallback`.
+    pub failing_alert_after_seconds: u64,
     /// The channel that gets a notice this one could not deliver.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
@@ -118,7 +126,10 @@ impl Default for ChannelConfig {
             routing_key: None,
             headers: Default::default(),
             min_severity: "info".into(),
-            max_attempts: 8,
+            max_attempts: 0,
+            retry_for_seconds: 86_400,
+            max_backoff_seconds: 300,
+            failing_alert_after_seconds: 300,
             fallback: None,
             timeout_seconds: 10,
         }
@@ -316,10 +327,40 @@ impl ChannelConfig {
                 ),
             );
         }
-        if !(1..=100).contains(&self.max_attempts) {
+        if self.max_attempts > 10_000 {
             bad(
                 "max_attempts",
-                format!("{} is out of range: allowed 1 to 100", self.max_attempts),
+                format!(
+                    "{} is out of range: allowed 0 (retry for retry_for_seconds) to 10000",
+                    self.max_attempts
+                ),
+            );
+        }
+        if !(1..=30 * 86_400).contains(&self.retry_for_seconds) {
+            bad(
+                "retry_for_seconds",
+                format!(
+                    "{} is out of range: allowed 1 to 2592000 (30 days)",
+                    self.retry_for_seconds
+                ),
+            );
+        }
+        if !(1..=3600).contains(&self.max_backoff_seconds) {
+            bad(
+                "max_backoff_seconds",
+                format!(
+                    "{} is out of range: allowed 1 to 3600",
+                    self.max_backoff_seconds
+                ),
+            );
+        }
+        if !(1..=7 * 86_400).contains(&self.failing_alert_after_seconds) {
+            bad(
+                "failing_alert_after_seconds",
+                format!(
+                    "{} is out of range: allowed 1 to 604800",
+                    self.failing_alert_after_seconds
+                ),
             );
         }
         if !(1..=300).contains(&self.timeout_seconds) {

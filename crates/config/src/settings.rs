@@ -250,6 +250,13 @@ pub struct StorageConfig {
     pub alert_retention_days: u32,
     /// Seconds between retention runs.
     pub retention_interval_seconds: u64,
+    /// Free space (MiB) kept on the data directory's filesystem (SQLite): below it, ingest
+    /// is refused with 503 (senders keep their spools) while alerts and notices still
+    /// have room to be written.
+    pub min_free_mb: u64,
+    /// Hours between full integrity checks of the store, run in the background (0: never;
+    /// the quick check at start always runs).
+    pub integrity_check_hours: u64,
 }
 
 impl Default for StorageConfig {
@@ -260,6 +267,8 @@ impl Default for StorageConfig {
             retention_days: 30,
             alert_retention_days: 365,
             retention_interval_seconds: 3600,
+            min_free_mb: 256,
+            integrity_check_hours: 24,
         }
     }
 }

@@ -341,6 +341,24 @@ pub(crate) fn check(config: &Config) -> Result<(), Vec<Violation>> {
             ),
         );
     }
+    if s.min_free_mb > 1024 * 1024 {
+        bad(
+            "storage.min_free_mb",
+            format!(
+                "{} is out of range: allowed 0 to 1048576 (1 TiB)",
+                s.min_free_mb
+            ),
+        );
+    }
+    if s.integrity_check_hours > 24 * 366 {
+        bad(
+            "storage.integrity_check_hours",
+            format!(
+                "{} is out of range: allowed 0 (never) to 8784 (a year)",
+                s.integrity_check_hours
+            ),
+        );
+    }
 
     if out.is_empty() { Ok(()) } else { Err(out) }
 }

@@ -1,6 +1,8 @@
 //! The delivery worker: sends what the outbox holds, records every attempt, retries with
-//! exponential backoff and jitter (honouring `Retry-After`), dead-letters a notice after
-//! the channel's `max_attempts`, and hands it to the channel's fallback.
+//! capped exponential backoff and jitter (honouring `Retry-After`) for the channel's
+//! `retry_for_seconds` (a day by default: outages last hours), then dead-letters the
+//! notice and hands it to the channel's fallback. A channel that keeps failing raises an
+//! alert about itself through its fallback, once per outage.
 //!
 //! It reads only from the store, so a notice made before a crash is sent after the
 //! restart, and a receiver that is down delays notices without losing them.
@@ -28,25 +30,27 @@ use watchpost_store::{AttemptOutcome, AttemptRecord, OutboxEntry, Store};
 const BATCH: u32 = 256;
 /// Sends in flight at once.
 const CONCURRENCY: usize = 32;
-/// Longest wait between retries.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How often the worker looks at the outbox when nothing wakes it.
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
 /// A configured channel, ready to send.
-struct Configured {
+pub(crate) struct Configured {
     channel: Arc<dyn Channel>,
     min_severity: Severity,
+    /// 0: no limit by count.
     max_attempts: u32,
-    fallback: Option<String>,
+    retry_for: chrono::Duration,
+    max_backoff: Duration,
+    pub(crate) failing_alert_after: chrono::Duration,
+    pub(crate) fallback: Option<String>,
     /// `name (type)`, for the history.
-    label: String,
+    pub(crate) label: String,
 }
 
 /// The channels by name.
 #[derive(Default)]
 pub struct Channels {
-    by_name: HashMap<String, Configured>,
+    pub(crate) by_name: HashMap<String, Configured>,
 }
 
 impl Channels {
@@ -61,7 +65,12 @@ impl Channels {
                 Configured {
                     channel,
                     min_severity: c.min_severity.parse().unwrap_or(Severity::Info),
-                    max_attempts: c.max_attempts.max(1),
+                    max_attempts: c.max_attempts,
+                    retry_for: chrono::Duration::seconds(c.retry_for_seconds as i64),
+                    max_backoff: Duration::from_secs(c.max_backoff_seconds.max(1)),
+                    failing_alert_after: chrono::Duration::seconds(
+                        c.failing_alert_after_seconds as i64,
+                    ),
                     fallback: c.fallback.clone(),
                     label: format!("{} ({})", c.name, c.kind),
                 },
@@ -122,6 +131,7 @@ pub struct Deliverer {
     store: Arc<dyn Store>,
     channels: ArcSwap<Channels>,
     wake: tokio::sync::Notify,
+    outages: std::sync::Mutex<crate::outage::Outages>,
 }
 
 impl Deliverer {
@@ -130,6 +140,7 @@ impl Deliverer {
             store,
             channels: ArcSwap::from_pointee(channels),
             wake: tokio::sync::Notify::new(),
+            outages: Default::default(),
         })
     }
 
@@ -192,24 +203,38 @@ impl Deliverer {
                 }
             }
             let channels = Arc::clone(&channels);
-            tasks.spawn(async move { deliver_one(&channels, entry, now).await });
+            tasks.spawn(async move {
+                let receiver = entry.notification.receiver.clone();
+                (receiver, deliver_one(&channels, entry, now).await)
+            });
         }
         while let Some(joined) = tasks.join_next().await {
             if let Ok(result) = joined {
                 done.push(result);
             }
         }
+        let receivers: Vec<String> = done.iter().map(|(r, _)| r.clone()).collect();
         // One transaction for the whole pass. If it fails, the notices stay pending and are
         // attempted again: a duplicate is better than a loss, and receivers dedup on the
         // idempotency key.
         let (records, handovers): (Vec<AttemptRecord>, Vec<Option<Handover>>) =
-            done.into_iter().unzip();
+            done.into_iter().map(|(_, result)| result).unzip();
         if let Err(e) = self.store.record_attempts(&records).await {
             tracing::warn!(error = %e, count = records.len(), "cannot record delivery attempts");
             return Ok(count);
         }
         for h in handovers.into_iter().flatten() {
             hand_to_fallback(&*self.store, &h.notification, &h.fallback, &h.error, now).await;
+        }
+        let warnings = {
+            let mut outages = self.outages.lock().unwrap_or_else(|p| p.into_inner());
+            for (receiver, record) in receivers.iter().zip(&records) {
+                outages.observe(receiver, &record.outcome, now);
+            }
+            outages.due_warnings(&channels, now)
+        };
+        for warning in warnings {
+            crate::outage::raise(&*self.store, warning, now).await;
         }
         Ok(count)
     }
@@ -274,28 +299,49 @@ fn failure(
     now: DateTime<Utc>,
 ) -> AttemptOutcome {
     let attempt = entry.attempts + 1;
-    if !e.retryable || attempt >= c.max_attempts {
-        let why = if e.retryable {
-            format!(
+    let deadline = entry.notification.created_at + c.retry_for;
+    if !e.retryable {
+        return AttemptOutcome::Dead {
+            error: format!("{} (refused; not retried)", e.message),
+        };
+    }
+    if c.max_attempts > 0 && attempt >= c.max_attempts {
+        return AttemptOutcome::Dead {
+            error: format!(
                 "{} (attempt {attempt} of {}, giving up)",
                 e.message, c.max_attempts
-            )
-        } else {
-            format!("{} (refused; not retried)", e.message)
+            ),
         };
-        return AttemptOutcome::Dead { error: why };
     }
-    let wait = e.retry_after.unwrap_or_default().max(backoff(attempt));
+    if now >= deadline {
+        return AttemptOutcome::Dead {
+            error: format!(
+                "{} (attempt {attempt}; retried for {} since the notice was made, giving up)",
+                e.message,
+                crate::outage::human(c.retry_for)
+            ),
+        };
+    }
+    let wait = e
+        .retry_after
+        .unwrap_or_default()
+        .max(backoff(attempt, c.max_backoff));
+    // The last attempt falls on the deadline rather than past it.
+    let retry_at = (now + chrono::Duration::from_std(wait).unwrap_or_default()).min(deadline);
     AttemptOutcome::Retry {
-        error: format!("{} (attempt {attempt} of {})", e.message, c.max_attempts),
-        retry_at: now + chrono::Duration::from_std(wait).unwrap_or_default(),
+        error: format!(
+            "{} (attempt {attempt}; retrying until {})",
+            e.message,
+            deadline.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        retry_at,
     }
 }
 
-/// 1 s, 2 s, 4 s… up to five minutes, each ±20 % so that many notices failing together do
-/// not retry together.
-pub fn backoff(attempt: u32) -> Duration {
-    let base = Duration::from_secs(1u64 << attempt.saturating_sub(1).min(16)).min(MAX_BACKOFF);
+/// 1 s, 2 s, 4 s… up to `max`, each ±20 % so that many notices failing together do not
+/// retry together.
+pub fn backoff(attempt: u32, max: Duration) -> Duration {
+    let base = Duration::from_secs(1u64 << attempt.saturating_sub(1).min(16)).min(max);
     let jitter = rand::rng().random_range(0.8..1.2);
     base.mul_f64(jitter)
 }

@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod desktop;
 pub mod email;
 pub mod http;
+mod outage;
 pub mod pagerduty;
 pub mod render;
 pub mod slack;

@@ -110,3 +110,167 @@ async fn a_receiver_down_for_30_seconds_misses_nothing() {
     assert_eq!(seen.len(), 1000, "each notice's key arrived");
     assert!(seen.values().all(|&n| n == 1), "and arrived once");
 }
+
+/// Bodies a receiver got.
+type Bodies = Arc<Mutex<Vec<serde_json::Value>>>;
+
+async fn record(State(bodies): State<Bodies>, body: axum::body::Bytes) -> StatusCode {
+    bodies
+        .lock()
+        .unwrap()
+        .push(serde_json::from_slice(&body).unwrap_or_default());
+    StatusCode::OK
+}
+
+async fn start_recorder(port: u16) -> Bodies {
+    let bodies: Bodies = Arc::default();
+    let app = Router::new()
+        .route("/hook", post(record))
+        .with_state(Arc::clone(&bodies));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    bodies
+}
+
+fn unused_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Outages last hours: a notice is retried for the channel's time budget (a day by
+/// default), however many attempts that takes; a channel failing for five minutes says so
+/// once through its fallback; a notice whose receiver never returns is dead-lettered at the
+/// end of the day and handed to the fallback. The clock is hand-set, the HTTP real.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_outlast_a_23_hour_outage_and_the_channel_reports_itself() {
+    let (ops_port, gone_port, backup_port) = (unused_port(), unused_port(), unused_port());
+    let backup = start_recorder(backup_port).await;
+    let config: AlertingConfig = toml::from_str(&format!(
+        r#"
+        [route]
+        receiver = "ops"
+        [[channels]]
+        name = "ops"
+        type = "webhook"
+        url = "http://127.0.0.1:{ops_port}/hook"
+        fallback = "backup"
+        [[channels]]
+        name = "gone"
+        type = "webhook"
+        url = "http://127.0.0.1:{gone_port}/hook"
+        fallback = "backup"
+        [[channels]]
+        name = "backup"
+        type = "webhook"
+        url = "http://127.0.0.1:{backup_port}/hook"
+        "#
+    ))
+    .unwrap();
+    let db = watchpost_store::testing::sqlite();
+    let store: Arc<dyn Store> = db.open().await;
+    let t0 = Utc::now();
+    let mut notices = Vec::new();
+    for receiver in ["ops", "gone"] {
+        let d = Detection::new(
+            "host.reverse_shell",
+            "Reverse shell",
+            Severity::Critical,
+            "host",
+        );
+        let alert = Alert::from_detection(&d, BTreeMap::new());
+        notices.push(watchpost_alert::Notification {
+            id: uuid::Uuid::now_v7(),
+            kind: watchpost_alert::NotificationKind::Firing,
+            receiver: receiver.into(),
+            route: "root".into(),
+            group_key: format!("{receiver}:1"),
+            group_labels: BTreeMap::new(),
+            alerts: vec![alert],
+            truncated: 0,
+            silence: None,
+            created_at: t0,
+        });
+    }
+    store.record_pipeline(&notices, &[], &[]).await.unwrap();
+    let d = Deliverer::new(
+        Arc::clone(&store),
+        Channels::build(&config.channels).unwrap(),
+    );
+
+    // 23 hours of outage, looked at every five minutes.
+    let mut at = t0;
+    while at < t0 + Duration::hours(23) {
+        drain(&d, at).await;
+        at += Duration::minutes(5);
+    }
+    for n in &notices {
+        let h = store.get_notification(n.id).await.unwrap().unwrap();
+        assert_eq!(h.entry.status, DeliveryStatus::Pending, "{:?}", h.entry);
+        // Backoff capped at five minutes (±20 %): well over a hundred attempts, where the
+        // old count limit gave up after eight, two minutes in.
+        assert!(
+            h.entry.attempts > 150,
+            "retried all along: {}",
+            h.entry.attempts
+        );
+    }
+    // Each failing channel said so through the fallback, once.
+    let warnings: Vec<String> = backup
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| b.to_string())
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.contains("watchpost.channel_failing"))
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("Notification channel ops (webhook) has failed since")),
+        "{warnings:?}"
+    );
+
+    // `ops` returns at hour 23 and gets its notice; `gone` never does.
+    let ops = start_recorder(ops_port).await;
+    drain(&d, at).await;
+    let delivered = store
+        .get_notification(notices[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(delivered.entry.status, DeliveryStatus::Sent);
+    assert_eq!(ops.lock().unwrap().len(), 1);
+
+    while at <= t0 + Duration::hours(24) + Duration::minutes(10) {
+        at += Duration::minutes(5);
+        drain(&d, at).await;
+    }
+    let dead = store
+        .get_notification(notices[1].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(dead.entry.status, DeliveryStatus::Dead);
+    assert!(
+        dead.entry
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("retried for 24h"),
+        "{:?}",
+        dead.entry.last_error
+    );
+    drain(&d, at + Duration::seconds(1)).await;
+    let backup = backup.lock().unwrap();
+    assert_eq!(
+        backup.len(),
+        3,
+        "the dead notice was handed to the fallback"
+    );
+}

@@ -41,9 +41,9 @@ impl ApiError {
         .with_details(json!({ "parameter": name }))
     }
 
-    /// The store failed; the message is logged in full and summarised to the client.
-    /// The ingest queue refused events: it is shutting down (503, retry elsewhere or
-    /// later) or the store refused the batch (409).
+    /// The ingest queue refused events: it is shutting down, or the store could not commit
+    /// them (a full disk, a lost database). Either way nothing was accepted and the sender
+    /// should retry: 503 with `Retry-After`.
     pub fn ingest(error: crate::ingest::IngestError) -> ApiError {
         match error {
             crate::ingest::IngestError::ShuttingDown => ApiError::new(
@@ -51,12 +51,16 @@ impl ApiError {
                 "shutting_down",
                 error.to_string(),
             ),
-            crate::ingest::IngestError::Store(_) => {
-                ApiError::new(StatusCode::CONFLICT, "store_refused", error.to_string())
-            }
+            crate::ingest::IngestError::Store(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                format!("{error}; nothing in this request was stored"),
+            )
+            .with_details(json!({ "retry_after_seconds": 5 })),
         }
     }
 
+    /// The store failed; the message is logged in full and summarised to the client.
     pub fn store(error: watchpost_store::StoreError) -> ApiError {
         tracing::error!(%error, "store operation failed");
         ApiError::new(

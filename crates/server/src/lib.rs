@@ -31,6 +31,7 @@ pub mod sender_registry;
 pub mod sender_scope;
 mod silent_agents;
 pub mod state;
+pub mod storage_watch;
 pub mod stream;
 mod tls;
 
@@ -113,6 +114,7 @@ pub async fn serve(
     let retention = tokio::spawn(retention::run(state.clone()));
     let silent_agents = tokio::spawn(silent_agents::run(state.clone()));
     let host_monitor = tokio::spawn(host_monitor::run(state.clone()));
+    let storage_watch = tokio::spawn(storage_watch::run(state.clone()));
     let exec_capture = host_monitor::start_exec_capture(&state);
     let (stop_alerting, alerting_stopped) = tokio::sync::watch::channel(false);
     let alerting_tasks = alerts.run(config.clone(), alerting_stopped);
@@ -148,6 +150,7 @@ pub async fn serve(
     retention.abort();
     silent_agents.abort();
     host_monitor.abort();
+    storage_watch.abort();
     if let Some(task) = exec_capture {
         task.abort();
     }

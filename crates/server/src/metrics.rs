@@ -124,6 +124,51 @@ pub struct Metrics {
     /// Requests and records refused at the trust boundary, by reason.
     pub refusals: Family<ErrorLabels, Counter>,
     pub host: HostGauges,
+    pub storage: StorageGauges,
+    /// Notices waiting for delivery, per receiver (read from the outbox at each scrape).
+    pub notification_backlog: Family<ReceiverLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReceiverLabels {
+    pub receiver: String,
+}
+
+/// The store's health as gauges (`storage_watch` sets them every few seconds).
+#[derive(Default)]
+pub struct StorageGauges {
+    /// 1 while writes commit, 0 while they fail or ingest is refused for want of space.
+    pub writable: Gauge,
+    /// 1 once damage was found.
+    pub damaged: Gauge,
+    pub wal_bytes: Gauge,
+    /// Free bytes on the data directory's filesystem.
+    pub free_bytes: Gauge,
+}
+
+impl StorageGauges {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "store_writable",
+            "1 while the store takes ingest, 0 while writes fail or free space is below storage.min_free_mb",
+            self.writable.clone(),
+        );
+        registry.register(
+            "store_damaged",
+            "1 once an integrity check, the database or a record checksum found damage",
+            self.damaged.clone(),
+        );
+        registry.register(
+            "store_wal_bytes",
+            "Size of SQLite's write-ahead log",
+            self.wal_bytes.clone(),
+        );
+        registry.register(
+            "storage_free_bytes",
+            "Free space on the data directory's filesystem",
+            self.free_bytes.clone(),
+        );
+    }
 }
 
 impl Metrics {
@@ -183,9 +228,19 @@ impl Metrics {
         );
         let host = HostGauges::default();
         host.register(&mut registry);
+        let storage = StorageGauges::default();
+        storage.register(&mut registry);
+        let notification_backlog = Family::<ReceiverLabels, Gauge>::default();
+        registry.register(
+            "notification_backlog",
+            "Notices waiting for delivery (first attempt or retry), per receiver",
+            notification_backlog.clone(),
+        );
         Metrics {
             registry,
             host,
+            storage,
+            notification_backlog,
             events_ingested,
             ingest_errors,
             store_latency,

@@ -208,7 +208,7 @@ pub const OPERATIONS: &[Op] = &[
     op(
         "GET",
         "/api/v1/system/health",
-        "Store, ingest queue, disk, rules, configuration",
+        "Store (writes, damage, integrity check, WAL), ingest queue, notification backlog, disk, rules, configuration",
         &[],
         None,
         200,

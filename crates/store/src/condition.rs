@@ -5,8 +5,8 @@
 //! Writes report their outcome here as they finish, and so do reads that meet damage;
 //! readiness, health and ingest read it. A write failure clears by itself with the next
 //! write that commits (space came back); damage stays until the store is reopened on a
-//! repaired database, and while it stays, writes are refused: a write into a damaged
-//! b-tree can spread the damage.
+//! repaired database, and while it stays, ingested data is refused: a write into a
+//! damaged b-tree can spread the damage.
 
 use crate::StoreError;
 use chrono::{DateTime, Utc};
@@ -182,7 +182,7 @@ impl ConditionCell {
         self.lock().last_integrity_check = Some(report);
     }
 
-    /// Refuses a write into a store known to be damaged.
+    /// Refuses ingested data into a store known to be damaged.
     pub fn writable(&self) -> Result<(), StoreError> {
         match &self.lock().damage {
             Some(d) => Err(StoreError::Damaged(d.reason.clone())),
@@ -226,7 +226,12 @@ mod tests {
     fn a_commit_clears_a_write_failure_but_not_damage() {
         let cell = ConditionCell::default();
         cell.after_error(&StoreError::Unwritable("disk full".into()));
-        assert!(cell.get().unwritable_reason().unwrap().contains("disk full"));
+        assert!(
+            cell.get()
+                .unwritable_reason()
+                .unwrap()
+                .contains("disk full")
+        );
         cell.after_write(&Ok::<(), StoreError>(()));
         assert_eq!(cell.get().unwritable_reason(), None);
         cell.damaged("page 7".into());

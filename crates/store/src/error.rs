@@ -39,7 +39,9 @@ pub enum StoreError {
     #[error("the store is damaged ({0}); writes are refused until it is repaired")]
     Damaged(String),
     /// A record read back does not match the checksum stored with it.
-    #[error("{table} row {id} does not match its stored checksum: the record was altered or damaged on disk")]
+    #[error(
+        "{table} row {id} does not match its stored checksum: the record was altered or damaged on disk"
+    )]
     ChecksumMismatch { table: &'static str, id: String },
     /// The store cannot take writes now (too little free space, say).
     #[error("the store cannot write: {0}")]

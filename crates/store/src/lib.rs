@@ -27,7 +27,7 @@ pub mod testing;
 pub use condition::{IntegrityReport, Problem, StoreCondition, Trouble, record_checksum};
 pub use error::StoreError;
 pub use outbox::{
-    AttemptOutcome, AttemptRecord, DeliveryAttempt, DeliveryStatus, NotificationHistory,
+    AttemptOutcome, AttemptRecord, Backlog, DeliveryAttempt, DeliveryStatus, NotificationHistory,
     OutboxEntry,
 };
 pub use query::{
@@ -216,7 +216,7 @@ pub trait Store: Send + Sync {
     fn condition(&self) -> StoreCondition;
 
     /// Checks the database's pages: `full` also compares every index with its table. The
-    /// outcome is kept in [`Store::condition`]; damage found makes the store refuse writes.
+    /// outcome is kept in [`Store::condition`]; damage found makes the store refuse ingest.
     async fn check_integrity(&self, full: bool) -> Result<IntegrityReport, StoreError>;
 
     /// Bytes in SQLite's write-ahead log; `None` on PostgreSQL.
@@ -415,6 +415,9 @@ pub trait Store: Send + Sync {
 
     /// When the earliest pending notification is due, if any is pending.
     async fn next_due_notification(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Notices waiting for delivery, per receiver.
+    async fn notification_backlog(&self) -> Result<Vec<Backlog>, StoreError>;
 
     /// Records delivery attempts and each notification's new state, in one transaction.
     async fn record_attempts(&self, attempts: &[AttemptRecord]) -> Result<(), StoreError>;

@@ -111,6 +111,15 @@ pub struct DeliveryAttempt {
     pub detail: String,
 }
 
+/// Notices waiting for one receiver: how many, since when, and why the last attempt failed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Backlog {
+    pub receiver: String,
+    pub pending: i64,
+    pub oldest: DateTime<Utc>,
+    pub last_error: Option<String>,
+}
+
 /// A notification with every attempt made to deliver it, oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NotificationHistory {

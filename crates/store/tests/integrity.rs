@@ -33,7 +33,13 @@ async fn an_altered_record_fails_its_checksum(db: testing::TestDb) {
 
     let read = store.query_events(&EventQuery::default()).await;
     assert!(
-        matches!(read, Err(StoreError::ChecksumMismatch { table: "events", .. })),
+        matches!(
+            read,
+            Err(StoreError::ChecksumMismatch {
+                table: "events",
+                ..
+            })
+        ),
         "an altered row must not be served as stored: {read:?}"
     );
     let condition = store.condition();
@@ -98,7 +104,10 @@ async fn damaged_pages_are_found_at_start_and_writes_refused() {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let file = db.sqlite_file().unwrap();
     let len = std::fs::metadata(&file).unwrap().len();
-    assert!(len > 64 * 1024, "the database has pages to damage ({len} bytes)");
+    assert!(
+        len > 64 * 1024,
+        "the database has pages to damage ({len} bytes)"
+    );
     let mut bytes = std::fs::read(&file).unwrap();
     for tenth in 1..10 {
         let start = (len * tenth / 10) as usize & !4095;
@@ -111,7 +120,10 @@ async fn damaged_pages_are_found_at_start_and_writes_refused() {
     let store = db.open().await;
     let condition = store.condition();
     let check = condition.last_integrity_check.clone().unwrap();
-    assert!(!check.ok, "the quick check at start finds the damage: {check:?}");
+    assert!(
+        !check.ok,
+        "the quick check at start finds the damage: {check:?}"
+    );
     assert!(condition.damage.is_some());
     assert!(matches!(
         store.insert_events(&events(1)).await,

@@ -14,12 +14,14 @@ use watchpost_store::{EventQuery, SortBy};
 
 /// Stores a JSON array or NDJSON body of events. Malformed entries are reported by index
 /// (and line, for NDJSON); the well-formed ones are stored. The response comes after the
-/// events are committed, so `accepted` events are durable.
+/// events are committed, so `accepted` events are durable; when they cannot be (the store
+/// fails, or free space is below the reserve) the answer is 503 and nothing is accepted.
 pub async fn ingest(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    crate::storage_watch::refuse_ingest(&state)?;
     let limits = state.config.get().api.clone();
     let bytes = super::bounded_body(&headers, body, limits.max_body_bytes)
         .await

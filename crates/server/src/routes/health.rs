@@ -14,14 +14,21 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: the store answers, so requests can be served.
+/// `GET /readyz`: the store answers and can take writes (they commit, it is not damaged,
+/// free space is above the reserve), so events sent here will be stored.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
-        Err(e) => (
+    let not_ready = |reason: String| {
+        (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "not_ready", "reason": format!("store unreachable: {e}") })),
-        ),
+            Json(json!({ "status": "not_ready", "reason": reason })),
+        )
+    };
+    if let Err(e) = state.store.ping().await {
+        return not_ready(format!("store unreachable: {e}"));
+    }
+    match crate::storage_watch::not_ready_reason(&state) {
+        Some(reason) => not_ready(reason),
+        None => (StatusCode::OK, Json(json!({ "status": "ready" }))),
     }
 }
 
@@ -45,16 +52,42 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
 pub async fn system_health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let config = state.config.get();
     let started = Instant::now();
+    let condition = state.store.condition();
     let store = match state.store.ping().await {
-        Ok(()) => {
-            json!({ "status": "ok", "backend": state.store.backend(), "latency_ms": started.elapsed().as_secs_f64() * 1000.0 })
-        }
+        Ok(()) => json!({
+            "status": match crate::storage_watch::not_ready_reason(&state) {
+                Some(_) => "failing",
+                None => "ok",
+            },
+            "backend": state.store.backend(),
+            "latency_ms": started.elapsed().as_secs_f64() * 1000.0,
+            "error": crate::storage_watch::not_ready_reason(&state),
+            "write_failure": condition.write_failure,
+            "damage": condition.damage,
+            "last_integrity_check": condition.last_integrity_check,
+            "wal_bytes": state.store.wal_bytes(),
+        }),
         Err(e) => {
             json!({ "status": "failing", "backend": state.store.backend(), "error": e.to_string() })
         }
     };
     let pipeline = json!({ "status": "ok", "ingest_queue_events": state.ingest.queued_events() });
-    let disk = disk_health(&config.data_dir(), config.monitoring.disk_threshold);
+    let notifications = match state.store.notification_backlog().await {
+        Ok(backlog) => {
+            // A notice waiting over ten minutes means its receiver is failing.
+            let stale = chrono::Utc::now() - chrono::Duration::minutes(10);
+            json!({
+                "status": if backlog.iter().any(|b| b.oldest < stale) { "degraded" } else { "ok" },
+                "backlog": backlog,
+            })
+        }
+        Err(e) => json!({ "status": "failing", "error": e.to_string() }),
+    };
+    let disk = disk_health(
+        &config.data_dir(),
+        config.monitoring.disk_threshold,
+        config.storage.min_free_mb,
+    );
     let config_state = json!({
         "status": if state.config.last_error().is_some() { "degraded" } else { "ok" },
         "path": state.config.path().map(|p| p.display().to_string()),
@@ -69,6 +102,7 @@ pub async fn system_health(State(state): State<AppState>) -> (StatusCode, Json<V
     let components = [
         ("store", &store),
         ("pipeline", &pipeline),
+        ("notifications", &notifications),
         ("disk", &disk),
         ("config", &config_state),
         ("detection", &detection),
@@ -95,8 +129,8 @@ pub async fn system_health(State(state): State<AppState>) -> (StatusCode, Json<V
 }
 
 /// Free space on the filesystem holding the data directory; degraded above the disk
-/// threshold, failing when it cannot be read.
-fn disk_health(data_dir: &Path, threshold_percent: f64) -> Value {
+/// threshold, failing below the ingest reserve or when it cannot be read.
+fn disk_health(data_dir: &Path, threshold_percent: f64, reserve_mb: u64) -> Value {
     match rustix::fs::statvfs(data_dir) {
         Ok(s) => {
             let total = s.f_blocks.saturating_mul(s.f_frsize);
@@ -106,8 +140,16 @@ fn disk_health(data_dir: &Path, threshold_percent: f64) -> Value {
             } else {
                 100.0 * (total - free) as f64 / total as f64
             };
+            let status = if free < reserve_mb.saturating_mul(1024 * 1024) {
+                "failing"
+            } else if used_percent > threshold_percent {
+                "degraded"
+            } else {
+                "ok"
+            };
             json!({
-                "status": if used_percent > threshold_percent { "degraded" } else { "ok" },
+                "status": status,
+                "reserve_bytes": reserve_mb.saturating_mul(1024 * 1024),
                 "path": data_dir.display().to_string(),
                 "total_bytes": total,
                 "free_bytes": free,

@@ -6,6 +6,17 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    if let Ok(backlog) = state.store.notification_backlog().await {
+        let family = &state.metrics.notification_backlog;
+        family.clear();
+        for b in backlog {
+            family
+                .get_or_create(&crate::metrics::ReceiverLabels {
+                    receiver: b.receiver,
+                })
+                .set(b.pending);
+        }
+    }
     (
         [(
             CONTENT_TYPE,

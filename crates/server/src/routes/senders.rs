@@ -43,6 +43,7 @@ pub async fn ingest(
         state.metrics.refusal("sender_rate", 1);
         return Err(refused);
     }
+    crate::storage_watch::refuse_ingest(&state)?;
     let body = super::bounded_body(&parts.headers, body, api.max_body_bytes).await?;
     let gzip = parts
         .headers

@@ -61,7 +61,10 @@ pub(super) fn start(
 /// Runs a checkpoint; true when it copied every frame (SQLite's `busy` column is 0).
 async fn checkpoint(pool: &AnyPool, sql: &'static str) -> bool {
     match sqlx::query(sql).fetch_one(pool).await {
-        Ok(row) => row.try_get::<i64, _>(0).map(|busy| busy == 0).unwrap_or(false),
+        Ok(row) => row
+            .try_get::<i64, _>(0)
+            .map(|busy| busy == 0)
+            .unwrap_or(false),
         Err(e) => {
             tracing::warn!(error = %e, "SQLite checkpoint failed; will retry after the next write");
             false

@@ -232,7 +232,10 @@ mod tests {
             "SELECT doc, CAST(ts AS BIGINT) AS t FROM events WHERE host = $1 AND ts >= $2 AND LOWER(doc) LIKE $3 ESCAPE '\\' ORDER BY ts DESC, id DESC LIMIT 10"
         );
         assert!(matches!(&f.binds[2], Bind::Text(t) if t == "%50\\%\\_off%"));
-        assert_eq!(fts_phrase("Failed password for \"root\"").unwrap(), "\"Failed password for root\"*");
+        assert_eq!(
+            fts_phrase("Failed password for \"root\"").unwrap(),
+            "\"Failed password for root\"*"
+        );
         assert_eq!(fts_phrase("10.0.0.5").unwrap(), "\"10 0 0 5\"*");
         assert_eq!(fts_phrase("<>\"*"), None);
         let mut f = Filter::default();

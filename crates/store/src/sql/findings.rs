@@ -157,11 +157,12 @@ pub(super) async fn unfolded_detections(
     store: &SqlStore,
     limit: u32,
 ) -> Result<Vec<Detection>, StoreError> {
-    let rows =
-        sqlx::query("SELECT id, doc, crc FROM detections WHERE folded = 0 ORDER BY ts, id LIMIT $1")
-            .bind(i64::from(limit))
-            .fetch_all(&store.pool)
-            .await?;
+    let rows = sqlx::query(
+        "SELECT id, doc, crc FROM detections WHERE folded = 0 ORDER BY ts, id LIMIT $1",
+    )
+    .bind(i64::from(limit))
+    .fetch_all(&store.pool)
+    .await?;
     rows.iter()
         .map(|row| super::doc_of(row, "detections"))
         .collect()

@@ -306,10 +306,7 @@ pub(crate) async fn run(store: &SqlStore) -> Result<(), StoreError> {
     result
 }
 
-async fn apply_pending(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
-) -> Result<(), StoreError> {
+async fn apply_pending(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<(), StoreError> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version BIGINT PRIMARY KEY,

@@ -157,13 +157,12 @@ impl SqlStore {
         }
     }
 
-    /// Runs a write: refused at once when the store is known to be damaged, and its outcome
-    /// recorded in the store's condition (a full disk, an I/O error, damage).
+    /// Runs a write, its outcome recorded in the store's condition (a full disk, an I/O
+    /// error, damage).
     async fn write<T>(
         &self,
         operation: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        self.condition.writable()?;
         let result = operation.await;
         self.condition.after_write(&result);
         result
@@ -404,6 +403,10 @@ impl Store for SqlStore {
     }
 
     async fn insert_events(&self, events: &[watchpost_core::Event]) -> Result<(), StoreError> {
+        // Ingested data is refused into a damaged store (a write into a damaged b-tree can
+        // spread the damage); the few writes that tell people of it (the alert, its notices)
+        // still go through.
+        self.condition.writable()?;
         self.write(events::insert(self, events)).await
     }
 
@@ -418,7 +421,8 @@ impl Store for SqlStore {
         &self,
         detections: &[watchpost_core::Detection],
     ) -> Result<(), StoreError> {
-        self.write(findings::insert_detections(self, detections)).await
+        self.write(findings::insert_detections(self, detections))
+            .await
     }
 
     async fn query_detections(
@@ -429,7 +433,8 @@ impl Store for SqlStore {
     }
 
     async fn upsert_alert(&self, alert: &watchpost_core::Alert) -> Result<(), StoreError> {
-        self.write(findings::upsert_alerts(self, std::slice::from_ref(alert))).await
+        self.write(findings::upsert_alerts(self, std::slice::from_ref(alert)))
+            .await
     }
 
     async fn get_alert(&self, id: uuid::Uuid) -> Result<Option<watchpost_core::Alert>, StoreError> {
@@ -607,14 +612,17 @@ impl Store for SqlStore {
         alerts: &[watchpost_core::Alert],
         folded: &[uuid::Uuid],
     ) -> Result<(), StoreError> {
-        self.write(findings::fold_into_alerts(self, alerts, folded)).await
+        self.write(findings::fold_into_alerts(self, alerts, folded))
+            .await
     }
 
     async fn record_metric_samples(
         &self,
         samples: &[crate::metrics::MetricSample],
     ) -> Result<(), StoreError> {
-        self.write(metrics::record_metric_samples(self, samples)).await
+        self.condition.writable()?;
+        self.write(metrics::record_metric_samples(self, samples))
+            .await
     }
 
     async fn metric_series(
@@ -641,7 +649,13 @@ impl Store for SqlStore {
         trace: &[watchpost_alert::TraceEntry],
         changed_alerts: &[watchpost_core::Alert],
     ) -> Result<(), StoreError> {
-        self.write(outbox::record_pipeline(self, notifications, trace, changed_alerts)).await
+        self.write(outbox::record_pipeline(
+            self,
+            notifications,
+            trace,
+            changed_alerts,
+        ))
+        .await
     }
 
     async fn due_notifications(
@@ -656,6 +670,10 @@ impl Store for SqlStore {
         &self,
     ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
         outbox::next_due(self).await
+    }
+
+    async fn notification_backlog(&self) -> Result<Vec<crate::Backlog>, StoreError> {
+        outbox::backlog(self).await
     }
 
     async fn record_attempts(&self, attempts: &[crate::AttemptRecord]) -> Result<(), StoreError> {

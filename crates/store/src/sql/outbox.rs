@@ -133,6 +133,25 @@ pub(super) async fn next_due(store: &SqlStore) -> Result<Option<DateTime<Utc>>, 
     Ok(t.map(from_millis))
 }
 
+/// Notices waiting, per receiver (from the `(status, next_attempt)` index's pending part).
+pub(super) async fn backlog(store: &SqlStore) -> Result<Vec<crate::Backlog>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT receiver, COUNT(*) AS n, MIN(created_at) AS oldest, MAX(last_error) AS error          FROM notifications WHERE status = 'pending' GROUP BY receiver ORDER BY receiver",
+    )
+    .fetch_all(&store.pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(crate::Backlog {
+                receiver: row.try_get("receiver")?,
+                pending: row.try_get("n")?,
+                oldest: from_millis(row.try_get("oldest")?),
+                last_error: row.try_get("error")?,
+            })
+        })
+        .collect()
+}
+
 pub(super) async fn record_attempts(
     store: &SqlStore,
     attempts: &[AttemptRecord],
