@@ -95,7 +95,7 @@ pub async fn serve(
         Some((detection.clone(), alerts.clone())),
     );
     let state = AppState {
-        store,
+        store: store.clone(),
         config: config.clone(),
         metrics,
         ingest,
@@ -163,6 +163,7 @@ pub async fn serve(
     for task in alerting_tasks {
         let _ = task.await;
     }
+    store.close().await;
     tracing::info!("stopped");
     served.context("serving HTTP")
 }

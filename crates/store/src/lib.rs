@@ -222,6 +222,10 @@ pub trait Store: Send + Sync {
     /// Bytes in SQLite's write-ahead log; `None` on PostgreSQL.
     fn wal_bytes(&self) -> Option<u64>;
 
+    /// Closes the store at shutdown: SQLite's WAL is copied into the database and
+    /// emptied, so the next start replays nothing; every connection is closed.
+    async fn close(&self);
+
     /// Stores events in one transaction: all of them or none.
     async fn insert_events(&self, events: &[Event]) -> Result<(), StoreError>;
 

@@ -402,6 +402,20 @@ impl Store for SqlStore {
         self.sqlite_path.as_deref().map(wal::size)
     }
 
+    async fn close(&self) {
+        if self.backend == Backend::Sqlite {
+            // Writers are done; hold their permit so none starts while the WAL empties.
+            let _permit = self.write_permit().await;
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await
+            {
+                tracing::warn!(error = %e, "the write-ahead log could not be emptied at shutdown");
+            }
+        }
+        self.pool.close().await;
+    }
+
     async fn insert_events(&self, events: &[watchpost_core::Event]) -> Result<(), StoreError> {
         // Ingested data is refused into a damaged store (a write into a damaged b-tree can
         // spread the damage); the few writes that tell people of it (the alert, its notices)
