@@ -73,7 +73,9 @@ impl StoreError {
     /// cursor) belong to one request and say nothing of the store.
     pub fn trouble(&self) -> Option<Trouble> {
         match self {
-            StoreError::Damaged(_) | StoreError::ChecksumMismatch { .. } => Some(Trouble::Damage),
+            StoreError::Damaged(_)
+            | StoreError::DamagedAtOpen { .. }
+            | StoreError::ChecksumMismatch { .. } => Some(Trouble::Damage),
             StoreError::Unwritable(_) => Some(Trouble::Unwritable),
             StoreError::Database(e) | StoreError::Migration { source: e, .. } => sqlx_trouble(e),
             _ => None,
@@ -81,7 +83,7 @@ impl StoreError {
     }
 }
 
-fn sqlx_trouble(e: &sqlx::Error) -> Option<Trouble> {
+pub(crate) fn sqlx_trouble(e: &sqlx::Error) -> Option<Trouble> {
     match e {
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut

@@ -38,6 +38,11 @@ pub enum StoreError {
     /// The store was found damaged; writes are refused until it is repaired.
     #[error("the store is damaged ({0}); writes are refused until it is repaired")]
     Damaged(String),
+    /// The database file is too damaged to open.
+    #[error(
+        "the database {path} is damaged and cannot be opened ({source}); restore it from a backup, or move it aside to start with an empty store"
+    )]
+    DamagedAtOpen { path: String, source: sqlx::Error },
     /// A record read back does not match the checksum stored with it.
     #[error(
         "{table} row {id} does not match its stored checksum: the record was altered or damaged on disk"

@@ -34,6 +34,7 @@ macro_rules! suite {
 
 suite!(
     events_round_trip_with_every_filter,
+    text_search_finds_rows_before_and_after_they_are_indexed,
     pagination_visits_every_event_once_in_order,
     a_redelivered_batch_is_stored_once,
     senders_register_and_report_when_they_were_last_seen,
@@ -54,6 +55,45 @@ suite!(
 
 fn base_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap()
+}
+
+/// Search is complete whether the full-text index has caught up with ingest or not, and
+/// retention takes rows out of the index with them.
+async fn text_search_finds_rows_before_and_after_they_are_indexed(store: Arc<dyn Store>) {
+    store
+        .insert_events(&(0..300).map(event).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let search = |text: &str| EventQuery {
+        text: Some(text.into()),
+        limit: Some(1000),
+        ..Default::default()
+    };
+    let hits = |page: watchpost_store::Page<Event>| {
+        let mut n: Vec<String> = page.items.iter().map(|e| e.labels["n"].clone()).collect();
+        n.sort();
+        n
+    };
+    // At once: the rows may not be indexed yet.
+    let now = hits(store.query_events(&search("number 17 says")).await.unwrap());
+    assert_eq!(now, ["17"]);
+    // Rows the index does not have yet are matched as a substring, so "number 29" may also
+    // find "number 290" for a moment; never less than the phrase.
+    assert!(hits(store.query_events(&search("number 29")).await.unwrap()).contains(&"29".to_string()));
+    // Once the indexer has had its pause.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(hits(store.query_events(&search("number 17 says")).await.unwrap()), ["17"]);
+    // Indexed, whole words: "number 29" is not "number 290".
+    assert_eq!(hits(store.query_events(&search("NUMBER 29")).await.unwrap()), ["29"]);
+    assert!(hits(store.query_events(&search("number 17 shouts")).await.unwrap()).is_empty());
+    // Retention empties the index of what it deletes.
+    store
+        .purge(base_time() + Duration::days(1), base_time())
+        .await
+        .unwrap();
+    assert!(hits(store.query_events(&search("number 17 says")).await.unwrap()).is_empty());
+    store.insert_events(&[event(17)]).await.unwrap();
+    assert_eq!(hits(store.query_events(&search("number 17 says")).await.unwrap()), ["17"]);
 }
 
 /// Event `i` of a deterministic mix of hosts, sources, categories, addresses and users.

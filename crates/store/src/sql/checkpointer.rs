@@ -38,12 +38,12 @@ pub(super) fn start(
         while rx.changed().await.is_ok() {
             tokio::time::sleep(SETTLE).await;
             rx.mark_unchanged();
-            checkpoint(&pool, "PRAGMA wal_checkpoint(PASSIVE)").await;
+            checkpoint(&pool, "PRAGMA main.wal_checkpoint(PASSIVE)").await;
             let size = super::wal::size(&db);
             if size > WAL_RESET_BYTES {
                 let started = Instant::now();
                 let _writers_wait = writer.lock().await;
-                let done = checkpoint(&pool, "PRAGMA wal_checkpoint(TRUNCATE)").await;
+                let done = checkpoint(&pool, "PRAGMA main.wal_checkpoint(TRUNCATE)").await;
                 tracing::info!(
                     wal_bytes = size,
                     completed = done,
@@ -53,7 +53,7 @@ pub(super) fn start(
             }
         }
         // The store is closing: leave a small WAL behind.
-        checkpoint(&pool, "PRAGMA wal_checkpoint(TRUNCATE)").await;
+        checkpoint(&pool, "PRAGMA main.wal_checkpoint(TRUNCATE)").await;
     });
     tx
 }

@@ -53,7 +53,7 @@ pub(super) async fn query(store: &SqlStore, q: &EventQuery) -> Result<Page<Event
         .eq("action", q.action.as_deref())
         .eq("source_ip", q.source_ip.as_deref())
         .eq("user_name", q.user.as_deref())
-        .full_text(store.backend, q.text.as_deref())
+        .full_text(store.text_index(), q.text.as_deref())
         .after(order, q.cursor.as_ref());
     let sql = filter.select_page("id, doc, crc", "events", order, limit + 1);
     let rows = filter.bind_to(sql).fetch_all(&store.pool).await?;

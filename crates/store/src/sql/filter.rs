@@ -86,21 +86,25 @@ impl Filter {
     }
 
     /// Events whose document holds `text` as a phrase, looked up in the full-text index
-    /// (SQLite FTS5 over `events_fts`, PostgreSQL's `tsv` column with its GIN index), then
+    /// (SQLite FTS5 over `events_fts` plus the rows not indexed yet, PostgreSQL's `tsv`
+    /// column with its GIN index), then
     /// kept only where the document holds `text` itself (case aside), so that the index
     /// narrows and the substring decides. Text with no word in it (`<>`) has nothing to
     /// look up and falls back to the substring alone, bounded by the statement timeout.
-    pub fn full_text(&mut self, backend: Backend, text: Option<&str>) -> &mut Self {
+    pub fn full_text(&mut self, index: TextIndex, text: Option<&str>) -> &mut Self {
         let Some(text) = text else { return self };
         if let Some(phrase) = fts_phrase(text) {
-            match backend {
-                Backend::Sqlite => {
+            match index {
+                TextIndex::None => {}
+                TextIndex::SqliteFts => {
+                    // Rows past `fts_progress` are not indexed yet: read directly.
                     let p = self.placeholder(Bind::Text(phrase));
                     self.conditions.push(format!(
-                        "rowid IN (SELECT rowid FROM events_fts WHERE events_fts MATCH {p})"
+                        "(rowid IN (SELECT rowid FROM search.events_fts WHERE events_fts MATCH {p}) \
+                         OR rowid > (SELECT indexed_upto FROM search.fts_progress))"
                     ));
                 }
-                Backend::Postgres => {
+                TextIndex::PostgresTsvector => {
                     let p = self.placeholder(Bind::Text(text.to_string()));
                     self.conditions
                         .push(format!("tsv @@ phraseto_tsquery('simple', {p})"));
@@ -200,15 +204,26 @@ pub(crate) fn multi_row_insert(
     sql
 }
 
-/// `text` as an FTS5 phrase whose last word may be a prefix (`"failed pass"*` finds
-/// "failed password"), split into words the way FTS5's unicode61 tokenizer splits them;
-/// `None` when it holds no word.
+/// Where event searches look words up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextIndex {
+    /// FTS5 in the attached `search` database, behind ingest (`indexer.rs`).
+    SqliteFts,
+    /// The generated `tsv` column and its GIN index.
+    PostgresTsvector,
+    /// No index (an in-memory SQLite store): the substring alone.
+    None,
+}
+
+/// `text` as an FTS5 phrase of whole words (as PostgreSQL's `phraseto_tsquery` reads it),
+/// split into words the way FTS5's unicode61 tokenizer splits them; `None` when it holds
+/// no word.
 fn fts_phrase(text: &str) -> Option<String> {
     let words: Vec<&str> = text
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .collect();
-    (!words.is_empty()).then(|| format!("\"{}\"*", words.join(" ")))
+    (!words.is_empty()).then(|| format!("\"{}\"", words.join(" ")))
 }
 
 #[cfg(test)]
@@ -234,9 +249,9 @@ mod tests {
         assert!(matches!(&f.binds[2], Bind::Text(t) if t == "%50\\%\\_off%"));
         assert_eq!(
             fts_phrase("Failed password for \"root\"").unwrap(),
-            "\"Failed password for root\"*"
+            "\"Failed password for root\""
         );
-        assert_eq!(fts_phrase("10.0.0.5").unwrap(), "\"10 0 0 5\"*");
+        assert_eq!(fts_phrase("10.0.0.5").unwrap(), "\"10 0 0 5\"");
         assert_eq!(fts_phrase("<>\"*"), None);
         let mut f = Filter::default();
         let cursor = Cursor {

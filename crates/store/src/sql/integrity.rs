@@ -3,7 +3,8 @@
 //! A quick check runs when the store opens: SQLite's `quick_check` (every page's structure,
 //! not whether indices match their tables). The full check, which the server runs in the
 //! background on a schedule, adds `integrity_check` and reads every event and detection
-//! back against its stored checksum. PostgreSQL checks its own pages (with data checksums
+//! back against its stored checksum. The full-text index (another file, derived from the
+//! events) is not checked. PostgreSQL checks its own pages (with data checksums
 //! on) as it reads them; there the full check is the records' checksums.
 
 use super::SqlStore;
@@ -21,9 +22,9 @@ pub(super) async fn check(store: &SqlStore, full: bool) -> Result<IntegrityRepor
     let mut findings = Vec::new();
     if store.backend == Backend::Sqlite {
         let pragma = if full {
-            format!("PRAGMA integrity_check({MAX_FINDINGS})")
+            format!("PRAGMA main.integrity_check({MAX_FINDINGS})")
         } else {
-            format!("PRAGMA quick_check({MAX_FINDINGS})")
+            format!("PRAGMA main.quick_check({MAX_FINDINGS})")
         };
         match sqlx::query(sqlx::AssertSqlSafe(pragma))
             .fetch_all(&store.pool)

@@ -57,6 +57,13 @@ async fn delete_in_chunks(
             .execute(&store.pool)
             .await?
             .rows_affected();
+        if deleted > 0
+            && sql.starts_with("DELETE FROM events ")
+            && store.text_index() == super::filter::TextIndex::SqliteFts
+        {
+            // Before any insert can reuse a deleted rowid (the permit is still held).
+            super::indexer::after_delete(&store.pool).await?;
+        }
         total += deleted;
         if deleted < PURGE_CHUNK as u64 {
             return Ok(total);

@@ -252,21 +252,9 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 9,
-        name: "checksums on events and detections; a full-text index over events",
-        sqlite: &[
-            // External content: the index keeps words and row ids, the text stays in
-            // `events`. Triggers keep it in step with ingest and retention.
-            "CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(
-                doc, content='events', content_rowid='rowid'
-            )",
-            "CREATE TRIGGER IF NOT EXISTS events_fts_insert AFTER INSERT ON events BEGIN
-                INSERT INTO events_fts (rowid, doc) VALUES (new.rowid, new.doc);
-            END",
-            "CREATE TRIGGER IF NOT EXISTS events_fts_delete AFTER DELETE ON events BEGIN
-                INSERT INTO events_fts (events_fts, rowid, doc) VALUES ('delete', old.rowid, old.doc);
-            END",
-            "INSERT INTO events_fts (events_fts) VALUES ('rebuild')",
-        ],
+        name: "checksums on events and detections; a full-text index over events (PostgreSQL)",
+        // SQLite's full-text index lives in a database file of its own (`indexer.rs`).
+        sqlite: &[],
         postgres: &[
             // tsvector holds at most 1 MiB: the words of a document's first 200,000
             // characters are indexed (the substring check still reads all of it).

@@ -5,6 +5,7 @@ mod checkpointer;
 mod events;
 mod filter;
 mod findings;
+mod indexer;
 mod integrity;
 mod maintenance;
 mod metrics;
@@ -39,6 +40,9 @@ pub struct SqlStore {
     sqlite_writer: Option<Arc<tokio::sync::Mutex<()>>>,
     /// Wakes the SQLite checkpointer after a commit; dropping it stops the checkpointer.
     wrote: Option<tokio::sync::watch::Sender<()>>,
+    /// Wakes the SQLite full-text indexer after events are stored; `None` where there is
+    /// no index (PostgreSQL indexes as it inserts, an in-memory SQLite has none).
+    events_stored: Option<tokio::sync::watch::Sender<()>>,
     /// The SQLite database file.
     sqlite_path: Option<std::path::PathBuf>,
     condition: Arc<ConditionCell>,
@@ -60,7 +64,9 @@ impl SqlStore {
 
         let (backend, url) = normalise_url(url)?;
         let sqlite_path = (backend == Backend::Sqlite).then(|| sqlite_file(&url));
-        if let Some(path) = sqlite_path.as_deref().filter(|p| !p.starts_with(":")) {
+        let on_disk = sqlite_path.as_deref().filter(|p| !p.starts_with(":"));
+        let search_index = on_disk.map(|p| indexer::index_path(p).display().to_string());
+        if let Some(path) = on_disk {
             // A large WAL left by a crash or a hard stop is replayed on the first
             // connection, which can take longer than any pool's acquire timeout.
             wal::recover(&url, path).await?;
@@ -74,8 +80,10 @@ impl SqlStore {
             .after_release(|conn, _meta| Box::pin(released_cleanly(conn)));
         let pool = match backend {
             Backend::Sqlite => {
+                let search_index = search_index.clone();
                 options
-                    .after_connect(|conn, _meta| {
+                    .after_connect(move |conn, _meta| {
+                        let search_index = search_index.clone();
                         Box::pin(async move {
                             // WAL lets readers run beside the writer; NORMAL sync is durable
                             // across process crashes (the WAL is fsynced at checkpoints).
@@ -98,6 +106,9 @@ impl SqlStore {
                             // on it. `checkpointer` does it beside them instead.
                             conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
                             conn.execute("PRAGMA journal_size_limit = 67108864").await?;
+                            if let Some(index) = &search_index {
+                                indexer::attach(conn, index).await?;
+                            }
                             Ok(())
                         })
                     })
@@ -133,21 +144,35 @@ impl SqlStore {
             )),
             _ => None,
         };
-        let store = SqlStore {
+        let mut store = SqlStore {
             pool,
             backend,
             sqlite_writer,
             wrote,
+            events_stored: None,
             sqlite_path,
             condition: Arc::default(),
         };
         migrations::run(&store).await?;
+        if let Some(index) = &search_index {
+            indexer::create(&store.pool).await?;
+            store.events_stored = Some(indexer::start(store.pool.clone(), index.into()));
+        }
         if backend == Backend::Sqlite {
             // A quick check at start (page structure, not index contents); the full one
             // runs in the background on the server's schedule.
             integrity::check(&store, false).await?;
         }
         Ok(store)
+    }
+
+    /// Where free-text searches of events look words up.
+    fn text_index(&self) -> filter::TextIndex {
+        match (self.backend, &self.events_stored) {
+            (Backend::Postgres, _) => filter::TextIndex::PostgresTsvector,
+            (Backend::Sqlite, Some(_)) => filter::TextIndex::SqliteFts,
+            (Backend::Sqlite, None) => filter::TextIndex::None,
+        }
     }
 
     /// Tells the checkpointer (SQLite) that the WAL grew.
@@ -343,7 +368,10 @@ fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
         })?;
     }
     if !path.starts_with(':') && !params.contains("memory") {
-        private_database_files(std::path::Path::new(path)).map_err(|source| {
+        let db = std::path::Path::new(path);
+        private_database_files(db)
+            .and_then(|()| private_database_files(&indexer::index_path(db)))
+            .map_err(|source| {
             StoreError::DataDir {
                 path: path.to_string(),
                 source,
@@ -421,7 +449,11 @@ impl Store for SqlStore {
         // spread the damage); the few writes that tell people of it (the alert, its notices)
         // still go through.
         self.condition.writable()?;
-        self.write(events::insert(self, events)).await
+        let stored = self.write(events::insert(self, events)).await;
+        if let (Ok(()), Some(wake)) = (&stored, &self.events_stored) {
+            wake.send_replace(());
+        }
+        stored
     }
 
     async fn query_events(

@@ -6,7 +6,7 @@
 //! a connection, so a server stopped with a large WAL would not start. Done here, it takes
 //! as long as it takes.
 
-use crate::StoreError;
+use crate::{StoreError, Trouble};
 use sqlx::{Connection, Executor};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -27,8 +27,30 @@ fn wal_path(db: &Path) -> std::path::PathBuf {
     name.into()
 }
 
-/// Empties a large WAL into the database before the store opens.
+/// Opens the database once on its own before the pool does: a file too damaged to open is
+/// named as such (the pool would only time out retrying its connections), and a large WAL
+/// is emptied into the database, however long that takes.
 pub(super) async fn recover(url: &str, db: &Path) -> Result<(), StoreError> {
+    let opened = async {
+        let mut conn = sqlx::AnyConnection::connect(url).await?;
+        // Reads the header and the schema, as every pooled connection will.
+        conn.execute("PRAGMA main.schema_version").await?;
+        conn.execute("PRAGMA journal_mode = WAL").await?;
+        conn.close().await
+    }
+    .await;
+    if let Err(source) = opened {
+        return Err(
+            if crate::condition::sqlx_trouble(&source) == Some(Trouble::Damage) {
+                StoreError::DamagedAtOpen {
+                    path: db.display().to_string(),
+                    source,
+                }
+            } else {
+                StoreError::Database(source)
+            },
+        );
+    }
     let bytes = size(db);
     if bytes < LOG_FROM_BYTES {
         return Ok(());
@@ -66,3 +88,4 @@ pub(super) async fn recover(url: &str, db: &Path) -> Result<(), StoreError> {
     );
     Ok(())
 }
+
