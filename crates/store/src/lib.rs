@@ -222,6 +222,10 @@ pub trait Store: Send + Sync {
     /// Bytes in SQLite's write-ahead log; `None` on PostgreSQL.
     fn wal_bytes(&self) -> Option<u64>;
 
+    /// Events stored and not yet in the full-text index (searched directly meanwhile);
+    /// `None` where there is no index.
+    fn text_index_lag(&self) -> Option<i64>;
+
     /// Closes the store at shutdown: SQLite's WAL is copied into the database and
     /// emptied, so the next start replays nothing; every connection is closed.
     async fn close(&self);

@@ -66,6 +66,7 @@ pub async fn system_health(State(state): State<AppState>) -> (StatusCode, Json<V
             "damage": condition.damage,
             "last_integrity_check": condition.last_integrity_check,
             "wal_bytes": state.store.wal_bytes(),
+            "text_index_lag": state.store.text_index_lag(),
         }),
         Err(e) => {
             json!({ "status": "failing", "backend": state.store.backend(), "error": e.to_string() })

@@ -86,8 +86,8 @@ impl Filter {
     }
 
     /// Events whose document holds `text` as a phrase, looked up in the full-text index
-    /// (SQLite FTS5 over `events_fts` plus the rows not indexed yet, PostgreSQL's `tsv`
-    /// column with its GIN index), then
+    /// (SQLite FTS5 over `events_fts`, PostgreSQL's `event_words` with its GIN index, each
+    /// with the rows not indexed yet), then
     /// kept only where the document holds `text` itself (case aside), so that the index
     /// narrows and the substring decides. Text with no word in it (`<>`) has nothing to
     /// look up and falls back to the substring alone, bounded by the statement timeout.
@@ -105,9 +105,12 @@ impl Filter {
                     ));
                 }
                 TextIndex::PostgresTsvector => {
+                    // Queued rows are not indexed yet: read directly.
                     let p = self.placeholder(Bind::Text(text.to_string()));
-                    self.conditions
-                        .push(format!("tsv @@ phraseto_tsquery('simple', {p})"));
+                    self.conditions.push(format!(
+                        "(id IN (SELECT id FROM event_words WHERE tsv @@ phraseto_tsquery('simple', {p})) \
+                         OR id IN (SELECT id FROM event_words_queue))"
+                    ));
                 }
             }
         }
@@ -209,7 +212,7 @@ pub(crate) fn multi_row_insert(
 pub enum TextIndex {
     /// FTS5 in the attached `search` database, behind ingest (`indexer.rs`).
     SqliteFts,
-    /// The generated `tsv` column and its GIN index.
+    /// `event_words` (a tsvector per event, GIN-indexed), behind ingest (`indexer.rs`).
     PostgresTsvector,
     /// No index (an in-memory SQLite store): the substring alone.
     None,

@@ -252,15 +252,35 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 9,
-        name: "checksums on events and detections; a full-text index over events (PostgreSQL)",
+        name: "checksums on events and detections; a full-text index over events",
         // SQLite's full-text index lives in a database file of its own (`indexer.rs`).
         sqlite: &[],
         postgres: &[
-            // tsvector holds at most 1 MiB: the words of a document's first 200,000
-            // characters are indexed (the substring check still reads all of it).
-            "ALTER TABLE events ADD COLUMN IF NOT EXISTS tsv tsvector
-                GENERATED ALWAYS AS (to_tsvector('simple', left(doc, 200000))) STORED",
-            "CREATE INDEX IF NOT EXISTS events_tsv ON events USING GIN (tsv)",
+            // Words of each event, written behind ingest (`indexer.rs`): ingest only queues
+            // the ids it stores, through a statement trigger, and searches read the queued
+            // rows directly. tsvector holds at most 1 MiB: the words of a document's first
+            // 200,000 characters are indexed (the substring check still reads all of it).
+            "CREATE TABLE IF NOT EXISTS event_words (id TEXT PRIMARY KEY, tsv tsvector NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS event_words_tsv ON event_words USING GIN (tsv)",
+            "CREATE TABLE IF NOT EXISTS event_words_queue (id TEXT PRIMARY KEY)",
+            "INSERT INTO event_words_queue (id) SELECT id FROM events ON CONFLICT DO NOTHING",
+            "CREATE OR REPLACE FUNCTION watchpost_queue_words() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 INSERT INTO event_words_queue (id) SELECT id FROM stored ON CONFLICT DO NOTHING;
+                 RETURN NULL;
+             END $$",
+            "CREATE TRIGGER events_queue_words AFTER INSERT ON events
+             REFERENCING NEW TABLE AS stored FOR EACH STATEMENT
+             EXECUTE FUNCTION watchpost_queue_words()",
+            "CREATE OR REPLACE FUNCTION watchpost_forget_words() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 DELETE FROM event_words WHERE id IN (SELECT id FROM gone);
+                 DELETE FROM event_words_queue WHERE id IN (SELECT id FROM gone);
+                 RETURN NULL;
+             END $$",
+            "CREATE TRIGGER events_forget_words AFTER DELETE ON events
+             REFERENCING OLD TABLE AS gone FOR EACH STATEMENT
+             EXECUTE FUNCTION watchpost_forget_words()",
         ],
         statements: &[
             // CRC-32 of `doc`, checked when the row is read (NULL in older rows).

@@ -40,9 +40,11 @@ pub struct SqlStore {
     sqlite_writer: Option<Arc<tokio::sync::Mutex<()>>>,
     /// Wakes the SQLite checkpointer after a commit; dropping it stops the checkpointer.
     wrote: Option<tokio::sync::watch::Sender<()>>,
-    /// Wakes the SQLite full-text indexer after events are stored; `None` where there is
-    /// no index (PostgreSQL indexes as it inserts, an in-memory SQLite has none).
+    /// Wakes the full-text indexer after events are stored; `None` where there is no index
+    /// (an in-memory SQLite store).
     events_stored: Option<tokio::sync::watch::Sender<()>>,
+    /// Rows the full-text index does not have yet.
+    index_lag: Arc<indexer::Lag>,
     /// The SQLite database file.
     sqlite_path: Option<std::path::PathBuf>,
     condition: Arc<ConditionCell>,
@@ -150,13 +152,25 @@ impl SqlStore {
             sqlite_writer,
             wrote,
             events_stored: None,
+            index_lag: Arc::default(),
             sqlite_path,
             condition: Arc::default(),
         };
         migrations::run(&store).await?;
-        if let Some(index) = &search_index {
-            indexer::create(&store.pool).await?;
-            store.events_stored = Some(indexer::start(store.pool.clone(), index.into()));
+        let target = match (&search_index, backend) {
+            (Some(index), _) => {
+                indexer::create(&store.pool).await?;
+                Some(indexer::Target::Sqlite(index.into()))
+            }
+            (None, Backend::Postgres) => Some(indexer::Target::Postgres),
+            (None, Backend::Sqlite) => None,
+        };
+        if let Some(target) = target {
+            store.events_stored = Some(indexer::start(
+                store.pool.clone(),
+                target,
+                store.index_lag.clone(),
+            ));
         }
         if backend == Backend::Sqlite {
             // A quick check at start (page structure, not index contents); the full one
@@ -169,9 +183,9 @@ impl SqlStore {
     /// Where free-text searches of events look words up.
     fn text_index(&self) -> filter::TextIndex {
         match (self.backend, &self.events_stored) {
-            (Backend::Postgres, _) => filter::TextIndex::PostgresTsvector,
+            (_, None) => filter::TextIndex::None,
+            (Backend::Postgres, Some(_)) => filter::TextIndex::PostgresTsvector,
             (Backend::Sqlite, Some(_)) => filter::TextIndex::SqliteFts,
-            (Backend::Sqlite, None) => filter::TextIndex::None,
         }
     }
 
@@ -430,6 +444,10 @@ impl Store for SqlStore {
         self.sqlite_path.as_deref().map(wal::size)
     }
 
+    fn text_index_lag(&self) -> Option<i64> {
+        self.events_stored.as_ref().map(|_| self.index_lag.get())
+    }
+
     async fn close(&self) {
         if self.backend == Backend::Sqlite {
             // Writers are done; hold their permit so none starts while the WAL empties.
@@ -449,8 +467,12 @@ impl Store for SqlStore {
         // spread the damage); the few writes that tell people of it (the alert, its notices)
         // still go through.
         self.condition.writable()?;
+        if self.events_stored.is_some() {
+            self.index_lag.wait_below_max().await;
+        }
         let stored = self.write(events::insert(self, events)).await;
         if let (Ok(()), Some(wake)) = (&stored, &self.events_stored) {
+            self.index_lag.add(events.len());
             wake.send_replace(());
         }
         stored
