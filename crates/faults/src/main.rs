@@ -30,7 +30,11 @@ struct Args {
     #[arg(long, default_value = "target/release/watchpost")]
     binary: PathBuf,
     /// An administrator's PostgreSQL URL (databases and a tablespace are made and dropped).
-    #[arg(long, env = "TEST_PG_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    #[arg(
+        long,
+        env = "TEST_PG_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
     postgres: String,
     /// Scenarios to run (all when none is given): disk-full, wal, wal-startup, damage,
     /// notices, search, pg-kill, pg-disk-full, pg-search.
@@ -83,7 +87,9 @@ async fn main() -> anyhow::Result<()> {
     let binary = std::fs::canonicalize(&args.binary)
         .map_err(|e| anyhow::anyhow!("--binary {}: {e}", args.binary.display()))?;
     let launcher = Launcher { binary };
-    let work = tempfile::Builder::new().prefix("watchpost-faults-").tempdir()?;
+    let work = tempfile::Builder::new()
+        .prefix("watchpost-faults-")
+        .tempdir()?;
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let mut rows = Vec::new();
     let mut record = |name: &str, result: anyhow::Result<Row>| {
@@ -98,28 +104,52 @@ async fn main() -> anyhow::Result<()> {
     let w = work.path();
     let l = &launcher;
     if wanted("disk-full") {
-        record("disk full (no reserve)", scenarios::disk_full::run(l, w, 0).await);
-        record("disk full (reserve)", scenarios::disk_full::run(l, w, 8).await);
+        record(
+            "disk full (no reserve)",
+            scenarios::disk_full::run(l, w, 0).await,
+        );
+        record(
+            "disk full (reserve)",
+            scenarios::disk_full::run(l, w, 8).await,
+        );
     }
     if wanted("wal") {
-        record("WAL under load", scenarios::wal::bound(l, w, args.wal_seconds).await);
+        record(
+            "WAL under load",
+            scenarios::wal::bound(l, w, args.wal_seconds).await,
+        );
     }
     if wanted("wal-startup") {
-        record("start with a large WAL", scenarios::wal::large_wal_startup(l, w, args.wal_mib).await);
+        record(
+            "start with a large WAL",
+            scenarios::wal::large_wal_startup(l, w, args.wal_mib).await,
+        );
     }
     if wanted("damage") {
         record("altered rows", scenarios::damage::altered_rows(l, w).await);
-        record("damaged pages", scenarios::damage::damaged_pages(l, w).await);
+        record(
+            "damaged pages",
+            scenarios::damage::damaged_pages(l, w).await,
+        );
     }
     if wanted("notices") {
-        record("receiver down", scenarios::notices::run(l, w, args.outage_seconds).await);
+        record(
+            "receiver down",
+            scenarios::notices::run(l, w, args.outage_seconds).await,
+        );
     }
     if wanted("search") {
         let data = w.join("search").display().to_string();
         record(
             "search at scale",
-            scenarios::search::run(l, w, "sqlite", &[("storage.data_dir", data)], args.search_events)
-                .await,
+            scenarios::search::run(
+                l,
+                w,
+                "sqlite",
+                &[("storage.data_dir", data)],
+                args.search_events,
+            )
+            .await,
         );
     }
     let pg = &args.postgres;
@@ -130,7 +160,10 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     if wanted("pg-disk-full") {
-        record("disk full (tablespace)", scenarios::postgres::disk_full(l, w, pg).await);
+        record(
+            "disk full (tablespace)",
+            scenarios::postgres::disk_full(l, w, pg).await,
+        );
     }
     if wanted("pg-search") {
         let result = async {

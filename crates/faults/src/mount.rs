@@ -13,12 +13,21 @@ impl Tmpfs {
     pub fn mount(path: &Path, mib: u64) -> anyhow::Result<Tmpfs> {
         std::fs::create_dir_all(path)?;
         let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={mib}m,mode=0755"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={mib}m,mode=0755"),
+                "tmpfs",
+            ])
             .arg(path)
             .status()
             .context("running mount")?;
         if !status.success() {
-            bail!("mounting a {mib} MiB tmpfs at {} failed (the suite runs as root)", path.display());
+            bail!(
+                "mounting a {mib} MiB tmpfs at {} failed (the suite runs as root)",
+                path.display()
+            );
         }
         Ok(Tmpfs {
             path: path.to_path_buf(),

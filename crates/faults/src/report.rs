@@ -74,7 +74,9 @@ fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
 }
 
 fn mib(v: Option<u64>) -> String {
-    v.map_or("-".into(), |b| format!("{:.1}", b as f64 / (1024.0 * 1024.0)))
+    v.map_or("-".into(), |b| {
+        format!("{:.1}", b as f64 / (1024.0 * 1024.0))
+    })
 }
 
 /// The table the suite prints at the end.

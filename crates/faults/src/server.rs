@@ -69,10 +69,7 @@ impl Launcher {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (key, value) in settings {
-            let name = format!(
-                "WATCHPOST_{}",
-                key.to_uppercase().replacen('.', "__", 1)
-            );
+            let name = format!("WATCHPOST_{}", key.to_uppercase().replacen('.', "__", 1));
             command.env(name, value);
         }
         let started = Instant::now();

@@ -123,7 +123,10 @@ async fn damaged_pages_are_found_at_start_and_writes_refused() {
         Ok(store) => {
             let condition = store.condition();
             let check = condition.last_integrity_check.clone().unwrap();
-            assert!(!check.ok, "the quick check at start finds the damage: {check:?}");
+            assert!(
+                !check.ok,
+                "the quick check at start finds the damage: {check:?}"
+            );
             assert!(condition.damage.is_some());
             assert!(matches!(
                 store.insert_events(&events(1)).await,
@@ -132,7 +135,10 @@ async fn damaged_pages_are_found_at_start_and_writes_refused() {
         }
         Err(e) => {
             assert!(matches!(e, StoreError::DamagedAtOpen { .. }), "{e:?}");
-            assert!(e.to_string().contains("is damaged and cannot be opened"), "{e}");
+            assert!(
+                e.to_string().contains("is damaged and cannot be opened"),
+                "{e}"
+            );
         }
     }
 }

@@ -79,13 +79,29 @@ async fn text_search_finds_rows_before_and_after_they_are_indexed(store: Arc<dyn
     assert_eq!(now, ["17"]);
     // Rows the index does not have yet are matched as a substring, so "number 29" may also
     // find "number 290" for a moment; never less than the phrase.
-    assert!(hits(store.query_events(&search("number 29")).await.unwrap()).contains(&"29".to_string()));
+    assert!(
+        hits(store.query_events(&search("number 29")).await.unwrap()).contains(&"29".to_string())
+    );
     // Once the indexer has had its pause.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    assert_eq!(hits(store.query_events(&search("number 17 says")).await.unwrap()), ["17"]);
+    assert_eq!(
+        hits(store.query_events(&search("number 17 says")).await.unwrap()),
+        ["17"]
+    );
     // Indexed, whole words: "number 29" is not "number 290".
-    assert_eq!(hits(store.query_events(&search("NUMBER 29")).await.unwrap()), ["29"]);
-    assert!(hits(store.query_events(&search("number 17 shouts")).await.unwrap()).is_empty());
+    assert_eq!(
+        hits(store.query_events(&search("NUMBER 29")).await.unwrap()),
+        ["29"]
+    );
+    assert!(
+        hits(
+            store
+                .query_events(&search("number 17 shouts"))
+                .await
+                .unwrap()
+        )
+        .is_empty()
+    );
     // Retention empties the index of what it deletes.
     store
         .purge(base_time() + Duration::days(1), base_time())
@@ -93,7 +109,10 @@ async fn text_search_finds_rows_before_and_after_they_are_indexed(store: Arc<dyn
         .unwrap();
     assert!(hits(store.query_events(&search("number 17 says")).await.unwrap()).is_empty());
     store.insert_events(&[event(17)]).await.unwrap();
-    assert_eq!(hits(store.query_events(&search("number 17 says")).await.unwrap()), ["17"]);
+    assert_eq!(
+        hits(store.query_events(&search("number 17 says")).await.unwrap()),
+        ["17"]
+    );
 }
 
 /// Event `i` of a deterministic mix of hosts, sources, categories, addresses and users.

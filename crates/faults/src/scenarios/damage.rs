@@ -27,7 +27,11 @@ async fn store_events(launcher: &Launcher, work: &Path, data: &Path) -> anyhow::
         .body(body)
         .send()
         .await?;
-    anyhow::ensure!(r.status().is_success(), "the events were refused: {}", r.status());
+    anyhow::ensure!(
+        r.status().is_success(),
+        "the events were refused: {}",
+        r.status()
+    );
     // A clean stop empties the WAL into the database file, where the damage goes.
     server.stop()?;
     Ok(())
@@ -53,10 +57,7 @@ pub async fn altered_rows(launcher: &Launcher, work: &Path) -> anyhow::Result<Ro
     let mut altered = 0;
     let mut at = 0;
     while altered < ALTERED {
-        let Some(i) = bytes[at..]
-            .windows(needle.len())
-            .position(|w| w == needle)
-        else {
+        let Some(i) = bytes[at..].windows(needle.len()).position(|w| w == needle) else {
             break;
         };
         bytes[at + i..at + i + 8].copy_from_slice(b"rejected");
@@ -81,17 +82,27 @@ pub async fn altered_rows(launcher: &Launcher, work: &Path) -> anyhow::Result<Ro
             .count()
     });
     row.stored = body["items"].as_array().map_or(0, |a| a.len() as u64);
-    row.require(served_altered == 0, format!("{served_altered} altered events served as stored"));
-    row.require(status == 503, format!("reading the damaged events answered {status}"));
+    row.require(
+        served_altered == 0,
+        format!("{served_altered} altered events served as stored"),
+    );
+    row.require(
+        status == 503,
+        format!("reading the damaged events answered {status}"),
+    );
     row.note(format!(
         "reading them: {status} {}",
-        body["error"]["message"].as_str().unwrap_or("").chars().take(160).collect::<String>()
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .chars()
+            .take(160)
+            .collect::<String>()
     ));
     judge_damaged_server(&mut row, &client, &server, true).await;
     // The full check names every altered row.
     drop(server);
-    let store =
-        watchpost_store::open(&format!("sqlite://{}/watchpost.db", data.display())).await?;
+    let store = watchpost_store::open(&format!("sqlite://{}/watchpost.db", data.display())).await?;
     let report = store.check_integrity(true).await?;
     let named = report
         .findings
@@ -102,7 +113,10 @@ pub async fn altered_rows(launcher: &Launcher, work: &Path) -> anyhow::Result<Ro
     // now hold the change are counted by another reader.
     let live = live_altered(&data.join("watchpost.db"))?;
     row.require(live > 0, "no stored event holds the change");
-    row.require(named == live, format!("the full check named {named} of {live} altered rows"));
+    row.require(
+        named == live,
+        format!("the full check named {named} of {live} altered rows"),
+    );
     row.note(format!(
         "{ALTERED} byte runs changed, {live} of them in live rows; the full check named {named} in {} ms",
         report.duration_ms
@@ -120,7 +134,11 @@ fn live_altered(db: &Path) -> anyhow::Result<usize> {
         ])
         .arg(db)
         .output()?;
-    anyhow::ensure!(out.status.success(), "python3: {}", String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(
+        out.status.success(),
+        "python3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
 }
 
@@ -153,14 +171,22 @@ async fn judge_damaged_server(
     alert_required: bool,
 ) {
     let ready = status_of(client, &server.url("/readyz")).await;
-    row.require(ready == 503, format!("readiness answered {ready} on a damaged store"));
+    row.require(
+        ready == 503,
+        format!("readiness answered {ready} on a damaged store"),
+    );
     let health = json_of(client, &server.url("/api/v1/system/health")).await;
     let damage = health["components"]["store"]["damage"]["reason"].clone();
     row.require(!damage.is_null(), "health does not report the damage");
     row.note(format!(
         "health: {} — {}",
         health["status"],
-        damage.as_str().unwrap_or("").chars().take(160).collect::<String>()
+        damage
+            .as_str()
+            .unwrap_or("")
+            .chars()
+            .take(160)
+            .collect::<String>()
     ));
     let (_, body) = load::batch(10_000, 10, 10);
     let ingest = client
@@ -170,7 +196,10 @@ async fn judge_damaged_server(
         .send()
         .await
         .map_or(0, |r| r.status().as_u16());
-    row.require(ingest == 503, format!("ingest into the damaged store answered {ingest}"));
+    row.require(
+        ingest == 503,
+        format!("ingest into the damaged store answered {ingest}"),
+    );
     if ingest == 503 {
         row.refused += 1;
     }
@@ -184,10 +213,16 @@ async fn judge_damaged_server(
     })
     .await;
     if alert_required {
-        row.require(alerted.is_some(), "no watchpost.store_damaged alert within 15 s");
+        row.require(
+            alerted.is_some(),
+            "no watchpost.store_damaged alert within 15 s",
+        );
     }
     row.note(format!(
         "alert watchpost.store_damaged: {}",
-        alerted.map_or("not raised".into(), |d| format!("after {:.1} s", d.as_secs_f64()))
+        alerted.map_or("not raised".into(), |d| format!(
+            "after {:.1} s",
+            d.as_secs_f64()
+        ))
     ));
 }

@@ -77,7 +77,13 @@ pub async fn run(launcher: &Launcher, work: &Path, reserve_mb: u64) -> anyhow::R
     let acked_while_full = tally.acked_count();
     row.note(format!(
         "readiness while full: {ready_codes:?}; last refusal: {}",
-        tally.last_refusal.lock().unwrap().chars().take(200).collect::<String>()
+        tally
+            .last_refusal
+            .lock()
+            .unwrap()
+            .chars()
+            .take(200)
+            .collect::<String>()
     ));
     row.require(
         ready_codes.get(&503).copied().unwrap_or(0) > ready_codes.get(&200).copied().unwrap_or(0),
@@ -98,18 +104,26 @@ pub async fn run(launcher: &Launcher, work: &Path, reserve_mb: u64) -> anyhow::R
         tally.ok_batches.load(Ordering::Relaxed) >= ok_before + 5
     })
     .await;
-    row.require(resumed.is_some(), "ingest did not resume within 60 s of space being freed");
+    row.require(
+        resumed.is_some(),
+        "ingest did not resume within 60 s of space being freed",
+    );
     let ready_again = wait_for(Duration::from_secs(30), || async {
         status_of(&client, &server.url("/readyz")).await == 200
     })
     .await;
-    row.require(ready_again.is_some(), "readiness did not come back after space was freed");
+    row.require(
+        ready_again.is_some(),
+        "readiness did not come back after space was freed",
+    );
     row.note(format!(
         "after freeing {BALLAST_MIB} MiB: ingest resumed in {:.1} s, ready {:.1} s after freeing",
         resumed.unwrap_or_default().as_secs_f64(),
         freed.elapsed().as_secs_f64(),
     ));
-    row.note(format!("{acked_while_full} events acknowledged before space was freed"));
+    row.note(format!(
+        "{acked_while_full} events acknowledged before space was freed"
+    ));
     if reserve_mb > 0 {
         let alerts = super::json_of(
             &client,
@@ -117,7 +131,10 @@ pub async fn run(launcher: &Launcher, work: &Path, reserve_mb: u64) -> anyhow::R
         )
         .await;
         let raised = alerts["items"].as_array().map_or(0, |a| a.len());
-        row.require(raised > 0, "no watchpost.storage_reserve detection was raised");
+        row.require(
+            raised > 0,
+            "no watchpost.storage_reserve detection was raised",
+        );
     }
     let _ = stop.send(true);
     while senders.join_next().await.is_some() {}
@@ -131,8 +148,14 @@ pub async fn run(launcher: &Launcher, work: &Path, reserve_mb: u64) -> anyhow::R
     row.lost = count.lost;
     row.duplicated = count.duplicated;
     row.refused = tally.refused.load(Ordering::Relaxed);
-    row.require(count.lost == 0, format!("{} acknowledged events lost", count.lost));
-    row.require(count.duplicated == 0, format!("{} events stored twice", count.duplicated));
+    row.require(
+        count.lost == 0,
+        format!("{} acknowledged events lost", count.lost),
+    );
+    row.require(
+        count.duplicated == 0,
+        format!("{} events stored twice", count.duplicated),
+    );
     row.require(row.refused > 0, "the server never answered 503");
     drop(store);
     Ok(row)

@@ -37,7 +37,12 @@ pub async fn status_of(client: &reqwest::Client, url: &str) -> u16 {
 
 /// GET `url` as JSON (Null when it fails).
 pub async fn json_of(client: &reqwest::Client, url: &str) -> serde_json::Value {
-    match client.get(url).timeout(Duration::from_secs(30)).send().await {
+    match client
+        .get(url)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+    {
         Ok(r) => r.json().await.unwrap_or_default(),
         Err(_) => serde_json::Value::Null,
     }

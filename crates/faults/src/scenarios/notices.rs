@@ -39,7 +39,9 @@ async fn receiver(listener: tokio::net::TcpListener) -> Arc<Received> {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Alerts made: one per source address.
@@ -99,14 +101,23 @@ url = "http://127.0.0.1:{backup_port}/hook"
     server.kill();
     let server = launcher.start_with_config(work, &config, &settings, Duration::from_secs(60))?;
     tokio::time::sleep(Duration::from_secs(outage_seconds - outage_seconds / 2)).await;
-    let pending: serde_json::Value =
-        super::json_of(&client, &server.url("/api/v1/notifications?status=pending&limit=1000"))
-            .await;
-    let most_attempts = pending["items"]
-        .as_array()
-        .map_or(0, |items| items.iter().filter_map(|n| n["attempts"].as_u64()).max().unwrap_or(0));
-    let dead_during: serde_json::Value =
-        super::json_of(&client, &server.url("/api/v1/notifications?status=dead&limit=1000")).await;
+    let pending: serde_json::Value = super::json_of(
+        &client,
+        &server.url("/api/v1/notifications?status=pending&limit=1000"),
+    )
+    .await;
+    let most_attempts = pending["items"].as_array().map_or(0, |items| {
+        items
+            .iter()
+            .filter_map(|n| n["attempts"].as_u64())
+            .max()
+            .unwrap_or(0)
+    });
+    let dead_during: serde_json::Value = super::json_of(
+        &client,
+        &server.url("/api/v1/notifications?status=dead&limit=1000"),
+    )
+    .await;
     row.note(format!(
         "after {outage_seconds} s down: {} notices pending (most attempts {most_attempts}), {} dead",
         pending["items"].as_array().map_or(0, |a| a.len()),
@@ -119,7 +130,10 @@ url = "http://127.0.0.1:{backup_port}/hook"
         ops.keys.lock().unwrap().len() >= ALERTS
     })
     .await;
-    row.require(all.is_some(), "not every notice arrived within 60 s of the receiver's return");
+    row.require(
+        all.is_some(),
+        "not every notice arrived within 60 s of the receiver's return",
+    );
     let notices: serde_json::Value =
         super::json_of(&client, &server.url("/api/v1/notifications?limit=1000")).await;
     let to_ops: Vec<&serde_json::Value> = notices["items"]
@@ -131,8 +145,7 @@ url = "http://127.0.0.1:{backup_port}/hook"
                 .collect()
         })
         .unwrap_or_default();
-    let status_count =
-        |s: &str| to_ops.iter().filter(|n| n["status"] == s).count() as u64;
+    let status_count = |s: &str| to_ops.iter().filter(|n| n["status"] == s).count() as u64;
     row.notices_produced = Some(to_ops.len() as u64);
     row.notices_delivered = Some(status_count("sent"));
     row.notices_dead = Some(status_count("dead"));
@@ -143,8 +156,14 @@ url = "http://127.0.0.1:{backup_port}/hook"
         keys.len(),
         all.unwrap_or_default().as_secs_f64()
     ));
-    row.require(to_ops.len() >= ALERTS, format!("{} notices made for {ALERTS} alerts", to_ops.len()));
-    row.require(status_count("dead") == 0, "notices were dead-lettered during the outage");
+    row.require(
+        to_ops.len() >= ALERTS,
+        format!("{} notices made for {ALERTS} alerts", to_ops.len()),
+    );
+    row.require(
+        status_count("dead") == 0,
+        "notices were dead-lettered during the outage",
+    );
     row.require(
         status_count("sent") == to_ops.len() as u64,
         "not every notice is marked sent",
@@ -156,8 +175,13 @@ url = "http://127.0.0.1:{backup_port}/hook"
         .iter()
         .filter(|b| b.contains("watchpost.channel_failing"))
         .count();
-    row.require(warned >= 1, "the failing channel did not report itself through its fallback");
-    row.note(format!("the fallback got {warned} alert(s) about the failing channel"));
+    row.require(
+        warned >= 1,
+        "the failing channel did not report itself through its fallback",
+    );
+    row.note(format!(
+        "the fallback got {warned} alert(s) about the failing channel"
+    ));
     server.stop()?;
     Ok(row)
 }

@@ -19,7 +19,10 @@ pub fn psql(admin_url: &str, sql: &str) -> anyhow::Result<String> {
         .output()
         .context("running psql (postgresql-client)")?;
     if !out.status.success() {
-        bail!("psql `{sql}`: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "psql `{sql}`: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
@@ -27,7 +30,10 @@ pub fn psql(admin_url: &str, sql: &str) -> anyhow::Result<String> {
 /// `admin_url` with its database replaced by `name`.
 pub fn database_url(admin_url: &str, name: &str) -> String {
     let (base, query) = admin_url.split_once('?').unwrap_or((admin_url, ""));
-    let cut = base.rfind('/').filter(|&i| i > "postgres://".len()).unwrap_or(base.len());
+    let cut = base
+        .rfind('/')
+        .filter(|&i| i > "postgres://".len())
+        .unwrap_or(base.len());
     let mut url = format!("{}/{name}", &base[..cut]);
     if !query.is_empty() {
         url.push('?');
@@ -44,7 +50,10 @@ struct Database {
 
 impl Database {
     fn create(admin: &str, name: &str, tablespace: Option<&str>) -> anyhow::Result<Database> {
-        psql(admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+        psql(
+            admin,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )?;
         let place = tablespace.map_or(String::new(), |t| format!(" TABLESPACE {t}"));
         psql(admin, &format!("CREATE DATABASE {name}{place}"))?;
         Ok(Database {
@@ -60,7 +69,10 @@ impl Database {
 
 impl Drop for Database {
     fn drop(&mut self) {
-        let _ = psql(&self.admin, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        let _ = psql(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
     }
 }
 
@@ -78,7 +90,10 @@ pub async fn killed_connections(
         work,
         &[
             ("storage.database_url", db.url()),
-            ("storage.data_dir", work.join("pg-kill").display().to_string()),
+            (
+                "storage.data_dir",
+                work.join("pg-kill").display().to_string(),
+            ),
         ],
         Duration::from_secs(60),
     )?;
@@ -133,8 +148,14 @@ fn fill(row: &mut Row, tally: &Tally, count: &load::Count) {
     row.lost = count.lost;
     row.duplicated = count.duplicated;
     row.refused = tally.refused.load(Ordering::Relaxed);
-    row.require(count.lost == 0, format!("{} acknowledged events lost", count.lost));
-    row.require(count.duplicated == 0, format!("{} events stored twice", count.duplicated));
+    row.require(
+        count.lost == 0,
+        format!("{} acknowledged events lost", count.lost),
+    );
+    row.require(
+        count.duplicated == 0,
+        format!("{} events stored twice", count.duplicated),
+    );
 }
 
 /// The database in a tablespace on a 48 MiB filesystem that fills; space is then freed.
@@ -154,7 +175,10 @@ pub async fn disk_full(launcher: &Launcher, work: &Path, admin: &str) -> anyhow:
     psql(admin, "DROP TABLESPACE IF EXISTS wp_fault_ts")?;
     psql(
         admin,
-        &format!("CREATE TABLESPACE wp_fault_ts LOCATION '{}'", location.display()),
+        &format!(
+            "CREATE TABLESPACE wp_fault_ts LOCATION '{}'",
+            location.display()
+        ),
     )?;
     let result = async {
         let db = Database::create(admin, "wp_fault_full", Some("wp_fault_ts"))?;
@@ -162,7 +186,10 @@ pub async fn disk_full(launcher: &Launcher, work: &Path, admin: &str) -> anyhow:
             work,
             &[
                 ("storage.database_url", db.url()),
-                ("storage.data_dir", work.join("pg-full").display().to_string()),
+                (
+                    "storage.data_dir",
+                    work.join("pg-full").display().to_string(),
+                ),
             ],
             Duration::from_secs(60),
         )?;
@@ -188,11 +215,20 @@ pub async fn disk_full(launcher: &Launcher, work: &Path, admin: &str) -> anyhow:
         row.require(full.is_some(), "the tablespace never filled");
         tokio::time::sleep(Duration::from_secs(3)).await;
         let ready_full = status_of(&client, &server.url("/readyz")).await;
-        row.require(ready_full == 503, format!("readiness answered {ready_full} while the disk was full"));
+        row.require(
+            ready_full == 503,
+            format!("readiness answered {ready_full} while the disk was full"),
+        );
         row.note(format!(
             "full after {:.1} s; readiness {ready_full}; last refusal: {}",
             full.unwrap_or_default().as_secs_f64(),
-            tally.last_refusal.lock().unwrap().chars().take(160).collect::<String>()
+            tally
+                .last_refusal
+                .lock()
+                .unwrap()
+                .chars()
+                .take(160)
+                .collect::<String>()
         ));
         std::fs::remove_file(&ballast)?;
         let ok_before = tally.ok_batches.load(Ordering::Relaxed);
@@ -200,7 +236,10 @@ pub async fn disk_full(launcher: &Launcher, work: &Path, admin: &str) -> anyhow:
             tally.ok_batches.load(Ordering::Relaxed) >= ok_before + 5
         })
         .await;
-        row.require(resumed.is_some(), "ingest did not resume after space was freed");
+        row.require(
+            resumed.is_some(),
+            "ingest did not resume after space was freed",
+        );
         row.note(format!(
             "ingest resumed {:.1} s after space was freed",
             resumed.unwrap_or_default().as_secs_f64()

@@ -34,7 +34,10 @@ pub async fn run(
         stopped,
     );
     let started = Instant::now();
-    super::wait_for(Duration::from_secs(1800), || async { tally.acked_count() >= events }).await;
+    super::wait_for(Duration::from_secs(1800), || async {
+        tally.acked_count() >= events
+    })
+    .await;
     let _ = stop.send(true);
     while senders.join_next().await.is_some() {}
     let ingest_seconds = started.elapsed().as_secs_f64();
@@ -48,7 +51,10 @@ pub async fn run(
             .is_none_or(|lag| lag <= 0)
     })
     .await;
-    row.require(caught_up.is_some(), "the full-text index did not catch up within 5 minutes");
+    row.require(
+        caught_up.is_some(),
+        "the full-text index did not catch up within 5 minutes",
+    );
     let caught_up_after = started.elapsed().as_secs_f64();
     // marker7 is in every event numbered 7 mod MARKERS: at least one per MARKERS events
     // acknowledged, at most one per MARKERS sent (and one more).
@@ -65,17 +71,17 @@ pub async fn run(
         let mut hits = 0;
         for _ in 0..5 {
             let t = Instant::now();
-            let page: serde_json::Value = super::json_of(
-                &client,
-                &server.url(&format!("/api/v1/events?{query}")),
-            )
-            .await;
+            let page: serde_json::Value =
+                super::json_of(&client, &server.url(&format!("/api/v1/events?{query}"))).await;
             runs.push(t.elapsed());
             hits = page["items"].as_array().map_or(0, |a| a.len());
         }
         runs.sort();
         let median = runs[2];
-        times.push(format!("{label}: {:.1} ms ({hits} hits)", median.as_secs_f64() * 1000.0));
+        times.push(format!(
+            "{label}: {:.1} ms ({hits} hits)",
+            median.as_secs_f64() * 1000.0
+        ));
         // A phrase in every event asks the index for every row: it is timed, not bounded
         // here (the statement timeout bounds it on PostgreSQL).
         if label != "a phrase in every event" {

@@ -96,7 +96,10 @@ pub async fn bound(launcher: &Launcher, work: &Path, seconds: u64) -> anyhow::Re
         stop_took.as_secs_f64()
     ));
     row.require(peak <= WAL_CEILING, format!("the WAL reached {peak} bytes"));
-    row.require(count.lost == 0, format!("{} acknowledged events lost", count.lost));
+    row.require(
+        count.lost == 0,
+        format!("{} acknowledged events lost", count.lost),
+    );
     row.require(
         searches.load(Ordering::Relaxed) > 0,
         "no search completed while ingest ran",

@@ -69,17 +69,15 @@ pub(super) fn index_path(db: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// Attaches the index to a new connection (every pooled connection has it as `search`).
-pub(super) async fn attach(
-    conn: &mut sqlx::AnyConnection,
-    index: &str,
-) -> Result<(), sqlx::Error> {
+pub(super) async fn attach(conn: &mut sqlx::AnyConnection, index: &str) -> Result<(), sqlx::Error> {
     sqlx::query("ATTACH DATABASE $1 AS search")
         .bind(index.to_string())
         .execute(&mut *conn)
         .await?;
     conn.execute("PRAGMA search.journal_mode = WAL").await?;
     conn.execute("PRAGMA search.synchronous = NORMAL").await?;
-    conn.execute("PRAGMA search.journal_size_limit = 67108864").await?;
+    conn.execute("PRAGMA search.journal_size_limit = 67108864")
+        .await?;
     Ok(())
 }
 
@@ -218,7 +216,10 @@ async fn index_batch(pool: &AnyPool) -> Result<i64, sqlx::Error> {
     let upto: i64 = last.try_get("r")?;
     let mut tx = pool.begin().await?;
     for chunk in rows.chunks(INSERT_ROWS) {
-        let marks = (0..chunk.len()).map(|_| "(?, ?)").collect::<Vec<_>>().join(", ");
+        let marks = (0..chunk.len())
+            .map(|_| "(?, ?)")
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut insert = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO search.events_fts (rowid, doc) VALUES {marks}"
         )));

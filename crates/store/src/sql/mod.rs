@@ -385,12 +385,10 @@ fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
         let db = std::path::Path::new(path);
         private_database_files(db)
             .and_then(|()| private_database_files(&indexer::index_path(db)))
-            .map_err(|source| {
-            StoreError::DataDir {
+            .map_err(|source| StoreError::DataDir {
                 path: path.to_string(),
                 source,
-            }
-        })?;
+            })?;
     }
     let params = if params.contains("mode=") {
         params.to_string()

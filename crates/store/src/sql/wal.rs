@@ -31,14 +31,42 @@ fn wal_path(db: &Path) -> std::path::PathBuf {
 /// named as such (the pool would only time out retrying its connections), and a large WAL
 /// is emptied into the database, however long that takes.
 pub(super) async fn recover(url: &str, db: &Path) -> Result<(), StoreError> {
+    let bytes = size(db);
+    let large = bytes >= LOG_FROM_BYTES;
+    let started = Instant::now();
+    let progress = large.then(|| {
+        tracing::info!(
+            wal_bytes = bytes,
+            "replaying the write-ahead log left by the last run into the database"
+        );
+        let wal = wal_path(db);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PROGRESS_EVERY).await;
+                let left = std::fs::metadata(&wal).map_or(0, |m| m.len());
+                tracing::info!(
+                    elapsed_s = started.elapsed().as_secs(),
+                    wal_bytes = left,
+                    "still replaying the write-ahead log"
+                );
+            }
+        })
+    });
     let opened = async {
         let mut conn = sqlx::AnyConnection::connect(url).await?;
+        conn.execute("PRAGMA busy_timeout = 600000").await?;
         // Reads the header and the schema, as every pooled connection will.
         conn.execute("PRAGMA main.schema_version").await?;
         conn.execute("PRAGMA journal_mode = WAL").await?;
+        if large {
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").await?;
+        }
         conn.close().await
     }
     .await;
+    if let Some(progress) = progress {
+        progress.abort();
+    }
     if let Err(source) = opened {
         return Err(
             if crate::condition::sqlx_trouble(&source) == Some(Trouble::Damage) {
@@ -51,41 +79,12 @@ pub(super) async fn recover(url: &str, db: &Path) -> Result<(), StoreError> {
             },
         );
     }
-    let bytes = size(db);
-    if bytes < LOG_FROM_BYTES {
-        return Ok(());
+    if large {
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            wal_bytes_left = size(db),
+            "write-ahead log replayed"
+        );
     }
-    let started = Instant::now();
-    tracing::info!(
-        wal_bytes = bytes,
-        "replaying the write-ahead log left by the last run into the database"
-    );
-    let wal = wal_path(db);
-    let progress = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(PROGRESS_EVERY).await;
-            let left = std::fs::metadata(&wal).map_or(0, |m| m.len());
-            tracing::info!(
-                elapsed_s = started.elapsed().as_secs(),
-                wal_bytes = left,
-                "still replaying the write-ahead log"
-            );
-        }
-    });
-    let result = async {
-        let mut conn = sqlx::AnyConnection::connect(url).await?;
-        conn.execute("PRAGMA busy_timeout = 600000").await?;
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").await?;
-        conn.close().await
-    }
-    .await;
-    progress.abort();
-    result?;
-    tracing::info!(
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        wal_bytes_left = size(db),
-        "write-ahead log replayed"
-    );
     Ok(())
 }
-
