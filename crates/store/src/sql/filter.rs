@@ -107,9 +107,12 @@ impl Filter {
                 TextIndex::PostgresTsvector => {
                     // Queued rows are not indexed yet: read directly.
                     let p = self.placeholder(Bind::Text(text.to_string()));
+                    // One IN over a UNION, not two ORed: PostgreSQL plans the OR as a
+                    // filter over every event (0.7 s at 150,000), the UNION as lookups
+                    // by id.
                     self.conditions.push(format!(
-                        "(id IN (SELECT id FROM event_words WHERE tsv @@ phraseto_tsquery('simple', {p})) \
-                         OR id IN (SELECT id FROM event_words_queue))"
+                        "id IN (SELECT id FROM event_words WHERE tsv @@ phraseto_tsquery('simple', {p}) \
+                         UNION ALL SELECT id FROM event_words_queue)"
                     ));
                 }
             }
