@@ -184,3 +184,23 @@ pub async fn count(store: &dyn Store, tally: &Tally) -> anyhow::Result<Count> {
         duplicated: rows.saturating_sub(sent_stored),
     })
 }
+
+impl Count {
+    /// Writes the senders' and the store's counts into `row`, requiring that nothing
+    /// acknowledged was lost and nothing stored twice.
+    pub fn into_row(self, row: &mut crate::report::Row, tally: &Tally) {
+        row.acknowledged = tally.acked_count();
+        row.stored = self.stored;
+        row.lost = self.lost;
+        row.duplicated = self.duplicated;
+        row.refused = tally.refused.load(Ordering::Relaxed);
+        row.require(
+            self.lost == 0,
+            format!("{} acknowledged events lost", self.lost),
+        );
+        row.require(
+            self.duplicated == 0,
+            format!("{} events stored twice", self.duplicated),
+        );
+    }
+}

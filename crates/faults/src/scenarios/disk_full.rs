@@ -142,20 +142,9 @@ pub async fn run(launcher: &Launcher, work: &Path, reserve_mb: u64) -> anyhow::R
     // kill -9, then count from the store itself.
     server.kill();
     let store = watchpost_store::open(&format!("sqlite://{}/watchpost.db", data.display())).await?;
-    let count = load::count(store.as_ref(), &tally).await?;
-    row.acknowledged = tally.acked_count();
-    row.stored = count.stored;
-    row.lost = count.lost;
-    row.duplicated = count.duplicated;
-    row.refused = tally.refused.load(Ordering::Relaxed);
-    row.require(
-        count.lost == 0,
-        format!("{} acknowledged events lost", count.lost),
-    );
-    row.require(
-        count.duplicated == 0,
-        format!("{} events stored twice", count.duplicated),
-    );
+    load::count(store.as_ref(), &tally)
+        .await?
+        .into_row(&mut row, &tally);
     row.require(row.refused > 0, "the server never answered 503");
     drop(store);
     Ok(row)

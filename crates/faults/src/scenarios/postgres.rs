@@ -132,30 +132,15 @@ pub async fn killed_connections(
     row.require(ready.is_some(), "not ready again 30 s after the last kill");
     server.kill();
     let store = watchpost_store::open(&db.url()).await?;
-    let count = load::count(store.as_ref(), &tally).await?;
-    fill(&mut row, &tally, &count);
+    load::count(store.as_ref(), &tally)
+        .await?
+        .into_row(&mut row, &tally);
     row.note(format!(
         "{killed} connections terminated over {seconds} s; {} batches failed and were sent again",
         tally.errors.load(Ordering::Relaxed) + tally.refused.load(Ordering::Relaxed)
     ));
     drop(store);
     Ok(row)
-}
-
-fn fill(row: &mut Row, tally: &Tally, count: &load::Count) {
-    row.acknowledged = tally.acked_count();
-    row.stored = count.stored;
-    row.lost = count.lost;
-    row.duplicated = count.duplicated;
-    row.refused = tally.refused.load(Ordering::Relaxed);
-    row.require(
-        count.lost == 0,
-        format!("{} acknowledged events lost", count.lost),
-    );
-    row.require(
-        count.duplicated == 0,
-        format!("{} events stored twice", count.duplicated),
-    );
 }
 
 /// The database in a tablespace on a 48 MiB filesystem that fills; space is then freed.
@@ -248,8 +233,9 @@ pub async fn disk_full(launcher: &Launcher, work: &Path, admin: &str) -> anyhow:
         while senders.join_next().await.is_some() {}
         server.kill();
         let store = watchpost_store::open(&db.url()).await?;
-        let count = load::count(store.as_ref(), &tally).await?;
-        fill(&mut row, &tally, &count);
+        load::count(store.as_ref(), &tally)
+            .await?
+            .into_row(&mut row, &tally);
         drop(store);
         drop(db);
         anyhow::Ok(row)
