@@ -95,33 +95,28 @@ async fn run(config: ShipperConfig, spool: Arc<Mutex<Spool>>) {
     };
     let url = format!("{}{INGEST_PATH}", config.server.trim_end_matches('/'));
     let mut failures: u32 = 0;
+    // The batch being delivered and its segment, kept across retries: while the server is
+    // away the segment is not read and parsed again for every attempt. One the spool's
+    // bound has deleted meanwhile is counted as dropped and not sent.
+    let mut pending: Option<(Batch, PathBuf)> = None;
     loop {
-        let next = {
-            let mut spool = spool.lock().unwrap_or_else(|p| p.into_inner());
-            if let Err(e) = spool.seal() {
-                tracing::error!(error = %e, "shipper cannot seal its spool");
-            }
-            spool.oldest().map(|o| (o, spool.dropped()))
+        let (batch, segment) = match pending.take().filter(|(_, segment)| segment.exists()) {
+            Some(kept) => kept,
+            None => match next_batch(&config, &spool) {
+                Ok(Some(batch)) => batch,
+                Ok(None) => {
+                    failures = 0;
+                    tokio::time::sleep(config.flush_interval).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "shipper cannot read its spool");
+                    tokio::time::sleep(config.max_backoff).await;
+                    continue;
+                }
+            },
         };
-        let (segment, dropped) = match next {
-            Ok((segment, dropped)) => (segment, dropped),
-            Err(e) => {
-                tracing::error!(error = %e, "shipper cannot read its spool");
-                tokio::time::sleep(config.max_backoff).await;
-                continue;
-            }
-        };
-        let Some((sequence, records)) = segment else {
-            failures = 0;
-            tokio::time::sleep(config.flush_interval).await;
-            continue;
-        };
-        let batch = Batch {
-            sender: config.sender.clone(),
-            sequence,
-            records,
-            dropped,
-        };
+        let sequence = batch.sequence;
         match deliver(&client, &url, &config.token, &batch).await {
             Ok(()) => {
                 failures = 0;
@@ -132,6 +127,7 @@ async fn run(config: ShipperConfig, spool: Arc<Mutex<Spool>>) {
                 tracing::debug!(sequence, records = batch.records.len(), "batch shipped");
             }
             Err(failure) => {
+                pending = Some((batch, segment));
                 failures = failures.saturating_add(1);
                 let wait = match failure {
                     Failure::Retry(Some(after)) => after.min(config.max_backoff),
@@ -144,6 +140,41 @@ async fn run(config: ShipperConfig, spool: Arc<Mutex<Spool>>) {
                 tracing::warn!(server = %config.server, sequence, attempt = failures, wait_ms = wait.as_millis() as u64, "server unreachable, records spooled");
                 tokio::time::sleep(wait).await;
             }
+        }
+    }
+}
+
+/// Seals what is open and reads the oldest sealed segment as a batch. Only finding the
+/// segment holds the spool; reading and parsing it does not, so the agent's capture loop,
+/// which appends to the spool, never waits on a segment being read (sealed segments do not
+/// change; one the spool's bound deleted meanwhile is skipped).
+fn next_batch(
+    config: &ShipperConfig,
+    spool: &Mutex<Spool>,
+) -> Result<Option<(Batch, PathBuf)>, SpoolError> {
+    loop {
+        let (oldest, dropped) = {
+            let mut spool = spool.lock().unwrap_or_else(|p| p.into_inner());
+            spool.seal()?;
+            (spool.oldest_segment()?, spool.dropped())
+        };
+        let Some((sequence, path)) = oldest else {
+            return Ok(None);
+        };
+        match crate::spool::read_segment(&path) {
+            Ok(records) => {
+                let batch = Batch {
+                    sender: config.sender.clone(),
+                    sequence,
+                    records,
+                    dropped,
+                };
+                return Ok(Some((batch, path)));
+            }
+            Err(SpoolError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                continue;
+            }
+            Err(e) => return Err(e),
         }
     }
 }

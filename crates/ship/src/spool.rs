@@ -146,34 +146,19 @@ impl Spool {
 
     /// The oldest sealed segment and its records, if any.
     pub fn oldest(&self) -> Result<Option<(u64, Vec<Record>)>, SpoolError> {
-        let Some(sequence) = self.sealed()?.first().map(|(s, _)| *s) else {
-            return Ok(None);
-        };
-        let path = self.sealed_path(sequence);
-        let file = File::open(&path).map_err(io(&path))?;
-        let mut records = Vec::new();
-        for (n, line) in BufReader::new(file).lines().enumerate() {
-            let line = line.map_err(io(&path))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            match serde_json::from_str(&line) {
-                Ok(record) => records.push(record),
-                // A line cut short by a crash: the last one of its segment. The rest of the
-                // segment still ships.
-                Err(source) if source.is_eof() => {
-                    tracing::warn!(segment = %path.display(), line = n + 1, "spool line cut short, skipped");
-                }
-                Err(source) => {
-                    return Err(SpoolError::Corrupt {
-                        path,
-                        line: n + 1,
-                        source,
-                    });
-                }
-            }
+        match self.oldest_segment()? {
+            Some((sequence, path)) => Ok(Some((sequence, read_segment(&path)?))),
+            None => Ok(None),
         }
-        Ok(Some((sequence, records)))
+    }
+
+    /// The oldest sealed segment's sequence and file. Sealed segments do not change, so
+    /// the file can be read without holding the spool (see [`read_segment`]).
+    pub fn oldest_segment(&self) -> Result<Option<(u64, PathBuf)>, SpoolError> {
+        Ok(self
+            .sealed()?
+            .first()
+            .map(|(sequence, _)| (*sequence, self.sealed_path(*sequence))))
     }
 
     /// Deletes a shipped segment.
@@ -243,6 +228,36 @@ impl Spool {
     fn dropped_path(&self) -> PathBuf {
         self.dir.join("dropped")
     }
+}
+
+/// The records of a sealed segment. A line cut short by a crash (the last of its segment)
+/// is skipped; any other bad line is an error naming the file and line.
+pub fn read_segment(path: &Path) -> Result<Vec<Record>, SpoolError> {
+    let path = path.to_path_buf();
+    let file = File::open(&path).map_err(io(&path))?;
+    let mut records = Vec::new();
+    for (n, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(io(&path))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(&line) {
+            Ok(record) => records.push(record),
+            // A line cut short by a crash: the last one of its segment. The rest of the
+            // segment still ships.
+            Err(source) if source.is_eof() => {
+                tracing::warn!(segment = %path.display(), line = n + 1, "spool line cut short, skipped");
+            }
+            Err(source) => {
+                return Err(SpoolError::Corrupt {
+                    path,
+                    line: n + 1,
+                    source,
+                });
+            }
+        }
+    }
+    Ok(records)
 }
 
 /// `00000000000000000042.jsonl` → (42, "jsonl").
