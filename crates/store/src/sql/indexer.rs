@@ -104,10 +104,16 @@ pub(super) async fn create(pool: &AnyPool) -> Result<(), sqlx::Error> {
 /// Which index the indexer keeps.
 #[derive(Clone)]
 pub(super) enum Target {
-    /// SQLite's attached index, with its file (whose WAL the indexer empties).
-    Sqlite(std::path::PathBuf),
+    /// SQLite's attached index: its file (whose WAL the indexer empties) and the lock every
+    /// write to it takes. Two transactions writing the index at once fail rather than wait
+    /// (one read the index before the other committed: SQLITE_BUSY_SNAPSHOT), so its
+    /// writers (this task, retention) queue here.
+    Sqlite(std::path::PathBuf, SearchWriter),
     Postgres,
 }
+
+/// The right to write SQLite's index.
+pub(super) type SearchWriter = std::sync::Arc<tokio::sync::Mutex<()>>;
 
 pub(super) fn start(pool: AnyPool, index: Target, lag: std::sync::Arc<Lag>) -> watch::Sender<()> {
     let (tx, mut rx) = watch::channel(());
@@ -126,7 +132,7 @@ pub(super) fn start(pool: AnyPool, index: Target, lag: std::sync::Arc<Lag>) -> w
 /// Counts the rows not indexed yet.
 async fn count_lag(pool: &AnyPool, index: &Target) -> Result<i64, sqlx::Error> {
     let sql = match index {
-        Target::Sqlite(_) => {
+        Target::Sqlite(..) => {
             "SELECT COALESCE((SELECT MAX(rowid) FROM main.events), 0) - indexed_upto AS lag \
              FROM search.fts_progress"
         }
@@ -143,7 +149,7 @@ async fn catch_up(pool: &AnyPool, index: &Target, lag: &Lag) {
             lag.set(rows);
         }
         let indexed = match index {
-            Target::Sqlite(_) => index_batch(pool).await,
+            Target::Sqlite(_, writer) => index_batch(pool, writer).await,
             Target::Postgres => index_batch_postgres(pool).await,
         };
         match indexed {
@@ -154,14 +160,14 @@ async fn catch_up(pool: &AnyPool, index: &Target, lag: &Lag) {
                 break;
             }
         }
-        if let Target::Sqlite(file) = index
+        if let Target::Sqlite(file, writer) = index
             && super::wal::size(file) > WAL_RESET_BYTES
         {
-            checkpoint(pool).await;
+            checkpoint(pool, writer).await;
         }
     }
-    if let Target::Sqlite(_) = index {
-        checkpoint(pool).await;
+    if let Target::Sqlite(_, writer) = index {
+        checkpoint(pool, writer).await;
     }
 }
 
@@ -190,7 +196,8 @@ async fn index_batch_postgres(pool: &AnyPool) -> Result<i64, sqlx::Error> {
     Ok(done as i64)
 }
 
-async fn checkpoint(pool: &AnyPool) {
+async fn checkpoint(pool: &AnyPool, writer: &SearchWriter) {
+    let _writing = writer.lock().await;
     if let Err(e) = pool.execute("PRAGMA search.wal_checkpoint(TRUNCATE)").await {
         tracing::debug!(error = %e, "the full-text index's WAL could not be emptied now");
     }
@@ -203,7 +210,7 @@ const INSERT_ROWS: usize = 500;
 /// in a transaction on the index alone: a transaction spanning both files would hold a
 /// read snapshot of the events while it writes, and the checkpointer, which waits for old
 /// snapshots to end with ingest held, would hold ingest that long.
-async fn index_batch(pool: &AnyPool) -> Result<i64, sqlx::Error> {
+async fn index_batch(pool: &AnyPool, writer: &SearchWriter) -> Result<i64, sqlx::Error> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT rowid AS r, doc FROM main.events \
          WHERE rowid > (SELECT indexed_upto FROM search.fts_progress) ORDER BY rowid LIMIT {BATCH}"
@@ -214,6 +221,7 @@ async fn index_batch(pool: &AnyPool) -> Result<i64, sqlx::Error> {
         return Ok(0);
     };
     let upto: i64 = last.try_get("r")?;
+    let _writing = writer.lock().await;
     let mut tx = pool.begin().await?;
     for chunk in rows.chunks(INSERT_ROWS) {
         let marks = (0..chunk.len())
@@ -243,7 +251,8 @@ async fn index_batch(pool: &AnyPool) -> Result<i64, sqlx::Error> {
 /// reused rowid must count as not indexed. Run under the write permit, so that no insert
 /// reuses a rowid in between. (Words of other deleted rows stay in the index until it is
 /// rebuilt; they match no row, and a search keeps only rows that hold the text.)
-pub(super) async fn after_delete(pool: &AnyPool) -> Result<(), sqlx::Error> {
+pub(super) async fn after_delete(pool: &AnyPool, writer: &SearchWriter) -> Result<(), sqlx::Error> {
+    let _writing = writer.lock().await;
     let mut tx = pool.begin().await?;
     tx.execute(
         "DELETE FROM search.events_fts WHERE rowid > \

@@ -62,7 +62,7 @@ async fn delete_in_chunks(
             && store.text_index() == super::filter::TextIndex::SqliteFts
         {
             // Before any insert can reuse a deleted rowid (the permit is still held).
-            super::indexer::after_delete(&store.pool).await?;
+            super::indexer::after_delete(&store.pool, &store.search_writer).await?;
         }
         total += deleted;
         if deleted < PURGE_CHUNK as u64 {

@@ -45,6 +45,8 @@ pub struct SqlStore {
     events_stored: Option<tokio::sync::watch::Sender<()>>,
     /// Rows the full-text index does not have yet.
     index_lag: Arc<indexer::Lag>,
+    /// The right to write SQLite's full-text index (`indexer::Target`).
+    search_writer: indexer::SearchWriter,
     /// The SQLite database file.
     sqlite_path: Option<std::path::PathBuf>,
     condition: Arc<ConditionCell>,
@@ -153,6 +155,7 @@ impl SqlStore {
             wrote,
             events_stored: None,
             index_lag: Arc::default(),
+            search_writer: Arc::default(),
             sqlite_path,
             condition: Arc::default(),
         };
@@ -160,7 +163,10 @@ impl SqlStore {
         let target = match (&search_index, backend) {
             (Some(index), _) => {
                 indexer::create(&store.pool).await?;
-                Some(indexer::Target::Sqlite(index.into()))
+                Some(indexer::Target::Sqlite(
+                    index.into(),
+                    store.search_writer.clone(),
+                ))
             }
             (None, Backend::Postgres) => Some(indexer::Target::Postgres),
             (None, Backend::Sqlite) => None,
