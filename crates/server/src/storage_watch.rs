@@ -26,18 +26,23 @@ pub fn free_bytes(dir: &Path) -> Option<u64> {
     Some(s.f_bavail.saturating_mul(s.f_frsize))
 }
 
-/// Why ingest is refused now, if it is: free space below the reserve (SQLite; a
-/// PostgreSQL server's disk is its own to watch) or a damaged store.
+/// Why ingest is refused now, if it is: a damaged store, or free space below the reserve.
 pub fn ingest_refusal(state: &AppState) -> Option<String> {
-    let config = state.config.get();
     if let Some(reason) = state.store.condition().damage.map(|d| d.reason) {
         return Some(format!(
             "the store is damaged ({reason}); ingest is refused until it is repaired"
         ));
     }
+    space_shortfall(state)
+}
+
+/// Free space below `storage.min_free_mb` (SQLite only: a PostgreSQL server's disk is its
+/// own to watch).
+fn space_shortfall(state: &AppState) -> Option<String> {
     if state.store.backend() != Backend::Sqlite {
         return None;
     }
+    let config = state.config.get();
     let reserve = config.storage.min_free_mb.saturating_mul(1024 * 1024);
     let free = free_bytes(&config.data_dir())?;
     (free < reserve).then(|| {
@@ -119,8 +124,9 @@ impl Trouble {
         Trouble {
             write_failure: condition.write_failure.map(|f| f.reason),
             damage: condition.damage.map(|d| d.reason),
-            short_of_space: ingest_refusal(state)
-                .filter(|_| state.store.backend() == Backend::Sqlite),
+            // Space alone: damage has its own alert (this read the damage as a shortage
+            // of space, and raised both).
+            short_of_space: space_shortfall(state),
         }
     }
 

@@ -53,15 +53,13 @@ pub async fn system_health(State(state): State<AppState>) -> (StatusCode, Json<V
     let config = state.config.get();
     let started = Instant::now();
     let condition = state.store.condition();
+    let not_ready = crate::storage_watch::not_ready_reason(&state);
     let store = match state.store.ping().await {
         Ok(()) => json!({
-            "status": match crate::storage_watch::not_ready_reason(&state) {
-                Some(_) => "failing",
-                None => "ok",
-            },
+            "status": if not_ready.is_some() { "failing" } else { "ok" },
             "backend": state.store.backend(),
             "latency_ms": started.elapsed().as_secs_f64() * 1000.0,
-            "error": crate::storage_watch::not_ready_reason(&state),
+            "error": not_ready,
             "write_failure": condition.write_failure,
             "damage": condition.damage,
             "last_integrity_check": condition.last_integrity_check,
