@@ -257,6 +257,9 @@ pub struct StorageConfig {
     /// Hours between full integrity checks of the store, run in the background (0: never;
     /// the quick check at start always runs).
     pub integrity_check_hours: u64,
+    /// Seconds a search or listing of events, detections or alerts may run before it is
+    /// stopped with a clear error (on PostgreSQL, every statement's `statement_timeout`).
+    pub query_timeout_seconds: u64,
 }
 
 impl Default for StorageConfig {
@@ -269,6 +272,7 @@ impl Default for StorageConfig {
             retention_interval_seconds: 3600,
             min_free_mb: 256,
             integrity_check_hours: 24,
+            query_timeout_seconds: 30,
         }
     }
 }

@@ -359,6 +359,15 @@ pub(crate) fn check(config: &Config) -> Result<(), Vec<Violation>> {
             ),
         );
     }
+    if !(1..=3600).contains(&s.query_timeout_seconds) {
+        bad(
+            "storage.query_timeout_seconds",
+            format!(
+                "{} is out of range: allowed 1 to 3600",
+                s.query_timeout_seconds
+            ),
+        );
+    }
 
     if out.is_empty() { Ok(()) } else { Err(out) }
 }

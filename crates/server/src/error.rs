@@ -62,6 +62,16 @@ impl ApiError {
 
     /// The store failed; the message is logged in full and summarised to the client.
     pub fn store(error: watchpost_store::StoreError) -> ApiError {
+        if let watchpost_store::StoreError::QueryTimeout { seconds } = error {
+            // The caller's query, not the store, is at fault: no error in the log.
+            tracing::info!(seconds, "a query ran past storage.query_timeout_seconds");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "query_timeout",
+                error.to_string(),
+            )
+            .with_details(json!({ "timeout_seconds": seconds }));
+        }
         tracing::error!(%error, "store operation failed");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -83,5 +93,19 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_past_its_bound_says_so_and_names_the_bound() {
+        let e = ApiError::store(watchpost_store::StoreError::QueryTimeout { seconds: 30 });
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code, "query_timeout");
+        assert!(e.message.contains("30 s"), "{}", e.message);
+        assert_eq!(e.details["timeout_seconds"], 30);
     }
 }

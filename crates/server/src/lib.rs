@@ -42,7 +42,7 @@ use state::AppState;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use watchpost_config::ConfigHandle;
 
 /// Runs the server with `config` until `shutdown` completes.
@@ -75,6 +75,7 @@ pub async fn serve(
     let store = watchpost_store::open(&url)
         .await
         .with_context(|| format!("opening the store at {}", watchpost_config::mask_url(&url)))?;
+    store.set_query_timeout(Duration::from_secs(settings.storage.query_timeout_seconds));
     let ring = auth::KeyRing::open(&data_dir).context("opening the API key secret")?;
     if settings.api.enable_authentication {
         auth::ensure_admin_key(store.as_ref(), &ring, &data_dir)
@@ -192,7 +193,7 @@ fn cors(api: &watchpost_config::ApiConfig) -> anyhow::Result<tower_http::cors::C
             axum::http::header::AUTHORIZATION,
             HeaderName::from_static("x-api-key"),
         ])
-        .max_age(std::time::Duration::from_secs(600)))
+        .max_age(Duration::from_secs(600)))
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -82,7 +82,7 @@ pub fn not_ready_reason(state: &AppState) -> Option<String> {
 
 /// Runs until aborted: gauges every few seconds, an alert when the store starts failing
 /// writes, runs short of space or is found damaged, and the full integrity check every
-/// `storage.integrity_check_hours`.
+/// `storage.integrity_check_hours`; applies a reloaded `storage.query_timeout_seconds`.
 pub async fn run(state: AppState) {
     let mut was = Trouble::default();
     let mut last_full_check = tokio::time::Instant::now();
@@ -96,7 +96,12 @@ pub async fn run(state: AppState) {
             }
         }
         was = now;
-        let hours = state.config.get().storage.integrity_check_hours;
+        let storage = state.config.get().storage.clone();
+        // A reload's new bound takes effect here.
+        state
+            .store
+            .set_query_timeout(Duration::from_secs(storage.query_timeout_seconds));
+        let hours = storage.integrity_check_hours;
         if hours > 0 && last_full_check.elapsed() >= Duration::from_secs(hours * 3600) {
             last_full_check = tokio::time::Instant::now();
             match state.store.check_integrity(true).await {

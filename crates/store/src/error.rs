@@ -51,6 +51,11 @@ pub enum StoreError {
     /// The store cannot take writes now (too little free space, say).
     #[error("the store cannot write: {0}")]
     Unwritable(String),
+    /// A search or listing ran past the store's query timeout and was stopped.
+    #[error(
+        "the query ran longer than {seconds} s and was stopped; narrow it (a shorter time range, a host, rarer words)"
+    )]
+    QueryTimeout { seconds: u64 },
     /// A query would return more than the store hands out at once.
     #[error("too large: {0}")]
     TooLarge(String),

@@ -33,7 +33,7 @@ pub use outbox::{
 pub use query::{
     AlertQuery, Cursor, DetectionQuery, EventQuery, MAX_PAGE_SIZE, Page, Sort, SortBy, all_pages,
 };
-pub use sql::{SqlStore, open};
+pub use sql::{DEFAULT_QUERY_TIMEOUT, SqlStore, open};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -214,6 +214,11 @@ pub trait Store: Send + Sync {
 
     /// Whether writes are failing and whether damage was found, as of the last operations.
     fn condition(&self) -> StoreCondition;
+
+    /// Bounds the time of the reads a caller shapes (event, detection and alert searches and
+    /// listings): past it, a statement is stopped and answers [`StoreError::QueryTimeout`].
+    /// On PostgreSQL the bound is every statement's `statement_timeout`.
+    fn set_query_timeout(&self, timeout: std::time::Duration);
 
     /// Checks the database's pages: `full` also compares every index with its table. The
     /// outcome is kept in [`Store::condition`]; damage found makes the store refuse ingest.

@@ -51,6 +51,7 @@ suite!(
     silences_are_stored_and_listed_until_they_end,
     detections_stay_unfolded_until_their_alert_is_written,
     metrics_are_downsampled_into_minute_and_hour_series,
+    a_search_past_the_query_timeout_is_stopped_and_the_store_goes_on,
 );
 
 fn base_time() -> DateTime<Utc> {
@@ -673,6 +674,49 @@ async fn metrics_are_downsampled_into_minute_and_hour_series(store: Arc<dyn Stor
     assert_eq!(report.metric_rollups, 120);
     let hours = series("web-1", 2, 3600).await.unwrap();
     assert_eq!(hours.len(), 2);
+}
+
+/// A search that scans every row (a free-text filter on detections has no index) is stopped
+/// at the bound with an error that says so; the connections it ran on are disarmed, so the
+/// writes and reads that follow are not stopped.
+async fn a_search_past_the_query_timeout_is_stopped_and_the_store_goes_on(store: Arc<dyn Store>) {
+    let mut detections: Vec<Detection> = (0..50_000).map(detection).collect();
+    for d in &mut detections {
+        d.summary = "x".repeat(400);
+    }
+    for chunk in detections.chunks(5000) {
+        store.insert_detections(chunk).await.unwrap();
+    }
+    let scan = DetectionQuery {
+        text: Some("no such words anywhere".into()),
+        ..DetectionQuery::default()
+    };
+    store.set_query_timeout(std::time::Duration::from_millis(1));
+    // Enough stopped searches to pass through every pooled connection.
+    for _ in 0..8 {
+        match store.query_detections(&scan).await {
+            Err(watchpost_store::StoreError::QueryTimeout { seconds: 1 }) => {}
+            other => panic!("expected the query timeout, got {other:?}"),
+        }
+    }
+    // Unbounded work on the same connections, with the 1 ms bound still set.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    for i in 0..8 {
+        let more: Vec<Event> = (i * 1000..(i + 1) * 1000).map(event).collect();
+        store.insert_events(&more).await.unwrap();
+    }
+    assert!(store.condition().write_failure.is_none());
+    assert!(store.condition().damage.is_none());
+    store.set_query_timeout(watchpost_store::DEFAULT_QUERY_TIMEOUT);
+    assert!(
+        store
+            .query_detections(&scan)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert_eq!(count(&store, EventQuery::default()).await, 8000);
 }
 
 async fn detections_filter_by_rule_host_ip_and_severity(store: Arc<dyn Store>) {

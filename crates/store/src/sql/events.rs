@@ -56,7 +56,9 @@ pub(super) async fn query(store: &SqlStore, q: &EventQuery) -> Result<Page<Event
         .full_text(store.text_index(), q.text.as_deref())
         .after(order, q.cursor.as_ref());
     let sql = filter.select_page("id, doc, crc", "events", order, limit + 1);
-    let rows = filter.bind_to(sql).fetch_all(&store.pool).await?;
+    let mut conn = store.bounded_connection().await?;
+    let outcome = filter.bind_to(sql).fetch_all(conn.as_mut()).await;
+    let rows = conn.finish(store, outcome).await?;
     read_page(&rows, limit, "events")
 }
 

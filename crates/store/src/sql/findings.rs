@@ -71,7 +71,9 @@ pub(super) async fn query_detections(
         .contains_ci("doc", q.text.as_deref())
         .after(order, q.cursor.as_ref());
     let sql = filter.select_page("id, doc, crc", "detections", order, limit + 1);
-    let rows = filter.bind_to(sql).fetch_all(&store.pool).await?;
+    let mut conn = store.bounded_connection().await?;
+    let outcome = filter.bind_to(sql).fetch_all(conn.as_mut()).await;
+    let rows = conn.finish(store, outcome).await?;
     read_page(&rows, limit, "detections")
 }
 
@@ -212,7 +214,9 @@ pub(super) async fn query_alerts(
         .contains_ci("doc", q.text.as_deref())
         .after(order, q.cursor.as_ref());
     let sql = filter.select_page("id, doc", "alerts", order, limit + 1);
-    let rows = filter.bind_to(sql).fetch_all(&store.pool).await?;
+    let mut conn = store.bounded_connection().await?;
+    let outcome = filter.bind_to(sql).fetch_all(conn.as_mut()).await;
+    let rows = conn.finish(store, outcome).await?;
     let mut page: Page<Alert> = read_page(&rows, limit, "alerts")?;
     for (alert, row) in page.items.iter_mut().zip(&rows) {
         *alert = alert_from_row(row)?;

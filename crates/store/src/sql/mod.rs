@@ -1,7 +1,9 @@
 //! [`SqlStore`]: the [`Store`] implementation for SQLite and PostgreSQL.
 
 mod api_keys;
+mod bounded;
 mod checkpointer;
+mod deadline;
 mod events;
 mod filter;
 mod findings;
@@ -20,10 +22,16 @@ use crate::condition::ConditionCell;
 use crate::{Backend, Store, StoreError};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-/// Longest a PostgreSQL statement may run before it is cancelled.
+/// Longest a search or listing runs before it is stopped, unless
+/// [`Store::set_query_timeout`] says otherwise.
+pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest any other PostgreSQL statement runs before it is cancelled: a backstop, so no
+/// statement holds a connection forever.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Rows per multi-row INSERT. Keeps statements well under both databases' bind-parameter
@@ -50,6 +58,8 @@ pub struct SqlStore {
     /// The SQLite database file.
     sqlite_path: Option<std::path::PathBuf>,
     condition: Arc<ConditionCell>,
+    /// [`DEFAULT_QUERY_TIMEOUT`] or the configured bound, in milliseconds.
+    query_timeout_ms: AtomicU64,
 }
 
 /// Opens (creating if needed) the store at `url` and brings its schema up to date.
@@ -67,6 +77,10 @@ impl SqlStore {
         DRIVERS.call_once(install_default_drivers);
 
         let (backend, url) = normalise_url(url)?;
+        let query_timeout_ms = AtomicU64::new(millis(DEFAULT_QUERY_TIMEOUT));
+        if backend == Backend::Sqlite {
+            deadline::install();
+        }
         let sqlite_path = (backend == Backend::Sqlite).then(|| sqlite_file(&url));
         let on_disk = sqlite_path.as_deref().filter(|p| !p.starts_with(":"));
         let search_index = on_disk.map(|p| indexer::index_path(p).display().to_string());
@@ -123,14 +137,8 @@ impl SqlStore {
                 options
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
-                            // No statement runs unbounded: a search over millions of rows
-                            // answers a clear error after this long instead of holding a
-                            // connection and its request forever.
-                            conn.execute(sqlx::AssertSqlSafe(format!(
-                                "SET statement_timeout = {}",
-                                STATEMENT_TIMEOUT.as_millis()
-                            )))
-                            .await?;
+                            conn.execute(bounded::statement_timeout(STATEMENT_TIMEOUT))
+                                .await?;
                             Ok(())
                         })
                     })
@@ -158,6 +166,7 @@ impl SqlStore {
             search_writer: Arc::default(),
             sqlite_path,
             condition: Arc::default(),
+            query_timeout_ms,
         };
         migrations::run(&store).await?;
         let target = match (&search_index, backend) {
@@ -356,6 +365,10 @@ async fn released_cleanly(conn: &mut sqlx::AnyConnection) -> Result<bool, sqlx::
     Ok(true)
 }
 
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// The database file of a normalised `sqlite://PATH?…` URL.
 fn sqlite_file(url: &str) -> std::path::PathBuf {
     let rest = url.trim_start_matches("sqlite://");
@@ -434,6 +447,11 @@ impl Store for SqlStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    fn set_query_timeout(&self, timeout: Duration) {
+        self.query_timeout_ms
+            .store(millis(timeout).max(1), Ordering::Relaxed);
     }
 
     fn condition(&self) -> crate::StoreCondition {
