@@ -37,7 +37,7 @@ struct Args {
     )]
     postgres: String,
     /// Scenarios to run (all when none is given): disk-full, wal, wal-startup, damage,
-    /// notices, search, pg-kill, pg-disk-full, pg-search.
+    /// notices, search, agent-outage, pg-kill, pg-disk-full, pg-search.
     #[arg(long = "only")]
     only: Vec<String>,
     /// Seconds of ingest while the WAL is watched.
@@ -52,6 +52,9 @@ struct Args {
     /// Seconds the webhook receiver stays down.
     #[arg(long, default_value_t = 45)]
     outage_seconds: u64,
+    /// Short-lived processes per burst in the agent scenario.
+    #[arg(long, default_value_t = 200)]
+    agent_processes: usize,
     /// Seconds of ingest while PostgreSQL connections are killed.
     #[arg(long, default_value_t = 20)]
     kill_seconds: u64,
@@ -67,6 +70,7 @@ const ALL: &[&str] = &[
     "damage",
     "notices",
     "search",
+    "agent-outage",
     "pg-kill",
     "pg-disk-full",
     "pg-search",
@@ -151,6 +155,15 @@ async fn main() -> anyhow::Result<()> {
             )
             .await,
         );
+    }
+    if wanted("agent-outage") {
+        // The agent's default (eBPF where built in), and the proc connector it falls back to.
+        for source in ["auto", "proc-connector"] {
+            record(
+                "short processes, server away",
+                scenarios::agent::run(l, w, args.agent_processes, source).await,
+            );
+        }
     }
     let pg = &args.postgres;
     if wanted("pg-kill") {

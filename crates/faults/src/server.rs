@@ -32,7 +32,19 @@ impl Launcher {
         settings: &[(&str, String)],
         patience: Duration,
     ) -> anyhow::Result<Server> {
-        self.spawn(dir, None, settings, patience)
+        self.spawn(dir, None, 0, settings, patience)
+    }
+
+    /// Like [`Launcher::start`] on a given port, so a sender finds a restarted server where
+    /// it left it.
+    pub fn start_on(
+        &self,
+        dir: &Path,
+        port: u16,
+        settings: &[(&str, String)],
+        patience: Duration,
+    ) -> anyhow::Result<Server> {
+        self.spawn(dir, None, port, settings, patience)
     }
 
     /// Like [`Launcher::start`] with a configuration file (channels and routes).
@@ -43,13 +55,14 @@ impl Launcher {
         settings: &[(&str, String)],
         patience: Duration,
     ) -> anyhow::Result<Server> {
-        self.spawn(dir, Some(config), settings, patience)
+        self.spawn(dir, Some(config), 0, settings, patience)
     }
 
     fn spawn(
         &self,
         dir: &Path,
         config: Option<&Path>,
+        port: u16,
         settings: &[(&str, String)],
         patience: Duration,
     ) -> anyhow::Result<Server> {
@@ -59,7 +72,7 @@ impl Launcher {
             command.arg("--config").arg(config);
         }
         command
-            .args(["serve", "--port", "0"])
+            .args(["serve", "--port", &port.to_string()])
             .env_remove("WATCHPOST_CONFIG")
             .env("WATCHPOST_API__ENABLE_AUTHENTICATION", "false")
             .env("WATCHPOST_API__ENABLE_RATE_LIMITING", "false")

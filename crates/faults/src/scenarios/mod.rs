@@ -1,5 +1,6 @@
 //! The scenarios, each against a real server, each returning its row of the table.
 
+pub mod agent;
 pub mod damage;
 pub mod disk_full;
 pub mod notices;
