@@ -20,6 +20,7 @@
 
 pub mod alert;
 pub mod attack;
+pub mod decision;
 pub mod detection;
 pub mod event;
 pub mod fields;
@@ -34,6 +35,7 @@ pub mod time;
 
 pub use alert::{Alert, AlertStatus, Fingerprint, StatusChange};
 pub use attack::{AttackTags, Tactic};
+pub use decision::{Decision, DecisionScope};
 pub use detection::{Detection, Entity};
 pub use event::{Event, EventError, EventMeta, FieldValue};
 pub use hex::hex;

@@ -33,14 +33,14 @@ pub use outbox::{
 pub use query::{
     AlertQuery, Cursor, DetectionQuery, EventQuery, MAX_PAGE_SIZE, Page, Sort, SortBy, all_pages,
 };
-pub use sql::{DEFAULT_QUERY_TIMEOUT, SqlStore, open};
+pub use sql::{DEFAULT_QUERY_TIMEOUT, MAX_DECISIONS, SqlStore, open};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 use watchpost_alert::{Notification, Silence, TraceEntry};
-use watchpost_core::{Alert, Detection, Event, Fingerprint, Incident};
+use watchpost_core::{Alert, Decision, Detection, Event, Fingerprint, Incident};
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -256,6 +256,38 @@ pub trait Store: Send + Sync {
 
     /// Alerts by most recent activity, filtered, one page at a time.
     async fn query_alerts(&self, query: &AlertQuery) -> Result<Page<Alert>, StoreError>;
+
+    /// Records a decision (its `id` is ignored) and returns the id the store gave it.
+    async fn insert_decision(&self, decision: &Decision) -> Result<i64, StoreError>;
+
+    /// Lifts a decision in force at `at`; `None` when there is none by that id in force.
+    async fn lift_decision(
+        &self,
+        id: i64,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Decision>, StoreError>;
+
+    /// One decision by id.
+    async fn get_decision(&self, id: i64) -> Result<Option<Decision>, StoreError>;
+
+    /// Decisions in force at `now`, oldest first (at most [`MAX_DECISIONS`]); simulated
+    /// ones only when asked.
+    async fn decisions_in_force(
+        &self,
+        now: DateTime<Utc>,
+        simulated: bool,
+    ) -> Result<Vec<Decision>, StoreError>;
+
+    /// Decisions (not simulated) that stopped being in force in `(from, to]`.
+    async fn decisions_ended_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Decision>, StoreError>;
+
+    /// The newest `limit` decisions, whatever their state, newest first.
+    async fn recent_decisions(&self, limit: i64) -> Result<Vec<Decision>, StoreError>;
 
     /// Inserts or replaces an incident.
     async fn upsert_incident(&self, incident: &Incident) -> Result<(), StoreError>;

@@ -52,6 +52,7 @@ suite!(
     detections_stay_unfolded_until_their_alert_is_written,
     metrics_are_downsampled_into_minute_and_hour_series,
     a_search_past_the_query_timeout_is_stopped_and_the_store_goes_on,
+    decisions_are_in_force_until_lifted_or_expired,
 );
 
 fn base_time() -> DateTime<Utc> {
@@ -674,6 +675,100 @@ async fn metrics_are_downsampled_into_minute_and_hour_series(store: Arc<dyn Stor
     assert_eq!(report.metric_rollups, 120);
     let hours = series("web-1", 2, 3600).await.unwrap();
     assert_eq!(hours.len(), 2);
+}
+
+async fn decisions_are_in_force_until_lifted_or_expired(store: Arc<dyn Store>) {
+    use watchpost_core::{Decision, DecisionScope};
+    let now = watchpost_core::time::now_millis();
+    let decision = |value: &str, hours: i64, simulated: bool| Decision {
+        id: 0,
+        kind: "ban".into(),
+        scope: DecisionScope::Ip,
+        value: value.into(),
+        origin: "cli".into(),
+        reason: "test".into(),
+        created_at: now,
+        until: now + Duration::hours(hours),
+        simulated,
+        deleted_at: None,
+        deleted_by: None,
+    };
+    let a = store
+        .insert_decision(&decision("203.0.113.1", 4, false))
+        .await
+        .unwrap();
+    let b = store
+        .insert_decision(&decision("203.0.113.2", 1, false))
+        .await
+        .unwrap();
+    let s = store
+        .insert_decision(&decision("203.0.113.3", 4, true))
+        .await
+        .unwrap();
+    assert!(a < b && b < s, "ids in order of creation");
+    let values = |ds: Vec<Decision>| ds.into_iter().map(|d| d.value).collect::<Vec<_>>();
+    assert_eq!(
+        values(store.decisions_in_force(now, false).await.unwrap()),
+        ["203.0.113.1", "203.0.113.2"]
+    );
+    assert_eq!(store.decisions_in_force(now, true).await.unwrap().len(), 3);
+    // Lifted a minute on; lifting again finds nothing in force.
+    let lifted = store
+        .lift_decision(a, "api:alice", now + Duration::minutes(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lifted.deleted_by.as_deref(), Some("api:alice"));
+    assert!(
+        store
+            .lift_decision(a, "x", now + Duration::minutes(2))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .lift_decision(999_999, "x", now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        values(
+            store
+                .decisions_in_force(now + Duration::minutes(2), false)
+                .await
+                .unwrap()
+        ),
+        ["203.0.113.2"]
+    );
+    // Ended: the lifted one in its minute, the expired one at its hour; never the simulated.
+    assert_eq!(
+        values(
+            store
+                .decisions_ended_between(now, now + Duration::minutes(5))
+                .await
+                .unwrap()
+        ),
+        ["203.0.113.1"]
+    );
+    assert_eq!(
+        values(
+            store
+                .decisions_ended_between(now + Duration::minutes(5), now + Duration::hours(5))
+                .await
+                .unwrap()
+        ),
+        ["203.0.113.2"]
+    );
+    assert_eq!(
+        store.get_decision(s).await.unwrap().unwrap().simulated,
+        true
+    );
+    assert_eq!(
+        values(store.recent_decisions(2).await.unwrap()),
+        ["203.0.113.3", "203.0.113.2"]
+    );
 }
 
 /// A search that scans every row (a free-text filter on detections has no index) is stopped

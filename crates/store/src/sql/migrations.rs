@@ -288,6 +288,35 @@ const MIGRATIONS: &[Migration] = &[
             "ALTER TABLE detections ADD COLUMN crc BIGINT",
         ],
     },
+    Migration {
+        version: 10,
+        name: "decisions",
+        statements: &[],
+        // Integer ids in order of creation (what CrowdSec bouncers expect), which each
+        // backend spells its own way; the rest is shared below.
+        sqlite: &[
+            "CREATE TABLE IF NOT EXISTS decisions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL, scope TEXT NOT NULL, value TEXT NOT NULL,
+            origin TEXT NOT NULL, reason TEXT NOT NULL,
+            created_at BIGINT NOT NULL, ends_at BIGINT NOT NULL, simulated BIGINT NOT NULL,
+            deleted_at BIGINT, deleted_by TEXT
+        )",
+            "CREATE INDEX IF NOT EXISTS decisions_ends_at ON decisions (ends_at)",
+            "CREATE INDEX IF NOT EXISTS decisions_deleted_at ON decisions (deleted_at)",
+        ],
+        postgres: &[
+            "CREATE TABLE IF NOT EXISTS decisions (
+            id BIGSERIAL PRIMARY KEY,
+            kind TEXT NOT NULL, scope TEXT NOT NULL, value TEXT NOT NULL,
+            origin TEXT NOT NULL, reason TEXT NOT NULL,
+            created_at BIGINT NOT NULL, ends_at BIGINT NOT NULL, simulated BIGINT NOT NULL,
+            deleted_at BIGINT, deleted_by TEXT
+        )",
+            "CREATE INDEX IF NOT EXISTS decisions_ends_at ON decisions (ends_at)",
+            "CREATE INDEX IF NOT EXISTS decisions_deleted_at ON decisions (deleted_at)",
+        ],
+    },
 ];
 
 /// The schema version this build writes.

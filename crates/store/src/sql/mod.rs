@@ -4,6 +4,7 @@ mod api_keys;
 mod bounded;
 mod checkpointer;
 mod deadline;
+mod decisions;
 mod events;
 mod filter;
 mod findings;
@@ -17,6 +18,8 @@ mod senders;
 mod sessions;
 mod statistics;
 mod wal;
+
+pub use decisions::MAX_DECISIONS;
 
 use crate::condition::ConditionCell;
 use crate::{Backend, Store, StoreError};
@@ -536,6 +539,49 @@ impl Store for SqlStore {
         query: &crate::AlertQuery,
     ) -> Result<crate::Page<watchpost_core::Alert>, StoreError> {
         self.read(findings::query_alerts(self, query)).await
+    }
+
+    async fn insert_decision(
+        &self,
+        decision: &watchpost_core::Decision,
+    ) -> Result<i64, StoreError> {
+        self.write(decisions::insert(self, decision)).await
+    }
+
+    async fn lift_decision(
+        &self,
+        id: i64,
+        by: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<watchpost_core::Decision>, StoreError> {
+        self.write(decisions::lift(self, id, by, at)).await
+    }
+
+    async fn get_decision(&self, id: i64) -> Result<Option<watchpost_core::Decision>, StoreError> {
+        self.read(decisions::get(self, id)).await
+    }
+
+    async fn decisions_in_force(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        simulated: bool,
+    ) -> Result<Vec<watchpost_core::Decision>, StoreError> {
+        self.read(decisions::in_force(self, now, simulated)).await
+    }
+
+    async fn decisions_ended_between(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<watchpost_core::Decision>, StoreError> {
+        self.read(decisions::ended_between(self, from, to)).await
+    }
+
+    async fn recent_decisions(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<watchpost_core::Decision>, StoreError> {
+        self.read(decisions::recent(self, limit)).await
     }
 
     async fn upsert_incident(&self, incident: &watchpost_core::Incident) -> Result<(), StoreError> {
