@@ -32,6 +32,34 @@ impl std::str::FromStr for Cidr {
 }
 
 impl Cidr {
+    /// The prefix length: 32 or 128 for one address.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// The first address of the network (host bits cleared: `10.1.2.3/8` is `10.0.0.0`).
+    pub fn network(&self) -> IpAddr {
+        match self.network {
+            IpAddr::V4(n) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V4((u32::from(n) & mask).into())
+            }
+            IpAddr::V6(n) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V6((u128::from(n) & mask).into())
+            }
+        }
+    }
+
+    /// Whether the two networks share an address (one holds the other).
+    pub fn overlaps(&self, other: &Cidr) -> bool {
+        self.contains(other.network()) || other.contains(self.network())
+    }
+
     /// Whether `ip` is in this network (an IPv4 address is never in an IPv6 network).
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, ip) {
@@ -52,6 +80,23 @@ impl Cidr {
     }
 }
 
+/// One address as a network (/32 or /128).
+impl From<IpAddr> for Cidr {
+    fn from(ip: IpAddr) -> Cidr {
+        Cidr {
+            network: ip,
+            prefix: if ip.is_ipv4() { 32 } else { 128 },
+        }
+    }
+}
+
+/// The normalised form: `10.0.0.0/8`, `2001:db8::/32`.
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network(), self.prefix)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +112,10 @@ mod tests {
         assert!(v6.contains(ip("2001:db8::1")) && !v6.contains(ip("203.0.113.1")));
         let all: Cidr = "0.0.0.0/0".parse().unwrap();
         assert!(all.contains(ip("8.8.8.8")));
+        let loose: Cidr = "10.1.2.3/8".parse().unwrap();
+        assert_eq!(loose.to_string(), "10.0.0.0/8");
+        assert!(loose.overlaps(&"10.9.0.0/16".parse().unwrap()));
+        assert!(!loose.overlaps(&"11.0.0.0/16".parse().unwrap()));
         assert_eq!(
             "10.0.0.0/40".parse::<Cidr>().unwrap_err(),
             "`10.0.0.0/40`: the prefix length must be 0 to 32"

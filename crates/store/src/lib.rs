@@ -271,11 +271,12 @@ pub trait Store: Send + Sync {
     /// One decision by id.
     async fn get_decision(&self, id: i64) -> Result<Option<Decision>, StoreError>;
 
-    /// Decisions in force at `now`, oldest first (at most [`MAX_DECISIONS`]); simulated
-    /// ones only when asked.
+    /// Decisions in force at `now` and made after `made_after` (all when `None`), oldest
+    /// first (at most [`MAX_DECISIONS`]); simulated ones only when asked.
     async fn decisions_in_force(
         &self,
         now: DateTime<Utc>,
+        made_after: Option<DateTime<Utc>>,
         simulated: bool,
     ) -> Result<Vec<Decision>, StoreError>;
 

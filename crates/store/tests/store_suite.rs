@@ -708,10 +708,17 @@ async fn decisions_are_in_force_until_lifted_or_expired(store: Arc<dyn Store>) {
     assert!(a < b && b < s, "ids in order of creation");
     let values = |ds: Vec<Decision>| ds.into_iter().map(|d| d.value).collect::<Vec<_>>();
     assert_eq!(
-        values(store.decisions_in_force(now, false).await.unwrap()),
+        values(store.decisions_in_force(now, None, false).await.unwrap()),
         ["203.0.113.1", "203.0.113.2"]
     );
-    assert_eq!(store.decisions_in_force(now, true).await.unwrap().len(), 3);
+    assert_eq!(
+        store
+            .decisions_in_force(now, None, true)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
     // Lifted a minute on; lifting again finds nothing in force.
     let lifted = store
         .lift_decision(a, "api:alice", now + Duration::minutes(1))
@@ -736,7 +743,7 @@ async fn decisions_are_in_force_until_lifted_or_expired(store: Arc<dyn Store>) {
     assert_eq!(
         values(
             store
-                .decisions_in_force(now + Duration::minutes(2), false)
+                .decisions_in_force(now + Duration::minutes(2), None, false)
                 .await
                 .unwrap()
         ),
@@ -762,9 +769,22 @@ async fn decisions_are_in_force_until_lifted_or_expired(store: Arc<dyn Store>) {
         ["203.0.113.2"]
     );
     assert!(store.get_decision(s).await.unwrap().unwrap().simulated);
+    let later = now + Duration::seconds(1);
+    let c = store
+        .insert_decision(&Decision {
+            created_at: later,
+            ..decision("203.0.113.4", 4, false)
+        })
+        .await
+        .unwrap();
+    let made_after = store
+        .decisions_in_force(later, Some(now), false)
+        .await
+        .unwrap();
+    assert_eq!(made_after.iter().map(|d| d.id).collect::<Vec<_>>(), [c]);
     assert_eq!(
         values(store.recent_decisions(2).await.unwrap()),
-        ["203.0.113.3", "203.0.113.2"]
+        ["203.0.113.4", "203.0.113.3"]
     );
 }
 

@@ -70,18 +70,20 @@ pub(super) async fn get(store: &SqlStore, id: i64) -> Result<Option<Decision>, S
     row.as_ref().map(from_row).transpose()
 }
 
-/// Decisions in force at `now` (simulated ones included only when `simulated`), oldest
-/// first.
+/// Decisions in force at `now` made after `made_after` (simulated ones included only
+/// when `simulated`), oldest first.
 pub(super) async fn in_force(
     store: &SqlStore,
     now: DateTime<Utc>,
+    made_after: Option<DateTime<Utc>>,
     simulated: bool,
 ) -> Result<Vec<Decision>, StoreError> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM decisions WHERE deleted_at IS NULL AND ends_at > $1 \
-         AND (simulated = 0 OR $2 = 1) ORDER BY id LIMIT {MAX_DECISIONS}"
+         AND created_at > $2 AND (simulated = 0 OR $3 = 1) ORDER BY id LIMIT {MAX_DECISIONS}"
     )))
     .bind(to_millis(now))
+    .bind(made_after.map_or(i64::MIN, to_millis))
     .bind(i64::from(simulated))
     .fetch_all(&store.pool)
     .await?;

@@ -564,9 +564,11 @@ impl Store for SqlStore {
     async fn decisions_in_force(
         &self,
         now: chrono::DateTime<chrono::Utc>,
+        made_after: Option<chrono::DateTime<chrono::Utc>>,
         simulated: bool,
     ) -> Result<Vec<watchpost_core::Decision>, StoreError> {
-        self.read(decisions::in_force(self, now, simulated)).await
+        self.read(decisions::in_force(self, now, made_after, simulated))
+            .await
     }
 
     async fn decisions_ended_between(
