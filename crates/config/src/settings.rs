@@ -17,6 +17,18 @@ pub struct Config {
     pub storage: StorageConfig,
     pub detection: DetectionConfig,
     pub web: WebConfig,
+    pub response: ResponseConfig,
+}
+
+/// `[response]`: what decisions (bans) may never cover. Loopback, this machine's own
+/// addresses and the addresses its senders speak from are always protected.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResponseConfig {
+    /// Addresses and networks never banned (`192.0.2.10`, `198.51.100.0/24`).
+    pub allowlist: Vec<String>,
+    /// Ranges listed as protected: the office, monitoring, partners.
+    pub protected: Vec<String>,
 }
 
 /// `[web]`: inspection of web requests sent to `POST /api/v1/ids/analyze`.

@@ -359,6 +359,19 @@ pub(crate) fn check(config: &Config) -> Result<(), Vec<Violation>> {
             ),
         );
     }
+    for (key, list) in [
+        ("response.allowlist", &config.response.allowlist),
+        ("response.protected", &config.response.protected),
+    ] {
+        if list.len() > 10_000 {
+            bad(key, format!("{} entries: at most 10000", list.len()));
+        }
+        for (i, entry) in list.iter().enumerate() {
+            if let Err(e) = entry.parse::<watchpost_core::net::Cidr>() {
+                bad(&format!("{key}[{i}]"), e);
+            }
+        }
+    }
     if !(1..=3600).contains(&s.query_timeout_seconds) {
         bad(
             "storage.query_timeout_seconds",

@@ -106,11 +106,20 @@ pub async fn serve(
         hub,
         web: Arc::new(web_shield(&settings.web)),
         started: Instant::now(),
+        decision_cursors: Arc::default(),
     };
 
     routes::load_disabled(&state)
         .await
         .map_err(|e| anyhow::anyhow!("reading the rules turned off: {}", e.message))?;
+    // Address bans in force survive a restart in the server's own web shield.
+    for decision in store
+        .decisions_in_force(chrono::Utc::now(), None, false)
+        .await
+        .context("reading the decisions in force")?
+    {
+        routes::decisions::enforce_here(&state, &decision);
+    }
     let watcher = config.watch().context("watching the configuration file")?;
     let retention = tokio::spawn(retention::run(state.clone()));
     let silent_agents = tokio::spawn(silent_agents::run(state.clone()));

@@ -103,11 +103,20 @@ fn key_body() -> Value {
 fn enroll_body() -> Value {
     json!({"type": "object", "required": ["name"], "properties": {
         "name": {"type": "string", "minLength": 1, "maxLength": 128},
-        "kind": {"type": "string", "enum": ["agent", "proxy"]}}})
+        "kind": {"type": "string", "enum": ["agent", "proxy", "bouncer"]}}})
 }
 fn rotate_body() -> Value {
     json!({"type": "object", "properties": {
         "grace_minutes": {"type": "integer", "minimum": 0, "maximum": 10080}}})
+}
+fn decision_body() -> Value {
+    json!({"type": "object", "required": ["value", "duration", "reason"], "properties": {
+        "value": {"type": "string", "description": "an address or a network (CIDR)"},
+        "duration": {"type": "string", "description": "4h, 30m, 1h30m, 7d (1s to 365d)"},
+        "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+        "scope": {"type": "string", "enum": ["ip", "range"]},
+        "type": {"type": "string", "enum": ["ban", "captcha"]},
+        "simulated": {"type": "boolean"}}})
 }
 fn block_body() -> Value {
     json!({"type": "object", "required": ["ip", "minutes", "reason"], "properties": {
@@ -440,6 +449,52 @@ pub const OPERATIONS: &[Op] = &[
     ),
     op(
         "GET",
+        "/api/v1/decisions",
+        "Decisions, newest first",
+        &["limit", "state"],
+        None,
+        200,
+    ),
+    op(
+        "POST",
+        "/api/v1/decisions",
+        "Ban an address or network for a while",
+        &[],
+        Some(decision_body),
+        201,
+    ),
+    op(
+        "DELETE",
+        "/api/v1/decisions/{id}",
+        "Lift a decision",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "GET",
+        "/v1/decisions/stream",
+        "Decision stream for CrowdSec bouncers (X-Api-Key: a bouncer key)",
+        &[
+            "startup",
+            "scopes",
+            "origins",
+            "scenarios_containing",
+            "scenarios_not_containing",
+        ],
+        None,
+        200,
+    ),
+    op(
+        "GET",
+        "/v1/decisions",
+        "Decisions covering an address, for CrowdSec bouncers (null when none)",
+        &["ip", "range", "scope", "value", "type"],
+        None,
+        200,
+    ),
+    op(
+        "GET",
         "/api/v1/rules",
         "Loaded rules",
         &["q", "level", "enabled", "limit", "cursor"],
@@ -535,7 +590,10 @@ fn parameter(name: &str) -> Value {
     let schema = match name {
         "from" | "to" => json!({"type": "string", "description": "RFC 3339 or epoch seconds"}),
         "limit" => json!({"type": "integer", "minimum": 1, "maximum": 1000}),
-        "all" | "enabled" => json!({"type": "string", "enum": ["true", "false"]}),
+        "all" | "enabled" | "startup" => {
+            json!({"type": "string", "enum": ["true", "false"]})
+        }
+        "state" => json!({"type": "string", "enum": ["in_force", "all"]}),
         "min_severity" | "level" => {
             json!({"type": "string", "enum": ["info", "low", "medium", "high", "critical"]})
         }
@@ -552,6 +610,17 @@ fn content_type(path: &str) -> &'static str {
         "/api/docs/init.js" | "/api/docs/swagger-ui-bundle.js" => "text/javascript",
         "/api/docs/swagger-ui.css" => "text/css",
         _ => "application/json",
+    }
+}
+
+/// What an operation's JSON success answer is: an object, but for CrowdSec's lookup,
+/// which answers an array of decisions or `null`.
+fn success_schema(path: &str) -> Value {
+    match path {
+        "/v1/decisions" => {
+            json!({"type": "array", "nullable": true, "items": {"type": "object"}})
+        }
+        _ => json!({"type": "object"}),
     }
 }
 
@@ -577,7 +646,7 @@ pub fn document() -> Value {
             match (op.success, content_type(op.path)) {
                 (204 | 101, _) => json!({"description": "Done"}),
                 (_, "application/json") => {
-                    json!({"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}})
+                    json!({"description": "OK", "content": {"application/json": {"schema": success_schema(op.path)}}})
                 }
                 (_, other) => {
                     json!({"description": "OK", "content": {other: {"schema": {"type": "string"}}}})
@@ -600,6 +669,9 @@ pub fn document() -> Value {
             Some(Access::Role(role)) => {
                 operation["security"] = json!([{"apiKey": []}, {"bearer": []}]);
                 operation["x-required-role"] = json!(role.as_str());
+            }
+            Some(Access::Sender) if op.path.starts_with("/v1/") => {
+                operation["security"] = json!([{"bouncerKey": []}]);
             }
             Some(Access::Sender) => {
                 operation["security"] = json!([{"senderToken": []}]);
@@ -627,7 +699,8 @@ pub fn document() -> Value {
             "securitySchemes": {
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                 "bearer": {"type": "http", "scheme": "bearer"},
-                "senderToken": {"type": "http", "scheme": "bearer", "description": "A sender token (wps_…) from watchpost agent-token create"}
+                "senderToken": {"type": "http", "scheme": "bearer", "description": "A sender token (wps_…) from watchpost agent-token create"},
+                "bouncerKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key", "description": "A bouncer key (wps_…) from watchpost agent-token create --kind bouncer"}
             },
             "schemas": {
                 "Error": {

@@ -13,7 +13,8 @@ use watchpost_ship::Token;
 use watchpost_store::{Sender, Store, StoreError};
 
 /// The kinds of sender, and what each ships.
-pub const KINDS: &[&str] = &["agent", "proxy"];
+/// A bouncer ships nothing: its key reads the decision stream.
+pub const KINDS: &[&str] = &["agent", "proxy", "bouncer"];
 /// The longest grace period a rotation may give the old token.
 pub const MAX_GRACE_MINUTES: u64 = 7 * 24 * 60;
 /// The grace period when none is given.
@@ -77,7 +78,7 @@ pub async fn enroll(
     if !KINDS.contains(&kind) {
         return Err(RegistryError::Invalid {
             field: "kind",
-            message: format!("`{kind}` is not a sender kind: expected agent or proxy"),
+            message: format!("`{kind}` is not a sender kind: expected agent, proxy or bouncer"),
         });
     }
     let existing = store

@@ -24,4 +24,6 @@ pub struct AppState {
     /// Web inspection for `POST /api/v1/ids/analyze`.
     pub web: Arc<watchpost_web::Shield>,
     pub started: Instant,
+    /// When each bouncer last polled the decision stream.
+    pub decision_cursors: Arc<watchpost_response::crowdsec::Cursors>,
 }

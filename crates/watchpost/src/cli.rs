@@ -227,7 +227,7 @@ pub enum AgentTokenCommand {
         #[arg(long)]
         name: String,
         /// What ships with it.
-        #[arg(long, default_value = "agent", value_parser = ["agent", "proxy"])]
+        #[arg(long, default_value = "agent", value_parser = ["agent", "proxy", "bouncer"])]
         kind: String,
     },
     /// List registered senders, when each was last heard from, and which are revoked.

@@ -106,6 +106,12 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/blocklist", VIEWER),
     ("POST", "/api/v1/blocklist", ANALYST),
     ("DELETE", "/api/v1/blocklist/{ip}", ANALYST),
+    ("GET", "/api/v1/decisions", VIEWER),
+    ("POST", "/api/v1/decisions", ANALYST),
+    ("DELETE", "/api/v1/decisions/{id}", ANALYST),
+    // CrowdSec's Local API for bouncers: the route checks the bouncer key itself.
+    ("GET", "/v1/decisions/stream", Sender),
+    ("GET", "/v1/decisions", Sender),
     ("GET", "/api/v1/stream", VIEWER),
     ("GET", "/api/v1/statistics", VIEWER),
     ("GET", "/api/v1/dashboard/summary", VIEWER),

@@ -4,6 +4,7 @@ pub(crate) mod alerts;
 pub(crate) mod api_keys;
 pub(crate) mod blocklist;
 pub(crate) mod config;
+pub(crate) mod decisions;
 mod detections;
 pub(crate) mod events;
 mod health;
@@ -84,6 +85,13 @@ pub fn router(state: AppState) -> Router {
             get(blocklist::list).post(blocklist::block),
         )
         .route("/api/v1/blocklist/{ip}", delete(blocklist::unblock))
+        .route(
+            "/api/v1/decisions",
+            get(decisions::list).post(decisions::create),
+        )
+        .route("/api/v1/decisions/{id}", delete(decisions::lift))
+        .route("/v1/decisions/stream", get(decisions::bouncer_stream))
+        .route("/v1/decisions", get(decisions::bouncer_lookup))
         .route("/api/v1/stream", get(crate::stream::stream))
         .route("/api/v1/statistics", get(statistics::statistics))
         .route("/api/v1/dashboard/summary", get(statistics::dashboard))

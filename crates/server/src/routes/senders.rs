@@ -32,6 +32,16 @@ pub async fn ingest(
 ) -> Result<Json<Value>, ApiError> {
     let (parts, body) = request.into_parts();
     let sender = authenticate(&state, &parts.headers).await?;
+    if sender.kind == "bouncer" {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_sender_kind",
+            format!(
+                "`{}` is a bouncer: its key reads decisions (/v1/decisions/stream) and ships nothing",
+                sender.name
+            ),
+        ));
+    }
     let api = state.config.get().api.clone();
     if api.enable_rate_limiting
         && let Some(refused) = state.gate.over_rate_error(
