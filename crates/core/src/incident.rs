@@ -28,7 +28,8 @@ impl IncidentStatus {
     }
 }
 
-/// A security incident: related alerts, an owner, a status and a running summary.
+/// A security incident: the alerts of one attack, the entities that tie them, the attack
+/// chain they draw, a risk score that explains itself, an owner and a timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
     pub id: Uuid,
@@ -45,6 +46,82 @@ pub struct Incident {
     pub created_at: DateTime<Utc>,
     #[serde(with = "crate::time::flexible")]
     pub updated_at: DateTime<Utc>,
+    /// When the attack last did something (the newest detection), which the grouping
+    /// window counts from.
+    #[serde(
+        default,
+        with = "crate::time::flexible_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_activity: Option<DateTime<Utc>>,
+    /// The entities its alerts name (`ip:203.0.113.7`, `user:www-data`, `host:web-1`).
+    #[serde(default)]
+    pub entities: Vec<String>,
+    /// Sites its web alerts attacked (`host:shop`): shared by every attacker of the site,
+    /// so only host alerts join an incident through them.
+    #[serde(default)]
+    pub sites: Vec<String>,
+    /// One step per alert, in time order.
+    #[serde(default)]
+    pub chain: Vec<ChainStep>,
+    #[serde(default)]
+    pub risk: Risk,
+    /// Everything done to it: opened, alerts joined, merges, status, assignee, notes.
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// One alert of an incident's attack chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainStep {
+    #[serde(with = "crate::time::flexible")]
+    pub first_seen: DateTime<Utc>,
+    #[serde(with = "crate::time::flexible")]
+    pub last_seen: DateTime<Utc>,
+    pub alert_id: Uuid,
+    pub rule_id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub detector: String,
+    /// The furthest ATT&CK tactic of its detections (`TA0002`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tactic: Option<String>,
+    #[serde(default)]
+    pub techniques: Vec<String>,
+    /// Its entities.
+    #[serde(default)]
+    pub entities: Vec<String>,
+    /// The entity that tied it to the incident; `None` for the step that opened it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined_by: Option<String>,
+    /// Detections folded into this step.
+    pub count: u64,
+}
+
+/// A risk score (0 to 100) with the terms it is the sum of.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Risk {
+    pub score: u32,
+    #[serde(default)]
+    pub terms: Vec<RiskTerm>,
+}
+
+/// One term of a risk score: its name, its points, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskTerm {
+    pub name: String,
+    pub points: u32,
+    pub why: String,
+}
+
+/// One line of an incident's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    #[serde(with = "crate::time::flexible")]
+    pub at: DateTime<Utc>,
+    /// `watchpost` for the correlator, `api:<key name>` for a person.
+    pub by: String,
+    pub what: String,
 }
 
 impl Incident {
@@ -61,6 +138,12 @@ impl Incident {
             summary: String::new(),
             created_at: now,
             updated_at: now,
+            last_activity: None,
+            entities: Vec::new(),
+            sites: Vec::new(),
+            chain: Vec::new(),
+            risk: Risk::default(),
+            timeline: Vec::new(),
         }
     }
 }

@@ -40,6 +40,6 @@ pub use detection::{Detection, Entity};
 pub use event::{Event, EventError, EventMeta, FieldValue};
 pub use hex::hex;
 pub use hostname::hostname;
-pub use incident::{Incident, IncidentStatus};
+pub use incident::{ChainStep, Incident, IncidentStatus, Risk, RiskTerm, TimelineEntry};
 pub use secret::Secret;
 pub use severity::Severity;
