@@ -1148,7 +1148,7 @@ async fn stats_count_rows_and_report_the_schema(store: Arc<dyn Store>) {
         .unwrap();
     let stats = store.stats().await.unwrap();
     assert_eq!(stats.backend, store.backend());
-    assert_eq!(stats.schema_version, 9);
+    assert_eq!(stats.schema_version, 10);
     let rows: Vec<(String, i64)> = stats
         .tables
         .iter()
