@@ -18,6 +18,29 @@ pub struct Config {
     pub detection: DetectionConfig,
     pub web: WebConfig,
     pub response: ResponseConfig,
+    pub incidents: IncidentsConfig,
+}
+
+/// `[incidents]`: how alerts are grouped into incidents (`docs/incidents.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IncidentsConfig {
+    /// Alerts further apart than this from an incident's last activity are not grouped.
+    pub window_minutes: u64,
+    /// The least severity that opens an incident (lesser alerts only join one).
+    pub open_at_severity: String,
+    /// Hosts whose compromise matters most: a term of the risk score.
+    pub critical_hosts: Vec<String>,
+}
+
+impl Default for IncidentsConfig {
+    fn default() -> Self {
+        IncidentsConfig {
+            window_minutes: 60,
+            open_at_severity: "medium".into(),
+            critical_hosts: Vec::new(),
+        }
+    }
 }
 
 /// `[response]`: what decisions (bans) may never cover. Loopback, this machine's own

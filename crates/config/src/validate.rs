@@ -372,6 +372,31 @@ pub(crate) fn check(config: &Config) -> Result<(), Vec<Violation>> {
             }
         }
     }
+    let i = &config.incidents;
+    if !(1..=7 * 24 * 60).contains(&i.window_minutes) {
+        bad(
+            "incidents.window_minutes",
+            format!(
+                "{} is out of range: allowed 1 to 10080 (a week)",
+                i.window_minutes
+            ),
+        );
+    }
+    if i.open_at_severity
+        .parse::<watchpost_core::Severity>()
+        .is_err()
+    {
+        bad(
+            "incidents.open_at_severity",
+            format!(
+                "`{}` is not a severity: expected info, low, medium, high or critical",
+                i.open_at_severity
+            ),
+        );
+    }
+    if i.critical_hosts.len() > 10_000 {
+        bad("incidents.critical_hosts", "at most 10000".into());
+    }
     if !(1..=3600).contains(&s.query_timeout_seconds) {
         bad(
             "storage.query_timeout_seconds",

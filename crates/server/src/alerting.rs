@@ -57,6 +57,8 @@ pub struct AlertDesk {
     inserts: crate::group_commit::GroupCommit,
     /// Where stored detections and changed alerts are announced (the live stream).
     hub: crate::stream::Hub,
+    /// Groups folded detections into incidents, once attached.
+    incidents: std::sync::OnceLock<Arc<crate::incidents::IncidentDesk>>,
 }
 
 /// A status change someone asks for.
@@ -103,6 +105,7 @@ impl AlertDesk {
             folding: Mutex::new(()),
             unwritten: Mutex::new(Vec::new()),
             applied: std::sync::Mutex::new(config.clone()),
+            incidents: std::sync::OnceLock::new(),
         });
         desk.restore().await?;
         desk.refresh_silences().await?;
@@ -200,6 +203,16 @@ impl AlertDesk {
             .await
     }
 
+    /// Sends every detection folded from now on, with its alert, to the incident desk.
+    pub fn attach_incidents(&self, desk: Arc<crate::incidents::IncidentDesk>) {
+        let _ = self.incidents.set(desk);
+    }
+
+    /// The incident desk, once attached.
+    pub fn incidents(&self) -> Option<&Arc<crate::incidents::IncidentDesk>> {
+        self.incidents.get()
+    }
+
     /// Folds a batch of detections into their alerts, runs the pipeline on them, and
     /// writes what it made.
     async fn fold(&self, detections: &[Detection]) -> Result<(), StoreError> {
@@ -230,6 +243,9 @@ impl AlertDesk {
         self.store.fold_into_alerts(&changed, &folded).await?;
         for alert in &changed {
             self.hub.publish("alerts", alert);
+        }
+        if let Some(incidents) = self.incidents.get() {
+            incidents.observe(detections, &changed).await;
         }
         {
             let mut pipeline = self.pipeline.lock().await;

@@ -21,6 +21,7 @@ pub mod error;
 mod group_commit;
 pub mod guard;
 mod host_monitor;
+pub mod incidents;
 pub mod ingest;
 pub mod metrics;
 pub mod openapi;
@@ -89,6 +90,20 @@ pub async fn serve(
     let alerts = alerting::AlertDesk::start(store.clone(), &settings.alerting, hub.clone())
         .await
         .context("starting the alert pipeline")?;
+    let incident_desk = incidents::IncidentDesk::start(
+        store.clone(),
+        hub.clone(),
+        incidents::settings(&settings.incidents),
+    )
+    .await
+    .context("indexing the incidents still active")?;
+    alerts.attach_incidents(incident_desk.clone());
+    let incidents_expiry = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            incident_desk.expire(chrono::Utc::now()).await;
+        }
+    });
     let (ingest, writer) = ingest::start(
         store.clone(),
         metrics.clone(),
@@ -161,6 +176,7 @@ pub async fn serve(
     silent_agents.abort();
     host_monitor.abort();
     storage_watch.abort();
+    incidents_expiry.abort();
     if let Some(task) = exec_capture {
         task.abort();
     }
@@ -196,7 +212,13 @@ fn cors(api: &watchpost_config::ApiConfig) -> anyhow::Result<tower_http::cors::C
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
         .allow_headers([
             axum::http::header::CONTENT_TYPE,
             axum::http::header::AUTHORIZATION,

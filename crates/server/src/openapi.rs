@@ -109,6 +109,16 @@ fn rotate_body() -> Value {
     json!({"type": "object", "properties": {
         "grace_minutes": {"type": "integer", "minimum": 0, "maximum": 10080}}})
 }
+fn incident_patch_body() -> Value {
+    json!({"type": "object", "properties": {
+        "status": {"type": "string", "enum": ["open", "investigating", "contained", "resolved", "closed"]},
+        "assignee": {"type": "string", "maxLength": 100},
+        "title": {"type": "string", "minLength": 1, "maxLength": 200}}})
+}
+fn note_body() -> Value {
+    json!({"type": "object", "required": ["text"], "properties": {
+        "text": {"type": "string", "minLength": 1, "maxLength": 4000}}})
+}
 fn decision_body() -> Value {
     json!({"type": "object", "required": ["value", "duration", "reason"], "properties": {
         "value": {"type": "string", "description": "an address or a network (CIDR)"},
@@ -449,6 +459,38 @@ pub const OPERATIONS: &[Op] = &[
     ),
     op(
         "GET",
+        "/api/v1/incidents",
+        "Incidents, most recently updated first",
+        &["status", "limit"],
+        None,
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/incidents/{id}",
+        "An incident with its attack chain, risk terms and timeline",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "PATCH",
+        "/api/v1/incidents/{id}",
+        "Change an incident's status, assignee or title",
+        &[],
+        Some(incident_patch_body),
+        200,
+    ),
+    op(
+        "POST",
+        "/api/v1/incidents/{id}/notes",
+        "Add a note to an incident's timeline",
+        &[],
+        Some(note_body),
+        201,
+    ),
+    op(
+        "GET",
         "/api/v1/decisions",
         "Decisions, newest first",
         &["limit", "state"],
@@ -594,6 +636,7 @@ fn parameter(name: &str) -> Value {
             json!({"type": "string", "enum": ["true", "false"]})
         }
         "state" => json!({"type": "string", "enum": ["in_force", "all"]}),
+        "status" => json!({"type": "string"}),
         "min_severity" | "level" => {
             json!({"type": "string", "enum": ["info", "low", "medium", "high", "critical"]})
         }

@@ -293,6 +293,15 @@ pub trait Store: Send + Sync {
     /// Inserts or replaces an incident.
     async fn upsert_incident(&self, incident: &Incident) -> Result<(), StoreError>;
 
+    /// Incidents, most recently updated first: of `status` when given, updated at or after
+    /// `since` when given, at most `limit` (up to 100,000).
+    async fn query_incidents(
+        &self,
+        status: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        limit: i64,
+    ) -> Result<Vec<Incident>, StoreError>;
+
     /// One incident by id.
     async fn get_incident(&self, id: Uuid) -> Result<Option<Incident>, StoreError>;
 

@@ -1072,12 +1072,32 @@ async fn incidents_upsert_and_read_back(store: Arc<dyn Store>) {
     store.upsert_incident(&incident).await.unwrap();
     assert_eq!(
         store.get_incident(incident.id).await.unwrap(),
-        Some(incident)
+        Some(incident.clone())
     );
     assert_eq!(
         store.get_incident(uuid::Uuid::now_v7()).await.unwrap(),
         None
     );
+    let mut other = Incident::new("Web shell", Severity::Critical);
+    other.updated_at = incident.updated_at + Duration::seconds(5);
+    store.upsert_incident(&other).await.unwrap();
+    let ids = |list: Vec<Incident>| list.into_iter().map(|i| i.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.query_incidents(None, None, 10).await.unwrap()),
+        [other.id, incident.id]
+    );
+    assert_eq!(
+        ids(store.query_incidents(Some("open"), None, 10).await.unwrap()),
+        [other.id]
+    );
+    assert_eq!(
+        ids(store
+            .query_incidents(None, Some(other.updated_at), 10)
+            .await
+            .unwrap()),
+        [other.id]
+    );
+    assert_eq!(store.query_incidents(None, None, 1).await.unwrap().len(), 1);
 }
 
 async fn retention_deletes_only_what_aged_out(store: Arc<dyn Store>) {

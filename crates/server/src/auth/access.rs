@@ -106,6 +106,10 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/blocklist", VIEWER),
     ("POST", "/api/v1/blocklist", ANALYST),
     ("DELETE", "/api/v1/blocklist/{ip}", ANALYST),
+    ("GET", "/api/v1/incidents", VIEWER),
+    ("GET", "/api/v1/incidents/{id}", VIEWER),
+    ("PATCH", "/api/v1/incidents/{id}", ANALYST),
+    ("POST", "/api/v1/incidents/{id}/notes", ANALYST),
     ("GET", "/api/v1/decisions", VIEWER),
     ("POST", "/api/v1/decisions", ANALYST),
     ("DELETE", "/api/v1/decisions/{id}", ANALYST),
@@ -187,6 +191,7 @@ mod tests {
                 ("post(", "POST"),
                 ("put(", "PUT"),
                 ("delete(", "DELETE"),
+                ("patch(", "PATCH"),
             ] {
                 if chunk[..end].contains(name) {
                     registered.push((method.to_string(), path.clone()));

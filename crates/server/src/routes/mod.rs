@@ -10,6 +10,7 @@ pub(crate) mod events;
 mod health;
 pub(crate) mod hosts;
 mod ids;
+mod incidents;
 pub(crate) mod metric_series;
 mod metrics;
 pub(crate) mod rules;
@@ -90,6 +91,12 @@ pub fn router(state: AppState) -> Router {
             get(decisions::list).post(decisions::create),
         )
         .route("/api/v1/decisions/{id}", delete(decisions::lift))
+        .route("/api/v1/incidents", get(incidents::list))
+        .route(
+            "/api/v1/incidents/{id}",
+            get(incidents::get).patch(incidents::patch),
+        )
+        .route("/api/v1/incidents/{id}/notes", post(incidents::note))
         .route("/v1/decisions/stream", get(decisions::bouncer_stream))
         .route("/v1/decisions", get(decisions::bouncer_lookup))
         .route("/api/v1/stream", get(crate::stream::stream))

@@ -276,3 +276,33 @@ pub(super) async fn get_incident(
             source,
         })
 }
+
+/// Incidents, most recently updated first: of one status when given, updated at or after
+/// `since` when given, at most `limit`.
+pub(super) async fn query_incidents(
+    store: &SqlStore,
+    status: Option<&str>,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    limit: i64,
+) -> Result<Vec<Incident>, StoreError> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT id, doc FROM incidents WHERE ($1 = '' OR status = $1) AND updated_at >= $2 \
+         ORDER BY updated_at DESC LIMIT {}",
+        limit.clamp(1, 100_000)
+    )))
+    .bind(status.unwrap_or("").to_string())
+    .bind(since.map_or(i64::MIN, to_millis))
+    .fetch_all(&store.pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let id: String = row.try_get("id")?;
+            let doc: String = row.try_get("doc")?;
+            serde_json::from_str(&doc).map_err(|source| StoreError::CorruptRow {
+                table: "incidents",
+                id,
+                source,
+            })
+        })
+        .collect()
+}

@@ -586,6 +586,16 @@ impl Store for SqlStore {
         self.read(decisions::recent(self, limit)).await
     }
 
+    async fn query_incidents(
+        &self,
+        status: Option<&str>,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        limit: i64,
+    ) -> Result<Vec<watchpost_core::Incident>, StoreError> {
+        self.read(findings::query_incidents(self, status, since, limit))
+            .await
+    }
+
     async fn upsert_incident(&self, incident: &watchpost_core::Incident) -> Result<(), StoreError> {
         self.write(findings::upsert_incident(self, incident)).await
     }

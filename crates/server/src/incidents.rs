@@ -1,0 +1,180 @@
+//! The incident desk: feeds every folded detection, with its alert, to the correlator,
+//! stores the incidents it changes and announces them on the `incidents` stream topic;
+//! applies people's changes (status, assignee, title, notes) with a line in the timeline.
+//!
+//! The correlator's index is rebuilt from the store at start, so a restart loses no
+//! grouping; it is kept to the incidents active within the window (`[incidents]`).
+
+use crate::stream::Hub;
+use chrono::{DateTime, Duration, Utc};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+use watchpost_core::{
+    Alert, Detection, Fingerprint, Incident, IncidentStatus, Severity, TimelineEntry,
+};
+use watchpost_incident::{Correlator, Settings, Signal};
+use watchpost_store::{Store, StoreError};
+
+/// The correlator and where its incidents go.
+pub struct IncidentDesk {
+    correlator: Mutex<Correlator>,
+    store: Arc<dyn Store>,
+    hub: Hub,
+}
+
+/// A change a person asks for.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    pub status: Option<IncidentStatus>,
+    /// `Some("")` clears the assignee.
+    pub assignee: Option<String>,
+    pub title: Option<String>,
+    pub note: Option<String>,
+}
+
+/// The correlator's settings from `[incidents]`.
+pub fn settings(config: &watchpost_config::IncidentsConfig) -> Settings {
+    Settings {
+        window: Duration::minutes(config.window_minutes as i64),
+        open_at: config.open_at_severity.parse().unwrap_or(Severity::Medium),
+        critical_hosts: config.critical_hosts.clone(),
+        ..Settings::default()
+    }
+}
+
+impl IncidentDesk {
+    /// Starts with the incidents still active indexed again.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        hub: Hub,
+        settings: Settings,
+    ) -> Result<Arc<IncidentDesk>, StoreError> {
+        let now = Utc::now();
+        let recent = store
+            .query_incidents(None, Some(now - settings.window), 100_000)
+            .await?;
+        let mut correlator = Correlator::new(settings);
+        correlator.restore(recent, now);
+        tracing::info!(
+            indexed = correlator.tracked(),
+            "incidents active within the window indexed"
+        );
+        Ok(Arc::new(IncidentDesk {
+            correlator: Mutex::new(correlator),
+            store,
+            hub,
+        }))
+    }
+
+    /// Groups folded detections; `alerts` are the alerts they were folded into.
+    pub async fn observe(&self, detections: &[Detection], alerts: &[Alert]) {
+        let by_fingerprint: BTreeMap<&Fingerprint, &Alert> =
+            alerts.iter().map(|a| (&a.fingerprint, a)).collect();
+        let changed = {
+            let mut correlator = self.correlator.lock().await;
+            let now = Utc::now();
+            for d in detections.iter().filter(|d| !d.resolves) {
+                let fingerprint = Fingerprint::of_detection(d, &BTreeMap::new());
+                let Some(alert) = by_fingerprint.get(&fingerprint) else {
+                    continue;
+                };
+                correlator.observe(
+                    Signal {
+                        detection: d,
+                        alert_id: alert.id,
+                        alert_title: &alert.title,
+                    },
+                    now,
+                );
+            }
+            correlator.take_changed()
+        };
+        self.save(&changed).await;
+    }
+
+    /// Applies a person's change; `None` when there is no such incident.
+    pub async fn change(
+        &self,
+        id: Uuid,
+        change: Change,
+        by: &str,
+    ) -> Result<Option<Incident>, StoreError> {
+        let mut correlator = self.correlator.lock().await;
+        let mut incident = match correlator.get(id) {
+            Some(incident) => incident.clone(),
+            None => match self.store.get_incident(id).await? {
+                Some(incident) => incident,
+                None => return Ok(None),
+            },
+        };
+        let now = Utc::now();
+        let mut lines = Vec::new();
+        if let Some(status) = change.status
+            && status != incident.status
+        {
+            lines.push(format!(
+                "status {} → {}",
+                incident.status.as_str(),
+                status.as_str()
+            ));
+            incident.status = status;
+        }
+        if let Some(assignee) = change.assignee {
+            let assignee = (!assignee.trim().is_empty()).then(|| assignee.trim().to_string());
+            if assignee != incident.assignee {
+                lines.push(match &assignee {
+                    Some(a) => format!("assigned to {a}"),
+                    None => "unassigned".to_string(),
+                });
+                incident.assignee = assignee;
+            }
+        }
+        if let Some(title) = change.title
+            && title.trim() != incident.title
+        {
+            lines.push(format!("title set to \"{}\"", title.trim()));
+            incident.title = title.trim().to_string();
+        }
+        if let Some(note) = change.note {
+            lines.push(format!("note: {}", note.trim()));
+        }
+        for what in lines {
+            if incident.timeline.len() < correlator.settings().max_timeline {
+                incident.timeline.push(TimelineEntry {
+                    at: now,
+                    by: by.to_string(),
+                    what,
+                });
+            }
+        }
+        incident.updated_at = now;
+        self.store.upsert_incident(&incident).await?;
+        correlator.update(incident.clone());
+        drop(correlator);
+        self.hub.publish("incidents", &incident);
+        Ok(Some(incident))
+    }
+
+    /// Drops incidents quiet past the window from the index.
+    pub async fn expire(&self, now: DateTime<Utc>) {
+        self.correlator.lock().await.expire(now);
+    }
+
+    /// Incidents indexed in memory now.
+    pub async fn tracked(&self) -> usize {
+        self.correlator.lock().await.tracked()
+    }
+
+    async fn save(&self, incidents: &[Incident]) {
+        for incident in incidents {
+            match self.store.upsert_incident(incident).await {
+                Ok(()) => self.hub.publish("incidents", incident),
+                Err(e) => {
+                    tracing::error!(error = %e, incident = %incident.id, "an incident could not be stored")
+                }
+            }
+        }
+    }
+}

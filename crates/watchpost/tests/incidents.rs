@@ -1,0 +1,182 @@
+//! Incidents through a live server: web attacks from one address become one incident with
+//! its chain and risk terms, another address another incident; people change status,
+//! assignee and notes with a timeline naming them; and after a restart a new attack from
+//! the first address joins its incident again.
+
+mod common;
+
+use common::{Server, eventually, get_json, http};
+use serde_json::{Value, json};
+
+async fn analyze(http: &reqwest::Client, server: &Server, ip: &str, path: &str, query: &str) {
+    let response = http
+        .post(server.url("/api/v1/ids/analyze"))
+        .json(
+            &json!({"method": "GET", "path": path, "query": query, "client_ip": ip,
+                      "headers": {"user-agent": "Mozilla/5.0", "host": "shop.example"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().await.unwrap()
+    );
+}
+
+async fn incidents(http: &reqwest::Client, server: &Server) -> Vec<Value> {
+    get_json(http, server.url("/api/v1/incidents")).await["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn naming<'a>(list: &'a [Value], ip: &str) -> Option<&'a Value> {
+    list.iter().find(|i| {
+        i["entities"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|k| k == &json!(format!("ip:{ip}"))))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_attacks_from_one_address_are_one_incident_that_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    let http = http();
+    let (x, y) = ("203.0.113.7", "198.51.100.9");
+    analyze(
+        &http,
+        &server,
+        x,
+        "/search",
+        "q=1%27%20union%20select%20password%20from%20users--",
+    )
+    .await;
+    analyze(
+        &http,
+        &server,
+        x,
+        "/download",
+        "file=../../../../etc/passwd",
+    )
+    .await;
+    analyze(&http, &server, x, "/.env", "").await;
+    analyze(&http, &server, y, "/search", "q=1%27%20or%201%3D1--").await;
+    eventually("two incidents, one per attacker", || async {
+        let list = incidents(&http, &server).await;
+        naming(&list, x).is_some_and(|i| i["chain"].as_array().unwrap().len() >= 3)
+            && naming(&list, y).is_some()
+    })
+    .await;
+    let list = incidents(&http, &server).await;
+    assert_eq!(list.len(), 2, "{list:#?}");
+    let first = naming(&list, x).unwrap().clone();
+    let id = first["id"].as_str().unwrap().to_string();
+    assert_eq!(first["status"], "open");
+    let steps = first["chain"].as_array().unwrap();
+    let times: Vec<&str> = steps
+        .iter()
+        .map(|s| s["first_seen"].as_str().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "time order: {times:?}"
+    );
+    assert!(steps.iter().all(|s| s["tactic"].is_string()), "{steps:#?}");
+    assert!(
+        steps[1..]
+            .iter()
+            .all(|s| s["joined_by"] == json!(format!("ip:{x}"))),
+        "{steps:#?}"
+    );
+    let risk = &first["risk"];
+    let total: u64 = risk["terms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["points"].as_u64().unwrap())
+        .sum();
+    assert_eq!(risk["score"].as_u64().unwrap(), total.min(100), "{risk}");
+    assert!(
+        risk["terms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["why"].is_string())
+    );
+
+    // People: status, assignee, a note; each in the timeline with who did it.
+    let patched = http
+        .patch(server.url(&format!("/api/v1/incidents/{id}")))
+        .json(&json!({"status": "investigating", "assignee": "maya"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    let noted = http
+        .post(server.url(&format!("/api/v1/incidents/{id}/notes")))
+        .json(&json!({"text": "blocked at the edge; checking the web server"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(noted.status(), 201);
+    let bad = http
+        .patch(server.url(&format!("/api/v1/incidents/{id}")))
+        .json(&json!({"status": "done"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let shown = get_json(&http, server.url(&format!("/api/v1/incidents/{id}"))).await;
+    assert_eq!(shown["status"], "investigating");
+    assert_eq!(shown["assignee"], "maya");
+    let timeline: Vec<&str> = shown["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["what"].as_str().unwrap())
+        .collect();
+    for line in [
+        "status open → investigating",
+        "assigned to maya",
+        "note: blocked at the edge",
+    ] {
+        assert!(
+            timeline.iter().any(|t| t.starts_with(line)),
+            "{line}: {timeline:?}"
+        );
+    }
+    assert!(
+        shown["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["by"].as_str().unwrap().starts_with("api:"))
+    );
+
+    // A restart: the index comes back from the store.
+    assert!(server.terminate().success());
+    let server = Server::start(dir.path());
+    analyze(
+        &http,
+        &server,
+        x,
+        "/comment",
+        "text=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+    )
+    .await;
+    eventually("the new attack joins the incident", || async {
+        let list = incidents(&http, &server).await;
+        naming(&list, x).is_some_and(|i| i["chain"].as_array().unwrap().len() > steps.len())
+    })
+    .await;
+    assert_eq!(incidents(&http, &server).await.len(), 2);
+    let missing = http
+        .get(server.url("/api/v1/incidents/01900000-0000-7000-8000-000000000000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
