@@ -31,6 +31,10 @@ pub struct IncidentsConfig {
     pub open_at_severity: String,
     /// Hosts whose compromise matters most: a term of the risk score.
     pub critical_hosts: Vec<String>,
+    /// Incidents kept in the in-memory index at most (about 3.4 KB each); past it the
+    /// quietest leave the index first (they stay stored, and a new alert of theirs opens a
+    /// new incident).
+    pub max_indexed: usize,
 }
 
 impl Default for IncidentsConfig {
@@ -39,6 +43,7 @@ impl Default for IncidentsConfig {
             window_minutes: 60,
             open_at_severity: "medium".into(),
             critical_hosts: Vec::new(),
+            max_indexed: 50_000,
         }
     }
 }

@@ -394,6 +394,12 @@ pub(crate) fn check(config: &Config) -> Result<(), Vec<Violation>> {
             ),
         );
     }
+    if !(100..=1_000_000).contains(&i.max_indexed) {
+        bad(
+            "incidents.max_indexed",
+            format!("{} is out of range: allowed 100 to 1000000", i.max_indexed),
+        );
+    }
     if i.critical_hosts.len() > 10_000 {
         bad("incidents.critical_hosts", "at most 10000".into());
     }

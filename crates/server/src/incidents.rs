@@ -40,6 +40,7 @@ pub fn settings(config: &watchpost_config::IncidentsConfig) -> Settings {
         window: Duration::minutes(config.window_minutes as i64),
         open_at: config.open_at_severity.parse().unwrap_or(Severity::Medium),
         critical_hosts: config.critical_hosts.clone(),
+        max_tracked: config.max_indexed,
         ..Settings::default()
     }
 }

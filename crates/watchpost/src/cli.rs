@@ -409,6 +409,9 @@ pub enum BenchCommand {
     /// The API under load over a store of a million events: alert list, dashboard
     /// summary, live stream to many clients.
     Api(crate::bench_api::ApiBenchArgs),
+    /// Alerts grouped into incidents at a fixed rate over many attacker addresses:
+    /// assignment time and the index's memory.
+    Incidents(crate::bench_incidents::IncidentBenchArgs),
 }
 
 /// Loads the configuration or fails with every error listed.

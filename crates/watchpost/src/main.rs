@@ -10,6 +10,7 @@ mod bench_agent;
 mod bench_alerts;
 mod bench_api;
 mod bench_exec;
+mod bench_incidents;
 mod bench_proxy;
 mod cli;
 mod config_cmd;
@@ -278,6 +279,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Api(args),
         } => bench_api::api(args).await,
+        Command::Bench {
+            command: BenchCommand::Incidents(args),
+        } => bench_incidents::incidents(args).await,
         Command::Version => {
             println!("watchpost {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
