@@ -25,8 +25,8 @@ pub struct ServerArg {
 }
 
 /// The server to talk to and the key to show it.
-struct Target {
-    base: String,
+pub(crate) struct Target {
+    pub base: String,
     key: Option<String>,
 }
 
@@ -79,7 +79,7 @@ pub enum SilenceCommand {
 }
 
 /// The server to talk to and the API key to send it.
-fn target(config: &Option<PathBuf>, server: &ServerArg) -> anyhow::Result<Target> {
+pub(crate) fn target(config: &Option<PathBuf>, server: &ServerArg) -> anyhow::Result<Target> {
     let key = match &server.api_key {
         Some(key) => Some(key.trim().to_string()),
         None => crate::cli::load_config(config, Vec::new())
@@ -131,7 +131,10 @@ fn who(by: &Option<String>) -> String {
 
 /// Sends `request` with the key and returns the JSON answer, or the server's error in
 /// its own words.
-async fn call(request: reqwest::RequestBuilder, target: &Target) -> anyhow::Result<Value> {
+pub(crate) async fn call(
+    request: reqwest::RequestBuilder,
+    target: &Target,
+) -> anyhow::Result<Value> {
     let request = match &target.key {
         Some(key) => request.header("x-api-key", key),
         None => request,
@@ -153,7 +156,7 @@ async fn call(request: reqwest::RequestBuilder, target: &Target) -> anyhow::Resu
     Ok(body)
 }
 
-fn client() -> anyhow::Result<reqwest::Client> {
+pub(crate) fn client() -> anyhow::Result<reqwest::Client> {
     watchpost_notify::http::client(std::time::Duration::from_secs(30)).map_err(anyhow::Error::msg)
 }
 

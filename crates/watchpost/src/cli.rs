@@ -59,6 +59,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AlertsCommand,
     },
+    /// Incidents: alerts of one attack grouped, with their chain, risk and timeline.
+    Incidents {
+        #[command(subcommand)]
+        command: crate::incidents_cmd::IncidentsCommand,
+    },
     /// Tokens for agents and proxies that ship to this server.
     AgentToken {
         #[command(subcommand)]

@@ -15,10 +15,12 @@ mod bench_proxy;
 mod cli;
 mod config_cmd;
 mod db;
+mod decisions_follow;
 mod eval;
 mod eval_host;
 mod eval_web;
 mod hunt;
+mod incidents_cmd;
 mod logging;
 mod metrics_cmd;
 mod proc_usage;
@@ -117,6 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Alerts {
             command: AlertsCommand::Explain { id, json },
         } => alerts_cmd::explain(&cli.config, &id, json).await,
+        Command::Incidents { command } => incidents_cmd::run(&cli.config, &command).await,
         Command::Metrics {
             command: MetricsCommand::Series(args),
         } => metrics_cmd::series(&cli.config, &args).await,

@@ -31,6 +31,10 @@ pub struct ProxyArgs {
     pub detections: Option<PathBuf>,
     #[command(flatten)]
     pub ship: crate::ship_args::ShipArgs,
+    /// Seconds between reads of the server's decisions (with --server): its address bans
+    /// are enforced here too (0: do not read them).
+    #[arg(long, default_value_t = 10)]
+    pub decisions_every: u64,
     /// Largest request body buffered for inspection and forwarded, in bytes.
     #[arg(long, default_value_t = watchpost_web::layer::DEFAULT_MAX_BUFFER)]
     pub max_body: usize,
@@ -73,6 +77,18 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         Arc::new(Blocklist::default()),
     ));
     let shipper = args.ship.start("proxy")?;
+    if let (Some(server), Some(token), true) = (
+        &args.ship.server,
+        &args.ship.token,
+        args.decisions_every > 0,
+    ) {
+        crate::decisions_follow::follow(
+            server.clone(),
+            token.clone(),
+            std::time::Duration::from_secs(args.decisions_every),
+            shield.blocklist().clone(),
+        );
+    }
     let out: Option<Box<dyn Write + Send>> = match (&args.detections, &shipper) {
         (Some(path), _) => Some(Box::new(
             std::fs::OpenOptions::new()

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Server, create_token, eventually, get_json, http};
+use common::{BIN, Server, create_token, eventually, free_port, get_json, http};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -328,6 +328,83 @@ async fn the_crowdsec_firewall_bouncer_enforces_watchpost_decisions() {
     .await;
     eventually("the short ban expires", || async {
         !nft_set(&table).contains("203.0.113.78")
+    })
+    .await;
+}
+
+/// The proxy process, killed when dropped.
+struct Proxy(Child);
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn through_proxy(http: &reqwest::Client, port: u16, client_ip: &str) -> u16 {
+    match http
+        .get(format!("http://127.0.0.1:{port}/products"))
+        .header("X-Forwarded-For", client_ip)
+        .send()
+        .await
+    {
+        Ok(r) => r.status().as_u16(),
+        Err(_) => 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_enforces_the_servers_address_bans() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let token = create_token(dir.path(), "edge", "proxy");
+    let port = free_port();
+    let _proxy = Proxy(
+        Command::new(BIN)
+            .current_dir(dir.path())
+            .args(["--log-format", "plain", "proxy"])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            // Nothing listens upstream: a request let through is answered 502.
+            .args(["--upstream", &format!("http://127.0.0.1:{}", free_port())])
+            .args(["--trusted-proxy", "127.0.0.1/32"])
+            .args(["--server", &server.base, "--token", &token])
+            .args(["--decisions-every", "1"])
+            .args(["--spool", dir.path().join("spool").to_str().unwrap()])
+            .env_remove("WATCHPOST_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let http = http();
+    eventually("the proxy lets the client through", || async {
+        through_proxy(&http, port, "203.0.113.50").await == 502
+    })
+    .await;
+    let (status, made) = decide(
+        &http,
+        &server,
+        json!({"value": "203.0.113.50", "duration": "1h", "reason": "credential stuffing"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    eventually("the proxy refuses the banned client", || async {
+        through_proxy(&http, port, "203.0.113.50").await == 403
+    })
+    .await;
+    assert_eq!(
+        through_proxy(&http, port, "203.0.113.51").await,
+        502,
+        "others pass"
+    );
+    let id = made["id"].as_i64().unwrap();
+    http.delete(server.url(&format!("/api/v1/decisions/{id}")))
+        .send()
+        .await
+        .unwrap();
+    eventually("the lifted ban no longer holds at the proxy", || async {
+        through_proxy(&http, port, "203.0.113.50").await == 502
     })
     .await;
 }

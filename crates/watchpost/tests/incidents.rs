@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Server, eventually, get_json, http};
+use common::{Server, eventually, get_json, http, run};
 use serde_json::{Value, json};
 
 async fn analyze(http: &reqwest::Client, server: &Server, ip: &str, path: &str, query: &str) {
@@ -173,6 +173,45 @@ async fn web_attacks_from_one_address_are_one_incident_that_survives_a_restart()
     })
     .await;
     assert_eq!(incidents(&http, &server).await.len(), 2);
+
+    // The CLI, through the same API.
+    let cli = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--server", &server.base]);
+        let out = run(dir.path(), &all);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let listed = cli(&["incidents", "list"]);
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_default();
+    assert!(
+        line.contains("investigating") && line.ends_with("· maya"),
+        "{listed}"
+    );
+    let shown = cli(&["incidents", "show", &id]);
+    for part in [
+        "risk:",
+        "severity",
+        "chain:",
+        "TA0001",
+        "timeline:",
+        "note: blocked at the edge",
+    ] {
+        assert!(shown.contains(part), "{part}: {shown}");
+    }
+    cli(&["incidents", "note", &id, "web server rebuilt"]);
+    let closed = cli(&["incidents", "close", &id]);
+    assert!(closed.contains("is closed"), "{closed}");
+    let after = get_json(&http, server.url(&format!("/api/v1/incidents/{id}"))).await;
+    assert_eq!(after["status"], "closed");
+    assert!(after["timeline"].to_string().contains("web server rebuilt"));
     let missing = http
         .get(server.url("/api/v1/incidents/01900000-0000-7000-8000-000000000000"))
         .send()
