@@ -46,27 +46,31 @@ pub fn settings(config: &watchpost_config::IncidentsConfig) -> Settings {
 }
 
 impl IncidentDesk {
-    /// Starts with the incidents still active indexed again.
-    pub async fn start(
-        store: Arc<dyn Store>,
-        hub: Hub,
-        settings: Settings,
-    ) -> Result<Arc<IncidentDesk>, StoreError> {
+    /// Starts with the incidents still active indexed again. A store that cannot be read
+    /// (damaged, say) must not keep the server down: the index then starts empty, which is
+    /// logged, and new alerts open new incidents.
+    pub async fn start(store: Arc<dyn Store>, hub: Hub, settings: Settings) -> Arc<IncidentDesk> {
         let now = Utc::now();
-        let recent = store
+        let mut correlator = Correlator::new(settings.clone());
+        match store
             .query_incidents(None, Some(now - settings.window), 100_000)
-            .await?;
-        let mut correlator = Correlator::new(settings);
-        correlator.restore(recent, now);
+            .await
+        {
+            Ok(recent) => correlator.restore(recent, now),
+            Err(e) => tracing::error!(
+                error = %e,
+                "the incidents still active could not be read: grouping starts afresh"
+            ),
+        }
         tracing::info!(
             indexed = correlator.tracked(),
             "incidents active within the window indexed"
         );
-        Ok(Arc::new(IncidentDesk {
+        Arc::new(IncidentDesk {
             correlator: Mutex::new(correlator),
             store,
             hub,
-        }))
+        })
     }
 
     /// Groups folded detections; `alerts` are the alerts they were folded into.

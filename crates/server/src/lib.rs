@@ -95,8 +95,7 @@ pub async fn serve(
         hub.clone(),
         incidents::settings(&settings.incidents),
     )
-    .await
-    .context("indexing the incidents still active")?;
+    .await;
     alerts.attach_incidents(incident_desk.clone());
     let incidents_expiry = tokio::spawn(async move {
         loop {
@@ -127,13 +126,18 @@ pub async fn serve(
     routes::load_disabled(&state)
         .await
         .map_err(|e| anyhow::anyhow!("reading the rules turned off: {}", e.message))?;
-    // Address bans in force survive a restart in the server's own web shield.
-    for decision in store
+    // Address bans in force survive a restart in the server's own web shield; a store that
+    // cannot be read (damaged, say) must not keep the server down.
+    match store
         .decisions_in_force(chrono::Utc::now(), None, false)
         .await
-        .context("reading the decisions in force")?
     {
-        routes::decisions::enforce_here(&state, &decision);
+        Ok(decisions) => {
+            for decision in &decisions {
+                routes::decisions::enforce_here(&state, decision);
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "the decisions in force could not be read"),
     }
     let watcher = config.watch().context("watching the configuration file")?;
     let retention = tokio::spawn(retention::run(state.clone()));

@@ -61,7 +61,7 @@ async fn run(args: &IncidentBenchArgs, temp: &std::path::Path) -> anyhow::Result
         Default::default(),
         settings(&watchpost_config::IncidentsConfig::default()),
     )
-    .await?;
+    .await;
     let pid = std::process::id();
     let rss_before = status_kib(pid, "VmRSS").unwrap_or(0);
     let per_batch = ((u64::from(args.rate) * args.batch_ms) / 1000).max(1) as usize;
