@@ -123,7 +123,10 @@ pub fn apply_status(info: &mut ProcessInfo, status: &str) {
         let value = value.trim();
         match key {
             "Name" => info.comm = Some(value.to_string()),
-            "PPid" => info.ppid = value.parse().ok(),
+            // 0 is no parent: the kernel's own first tasks, and a process being reaped
+            // (its parent link is gone before its `/proc` entry): the fork announcement
+            // or the process tree names the parent then.
+            "PPid" => info.ppid = value.parse().ok().filter(|p| *p != 0),
             "Uid" => {
                 let mut ids = value.split_whitespace().map(|v| v.parse::<u32>().ok());
                 info.uid = ids.next().flatten();
