@@ -35,6 +35,10 @@ pub struct IncidentsConfig {
     /// quietest leave the index first (they stay stored, and a new alert of theirs opens a
     /// new incident).
     pub max_indexed: usize,
+    /// Raise an alert when an incident opens or escalates into a higher risk band, routed
+    /// like any other (`rule=~"watchpost.incident_.*"`). Off by default: the alert that
+    /// opened the incident pages already.
+    pub notices: bool,
 }
 
 impl Default for IncidentsConfig {
@@ -44,6 +48,7 @@ impl Default for IncidentsConfig {
             open_at_severity: "medium".into(),
             critical_hosts: Vec::new(),
             max_indexed: 50_000,
+            notices: false,
         }
     }
 }

@@ -25,6 +25,10 @@ pub enum Entity {
         pid: i64,
         name: Option<String>,
     },
+    /// An incident: the notices about it (opened, escalated) are alerts of their own.
+    Incident {
+        id: Uuid,
+    },
 }
 
 impl fmt::Display for Entity {
@@ -34,6 +38,7 @@ impl fmt::Display for Entity {
             Entity::User { name } => write!(f, "user:{name}"),
             Entity::Host { name } => write!(f, "host:{name}"),
             Entity::Process { host, pid, .. } => write!(f, "process:{host}/{pid}"),
+            Entity::Incident { id } => write!(f, "incident:{id}"),
         }
     }
 }

@@ -91,6 +91,9 @@ pub struct Correlator {
 }
 
 const BY: &str = "watchpost";
+/// The detector of the notices about incidents themselves, which the correlator never
+/// groups (they would tie every incident to itself).
+pub const NOTICE_DETECTOR: &str = "incident";
 
 impl Correlator {
     pub fn new(settings: Settings) -> Correlator {
@@ -127,6 +130,9 @@ impl Correlator {
     /// Groups one signal (see the module doc).
     pub fn observe(&mut self, signal: Signal<'_>, now: DateTime<Utc>) -> Outcome {
         let d = signal.detection;
+        if d.detector == NOTICE_DETECTOR {
+            return Outcome::Ignored;
+        }
         let at = d.timestamp.min(now);
         if let Some(&id) = self.alerts.get(&signal.alert_id)
             && self.incidents.contains_key(&id)

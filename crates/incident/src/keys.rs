@@ -36,7 +36,7 @@ impl Keys {
             Some(Entity::Ip { ip }) => keys.ip(ip),
             Some(Entity::User { name }) => keys.strong(format!("user:{name}")),
             Some(Entity::Process { host, pid, .. }) => keys.strong(format!("process:{host}/{pid}")),
-            Some(Entity::Host { .. }) | None => {}
+            Some(Entity::Host { .. } | Entity::Incident { .. }) | None => {}
         }
         if let Some(host) = &d.host {
             if web {

@@ -30,4 +30,4 @@ mod correlator;
 pub mod keys;
 pub mod risk;
 
-pub use correlator::{Correlator, Outcome, Settings, Signal};
+pub use correlator::{Correlator, NOTICE_DETECTOR, Outcome, Settings, Signal};

@@ -216,6 +216,21 @@ impl AlertDesk {
     /// Folds a batch of detections into their alerts, runs the pipeline on them, and
     /// writes what it made.
     async fn fold(&self, detections: &[Detection]) -> Result<(), StoreError> {
+        let notices = self.fold_batch(detections).await?;
+        if !notices.is_empty() {
+            // Incidents opened or escalated by this batch: notices routed like any alert.
+            // The correlator leaves them alone, so folding them makes no more.
+            self.store.insert_detections(&notices).await?;
+            for notice in &notices {
+                self.hub.publish("detections", notice);
+            }
+            self.fold_batch(&notices).await?;
+        }
+        Ok(())
+    }
+
+    /// [`AlertDesk::fold`] of one batch; returns the incident notices it raised.
+    async fn fold_batch(&self, detections: &[Detection]) -> Result<Vec<Detection>, StoreError> {
         let now = Utc::now();
         let _folding = self.folding.lock().await;
         let fingerprints: Vec<Fingerprint> = detections
@@ -244,9 +259,10 @@ impl AlertDesk {
         for alert in &changed {
             self.hub.publish("alerts", alert);
         }
-        if let Some(incidents) = self.incidents.get() {
-            incidents.observe(detections, &changed).await;
-        }
+        let notices = match self.incidents.get() {
+            Some(incidents) => incidents.observe(detections, &changed).await,
+            None => Vec::new(),
+        };
         {
             let mut pipeline = self.pipeline.lock().await;
             for alert in &changed {
@@ -255,7 +271,7 @@ impl AlertDesk {
         }
         // A group due now (group_wait = 0) is notified at once, not at the next tick.
         self.step(now, Step::DueGroups).await;
-        Ok(())
+        Ok(notices)
     }
 
     /// Takes queued detections in batches until `stop`, then folds what is left.

@@ -7,14 +7,14 @@
 
 use crate::stream::Hub;
 use chrono::{DateTime, Duration, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 use watchpost_core::{
-    Alert, Detection, Fingerprint, Incident, IncidentStatus, Severity, TimelineEntry,
+    Alert, Detection, Entity, Fingerprint, Incident, IncidentStatus, Severity, TimelineEntry,
 };
-use watchpost_incident::{Correlator, Settings, Signal};
+use watchpost_incident::{Correlator, NOTICE_DETECTOR, Outcome, Settings, Signal};
 use watchpost_store::{Store, StoreError};
 
 /// The correlator and where its incidents go.
@@ -22,6 +22,24 @@ pub struct IncidentDesk {
     correlator: Mutex<Correlator>,
     store: Arc<dyn Store>,
     hub: Hub,
+    /// The risk band each incident was last announced at (see [`band`]).
+    announced: std::sync::Mutex<HashMap<Uuid, u8>>,
+    /// `incidents.notices`, read at start.
+    raise_notices: bool,
+}
+
+/// Incidents whose announced band is remembered at most; past it the memory starts over
+/// (an incident then escalates at most once more than it should).
+const MAX_ANNOUNCED: usize = 100_000;
+
+/// Risk bands an incident is announced in: opened (any), escalated to high (40), to
+/// critical (70).
+fn band(score: u32) -> u8 {
+    match score {
+        70.. => 2,
+        40.. => 1,
+        _ => 0,
+    }
 }
 
 /// A change a person asks for.
@@ -49,7 +67,12 @@ impl IncidentDesk {
     /// Starts with the incidents still active indexed again. A store that cannot be read
     /// (damaged, say) must not keep the server down: the index then starts empty, which is
     /// logged, and new alerts open new incidents.
-    pub async fn start(store: Arc<dyn Store>, hub: Hub, settings: Settings) -> Arc<IncidentDesk> {
+    pub async fn start(
+        store: Arc<dyn Store>,
+        hub: Hub,
+        settings: Settings,
+        raise_notices: bool,
+    ) -> Arc<IncidentDesk> {
         let now = Utc::now();
         let mut correlator = Correlator::new(settings.clone());
         match store
@@ -70,13 +93,18 @@ impl IncidentDesk {
             correlator: Mutex::new(correlator),
             store,
             hub,
+            announced: Default::default(),
+            raise_notices,
         })
     }
 
-    /// Groups folded detections; `alerts` are the alerts they were folded into.
-    pub async fn observe(&self, detections: &[Detection], alerts: &[Alert]) {
+    /// Groups folded detections; `alerts` are the alerts they were folded into. Returns
+    /// the notices to raise: an incident opened, or escalated into a higher risk band
+    /// (routed, silenced and notified like any alert, one alert per incident and kind).
+    pub async fn observe(&self, detections: &[Detection], alerts: &[Alert]) -> Vec<Detection> {
         let by_fingerprint: BTreeMap<&Fingerprint, &Alert> =
             alerts.iter().map(|a| (&a.fingerprint, a)).collect();
+        let mut opened = Vec::new();
         let changed = {
             let mut correlator = self.correlator.lock().await;
             let now = Utc::now();
@@ -85,7 +113,7 @@ impl IncidentDesk {
                 let Some(alert) = by_fingerprint.get(&fingerprint) else {
                     continue;
                 };
-                correlator.observe(
+                let outcome = correlator.observe(
                     Signal {
                         detection: d,
                         alert_id: alert.id,
@@ -93,10 +121,42 @@ impl IncidentDesk {
                     },
                     now,
                 );
+                if let Outcome::Opened(id) = outcome {
+                    opened.push(id);
+                }
             }
             correlator.take_changed()
         };
         self.save(&changed).await;
+        if self.raise_notices {
+            self.notices(&changed, &opened)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Notices for incidents just opened or escalated into a higher band.
+    fn notices(&self, changed: &[Incident], opened: &[Uuid]) -> Vec<Detection> {
+        let mut announced = self.announced.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        for incident in changed
+            .iter()
+            .filter(|i| !matches!(i.status, IncidentStatus::Resolved | IncidentStatus::Closed))
+        {
+            let now_band = band(incident.risk.score);
+            let rule = match announced.get(&incident.id) {
+                _ if opened.contains(&incident.id) => "watchpost.incident_opened",
+                Some(was) if now_band > *was => "watchpost.incident_escalated",
+                None if now_band > 0 => "watchpost.incident_escalated",
+                _ => continue,
+            };
+            if announced.len() >= MAX_ANNOUNCED {
+                announced.clear();
+            }
+            announced.insert(incident.id, now_band);
+            out.push(notice(incident, rule));
+        }
+        out
     }
 
     /// Applies a person's change; `None` when there is no such incident.
@@ -173,6 +233,8 @@ impl IncidentDesk {
     }
 
     async fn save(&self, incidents: &[Incident]) {
+        // (stored one by one: an incident that fails stays in memory and is written with
+        // its next change)
         for incident in incidents {
             match self.store.upsert_incident(incident).await {
                 Ok(()) => self.hub.publish("incidents", incident),
@@ -182,4 +244,40 @@ impl IncidentDesk {
             }
         }
     }
+}
+
+/// The notice that an incident opened or escalated: severity from its risk band (or its
+/// own, when higher), its id as the entity, its story in the summary and evidence.
+fn notice(incident: &Incident, rule: &str) -> Detection {
+    let band_severity = match band(incident.risk.score) {
+        2 => Severity::Critical,
+        1 => Severity::High,
+        _ => Severity::Medium,
+    };
+    let verb = if rule.ends_with("opened") {
+        "opened"
+    } else {
+        "escalated"
+    };
+    let title = format!("Incident {verb}");
+    let mut d = Detection::new(
+        rule,
+        &title,
+        incident.severity.max(band_severity),
+        NOTICE_DETECTOR,
+    );
+    d.category = Some("incident".into());
+    d.entity = Some(Entity::Incident { id: incident.id });
+    d.summary = format!(
+        "{title}: {} (risk {}) — {}",
+        incident.title, incident.risk.score, incident.summary
+    );
+    d.evidence = serde_json::json!({
+        "incident_id": incident.id,
+        "title": incident.title,
+        "risk": incident.risk,
+        "entities": incident.entities,
+        "alerts": incident.alert_ids.len(),
+    });
+    d
 }

@@ -94,6 +94,7 @@ pub async fn serve(
         store.clone(),
         hub.clone(),
         incidents::settings(&settings.incidents),
+        settings.incidents.notices,
     )
     .await;
     alerts.attach_incidents(incident_desk.clone());

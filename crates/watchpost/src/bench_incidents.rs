@@ -60,6 +60,7 @@ async fn run(args: &IncidentBenchArgs, temp: &std::path::Path) -> anyhow::Result
         store.clone(),
         Default::default(),
         settings(&watchpost_config::IncidentsConfig::default()),
+        false,
     )
     .await;
     let pid = std::process::id();

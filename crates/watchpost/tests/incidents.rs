@@ -40,10 +40,23 @@ fn naming<'a>(list: &'a [Value], ip: &str) -> Option<&'a Value> {
     })
 }
 
+async fn first_risk_at_least(
+    http: &reqwest::Client,
+    server: &Server,
+    ip: &str,
+    score: u64,
+) -> bool {
+    let list = incidents(http, server).await;
+    naming(&list, ip).is_some_and(|i| i["risk"]["score"].as_u64().unwrap_or(0) >= score)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_attacks_from_one_address_are_one_incident_that_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path());
+    let config = dir.path().join("watchpost.toml");
+    std::fs::write(&config, "[incidents]\nnotices = true\n").unwrap();
+    let flags = ["--config", config.to_str().unwrap()];
+    let mut server = Server::start_with(dir.path(), &flags);
     let http = http();
     let (x, y) = ("203.0.113.7", "198.51.100.9");
     analyze(
@@ -72,6 +85,54 @@ async fn web_attacks_from_one_address_are_one_incident_that_survives_a_restart()
     .await;
     let list = incidents(&http, &server).await;
     assert_eq!(list.len(), 2, "{list:#?}");
+    // Each incident's opening is an alert of its own, routed like any other; the notices
+    // join no incident.
+    eventually("an alert per incident opened", || async {
+        let alerts = get_json(
+            &http,
+            server.url("/api/v1/alerts?rule_id=watchpost.incident_opened"),
+        )
+        .await;
+        alerts["items"].as_array().is_some_and(|a| a.len() == 2)
+    })
+    .await;
+    let alerts = get_json(
+        &http,
+        server.url("/api/v1/alerts?rule_id=watchpost.incident_opened"),
+    )
+    .await;
+    for alert in alerts["items"].as_array().unwrap() {
+        assert_eq!(alert["detector"], "incident", "{alert}");
+        assert!(
+            alert["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("Incident opened"),
+            "{alert}"
+        );
+    }
+    // The first attacker's incident crossed into the high risk band (40) as the decoy hit
+    // added a second detector: one escalation notice.
+    assert!(first_risk_at_least(&http, &server, x, 40).await);
+    eventually("an escalation notice", || async {
+        let alerts = get_json(
+            &http,
+            server.url("/api/v1/alerts?rule_id=watchpost.incident_escalated"),
+        )
+        .await;
+        alerts["items"].as_array().is_some_and(|a| a.len() == 1)
+    })
+    .await;
+    for incident in incidents(&http, &server).await {
+        assert!(
+            incident["chain"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["detector"] != "incident"),
+            "{incident:#}"
+        );
+    }
     let first = naming(&list, x).unwrap().clone();
     let id = first["id"].as_str().unwrap().to_string();
     assert_eq!(first["status"], "open");
@@ -158,7 +219,7 @@ async fn web_attacks_from_one_address_are_one_incident_that_survives_a_restart()
 
     // A restart: the index comes back from the store.
     assert!(server.terminate().success());
-    let server = Server::start(dir.path());
+    let server = Server::start_with(dir.path(), &flags);
     analyze(
         &http,
         &server,
