@@ -214,7 +214,9 @@ pub async fn lookup(
     lookup: &Lookup,
     now: DateTime<Utc>,
 ) -> Result<Vec<WireDecision>, StoreError> {
-    let in_force = store.decisions_in_force(now, None, false).await?;
+    let in_force = store
+        .decisions_in_force_for(now, &lookup.target.network().to_string())
+        .await?;
     Ok(in_force
         .iter()
         .filter(|d| lookup.kind.as_ref().is_none_or(|k| *k == d.kind))

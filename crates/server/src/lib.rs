@@ -124,9 +124,11 @@ pub async fn serve(
         decision_cursors: Arc::default(),
     };
 
-    routes::load_disabled(&state)
-        .await
-        .map_err(|e| anyhow::anyhow!("reading the rules turned off: {}", e.message))?;
+    // A store that cannot be read (damaged, say) must not keep the server down: every rule
+    // then runs until the list can be read (the next change re-reads it).
+    if let Err(e) = routes::load_disabled(&state).await {
+        tracing::error!(error = %e.message, "the rules turned off could not be read: all rules run");
+    }
     // Address bans in force survive a restart in the server's own web shield; a store that
     // cannot be read (damaged, say) must not keep the server down.
     match store

@@ -280,6 +280,14 @@ pub trait Store: Send + Sync {
         simulated: bool,
     ) -> Result<Vec<Decision>, StoreError>;
 
+    /// Decisions in force at `now` (not simulated) that may cover `address`: its own
+    /// address bans and every network ban; the caller checks which networks hold it.
+    async fn decisions_in_force_for(
+        &self,
+        now: DateTime<Utc>,
+        address: &str,
+    ) -> Result<Vec<Decision>, StoreError>;
+
     /// Decisions (not simulated) that stopped being in force in `(from, to]`.
     async fn decisions_ended_between(
         &self,

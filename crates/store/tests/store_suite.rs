@@ -769,6 +769,20 @@ async fn decisions_are_in_force_until_lifted_or_expired(store: Arc<dyn Store>) {
         ["203.0.113.2"]
     );
     assert!(store.get_decision(s).await.unwrap().unwrap().simulated);
+    // A live lookup reads the address's own bans and the network bans, never the rest.
+    let range = store
+        .insert_decision(&Decision {
+            scope: DecisionScope::Range,
+            ..decision("198.51.100.0/24", 4, false)
+        })
+        .await
+        .unwrap();
+    let about = store
+        .decisions_in_force_for(now, "203.0.113.2")
+        .await
+        .unwrap();
+    assert_eq!(about.iter().map(|d| d.id).collect::<Vec<_>>(), [b, range]);
+    store.lift_decision(range, "t", now).await.unwrap();
     let later = now + Duration::seconds(1);
     let c = store
         .insert_decision(&Decision {
@@ -784,7 +798,7 @@ async fn decisions_are_in_force_until_lifted_or_expired(store: Arc<dyn Store>) {
     assert_eq!(made_after.iter().map(|d| d.id).collect::<Vec<_>>(), [c]);
     assert_eq!(
         values(store.recent_decisions(2).await.unwrap()),
-        ["203.0.113.4", "203.0.113.3"]
+        ["203.0.113.4", "198.51.100.0/24"]
     );
 }
 

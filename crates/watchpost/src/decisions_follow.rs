@@ -87,11 +87,16 @@ async fn poll(
         .send()
         .await?;
     let status = response.status();
-    let body = response.bytes().await?;
-    anyhow::ensure!(
-        body.len() <= MAX_ANSWER_BYTES,
-        "the answer is over {MAX_ANSWER_BYTES} bytes"
-    );
+    let mut response = response;
+    let mut body = Vec::new();
+    // Read to the bound, never past it, whatever Content-Length says.
+    while let Some(chunk) = response.chunk().await? {
+        anyhow::ensure!(
+            body.len() + chunk.len() <= MAX_ANSWER_BYTES,
+            "the answer is over {MAX_ANSWER_BYTES} bytes"
+        );
+        body.extend_from_slice(&chunk);
+    }
     anyhow::ensure!(
         status.is_success(),
         "{status}: {}",

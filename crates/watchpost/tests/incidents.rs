@@ -183,6 +183,13 @@ async fn web_attacks_from_one_address_are_one_incident_that_survives_a_restart()
         .await
         .unwrap();
     assert_eq!(noted.status(), 201);
+    let escape = http
+        .post(server.url(&format!("/api/v1/incidents/{id}/notes")))
+        .json(&json!({"text": "looks fine\u{1b}[2J"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(escape.status(), 400, "a terminal escape is refused");
     let bad = http
         .patch(server.url(&format!("/api/v1/incidents/{id}")))
         .json(&json!({"status": "done"}))

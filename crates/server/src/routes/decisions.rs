@@ -226,7 +226,12 @@ async fn bouncer(
     let version = headers
         .get("user-agent")
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.chars().take(128).collect::<String>());
+        .map(|v| {
+            v.chars()
+                .filter(|c| !c.is_control())
+                .take(128)
+                .collect::<String>()
+        });
     if let Err(e) = state
         .store
         .touch_sender(

@@ -119,10 +119,19 @@ pub async fn note(
     let id = parse_id(&id)?;
     let input: Note = json_body(&body, "a note ({\"text\": …})")?;
     let text = input.text.trim();
-    if text.is_empty() || text.chars().count() > MAX_NOTE_CHARS {
+    // Control characters (terminal escapes among them) would reach every reader of the
+    // timeline, the CLI's terminal included; line breaks and tabs are text.
+    if text.is_empty()
+        || text.chars().count() > MAX_NOTE_CHARS
+        || text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return Err(ApiError::invalid_parameter(
             "text",
-            format!("1 to {MAX_NOTE_CHARS} characters"),
+            format!(
+                "1 to {MAX_NOTE_CHARS} characters, no control characters but line breaks and tabs"
+            ),
         ));
     }
     let Json(incident) = change(

@@ -90,6 +90,26 @@ pub(super) async fn in_force(
     rows.iter().map(from_row).collect()
 }
 
+/// Decisions in force at `now` that may cover `address`: the address bans of exactly it and
+/// every network ban (the caller checks containment). A live-mode bouncer asks this for
+/// each request it sees, so it must not read every address ban.
+pub(super) async fn in_force_for(
+    store: &SqlStore,
+    now: DateTime<Utc>,
+    address: &str,
+) -> Result<Vec<Decision>, StoreError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM decisions WHERE deleted_at IS NULL AND ends_at > $1 \
+         AND simulated = 0 AND (scope = 'range' OR (scope = 'ip' AND value = $2)) \
+         ORDER BY id LIMIT {MAX_DECISIONS}"
+    )))
+    .bind(to_millis(now))
+    .bind(address.to_string())
+    .fetch_all(&store.pool)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
 /// Decisions (never simulated) that stopped being in force after `from` and no later than
 /// `to`: lifted, or expired.
 pub(super) async fn ended_between(

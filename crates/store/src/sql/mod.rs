@@ -571,6 +571,14 @@ impl Store for SqlStore {
             .await
     }
 
+    async fn decisions_in_force_for(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        address: &str,
+    ) -> Result<Vec<watchpost_core::Decision>, StoreError> {
+        self.read(decisions::in_force_for(self, now, address)).await
+    }
+
     async fn decisions_ended_between(
         &self,
         from: chrono::DateTime<chrono::Utc>,
