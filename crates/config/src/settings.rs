@@ -53,15 +53,38 @@ impl Default for IncidentsConfig {
     }
 }
 
-/// `[response]`: what decisions (bans) may never cover. Loopback, this machine's own
-/// addresses and the addresses its senders speak from are always protected.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// `[response]`: the playbooks that act on incidents, what their actions may never touch
+/// (loopback, this machine's own addresses and the addresses its senders speak from are
+/// always protected), and how many automatic actions may run (`docs/response.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ResponseConfig {
     /// Addresses and networks never banned (`192.0.2.10`, `198.51.100.0/24`).
     pub allowlist: Vec<String>,
     /// Ranges listed as protected: the office, monitoring, partners.
     pub protected: Vec<String>,
+    /// Accounts never locked on any host.
+    pub protected_accounts: Vec<String>,
+    /// `[[response.playbooks]]`: which incidents call for which actions, in which mode.
+    pub playbooks: Vec<watchpost_playbook::PlaybookConfig>,
+    /// Automatic actions per minute per kind (`{ block_address = 60, isolate_host = 2 }`),
+    /// over every playbook; kinds not named keep their default.
+    pub budget_per_minute: std::collections::BTreeMap<String, u32>,
+    /// How long a tripped breaker sends its playbook's actions to an analyst.
+    pub breaker_minutes: u64,
+}
+
+impl Default for ResponseConfig {
+    fn default() -> Self {
+        ResponseConfig {
+            allowlist: Vec::new(),
+            protected: Vec::new(),
+            protected_accounts: vec!["root".into()],
+            playbooks: Vec::new(),
+            budget_per_minute: Default::default(),
+            breaker_minutes: 15,
+        }
+    }
 }
 
 /// `[web]`: inspection of web requests sent to `POST /api/v1/ids/analyze`.

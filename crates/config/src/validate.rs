@@ -372,6 +372,29 @@ pub(crate) fn check(config: &Config) -> Result<(), Vec<Violation>> {
             }
         }
     }
+    let r = &config.response;
+    if let Err(errors) = watchpost_playbook::compile_all(&r.playbooks) {
+        for (key, e) in errors {
+            bad(&key, e);
+        }
+    }
+    for (kind, limit) in &r.budget_per_minute {
+        let key = format!("response.budget_per_minute.{kind}");
+        if let Err(e) = kind.parse::<watchpost_core::ActionKind>() {
+            bad(&key, e);
+        } else if *limit > 10_000 {
+            bad(&key, format!("{limit} is out of range: allowed 0 to 10000"));
+        }
+    }
+    if !(1..=24 * 60).contains(&r.breaker_minutes) {
+        bad(
+            "response.breaker_minutes",
+            format!("{} is out of range: allowed 1 to 1440", r.breaker_minutes),
+        );
+    }
+    if r.protected_accounts.len() > 1000 {
+        bad("response.protected_accounts", "at most 1000".into());
+    }
     let i = &config.incidents;
     if !(1..=7 * 24 * 60).contains(&i.window_minutes) {
         bad(

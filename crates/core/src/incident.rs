@@ -61,6 +61,12 @@ pub struct Incident {
     /// so only host alerts join an incident through them.
     #[serde(default)]
     pub sites: Vec<String>,
+    /// What its detections acted on or from, that a response can act on in turn:
+    /// `ip:203.0.113.7` (the attacker), `process:web-1/4242` (the process a host detection
+    /// names, not its ancestors), `user:web-1/www-data` (the account it ran as),
+    /// `file:web-1:/var/spool/cron/crontabs/www-data` (a file it changed), `host:web-1`.
+    #[serde(default)]
+    pub subjects: Vec<String>,
     /// One step per alert, in time order.
     #[serde(default)]
     pub chain: Vec<ChainStep>,
@@ -141,6 +147,7 @@ impl Incident {
             last_activity: None,
             entities: Vec::new(),
             sites: Vec::new(),
+            subjects: Vec::new(),
             chain: Vec::new(),
             risk: Risk::default(),
             timeline: Vec::new(),

@@ -18,10 +18,12 @@
 //! assert!(Severity::Critical > Severity::High);
 //! ```
 
+pub mod action;
 pub mod alert;
 pub mod attack;
 pub mod decision;
 pub mod detection;
+pub mod duration;
 pub mod event;
 pub mod fields;
 pub mod hex;
@@ -33,6 +35,7 @@ pub mod secret;
 pub mod severity;
 pub mod time;
 
+pub use action::{Action, ActionKind, ActionResult, ActionState, ActionStep, ActionTarget};
 pub use alert::{Alert, AlertStatus, Fingerprint, StatusChange};
 pub use attack::{AttackTags, Tactic};
 pub use decision::{Decision, DecisionScope};

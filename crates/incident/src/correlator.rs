@@ -348,6 +348,13 @@ impl Correlator {
                 incident.sites.push(key.clone());
             }
         }
+        for subject in crate::keys::subjects(d) {
+            if !incident.subjects.contains(&subject)
+                && incident.subjects.len() < settings.max_entities
+            {
+                incident.subjects.push(subject);
+            }
+        }
         if incident.severity < d.severity {
             incident.severity = d.severity;
         }
@@ -402,6 +409,11 @@ impl Correlator {
         for e in &absorbed.sites {
             if !target.sites.contains(e) && target.sites.len() < settings.max_entities {
                 target.sites.push(e.clone());
+            }
+        }
+        for e in &absorbed.subjects {
+            if !target.subjects.contains(e) && target.subjects.len() < settings.max_entities {
+                target.subjects.push(e.clone());
             }
         }
         if target.severity < absorbed.severity {

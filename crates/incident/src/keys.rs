@@ -114,6 +114,55 @@ impl Keys {
     }
 }
 
+/// What a detection acted on or from, that a response can act on in turn (see
+/// `Incident::subjects`): the attacker's address, the process it names (not its
+/// ancestors: the web server that spawned a shell is the victim), the account that process
+/// ran as, files it changed, and the host of a host detection.
+pub fn subjects(d: &Detection) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |s: String| {
+        if out.len() < MAX_KEYS && !out.contains(&s) {
+            out.push(s);
+        }
+    };
+    let web = WEB_DETECTORS.contains(&d.detector.as_str());
+    match &d.entity {
+        Some(Entity::Ip { ip }) => {
+            if let Ok(ip) = ip.trim().parse::<IpAddr>()
+                && !ip.is_loopback()
+                && !ip.is_unspecified()
+            {
+                add(format!("ip:{ip}"));
+            }
+        }
+        Some(Entity::Process { host, pid, .. }) if *pid > 1 => add(format!("process:{host}/{pid}")),
+        Some(Entity::User { name }) => {
+            if let Some(host) = &d.host {
+                add(format!("user:{host}/{name}"));
+            }
+        }
+        _ => {}
+    }
+    let Some(host) = d.host.as_deref().filter(|_| !web) else {
+        return out;
+    };
+    let fields = d.evidence.get("fields").and_then(Value::as_object);
+    let field = |name: &str| fields.and_then(|f| f.get(name)).and_then(Value::as_str);
+    if let Some(user) = field("user.name").filter(|u| !u.is_empty()) {
+        add(format!("user:{host}/{user}"));
+    }
+    let paths = [
+        d.evidence.get("path").and_then(Value::as_str),
+        field("file.path"),
+        field("TargetFilename"),
+    ];
+    for path in paths.into_iter().flatten().filter(|p| p.starts_with('/')) {
+        add(format!("file:{host}:{path}"));
+    }
+    add(format!("host:{host}"));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +213,36 @@ mod tests {
         assert!(
             !keys.strong.iter().any(|k| k.contains("127.0.0.1")),
             "loopback names no actor"
+        );
+        assert_eq!(
+            subjects(&d),
+            ["process:shop/42", "user:shop/www-data", "host:shop"],
+            "the process itself, not the web server above it"
+        );
+    }
+
+    #[test]
+    fn subjects_name_the_attacker_of_a_web_detection_and_the_file_of_a_change() {
+        let mut web = Detection::new("web.sqli", "SQL injection", Severity::High, "web");
+        web.entity = Some(Entity::Ip {
+            ip: "203.0.113.7".into(),
+        });
+        web.host = Some("shop".into());
+        assert_eq!(subjects(&web), ["ip:203.0.113.7"], "the site is no subject");
+        let mut fim = Detection::new(
+            "watchpost.fim.modified",
+            "Cron changed",
+            Severity::High,
+            "fim",
+        );
+        fim.host = Some("shop".into());
+        fim.entity = Some(Entity::Host {
+            name: "shop".into(),
+        });
+        fim.evidence = json!({"path": "/var/spool/cron/crontabs/www-data"});
+        assert_eq!(
+            subjects(&fim),
+            ["file:shop:/var/spool/cron/crontabs/www-data", "host:shop"]
         );
     }
 }

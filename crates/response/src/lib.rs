@@ -24,9 +24,10 @@
 
 pub mod crowdsec;
 mod decide;
-pub mod duration;
 mod guard;
 pub mod own_addresses;
 
 pub use decide::{DecisionRequest, MAX_DURATION, Refusal, decide};
 pub use guard::Guards;
+/// Durations (`4h`, `1h30m`) in, Go's duration text out.
+pub use watchpost_core::duration;

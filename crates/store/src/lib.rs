@@ -31,7 +31,8 @@ pub use outbox::{
     OutboxEntry,
 };
 pub use query::{
-    AlertQuery, Cursor, DetectionQuery, EventQuery, MAX_PAGE_SIZE, Page, Sort, SortBy, all_pages,
+    ActionQuery, AlertQuery, Cursor, DetectionQuery, EventQuery, MAX_PAGE_SIZE, Page, Sort, SortBy,
+    all_pages,
 };
 pub use sql::{DEFAULT_QUERY_TIMEOUT, MAX_DECISIONS, SqlStore, open};
 
@@ -40,7 +41,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 use watchpost_alert::{Notification, Silence, TraceEntry};
-use watchpost_core::{Alert, Decision, Detection, Event, Fingerprint, Incident};
+use watchpost_core::{Action, Alert, Decision, Detection, Event, Fingerprint, Incident};
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -297,6 +298,22 @@ pub trait Store: Send + Sync {
 
     /// The newest `limit` decisions, whatever their state, newest first.
     async fn recent_decisions(&self, limit: i64) -> Result<Vec<Decision>, StoreError>;
+
+    /// Inserts or replaces a response action.
+    async fn upsert_action(&self, action: &Action) -> Result<(), StoreError>;
+
+    /// One action by id.
+    async fn get_action(&self, id: Uuid) -> Result<Option<Action>, StoreError>;
+
+    /// Actions matching `query`.
+    async fn query_actions(&self, query: &ActionQuery) -> Result<Vec<Action>, StoreError>;
+
+    /// Done actions whose time to live ended by `now`, oldest first, at most `limit`.
+    async fn expired_actions(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Action>, StoreError>;
 
     /// Inserts or replaces an incident.
     async fn upsert_incident(&self, incident: &Incident) -> Result<(), StoreError>;

@@ -161,6 +161,18 @@ pub struct DetectionQuery {
     pub sort: Sort,
 }
 
+/// Filters for [`crate::Store::query_actions`].
+#[derive(Debug, Clone, Default)]
+pub struct ActionQuery {
+    pub incident: Option<uuid::Uuid>,
+    pub state: Option<watchpost_core::ActionState>,
+    /// Host actions for this host's agent.
+    pub host: Option<String>,
+    pub limit: i64,
+    /// Oldest first (an agent's queue) rather than newest first.
+    pub oldest_first: bool,
+}
+
 /// Filters for [`crate::Store::query_alerts`]; the time range applies to `last_seen`.
 #[derive(Debug, Clone, Default)]
 pub struct AlertQuery {

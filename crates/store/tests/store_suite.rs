@@ -53,6 +53,7 @@ suite!(
     metrics_are_downsampled_into_minute_and_hour_series,
     a_search_past_the_query_timeout_is_stopped_and_the_store_goes_on,
     decisions_are_in_force_until_lifted_or_expired,
+    actions_are_kept_with_their_history_and_queued_per_host,
 );
 
 fn base_time() -> DateTime<Utc> {
@@ -1182,7 +1183,7 @@ async fn stats_count_rows_and_report_the_schema(store: Arc<dyn Store>) {
         .unwrap();
     let stats = store.stats().await.unwrap();
     assert_eq!(stats.backend, store.backend());
-    assert_eq!(stats.schema_version, 10);
+    assert_eq!(stats.schema_version, 11);
     let rows: Vec<(String, i64)> = stats
         .tables
         .iter()
@@ -1390,5 +1391,78 @@ async fn silences_are_stored_and_listed_until_they_end(store: Arc<dyn Store>) {
         store.get_silence(silence.id).await.unwrap(),
         Some(expired),
         "expiring keeps the silence in history"
+    );
+}
+
+async fn actions_are_kept_with_their_history_and_queued_per_host(store: Arc<dyn Store>) {
+    use watchpost_core::{Action, ActionKind, ActionState, ActionTarget};
+    use watchpost_store::ActionQuery;
+    let incident = uuid::Uuid::now_v7();
+    let mut kill = Action::new(
+        ActionKind::KillProcess,
+        ActionTarget::Process {
+            host: "web-1".into(),
+            pid: 4242,
+        },
+        "playbook:contain",
+        "shell from the web server",
+    );
+    kill.incident_id = Some(incident);
+    kill.step(ActionState::Queued, "playbook:contain", "automatic");
+    store.upsert_action(&kill).await.unwrap();
+    let mut ban = Action::new(
+        ActionKind::BlockAddress,
+        ActionTarget::Address {
+            ip: "203.0.113.7".into(),
+        },
+        "playbook:contain",
+        "sqli",
+    );
+    ban.incident_id = Some(incident);
+    ban.ttl_seconds = 60;
+    ban.done_at = Some(Utc::now() - Duration::minutes(2));
+    ban.step(ActionState::Done, "watchpost", "decision 1 made");
+    store.upsert_action(&ban).await.unwrap();
+    let queued = store
+        .query_actions(&ActionQuery {
+            state: Some(ActionState::Queued),
+            host: Some("web-1".into()),
+            limit: 10,
+            oldest_first: true,
+            ..ActionQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(queued, [kill.clone()], "the agent of web-1 sees its kill");
+    assert!(
+        store
+            .query_actions(&ActionQuery {
+                host: Some("web-2".into()),
+                limit: 10,
+                ..ActionQuery::default()
+            })
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let of_incident = store
+        .query_actions(&ActionQuery {
+            incident: Some(incident),
+            limit: 10,
+            ..ActionQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(of_incident.len(), 2);
+    let expired = store.expired_actions(Utc::now(), 10).await.unwrap();
+    assert_eq!(expired.iter().map(|a| a.id).collect::<Vec<_>>(), [ban.id]);
+    kill.step(ActionState::Done, "agent:web-1", "killed 1 process");
+    store.upsert_action(&kill).await.unwrap();
+    let back = store.get_action(kill.id).await.unwrap().unwrap();
+    assert_eq!(back.state, ActionState::Done);
+    assert_eq!(back.history.len(), 2);
+    assert!(
+        store.expired_actions(Utc::now(), 10).await.unwrap().len() == 1,
+        "a kill does not expire"
     );
 }

@@ -317,6 +317,22 @@ const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX IF NOT EXISTS decisions_deleted_at ON decisions (deleted_at)",
         ],
     },
+    Migration {
+        version: 11,
+        name: "actions",
+        statements: &[
+            "CREATE TABLE IF NOT EXISTS actions (
+            id TEXT PRIMARY KEY, incident_id TEXT, state TEXT NOT NULL, host TEXT,
+            kind TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+            expires_at BIGINT, doc TEXT NOT NULL
+        )",
+            "CREATE INDEX IF NOT EXISTS actions_incident ON actions (incident_id)",
+            "CREATE INDEX IF NOT EXISTS actions_state_host ON actions (state, host)",
+            "CREATE INDEX IF NOT EXISTS actions_expires ON actions (expires_at)",
+        ],
+        sqlite: &[],
+        postgres: &[],
+    },
 ];
 
 /// The schema version this build writes.

@@ -1,5 +1,6 @@
 //! [`SqlStore`]: the [`Store`] implementation for SQLite and PostgreSQL.
 
+mod actions;
 mod api_keys;
 mod bounded;
 mod checkpointer;
@@ -592,6 +593,32 @@ impl Store for SqlStore {
         limit: i64,
     ) -> Result<Vec<watchpost_core::Decision>, StoreError> {
         self.read(decisions::recent(self, limit)).await
+    }
+
+    async fn upsert_action(&self, action: &watchpost_core::Action) -> Result<(), StoreError> {
+        self.write(actions::upsert(self, action)).await
+    }
+
+    async fn get_action(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<Option<watchpost_core::Action>, StoreError> {
+        self.read(actions::get(self, id)).await
+    }
+
+    async fn query_actions(
+        &self,
+        query: &crate::ActionQuery,
+    ) -> Result<Vec<watchpost_core::Action>, StoreError> {
+        self.read(actions::query(self, query)).await
+    }
+
+    async fn expired_actions(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: i64,
+    ) -> Result<Vec<watchpost_core::Action>, StoreError> {
+        self.read(actions::expired(self, now, limit)).await
     }
 
     async fn query_incidents(
