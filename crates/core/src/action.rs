@@ -211,6 +211,10 @@ pub struct Action {
     /// What taking it back does, for people (`lift decision 17`, `restore /etc/cron.d/x`).
     #[serde(default)]
     pub undo: String,
+    /// Set while an undo is queued for the agent (a `queued` or `running` action with
+    /// `undoing` is being taken back, not carried out).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub undoing: bool,
     /// Who did what to it, in order (`proposed by playbook contain`, `approved by api:ana`).
     #[serde(default)]
     pub history: Vec<ActionStep>,
@@ -243,6 +247,7 @@ impl Action {
             done_at: None,
             result: None,
             undo: String::new(),
+            undoing: false,
             history: Vec::new(),
         }
     }

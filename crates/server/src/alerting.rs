@@ -213,6 +213,16 @@ impl AlertDesk {
         self.incidents.get()
     }
 
+    /// Raises detections the server makes itself (a playbook's notification): stored,
+    /// published and folded into alerts like any other, at once.
+    pub async fn raise(&self, detections: &[Detection]) -> Result<(), StoreError> {
+        self.store.insert_detections(detections).await?;
+        for d in detections {
+            self.hub.publish("detections", d);
+        }
+        self.fold(detections).await
+    }
+
     /// Folds a batch of detections into their alerts, runs the pipeline on them, and
     /// writes what it made.
     async fn fold(&self, detections: &[Detection]) -> Result<(), StoreError> {

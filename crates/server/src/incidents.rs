@@ -26,6 +26,8 @@ pub struct IncidentDesk {
     announced: std::sync::Mutex<HashMap<Uuid, u8>>,
     /// `incidents.notices`, read at start.
     raise_notices: bool,
+    /// Where changed incidents go for the playbooks (none in the benchmark).
+    responder: Option<Arc<crate::responder::Responder>>,
 }
 
 /// Incidents whose announced band is remembered at most; past it the memory starts over
@@ -72,6 +74,7 @@ impl IncidentDesk {
         hub: Hub,
         settings: Settings,
         raise_notices: bool,
+        responder: Option<Arc<crate::responder::Responder>>,
     ) -> Arc<IncidentDesk> {
         let now = Utc::now();
         let mut correlator = Correlator::new(settings.clone());
@@ -95,6 +98,7 @@ impl IncidentDesk {
             hub,
             announced: Default::default(),
             raise_notices,
+            responder,
         })
     }
 
@@ -237,7 +241,12 @@ impl IncidentDesk {
         // its next change)
         for incident in incidents {
             match self.store.upsert_incident(incident).await {
-                Ok(()) => self.hub.publish("incidents", incident),
+                Ok(()) => {
+                    self.hub.publish("incidents", incident);
+                    if let Some(responder) = &self.responder {
+                        responder.offer(std::slice::from_ref(incident));
+                    }
+                }
                 Err(e) => {
                     tracing::error!(error = %e, incident = %incident.id, "an incident could not be stored")
                 }

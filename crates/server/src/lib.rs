@@ -25,6 +25,7 @@ pub mod incidents;
 pub mod ingest;
 pub mod metrics;
 pub mod openapi;
+pub mod responder;
 mod params;
 mod retention;
 mod routes;
@@ -83,18 +84,28 @@ pub async fn serve(
             .await
             .context("making the first admin API key")?;
     }
-    let metrics = Arc::new(metrics::Metrics::new());
     let detection = detection::DetectionEngine::load(&settings.detection);
     let rules_watcher = detection.watch(config.clone());
     let hub = stream::Hub::default();
     let alerts = alerting::AlertDesk::start(store.clone(), &settings.alerting, hub.clone())
         .await
         .context("starting the alert pipeline")?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    let web = Arc::new(web_shield(&settings.web));
+    let responder = responder::Responder::new(
+        store.clone(),
+        config.clone(),
+        hub.clone(),
+        web.clone(),
+        metrics.clone(),
+        Arc::downgrade(&alerts),
+    );
     let incident_desk = incidents::IncidentDesk::start(
         store.clone(),
         hub.clone(),
         incidents::settings(&settings.incidents),
         settings.incidents.notices,
+        Some(responder.clone()),
     )
     .await;
     alerts.attach_incidents(incident_desk.clone());
@@ -119,9 +130,10 @@ pub async fn serve(
         alerts: alerts.clone(),
         gate: Arc::new(auth::middleware::Gate::new(ring)),
         hub,
-        web: Arc::new(web_shield(&settings.web)),
+        web,
         started: Instant::now(),
         decision_cursors: Arc::default(),
+        responder: responder.clone(),
     };
 
     // A store that cannot be read (damaged, say) must not keep the server down: every rule
@@ -149,6 +161,7 @@ pub async fn serve(
     let storage_watch = tokio::spawn(storage_watch::run(state.clone()));
     let exec_capture = host_monitor::start_exec_capture(&state);
     let (stop_alerting, alerting_stopped) = tokio::sync::watch::channel(false);
+    let responder_task = tokio::spawn(responder.run(alerting_stopped.clone()));
     let alerting_tasks = alerts.run(config.clone(), alerting_stopped);
 
     let addr = SocketAddr::new(host, settings.api.port);
@@ -196,6 +209,7 @@ pub async fn serve(
     for task in alerting_tasks {
         let _ = task.await;
     }
+    let _ = responder_task.await;
     store.close().await;
     tracing::info!("stopped");
     served.context("serving HTTP")

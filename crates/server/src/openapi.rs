@@ -119,6 +119,15 @@ fn note_body() -> Value {
     json!({"type": "object", "required": ["text"], "properties": {
         "text": {"type": "string", "minLength": 1, "maxLength": 4000}}})
 }
+fn rejection_body() -> Value {
+    json!({"type": "object", "properties": {
+        "reason": {"type": "string", "maxLength": 500}}})
+}
+fn action_result_body() -> Value {
+    json!({"type": "object", "required": ["ok", "message"], "properties": {
+        "ok": {"type": "boolean"}, "message": {"type": "string"},
+        "undo": {"description": "what undoing it needs (a path, a hash, a table)"}}})
+}
 fn decision_body() -> Value {
     json!({"type": "object", "required": ["value", "duration", "reason"], "properties": {
         "value": {"type": "string", "description": "an address or a network (CIDR)"},
@@ -491,6 +500,62 @@ pub const OPERATIONS: &[Op] = &[
     ),
     op(
         "GET",
+        "/api/v1/actions",
+        "Response actions, newest first (status: pending, queued, done…)",
+        &["incident", "status", "host", "limit"],
+        None,
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/actions/{id}",
+        "A response action with its history and blast radius",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "POST",
+        "/api/v1/actions/{id}/approve",
+        "Approve a pending action: it is carried out or queued now",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "POST",
+        "/api/v1/actions/{id}/reject",
+        "Turn a pending action down",
+        &[],
+        Some(rejection_body),
+        200,
+    ),
+    op(
+        "POST",
+        "/api/v1/actions/{id}/undo",
+        "Take a done action back (lift its ban, restore its file, unlock, end isolation)",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/agent/actions",
+        "The actions queued for the calling agent's host (sender token), waiting up to `wait` seconds",
+        &["wait"],
+        None,
+        200,
+    ),
+    op(
+        "POST",
+        "/api/v1/agent/actions/{id}/result",
+        "An agent's report on an action it took (sender token)",
+        &[],
+        Some(action_result_body),
+        200,
+    ),
+    op(
+        "GET",
         "/api/v1/decisions",
         "Decisions, newest first",
         &["limit", "state"],
@@ -632,6 +697,7 @@ fn parameter(name: &str) -> Value {
     let schema = match name {
         "from" | "to" => json!({"type": "string", "description": "RFC 3339 or epoch seconds"}),
         "limit" => json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+        "wait" => json!({"type": "integer", "minimum": 0, "maximum": 30}),
         "all" | "enabled" | "startup" => {
             json!({"type": "string", "enum": ["true", "false"]})
         }

@@ -26,4 +26,6 @@ pub struct AppState {
     pub started: Instant,
     /// When each bouncer last polled the decision stream.
     pub decision_cursors: Arc<watchpost_response::crowdsec::Cursors>,
+    /// Runs playbooks; carries out, queues and undoes their actions.
+    pub responder: Arc<crate::responder::Responder>,
 }

@@ -61,6 +61,7 @@ async fn run(args: &IncidentBenchArgs, temp: &std::path::Path) -> anyhow::Result
         Default::default(),
         settings(&watchpost_config::IncidentsConfig::default()),
         false,
+        None,
     )
     .await;
     let pid = std::process::id();

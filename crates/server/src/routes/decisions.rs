@@ -256,47 +256,15 @@ fn lapi_error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-/// What decisions may not cover here: the configured lists, this machine's addresses and
-/// the addresses its senders last spoke from.
 pub(crate) async fn guards(state: &AppState) -> Result<Guards, ApiError> {
-    let config = state.config.get();
-    let parse = |list: &[String]| list.iter().filter_map(|s| s.parse().ok()).collect();
-    let mut own = watchpost_response::own_addresses::read();
-    if let Ok(host) = config.api.host.parse::<IpAddr>()
-        && !host.is_unspecified()
-    {
-        own.push(host);
-    }
-    let senders = state.store.list_senders().await.map_err(ApiError::store)?;
-    own.extend(
-        senders
-            .iter()
-            .filter(|s| s.revoked_at.is_none())
-            .filter_map(|s| s.address.as_deref()?.parse::<IpAddr>().ok()),
-    );
-    Ok(Guards {
-        allowlist: parse(&config.response.allowlist),
-        protected: parse(&config.response.protected),
-        own,
-    })
+    crate::responder::decision_guards(state.store.as_ref(), &state.config)
+        .await
+        .map_err(ApiError::store)
 }
 
 /// Applies an address ban to this server's own web shield.
 pub(crate) fn enforce_here(state: &AppState, decision: &Decision) {
-    let now = Utc::now();
-    if !decision.active_at(now) || decision.scope != DecisionScope::Ip || decision.kind != "ban" {
-        return;
-    }
-    if let (Ok(ip), Ok(ttl)) = (
-        decision.value.parse::<IpAddr>(),
-        (decision.until - now).to_std(),
-    ) {
-        state.web.blocklist().block(
-            ip,
-            ttl,
-            &format!("decision {}: {}", decision.id, decision.reason),
-        );
-    }
+    crate::responder::enforce_here(&state.web, decision);
 }
 
 /// A decision as the API shows it: with whether it is in force and the seconds left.

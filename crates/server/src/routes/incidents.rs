@@ -47,7 +47,21 @@ pub async fn get(
         .await
         .map_err(ApiError::store)?
     {
-        Some(incident) => Ok(Json(json!(incident))),
+        Some(incident) => {
+            // What was done about it, beside the story.
+            let actions = state
+                .store
+                .query_actions(&watchpost_store::ActionQuery {
+                    incident: Some(id),
+                    limit: 1_000,
+                    ..Default::default()
+                })
+                .await
+                .map_err(ApiError::store)?;
+            let mut shown = json!(incident);
+            shown["actions"] = json!(actions);
+            Ok(Json(shown))
+        }
         None => Err(not_found(id)),
     }
 }

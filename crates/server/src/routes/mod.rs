@@ -1,5 +1,6 @@
 //! The HTTP routes, one module per area.
 
+mod actions;
 pub(crate) mod alerts;
 pub(crate) mod api_keys;
 pub(crate) mod blocklist;
@@ -97,6 +98,16 @@ pub fn router(state: AppState) -> Router {
             get(incidents::get).patch(incidents::patch),
         )
         .route("/api/v1/incidents/{id}/notes", post(incidents::note))
+        .route("/api/v1/actions", get(actions::list))
+        .route("/api/v1/actions/{id}", get(actions::get))
+        .route("/api/v1/actions/{id}/approve", post(actions::approve))
+        .route("/api/v1/actions/{id}/reject", post(actions::reject))
+        .route("/api/v1/actions/{id}/undo", post(actions::undo))
+        .route("/api/v1/agent/actions", get(actions::agent_poll))
+        .route(
+            "/api/v1/agent/actions/{id}/result",
+            post(actions::agent_result),
+        )
         .route("/v1/decisions/stream", get(decisions::bouncer_stream))
         .route("/v1/decisions", get(decisions::bouncer_lookup))
         .route("/api/v1/stream", get(crate::stream::stream))

@@ -270,7 +270,7 @@ fn registry_error(error: RegistryError) -> ApiError {
     }
 }
 
-async fn authenticate(
+pub(crate) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<watchpost_store::Sender, ApiError> {
