@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod network;
 pub mod poll;
 pub mod procfs;
+pub mod respond;
 pub mod state;
 pub mod thresholds;
 pub mod tree;

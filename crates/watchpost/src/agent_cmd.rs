@@ -61,6 +61,14 @@ pub struct AgentArgs {
     /// Addresses and networks whose connections are reported (one per line, `#` comments).
     #[arg(long)]
     pub blocklist: Option<PathBuf>,
+    /// Carry out the host actions the server queues for this host (kill a process tree,
+    /// quarantine a file, lock an account, isolate the host keeping the server's link).
+    /// Off unless given: the agent then only watches.
+    #[arg(long, requires = "server")]
+    pub respond: bool,
+    /// Where quarantined files are kept (made 0700).
+    #[arg(long, default_value = "/var/lib/watchpost/quarantine")]
+    pub quarantine_dir: PathBuf,
 }
 
 /// Where records go.
@@ -115,6 +123,11 @@ pub async fn run(args: AgentArgs, config: &Option<PathBuf>) -> anyhow::Result<Ex
         );
     }
     tracing::info!(exec_source = source, "agent started");
+    if args.respond
+        && let (Some(server), Some(token)) = (&args.ship.server, &args.ship.token)
+    {
+        crate::actions_follow::follow(server.clone(), token.clone(), args.quarantine_dir.clone());
+    }
     sink.put(Record::Event(Box::new(agent_event(
         "agent-started",
         source,

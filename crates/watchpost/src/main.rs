@@ -1,5 +1,6 @@
 //! `watchpost`: security monitoring, detection and alerting in one binary.
 
+mod actions_follow;
 mod agent_cmd;
 mod alerts_cmd;
 mod alerts_replay;
