@@ -127,11 +127,10 @@ pub fn subjects(d: &Detection) -> Vec<String> {
     };
     let web = WEB_DETECTORS.contains(&d.detector.as_str());
     match &d.entity {
+        // Loopback too: a ban on it is refused by the response's guards, and the refusal
+        // is recorded, rather than never considered.
         Some(Entity::Ip { ip }) => {
-            if let Ok(ip) = ip.trim().parse::<IpAddr>()
-                && !ip.is_loopback()
-                && !ip.is_unspecified()
-            {
+            if let Ok(ip) = ip.trim().parse::<IpAddr>() {
                 add(format!("ip:{ip}"));
             }
         }

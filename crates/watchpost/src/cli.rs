@@ -64,6 +64,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::incidents_cmd::IncidentsCommand,
     },
+    /// Response actions of the playbooks: approve, reject, undo.
+    Actions {
+        #[command(subcommand)]
+        command: crate::actions_cmd::ActionsCommand,
+    },
     /// Tokens for agents and proxies that ship to this server.
     AgentToken {
         #[command(subcommand)]

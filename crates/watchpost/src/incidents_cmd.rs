@@ -199,6 +199,10 @@ fn describe(i: &Value) -> String {
                 .unwrap_or_default()
         ));
     }
+    out.push_str("\nactions:\n");
+    for a in i["actions"].as_array().into_iter().flatten() {
+        out.push_str(&crate::actions_cmd::line(a));
+    }
     out.push_str("\ntimeline:\n");
     for e in i["timeline"].as_array().into_iter().flatten() {
         out.push_str(&format!(

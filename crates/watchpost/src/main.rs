@@ -1,5 +1,6 @@
 //! `watchpost`: security monitoring, detection and alerting in one binary.
 
+mod actions_cmd;
 mod actions_follow;
 mod agent_cmd;
 mod alerts_cmd;
@@ -121,6 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: AlertsCommand::Explain { id, json },
         } => alerts_cmd::explain(&cli.config, &id, json).await,
         Command::Incidents { command } => incidents_cmd::run(&cli.config, &command).await,
+        Command::Actions { command } => actions_cmd::run(&cli.config, &command).await,
         Command::Metrics {
             command: MetricsCommand::Series(args),
         } => metrics_cmd::series(&cli.config, &args).await,

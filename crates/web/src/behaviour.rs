@@ -185,6 +185,9 @@ struct State {
     errors: Windows,
     admin: Windows,
     sessions: HashMap<String, SessionOrigin>,
+    /// Address → when it last attacked (an attack detection or a decoy hit), so that a
+    /// login it then gets through is noticed.
+    attacked: HashMap<String, u64>,
     /// Requests in the current flood window, the window's start, and the learned
     /// baseline (requests per window).
     global_count: u64,
@@ -223,10 +226,27 @@ impl Behaviour {
             s.errors.0.len(),
             s.admin.0.len(),
             s.sessions.len(),
+            s.attacked.len(),
         ]
         .into_iter()
         .max()
         .unwrap_or(0)
+    }
+
+    /// Remembers that `ip` attacked at `now_ms` (for [`Behaviour::on_response`]'s check of
+    /// a login that follows).
+    pub fn attacked(&self, ip: Option<IpAddr>, now_ms: u64) {
+        let Some(ip) = ip else { return };
+        let span = self.config.login_window_seconds * 1000;
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let key = ip.to_string();
+        if !s.attacked.contains_key(&key) && s.attacked.len() >= MAX_KEYS {
+            s.attacked.retain(|_, at| *at + span >= now_ms);
+            if s.attacked.len() >= MAX_KEYS {
+                s.attacked.clear();
+            }
+        }
+        s.attacked.insert(key, now_ms);
     }
 
     /// Checks made when a request arrives: floods, session reuse, role fields, CSRF.
@@ -350,6 +370,25 @@ impl Behaviour {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let login_span = c.login_window_seconds * 1000;
         let is_login = c.login_paths.iter().any(|p| path.starts_with(p.as_str()));
+        // A login that succeeds from an address that attacked the site within the window:
+        // the probing found a way in, or stolen credentials are being used.
+        if is_login
+            && (200..400).contains(&status)
+            && !c.login_failure_statuses.contains(&status)
+            && let Some(at) = s.attacked.get(&ip_key)
+            && *at + login_span >= now_ms
+        {
+            out.push(finding(
+                "login.after_attack",
+                ip_key.clone(),
+                1,
+                format!(
+                    "a login succeeded from {ip_key}, which attacked the site within the last {} s",
+                    c.login_window_seconds
+                ),
+            ));
+            s.attacked.remove(&ip_key);
+        }
         if is_login && c.login_failure_statuses.contains(&status) {
             if let Some(n) = s
                 .login_ip

@@ -211,6 +211,7 @@ impl Shield {
         }
         let path = crate::decode::url_decode(&request.path, false);
         if let Some(hit) = self.honeypot.visit(&path, ip, &request.headers) {
+            self.behaviour.attacked(ip, now_ms());
             let mut detections = vec![decoy_detection(&hit, request, &request_id)];
             if hit.block
                 && let Some(ip) = ip
@@ -247,6 +248,7 @@ impl Shield {
         let action = route.and_then(|r| r.action).unwrap_or(self.policy.action);
         let mut detections = behaviour;
         if verdict.is_attack() {
+            self.behaviour.attacked(ip, now_ms());
             detections.push(attack_detection(&verdict, request, ip, &request_id, action));
         }
         let refuse_request = (verdict.is_attack() || refuse_now) && action == Action::Block;
@@ -419,6 +421,11 @@ fn behaviour_detection(f: &BehaviourFinding, request: &Request, ip: Option<IpAdd
             "Brute force on a login route",
             Severity::High,
             &["attack.credential-access", "attack.t1110.001"],
+        ),
+        "login.after_attack" => (
+            "Login from an address that attacked the site",
+            Severity::High,
+            &["attack.initial-access", "attack.t1078"],
         ),
         "bruteforce.stuffing" => (
             "Credential stuffing",
