@@ -168,7 +168,11 @@ impl Responder {
 
     /// Proposes the actions `playbook` calls for on `incident` that it has not proposed
     /// before, and takes each as the playbook's mode and the budget say.
-    async fn run_playbook(&self, playbook: &Playbook, incident: &Incident) -> Result<(), StoreError> {
+    async fn run_playbook(
+        &self,
+        playbook: &Playbook,
+        incident: &Incident,
+    ) -> Result<(), StoreError> {
         let origin = format!("playbook:{}", playbook.name);
         let known: HashSet<(ActionKind, ActionTarget)> = self
             .store
@@ -327,8 +331,13 @@ impl Responder {
             let guards = decision_guards(self.store.as_ref(), &self.config)
                 .await
                 .map_err(|e| e.to_string())?;
-            let mut decision = decide(&self.ban_request(action, ip), &guards, &action.origin, Utc::now())
-                .map_err(|r| r.message)?;
+            let mut decision = decide(
+                &self.ban_request(action, ip),
+                &guards,
+                &action.origin,
+                Utc::now(),
+            )
+            .map_err(|r| r.message)?;
             decision.id = self
                 .store
                 .insert_decision(&decision)
@@ -466,7 +475,9 @@ impl Responder {
                     .and_then(|r| r.undo.get("decision"))
                     .and_then(serde_json::Value::as_i64);
                 let Some(decision) = decision else {
-                    return Err(ActionError::Conflict("the ban's decision is not recorded".into()));
+                    return Err(ActionError::Conflict(
+                        "the ban's decision is not recorded".into(),
+                    ));
                 };
                 let lifted = self.store.lift_decision(decision, by, Utc::now()).await?;
                 if let Some(lifted) = &lifted
@@ -557,7 +568,11 @@ impl Responder {
             .await?;
         let mut taken = Vec::with_capacity(queued.len());
         for mut action in queued {
-            let what = if action.undoing { "undo taken" } else { "taken" };
+            let what = if action.undoing {
+                "undo taken"
+            } else {
+                "taken"
+            };
             action.step(ActionState::Running, by, what);
             self.save(&action).await?;
             taken.push(action);
@@ -646,13 +661,18 @@ fn undo_text(action: &Action) -> String {
 /// What an action does, in a sentence.
 fn describe(action: &Action, incident: &Incident) -> String {
     let ttl = if action.ttl_seconds > 0 {
-        format!(" for {}", watchpost_core::duration::go(Duration::seconds(action.ttl_seconds as i64)))
+        format!(
+            " for {}",
+            watchpost_core::duration::go(Duration::seconds(action.ttl_seconds as i64))
+        )
     } else {
         String::new()
     };
     match &action.target {
         ActionTarget::Address { ip } => format!("ban {ip} at every proxy and bouncer{ttl}"),
-        ActionTarget::Process { host, pid } => format!("kill process {pid} and its descendants on {host}"),
+        ActionTarget::Process { host, pid } => {
+            format!("kill process {pid} and its descendants on {host}")
+        }
         ActionTarget::File { host, path } => format!("quarantine {path} on {host}"),
         ActionTarget::Account { host, user } => format!("lock account {user} on {host}{ttl}"),
         ActionTarget::Host { host } => {

@@ -149,7 +149,11 @@ pub(crate) fn line(a: &Value) -> String {
 
 /// History and blast radius, for `show`.
 fn details(a: &Value) -> String {
-    let mut out = format!("origin: {}\nreason: {}\n", text(a, "origin"), text(a, "reason"));
+    let mut out = format!(
+        "origin: {}\nreason: {}\n",
+        text(a, "origin"),
+        text(a, "reason")
+    );
     if !a["blast_radius"].is_null() {
         out.push_str(&format!("blast radius: {}\n", a["blast_radius"]));
     }

@@ -49,15 +49,14 @@ pub fn follow(server: String, token: String, quarantine_dir: PathBuf) {
                             },
                         };
                         let id = action.id;
-                        let result = tokio::task::spawn_blocking(move || {
-                            host_actions.carry_out(&action)
-                        })
-                        .await
-                        .unwrap_or_else(|e| watchpost_core::ActionResult {
-                            ok: false,
-                            message: format!("the action panicked: {e}"),
-                            undo: serde_json::Value::Null,
-                        });
+                        let result =
+                            tokio::task::spawn_blocking(move || host_actions.carry_out(&action))
+                                .await
+                                .unwrap_or_else(|e| watchpost_core::ActionResult {
+                                    ok: false,
+                                    message: format!("the action panicked: {e}"),
+                                    undo: serde_json::Value::Null,
+                                });
                         tracing::info!(%id, ok = result.ok, message = %result.message, "host action carried out");
                         if let Err(e) = report(&client, &base, &token, id, &result).await {
                             tracing::warn!(%id, error = %e, "a host action's result could not be reported");
@@ -136,7 +135,10 @@ async fn server_addresses(base: &str) -> Vec<SocketAddr> {
     let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
         return Vec::new();
     };
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     match tokio::net::lookup_host((host.as_str(), port)).await {
         Ok(addrs) => addrs.collect(),
         Err(e) => {

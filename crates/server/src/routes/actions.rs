@@ -97,7 +97,10 @@ async fn blast_radius(state: &AppState, action: &Action) -> Result<Value, ApiErr
         }
         ActionTarget::Process { host, pid } => {
             query.host = Some(host.clone());
-            ("processes", json!([format!("{pid} on {host} and its descendants")]))
+            (
+                "processes",
+                json!([format!("{pid} on {host} and its descendants")]),
+            )
         }
         ActionTarget::File { host, path } => {
             query.host = Some(host.clone());
@@ -290,5 +293,9 @@ fn parse_id(text: &str) -> Result<Uuid, ApiError> {
 }
 
 fn not_found(id: Uuid) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no action {id}"))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no action {id}"),
+    )
 }
