@@ -29,7 +29,7 @@ pub enum RegistryError {
         message: String,
     },
     #[error(
-        "a sender named `{0}` is enrolled and not revoked: rotate its token, or revoke it before enrolling it again"
+        "a sender of this kind named `{0}` is enrolled and not revoked: rotate its token, or revoke it before enrolling it again"
     )]
     Enrolled(String),
     #[error("no sender has the name or id `{0}`")]
@@ -85,19 +85,13 @@ pub async fn enroll(
         .list_senders()
         .await?
         .into_iter()
-        .find(|s| s.name == name);
+        // An agent and a proxy on one host share its name: the proxy's web alerts and the
+        // agent's host alerts then name the same host, which is how an incident follows an
+        // attack from the site into the machine.
+        .find(|s| s.name == name && s.kind == kind);
     if let Some(mut sender) = existing {
         if sender.revoked_at.is_none() {
             return Err(RegistryError::Enrolled(name.to_string()));
-        }
-        if sender.kind != kind {
-            return Err(RegistryError::Invalid {
-                field: "kind",
-                message: format!(
-                    "`{name}` was enrolled as a {}; enroll it again as one, or under a new name",
-                    sender.kind
-                ),
-            });
         }
         let token = Token::renewed(&sender.id);
         sender.secret_hash = watchpost_ship::secret_hash(&token.secret);
@@ -124,12 +118,26 @@ pub async fn find(store: &dyn Store, who: &str) -> Result<Sender, RegistryError>
     if let Some(sender) = store.get_sender(who).await? {
         return Ok(sender);
     }
-    store
-        .list_senders()
-        .await?
-        .into_iter()
-        .find(|s| s.name == who)
-        .ok_or_else(|| RegistryError::NotFound(who.to_string()))
+    let senders = store.list_senders().await?;
+    let named: Vec<Sender> = senders.into_iter().filter(|s| s.name == who).collect();
+    let live: Vec<&Sender> = named.iter().filter(|s| s.revoked_at.is_none()).collect();
+    match (live.as_slice(), named.as_slice()) {
+        ([one], _) => Ok((*one).clone()),
+        ([], [one]) => Ok(one.clone()),
+        ([], []) => Err(RegistryError::NotFound(who.to_string())),
+        _ => Err(RegistryError::Invalid {
+            field: "sender",
+            message: format!(
+                "`{who}` names {} senders ({}): give the sender's id",
+                named.len(),
+                named
+                    .iter()
+                    .map(|s| format!("{} {}", s.kind, s.id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
 }
 
 /// Gives a sender a new token; the old one stays valid for `grace_minutes`.

@@ -1183,7 +1183,7 @@ async fn stats_count_rows_and_report_the_schema(store: Arc<dyn Store>) {
         .unwrap();
     let stats = store.stats().await.unwrap();
     assert_eq!(stats.backend, store.backend());
-    assert_eq!(stats.schema_version, 11);
+    assert_eq!(stats.schema_version, 12);
     let rows: Vec<(String, i64)> = stats
         .tables
         .iter()

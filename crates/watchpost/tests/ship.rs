@@ -151,4 +151,15 @@ fn token_names_are_unique_and_listed() {
     let listed = run(dir.path(), &["agent-token", "list"]);
     let text = String::from_utf8_lossy(&listed.stdout);
     assert!(text.contains("web-1") && text.contains("never"), "{text}");
+    // The proxy in front of web-1's application is web-1 too (its alerts and the agent's
+    // then name one host); by name alone the two are ambiguous.
+    let proxy = run(
+        dir.path(),
+        &["agent-token", "create", "--name", "web-1", "--kind", "proxy"],
+    );
+    assert!(proxy.status.success(), "{}", String::from_utf8_lossy(&proxy.stderr));
+    let ambiguous = run(dir.path(), &["agent-token", "revoke", "web-1"]);
+    assert!(!ambiguous.status.success());
+    let said = String::from_utf8_lossy(&ambiguous.stderr);
+    assert!(said.contains("names 2 senders") && said.contains("give the sender's id"), "{said}");
 }

@@ -333,6 +333,29 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: &[],
         postgres: &[],
     },
+    Migration {
+        version: 12,
+        name: "a sender's name is unique per kind (the agent and the proxy of one host share it)",
+        statements: &[],
+        // SQLite cannot drop a column's UNIQUE: the table is rebuilt without it.
+        sqlite: &[
+            "CREATE TABLE senders_by_kind (
+                id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL,
+                secret_hash TEXT NOT NULL, created_at BIGINT NOT NULL, last_seen BIGINT,
+                version TEXT, address TEXT, revoked_at BIGINT, previous_secret_hash TEXT,
+                previous_valid_until BIGINT
+            )",
+            "INSERT INTO senders_by_kind SELECT id, name, kind, secret_hash, created_at, last_seen,
+                version, address, revoked_at, previous_secret_hash, previous_valid_until FROM senders",
+            "DROP TABLE senders",
+            "ALTER TABLE senders_by_kind RENAME TO senders",
+            "CREATE UNIQUE INDEX IF NOT EXISTS senders_kind_name ON senders (kind, name)",
+        ],
+        postgres: &[
+            "ALTER TABLE senders DROP CONSTRAINT IF EXISTS senders_name_key",
+            "CREATE UNIQUE INDEX IF NOT EXISTS senders_kind_name ON senders (kind, name)",
+        ],
+    },
 ];
 
 /// The schema version this build writes.
