@@ -159,6 +159,10 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
         ),
     ),
     (
+        "linux/proc_creation_lnx_web_server_shell.yml",
+        include_str!("../../../rules/builtin/linux/proc_creation_lnx_web_server_shell.yml"),
+    ),
+    (
         "windows/proc_creation_win_alternate_data_stream.yml",
         include_str!("../../../rules/builtin/windows/proc_creation_win_alternate_data_stream.yml"),
     ),

@@ -576,3 +576,49 @@ fn ordinary_work_is_not_flagged() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn a_shell_from_a_web_server_or_its_account() {
+    let rules = rules();
+    const TITLE: &str = "Shell Started by a Web Server or Under a Web Server's Account";
+    let event = |image: &str, command: &str, parent: &str, user: &str| {
+        let mut e = FlatEvent::from_source(sources::LINUX_PROCESS_CREATION);
+        for (name, value) in [
+            ("Image", image),
+            ("CommandLine", command),
+            ("ParentImage", parent),
+            ("User", user),
+        ] {
+            e.push(name, value);
+        }
+        rules.matches(&e).iter().any(|m| m.rule.title == TITLE)
+    };
+    // Command injection in a Python or PHP application running as www-data, and a shell
+    // from nginx or PHP-FPM whatever the account.
+    assert!(event(
+        "/bin/sh",
+        "sh -c ping -c1 127.0.0.1; id",
+        "/usr/bin/python3.11",
+        "www-data"
+    ));
+    assert!(event(
+        "/usr/bin/dash",
+        "sh -c whoami",
+        "/usr/sbin/php-fpm8.2",
+        "app"
+    ));
+    assert!(event("/bin/bash", "bash -i", "/usr/sbin/nginx", "root"));
+    // The same shells for ordinary accounts, and the web account running other programs.
+    assert!(!event(
+        "/bin/sh",
+        "sh -c make",
+        "/usr/bin/python3.11",
+        "alice"
+    ));
+    assert!(!event(
+        "/usr/bin/php",
+        "php artisan queue:work",
+        "/usr/bin/python3",
+        "www-data"
+    ));
+}

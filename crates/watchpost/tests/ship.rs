@@ -155,11 +155,25 @@ fn token_names_are_unique_and_listed() {
     // then name one host); by name alone the two are ambiguous.
     let proxy = run(
         dir.path(),
-        &["agent-token", "create", "--name", "web-1", "--kind", "proxy"],
+        &[
+            "agent-token",
+            "create",
+            "--name",
+            "web-1",
+            "--kind",
+            "proxy",
+        ],
     );
-    assert!(proxy.status.success(), "{}", String::from_utf8_lossy(&proxy.stderr));
+    assert!(
+        proxy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&proxy.stderr)
+    );
     let ambiguous = run(dir.path(), &["agent-token", "revoke", "web-1"]);
     assert!(!ambiguous.status.success());
     let said = String::from_utf8_lossy(&ambiguous.stderr);
-    assert!(said.contains("names 2 senders") && said.contains("give the sender's id"), "{said}");
+    assert!(
+        said.contains("names 2 senders") && said.contains("give the sender's id"),
+        "{said}"
+    );
 }
