@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::bouncer::{Bouncer, nft_set};
 use common::{BIN, Server, create_token, eventually, free_port, get_json, http};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -208,37 +209,6 @@ async fn decisions_are_guarded_and_streamed_to_bouncer_keys_only() {
     );
 }
 
-/// The bouncer process; its nftables tables are removed when it is dropped.
-struct Bouncer {
-    child: Child,
-    table: String,
-}
-
-impl Drop for Bouncer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for family in ["ip", "ip6"] {
-            let table = if family == "ip" {
-                self.table.clone()
-            } else {
-                format!("{}6", self.table)
-            };
-            let _ = Command::new("nft")
-                .args(["delete", "table", family, &table])
-                .status();
-        }
-    }
-}
-
-fn nft_set(table: &str) -> String {
-    let out = Command::new("nft")
-        .args(["list", "set", "ip", table, "crowdsec-blacklists"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_crowdsec_firewall_bouncer_enforces_watchpost_decisions() {
     let root = unsafe { libc::geteuid() } == 0;
@@ -260,32 +230,7 @@ async fn the_crowdsec_firewall_bouncer_enforces_watchpost_decisions() {
     let server = Server::start(dir.path());
     let key = create_token(dir.path(), "firewall", "bouncer");
     let table = format!("wp_test_{}", std::process::id());
-    let config = dir.path().join("bouncer.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "mode: nftables\npid_dir: {dir}\nupdate_frequency: 1s\ndaemonize: false\n\
-             log_mode: stdout\nlog_level: info\napi_url: {base}/\napi_key: {key}\n\
-             disable_ipv6: false\ndeny_action: DROP\ndeny_log: false\n\
-             supported_decisions_types:\n  - ban\n\
-             nftables:\n  ipv4:\n    enabled: true\n    set-only: false\n    table: {table}\n    chain: {table}-chain\n\
-             \x20 ipv6:\n    enabled: true\n    set-only: false\n    table: {table}6\n    chain: {table}6-chain\n\
-             prometheus:\n  enabled: false\n  listen_addr: 127.0.0.1\n  listen_port: 60601\n",
-            dir = dir.path().display(),
-            base = server.base,
-        ),
-    )
-    .unwrap();
-    let _bouncer = Bouncer {
-        child: Command::new("crowdsec-firewall-bouncer")
-            .arg("-c")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start crowdsec-firewall-bouncer"),
-        table: table.clone(),
-    };
+    let _bouncer = Bouncer::start(dir.path(), &server.base, &key, &table);
     let http = http();
     let (status, made) = decide(
         &http,

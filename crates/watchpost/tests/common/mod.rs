@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test file uses a different part of this helper
 
+pub mod bouncer;
 pub mod browser;
 
 use std::io::{BufRead, BufReader};
