@@ -187,6 +187,7 @@ impl ExecCapture {
             if let Some(record) = notice.record {
                 info = completed_by_kernel(info, *record);
             }
+            let exec_at = notice.at;
             if info.partial {
                 self.stats.partial += 1;
             }
@@ -205,6 +206,9 @@ impl ExecCapture {
                 .cloned()
                 .collect();
             let mut event = exec_event(&info, &ancestry, previous.as_ref(), &mut self.users);
+            if let Some(at) = exec_at {
+                event.timestamp = at;
+            }
             event.host.name = self.host.clone();
             event
                 .labels

@@ -246,6 +246,7 @@ impl ExecSource for ProcConnector {
                     pid,
                     ppid: self.parents.get(&pid).copied(),
                     record: None,
+                    at: Some(chrono::Utc::now()),
                 }),
                 Announcement::Exit { pid } => {
                     self.parents.remove(&pid);

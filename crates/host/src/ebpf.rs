@@ -103,6 +103,7 @@ impl ExecSource for EbpfExecSource {
                 notices.push(ExecNotice {
                     pid: info.pid,
                     ppid: info.ppid,
+                    at: info.start,
                     record: Some(Box::new(info)),
                 });
             }

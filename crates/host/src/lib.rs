@@ -72,6 +72,10 @@ pub struct ExecNotice {
     /// What the kernel itself reported at the exec (the eBPF source: argv, executable,
     /// user, `comm`), which stays true when `/proc` is gone by the time it is read.
     pub record: Option<Box<ProcessInfo>>,
+    /// When the exec happened, where the source knows it better than the process's start
+    /// time (which is its fork, in clock ticks): the kernel's own time of the exec (eBPF,
+    /// audit), or when the proc connector announced it.
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Something that reports execs.

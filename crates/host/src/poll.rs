@@ -49,6 +49,7 @@ impl ExecSource for ProcPoller {
                 pid,
                 ppid: None,
                 record: None,
+                at: None,
             })
             .collect();
         self.exited.extend(self.known.difference(&now));

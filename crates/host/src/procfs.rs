@@ -143,22 +143,29 @@ fn start_time(stat: &str) -> Option<DateTime<Utc>> {
     // The name in field 2 may hold spaces and parentheses: fields resume after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     let ticks: u64 = rest.split_whitespace().nth(19)?.parse().ok()?;
-    let (boot, ticks_per_second) = boot_clock()?;
-    let millis = boot * 1000 + (ticks * 1000 / ticks_per_second) as i64;
-    DateTime::from_timestamp_millis(millis)
+    let (boot_millis, ticks_per_second) = boot_clock()?;
+    DateTime::from_timestamp_millis(boot_millis + (ticks * 1000 / ticks_per_second) as i64)
 }
 
-/// Boot time (seconds since the epoch, `btime` in `/proc/stat`) and clock ticks per second.
+/// When the machine booted (milliseconds since the epoch) and clock ticks per second.
+///
+/// The boot time is the wall clock less the time since boot (`CLOCK_BOOTTIME`, which the
+/// kernel's start times count in), to the millisecond: `btime` in `/proc/stat` is whole
+/// seconds, which dated every process up to a second early and put a shell before the web
+/// request that spawned it.
 fn boot_clock() -> Option<(i64, u64)> {
     static CLOCK: OnceLock<Option<(i64, u64)>> = OnceLock::new();
     *CLOCK.get_or_init(|| {
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let boot = stat
-            .lines()
-            .find_map(|l| l.strip_prefix("btime "))?
-            .trim()
-            .parse()
-            .ok()?;
+        let read = |clock: libc::clockid_t| {
+            let mut t = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: `t` is a valid timespec for clock_gettime to fill.
+            (unsafe { libc::clock_gettime(clock, &mut t) } == 0)
+                .then(|| t.tv_sec * 1000 + t.tv_nsec / 1_000_000)
+        };
+        let boot = read(libc::CLOCK_REALTIME)? - read(libc::CLOCK_BOOTTIME)?;
         // SAFETY: sysconf has no preconditions.
         let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         Some((boot, if ticks > 0 { ticks as u64 } else { 100 }))

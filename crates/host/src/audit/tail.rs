@@ -326,6 +326,7 @@ fn exec_notice(pending: Pending) -> Option<ExecNotice> {
     Some(ExecNotice {
         pid,
         ppid,
+        at: record.start,
         record: Some(Box::new(record)),
     })
 }

@@ -29,7 +29,11 @@ pub(super) fn kill_tree(pid: i64, decided_at: DateTime<Utc>) -> Outcome {
     }
     let root = read_process(pid);
     if root.partial && root.start.is_none() {
-        return Err(format!("process {pid} is gone"));
+        // What the action wants, no such process running, holds already.
+        return Ok((
+            format!("process {pid} had already exited"),
+            serde_json::json!({ "killed": [] }),
+        ));
     }
     if let Some(start) = root.start
         // (start times are read in clock ticks: a second of slack)
