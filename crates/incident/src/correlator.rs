@@ -205,6 +205,20 @@ impl Correlator {
         }
     }
 
+    /// Indexes an incident changed or opened by hand (linked, unlinked, merged): an open
+    /// one is (re)indexed with its alerts and keys, a closed one leaves the index.
+    pub fn track_by_hand(&mut self, incident: Incident) {
+        let id = incident.id;
+        self.forget(id);
+        if !matches!(
+            incident.status,
+            IncidentStatus::Resolved | IncidentStatus::Closed
+        ) {
+            self.track(incident);
+            self.evict_over_bound();
+        }
+    }
+
     /// Drops incidents quiet for longer than the window from the index.
     pub fn expire(&mut self, now: DateTime<Utc>) {
         let stale: Vec<Uuid> = self
@@ -388,49 +402,13 @@ impl Correlator {
         let Some(target) = self.incidents.get_mut(&into) else {
             return;
         };
-        for step in absorbed.chain.drain(..) {
-            if target.chain.len() < settings.max_steps
-                && !target.chain.iter().any(|s| s.alert_id == step.alert_id)
-            {
-                target.chain.push(step);
-            }
-        }
-        target.chain.sort_by_key(|s| s.first_seen);
-        for alert in &absorbed.alert_ids {
-            if !target.alert_ids.contains(alert) && target.alert_ids.len() < settings.max_alerts {
-                target.alert_ids.push(*alert);
-            }
-        }
-        for e in &absorbed.entities {
-            if !target.entities.contains(e) && target.entities.len() < settings.max_entities {
-                target.entities.push(e.clone());
-            }
-        }
-        for e in &absorbed.sites {
-            if !target.sites.contains(e) && target.sites.len() < settings.max_entities {
-                target.sites.push(e.clone());
-            }
-        }
-        for e in &absorbed.subjects {
-            if !target.subjects.contains(e) && target.subjects.len() < settings.max_entities {
-                target.subjects.push(e.clone());
-            }
-        }
-        if target.severity < absorbed.severity {
-            target.severity = absorbed.severity;
-        }
-        target.created_at = target.created_at.min(absorbed.created_at);
-        push_timeline(
+        crate::edit::absorb(
             target,
+            &mut absorbed,
             &settings,
-            TimelineEntry {
-                at,
-                by: BY.into(),
-                what: format!(
-                    "merged incident {other} (\"{}\"): both name {key}",
-                    absorbed.title
-                ),
-            },
+            BY,
+            &format!(": both name {key}"),
+            at,
         );
         for map in [&mut self.index, &mut self.sites] {
             for v in map.values_mut() {
@@ -444,17 +422,6 @@ impl Correlator {
                 *v = into;
             }
         }
-        absorbed.status = IncidentStatus::Closed;
-        absorbed.updated_at = Utc::now();
-        push_timeline(
-            &mut absorbed,
-            &settings,
-            TimelineEntry {
-                at,
-                by: BY.into(),
-                what: format!("merged into incident {into}: both name {key}"),
-            },
-        );
         self.absorbed.push(absorbed);
         self.changed.insert(into);
     }
@@ -519,7 +486,7 @@ fn position(tactic_id: &str) -> Option<usize> {
 }
 
 /// The tactic furthest along the kill chain among `tactics` (ids or names).
-fn furthest_tactic(tactics: &[String]) -> Option<String> {
+pub(crate) fn furthest_tactic(tactics: &[String]) -> Option<String> {
     tactics
         .iter()
         .filter_map(|t| watchpost_core::Tactic::lookup(t))

@@ -27,6 +27,7 @@
 //! ```
 
 mod correlator;
+pub mod edit;
 pub mod keys;
 pub mod risk;
 

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use watchpost_core::{
     Alert, Detection, Entity, Fingerprint, Incident, IncidentStatus, Severity, TimelineEntry,
 };
+use watchpost_incident::edit::{self, EditError};
 use watchpost_incident::{Correlator, NOTICE_DETECTOR, Outcome, Settings, Signal};
 use watchpost_store::{Store, StoreError};
 
@@ -224,6 +225,130 @@ impl IncidentDesk {
         drop(correlator);
         self.hub.publish("incidents", &incident);
         Ok(Some(incident))
+    }
+
+    /// Opens an incident by hand from alerts (at least one).
+    pub async fn open_by_hand(
+        &self,
+        title: &str,
+        alerts: &[Alert],
+        by: &str,
+    ) -> Result<Result<Incident, EditError>, StoreError> {
+        let mut correlator = self.correlator.lock().await;
+        let settings = correlator.settings().clone();
+        let severity = alerts
+            .iter()
+            .map(|a| a.severity)
+            .max()
+            .unwrap_or(Severity::Medium);
+        let mut incident = Incident::new(title, severity);
+        let now = Utc::now();
+        incident.timeline.push(TimelineEntry {
+            at: now,
+            by: by.to_string(),
+            what: "opened by hand".into(),
+        });
+        for alert in alerts {
+            if let Err(e) = edit::link(&mut incident, alert, &settings, by, now) {
+                return Ok(Err(e));
+            }
+        }
+        self.put(&mut correlator, vec![incident.clone()]).await?;
+        Ok(Ok(incident))
+    }
+
+    /// Links an alert to an incident by hand; `None` when there is no such incident.
+    pub async fn link(
+        &self,
+        id: Uuid,
+        alert: &Alert,
+        by: &str,
+    ) -> Result<Option<Result<Incident, EditError>>, StoreError> {
+        let mut correlator = self.correlator.lock().await;
+        let Some(mut incident) = self.load(&correlator, id).await? else {
+            return Ok(None);
+        };
+        let settings = correlator.settings().clone();
+        if let Err(e) = edit::link(&mut incident, alert, &settings, by, Utc::now()) {
+            return Ok(Some(Err(e)));
+        }
+        self.put(&mut correlator, vec![incident.clone()]).await?;
+        Ok(Some(Ok(incident)))
+    }
+
+    /// Takes an alert out of an incident by hand.
+    pub async fn unlink(
+        &self,
+        id: Uuid,
+        alert_id: Uuid,
+        by: &str,
+    ) -> Result<Option<Result<Incident, EditError>>, StoreError> {
+        let mut correlator = self.correlator.lock().await;
+        let Some(mut incident) = self.load(&correlator, id).await? else {
+            return Ok(None);
+        };
+        let settings = correlator.settings().clone();
+        if let Err(e) = edit::unlink(&mut incident, alert_id, &settings, by, Utc::now()) {
+            return Ok(Some(Err(e)));
+        }
+        self.put(&mut correlator, vec![incident.clone()]).await?;
+        Ok(Some(Ok(incident)))
+    }
+
+    /// Merges `other` into `into` by hand; `None` when either does not exist.
+    pub async fn merge(
+        &self,
+        into: Uuid,
+        other: Uuid,
+        by: &str,
+    ) -> Result<Option<Result<Incident, EditError>>, StoreError> {
+        let mut correlator = self.correlator.lock().await;
+        let (Some(mut target), Some(mut absorbed)) = (
+            self.load(&correlator, into).await?,
+            self.load(&correlator, other).await?,
+        ) else {
+            return Ok(None);
+        };
+        if let Err(e) = edit::may_merge(&target, &absorbed) {
+            return Ok(Some(Err(e)));
+        }
+        let settings = correlator.settings().clone();
+        edit::absorb(&mut target, &mut absorbed, &settings, by, "", Utc::now());
+        self.put(&mut correlator, vec![absorbed, target.clone()])
+            .await?;
+        Ok(Some(Ok(target)))
+    }
+
+    /// An incident from the index, else from the store.
+    async fn load(
+        &self,
+        correlator: &Correlator,
+        id: Uuid,
+    ) -> Result<Option<Incident>, StoreError> {
+        match correlator.get(id) {
+            Some(incident) => Ok(Some(incident.clone())),
+            None => self.store.get_incident(id).await,
+        }
+    }
+
+    /// Stores changed incidents, refreshes the index with them, announces them and hands
+    /// them to the playbooks.
+    async fn put(
+        &self,
+        correlator: &mut Correlator,
+        incidents: Vec<Incident>,
+    ) -> Result<(), StoreError> {
+        for incident in &incidents {
+            self.store.upsert_incident(incident).await?;
+        }
+        for incident in incidents {
+            self.hub.publish("incidents", &incident);
+            if let Some(responder) = &self.responder {
+                responder.offer(std::slice::from_ref(&incident));
+            }
+            correlator.track_by_hand(incident);
+        }
+        Ok(())
     }
 
     /// Drops incidents quiet past the window from the index.

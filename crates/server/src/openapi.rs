@@ -119,6 +119,19 @@ fn note_body() -> Value {
     json!({"type": "object", "required": ["text"], "properties": {
         "text": {"type": "string", "minLength": 1, "maxLength": 4000}}})
 }
+fn new_incident_body() -> Value {
+    json!({"type": "object", "required": ["title", "alert_ids"], "properties": {
+        "title": {"type": "string", "minLength": 1, "maxLength": 200},
+        "alert_ids": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "string", "format": "uuid"}}}})
+}
+fn link_body() -> Value {
+    json!({"type": "object", "required": ["alert_id"], "properties": {
+        "alert_id": {"type": "string", "format": "uuid"}}})
+}
+fn merge_body() -> Value {
+    json!({"type": "object", "required": ["incident_id"], "properties": {
+        "incident_id": {"type": "string", "format": "uuid"}}})
+}
 fn rejection_body() -> Value {
     json!({"type": "object", "properties": {
         "reason": {"type": "string", "maxLength": 500}}})
@@ -497,6 +510,38 @@ pub const OPERATIONS: &[Op] = &[
         &[],
         Some(note_body),
         201,
+    ),
+    op(
+        "POST",
+        "/api/v1/incidents",
+        "Open an incident by hand from alerts",
+        &[],
+        Some(new_incident_body),
+        201,
+    ),
+    op(
+        "POST",
+        "/api/v1/incidents/{id}/alerts",
+        "Link an alert to an incident",
+        &[],
+        Some(link_body),
+        201,
+    ),
+    op(
+        "DELETE",
+        "/api/v1/incidents/{id}/alerts/{alert_id}",
+        "Unlink an alert from an incident",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "POST",
+        "/api/v1/incidents/{id}/merge",
+        "Merge another incident into this one (the other is closed)",
+        &[],
+        Some(merge_body),
+        200,
     ),
     op(
         "GET",

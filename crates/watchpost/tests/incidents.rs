@@ -287,3 +287,169 @@ async fn web_attacks_from_one_address_are_one_incident_that_survives_a_restart()
         .unwrap();
     assert_eq!(missing.status(), 404);
 }
+
+async fn send(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Value,
+) -> (u16, Value) {
+    let response = http.request(method, url).json(&body).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_link_unlink_and_merge_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let http = http();
+    let (x, y) = ("203.0.113.8", "198.51.100.8");
+    analyze(
+        &http,
+        &server,
+        x,
+        "/search",
+        "q=1%27%20union%20select%20password%20from%20users--",
+    )
+    .await;
+    analyze(
+        &http,
+        &server,
+        y,
+        "/download",
+        "file=../../../../etc/passwd",
+    )
+    .await;
+    eventually("an incident per attacker", || async {
+        let list = incidents(&http, &server).await;
+        naming(&list, x).is_some() && naming(&list, y).is_some()
+    })
+    .await;
+    let list = incidents(&http, &server).await;
+    let a = naming(&list, x).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = naming(&list, y).unwrap().clone();
+    let b_id = b["id"].as_str().unwrap().to_string();
+    let b_alert = b["alert_ids"][0].as_str().unwrap().to_string();
+
+    // Merge y's incident into x's: one incident, the other closed, both timelines say so.
+    let (status, merged) = send(
+        &http,
+        reqwest::Method::POST,
+        server.url(&format!("/api/v1/incidents/{a}/merge")),
+        json!({"incident_id": b_id}),
+    )
+    .await;
+    assert_eq!(status, 200, "{merged}");
+    assert!(
+        merged["alert_ids"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(b_alert))
+    );
+    assert!(
+        merged["entities"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(format!("ip:{y}")))
+    );
+    let closed = get_json(&http, server.url(&format!("/api/v1/incidents/{b_id}"))).await;
+    assert_eq!(closed["status"], "closed");
+    let last = |i: &Value| i["timeline"].as_array().unwrap().last().unwrap().clone();
+    assert!(
+        last(&closed)["what"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("merged into incident {a}"))
+    );
+    assert_eq!(last(&merged)["by"], "api:anonymous (authentication off)");
+    let (status, again) = send(
+        &http,
+        reqwest::Method::POST,
+        server.url(&format!("/api/v1/incidents/{a}/merge")),
+        json!({"incident_id": b_id}),
+    )
+    .await;
+    assert_eq!(
+        status, 409,
+        "a closed incident is not merged twice: {again}"
+    );
+
+    // Unlink y's alert: its step and the address only it named go.
+    let (status, unlinked) = send(
+        &http,
+        reqwest::Method::DELETE,
+        server.url(&format!("/api/v1/incidents/{a}/alerts/{b_alert}")),
+        json!(null),
+    )
+    .await;
+    assert_eq!(status, 200, "{unlinked}");
+    assert!(
+        !unlinked["alert_ids"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(b_alert))
+    );
+    assert!(
+        !unlinked["entities"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(format!("ip:{y}")))
+    );
+    assert!(
+        unlinked["chain"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["alert_id"] != b_alert.as_str())
+    );
+    // Link it back by hand; twice is a conflict.
+    let link = || {
+        send(
+            &http,
+            reqwest::Method::POST,
+            server.url(&format!("/api/v1/incidents/{a}/alerts")),
+            json!({"alert_id": b_alert}),
+        )
+    };
+    let (status, linked) = link().await;
+    assert_eq!(status, 201, "{linked}");
+    let step = linked["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["alert_id"] == b_alert.as_str())
+        .unwrap();
+    assert_eq!(step["joined_by"], "api:anonymous (authentication off) (by hand)");
+    assert_eq!(link().await.0, 409);
+    // An incident opened by hand from an alert.
+    let (status, opened) = send(
+        &http,
+        reqwest::Method::POST,
+        server.url("/api/v1/incidents"),
+        json!({"title": "Scanner from the partner network", "alert_ids": [b_alert]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{opened}");
+    assert_eq!(opened["alert_ids"], json!([b_alert]));
+    assert_eq!(opened["timeline"][0]["what"], "opened by hand");
+    // Bad input names its field.
+    let (status, bad) = send(
+        &http,
+        reqwest::Method::POST,
+        server.url("/api/v1/incidents"),
+        json!({"title": "x", "alert_ids": ["not-an-id"]}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("alert_ids[0]"),
+        "{bad}"
+    );
+}

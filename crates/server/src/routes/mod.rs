@@ -11,6 +11,7 @@ pub(crate) mod events;
 mod health;
 pub(crate) mod hosts;
 mod ids;
+mod incident_edits;
 mod incidents;
 pub(crate) mod metric_series;
 mod metrics;
@@ -92,12 +93,21 @@ pub fn router(state: AppState) -> Router {
             get(decisions::list).post(decisions::create),
         )
         .route("/api/v1/decisions/{id}", delete(decisions::lift))
-        .route("/api/v1/incidents", get(incidents::list))
+        .route(
+            "/api/v1/incidents",
+            get(incidents::list).post(incident_edits::create),
+        )
         .route(
             "/api/v1/incidents/{id}",
             get(incidents::get).patch(incidents::patch),
         )
         .route("/api/v1/incidents/{id}/notes", post(incidents::note))
+        .route("/api/v1/incidents/{id}/alerts", post(incident_edits::link))
+        .route(
+            "/api/v1/incidents/{id}/alerts/{alert_id}",
+            delete(incident_edits::unlink),
+        )
+        .route("/api/v1/incidents/{id}/merge", post(incident_edits::merge))
         .route("/api/v1/actions", get(actions::list))
         .route("/api/v1/actions/{id}", get(actions::get))
         .route("/api/v1/actions/{id}/approve", post(actions::approve))
