@@ -498,3 +498,117 @@ async fn an_invalid_configuration_edit_is_refused_with_the_error_at_the_field() 
     );
     browser.screenshot(&shots, "09-config-saved").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_analyst_reads_an_incidents_chain_and_approves_its_action_in_the_browser() {
+    if !browser_installed() {
+        return;
+    }
+    let shots = screenshots();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("watchpost.toml");
+    std::fs::write(
+        &config,
+        "[[response.playbooks]]\nname = \"ban-web-attackers\"\nmode = \"approve\"\n\
+         matchers = ['detector=\"web\"']\nactions = [{ kind = \"block_address\", ttl = \"1h\" }]\n",
+    )
+    .unwrap();
+    let server =
+        Server::start_authenticated_with_flags(dir.path(), &["--config", config.to_str().unwrap()]);
+    let admin = Server::admin_key(dir.path());
+    let analyst = make_key(&server, &admin, "analyst").await;
+    // One attacker: SQL injection, then a decoy (reconnaissance after initial access).
+    for (path, query) in [
+        (
+            "/search",
+            "q=1%27%20union%20select%20password%20from%20users--",
+        ),
+        ("/.env", ""),
+    ] {
+        let analyzed = client()
+            .post(server.url("/api/v1/ids/analyze"))
+            .header("x-api-key", &analyst)
+            .json(
+                &json!({"method": "GET", "path": path, "query": query, "client_ip": "203.0.113.99",
+                          "headers": {"user-agent": "Mozilla/5.0", "host": "shop.example"}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(analyzed.status(), StatusCode::OK);
+    }
+    let pending = {
+        let mut found = Value::Null;
+        for _ in 0..200 {
+            found = server
+                .get_json_as(&analyst, "/api/v1/actions?status=pending")
+                .await["items"][0]
+                .clone();
+            if !found.is_null() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!found.is_null(), "the playbook proposed a ban");
+        found
+    };
+
+    let browser = Browser::start(1280, 1100).await;
+    let long = Duration::from_secs(20);
+    browser.goto(&server.url("/login?next=%2Fincidents")).await;
+    browser
+        .type_into(&browser.wait_for("#api_key", long).await, &analyst)
+        .await;
+    browser
+        .click(&browser.wait_for("button[type=submit]", long).await)
+        .await;
+    let link = browser.wait_for("a[data-incident]", long).await;
+    browser.screenshot(&shots, "20-incidents").await;
+    browser.click(&link).await;
+    // The chain is drawn along the kill chain: a lane per tactic, a mark per step.
+    browser.wait_for("svg.chain", long).await;
+    let lanes = browser
+        .run(
+            "return [...document.querySelectorAll('svg.chain [data-lane]')].map(e => e.textContent);",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        lanes,
+        json!(["Reconnaissance", "Initial Access"]),
+        "kill-chain order"
+    );
+    let marks = browser
+        .run(
+            "return document.querySelectorAll('svg.chain [data-step]').length;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(marks, json!(2));
+    browser.screenshot(&shots, "21-incident-chain").await;
+    // The pending ban, approved in the page: done, by the analyst's key.
+    let approve = browser
+        .wait_for("#actions button[data-action='approve']", long)
+        .await;
+    browser.click(&approve).await;
+    browser
+        .wait_until(
+            "the ban done",
+            "[...document.querySelectorAll('#actions [data-state]')].some(e => e.textContent === 'done')",
+            long,
+        )
+        .await;
+    browser.screenshot(&shots, "22-incident-ban-approved").await;
+    let id = pending["id"].as_str().unwrap();
+    let done = server
+        .get_json_as(&analyst, &format!("/api/v1/actions/{id}"))
+        .await;
+    assert_eq!(done["state"], "done", "{done}");
+    let approved_by = done["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["what"] == "approved")
+        .map(|s| s["by"].clone());
+    assert_eq!(approved_by, Some(json!("api:analyst-person")), "{done}");
+}

@@ -423,7 +423,10 @@ async fn people_link_unlink_and_merge_by_hand() {
         .iter()
         .find(|s| s["alert_id"] == b_alert.as_str())
         .unwrap();
-    assert_eq!(step["joined_by"], "api:anonymous (authentication off) (by hand)");
+    assert_eq!(
+        step["joined_by"],
+        "api:anonymous (authentication off) (by hand)"
+    );
     assert_eq!(link().await.0, 409);
     // An incident opened by hand from an alert.
     let (status, opened) = send(

@@ -149,6 +149,8 @@ pub const PAGES: &[(&str, &str, Access)] = &[
     ("GET", "/", VIEWER_PAGE),
     ("GET", "/alerts", VIEWER_PAGE),
     ("GET", "/alerts/{id}", VIEWER_PAGE),
+    ("GET", "/incidents", VIEWER_PAGE),
+    ("GET", "/incidents/{id}", VIEWER_PAGE),
     ("GET", "/hosts", VIEWER_PAGE),
     ("GET", "/hosts/{name}", VIEWER_PAGE),
     ("GET", "/events", VIEWER_PAGE),

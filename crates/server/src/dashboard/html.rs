@@ -145,6 +145,7 @@ pub fn json_block(value: &Value) -> String {
 const NAV: &[(&str, &str, Role)] = &[
     ("/", "Overview", Role::Viewer),
     ("/alerts", "Alerts", Role::Viewer),
+    ("/incidents", "Incidents", Role::Viewer),
     ("/hosts", "Hosts", Role::Viewer),
     ("/events", "Events", Role::Viewer),
     ("/rules", "Rules", Role::Viewer),

@@ -30,6 +30,8 @@ pub fn router() -> Router<AppState> {
         .route("/", get(pages::overview::page))
         .route("/alerts", get(pages::alerts::list))
         .route("/alerts/{id}", get(pages::alerts::detail))
+        .route("/incidents", get(pages::incidents::list))
+        .route("/incidents/{id}", get(pages::incidents::detail))
         .route("/hosts", get(pages::hosts::list))
         .route("/hosts/{name}", get(pages::hosts::detail))
         .route("/events", get(pages::events::search))

@@ -300,3 +300,95 @@ mod tests {
         assert!(svg.contains(">4</text>"));
     }
 }
+
+/// One step of an attack chain as drawn: its tactic lane (a kill-chain tactic id, or
+/// `None`), severity, and the words shown on hover.
+pub struct ChainMark {
+    pub tactic: Option<String>,
+    pub severity: String,
+    pub label: String,
+}
+
+/// An incident's attack chain: one lane per ATT&CK tactic it reached, in kill-chain order
+/// from top to bottom, its steps left to right in time order, joined in order, each
+/// numbered as in the table beside it.
+pub fn attack_chain(steps: &[ChainMark]) -> String {
+    use watchpost_core::attack::TACTICS;
+    const LANE: f64 = 30.0;
+    const LABELS: f64 = 170.0;
+    const CHAIN_WIDTH: f64 = 900.0;
+    if steps.is_empty() {
+        return String::new();
+    }
+    let mut lanes: Vec<(usize, &str)> = steps
+        .iter()
+        .map(|s| {
+            s.tactic
+                .as_deref()
+                .and_then(|t| TACTICS.iter().position(|x| x.id == t))
+                .map_or((usize::MAX, "Other"), |i| (i, TACTICS[i].title))
+        })
+        .collect();
+    lanes.sort();
+    lanes.dedup();
+    let lane_of = |s: &ChainMark| {
+        let key = s
+            .tactic
+            .as_deref()
+            .and_then(|t| TACTICS.iter().position(|x| x.id == t))
+            .unwrap_or(usize::MAX);
+        lanes.iter().position(|(i, _)| *i == key).unwrap_or(0)
+    };
+    let height = LANE * lanes.len() as f64 + 10.0;
+    let span = (CHAIN_WIDTH - LABELS - 30.0) / (steps.len().max(2) - 1) as f64;
+    let x = |i: usize| {
+        if steps.len() == 1 {
+            LABELS + 15.0
+        } else {
+            LABELS + 15.0 + span * i as f64
+        }
+    };
+    let y = |lane: usize| 5.0 + LANE * lane as f64 + LANE / 2.0;
+    let mut out = format!(
+        "<svg class=\"chart chain\" viewBox=\"0 0 {CHAIN_WIDTH} {height}\" role=\"img\" aria-label=\"Attack chain along ATT&amp;CK tactics\">"
+    );
+    for (i, (_, name)) in lanes.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<line x1=\"{LABELS}\" x2=\"{CHAIN_WIDTH}\" y1=\"{0}\" y2=\"{0}\" stroke=\"#e5e7eb\"/>\
+             <text x=\"{1}\" y=\"{2}\" text-anchor=\"end\" font-size=\"12\" data-lane>{3}</text>",
+            y(i),
+            LABELS - 8.0,
+            y(i) + 4.0,
+            esc(name)
+        );
+    }
+    let path: Vec<String> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("{:.1},{:.1}", x(i), y(lane_of(s))))
+        .collect();
+    let _ = write!(
+        out,
+        "<polyline points=\"{}\" fill=\"none\" stroke=\"#94a3b8\" stroke-width=\"1.5\"/>",
+        path.join(" ")
+    );
+    for (i, s) in steps.iter().enumerate() {
+        let colour = SEVERITIES
+            .iter()
+            .find(|(name, _)| *name == s.severity)
+            .map_or("#8a94a6", |(_, c)| c);
+        let _ = write!(
+            out,
+            "<g data-step=\"{n}\"><circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"8\" fill=\"{colour}\"><title>{label}</title></circle>\
+             <text x=\"{cx:.1}\" y=\"{ty:.1}\" text-anchor=\"middle\" font-size=\"10\" fill=\"#fff\">{n}</text></g>",
+            n = i + 1,
+            cx = x(i),
+            cy = y(lane_of(s)),
+            ty = y(lane_of(s)) + 3.5,
+            label = esc(&s.label),
+        );
+    }
+    out.push_str("</svg>");
+    out
+}

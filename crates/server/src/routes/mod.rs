@@ -12,7 +12,7 @@ mod health;
 pub(crate) mod hosts;
 mod ids;
 mod incident_edits;
-mod incidents;
+pub(crate) mod incidents;
 pub(crate) mod metric_series;
 mod metrics;
 pub(crate) mod rules;

@@ -26,7 +26,14 @@ use tokio::sync::{broadcast, mpsc};
 use websocket::{ClientFrame, ReadError, close};
 
 /// What the stream offers.
-pub const TOPICS: &[&str] = &["alerts", "detections", "incidents", "metrics", "agents"];
+pub const TOPICS: &[&str] = &[
+    "alerts",
+    "detections",
+    "incidents",
+    "actions",
+    "metrics",
+    "agents",
+];
 /// Messages a client may fall behind before it is closed.
 pub const BACKLOG: usize = 1024;
 /// Longest a client may take to accept one frame.

@@ -7,6 +7,7 @@ pub mod blocklist;
 pub mod config;
 pub mod events;
 pub mod hosts;
+pub mod incidents;
 pub mod overview;
 pub mod rules;
 pub mod senders;
