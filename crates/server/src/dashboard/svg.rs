@@ -238,69 +238,6 @@ fn axis(out: &mut String, top: f64, unit: &str) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bars_stack_by_severity_with_the_tallest_filling_the_plot() {
-        let svg = stacked_bars(
-            &[
-                Stack {
-                    label: "08:00".into(),
-                    counts: vec![("high".into(), 3), ("low".into(), 1)],
-                },
-                Stack {
-                    label: "09:00".into(),
-                    counts: vec![("critical".into(), 2)],
-                },
-            ],
-            "detections",
-        );
-        assert_eq!(svg.matches("<rect").count(), 3);
-        assert!(svg.contains("<title>08:00: 3 high</title>"));
-        // The 08:00 bar (4) reaches the top of the plot area: y = 10.
-        assert!(svg.contains("y=\"10.0\""), "{svg}");
-    }
-
-    #[test]
-    fn a_line_without_samples_says_so() {
-        assert!(line(&[], "cpu", Some(100.0)).contains("no samples"));
-        let svg = line(
-            &[
-                Point {
-                    label: "a".into(),
-                    avg: 50.0,
-                    min: 40.0,
-                    max: 60.0,
-                },
-                Point {
-                    label: "b".into(),
-                    avg: 100.0,
-                    min: 90.0,
-                    max: 100.0,
-                },
-            ],
-            "cpu",
-            Some(100.0),
-        );
-        assert!(svg.contains("<path d=\"M40.0,85.0 L640.0,10.0 \""), "{svg}");
-    }
-
-    #[test]
-    fn the_heat_map_labels_cells_and_escapes_names() {
-        let svg = heat_map(
-            &["ex<ec".into()],
-            &["T1059".into(), "T1105".into()],
-            |_, c| {
-                if c == 0 { 4 } else { 0 }
-            },
-        );
-        assert!(svg.contains("ex&lt;ec × T1059: 4"));
-        assert!(svg.contains(">4</text>"));
-    }
-}
-
 /// One step of an attack chain as drawn: its tactic lane (a kill-chain tactic id, or
 /// `None`), severity, and the words shown on hover.
 pub struct ChainMark {
@@ -391,4 +328,67 @@ pub fn attack_chain(steps: &[ChainMark]) -> String {
     }
     out.push_str("</svg>");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_stack_by_severity_with_the_tallest_filling_the_plot() {
+        let svg = stacked_bars(
+            &[
+                Stack {
+                    label: "08:00".into(),
+                    counts: vec![("high".into(), 3), ("low".into(), 1)],
+                },
+                Stack {
+                    label: "09:00".into(),
+                    counts: vec![("critical".into(), 2)],
+                },
+            ],
+            "detections",
+        );
+        assert_eq!(svg.matches("<rect").count(), 3);
+        assert!(svg.contains("<title>08:00: 3 high</title>"));
+        // The 08:00 bar (4) reaches the top of the plot area: y = 10.
+        assert!(svg.contains("y=\"10.0\""), "{svg}");
+    }
+
+    #[test]
+    fn a_line_without_samples_says_so() {
+        assert!(line(&[], "cpu", Some(100.0)).contains("no samples"));
+        let svg = line(
+            &[
+                Point {
+                    label: "a".into(),
+                    avg: 50.0,
+                    min: 40.0,
+                    max: 60.0,
+                },
+                Point {
+                    label: "b".into(),
+                    avg: 100.0,
+                    min: 90.0,
+                    max: 100.0,
+                },
+            ],
+            "cpu",
+            Some(100.0),
+        );
+        assert!(svg.contains("<path d=\"M40.0,85.0 L640.0,10.0 \""), "{svg}");
+    }
+
+    #[test]
+    fn the_heat_map_labels_cells_and_escapes_names() {
+        let svg = heat_map(
+            &["ex<ec".into()],
+            &["T1059".into(), "T1105".into()],
+            |_, c| {
+                if c == 0 { 4 } else { 0 }
+            },
+        );
+        assert!(svg.contains("ex&lt;ec × T1059: 4"));
+        assert!(svg.contains(">4</text>"));
+    }
 }
