@@ -33,6 +33,7 @@ pub mod incident;
 pub mod net;
 pub mod secret;
 pub mod severity;
+pub mod suppression;
 pub mod time;
 
 pub use action::{Action, ActionKind, ActionResult, ActionState, ActionStep, ActionTarget};
@@ -46,3 +47,4 @@ pub use hostname::hostname;
 pub use incident::{ChainStep, Incident, IncidentStatus, Risk, RiskTerm, TimelineEntry};
 pub use secret::Secret;
 pub use severity::Severity;
+pub use suppression::{Replay, Suppression, SuppressionState};

@@ -59,6 +59,8 @@ pub struct AlertDesk {
     hub: crate::stream::Hub,
     /// Groups folded detections into incidents, once attached.
     incidents: std::sync::OnceLock<Arc<crate::incidents::IncidentDesk>>,
+    /// False positives taught back: detections they cover raise no alert.
+    suppressions: std::sync::OnceLock<Arc<crate::suppressions::Suppressions>>,
 }
 
 /// A status change someone asks for.
@@ -106,6 +108,7 @@ impl AlertDesk {
             unwritten: Mutex::new(Vec::new()),
             applied: std::sync::Mutex::new(config.clone()),
             incidents: std::sync::OnceLock::new(),
+            suppressions: std::sync::OnceLock::new(),
         });
         desk.restore().await?;
         desk.refresh_silences().await?;
@@ -208,6 +211,11 @@ impl AlertDesk {
         let _ = self.incidents.set(desk);
     }
 
+    /// Applies accepted suppressions to every detection folded from now on.
+    pub fn attach_suppressions(&self, suppressions: Arc<crate::suppressions::Suppressions>) {
+        let _ = self.suppressions.set(suppressions);
+    }
+
     /// The incident desk, once attached.
     pub fn incidents(&self) -> Option<&Arc<crate::incidents::IncidentDesk>> {
         self.incidents.get()
@@ -243,6 +251,16 @@ impl AlertDesk {
     async fn fold_batch(&self, detections: &[Detection]) -> Result<Vec<Detection>, StoreError> {
         let now = Utc::now();
         let _folding = self.folding.lock().await;
+        // Every detection of the batch is folded; those a suppression covers into no alert.
+        let folded: Vec<Uuid> = detections.iter().map(|d| d.id).collect();
+        let kept;
+        let detections = match self.suppressions.get() {
+            Some(suppressions) => {
+                kept = suppressions.filter(detections).await;
+                kept.as_slice()
+            }
+            None => detections,
+        };
         let fingerprints: Vec<Fingerprint> = detections
             .iter()
             .map(|d| Fingerprint::of_detection(d, &BTreeMap::new()))
@@ -264,7 +282,6 @@ impl AlertDesk {
         touched.sort();
         touched.dedup();
         let changed: Vec<Alert> = touched.iter().filter_map(|fp| alerts.remove(fp)).collect();
-        let folded: Vec<Uuid> = detections.iter().map(|d| d.id).collect();
         self.store.fold_into_alerts(&changed, &folded).await?;
         for alert in &changed {
             self.hub.publish("alerts", alert);

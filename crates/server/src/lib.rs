@@ -35,6 +35,7 @@ mod silent_agents;
 pub mod state;
 pub mod storage_watch;
 pub mod stream;
+pub mod suppressions;
 mod tls;
 
 pub use routes::router;
@@ -109,10 +110,16 @@ pub async fn serve(
     )
     .await;
     alerts.attach_incidents(incident_desk.clone());
+    let suppressions = suppressions::Suppressions::start(store.clone()).await;
+    alerts.attach_suppressions(suppressions.clone());
+    let expiring = suppressions.clone();
     let incidents_expiry = tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(60)).await;
             incident_desk.expire(chrono::Utc::now()).await;
+            if let Err(e) = expiring.expire(chrono::Utc::now()).await {
+                tracing::warn!(error = %e, "suppressions past their time could not be ended");
+            }
         }
     });
     let (ingest, writer) = ingest::start(
@@ -134,6 +141,7 @@ pub async fn serve(
         started: Instant::now(),
         decision_cursors: Arc::default(),
         responder: responder.clone(),
+        suppressions,
     };
 
     // A store that cannot be read (damaged, say) must not keep the server down: every rule

@@ -132,6 +132,11 @@ fn merge_body() -> Value {
     json!({"type": "object", "required": ["incident_id"], "properties": {
         "incident_id": {"type": "string", "format": "uuid"}}})
 }
+fn acceptance_body() -> Value {
+    json!({"type": "object", "properties": {
+        "days": {"type": "integer", "minimum": 1, "maximum": 365},
+        "review_days": {"type": "integer", "minimum": 1, "maximum": 365}}})
+}
 fn rejection_body() -> Value {
     json!({"type": "object", "properties": {
         "reason": {"type": "string", "maxLength": 500}}})
@@ -541,6 +546,38 @@ pub const OPERATIONS: &[Op] = &[
         "Merge another incident into this one (the other is closed)",
         &[],
         Some(merge_body),
+        200,
+    ),
+    op(
+        "GET",
+        "/api/v1/suppressions",
+        "Suppressions proposed by false positives, with replay counts and hits",
+        &["status", "limit"],
+        None,
+        200,
+    ),
+    op(
+        "POST",
+        "/api/v1/suppressions/{id}/accept",
+        "Accept a proposed suppression",
+        &[],
+        Some(acceptance_body),
+        200,
+    ),
+    op(
+        "POST",
+        "/api/v1/suppressions/{id}/reject",
+        "Reject a proposed suppression",
+        &[],
+        None,
+        200,
+    ),
+    op(
+        "DELETE",
+        "/api/v1/suppressions/{id}",
+        "End a suppression in force",
+        &[],
+        None,
         200,
     ),
     op(

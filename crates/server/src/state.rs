@@ -28,4 +28,6 @@ pub struct AppState {
     pub decision_cursors: Arc<watchpost_response::crowdsec::Cursors>,
     /// Runs playbooks; carries out, queues and undoes their actions.
     pub responder: Arc<crate::responder::Responder>,
+    /// False positives taught back to detection.
+    pub suppressions: Arc<crate::suppressions::Suppressions>,
 }

@@ -41,7 +41,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 use watchpost_alert::{Notification, Silence, TraceEntry};
-use watchpost_core::{Action, Alert, Decision, Detection, Event, Fingerprint, Incident};
+use watchpost_core::{
+    Action, Alert, Decision, Detection, Event, Fingerprint, Incident, Suppression, SuppressionState,
+};
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -314,6 +316,22 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Action>, StoreError>;
+
+    /// Inserts or replaces a suppression.
+    async fn upsert_suppression(&self, suppression: &Suppression) -> Result<(), StoreError>;
+
+    /// One suppression by id.
+    async fn get_suppression(&self, id: Uuid) -> Result<Option<Suppression>, StoreError>;
+
+    /// Suppressions in `state` (every state when `None`), newest first, at most `limit`.
+    async fn list_suppressions(
+        &self,
+        state: Option<SuppressionState>,
+        limit: i64,
+    ) -> Result<Vec<Suppression>, StoreError>;
+
+    /// One detection by id.
+    async fn get_detection(&self, id: Uuid) -> Result<Option<Detection>, StoreError>;
 
     /// Inserts or replaces an incident.
     async fn upsert_incident(&self, incident: &Incident) -> Result<(), StoreError>;

@@ -54,6 +54,7 @@ suite!(
     a_search_past_the_query_timeout_is_stopped_and_the_store_goes_on,
     decisions_are_in_force_until_lifted_or_expired,
     actions_are_kept_with_their_history_and_queued_per_host,
+    suppressions_are_kept_by_state,
 );
 
 fn base_time() -> DateTime<Utc> {
@@ -1183,7 +1184,7 @@ async fn stats_count_rows_and_report_the_schema(store: Arc<dyn Store>) {
         .unwrap();
     let stats = store.stats().await.unwrap();
     assert_eq!(stats.backend, store.backend());
-    assert_eq!(stats.schema_version, 12);
+    assert_eq!(stats.schema_version, 13);
     let rows: Vec<(String, i64)> = stats
         .tables
         .iter()
@@ -1464,5 +1465,65 @@ async fn actions_are_kept_with_their_history_and_queued_per_host(store: Arc<dyn 
     assert!(
         store.expired_actions(Utc::now(), 10).await.unwrap().len() == 1,
         "a kill does not expire"
+    );
+}
+
+async fn suppressions_are_kept_by_state(store: Arc<dyn Store>) {
+    use watchpost_core::{Replay, Suppression, SuppressionState};
+    let mut d = Detection::new("sigma.x", "x", Severity::High, "sigma");
+    d.host = Some("backup-1".into());
+    store
+        .insert_detections(std::slice::from_ref(&d))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_detection(d.id).await.unwrap().unwrap().rule_id,
+        "sigma.x"
+    );
+    let mut s = Suppression {
+        id: uuid::Uuid::now_v7(),
+        rule_id: "sigma.x".into(),
+        conditions: watchpost_core::suppression::conditions_of(&d),
+        state: SuppressionState::Proposed,
+        reason: "backup job".into(),
+        from_alert: None,
+        marks: 1,
+        proposed_by: "api:ana".into(),
+        created_at: Utc::now(),
+        decided_by: None,
+        decided_at: None,
+        review_at: None,
+        expires_at: None,
+        replay: Replay {
+            would_suppress: 3,
+            of: 10,
+            days: 30,
+            truncated: false,
+        },
+        hits: 0,
+        last_hit: None,
+    };
+    store.upsert_suppression(&s).await.unwrap();
+    assert_eq!(
+        store
+            .list_suppressions(Some(SuppressionState::Proposed), 10)
+            .await
+            .unwrap(),
+        [s.clone()]
+    );
+    s.state = SuppressionState::Active;
+    s.expires_at = Some(Utc::now() + Duration::days(90));
+    store.upsert_suppression(&s).await.unwrap();
+    assert!(
+        store
+            .list_suppressions(Some(SuppressionState::Proposed), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.list_suppressions(None, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store.get_suppression(s.id).await.unwrap().unwrap().state,
+        SuppressionState::Active
     );
 }

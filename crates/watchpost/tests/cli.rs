@@ -137,7 +137,7 @@ fn db_migrate_and_stats_work_on_a_fresh_data_dir() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(dir.path(), &["db", "migrate"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("sqlite store is at schema version 10"));
+    assert!(text(&out.stdout).contains("sqlite store is at schema version 13"));
     let out = run(dir.path(), &["db", "stats", "--json"]);
     let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(stats["tables"][0]["table"], "events");

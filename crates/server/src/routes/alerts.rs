@@ -193,6 +193,25 @@ fn actor_and_reason(
     Ok((principal.actor(), reason))
 }
 
+/// An alert marked a false positive proposes a suppression (or adds its mark to the one
+/// with the same scope); nothing is suppressed until someone accepts it.
+async fn propose_if_false_positive(
+    state: &AppState,
+    action: Triage,
+    alert: &watchpost_core::Alert,
+    by: &str,
+) -> Result<Option<watchpost_core::Suppression>, ApiError> {
+    if !matches!(action, Triage::FalsePositive) {
+        return Ok(None);
+    }
+    let reason = alert.history.last().and_then(|h| h.reason.as_deref());
+    state
+        .suppressions
+        .propose(alert, by, reason)
+        .await
+        .map_err(ApiError::store)
+}
+
 fn triage_action(status: &str) -> Result<Triage, ApiError> {
     Ok(match status {
         "acknowledged" | "acknowledge" => Triage::Acknowledge,
@@ -227,7 +246,8 @@ pub async fn set_status(
         .ok_or_else(|| {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no alert {id}"))
         })?;
-    Ok(Json(json!({ "alert": alert })))
+    let suppression = propose_if_false_positive(&state, action, &alert, &by).await?;
+    Ok(Json(json!({ "alert": alert, "suppression": suppression })))
 }
 
 /// Most alerts one bulk change may name.
@@ -282,7 +302,9 @@ pub async fn bulk(
         {
             Some(alert) => {
                 changed += 1;
-                results.push(json!({"id": id, "status": alert.status}));
+                let suppression = propose_if_false_positive(&state, action, &alert, &by).await?;
+                results.push(json!({"id": id, "status": alert.status,
+                                    "suppression": suppression.map(|s| s.id)}));
             }
             None => results.push(json!({"id": id, "error": "not_found"})),
         }

@@ -19,6 +19,7 @@ pub(crate) mod rules;
 pub(crate) mod senders;
 pub(crate) mod silences;
 pub(crate) mod statistics;
+mod suppressions;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -108,6 +109,16 @@ pub fn router(state: AppState) -> Router {
             delete(incident_edits::unlink),
         )
         .route("/api/v1/incidents/{id}/merge", post(incident_edits::merge))
+        .route("/api/v1/suppressions", get(suppressions::list))
+        .route("/api/v1/suppressions/{id}", delete(suppressions::end))
+        .route(
+            "/api/v1/suppressions/{id}/accept",
+            post(suppressions::accept),
+        )
+        .route(
+            "/api/v1/suppressions/{id}/reject",
+            post(suppressions::reject),
+        )
         .route("/api/v1/actions", get(actions::list))
         .route("/api/v1/actions/{id}", get(actions::get))
         .route("/api/v1/actions/{id}/approve", post(actions::approve))

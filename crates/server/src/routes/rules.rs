@@ -59,7 +59,22 @@ pub async fn list(
         .take(limit + 1)
         .collect();
     let next_cursor = (matching.len() > limit).then(|| matching[limit - 1].id.clone());
-    let items: Vec<_> = matching.into_iter().take(limit).collect();
+    // How often people marked each rule's alerts false positives.
+    let false_positives = state
+        .suppressions
+        .false_positives_by_rule()
+        .await
+        .map_err(ApiError::store)?;
+    let items: Vec<Value> = matching
+        .into_iter()
+        .take(limit)
+        .map(|r| {
+            let marked = false_positives.get(&r.id).copied().unwrap_or(0);
+            let mut v = json!(r);
+            v["false_positives"] = json!(marked);
+            v
+        })
+        .collect();
     Ok(Json(json!({ "items": items, "next_cursor": next_cursor })))
 }
 

@@ -356,6 +356,19 @@ const MIGRATIONS: &[Migration] = &[
             "CREATE UNIQUE INDEX IF NOT EXISTS senders_kind_name ON senders (kind, name)",
         ],
     },
+    Migration {
+        version: 13,
+        name: "suppressions: false positives taught back to detection",
+        statements: &[
+            "CREATE TABLE IF NOT EXISTS suppressions (
+            id TEXT PRIMARY KEY, rule_id TEXT NOT NULL, state TEXT NOT NULL,
+            created_at BIGINT NOT NULL, expires_at BIGINT, doc TEXT NOT NULL
+        )",
+            "CREATE INDEX IF NOT EXISTS suppressions_state ON suppressions (state)",
+        ],
+        sqlite: &[],
+        postgres: &[],
+    },
 ];
 
 /// The schema version this build writes.

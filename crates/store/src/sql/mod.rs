@@ -18,6 +18,7 @@ mod outbox;
 mod senders;
 mod sessions;
 mod statistics;
+mod suppressions;
 mod wal;
 
 pub use decisions::MAX_DECISIONS;
@@ -619,6 +620,35 @@ impl Store for SqlStore {
         limit: i64,
     ) -> Result<Vec<watchpost_core::Action>, StoreError> {
         self.read(actions::expired(self, now, limit)).await
+    }
+
+    async fn upsert_suppression(
+        &self,
+        suppression: &watchpost_core::Suppression,
+    ) -> Result<(), StoreError> {
+        self.write(suppressions::upsert(self, suppression)).await
+    }
+
+    async fn get_suppression(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<Option<watchpost_core::Suppression>, StoreError> {
+        self.read(suppressions::get(self, id)).await
+    }
+
+    async fn list_suppressions(
+        &self,
+        state: Option<watchpost_core::SuppressionState>,
+        limit: i64,
+    ) -> Result<Vec<watchpost_core::Suppression>, StoreError> {
+        self.read(suppressions::list(self, state, limit)).await
+    }
+
+    async fn get_detection(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<Option<watchpost_core::Detection>, StoreError> {
+        self.read(suppressions::detection(self, id)).await
     }
 
     async fn query_incidents(

@@ -39,6 +39,7 @@ pub async fn page(
         &["true", "false"],
     ));
     body.push_str("<button type=\"submit\">Filter</button></form>");
+    body.push_str(&noisiest(&state).await);
     match answer(rules::list(State(state), Q(query.clone())).await) {
         Ok(page) => {
             let rows: Vec<Vec<String>> = page["items"]
@@ -69,12 +70,13 @@ pub async fn page(
                         format!("{}<br><small>{}</small>", esc(&field(r, "title")), esc(&id)),
                         tags.join(" "),
                         if enabled { "on".into() } else { "<b>off</b>".into() },
+                        r["false_positives"].as_u64().unwrap_or(0).to_string(),
                         switch,
                     ]
                 })
                 .collect();
             body.push_str(&table(
-                &["Level", "Rule", "Tags", "Enabled", ""],
+                &["Level", "Rule", "Tags", "Enabled", "False positives", ""],
                 &rows,
                 "No rule matches.",
             ));
@@ -100,4 +102,32 @@ pub async fn page(
         live_topics: "",
     }
     .render(&body)
+}
+
+/// The rules whose alerts were marked false positives most often, with a link to the
+/// suppressions they proposed.
+async fn noisiest(state: &AppState) -> String {
+    /// Rules shown at most; a rule needs this many marks to be listed.
+    const SHOWN: usize = 10;
+    const AT_LEAST: u64 = 2;
+    let Ok(counts) = state.suppressions.false_positives_by_rule().await else {
+        return String::new();
+    };
+    let mut noisy: Vec<(String, u64)> =
+        counts.into_iter().filter(|(_, n)| *n >= AT_LEAST).collect();
+    if noisy.is_empty() {
+        return String::new();
+    }
+    noisy.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let rows: Vec<Vec<String>> = noisy
+        .into_iter()
+        .take(SHOWN)
+        .map(|(rule, n)| vec![esc(&rule), n.to_string()])
+        .collect();
+    format!(
+        "<section class=\"card wide\" id=\"noisy-rules\"><h2>Most false positives</h2>{}\
+         <p>Each false positive proposed a suppression scoped to what its alert named: \
+         <a href=\"/api/v1/suppressions?status=proposed\">proposals waiting</a>.</p></section>",
+        table(&["Rule", "Marked false positive"], &rows, "")
+    )
 }
