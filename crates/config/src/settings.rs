@@ -72,6 +72,19 @@ pub struct ResponseConfig {
     pub budget_per_minute: std::collections::BTreeMap<String, u32>,
     /// How long a tripped breaker sends its playbook's actions to an analyst.
     pub breaker_minutes: u64,
+    /// Applications told of every account suspension and reinstatement, by a signed
+    /// webhook (`X-Watchpost-Signature: v1=HMAC-SHA256(secret, "{timestamp}.{body}")`).
+    pub account_webhooks: Vec<AccountWebhook>,
+}
+
+/// One application told of account suspensions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountWebhook {
+    pub url: String,
+    /// Signs each call; without one the calls are not signed.
+    #[serde(default)]
+    pub secret: Option<String>,
 }
 
 impl Default for ResponseConfig {
@@ -83,6 +96,7 @@ impl Default for ResponseConfig {
             playbooks: Vec::new(),
             budget_per_minute: Default::default(),
             breaker_minutes: 15,
+            account_webhooks: Vec::new(),
         }
     }
 }

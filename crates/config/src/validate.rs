@@ -392,6 +392,19 @@ pub(crate) fn check(config: &Config) -> Result<(), Vec<Violation>> {
             format!("{} is out of range: allowed 1 to 1440", r.breaker_minutes),
         );
     }
+    if r.account_webhooks.len() > 20 {
+        bad("response.account_webhooks", "at most 20".into());
+    }
+    for (i, hook) in r.account_webhooks.iter().enumerate() {
+        if !(hook.url.starts_with("https://") || hook.url.starts_with("http://"))
+            || hook.url.len() > 2048
+        {
+            bad(
+                &format!("response.account_webhooks[{i}].url"),
+                format!("`{}` is not an http(s) URL", hook.url),
+            );
+        }
+    }
     if r.protected_accounts.len() > 1000 {
         bad("response.protected_accounts", "at most 1000".into());
     }

@@ -25,18 +25,23 @@ pub enum ActionKind {
     LockAccount,
     /// Cut a host off the network except its link to the server, through the agent.
     IsolateHost,
+    /// Suspend an application account: a decision every Watchpost layer (and any
+    /// application following the decision stream) enforces, and a signed webhook to the
+    /// applications configured.
+    SuspendAccount,
     /// Raise an alert about the incident through the alert pipeline (routed, notified,
     /// ticketed like any alert).
     Notify,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 6] = [
+    pub const ALL: [ActionKind; 7] = [
         ActionKind::BlockAddress,
         ActionKind::KillProcess,
         ActionKind::QuarantineFile,
         ActionKind::LockAccount,
         ActionKind::IsolateHost,
+        ActionKind::SuspendAccount,
         ActionKind::Notify,
     ];
 
@@ -47,6 +52,7 @@ impl ActionKind {
             ActionKind::QuarantineFile => "quarantine_file",
             ActionKind::LockAccount => "lock_account",
             ActionKind::IsolateHost => "isolate_host",
+            ActionKind::SuspendAccount => "suspend_account",
             ActionKind::Notify => "notify",
         }
     }
@@ -131,12 +137,31 @@ impl std::str::FromStr for ActionState {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ActionTarget {
-    Address { ip: String },
-    Process { host: String, pid: i64 },
-    File { host: String, path: String },
-    Account { host: String, user: String },
-    Host { host: String },
-    Incident { id: Uuid },
+    Address {
+        ip: String,
+    },
+    Process {
+        host: String,
+        pid: i64,
+    },
+    File {
+        host: String,
+        path: String,
+    },
+    Account {
+        host: String,
+        user: String,
+    },
+    Host {
+        host: String,
+    },
+    /// An account of the applications (not of a host).
+    AppAccount {
+        user: String,
+    },
+    Incident {
+        id: Uuid,
+    },
 }
 
 impl ActionTarget {
@@ -147,7 +172,9 @@ impl ActionTarget {
             | ActionTarget::File { host, .. }
             | ActionTarget::Account { host, .. }
             | ActionTarget::Host { host } => Some(host),
-            ActionTarget::Address { .. } | ActionTarget::Incident { .. } => None,
+            ActionTarget::Address { .. }
+            | ActionTarget::AppAccount { .. }
+            | ActionTarget::Incident { .. } => None,
         }
     }
 }
@@ -160,6 +187,7 @@ impl std::fmt::Display for ActionTarget {
             ActionTarget::File { host, path } => write!(f, "file:{host}:{path}"),
             ActionTarget::Account { host, user } => write!(f, "user:{host}/{user}"),
             ActionTarget::Host { host } => write!(f, "host:{host}"),
+            ActionTarget::AppAccount { user } => write!(f, "account:{user}"),
             ActionTarget::Incident { id } => write!(f, "incident:{id}"),
         }
     }

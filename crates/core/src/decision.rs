@@ -17,6 +17,9 @@ pub enum DecisionScope {
     Ip,
     /// A network (`value` is a CIDR such as `203.0.113.0/24`).
     Range,
+    /// An application account (`value` is its user name): suspended in every application
+    /// whose Watchpost layer, or whose own code, follows these decisions.
+    Username,
 }
 
 impl DecisionScope {
@@ -24,6 +27,7 @@ impl DecisionScope {
         match self {
             DecisionScope::Ip => "ip",
             DecisionScope::Range => "range",
+            DecisionScope::Username => "username",
         }
     }
 
@@ -32,6 +36,7 @@ impl DecisionScope {
         match self {
             DecisionScope::Ip => "Ip",
             DecisionScope::Range => "Range",
+            DecisionScope::Username => "Username",
         }
     }
 }
@@ -42,7 +47,10 @@ impl std::str::FromStr for DecisionScope {
         match s.to_ascii_lowercase().as_str() {
             "ip" => Ok(DecisionScope::Ip),
             "range" => Ok(DecisionScope::Range),
-            other => Err(format!("unknown scope `{other}`: expected ip or range")),
+            "username" => Ok(DecisionScope::Username),
+            other => Err(format!(
+                "unknown scope `{other}`: expected ip, range or username"
+            )),
         }
     }
 }
@@ -57,7 +65,8 @@ pub struct Decision {
     #[serde(rename = "type")]
     pub kind: String,
     pub scope: DecisionScope,
-    /// The address, or the network in CIDR form, normalised (`2001:db8::1`, `10.0.0.0/8`).
+    /// The address, or the network in CIDR form, normalised (`2001:db8::1`, `10.0.0.0/8`),
+    /// or the account's user name.
     pub value: String,
     /// Who or what made it: `api:<key name>`, `cli`, `playbook:<name>`.
     pub origin: String,

@@ -57,6 +57,39 @@ pub fn go(d: Duration) -> String {
     }
 }
 
+/// Reads Go's duration text (`3h59m55s`, `59m56.5s`, `250ms`); `None` for a negative or
+/// unreadable one.
+pub fn parse_go(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    if text.starts_with('-') || text.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..number_end].parse().ok()?;
+        rest = &rest[number_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_end] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        total += number * seconds;
+        rest = &rest[unit_end..];
+    }
+    (total.is_finite() && total < 1e9).then(|| std::time::Duration::from_secs_f64(total))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +120,24 @@ mod tests {
         assert_eq!(go(Duration::zero()), "0s");
         assert_eq!(go(Duration::seconds(-65)), "-1m5s");
         assert_eq!(go(Duration::hours(49)), "49h0m0s");
+    }
+    #[test]
+    fn go_durations_read() {
+        assert_eq!(
+            parse_go("3h59m55s"),
+            Some(std::time::Duration::from_secs(4 * 3600 - 5))
+        );
+        assert_eq!(parse_go("45s"), Some(std::time::Duration::from_secs(45)));
+        assert_eq!(
+            parse_go("59m56.5s"),
+            Some(std::time::Duration::from_secs_f64(3596.5))
+        );
+        assert_eq!(
+            parse_go("250ms"),
+            Some(std::time::Duration::from_millis(250))
+        );
+        assert_eq!(parse_go("-6s"), None);
+        assert_eq!(parse_go("4x"), None);
+        assert_eq!(parse_go(""), None);
     }
 }

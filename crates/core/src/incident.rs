@@ -64,7 +64,8 @@ pub struct Incident {
     /// What its detections acted on or from, that a response can act on in turn:
     /// `ip:203.0.113.7` (the attacker), `process:web-1/4242` (the process a host detection
     /// names, not its ancestors), `user:web-1/www-data` (the account it ran as),
-    /// `file:web-1:/var/spool/cron/crontabs/www-data` (a file it changed), `host:web-1`.
+    /// `file:web-1:/var/spool/cron/crontabs/www-data` (a file it changed), `host:web-1`,
+    /// `account:alice` (an application account a web detection names).
     #[serde(default)]
     pub subjects: Vec<String>,
     /// One step per alert, in time order.

@@ -115,9 +115,10 @@ impl Keys {
 }
 
 /// What a detection acted on or from, that a response can act on in turn (see
-/// `Incident::subjects`): the attacker's address, the process it names (not its
-/// ancestors: the web server that spawned a shell is the victim), the account that process
-/// ran as, files it changed, and the host of a host detection.
+/// `Incident::subjects`): the attacker's address, the application account a web detection
+/// names, the process a host detection names (not its ancestors: the web server that
+/// spawned a shell is the victim), the account that process ran as, files it changed, and
+/// the host of a host detection.
 pub fn subjects(d: &Detection) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut add = |s: String| {
@@ -142,7 +143,17 @@ pub fn subjects(d: &Detection) -> Vec<String> {
         }
         _ => {}
     }
-    let Some(host) = d.host.as_deref().filter(|_| !web) else {
+    if web {
+        // The application account a web detection names (a login that succeeded for the
+        // attacker): the account to suspend.
+        if let Some(user) = d.evidence.get("user").and_then(Value::as_str)
+            && !user.is_empty()
+        {
+            add(format!("account:{user}"));
+        }
+        return out;
+    }
+    let Some(host) = d.host.as_deref() else {
         return out;
     };
     let fields = d.evidence.get("fields").and_then(Value::as_object);
@@ -228,6 +239,8 @@ mod tests {
         });
         web.host = Some("shop".into());
         assert_eq!(subjects(&web), ["ip:203.0.113.7"], "the site is no subject");
+        web.evidence = json!({"user": "alice"});
+        assert_eq!(subjects(&web), ["ip:203.0.113.7", "account:alice"]);
         let mut fim = Detection::new(
             "watchpost.fim.modified",
             "Cron changed",

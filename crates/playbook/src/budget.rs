@@ -17,6 +17,7 @@ pub fn default_budget(kind: ActionKind) -> u32 {
         ActionKind::KillProcess | ActionKind::QuarantineFile => 20,
         ActionKind::LockAccount => 5,
         ActionKind::IsolateHost => 2,
+        ActionKind::SuspendAccount => 10,
         ActionKind::Notify => 30,
     }
 }

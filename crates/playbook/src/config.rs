@@ -77,7 +77,7 @@ impl Default for PlaybookConfig {
 #[serde(deny_unknown_fields)]
 pub struct ActionConfig {
     /// `block_address`, `kill_process`, `quarantine_file`, `lock_account`,
-    /// `isolate_host` or `notify`.
+    /// `isolate_host`, `suspend_account` or `notify`.
     pub kind: String,
     /// How long it holds before it is undone by itself (`4h`, `30m`); the kind's default
     /// when absent (bans 4h, locks 24h, isolation 1h; kills and quarantines do not expire).

@@ -44,7 +44,7 @@ pub struct Planned {
 fn default_ttl(kind: ActionKind) -> u64 {
     match kind {
         ActionKind::BlockAddress => 4 * 3600,
-        ActionKind::LockAccount => 24 * 3600,
+        ActionKind::LockAccount | ActionKind::SuspendAccount => 24 * 3600,
         ActionKind::IsolateHost => 3600,
         ActionKind::KillProcess | ActionKind::QuarantineFile | ActionKind::Notify => 0,
     }
@@ -242,7 +242,7 @@ impl Playbook {
 }
 
 /// The target a subject of an incident (`ip:…`, `process:host/pid`, `file:host:/path`,
-/// `user:host/name`, `host:name`) gives an action of `kind`, if any.
+/// `user:host/name`, `host:name`, `account:name`) gives an action of `kind`, if any.
 fn target(kind: ActionKind, subject: &str) -> Option<ActionTarget> {
     let (prefix, rest) = subject.split_once(':')?;
     match (kind, prefix) {
@@ -272,6 +272,9 @@ fn target(kind: ActionKind, subject: &str) -> Option<ActionTarget> {
         }
         (ActionKind::IsolateHost, "host") => Some(ActionTarget::Host {
             host: rest.to_string(),
+        }),
+        (ActionKind::SuspendAccount, "account") => Some(ActionTarget::AppAccount {
+            user: rest.to_string(),
         }),
         _ => None,
     }
@@ -310,6 +313,7 @@ mod tests {
             "user:shop/www-data",
             "file:shop:/var/spool/cron/crontabs/www-data",
             "host:shop",
+            "account:alice",
         ]
         .map(String::from)
         .to_vec();
@@ -368,6 +372,7 @@ mod tests {
             ("quarantine_file", None),
             ("lock_account", Some("2h")),
             ("isolate_host", None),
+            ("suspend_account", None),
             ("notify", None),
         ]))
         .unwrap();
@@ -383,6 +388,7 @@ mod tests {
                 "file:shop:/var/spool/cron/crontabs/www-data",
                 "user:shop/www-data",
                 "host:shop",
+                "account:alice",
                 &format!("incident:{}", i.id),
             ]
         );

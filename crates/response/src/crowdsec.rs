@@ -111,9 +111,13 @@ impl StreamQuery {
 
     fn admits(&self, d: &Decision) -> bool {
         let scenario = d.reason.to_ascii_lowercase();
+        // Account suspensions only go to enforcers that ask for them: a firewall bouncer
+        // asking for everything must never read a user name as an address.
         self.scopes
             .as_ref()
-            .is_none_or(|s| s.iter().any(|s| s == d.scope.as_str()))
+            .map_or(d.scope != watchpost_core::DecisionScope::Username, |s| {
+                s.iter().any(|s| s == d.scope.as_str())
+            })
             && self
                 .origins
                 .as_ref()

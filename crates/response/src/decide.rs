@@ -62,6 +62,13 @@ pub fn decide(
     now: DateTime<Utc>,
 ) -> Result<Decision, Refusal> {
     let value = request.value.trim();
+    if request
+        .scope
+        .as_deref()
+        .is_some_and(|s| s.eq_ignore_ascii_case("username"))
+    {
+        return suspend(request, value, origin, now);
+    }
     let target: Cidr = value.parse().map_err(|e: String| invalid("value", e))?;
     // An IPv4 address written as IPv6 (::ffff:203.0.113.7) is the IPv4 address.
     let target = match (target.network(), target.prefix()) {
@@ -85,6 +92,34 @@ pub fn decide(
             format!("`{value}` is a network: give scope `range`, or one address"),
         ));
     }
+    let (kind, duration, reason) = common_fields(request)?;
+    if let Some(message) = guards.refusal(&target) {
+        return Err(Refusal {
+            field: "value",
+            message,
+            guarded: true,
+        });
+    }
+    Ok(Decision {
+        id: 0,
+        kind: kind.to_string(),
+        scope,
+        value: match scope {
+            DecisionScope::Ip => target.network().to_string(),
+            DecisionScope::Range | DecisionScope::Username => target.to_string(),
+        },
+        origin: origin.to_string(),
+        reason: reason.to_string(),
+        created_at: now,
+        until: now + duration,
+        simulated: request.simulated,
+        deleted_at: None,
+        deleted_by: None,
+    })
+}
+
+/// The type, duration and reason every decision has, checked.
+fn common_fields(request: &DecisionRequest) -> Result<(&str, Duration, &str), Refusal> {
     let kind = request.kind.as_deref().unwrap_or("ban");
     if !KINDS.contains(&kind) {
         return Err(invalid(
@@ -106,21 +141,35 @@ pub fn decide(
             format!("say why in 1 to {MAX_REASON_CHARS} printable characters"),
         ));
     }
-    if let Some(message) = guards.refusal(&target) {
-        return Err(Refusal {
-            field: "value",
-            message,
-            guarded: true,
-        });
+    Ok((kind, duration, reason))
+}
+
+/// The longest user name an account suspension takes.
+const MAX_USER_CHARS: usize = 128;
+
+/// A suspension of an application account: the value is the user name as the application
+/// knows it (its guards, the protected accounts, are the caller's).
+fn suspend(
+    request: &DecisionRequest,
+    user: &str,
+    origin: &str,
+    now: DateTime<Utc>,
+) -> Result<Decision, Refusal> {
+    if user.is_empty()
+        || user.chars().count() > MAX_USER_CHARS
+        || user.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(invalid(
+            "value",
+            format!("a user name is 1 to {MAX_USER_CHARS} printable characters without spaces"),
+        ));
     }
+    let (kind, duration, reason) = common_fields(request)?;
     Ok(Decision {
         id: 0,
         kind: kind.to_string(),
-        scope,
-        value: match scope {
-            DecisionScope::Ip => target.network().to_string(),
-            DecisionScope::Range => target.to_string(),
-        },
+        scope: DecisionScope::Username,
+        value: user.to_string(),
         origin: origin.to_string(),
         reason: reason.to_string(),
         created_at: now,
@@ -217,5 +266,25 @@ mod tests {
         assert!(guarded.guarded && guarded.message.contains("loopback"));
         let mapped = decide(&request("::ffff:127.0.0.1"), &g, "cli", now).unwrap_err();
         assert!(mapped.guarded, "an IPv4-mapped loopback is loopback");
+    }
+
+    #[test]
+    fn an_account_is_suspended_by_its_user_name() {
+        let guards = Guards::default();
+        let suspend = |user: &str| DecisionRequest {
+            scope: Some("Username".into()),
+            ..request(user)
+        };
+        let d = decide(&suspend("alice@example.com"), &guards, "t", Utc::now()).unwrap();
+        assert_eq!(
+            (d.scope, d.value.as_str()),
+            (DecisionScope::Username, "alice@example.com")
+        );
+        // An address is a user name here, and no address guard applies to it.
+        assert!(decide(&suspend("127.0.0.1"), &guards, "t", Utc::now()).is_ok());
+        for bad in ["", "two words", "tab\tname", &"x".repeat(129)] {
+            let refused = decide(&suspend(bad), &guards, "t", Utc::now()).unwrap_err();
+            assert_eq!(refused.field, "value", "{bad:?}");
+        }
     }
 }

@@ -12,6 +12,7 @@
 //! ```
 
 pub(crate) mod accept;
+mod account_hooks;
 pub mod alerting;
 pub mod auth;
 mod connections;

@@ -151,7 +151,7 @@ fn decision_body() -> Value {
         "value": {"type": "string", "description": "an address or a network (CIDR)"},
         "duration": {"type": "string", "description": "4h, 30m, 1h30m, 7d (1s to 365d)"},
         "reason": {"type": "string", "minLength": 1, "maxLength": 500},
-        "scope": {"type": "string", "enum": ["ip", "range"]},
+        "scope": {"type": "string", "enum": ["ip", "range", "username"]},
         "type": {"type": "string", "enum": ["ban", "captcha"]},
         "simulated": {"type": "boolean"}}})
 }

@@ -267,6 +267,10 @@ impl Responder {
                 let ip = ip.clone();
                 self.ban(action, &ip, by).await
             }
+            (ActionKind::SuspendAccount, ActionTarget::AppAccount { user }) => {
+                let user = user.clone();
+                self.suspend(action, &user, by).await
+            }
             (ActionKind::Notify, _) => self.notify(action, by, incident).await,
             (kind, target) if kind.on_host() && target.host().is_some() => {
                 let host = target.host().unwrap_or_default().to_string();
@@ -303,7 +307,7 @@ impl Responder {
                     .err()
                     .map(|r| r.message)
             }
-            ActionTarget::Account { user, .. } => {
+            ActionTarget::Account { user, .. } | ActionTarget::AppAccount { user } => {
                 let protected = &self.config.get().response.protected_accounts;
                 protected
                     .iter()
@@ -373,6 +377,61 @@ impl Responder {
                 action.step(ActionState::Failed, by, format!("failed: {why}"));
             }
         }
+    }
+
+    /// Suspends an application account: a decision of scope `username` (every layer
+    /// following the decision stream refuses the account), and the applications configured
+    /// are told by a signed webhook.
+    async fn suspend(&self, action: &mut Action, user: &str, by: &str) {
+        let request = DecisionRequest {
+            scope: Some("username".into()),
+            value: user.to_string(),
+            duration: format!("{}s", action.ttl_seconds.max(1)),
+            reason: truncate(&action.reason, 400),
+            ..DecisionRequest::default()
+        };
+        let decided = match decide(&request, &Guards::default(), &action.origin, Utc::now()) {
+            Ok(mut decision) => match self.store.insert_decision(&decision).await {
+                Ok(id) => {
+                    decision.id = id;
+                    Ok(decision)
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            Err(refusal) => Err(refusal.message),
+        };
+        let decision = match decided {
+            Ok(d) => d,
+            Err(why) => {
+                action.result = Some(ActionResult {
+                    ok: false,
+                    message: truncate(&why, MAX_MESSAGE_CHARS),
+                    undo: serde_json::Value::Null,
+                });
+                action.step(ActionState::Failed, by, format!("failed: {why}"));
+                return;
+            }
+        };
+        let hooks = self.config.get().response.account_webhooks.clone();
+        let told =
+            crate::account_hooks::tell(&hooks, "account.suspended", action, user, Some(&decision))
+                .await;
+        let mut message = format!(
+            "decision {} suspends account {user} until {}",
+            decision.id,
+            decision.until.to_rfc3339()
+        );
+        if !told.is_empty() {
+            message.push_str(&format!("; applications told: {}", told.join(", ")));
+        }
+        action.done_at = Some(Utc::now());
+        action.undo = format!("lift decision {} and tell the applications", decision.id);
+        action.result = Some(ActionResult {
+            ok: true,
+            message: truncate(&message, MAX_MESSAGE_CHARS),
+            undo: serde_json::json!({ "decision": decision.id }),
+        });
+        action.step(ActionState::Done, by, message);
     }
 
     /// Raises an alert about the incident through the alert pipeline.
@@ -468,7 +527,7 @@ impl Responder {
 
     async fn take_back(&self, action: &mut Action, by: &str) -> Result<(), ActionError> {
         match action.kind {
-            ActionKind::BlockAddress => {
+            ActionKind::BlockAddress | ActionKind::SuspendAccount => {
                 let decision = action
                     .result
                     .as_ref()
@@ -486,10 +545,11 @@ impl Responder {
                 {
                     self.web.blocklist().unblock(ip);
                 }
-                let what = match lifted {
+                let mut what = match lifted {
                     Some(_) => format!("undone: decision {decision} lifted"),
                     None => format!("undone: decision {decision} had already ended"),
                 };
+                self.tell_reinstated(action, &mut what).await;
                 action.step(ActionState::Undone, by, what);
             }
             ActionKind::QuarantineFile | ActionKind::LockAccount | ActionKind::IsolateHost => {
@@ -527,9 +587,14 @@ impl Responder {
         };
         for mut action in due {
             let by = "watchpost (time to live)";
-            let outcome = if action.kind == ActionKind::BlockAddress {
+            let outcome = if matches!(
+                action.kind,
+                ActionKind::BlockAddress | ActionKind::SuspendAccount
+            ) {
                 // The decision ends by itself at the same time.
-                action.step(ActionState::Undone, by, "ended with its decision");
+                let mut what = "ended with its decision".to_string();
+                self.tell_reinstated(&action, &mut what).await;
+                action.step(ActionState::Undone, by, what);
                 Ok(())
             } else {
                 self.take_back(&mut action, by).await
@@ -545,6 +610,19 @@ impl Responder {
                     action.step(ActionState::Failed, by, format!("undo failed: {e}"));
                     let _ = self.save(&action).await;
                 }
+            }
+        }
+    }
+
+    /// Tells the applications an account is reinstated (for an account suspension),
+    /// saying so in `what`.
+    async fn tell_reinstated(&self, action: &Action, what: &mut String) {
+        if let ActionTarget::AppAccount { user } = &action.target {
+            let hooks = self.config.get().response.account_webhooks.clone();
+            let told =
+                crate::account_hooks::tell(&hooks, "account.reinstated", action, user, None).await;
+            if !told.is_empty() {
+                what.push_str(&format!("; applications told: {}", told.join(", ")));
             }
         }
     }
@@ -677,6 +755,9 @@ fn describe(action: &Action, incident: &Incident) -> String {
         ActionTarget::Account { host, user } => format!("lock account {user} on {host}{ttl}"),
         ActionTarget::Host { host } => {
             format!("isolate {host} from the network, its link to this server kept{ttl}")
+        }
+        ActionTarget::AppAccount { user } => {
+            format!("suspend account {user} in the applications{ttl}")
         }
         ActionTarget::Incident { .. } => {
             format!("raise an alert about incident \"{}\"", incident.title)

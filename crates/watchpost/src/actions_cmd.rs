@@ -125,6 +125,7 @@ pub(crate) fn line(a: &Value) -> String {
         "file" => format!("{}:{}", text(target, "host"), text(target, "path")),
         "account" => format!("{}/{}", text(target, "host"), text(target, "user")),
         "host" => text(target, "host").to_string(),
+        "app_account" => format!("account {}", text(target, "user")),
         other => other.to_string(),
     };
     let last = a["history"]

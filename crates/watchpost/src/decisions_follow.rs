@@ -119,7 +119,7 @@ fn apply(answer: &StreamAnswer, blocklist: &Blocklist) -> (usize, usize, usize) 
         }
     }
     for d in answer.new.iter().flatten() {
-        let ttl = go_duration(&d.duration).filter(|t| !t.is_zero());
+        let ttl = watchpost_core::duration::parse_go(&d.duration).filter(|t| !t.is_zero());
         match (address(d), ttl) {
             (Some(ip), Some(ttl)) if d.kind == "ban" => {
                 if blocklist.block(ip, ttl, &format!("decision {}: {}", d.id, d.scenario)) {
@@ -142,59 +142,9 @@ fn address(d: &WireDecision) -> Option<IpAddr> {
         .flatten()
 }
 
-/// Reads Go's duration text (`3h59m55s`, `59m56.5s`, `250ms`); `None` for a negative or
-/// unreadable one.
-fn go_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if text.starts_with('-') || text.is_empty() {
-        return None;
-    }
-    let mut total = 0f64;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let number_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..number_end].parse().ok()?;
-        rest = &rest[number_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_end] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
-            _ => return None,
-        };
-        total += number * seconds;
-        rest = &rest[unit_end..];
-    }
-    (total.is_finite() && total < 1e9).then(|| Duration::from_secs_f64(total))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_durations_read() {
-        assert_eq!(
-            go_duration("3h59m55s"),
-            Some(Duration::from_secs(4 * 3600 - 5))
-        );
-        assert_eq!(go_duration("45s"), Some(Duration::from_secs(45)));
-        assert_eq!(
-            go_duration("59m56.5s"),
-            Some(Duration::from_secs_f64(3596.5))
-        );
-        assert_eq!(go_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(go_duration("-6s"), None);
-        assert_eq!(go_duration("4x"), None);
-        assert_eq!(go_duration(""), None);
-    }
 
     #[test]
     fn bans_of_addresses_are_applied_and_lifted() {

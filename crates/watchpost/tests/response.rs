@@ -509,3 +509,167 @@ actions = [{ kind = "kill_process" }]
         "proposed, queued, taken, done: {killed:#}"
     );
 }
+
+/// A local application receiving the account webhooks: headers and raw bodies.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
+
+async fn account_receiver() -> (String, Received) {
+    use axum::routing::post;
+    let received: Received = Default::default();
+    let sink = received.clone();
+    let app = axum::Router::new().route(
+        "/accounts",
+        post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let sink = sink.clone();
+                async move {
+                    sink.lock().unwrap().push((headers, body.to_vec()));
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/accounts"), received)
+}
+
+/// HMAC-SHA256 by an independent tool.
+fn openssl_hmac(secret: &str, data: &[u8]) -> String {
+    let path = std::env::temp_dir().join(format!("wp-acct-hmac-{}", std::process::id()));
+    std::fs::write(&path, data).unwrap();
+    let out = Command::new("openssl")
+        .args(["dgst", "-sha256", "-hmac", secret, "-r"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_the_attacker_logged_into_is_suspended_and_the_applications_are_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hook_url, received) = account_receiver().await;
+    let config = dir.path().join("watchpost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[response]
+account_webhooks = [{{ url = "{hook_url}", secret = "s3cret" }}]
+
+[[response.playbooks]]
+name = "contain-account"
+mode = "auto"
+matchers = ['rule="login.after_attack"']
+actions = [{{ kind = "suspend_account", ttl = "2h" }}]
+"#
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(dir.path(), &["--config", config.to_str().unwrap()]);
+    let http = http();
+    let bouncer = create_token(dir.path(), "app-accounts", "bouncer");
+    // The attacker probes, then logs in as alice.
+    attack(&http, &server, "203.0.113.44").await;
+    let login: Value = http
+        .post(server.url("/api/v1/ids/analyze"))
+        .json(&json!({"method": "POST", "path": "/login", "client_ip": "203.0.113.44",
+                      "headers": {"content-type": "application/x-www-form-urlencoded", "host": "shop.example"},
+                      "body": "username=alice&password=hunter2", "response_status": 302}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        login["detections"].as_array().map(Vec::len),
+        Some(1),
+        "the login after the attack is a detection: {login}"
+    );
+    let suspended = until("the account suspended", 10, || async {
+        actions(&http, &server)
+            .await
+            .into_iter()
+            .find(|a| a["kind"] == "suspend_account" && a["state"] == "done")
+    })
+    .await;
+    assert_eq!(
+        suspended["target"],
+        json!({"type": "app_account", "user": "alice"})
+    );
+    let message = suspended["result"]["message"].as_str().unwrap();
+    assert!(message.contains("suspends account alice"), "{message}");
+    assert!(message.contains(&format!("{hook_url}: 204")), "{message}");
+
+    // The application was told, signed.
+    let (headers, body) = received.lock().unwrap()[0].clone();
+    let told: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(told["event"], "account.suspended");
+    assert_eq!(told["user"], "alice");
+    assert_eq!(told["action_id"], suspended["id"]);
+    assert_eq!(headers["x-watchpost-event"], "account.suspended");
+    let ts = headers["x-watchpost-timestamp"].to_str().unwrap();
+    let mut signed = format!("{ts}.").into_bytes();
+    signed.extend_from_slice(&body);
+    assert_eq!(
+        headers["x-watchpost-signature"].to_str().unwrap(),
+        format!("v1={}", openssl_hmac("s3cret", &signed))
+    );
+
+    // The decision stream gives the suspension to those who ask for accounts only.
+    let stream = |query: &'static str| {
+        let http = http.clone();
+        let url = server.url(&format!("/v1/decisions/stream{query}"));
+        let key = bouncer.clone();
+        async move {
+            http.get(url)
+                .header("X-Api-Key", key)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let firewall = stream("?startup=true").await;
+    assert!(
+        !firewall.to_string().contains("alice"),
+        "a firewall never sees a user name: {firewall}"
+    );
+    let accounts = stream("?startup=true&scopes=username").await;
+    let new = accounts["new"].as_array().unwrap();
+    assert_eq!(new.len(), 1, "{accounts}");
+    assert_eq!(
+        (new[0]["scope"].as_str(), new[0]["value"].as_str()),
+        (Some("Username"), Some("alice"))
+    );
+
+    // Undone: the decision is lifted and the application told.
+    let id = suspended["id"].as_str().unwrap();
+    let (status, undone) = post(
+        &http,
+        &server,
+        &format!("/api/v1/actions/{id}/undo"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{undone}");
+    assert_eq!(undone["state"], "undone");
+    let last: Value = serde_json::from_slice(&received.lock().unwrap().last().unwrap().1).unwrap();
+    assert_eq!(
+        (last["event"].as_str(), last["user"].as_str()),
+        (Some("account.reinstated"), Some("alice"))
+    );
+    let after = stream("?startup=false&scopes=username").await;
+    assert!(after["deleted"].to_string().contains("alice"), "{after}");
+}

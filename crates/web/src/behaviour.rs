@@ -114,6 +114,9 @@ pub struct BehaviourFinding {
     /// The address, session or user concerned.
     pub key: String,
     pub count: u64,
+    /// The application account the request logged in as, when the finding is about it
+    /// (a login that succeeded for an attacker).
+    pub user: Option<String>,
 }
 
 /// Event times in a sliding window, capped at what the threshold needs.
@@ -378,15 +381,20 @@ impl Behaviour {
             && let Some(at) = s.attacked.get(&ip_key)
             && *at + login_span >= now_ms
         {
-            out.push(finding(
-                "login.after_attack",
-                ip_key.clone(),
-                1,
-                format!(
-                    "a login succeeded from {ip_key}, which attacked the site within the last {} s",
-                    c.login_window_seconds
-                ),
-            ));
+            let user = login_user(request, &c.user_fields);
+            out.push(BehaviourFinding {
+                user: user.clone(),
+                ..finding(
+                    "login.after_attack",
+                    ip_key.clone(),
+                    1,
+                    format!(
+                        "a login{} succeeded from {ip_key}, which attacked the site within the last {} s",
+                        user.map(|u| format!(" as `{u}`")).unwrap_or_default(),
+                        c.login_window_seconds
+                    ),
+                )
+            });
             s.attacked.remove(&ip_key);
         }
         if is_login && c.login_failure_statuses.contains(&status) {
@@ -550,6 +558,7 @@ fn finding(rule: &'static str, key: String, count: u64, summary: String) -> Beha
         summary,
         key,
         count,
+        user: None,
     }
 }
 

@@ -14,6 +14,7 @@
 //! ```
 
 use crate::Request;
+use crate::accounts::{Suspensions, UserOf};
 use crate::shield::{Decision, Shield};
 use bytes::Bytes;
 use http_body::Body;
@@ -40,6 +41,8 @@ pub struct WatchpostLayer {
     reporter: Reporter,
     client_ip: ClientIp,
     max_buffer: usize,
+    /// The user a request is made as, and the accounts suspended.
+    accounts: Option<(UserOf, Arc<Suspensions>)>,
 }
 
 impl WatchpostLayer {
@@ -53,7 +56,19 @@ impl WatchpostLayer {
                 parts.extensions.get::<SocketAddr>().map(SocketAddr::ip)
             }),
             max_buffer: DEFAULT_MAX_BUFFER,
+            accounts: None,
         }
+    }
+
+    /// Refuses (403) every request of a suspended account; `user_of` finds the user a
+    /// request is made as (the application knows how: its session, its token).
+    pub fn with_accounts(
+        mut self,
+        user_of: UserOf,
+        suspensions: Arc<Suspensions>,
+    ) -> WatchpostLayer {
+        self.accounts = Some((user_of, suspensions));
+        self
     }
 
     /// Reads the client address another way (a framework's connection info, a trusted
@@ -123,6 +138,12 @@ where
                     return Ok(plain(status, format!("request body: {e}\n"), None));
                 }
             };
+            if let Some((user_of, suspensions)) = &layer.accounts
+                && let Some(user) = user_of(&parts)
+                && suspensions.suspended(&user).is_some()
+            {
+                return Ok(plain(403, "this account is suspended\n".into(), None));
+            }
             let ip = (layer.client_ip)(&parts);
             let profile = profile(&parts, &bytes);
             let outcome = layer.shield.check(&profile, ip);

@@ -17,6 +17,7 @@
 //! assert_eq!(verdict.hits[0].hit.category.as_str(), "sqli");
 //! ```
 
+pub mod accounts;
 pub mod behaviour;
 pub mod blocklist;
 pub mod decode;

@@ -470,5 +470,8 @@ fn behaviour_detection(f: &BehaviourFinding, request: &Request, ip: Option<IpAdd
         "method": request.method,
         "path": request.path,
     });
+    if let Some(user) = &f.user {
+        d.evidence["user"] = serde_json::json!(user);
+    }
     d
 }

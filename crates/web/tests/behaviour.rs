@@ -323,6 +323,11 @@ fn a_login_that_succeeds_after_the_address_attacked() {
     );
     let fired = b.on_response(&login("alice"), attacker, 302, t0 + 2);
     assert_eq!(rules(&fired), vec!["login.after_attack"], "{fired:?}");
+    assert_eq!(
+        fired[0].user.as_deref(),
+        Some("alice"),
+        "the account it got into"
+    );
     // Once per attack: the next login is not reported again.
     assert!(
         b.on_response(&login("alice"), attacker, 200, t0 + 3)

@@ -195,3 +195,54 @@ async fn oversized_bodies_are_refused_not_buffered() {
         .unwrap();
     assert_eq!(resp.status(), 413);
 }
+
+#[tokio::test]
+async fn a_suspended_account_is_refused_while_others_pass() {
+    use watchpost_web::accounts::Suspensions;
+    let shield = Arc::new(Shield::new(
+        Engine::default(),
+        Policy::default(),
+        Arc::new(Blocklist::default()),
+    ));
+    let suspensions = Arc::new(Suspensions::default());
+    // The application's own idea of who is calling: here a session cookie naming the user.
+    let layer = WatchpostLayer::new(shield, Arc::new(|_| {})).with_accounts(
+        Arc::new(|parts: &http::request::Parts| {
+            let cookie = parts.headers.get("cookie")?.to_str().ok()?;
+            cookie
+                .split(';')
+                .find_map(|c| c.trim().strip_prefix("session_user="))
+                .map(str::to_string)
+        }),
+        Arc::clone(&suspensions),
+    );
+    let app = Router::new()
+        .route("/account", get(|| async { "your account" }))
+        .layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = http();
+    let as_user = |user: &str| {
+        http.get(format!("http://{addr}/account"))
+            .header("cookie", format!("theme=dark; session_user={user}"))
+            .send()
+    };
+    assert_eq!(as_user("alice").await.unwrap().status(), 200);
+    // The server's decision stream suspends alice (as an application following it would).
+    let answer = serde_json::json!({"new": [{"type": "ban", "scope": "Username", "value": "alice",
+                                             "duration": "23h59m59s", "scenario": "playbook contain"}]});
+    assert_eq!(suspensions.apply_stream(&answer), (1, 0));
+    let refused = as_user("alice").await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(refused.text().await.unwrap(), "this account is suspended\n");
+    assert_eq!(as_user("bob").await.unwrap().status(), 200, "others pass");
+    let anonymous = http
+        .get(format!("http://{addr}/account"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 200);
+    suspensions.reinstate("alice");
+    assert_eq!(as_user("alice").await.unwrap().status(), 200, "reinstated");
+}

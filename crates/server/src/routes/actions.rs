@@ -111,6 +111,10 @@ async fn blast_radius(state: &AppState, action: &Action) -> Result<Value, ApiErr
             query.user = Some(user.clone());
             ("accounts", json!([format!("{user} on {host}")]))
         }
+        ActionTarget::AppAccount { user } => {
+            query.user = Some(user.clone());
+            ("accounts", json!([user]))
+        }
         ActionTarget::Incident { id } => return Ok(json!({ "incidents": [id] })),
     };
     let page = state

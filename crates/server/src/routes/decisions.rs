@@ -96,6 +96,25 @@ pub async fn create(
             ApiError::invalid_parameter(refusal.field, refusal.message)
         }
     })?;
+    if decision.scope == DecisionScope::Username
+        && state
+            .config
+            .get()
+            .response
+            .protected_accounts
+            .contains(&decision.value)
+    {
+        state.metrics.refusal("decision_guard", 1);
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "decision_refused",
+            format!(
+                "value: account `{}` is protected (response.protected_accounts)",
+                decision.value
+            ),
+        )
+        .with_details(json!({"field": "value"})));
+    }
     decision.id = state
         .store
         .insert_decision(&decision)

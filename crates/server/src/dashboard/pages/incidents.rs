@@ -285,6 +285,7 @@ fn target(t: &Value) -> String {
         "file" => format!("{} on {}", field(t, "path"), field(t, "host")),
         "account" => format!("{} on {}", field(t, "user"), field(t, "host")),
         "host" => field(t, "host"),
+        "app_account" => format!("account {}", field(t, "user")),
         "incident" => "this incident".into(),
         other => other.to_string(),
     }
