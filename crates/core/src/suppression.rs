@@ -131,6 +131,33 @@ pub struct Replay {
 }
 
 impl Suppression {
+    /// A proposal to suppress `rule_id`'s detections where `conditions` hold.
+    pub fn proposed(
+        rule_id: &str,
+        conditions: BTreeMap<String, String>,
+        reason: &str,
+        by: &str,
+    ) -> Suppression {
+        Suppression {
+            id: Uuid::now_v7(),
+            rule_id: rule_id.to_string(),
+            conditions,
+            state: SuppressionState::Proposed,
+            reason: reason.to_string(),
+            from_alert: None,
+            marks: 1,
+            proposed_by: by.to_string(),
+            created_at: crate::time::now_millis(),
+            decided_by: None,
+            decided_at: None,
+            review_at: None,
+            expires_at: None,
+            replay: Replay::default(),
+            hits: 0,
+            last_hit: None,
+        }
+    }
+
     /// Whether it suppresses `d` (it must be active; the caller checks the state).
     pub fn matches(&self, d: &Detection) -> bool {
         if d.rule_id != self.rule_id {
@@ -208,22 +235,8 @@ mod tests {
 
     fn suppression(d: &Detection) -> Suppression {
         Suppression {
-            id: Uuid::now_v7(),
-            rule_id: d.rule_id.clone(),
-            conditions: conditions_of(d),
             state: SuppressionState::Active,
-            reason: "backup job".into(),
-            from_alert: None,
-            marks: 1,
-            proposed_by: "api:ana".into(),
-            created_at: Utc::now(),
-            decided_by: None,
-            decided_at: None,
-            review_at: None,
-            expires_at: None,
-            replay: Replay::default(),
-            hits: 0,
-            last_hit: None,
+            ..Suppression::proposed(&d.rule_id, conditions_of(d), "backup job", "api:ana")
         }
     }
 

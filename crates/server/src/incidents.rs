@@ -264,16 +264,10 @@ impl IncidentDesk {
         alert: &Alert,
         by: &str,
     ) -> Result<Option<Result<Incident, EditError>>, StoreError> {
-        let mut correlator = self.correlator.lock().await;
-        let Some(mut incident) = self.load(&correlator, id).await? else {
-            return Ok(None);
-        };
-        let settings = correlator.settings().clone();
-        if let Err(e) = edit::link(&mut incident, alert, &settings, by, Utc::now()) {
-            return Ok(Some(Err(e)));
-        }
-        self.put(&mut correlator, vec![incident.clone()]).await?;
-        Ok(Some(Ok(incident)))
+        self.edit_one(id, |incident, settings| {
+            edit::link(incident, alert, settings, by, Utc::now())
+        })
+        .await
     }
 
     /// Takes an alert out of an incident by hand.
@@ -283,12 +277,25 @@ impl IncidentDesk {
         alert_id: Uuid,
         by: &str,
     ) -> Result<Option<Result<Incident, EditError>>, StoreError> {
+        self.edit_one(id, |incident, settings| {
+            edit::unlink(incident, alert_id, settings, by, Utc::now())
+        })
+        .await
+    }
+
+    /// Applies `edit` to one incident and stores it when it succeeds; `None` when there is
+    /// no such incident.
+    async fn edit_one(
+        &self,
+        id: Uuid,
+        edit: impl FnOnce(&mut Incident, &Settings) -> Result<(), EditError>,
+    ) -> Result<Option<Result<Incident, EditError>>, StoreError> {
         let mut correlator = self.correlator.lock().await;
         let Some(mut incident) = self.load(&correlator, id).await? else {
             return Ok(None);
         };
         let settings = correlator.settings().clone();
-        if let Err(e) = edit::unlink(&mut incident, alert_id, &settings, by, Utc::now()) {
+        if let Err(e) = edit(&mut incident, &settings) {
             return Ok(Some(Err(e)));
         }
         self.put(&mut correlator, vec![incident.clone()]).await?;

@@ -146,22 +146,14 @@ impl Suppressions {
         }
         let replay = self.replay(&detection.rule_id, &conditions).await?;
         let s = Suppression {
-            id: Uuid::now_v7(),
-            rule_id: detection.rule_id.clone(),
-            conditions,
-            state: SuppressionState::Proposed,
-            reason: reason.unwrap_or("marked a false positive").to_string(),
             from_alert: Some(alert.id),
-            marks: 1,
-            proposed_by: by.to_string(),
-            created_at: Utc::now(),
-            decided_by: None,
-            decided_at: None,
-            review_at: None,
-            expires_at: None,
             replay,
-            hits: 0,
-            last_hit: None,
+            ..Suppression::proposed(
+                &detection.rule_id,
+                conditions,
+                reason.unwrap_or("marked a false positive"),
+                by,
+            )
         };
         self.store.upsert_suppression(&s).await?;
         tracing::info!(id = %s.id, rule = %s.rule_id, would_suppress = s.replay.would_suppress,
@@ -176,22 +168,8 @@ impl Suppressions {
         conditions: &BTreeMap<String, String>,
     ) -> Result<Replay, StoreError> {
         let probe = Suppression {
-            id: Uuid::nil(),
-            rule_id: rule_id.to_string(),
-            conditions: conditions.clone(),
             state: SuppressionState::Active,
-            reason: String::new(),
-            from_alert: None,
-            marks: 0,
-            proposed_by: String::new(),
-            created_at: Utc::now(),
-            decided_by: None,
-            decided_at: None,
-            review_at: None,
-            expires_at: None,
-            replay: Replay::default(),
-            hits: 0,
-            last_hit: None,
+            ..Suppression::proposed(rule_id, conditions.clone(), "", "")
         };
         let mut replay = Replay {
             days: REPLAY_DAYS,

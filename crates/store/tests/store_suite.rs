@@ -1481,27 +1481,18 @@ async fn suppressions_are_kept_by_state(store: Arc<dyn Store>) {
         "sigma.x"
     );
     let mut s = Suppression {
-        id: uuid::Uuid::now_v7(),
-        rule_id: "sigma.x".into(),
-        conditions: watchpost_core::suppression::conditions_of(&d),
-        state: SuppressionState::Proposed,
-        reason: "backup job".into(),
-        from_alert: None,
-        marks: 1,
-        proposed_by: "api:ana".into(),
-        created_at: Utc::now(),
-        decided_by: None,
-        decided_at: None,
-        review_at: None,
-        expires_at: None,
         replay: Replay {
             would_suppress: 3,
             of: 10,
             days: 30,
             truncated: false,
         },
-        hits: 0,
-        last_hit: None,
+        ..Suppression::proposed(
+            "sigma.x",
+            watchpost_core::suppression::conditions_of(&d),
+            "backup job",
+            "api:ana",
+        )
     };
     store.upsert_suppression(&s).await.unwrap();
     assert_eq!(

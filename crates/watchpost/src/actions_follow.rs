@@ -73,25 +73,12 @@ pub fn follow(server: String, token: String, quarantine_dir: PathBuf) {
 }
 
 async fn poll(client: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<Vec<Action>> {
-    let mut response = client
+    let response = client
         .get(format!("{base}/api/v1/agent/actions?wait={WAIT_SECONDS}"))
         .bearer_auth(token)
         .send()
         .await?;
-    let status = response.status();
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        anyhow::ensure!(
-            body.len() + chunk.len() <= MAX_ANSWER_BYTES,
-            "the answer is over {MAX_ANSWER_BYTES} bytes"
-        );
-        body.extend_from_slice(&chunk);
-    }
-    anyhow::ensure!(
-        status.is_success(),
-        "{status}: {}",
-        String::from_utf8_lossy(&body[..body.len().min(300)])
-    );
+    let body = crate::http_read::bounded_success(response, MAX_ANSWER_BYTES).await?;
     Ok(serde_json::from_slice::<Queued>(&body)?.items)
 }
 

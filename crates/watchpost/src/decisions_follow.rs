@@ -86,22 +86,7 @@ async fn poll(
         )
         .send()
         .await?;
-    let status = response.status();
-    let mut response = response;
-    let mut body = Vec::new();
-    // Read to the bound, never past it, whatever Content-Length says.
-    while let Some(chunk) = response.chunk().await? {
-        anyhow::ensure!(
-            body.len() + chunk.len() <= MAX_ANSWER_BYTES,
-            "the answer is over {MAX_ANSWER_BYTES} bytes"
-        );
-        body.extend_from_slice(&chunk);
-    }
-    anyhow::ensure!(
-        status.is_success(),
-        "{status}: {}",
-        String::from_utf8_lossy(&body[..body.len().min(300)])
-    );
+    let body = crate::http_read::bounded_success(response, MAX_ANSWER_BYTES).await?;
     let answer: StreamAnswer = serde_json::from_slice(&body)?;
     let count =
         answer.new.as_ref().map_or(0, Vec::len) + answer.deleted.as_ref().map_or(0, Vec::len);

@@ -21,6 +21,7 @@ mod decisions_follow;
 mod eval;
 mod eval_host;
 mod eval_web;
+mod http_read;
 mod hunt;
 mod incidents_cmd;
 mod logging;
