@@ -1,6 +1,7 @@
 //! The live stream through the real server: a WebSocket opened with the API key as a
 //! subprotocol (as browsers must) receives the detection and the alert an ingested event
-//! makes; a client that stops reading is closed with 1013 rather than buffered for.
+//! makes, and the incident and the playbook action it leads to; a client that stops
+//! reading is closed with 1013 rather than buffered for.
 //! The client side here is written from RFC 6455 independently of the server's code.
 
 mod common;
@@ -196,4 +197,62 @@ async fn a_client_that_stops_reading_is_closed_not_buffered_for() {
     assert_eq!(&close[..2], &1013u16.to_be_bytes());
     let reason = String::from_utf8_lossy(&close[2..]);
     assert!(reason.contains("too slow"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incidents_and_response_actions_reach_the_stream_as_they_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("watchpost.toml");
+    std::fs::write(
+        &config,
+        "[[response.playbooks]]\nname = \"ban\"\nmode = \"auto\"\n\
+         matchers = ['detector=\"web\"']\nactions = [{ kind = \"block_address\", ttl = \"1h\" }]\n",
+    )
+    .unwrap();
+    let server =
+        Server::start_authenticated_with_flags(dir.path(), &["--config", config.to_str().unwrap()]);
+    let key = admin_key(dir.path());
+    let (head, mut tcp) = open(
+        &server,
+        "/api/v1/stream?topics=incidents,actions",
+        &[("X-API-Key", &key)],
+    );
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert_eq!(
+        message(&mut tcp)["data"]["topics"],
+        json!(["incidents", "actions"])
+    );
+    let analyzed = http()
+        .post(server.url("/api/v1/ids/analyze"))
+        .header("x-api-key", &key)
+        .json(&json!({"method": "GET", "path": "/search",
+                      "query": "q=1%27%20union%20select%20password%20from%20users--",
+                      "client_ip": "203.0.113.71", "headers": {"host": "shop.example"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(analyzed.status(), 200);
+    let (mut incident, mut done) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && (incident.is_none() || done.is_none()) {
+        let m = message(&mut tcp);
+        match m["topic"].as_str() {
+            Some("incidents") => incident = Some(m["data"].clone()),
+            Some("actions") if m["data"]["state"] == "done" => done = Some(m["data"].clone()),
+            Some("actions") => {}
+            other => panic!("a topic not asked for: {other:?}"),
+        }
+    }
+    let incident = incident.expect("the incident on the stream");
+    assert!(
+        incident["entities"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ip:203.0.113.71")),
+        "{incident}"
+    );
+    let done = done.expect("the ban on the stream, done");
+    assert_eq!(done["kind"], "block_address");
+    assert_eq!(done["target"]["ip"], "203.0.113.71");
+    assert_eq!(done["incident_id"], incident["id"]);
 }
