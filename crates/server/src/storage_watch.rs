@@ -73,12 +73,16 @@ pub fn refuse_ingest(state: &AppState) -> Result<(), ApiError> {
 
 /// Why the server is not ready, from the store's condition and the reserve.
 pub fn not_ready_reason(state: &AppState) -> Option<String> {
-    state
-        .store
-        .condition()
+    let condition = state.store.condition();
+    condition
         .unwritable_reason()
+        .or_else(|| condition.recently_unwritable(chrono::Utc::now(), READY_AFTER_CALM))
         .or_else(|| ingest_refusal(state))
 }
+
+/// How long writes must go without a failure before the server says it is ready again
+/// (ingest is taken again at once: each batch is its own test).
+const READY_AFTER_CALM: chrono::Duration = chrono::Duration::seconds(5);
 
 /// Runs until aborted: gauges every few seconds, an alert when the store starts failing
 /// writes, runs short of space or is found damaged, and the full integrity check every

@@ -44,9 +44,32 @@ pub struct StoreCondition {
     /// does not match.
     pub damage: Option<Problem>,
     pub last_integrity_check: Option<IntegrityReport>,
+    /// When a write last failed for such a reason, even if one committed since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_write_failure: Option<DateTime<Utc>>,
 }
 
 impl StoreCondition {
+    /// Why the store should not be counted on yet although its last write committed:
+    /// writes failed less than `calm` ago. On a full disk, small writes (an update that
+    /// fits a page's free space) commit between the batches that fail; readiness must not
+    /// flap to ready on each of them.
+    pub fn recently_unwritable(
+        &self,
+        now: DateTime<Utc>,
+        calm: chrono::Duration,
+    ) -> Option<String> {
+        let at = self.last_write_failure?;
+        let ago = now - at;
+        (ago < calm).then(|| {
+            format!(
+                "the store's writes failed {:.1} s ago (ready after {} s without a failure)",
+                ago.num_milliseconds() as f64 / 1000.0,
+                calm.num_seconds()
+            )
+        })
+    }
+
     /// Why the store cannot be counted on to write now, if it cannot.
     pub fn unwritable_reason(&self) -> Option<String> {
         if let Some(d) = &self.damage {
@@ -150,6 +173,7 @@ impl ConditionCell {
             Some(Trouble::Damage) => self.damaged(e.to_string()),
             Some(Trouble::Unwritable) => {
                 let mut c = self.lock();
+                c.last_write_failure = Some(Utc::now());
                 if c.write_failure.is_none() {
                     tracing::error!(error = %e, "the store cannot write; ingest is refused until it can");
                     c.write_failure = Some(Problem {
@@ -206,6 +230,26 @@ pub fn record_checksum(doc: &str) -> i64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn readiness_waits_for_writes_to_stay_calm() {
+        let now = Utc::now();
+        let mut c = StoreCondition::default();
+        assert_eq!(
+            c.recently_unwritable(now, chrono::Duration::seconds(5)),
+            None
+        );
+        c.last_write_failure = Some(now - chrono::Duration::seconds(2));
+        let why = c
+            .recently_unwritable(now, chrono::Duration::seconds(5))
+            .unwrap();
+        assert!(why.contains("2.0 s ago"), "{why}");
+        c.last_write_failure = Some(now - chrono::Duration::seconds(6));
+        assert_eq!(
+            c.recently_unwritable(now, chrono::Duration::seconds(5)),
+            None
+        );
+    }
     use super::*;
 
     #[test]

@@ -108,6 +108,10 @@ pub async fn run(launcher: &Launcher, work: &Path, reserve_mb: u64) -> anyhow::R
         resumed.is_some(),
         "ingest did not resume within 60 s of space being freed",
     );
+    // The load stops (at its rate it would fill the freed space again within seconds):
+    // readiness must come back once writes have gone a while without failing.
+    let _ = stop.send(true);
+    while senders.join_next().await.is_some() {}
     let ready_again = wait_for(Duration::from_secs(30), || async {
         status_of(&client, &server.url("/readyz")).await == 200
     })
@@ -136,8 +140,6 @@ pub async fn run(launcher: &Launcher, work: &Path, reserve_mb: u64) -> anyhow::R
             "no watchpost.storage_reserve detection was raised",
         );
     }
-    let _ = stop.send(true);
-    while senders.join_next().await.is_some() {}
 
     // kill -9, then count from the store itself.
     server.kill();
