@@ -253,14 +253,11 @@ impl AlertDesk {
         let _folding = self.folding.lock().await;
         // Every detection of the batch is folded; those a suppression covers into no alert.
         let folded: Vec<Uuid> = detections.iter().map(|d| d.id).collect();
-        let kept;
-        let detections = match self.suppressions.get() {
-            Some(suppressions) => {
-                kept = suppressions.filter(detections).await;
-                kept.as_slice()
-            }
-            None => detections,
+        let kept = match self.suppressions.get() {
+            Some(suppressions) => suppressions.filter(detections).await,
+            None => None,
         };
+        let detections = kept.as_deref().unwrap_or(detections);
         let fingerprints: Vec<Fingerprint> = detections
             .iter()
             .map(|d| Fingerprint::of_detection(d, &BTreeMap::new()))

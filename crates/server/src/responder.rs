@@ -31,6 +31,8 @@ use watchpost_store::{ActionQuery, Store, StoreError};
 const MAX_ACTIONS_PER_INCIDENT: i64 = 1_000;
 /// How often actions whose time to live ended are undone.
 const EXPIRY_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// An action an agent took and did not report on within this long is handed out again.
+const UNREPORTED_AFTER: Duration = Duration::minutes(5);
 /// Why an action failed or was refused, kept to this many characters.
 const MAX_MESSAGE_CHARS: usize = 2_000;
 
@@ -634,22 +636,34 @@ impl Responder {
         by: &str,
         limit: i64,
     ) -> Result<Vec<Action>, StoreError> {
-        let queued = self
+        let of_host = |state| ActionQuery {
+            state: Some(state),
+            host: Some(host.to_string()),
+            limit,
+            oldest_first: true,
+            ..ActionQuery::default()
+        };
+        let mut queued = self
             .store
-            .query_actions(&ActionQuery {
-                state: Some(ActionState::Queued),
-                host: Some(host.to_string()),
-                limit,
-                oldest_first: true,
-                ..ActionQuery::default()
-            })
+            .query_actions(&of_host(ActionState::Queued))
             .await?;
+        // An action taken by an agent that never reported (it died, or its report was
+        // lost for good) is handed out again rather than left running forever.
+        let stale = Utc::now() - UNREPORTED_AFTER;
+        queued.extend(
+            self.store
+                .query_actions(&of_host(ActionState::Running))
+                .await?
+                .into_iter()
+                .filter(|a| a.updated_at < stale),
+        );
+        queued.truncate(limit.max(0) as usize);
         let mut taken = Vec::with_capacity(queued.len());
         for mut action in queued {
-            let what = if action.undoing {
-                "undo taken"
-            } else {
-                "taken"
+            let what = match (action.state, action.undoing) {
+                (ActionState::Running, _) => "taken again: no result came within 5 minutes",
+                (_, true) => "undo taken",
+                _ => "taken",
             };
             action.step(ActionState::Running, by, what);
             self.save(&action).await?;

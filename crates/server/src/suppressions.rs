@@ -68,16 +68,17 @@ impl Suppressions {
         Ok(())
     }
 
-    /// The detections that raise alerts: those no active suppression covers. Each
-    /// suppression's hits are counted (and stored) as they happen.
-    pub async fn filter(&self, detections: &[Detection]) -> Vec<Detection> {
+    /// The detections that raise alerts, those no active suppression covers; `None` when
+    /// that is all of them (the usual case, which costs no copy on the folding path).
+    /// Each suppression's hits are counted (and stored) as they happen.
+    pub async fn filter(&self, detections: &[Detection]) -> Option<Vec<Detection>> {
         let now = Utc::now();
         let mut kept = Vec::with_capacity(detections.len());
         let mut hit: BTreeMap<Uuid, u64> = BTreeMap::new();
         {
             let active = self.active.read().unwrap_or_else(|p| p.into_inner());
             if active.is_empty() {
-                return detections.to_vec();
+                return None;
             }
             for d in detections {
                 let by = active
@@ -94,7 +95,7 @@ impl Suppressions {
                 tracing::warn!(error = %e, suppression = %id, "a suppression's hits could not be counted");
             }
         }
-        kept
+        (kept.len() < detections.len()).then_some(kept)
     }
 
     async fn count_hits(&self, id: Uuid, n: u64, now: DateTime<Utc>) -> Result<(), StoreError> {

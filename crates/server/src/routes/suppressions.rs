@@ -95,36 +95,32 @@ pub async fn accept(
 }
 
 pub async fn reject(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Path(id): Path<String>,
+    state: State<AppState>,
+    principal: Extension<Principal>,
+    id: Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&id)?;
-    let s = state
-        .suppressions
-        .decline(
-            id,
-            &format!("api:{}", principal.name),
-            SuppressionState::Proposed,
-        )
-        .await
-        .map_err(error)?;
-    Ok(Json(json!(s)))
+    decline(state, principal, id, SuppressionState::Proposed).await
 }
 
 pub async fn end(
+    state: State<AppState>,
+    principal: Extension<Principal>,
+    id: Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    decline(state, principal, id, SuppressionState::Active).await
+}
+
+/// Rejects a proposal, or ends a suppression in force: `from` is the state it must be in.
+async fn decline(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
+    from: SuppressionState,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     let s = state
         .suppressions
-        .decline(
-            id,
-            &format!("api:{}", principal.name),
-            SuppressionState::Active,
-        )
+        .decline(id, &format!("api:{}", principal.name), from)
         .await
         .map_err(error)?;
     Ok(Json(json!(s)))
