@@ -67,7 +67,12 @@ fn emit(value: &Value, line_no: u64, stats: &mut ReadStats, each: &mut impl FnMu
         });
         return;
     }
-    let mut event = FlatEvent::default();
+    // A Watchpost event (exported from the server, or written by a client of the events
+    // API) is seen exactly as the server's matcher sees it, so a hunt over an export
+    // gives the verdicts the live pipeline gave; its other leaves follow as fields too.
+    let mut event = watchpost_event(value)
+        .map(|e| crate::ecs::flatten_event(&e))
+        .unwrap_or_default();
     push_paths(&mut event, "", value, 0);
     let timestamp = ["@timestamp", "timestamp", "time"]
         .iter()
@@ -80,6 +85,17 @@ fn emit(value: &Value, line_no: u64, stats: &mut ReadStats, each: &mut impl FnMu
         computer,
         event,
     });
+}
+
+/// `value` read as a Watchpost (ECS) event, when it is one: an `event` object naming a
+/// category or an action beside an `@timestamp`.
+fn watchpost_event(value: &Value) -> Option<watchpost_core::Event> {
+    let meta = value.get("event")?.as_object()?;
+    let typed = meta.contains_key("category") || meta.contains_key("action");
+    if !typed || value.get("@timestamp").is_none() {
+        return None;
+    }
+    watchpost_core::Event::from_json(value.clone()).ok()
 }
 
 fn push_paths(event: &mut FlatEvent, prefix: &str, value: &Value, depth: usize) {

