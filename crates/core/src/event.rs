@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 use uuid::Uuid;
 
@@ -182,6 +183,46 @@ pub struct Process {
     /// a program that execs a shell leaves its trace here, not in `parent`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<Box<Process>>,
+    /// Standard input, output and error at the exec: a typed pipeline (`curl … | sh`) or
+    /// a redirection (`bash -i >& /dev/tcp/…`) never appears on any command line, only
+    /// here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<Stream>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<Stream>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<Stream>,
+    /// The environment variables that change what runs (`LD_PRELOAD`, `PATH`,
+    /// `HISTFILE`, ...), when set; other variables are not kept.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// The executable was deleted, or is an anonymous memory file (`memfd:`), when the
+    /// process started: a program that leaves no file behind.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub executable_deleted: bool,
+    /// The distribution package the executable belongs to, for a program that runs
+    /// with more privilege than its user (set-user-id, file capabilities), as the
+    /// package database records it unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+}
+
+/// One standard stream of a process, as it was when the process started.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stream {
+    /// `pipe`, `socket`, `tty`, `file`, `null` (`/dev/null`) or `device`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The file, terminal or device (`/dev/pts/3`, `/tmp/out`); a socket's family
+    /// (`tcp`, `udp`, `unix`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// For a pipe, the process at its other end, when it could be named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<Box<Process>>,
+    /// For an internet socket, the address at its other end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<Endpoint>,
 }
 
 /// File or binary hashes.
@@ -441,6 +482,10 @@ impl Event {
             "process.previous.executable" => process
                 .and_then(|p| p.previous.as_deref())
                 .and_then(|p| text(&p.executable)),
+            "process.executable_deleted" => process
+                .filter(|p| p.executable_deleted)
+                .map(|_| Text(Cow::Borrowed("true"))),
+            "process.package" => process.and_then(|p| text(&p.package)),
             "process.parent.name" => parent.and_then(|p| text(&p.name)),
             "process.parent.executable" => parent.and_then(|p| text(&p.executable)),
             "process.parent.command_line" => parent.and_then(|p| text(&p.command_line)),
@@ -483,7 +528,9 @@ impl Event {
                 .as_ref()
                 .and_then(|f| f.hash.as_ref())
                 .and_then(|h| text(&h.sha256)),
-            _ => self.raw_field(name),
+            _ => process
+                .and_then(|p| process_io_field(p, name))
+                .or_else(|| self.raw_field(name)),
         }
     }
 
@@ -493,6 +540,47 @@ impl Event {
             node = node.get(part)?;
         }
         json_scalar(node).or_else(|| self.raw.get(name).and_then(json_scalar))
+    }
+}
+
+/// `process.stdin.*`, `process.stdout.*`, `process.stderr.*`, `process.env.NAME` and
+/// the parent's streams (`process.parent.stdin.type`).
+fn process_io_field<'a>(process: &'a Process, name: &str) -> Option<FieldValue<'a>> {
+    let (process, name) = match name.strip_prefix("process.parent.") {
+        Some(rest) => (process.parent.as_deref()?, rest),
+        None => (process, name.strip_prefix("process.")?),
+    };
+    if let Some(var) = name.strip_prefix("env.") {
+        return process
+            .env
+            .get(var)
+            .map(|v| FieldValue::Text(Cow::Borrowed(v)));
+    }
+    let (stream, rest) = name.split_once('.')?;
+    let stream = match stream {
+        "stdin" => process.stdin.as_ref(),
+        "stdout" => process.stdout.as_ref(),
+        "stderr" => process.stderr.as_ref(),
+        _ => None,
+    }?;
+    match rest {
+        "type" => Some(FieldValue::Text(Cow::Borrowed(&stream.kind))),
+        "path" => text(&stream.path),
+        "peer.name" => stream.peer.as_ref().and_then(|p| text(&p.name)),
+        "peer.executable" => stream.peer.as_ref().and_then(|p| text(&p.executable)),
+        "peer.command_line" => stream.peer.as_ref().and_then(|p| text(&p.command_line)),
+        "peer.pid" => stream
+            .peer
+            .as_ref()
+            .and_then(|p| p.pid)
+            .map(FieldValue::Int),
+        "remote.ip" => stream.remote.as_ref().and_then(|r| text(&r.ip)),
+        "remote.port" => stream
+            .remote
+            .as_ref()
+            .and_then(|r| r.port)
+            .map(|p| FieldValue::Int(p.into())),
+        _ => None,
     }
 }
 

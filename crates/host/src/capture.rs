@@ -3,14 +3,17 @@
 
 use crate::hashing::ExeHasher;
 use crate::known_programs::KnownPrograms;
+use crate::packages::PackagedPrograms;
+use crate::pipes::{PipeIndex, is_shell_or_interpreter};
 use crate::procfs::{ProcessInfo, read_process};
+use crate::stdio::{Stdio, StreamInfo};
 use crate::tree::ProcessTree;
 use crate::users::UserNames;
 use crate::{ExecSource, HostError, capabilities};
 use chrono::Utc;
 use std::time::Duration;
 use watchpost_core::Event;
-use watchpost_core::event::{Hashes, Process, User};
+use watchpost_core::event::{Endpoint, Hashes, Process, Stream, User};
 
 /// Ancestors attached to an event beyond its parent.
 const ANCESTRY_DEPTH: usize = 6;
@@ -62,6 +65,7 @@ pub struct CaptureStats {
 pub struct ExecCapture {
     source: Box<dyn ExecSource>,
     tree: ProcessTree,
+    pipes: PipeIndex,
     users: UserNames,
     host: Option<String>,
     stats: CaptureStats,
@@ -76,6 +80,7 @@ fn hash_events(
 ) {
     let mut hasher = ExeHasher::default();
     let known = KnownPrograms::scan();
+    let mut packaged = PackagedPrograms::scan();
     for (mut event, exe) in input {
         if let Some(mut exe) = exe
             && let Some(hash) = hasher.hash(&mut exe)
@@ -86,11 +91,23 @@ fn hash_events(
                 sha256: Some(hash),
                 ..Hashes::default()
             });
+            if runs_above_its_user(process)
+                && let Some(path) = process.executable.clone()
+            {
+                process.package = packaged.package_of(&path, &mut exe);
+            }
         }
         if output.send(event).is_err() {
             return;
         }
     }
+}
+
+/// Whether a process holds more privilege than the user who started it: another
+/// effective user (set-user-id) or capabilities of its own.
+fn runs_above_its_user(process: &Process) -> bool {
+    let id = |u: &Option<User>| u.as_ref().and_then(|u| u.id.clone());
+    id(&process.user) != id(&process.real_user) || !process.capabilities.is_empty()
 }
 
 /// The watched program the exec's binary is a renamed copy of, if it is one.
@@ -146,6 +163,7 @@ impl ExecCapture {
         ExecCapture {
             source,
             tree: ProcessTree::from_proc(),
+            pipes: PipeIndex::default(),
             users: UserNames::default(),
             host: watchpost_core::hostname(),
             stats: CaptureStats::default(),
@@ -187,6 +205,7 @@ impl ExecCapture {
             if let Some(record) = notice.record {
                 info = completed_by_kernel(info, *record);
             }
+            self.pipes.resolve(&mut info);
             let exec_at = notice.at;
             if info.partial {
                 self.stats.partial += 1;
@@ -199,12 +218,19 @@ impl ExecCapture {
                 .filter(|old| old.start.is_some() && old.start == info.start)
                 .cloned();
             self.tree.insert(info.clone());
-            let ancestry: Vec<ProcessInfo> = self
+            let mut ancestry: Vec<ProcessInfo> = self
                 .tree
                 .ancestry(info.pid, ANCESTRY_DEPTH)
                 .into_iter()
                 .cloned()
                 .collect();
+            if let Some(parent) = ancestry.first_mut()
+                && info.name().is_some_and(|n| is_shell_or_interpreter(&n))
+            {
+                // What the parent of a shell holds now: a program that connected a socket
+                // and put it on its own stdin before spawning the shell shows it only now.
+                parent.stdio = current_streams(parent.pid);
+            }
             let mut event = exec_event(&info, &ancestry, previous.as_ref(), &mut self.users);
             if let Some(at) = exec_at {
                 event.timestamp = at;
@@ -224,17 +250,8 @@ impl ExecCapture {
 }
 
 /// The eBPF source, or why there is none.
-#[cfg(feature = "ebpf")]
 fn ebpf_source() -> Result<Box<dyn ExecSource>, HostError> {
     Ok(Box::new(crate::ebpf::EbpfExecSource::open()?))
-}
-
-/// The eBPF source, or why there is none.
-#[cfg(not(feature = "ebpf"))]
-fn ebpf_source() -> Result<Box<dyn ExecSource>, HostError> {
-    Err(HostError::Ebpf(
-        "this build has no eBPF exec source (build with --features ebpf)".into(),
-    ))
 }
 
 /// What `/proc` said, completed by what the kernel recorded at the exec. The kernel's
@@ -271,7 +288,34 @@ fn completed_by_kernel(proc: ProcessInfo, kernel: ProcessInfo) -> ProcessInfo {
         euid: proc.euid.or(kernel.euid),
         cap_effective: proc.cap_effective,
         start: proc.start.or(kernel.start),
+        stdio: streams_at_exec(kernel.stdio, proc.stdio),
+        // The environment the program was started with; a program may change its own.
+        env: if kernel.env.is_empty() {
+            proc.env
+        } else {
+            kernel.env
+        },
+        exe_deleted: proc.exe_deleted || kernel.exe_deleted,
     }
+}
+
+/// The kernel's streams (as they were at the exec) with the path `/proc` read for the
+/// same inode; `/proc`'s where the kernel recorded none.
+fn streams_at_exec(kernel: Stdio, proc: Stdio) -> Stdio {
+    let mut proc = proc.map(Some);
+    std::array::from_fn(|fd| match kernel[fd].clone() {
+        Some(mut stream) => {
+            if let Some(Some(seen)) = proc[fd].take()
+                && stream.path.is_none()
+                && (seen.inode == stream.inode || seen.inode == 0)
+                && seen.kind == stream.kind
+            {
+                stream.path = seen.path;
+            }
+            Some(stream)
+        }
+        None => proc[fd].take().flatten(),
+    })
 }
 
 /// Whether what `/proc` holds can be the process the kernel described: not one started
@@ -303,12 +347,21 @@ pub fn exec_event(
     event.event.action = Some("exec".into());
     event.event.dataset = Some("process.exec".into());
     let mut process = process_fields(info, users);
+    process.stdin = info.stdio[0].as_ref().map(stream_fields);
+    process.stdout = info.stdio[1].as_ref().map(stream_fields);
+    process.stderr = info.stdio[2].as_ref().map(stream_fields);
+    process.env = info.env.iter().cloned().collect();
+    process.executable_deleted = info.exe_deleted;
     // Nest the ancestors: process.parent.parent... so a detection shows the whole chain.
     let mut parents = ancestry.iter().rev().fold(None, |inner, ancestor| {
         let mut p = process_fields(ancestor, users);
         p.parent = inner.map(Box::new);
         Some(p)
     });
+    if let (Some(parent), Some(first)) = (parents.as_mut(), ancestry.first()) {
+        parent.stdin = first.stdio[0].as_ref().map(stream_fields);
+        parent.stdout = first.stdio[1].as_ref().map(stream_fields);
+    }
     if parents.is_none()
         && let Some(ppid) = info.ppid
     {
@@ -339,6 +392,46 @@ pub fn exec_event(
     event
 }
 
+/// `pid`'s streams as `/proc` shows them now, sockets named.
+fn current_streams(pid: i32) -> Stdio {
+    let mut stdio = crate::stdio::read_stdio(pid);
+    for stream in stdio.iter_mut().flatten() {
+        if stream.kind == crate::stdio::StreamKind::Socket {
+            stream.socket = crate::stdio::socket_remote(pid, stream.inode);
+        }
+    }
+    stdio
+}
+
+/// One standard stream as the event carries it.
+fn stream_fields(stream: &StreamInfo) -> Stream {
+    Stream {
+        kind: stream.kind.as_str().to_string(),
+        path: stream
+            .path
+            .clone()
+            .or_else(|| stream.socket.as_ref().map(|s| s.family.to_string())),
+        peer: stream.peer.as_ref().map(|peer| {
+            Box::new(Process {
+                pid: Some(peer.pid.into()),
+                name: peer.name.clone(),
+                executable: peer.executable.clone(),
+                command_line: peer.command_line.clone(),
+                ..Process::default()
+            })
+        }),
+        remote: stream
+            .socket
+            .as_ref()
+            .and_then(|s| s.remote)
+            .map(|addr| Endpoint {
+                ip: Some(addr.ip().to_canonical().to_string()),
+                port: Some(addr.port()),
+                domain: None,
+            }),
+    }
+}
+
 fn process_fields(info: &ProcessInfo, users: &mut UserNames) -> Process {
     let user = |uid: Option<u32>, users: &mut UserNames| {
         uid.map(|id| User {
@@ -367,8 +460,7 @@ fn process_fields(info: &ProcessInfo, users: &mut UserNames) -> Process {
         real_user: user(info.uid, users),
         capabilities,
         start: info.start,
-        parent: None,
-        previous: None,
+        ..Process::default()
     }
 }
 

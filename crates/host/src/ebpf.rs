@@ -1,12 +1,13 @@
 //! The eBPF exec source: a `sched_process_exec` tracepoint program (`bpf/exec.bpf.c`)
-//! that copies each new program's argv, executable path, user and parent out of the
-//! kernel at the moment of the exec. Unlike the proc connector, which announces only a
+//! that copies each new program's argv, environment, standard streams, executable path,
+//! user and parent out of the kernel at the moment of the exec. Unlike the proc connector, which announces only a
 //! pid, its records stay complete when the process is gone before `/proc` can be read.
 //!
 //! Needs root (CAP_BPF and CAP_PERFMON) and a kernel with BTF (`/sys/kernel/btf/vmlinux`)
 //! and BPF ring buffers (5.8 or later).
 
-use crate::procfs::{ProcessInfo, split_cmdline};
+use crate::procfs::{ProcessInfo, kept_environment, split_cmdline};
+use crate::stdio::from_inode;
 use crate::{ExecNotice, ExecSource, HostError};
 use aya::maps::{Array, MapData, RingBuf};
 use aya::programs::TracePoint;
@@ -14,16 +15,24 @@ use chrono::{DateTime, Utc};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-/// The compiled program, from build.rs.
-static PROGRAM: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/exec.bpf.o"));
+/// The compiled program, committed beside its source (`crates/host/bpf/build.sh`
+/// rebuilds it; CI checks that it matches).
+static PROGRAM: &[u8] = aya::include_bytes_aligned!("../bpf/exec.bpf.o");
 
 /// Sizes of `struct exec_record`, in step with `bpf/exec.bpf.c`.
 const COMM_LEN: usize = 16;
 const FILENAME_LEN: usize = 256;
 const ARGS_MAX: usize = 4096;
-/// Where the strings start: seven 32-bit fields and one 64-bit field before them.
-const HEADER_LEN: usize = 32;
-const RECORD_LEN: usize = HEADER_LEN + COMM_LEN + FILENAME_LEN + ARGS_MAX;
+const ENV_MAX: usize = 4096;
+/// Offsets of the header's fields.
+const ENV_LEN_AT: usize = 32;
+const EXE_NLINK_AT: usize = 36;
+const FD_INO_AT: usize = 40;
+const FD_RDEV_AT: usize = 64;
+const FD_MODE_AT: usize = 76;
+/// Where the strings start.
+const HEADER_LEN: usize = 88;
+const RECORD_LEN: usize = HEADER_LEN + COMM_LEN + FILENAME_LEN + ARGS_MAX + ENV_MAX;
 /// Records taken from the ring per poll, so one poll cannot run unbounded.
 const MAX_RECORDS_PER_POLL: usize = 8192;
 
@@ -169,8 +178,25 @@ fn parse_record(bytes: &[u8], boot: DateTime<Utc>) -> Option<ProcessInfo> {
     };
     let comm = text(HEADER_LEN..HEADER_LEN + COMM_LEN);
     let filename = text(HEADER_LEN + COMM_LEN..HEADER_LEN + COMM_LEN + FILENAME_LEN);
+    let has_file = filename.is_some();
     let args_at = HEADER_LEN + COMM_LEN + FILENAME_LEN;
     let argv = split_cmdline(&bytes[args_at..args_at + args_len]);
+    let env_at = args_at + ARGS_MAX;
+    let env_len = (u32_at(ENV_LEN_AT) as usize).min(ENV_MAX);
+    let env = kept_environment(&bytes[env_at..env_at + env_len]);
+    let stdio = std::array::from_fn(|fd| {
+        let inode = u64::from_ne_bytes(
+            bytes[FD_INO_AT + 8 * fd..FD_INO_AT + 8 * fd + 8]
+                .try_into()
+                .expect("8 bytes"),
+        );
+        let mode = u16::from_ne_bytes(
+            bytes[FD_MODE_AT + 2 * fd..FD_MODE_AT + 2 * fd + 2]
+                .try_into()
+                .expect("2 bytes"),
+        );
+        from_inode(mode, inode, u32_at(FD_RDEV_AT + 4 * fd))
+    });
     let start = boot + chrono::Duration::nanoseconds(i64::try_from(boot_ns).unwrap_or(i64::MAX));
     Some(ProcessInfo {
         pid,
@@ -185,6 +211,11 @@ fn parse_record(bytes: &[u8], boot: DateTime<Utc>) -> Option<ProcessInfo> {
         euid: None,
         cap_effective: 0,
         start: Some(start),
+        stdio,
+        env,
+        // Only a file with no name left has no link; the program's own file always has
+        // one at least while it is being executed from a path.
+        exe_deleted: u32_at(EXE_NLINK_AT) == 0 && has_file,
     })
 }
 
@@ -208,6 +239,7 @@ fn boot_time() -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stdio::StreamKind;
 
     fn record(pid: u32, ppid: u32, filename: &str, args: &[u8], truncated: bool) -> Vec<u8> {
         let mut b = vec![0u8; RECORD_LEN];
@@ -222,7 +254,51 @@ mod tests {
         b[f..f + filename.len()].copy_from_slice(filename.as_bytes());
         let a = f + FILENAME_LEN;
         b[a..a + args.len()].copy_from_slice(args);
+        b[EXE_NLINK_AT..EXE_NLINK_AT + 4].copy_from_slice(&1u32.to_ne_bytes());
         b
+    }
+
+    #[test]
+    fn a_record_carries_the_streams_and_the_environment_at_the_exec() {
+        let mut bytes = record(5, 4, "/usr/bin/sh", b"sh\0", false);
+        // stdin a pipe, stdout a socket, stderr /dev/pts/2.
+        let streams: [(u64, u16, u32); 3] = [
+            (700, 0o010600, 0),
+            (800, 0o140777, 0),
+            (3, 0o020620, 136 << 20 | 2),
+        ];
+        for (fd, (inode, mode, rdev)) in streams.into_iter().enumerate() {
+            bytes[FD_INO_AT + 8 * fd..FD_INO_AT + 8 * fd + 8].copy_from_slice(&inode.to_ne_bytes());
+            bytes[FD_MODE_AT + 2 * fd..FD_MODE_AT + 2 * fd + 2]
+                .copy_from_slice(&mode.to_ne_bytes());
+            bytes[FD_RDEV_AT + 4 * fd..FD_RDEV_AT + 4 * fd + 4]
+                .copy_from_slice(&rdev.to_ne_bytes());
+        }
+        let env = b"HOME=/root\0LD_PRELOAD=/dev/shm/x.so\0";
+        let at = HEADER_LEN + COMM_LEN + FILENAME_LEN + ARGS_MAX;
+        bytes[at..at + env.len()].copy_from_slice(env);
+        bytes[ENV_LEN_AT..ENV_LEN_AT + 4].copy_from_slice(&(env.len() as u32).to_ne_bytes());
+        bytes[EXE_NLINK_AT..EXE_NLINK_AT + 4].copy_from_slice(&0u32.to_ne_bytes());
+        let info = parse_record(&bytes, Utc::now()).unwrap();
+        let kinds: Vec<StreamKind> = info
+            .stdio
+            .iter()
+            .map(|s| s.as_ref().unwrap().kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [StreamKind::Pipe, StreamKind::Socket, StreamKind::Tty]
+        );
+        assert_eq!(info.stdio[0].as_ref().unwrap().inode, 700);
+        assert_eq!(
+            info.stdio[2].as_ref().unwrap().path.as_deref(),
+            Some("/dev/pts/2")
+        );
+        assert_eq!(
+            info.env,
+            [("LD_PRELOAD".to_string(), "/dev/shm/x.so".to_string())]
+        );
+        assert!(info.exe_deleted);
     }
 
     #[test]

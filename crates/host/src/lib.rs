@@ -3,8 +3,8 @@
 //! sockets, [`metrics`] samples the system, [`thresholds`] and [`baseline`] turn samples
 //! and execs into detections.
 //!
-//! Process execs come from an [`ExecSource`]: an eBPF tracepoint program (feature `ebpf`;
-//! complete records from the kernel), the netlink proc connector (real time, needs root)
+//! Process execs come from an [`ExecSource`]: an eBPF tracepoint program (complete records
+//! from the kernel, argv, environment and standard streams included), the netlink proc connector (real time, needs root)
 //! or polling `/proc` (the fallback when nothing else is permitted). Either way each
 //! exec is completed from `/proc` at once ([`procfs::read_process`]), placed in a bounded
 //! [`ProcessTree`] so that ancestry survives the parent's exit, and turned into an ECS
@@ -27,17 +27,19 @@ pub mod baseline;
 pub mod capabilities;
 pub mod capture;
 pub mod connector;
-#[cfg(feature = "ebpf")]
 pub mod ebpf;
 pub mod fim;
 pub mod hashing;
 pub mod known_programs;
 pub mod metrics;
 pub mod network;
+pub mod packages;
+pub mod pipes;
 pub mod poll;
 pub mod procfs;
 pub mod respond;
 pub mod state;
+pub mod stdio;
 pub mod thresholds;
 pub mod tree;
 pub mod users;

@@ -1,5 +1,6 @@
 //! What `/proc/<pid>` says about a process, read as soon as its exec is seen.
 
+use crate::stdio::{Stdio, read_stdio};
 use chrono::{DateTime, Utc};
 use std::io::Read;
 use std::path::PathBuf;
@@ -7,6 +8,8 @@ use std::sync::OnceLock;
 
 /// The most of a command line kept; longer ones are cut and marked.
 pub const MAX_COMMAND_LINE_BYTES: usize = 64 * 1024;
+/// The most of an environment block read.
+const MAX_ENVIRONMENT_BYTES: usize = 64 * 1024;
 
 /// One process, as far as `/proc` could tell.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,6 +31,94 @@ pub struct ProcessInfo {
     pub start: Option<DateTime<Utc>>,
     /// The process was gone before everything could be read.
     pub partial: bool,
+    /// Standard input, output and error at the exec.
+    pub stdio: Stdio,
+    /// The environment variables kept ([`kept_environment`]).
+    pub env: Vec<(String, String)>,
+    /// The executable was deleted or is an anonymous memory file.
+    pub exe_deleted: bool,
+}
+
+/// A process named as the other end of a pipe.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerProcess {
+    pub pid: i32,
+    pub name: Option<String>,
+    pub executable: Option<String>,
+    pub command_line: Option<String>,
+}
+
+impl PeerProcess {
+    /// What names `info` as a peer (its command line cut at 1 KiB).
+    pub fn of(info: &ProcessInfo) -> PeerProcess {
+        let mut command_line = info.command_line();
+        if let Some(line) = command_line.as_mut()
+            && line.len() > 1024
+        {
+            let mut end = 1024;
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            line.truncate(end);
+        }
+        PeerProcess {
+            pid: info.pid,
+            name: info.name(),
+            executable: info.executable.clone(),
+            command_line,
+        }
+    }
+}
+
+/// Environment variables that change what a program runs or what it leaves behind,
+/// kept from an exec's environment when set: the loader's (`LD_PRELOAD`, ...), the
+/// shell's history and start-up hooks, and `PATH` when it holds a relative folder or
+/// one anyone can write to. Everything else (tokens, keys) is not kept.
+const KEPT_VARIABLES: &[&str] = &[
+    "LD_PRELOAD",
+    "LD_LIBRARY_PATH",
+    "LD_AUDIT",
+    "HISTFILE",
+    "HISTSIZE",
+    "HISTFILESIZE",
+    "HISTCONTROL",
+    "PROMPT_COMMAND",
+    "BASH_ENV",
+    "ENV",
+];
+/// The most of one kept value.
+const MAX_KEPT_VALUE: usize = 512;
+
+/// The variables of [`KEPT_VARIABLES`] (and an unusual `PATH`) in a NUL-separated
+/// environment block.
+pub fn kept_environment(block: &[u8]) -> Vec<(String, String)> {
+    let mut kept = Vec::new();
+    for entry in block.split(|b| *b == 0) {
+        let Some(eq) = entry.iter().position(|b| *b == b'=') else {
+            continue;
+        };
+        let (name, value) = (&entry[..eq], &entry[eq + 1..]);
+        let Ok(name) = std::str::from_utf8(name) else {
+            continue;
+        };
+        let value = String::from_utf8_lossy(&value[..value.len().min(MAX_KEPT_VALUE)]);
+        let keep = KEPT_VARIABLES.contains(&name) || (name == "PATH" && unusual_path(&value));
+        if keep && !kept.iter().any(|(n, _)| n == name) {
+            kept.push((name.to_string(), value.into_owned()));
+        }
+    }
+    kept
+}
+
+/// A `PATH` with an empty or relative entry (the current folder) or one under a folder
+/// anyone can write to: commands there shadow the system's.
+fn unusual_path(path: &str) -> bool {
+    path.split(':').any(|dir| {
+        !dir.starts_with('/')
+            || ["/tmp", "/var/tmp", "/dev/shm", "/run/shm"]
+                .iter()
+                .any(|w| dir == *w || dir.starts_with(&format!("{w}/")))
+    })
 }
 
 impl ProcessInfo {
@@ -66,12 +157,25 @@ pub fn read_process(pid: i32) -> ProcessInfo {
         }
         None => info.partial = true,
     }
+    info.stdio = read_stdio(pid);
     match std::fs::read_link(proc_path(pid, "exe")) {
         Ok(path) => {
             let path = path.to_string_lossy();
-            info.executable = Some(path.strip_suffix(" (deleted)").unwrap_or(&path).to_string());
+            let live = path.strip_suffix(" (deleted)");
+            info.exe_deleted = live.is_some() || path.starts_with("/memfd:");
+            info.executable = Some(live.unwrap_or(&path).to_string());
         }
         Err(_) => info.partial = true,
+    }
+    if let Ok(file) = std::fs::File::open(proc_path(pid, "environ")) {
+        let mut block = Vec::new();
+        if file
+            .take(MAX_ENVIRONMENT_BYTES as u64)
+            .read_to_end(&mut block)
+            .is_ok()
+        {
+            info.env = kept_environment(&block);
+        }
     }
     info.cwd = std::fs::read_link(proc_path(pid, "cwd"))
         .ok()
@@ -215,6 +319,23 @@ mod tests {
         assert_eq!(info.ppid, Some(42));
         assert_eq!((info.uid, info.euid), (Some(1000), Some(0)));
         assert_eq!(info.cap_effective, 0x80);
+    }
+
+    #[test]
+    fn only_the_variables_that_change_what_runs_are_kept() {
+        let block = b"HOME=/root\0LD_PRELOAD=/tmp/x.so\0AWS_SECRET_ACCESS_KEY=k\0PATH=/usr/bin:/bin\0HISTFILE=/dev/null\0";
+        let kept = kept_environment(block);
+        assert_eq!(
+            kept,
+            [
+                ("LD_PRELOAD".to_string(), "/tmp/x.so".to_string()),
+                ("HISTFILE".to_string(), "/dev/null".to_string())
+            ]
+        );
+        let odd = kept_environment(b"PATH=.:/usr/bin\0");
+        assert_eq!(odd[0].0, "PATH");
+        assert!(kept_environment(b"PATH=/tmp/evil:/usr/bin\0").len() == 1);
+        assert!(kept_environment(b"PATH=/tmpfoo/bin:/usr/bin\0").is_empty());
     }
 
     #[test]

