@@ -81,20 +81,24 @@ fn hash_events(
     let mut hasher = ExeHasher::default();
     let known = KnownPrograms::scan();
     let mut packaged = PackagedPrograms::scan();
-    for (mut event, exe) in input {
-        if let Some(mut exe) = exe
-            && let Some(hash) = hasher.hash(&mut exe)
-            && let Some(process) = event.process.as_mut()
-        {
-            process.original_file_name = renamed_copy_of(&known, &hash, &exe, process);
-            process.hash = Some(Hashes {
-                sha256: Some(hash),
-                ..Hashes::default()
-            });
+    for (mut event, mut exe) in input {
+        if let Some(process) = event.process.as_mut() {
+            if let Some(file) = exe.as_mut()
+                && let Some(hash) = hasher.hash(file)
+            {
+                process.original_file_name = renamed_copy_of(&known, &hash, file, process);
+                process.hash = Some(Hashes {
+                    sha256: Some(hash),
+                    ..Hashes::default()
+                });
+            }
             if runs_above_its_user(process)
                 && let Some(path) = process.executable.clone()
+                // The running binary, or the file at its path when the process was gone
+                // before its binary could be opened.
+                && let Some(mut file) = exe.or_else(|| std::fs::File::open(&path).ok())
             {
-                process.package = packaged.package_of(&path, &mut exe);
+                process.package = packaged.package_of(&path, &mut file);
             }
         }
         if output.send(event).is_err() {

@@ -62,12 +62,17 @@ impl PackagedPrograms {
                 let path = root.join(relative);
                 let set_id = std::fs::symlink_metadata(&path)
                     .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o6000 != 0);
-                if set_id && programs.files.len() < MAX_KEPT {
-                    programs.files.insert(
-                        format!("/{}", relative.trim_start_matches('/')),
-                        (package.to_string(), md5.to_ascii_lowercase()),
-                    );
+                if !set_id || programs.files.len() >= MAX_KEPT {
+                    continue;
                 }
+                // Where the program runs from: packages list `bin/mount`, which a merged
+                // /usr makes /usr/bin/mount, the path the kernel reports.
+                let Some(running) = running_path(&path, root) else {
+                    continue;
+                };
+                programs
+                    .files
+                    .insert(running, (package.to_string(), md5.to_ascii_lowercase()));
             }
         }
         programs
@@ -102,6 +107,16 @@ impl PackagedPrograms {
         };
         unchanged.then_some(package)
     }
+}
+
+/// `path` (under `root`) with its folders' links resolved, as an absolute path below
+/// `root`.
+fn running_path(path: &Path, root: &Path) -> Option<String> {
+    let folder = path.parent()?.canonicalize().ok()?;
+    let root = root.canonicalize().ok()?;
+    let relative = folder.strip_prefix(&root).ok()?;
+    let name = path.file_name()?.to_str()?;
+    Some(format!("/{}", relative.join(name).to_str()?))
 }
 
 /// The MD5 of a whole file, read from its start, in hex.
@@ -139,6 +154,8 @@ mod tests {
         std::fs::write(&helper, b"helper v1").unwrap();
         std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o4755)).unwrap();
         std::fs::write(root.join("usr/bin/plain"), b"plain").unwrap();
+        // A merged /usr: the package lists bin/helper.
+        std::os::unix::fs::symlink("usr/bin", root.join("bin")).unwrap();
         let info = dir.path().join("info");
         std::fs::create_dir_all(&info).unwrap();
         let mut md5 = Md5::new();
@@ -146,7 +163,7 @@ mod tests {
         let digest: String = md5.finalize().iter().map(|b| format!("{b:02x}")).collect();
         std::fs::write(
             info.join("helper-pkg:amd64.md5sums"),
-            format!("{digest}  usr/bin/helper\n0123  usr/bin/plain\n"),
+            format!("{digest}  bin/helper\n0123  usr/bin/plain\n"),
         )
         .unwrap();
         let mut programs = PackagedPrograms::scan_dir(&info, &root);
@@ -169,7 +186,9 @@ mod tests {
         let programs = PackagedPrograms::scan();
         if Path::new(DPKG_INFO).is_dir() && Path::new("/usr/bin/passwd").exists() {
             assert!(
-                programs.files.contains_key("/usr/bin/passwd"),
+                programs.files.contains_key("/usr/bin/passwd")
+                    && (!Path::new("/usr/bin/mount").exists()
+                        || programs.files.contains_key("/usr/bin/mount")),
                 "{:?}",
                 programs.files.keys().collect::<Vec<_>>()
             );

@@ -183,9 +183,14 @@ fn peer_in_proc(pid: i32, ppid: Option<i32>, fd: usize, inode: u64) -> Option<Pe
                 .is_ok_and(|t| t.to_string_lossy() == format!("pipe:[{inode}]"))
         })
     };
-    let found = candidates
-        .into_iter()
-        .find(|c| holds(*c, wanted_fds) || (*c == ppid && holds_anywhere(*c, inode)))?;
+    // A sibling that is still the parent's fork (its exec not done yet) would be named
+    // after the parent; its own exec names this process later, through the index.
+    let parent_exe = std::fs::read_link(format!("/proc/{ppid}/exe")).ok();
+    let not_yet_exec =
+        |c: i32| c != ppid && std::fs::read_link(format!("/proc/{c}/exe")).ok() == parent_exe;
+    let found = candidates.into_iter().find(|c| {
+        (holds(*c, wanted_fds) && !not_yet_exec(*c)) || (*c == ppid && holds_anywhere(*c, inode))
+    })?;
     let peer = crate::procfs::read_process(found);
     (!peer.partial || peer.comm.is_some()).then(|| PeerProcess::of(&peer))
 }

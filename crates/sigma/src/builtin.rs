@@ -33,6 +33,10 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_download_piped_to_shell.yml"),
     ),
     (
+        "linux/proc_creation_lnx_exec_without_file.yml",
+        include_str!("../../../rules/builtin/linux/proc_creation_lnx_exec_without_file.yml"),
+    ),
+    (
         "linux/proc_creation_lnx_history_tampering.yml",
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_history_tampering.yml"),
     ),
@@ -49,6 +53,14 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
     (
         "linux/proc_creation_lnx_inline_script_transfer.yml",
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_inline_script_transfer.yml"),
+    ),
+    (
+        "linux/proc_creation_lnx_kernel_thread_masquerade.yml",
+        include_str!("../../../rules/builtin/linux/proc_creation_lnx_kernel_thread_masquerade.yml"),
+    ),
+    (
+        "linux/proc_creation_lnx_ld_preload_foreign.yml",
+        include_str!("../../../rules/builtin/linux/proc_creation_lnx_ld_preload_foreign.yml"),
     ),
     (
         "linux/proc_creation_lnx_local_file_upload.yml",
@@ -109,6 +121,14 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_shadow_read.yml"),
     ),
     (
+        "linux/proc_creation_lnx_shell_fed_by_pipe.yml",
+        include_str!("../../../rules/builtin/linux/proc_creation_lnx_shell_fed_by_pipe.yml"),
+    ),
+    (
+        "linux/proc_creation_lnx_shell_on_socket.yml",
+        include_str!("../../../rules/builtin/linux/proc_creation_lnx_shell_on_socket.yml"),
+    ),
+    (
         "linux/proc_creation_lnx_shell_rewired_to_terminal.yml",
         include_str!(
             "../../../rules/builtin/linux/proc_creation_lnx_shell_rewired_to_terminal.yml"
@@ -147,6 +167,12 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
     (
         "linux/proc_creation_lnx_timestomp.yml",
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_timestomp.yml"),
+    ),
+    (
+        "linux/proc_creation_lnx_transfer_in_suspicious_context.yml",
+        include_str!(
+            "../../../rules/builtin/linux/proc_creation_lnx_transfer_in_suspicious_context.yml"
+        ),
     ),
     (
         "linux/proc_creation_lnx_tunnel_file_share.yml",
