@@ -1,10 +1,14 @@
 //! Watches for agents that stopped reporting: an agent that has not shipped anything
 //! (events, detections or its heartbeat) for `monitoring.agent_silent_after_seconds`
 //! raises one detection per silence; it may be down, cut off, or stopped by an intruder.
-//! When it reports again, a later silence raises a new one.
+//! When it reports again its silence alert is resolved (also one left open by an earlier
+//! run of the server), and a later silence raises a new one.
 
 use crate::state::AppState;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use watchpost_core::{Alert, AlertStatus};
+use watchpost_store::AlertQuery;
+use crate::alerting::Triage;
 use std::collections::HashSet;
 use std::time::Duration;
 use watchpost_core::{Detection, Entity, Severity};
@@ -14,7 +18,8 @@ pub const RULE_ID: &str = "watchpost.agent_silent";
 
 /// Checks now and then for as long as the server runs.
 pub async fn run(state: AppState) {
-    let mut reported: HashSet<String> = HashSet::new();
+    // Agents with a silence alert open: the ones this run raised, and any left open before.
+    let mut reported: HashSet<String> = open_silences(&state).await;
     loop {
         let after = state.config.get().monitoring.agent_silent_after_seconds;
         if after > 0 {
@@ -42,10 +47,12 @@ async fn check(state: &AppState, after_seconds: u64, reported: &mut HashSet<Stri
             continue;
         };
         if now - last_seen < limit {
-            reported.remove(&sender.id);
+            if reported.remove(&sender.name) {
+                resolve_silence(state, &sender.name, last_seen).await;
+            }
             continue;
         }
-        if !reported.insert(sender.id.clone()) {
+        if !reported.insert(sender.name.clone()) {
             continue;
         }
         let mut d = Detection::new(RULE_ID, "Agent went silent", Severity::Medium, "watchpost");
@@ -70,9 +77,63 @@ async fn check(state: &AppState, after_seconds: u64, reported: &mut HashSet<Stri
         tracing::warn!(agent = %sender.name, %last_seen, "agent went silent");
         if let Err(e) = state.alerts.record(&[d]).await {
             tracing::error!(error = %e, "silent-agent detection could not be stored");
-            reported.remove(&sender.id);
+            reported.remove(&sender.name);
         } else {
             state.metrics.detections.inc();
+        }
+    }
+}
+
+/// The silence alerts still open, by agent name.
+async fn open_silences(state: &AppState) -> HashSet<String> {
+    let mut open = HashSet::new();
+    for status in [AlertStatus::Firing, AlertStatus::Acknowledged] {
+        let query = AlertQuery {
+            rule_id: Some(RULE_ID.into()),
+            status: Some(status),
+            limit: Some(1000),
+            ..AlertQuery::default()
+        };
+        match state.store.query_alerts(&query).await {
+            Ok(page) => open.extend(page.items.iter().filter_map(silent_agent_name)),
+            Err(e) => tracing::warn!(error = %e, "cannot read open silence alerts"),
+        }
+    }
+    open
+}
+
+/// The agent a silence alert is about.
+fn silent_agent_name(alert: &Alert) -> Option<String> {
+    alert.host.clone()
+}
+
+/// Resolves the open silence alerts of the agent `name`, which reported at `last_seen`.
+async fn resolve_silence(state: &AppState, name: &str, last_seen: DateTime<Utc>) {
+    let query = AlertQuery {
+        rule_id: Some(RULE_ID.into()),
+        host: Some(name.to_string()),
+        limit: Some(100),
+        ..AlertQuery::default()
+    };
+    let alerts = match state.store.query_alerts(&query).await {
+        Ok(page) => page.items,
+        Err(e) => {
+            tracing::warn!(error = %e, agent = name, "cannot read the silence alert to resolve it");
+            return;
+        }
+    };
+    for alert in alerts
+        .into_iter()
+        .filter(|a| a.status != AlertStatus::Resolved)
+    {
+        let reason = format!("the agent reported again at {}", last_seen.to_rfc3339());
+        tracing::info!(agent = name, "agent reports again; its silence is resolved");
+        if let Err(e) = state
+            .alerts
+            .triage(alert.id, Triage::Resolve, "watchpost", Some(reason))
+            .await
+        {
+            tracing::warn!(error = %e, agent = name, "the silence alert could not be resolved");
         }
     }
 }

@@ -72,6 +72,26 @@ impl Shipper {
         self.spool.lock().unwrap_or_else(|p| p.into_inner()).seal()
     }
 
+    /// Seals what is spooled and waits up to `limit` for the background task to ship
+    /// it, so that a sender's last records (an agent saying it is being stopped) arrive
+    /// now rather than at its next start. Whatever is left stays spooled.
+    pub async fn drain(&self, limit: Duration) -> Result<(), SpoolError> {
+        self.flush()?;
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            let pending = self
+                .spool
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .oldest_segment()?;
+            if pending.is_none() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
     /// Stops the background task; what is spooled stays for the next start.
     pub fn stop(&self) {
         self.task.abort();

@@ -185,6 +185,8 @@ pub async fn run(args: AgentArgs, config: &Option<PathBuf>) -> anyhow::Result<Ex
             .name("file-integrity".into())
             .spawn(move || watch_files(paths, state_file, tx))?;
     }
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut heartbeat = tokio::time::interval(Duration::from_secs(args.heartbeat_seconds.max(1)));
     heartbeat.tick().await;
     // Host metrics every monitoring.monitor_interval, with threshold detections.
@@ -242,12 +244,17 @@ pub async fn run(args: AgentArgs, config: &Option<PathBuf>) -> anyhow::Result<Ex
                 let stats = *stats_rx.borrow();
                 sink.put(Record::Event(Box::new(agent_event("heartbeat", source, Some(stats)))));
             }
-            _ = tokio::signal::ctrl_c() => break,
+            signal = stop_signal(&mut terminate) => {
+                // The agent's last words: stopping it is what an intruder does first.
+                tracing::info!(signal, "stopping");
+                sink.put(Record::Detection(Box::new(stopped_detection(signal))));
+                break;
+            }
         }
     }
     baselines.save(true);
     if let Sink::Server(shipper) = &sink {
-        shipper.flush()?;
+        shipper.drain(Duration::from_secs(3)).await?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -313,6 +320,37 @@ fn watch_network(
             return;
         }
     }
+}
+
+/// The rule id of the agent's detection that it is being stopped.
+const STOPPED_RULE_ID: &str = "watchpost.agent_stopped";
+
+/// Waits for SIGINT or SIGTERM and names it.
+async fn stop_signal(terminate: &mut tokio::signal::unix::Signal) -> &'static str {
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = terminate.recv() => "SIGTERM",
+    }
+}
+
+/// What the agent ships as it is stopped by `signal`: an agent stopped by hand and one
+/// stopped by an intruder look alike here, so the analyst is told either way (an agent
+/// killed outright says nothing and is reported silent by the server instead).
+fn stopped_detection(signal: &str) -> watchpost_core::Detection {
+    use watchpost_core::{Detection, Entity, Severity};
+    let host = watchpost_host::hostname();
+    let mut d = Detection::new(STOPPED_RULE_ID, "Agent stopped", Severity::Medium, "host");
+    d.category = Some("host".into());
+    d.host = host.clone();
+    d.entity = host.clone().map(|name| Entity::Host { name });
+    d.summary = format!(
+        "the agent on {} was stopped by {signal}",
+        host.as_deref().unwrap_or("this host")
+    );
+    d.evidence = serde_json::json!({"signal": signal, "pid": std::process::id()});
+    d.attack =
+        watchpost_core::AttackTags::from_sigma_tags(["attack.defense-evasion", "attack.t1562.001"]);
+    d
 }
 
 /// The agent's own event: started, or a heartbeat with the capture counters.

@@ -277,6 +277,16 @@ async fn an_agent_that_stops_reporting_is_reported_silent() {
     // While it reports (a heartbeat a second), it is not silent.
     tokio::time::sleep(std::time::Duration::from_secs(7)).await;
     assert_eq!(silent().await, 0, "a reporting agent is not silent");
+    // Stopped with SIGTERM, its last words say so.
+    // SAFETY: kill has no memory preconditions; the pid is our child's.
+    unsafe { libc::kill(agent.0.id() as i32, libc::SIGTERM) };
+    eventually("the agent's last words are a detection", || async {
+        let body: Value = get_json(&http, server.url("/api/v1/detections?limit=100")).await;
+        body["items"].as_array().into_iter().flatten().any(|d| {
+            d["rule_id"] == "watchpost.agent_stopped" && d["evidence"]["signal"] == "SIGTERM"
+        })
+    })
+    .await;
     drop(agent);
     eventually("the stopped agent is reported silent", || async {
         silent().await == 1
@@ -285,6 +295,21 @@ async fn an_agent_that_stops_reporting_is_reported_silent() {
     // One detection per silence, not one per check.
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     assert_eq!(silent().await, 1);
+    let silence_status = || async {
+        let body: Value = get_json(
+            &http,
+            server.url("/api/v1/alerts?rule_id=watchpost.agent_silent&limit=10"),
+        )
+        .await;
+        body["items"][0]["status"].as_str().unwrap_or("").to_string()
+    };
+    assert_eq!(silence_status().await, "firing");
+    // Back again: the silence is over, and its alert is resolved.
+    let _back = start_agent(dir.path(), &server.base, &token, "proc-poll");
+    eventually("the silence alert is resolved when the agent reports", || async {
+        silence_status().await == "resolved"
+    })
+    .await;
 }
 
 #[test]
