@@ -121,6 +121,9 @@ pub struct Metrics {
     pub store_latency: Family<OpLabels, Histogram>,
     pub ingest_queue_events: Gauge,
     pub detections: Counter,
+    /// This host's execs the server did not record because an agent on the same machine
+    /// records them.
+    pub own_execs_left_to_agent: Counter,
     /// Requests and records refused at the trust boundary, by reason.
     pub refusals: Family<ErrorLabels, Counter>,
     pub host: HostGauges,
@@ -207,6 +210,13 @@ impl Metrics {
             "Rule matches on ingested events",
             detections.clone(),
         );
+        let own_execs_left_to_agent = Counter::default();
+        registry.register(
+            "own_execs_left_to_agent",
+            "This host's process execs not recorded by the server because an agent on the \
+             same machine records them",
+            own_execs_left_to_agent.clone(),
+        );
         let refusals = Family::<ErrorLabels, Counter>::default();
         registry.register(
             "security_refusals",
@@ -246,6 +256,7 @@ impl Metrics {
             store_latency,
             ingest_queue_events,
             detections,
+            own_execs_left_to_agent,
             refusals,
         }
     }

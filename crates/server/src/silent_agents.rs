@@ -4,14 +4,14 @@
 //! When it reports again its silence alert is resolved (also one left open by an earlier
 //! run of the server), and a later silence raises a new one.
 
+use crate::alerting::Triage;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
-use watchpost_core::{Alert, AlertStatus};
-use watchpost_store::AlertQuery;
-use crate::alerting::Triage;
 use std::collections::HashSet;
 use std::time::Duration;
+use watchpost_core::{Alert, AlertStatus};
 use watchpost_core::{Detection, Entity, Severity};
+use watchpost_store::AlertQuery;
 
 /// The rule id of the detection.
 pub const RULE_ID: &str = "watchpost.agent_silent";

@@ -185,8 +185,7 @@ pub async fn run(args: AgentArgs, config: &Option<PathBuf>) -> anyhow::Result<Ex
             .name("file-integrity".into())
             .spawn(move || watch_files(paths, state_file, tx))?;
     }
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut heartbeat = tokio::time::interval(Duration::from_secs(args.heartbeat_seconds.max(1)));
     heartbeat.tick().await;
     // Host metrics every monitoring.monitor_interval, with threshold detections.

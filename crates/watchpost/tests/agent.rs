@@ -301,14 +301,18 @@ async fn an_agent_that_stops_reporting_is_reported_silent() {
             server.url("/api/v1/alerts?rule_id=watchpost.agent_silent&limit=10"),
         )
         .await;
-        body["items"][0]["status"].as_str().unwrap_or("").to_string()
+        body["items"][0]["status"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
     };
     assert_eq!(silence_status().await, "firing");
     // Back again: the silence is over, and its alert is resolved.
     let _back = start_agent(dir.path(), &server.base, &token, "proc-poll");
-    eventually("the silence alert is resolved when the agent reports", || async {
-        silence_status().await == "resolved"
-    })
+    eventually(
+        "the silence alert is resolved when the agent reports",
+        || async { silence_status().await == "resolved" },
+    )
     .await;
 }
 
@@ -436,4 +440,49 @@ fn new_listeners_and_blocklisted_destinations_are_reported() {
         ),
         "{detections:#?}"
     );
+}
+
+/// With `serve` recording its host's execs as root and an agent beside it (the README's
+/// setup), each exec is stored once: the server leaves the execs to the agent while the
+/// agent reports from this machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_and_an_agent_on_one_host_store_each_exec_once() {
+    if !is_root() {
+        eprintln!("skipped: recording execs needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_recording_execs(dir.path());
+    let token = create_token(dir.path(), "same-host", "agent");
+    let _agent = start_agent(dir.path(), &server.base, &token, "auto");
+    let http = http();
+    eventually("the agent reports in", || async {
+        let agents: Value = get_json(&http, server.url("/api/v1/agents")).await;
+        agents["items"][0]["last_seen"].is_string()
+    })
+    .await;
+    // The server notices the agent within its recheck (5 s).
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let marker = format!("wp-once-{}", std::process::id());
+    sh(&format!("/bin/true {marker}"));
+    let copies = || async {
+        let page: Value = get_json(&http, server.url("/api/v1/events?limit=1000")).await;
+        page["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| {
+                e["event"]["action"] == "exec"
+                    && e["process"]["name"] == "true"
+                    && e["process"]["args"].to_string().contains(&marker)
+            })
+            .map(|e| e["event"]["module"].as_str().unwrap_or("").to_string())
+            .collect::<Vec<String>>()
+    };
+    eventually("the exec is stored", || async {
+        !copies().await.is_empty()
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(copies().await, ["agent"], "one host, one record");
 }
