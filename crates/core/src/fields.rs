@@ -49,6 +49,8 @@ pub const SIGMA_TO_ECS: &[(&str, &str)] = &[
     ("LdLibraryPath", "process.env.LD_LIBRARY_PATH"),
     ("LdAudit", "process.env.LD_AUDIT"),
     ("HistFile", "process.env.HISTFILE"),
+    ("HistSize", "process.env.HISTSIZE"),
+    ("HistFileSize", "process.env.HISTFILESIZE"),
     ("ExecutableDeleted", "process.executable_deleted"),
     ("Package", "process.package"),
     // Network (Sysmon 3, firewall, proxy)
@@ -108,7 +110,7 @@ mod tests {
                                    "remote": {"ip": "192.0.2.1"}},
                         "stderr": {"type": "tty"},
                         "env": {"LD_PRELOAD": "/tmp/x.so", "LD_LIBRARY_PATH": "/tmp", "LD_AUDIT": "/tmp/a.so",
-                                "HISTFILE": "/dev/null"},
+                                "HISTFILE": "/dev/null", "HISTSIZE": "0", "HISTFILESIZE": "0"},
                         "executable_deleted": true, "package": "sudo",
                         "parent": {"pid": 1, "executable": "/p", "command_line": "p",
                                    "real_user": {"id": "1000"},

