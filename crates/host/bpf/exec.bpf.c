@@ -96,7 +96,7 @@ struct exec_record {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 * 1024 * 1024);
+	__uint(max_entries, 8 * 1024 * 1024);
 } EXECS SEC(".maps");
 
 struct {

@@ -1,6 +1,7 @@
 //! `watchpost bench agent`: what the agent costs its host. Runs `watchpost agent` (this
-//! binary) writing to /dev/null with metrics every second, for a while, and reads its CPU
-//! time and peak memory from `/proc`.
+//! binary) writing to /dev/null with metrics every second, for a while, optionally under a
+//! load of short processes started at a steady rate (a busy build or web host), and reads
+//! its CPU time and peak memory from `/proc`.
 
 use crate::proc_usage::{cpu_time, status_kib};
 use clap::Args;
@@ -22,6 +23,10 @@ pub struct AgentCostArgs {
     /// Exit 1 when the agent's peak resident memory is above this many MiB.
     #[arg(long)]
     pub max_rss_mib: Option<f64>,
+    /// Start this many short processes (`/bin/true` with a distinct argument) per second
+    /// while the agent runs.
+    #[arg(long, default_value_t = 0)]
+    pub execs_per_second: u32,
 }
 
 pub fn run(args: &AgentCostArgs) -> anyhow::Result<ExitCode> {
@@ -40,7 +45,13 @@ pub fn run(args: &AgentCostArgs) -> anyhow::Result<ExitCode> {
         .spawn()?;
     let pid = child.id();
     let started = Instant::now();
-    std::thread::sleep(Duration::from_secs(args.seconds));
+    let run_for = Duration::from_secs(args.seconds);
+    let load = (args.execs_per_second > 0).then(|| {
+        let rate = args.execs_per_second;
+        std::thread::spawn(move || exec_load(rate, run_for))
+    });
+    std::thread::sleep(run_for);
+    let started_processes = load.and_then(|l| l.join().ok()).unwrap_or(0);
     let cpu = cpu_time(pid);
     let peak_kib = status_kib(pid, "VmHWM");
     let elapsed = started.elapsed().as_secs_f64();
@@ -54,8 +65,9 @@ pub fn run(args: &AgentCostArgs) -> anyhow::Result<ExitCode> {
     };
     let cpu_percent = 100.0 * cpu.total() / elapsed;
     let rss_mib = peak_kib as f64 / 1024.0;
+    let exec_rate = started_processes as f64 / elapsed;
     println!(
-        "agent for {elapsed:.0} s (metrics every 1 s, exec capture, file integrity): {cpu_percent:.3} % of one core on average, peak RSS {rss_mib:.1} MiB"
+        "agent for {elapsed:.0} s (metrics every 1 s, exec capture, file integrity) under {exec_rate:.0} execs/s: {cpu_percent:.3} % of one core on average, peak RSS {rss_mib:.1} MiB"
     );
     let mut failed = false;
     if let Some(max) = args.max_cpu_percent
@@ -73,7 +85,7 @@ pub fn run(args: &AgentCostArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         println!(
             "{}",
-            json!({"seconds": elapsed, "cpu_percent": cpu_percent, "peak_rss_mib": rss_mib})
+            json!({"seconds": elapsed, "execs_per_second": exec_rate, "cpu_percent": cpu_percent, "peak_rss_mib": rss_mib})
         );
     }
     Ok(if failed {
@@ -81,6 +93,37 @@ pub fn run(args: &AgentCostArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Starts `rate` processes a second for `duration` (in ticks of 10 ms, waiting for each
+/// tick's before the next), and returns how many were started.
+fn exec_load(rate: u32, duration: Duration) -> u64 {
+    let tick = Duration::from_millis(10);
+    let per_tick = (rate as f64 / 100.0).ceil() as u32;
+    let started = Instant::now();
+    let mut count = 0u64;
+    let mut next = started;
+    while started.elapsed() < duration {
+        let children: Vec<_> = (0..per_tick)
+            .filter_map(|_| {
+                count += 1;
+                Command::new("/bin/true")
+                    .arg(format!("wp-bench-load-{count}"))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .ok()
+            })
+            .collect();
+        for mut child in children {
+            let _ = child.wait();
+        }
+        next += tick;
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    count
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
