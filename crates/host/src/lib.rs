@@ -27,6 +27,7 @@ pub mod baseline;
 pub mod capabilities;
 pub mod capture;
 pub mod connector;
+pub mod downloads;
 pub mod ebpf;
 pub mod fim;
 pub mod hashing;

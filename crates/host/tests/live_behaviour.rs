@@ -289,6 +289,14 @@ fn techniques() -> Vec<Technique> {
             shell: "bash",
         },
         Technique {
+            name: "download made executable and run",
+            command: "cd /tmp && curl -s -o {M} http://127.0.0.1:{P}/payload && chmod +x {M} && ./{M}; rm -f /tmp/{M}",
+            rule: "Downloaded File Made Executable and Run",
+            found_by: Found::Marker,
+            port: || web_server("#!/bin/sh\ntrue\n"),
+            shell: "sh",
+        },
+        Technique {
             name: "download by a web server's account",
             command: "runuser -u www-data -- curl -s -o /dev/null http://127.0.0.1:{P}/{M}",
             rule: "File Transfer Tool Run in a Context",
@@ -615,4 +623,147 @@ fn an_ordinary_users_work_raises_nothing() {
         flagged.len()
     );
     assert!(flagged.is_empty(), "{flagged:#?}");
+}
+
+/// One tampering with a watched file: the command (`{H}` is the account's home, `{M}` a
+/// marker), the detection's title, and the path it must name.
+struct Tampering {
+    name: &'static str,
+    command: &'static str,
+    title: &'static str,
+    path: &'static str,
+    /// Run as root rather than as the account.
+    as_root: bool,
+}
+
+const TAMPERING: &[Tampering] = &[
+    Tampering {
+        name: "history emptied",
+        command: ": > {H}/.bash_history",
+        title: "Shell history cleared or disabled",
+        path: "{H}/.bash_history",
+        as_root: false,
+    },
+    Tampering {
+        name: "history linked to /dev/null",
+        command: "ln -sf /dev/null {H}/.bash_history",
+        title: "Shell history cleared or disabled",
+        path: "{H}/.bash_history",
+        as_root: false,
+    },
+    Tampering {
+        name: "SSH key planted in a folder made again",
+        command: "rm -rf {H}/.ssh; mkdir {H}/.ssh && echo 'ssh-ed25519 AAAAC3Nz {M}' >> {H}/.ssh/authorized_keys",
+        title: "SSH authorized keys changed",
+        path: "{H}/.ssh/authorized_keys",
+        as_root: false,
+    },
+    Tampering {
+        name: "unit enabled by a link",
+        command: "mkdir -p /etc/systemd/system/multi-user.target.wants && ln -sf /dev/null /etc/systemd/system/multi-user.target.wants/{M}.service",
+        title: "Systemd unit changed",
+        path: "/etc/systemd/system/multi-user.target.wants/{M}.service",
+        as_root: true,
+    },
+];
+
+/// Shell built-ins leave no exec: their effects on watched files are reported, typed and
+/// through `sh -c`, within [`MAX_LATENCY`].
+#[test]
+fn tampering_with_watched_files_is_reported_typed_and_through_sh_c() {
+    if !common::is_root() {
+        eprintln!("skipped: the live suite needs root");
+        return;
+    }
+    let user = TestUser::create("wpfim");
+    let home = format!("/home/{}", user.0);
+    let as_user = |script: &str| {
+        Command::new("runuser")
+            .args(["-u", user.0, "--", "sh", "-c", script])
+            .status()
+            .unwrap();
+    };
+    let prepare = || {
+        as_user(&format!(
+            "rm -f {home}/.bash_history; printf 'ls\\nid\\nuname -a\\n' > {home}/.bash_history; mkdir -p {home}/.ssh"
+        ));
+    };
+    prepare();
+    let (mut fim, _) = watchpost_host::fim::Fim::start(watchpost_host::fim::default_paths(), None);
+    let changes: Arc<Mutex<Vec<(Instant, watchpost_host::fim::FileChange)>>> = Arc::default();
+    let sink = changes.clone();
+    std::thread::spawn(move || {
+        loop {
+            let seen = fim.next_changes(Duration::from_millis(100));
+            let now = Instant::now();
+            sink.lock()
+                .unwrap()
+                .extend(seen.into_iter().map(|c| (now, c)));
+        }
+    });
+    let mut user_terminal = Terminal::open(Some(user.0));
+    let mut root_terminal = Terminal::open(None);
+    let mut failures = Vec::new();
+    let mut made = Vec::new();
+    for (n, tampering) in TAMPERING.iter().enumerate() {
+        for typed in [true, false] {
+            prepare();
+            // Let the preparation's own changes be reported before the clock starts.
+            std::thread::sleep(Duration::from_millis(800));
+            let marker = format!("wpfim{}x{n}{}", std::process::id(), u8::from(typed));
+            let fill = |t: &str| t.replace("{H}", &home).replace("{M}", &marker);
+            let command = fill(tampering.command);
+            let path = std::path::PathBuf::from(fill(tampering.path));
+            made.push(path.clone());
+            let issued = Instant::now();
+            match (typed, tampering.as_root) {
+                (true, false) => user_terminal.type_line(&command),
+                (true, true) => root_terminal.type_line(&command),
+                (false, false) => as_user(&command),
+                (false, true) => {
+                    Command::new("sh").args(["-c", &command]).status().unwrap();
+                }
+            }
+            let how = if typed { "typed" } else { "sh -c" };
+            let deadline = issued + Duration::from_secs(10);
+            let found = loop {
+                let hit = changes.lock().unwrap().iter().find_map(|(at, change)| {
+                    let event = watchpost_host::fim::change_event(change, None);
+                    let title = watchpost_host::fim::change_detection(change, &event).rule_title;
+                    (*at >= issued && change.path == path && title == tampering.title)
+                        .then(|| at.duration_since(issued))
+                });
+                if hit.is_some() || Instant::now() > deadline {
+                    break hit;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            match found {
+                Some(latency) if latency <= MAX_LATENCY => {}
+                Some(latency) => failures.push(format!(
+                    "{} ({how}): reported after {latency:?}",
+                    tampering.name
+                )),
+                None => {
+                    let seen: Vec<String> = changes
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .filter(|(at, _)| *at >= issued)
+                        .map(|(_, c)| format!("{} {}", c.path.display(), c.action()))
+                        .collect();
+                    failures.push(format!(
+                        "{} ({how}): no \"{}\" for {}; seen {seen:?}",
+                        tampering.name,
+                        tampering.title,
+                        path.display()
+                    ));
+                }
+            }
+        }
+    }
+    for path in made.iter().filter(|p| p.starts_with("/etc")) {
+        let _ = std::fs::remove_file(path);
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
 }

@@ -33,6 +33,10 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_download_piped_to_shell.yml"),
     ),
     (
+        "linux/proc_creation_lnx_downloaded_file_run.yml",
+        include_str!("../../../rules/builtin/linux/proc_creation_lnx_downloaded_file_run.yml"),
+    ),
+    (
         "linux/proc_creation_lnx_exec_without_file.yml",
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_exec_without_file.yml"),
     ),

@@ -41,7 +41,9 @@ pub struct Fim {
     events: mpsc::Receiver<PathBuf>,
     sender: mpsc::Sender<PathBuf>,
     watcher: Option<notify::RecommendedWatcher>,
-    /// The folders the watcher was armed on, to tell when they change.
+    /// The folders the watcher was armed on: an event naming one of them itself (it was
+    /// removed, renamed, or replaced by a new folder of the same name, which may even
+    /// reuse its inode number) re-arms the watcher.
     armed: BTreeSet<PathBuf>,
     last_rescan: Instant,
 }
@@ -146,14 +148,13 @@ impl Fim {
     /// Whether an event on `path` changes what must be watched: a watched folder or a
     /// folder on the way to a watched path was created, deleted or renamed.
     fn changes_the_watch(&self, path: &Path) -> bool {
-        let was_armed = self.armed.contains(path);
-        let on_the_way = self.watched.iter().any(|w| w.starts_with(path));
-        if !was_armed && !on_the_way {
-            // Most events (a log written beside a watched one) end here, without a stat.
-            return false;
+        if self.armed.contains(path) {
+            // `rm -rf ~/.ssh; mkdir ~/.ssh`: the watch went with the old folder.
+            return true;
         }
-        let folder_now = path.is_dir();
-        (folder_now && !was_armed) || (was_armed && !folder_now)
+        // A folder on the way to a watched path appeared. Most events (a log written
+        // beside a watched one) end before the stat.
+        self.watched.iter().any(|w| w.starts_with(path)) && path.is_dir()
     }
 
     fn scan_all(&self) -> BTreeMap<PathBuf, FileState> {
@@ -408,6 +409,25 @@ mod tests {
         let changes = wait_for_changes(&mut fim);
         assert_eq!(changes[0].path, keys, "{changes:?}");
         assert_eq!(changes[0].action(), "file-created");
+        // All at once (`rm -rf ~/.ssh; mkdir ~/.ssh; echo … >> ~/.ssh/authorized_keys`):
+        // the new folder is not the one watched, and is watched anew.
+        std::fs::remove_dir_all(home.join(".ssh")).unwrap();
+        std::fs::create_dir(home.join(".ssh")).unwrap();
+        std::fs::write(&keys, "ssh-ed25519 AAAA second-intruder\n").unwrap();
+        let changes = wait_for_changes(&mut fim);
+        assert!(
+            changes
+                .iter()
+                .any(|c| c.path == keys && c.action() == "file-modified"),
+            "{changes:?}"
+        );
+        std::fs::write(&keys, "ssh-ed25519 AAAA third\n").unwrap();
+        let changes = wait_for_changes(&mut fim);
+        assert_eq!(
+            changes[0].action(),
+            "file-modified",
+            "the new folder is watched"
+        );
     }
 
     #[test]
