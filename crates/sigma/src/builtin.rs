@@ -21,6 +21,10 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_container_host_root.yml"),
     ),
     (
+        "linux/proc_creation_lnx_credential_material_read.yml",
+        include_str!("../../../rules/builtin/linux/proc_creation_lnx_credential_material_read.yml"),
+    ),
+    (
         "linux/proc_creation_lnx_crontab_persistence.yml",
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_crontab_persistence.yml"),
     ),
@@ -75,6 +79,10 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_log_tampering.yml"),
     ),
     (
+        "linux/proc_creation_lnx_namespace_escape.yml",
+        include_str!("../../../rules/builtin/linux/proc_creation_lnx_namespace_escape.yml"),
+    ),
+    (
         "linux/proc_creation_lnx_netcat_exec.yml",
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_netcat_exec.yml"),
     ),
@@ -111,8 +119,20 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
         ),
     ),
     (
+        "linux/proc_creation_lnx_security_tooling_disabled.yml",
+        include_str!(
+            "../../../rules/builtin/linux/proc_creation_lnx_security_tooling_disabled.yml"
+        ),
+    ),
+    (
         "linux/proc_creation_lnx_sed_execute_command.yml",
         include_str!("../../../rules/builtin/linux/proc_creation_lnx_sed_execute_command.yml"),
+    ),
+    (
+        "linux/proc_creation_lnx_setid_or_capability_granted.yml",
+        include_str!(
+            "../../../rules/builtin/linux/proc_creation_lnx_setid_or_capability_granted.yml"
+        ),
     ),
     (
         "linux/proc_creation_lnx_setuid_unexpected_program.yml",

@@ -56,6 +56,14 @@ fn as_root(e: Exec<'static>) -> Exec<'static> {
     }
 }
 
+/// `e` run from a root shell (the parent is root too).
+fn in_root_shell(e: Exec<'static>) -> Exec<'static> {
+    Exec {
+        parent_uid: "0",
+        ..as_root(e)
+    }
+}
+
 fn flat(e: &Exec) -> FlatEvent {
     let mut f = FlatEvent::from_source(sources::LINUX_PROCESS_CREATION);
     for (name, value) in [
@@ -159,6 +167,66 @@ fn techniques_are_caught() {
                 "/bin/bash",
             ),
             "Download Piped",
+        ),
+        (
+            as_root(exec(
+                "/usr/bin/systemctl",
+                "systemctl stop rsyslog",
+                "/bin/bash",
+            )),
+            "Security Logging or Protection Turned Off",
+        ),
+        (
+            as_root(exec("/usr/sbin/setenforce", "setenforce 0", "/bin/bash")),
+            "Security Logging or Protection Turned Off",
+        ),
+        (
+            as_root(exec("/usr/sbin/iptables", "iptables -F", "/bin/bash")),
+            "Security Logging or Protection Turned Off",
+        ),
+        (
+            as_root(exec("/usr/bin/chmod", "chmod u+s /tmp/.bash", "/bin/bash")),
+            "Set-User-ID Bit or Root-Equivalent Capability Granted",
+        ),
+        (
+            as_root(exec("/usr/bin/chmod", "chmod 4755 /tmp/.bash", "/bin/bash")),
+            "Set-User-ID Bit or Root-Equivalent Capability Granted",
+        ),
+        (
+            as_root(exec(
+                "/usr/sbin/setcap",
+                "setcap cap_setuid+ep /usr/bin/python3.11",
+                "/bin/bash",
+            )),
+            "Set-User-ID Bit or Root-Equivalent Capability Granted",
+        ),
+        (
+            as_root(exec(
+                "/usr/bin/nsenter",
+                "nsenter -t 1 -m -u -i -n -p -- bash",
+                "/bin/bash",
+            )),
+            "Host's Namespaces or Root",
+        ),
+        (
+            exec("/usr/bin/unshare", "unshare -r /bin/sh", "/bin/bash"),
+            "Host's Namespaces or Root",
+        ),
+        (
+            exec(
+                "/usr/bin/cat",
+                "cat /home/alice/.aws/credentials",
+                "/bin/bash",
+            ),
+            "Credential Files or Process Memory",
+        ),
+        (
+            as_root(exec(
+                "/usr/bin/gdb",
+                "gdb -p 812 -batch -ex gcore",
+                "/bin/bash",
+            )),
+            "Credential Files or Process Memory",
         ),
         (
             // Typed at a prompt: bash reads a pipe whose other end is wget. No command
@@ -492,6 +560,47 @@ fn ordinary_work_is_not_flagged() {
             ..exec("/usr/bin/dash", "sh -c 'make all'", "/usr/bin/make")
         },
         exec("/usr/bin/less", "less /var/log/syslog", "/bin/bash"),
+        in_root_shell(exec(
+            "/usr/bin/systemctl",
+            "systemctl restart nginx",
+            "/bin/bash",
+        )),
+        in_root_shell(exec(
+            "/usr/bin/systemctl",
+            "systemctl status rsyslog",
+            "/bin/bash",
+        )),
+        in_root_shell(exec(
+            "/usr/bin/systemctl",
+            "systemctl stop nginx",
+            "/bin/bash",
+        )),
+        in_root_shell(exec("/usr/sbin/iptables", "iptables -L -n", "/bin/bash")),
+        in_root_shell(exec(
+            "/usr/sbin/iptables",
+            "iptables -t nat -F DOCKER",
+            "/usr/bin/dockerd",
+        )),
+        in_root_shell(exec(
+            "/usr/sbin/nft",
+            "nft delete table inet watchpost_isolation",
+            "/usr/bin/watchpost",
+        )),
+        exec("/usr/bin/chmod", "chmod 755 deploy.sh", "/bin/bash"),
+        exec("/usr/bin/chmod", "chmod g+w,o-rwx shared", "/bin/bash"),
+        exec(
+            "/usr/bin/chmod",
+            "chmod -R u+rwX,go+rX /srv/www",
+            "/bin/bash",
+        ),
+        in_root_shell(exec(
+            "/usr/sbin/setcap",
+            "setcap cap_net_bind_service+ep /usr/bin/node",
+            "/bin/bash",
+        )),
+        exec("/usr/bin/cat", "cat ~/.bashrc", "/bin/bash"),
+        exec("/usr/bin/unshare", "unshare --help", "/bin/bash"),
+        exec("/usr/bin/gdb", "gdb ./app core", "/bin/bash"),
         // Look-alikes of the rules above.
         exec("/bin/sh", "sh -c exec bash </dev/tty", "/bin/bash"),
         exec("/usr/bin/dvips", "dvips paper.dvi -o paper.ps", "/bin/bash"),

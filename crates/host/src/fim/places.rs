@@ -70,6 +70,9 @@ pub fn default_paths() -> Vec<PathBuf> {
         "/etc/cron.weekly",
         "/etc/cron.monthly",
         "/var/spool/cron/crontabs",
+        "/var/spool/cron/atjobs",
+        "/var/spool/at",
+        "/etc/apt/apt.conf.d",
         "/etc/systemd/system",
         "/etc/systemd/user",
         "/etc/profile",
@@ -192,7 +195,13 @@ pub fn classify(path: &Path) -> (&'static str, Severity, &'static [&'static str]
             Severity::High,
             &["attack.persistence", "attack.t1136.001", "attack.t1098"],
         )
-    } else if p.contains("cron") {
+    } else if under("/etc/apt/apt.conf.d/") {
+        (
+            "Package manager hook changed",
+            Severity::High,
+            &["attack.persistence", "attack.t1546.016"],
+        )
+    } else if p.contains("cron") || p.contains("/spool/at") {
         (
             "Scheduled job changed",
             Severity::High,
