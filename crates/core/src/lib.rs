@@ -43,7 +43,7 @@ pub use decision::{Decision, DecisionScope};
 pub use detection::{Detection, Entity};
 pub use event::{Event, EventError, EventMeta, FieldValue};
 pub use hex::hex;
-pub use hostname::hostname;
+pub use hostname::{hostname, machine_id};
 pub use incident::{ChainStep, Incident, IncidentStatus, Risk, RiskTerm, TimelineEntry};
 pub use secret::Secret;
 pub use severity::Severity;

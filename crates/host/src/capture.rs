@@ -24,7 +24,7 @@ const ANCESTRY_DEPTH: usize = 6;
 pub enum SourceChoice {
     /// eBPF when built in and permitted, else the proc connector, else polling.
     Auto,
-    /// The `sched_process_exec` tracepoint (feature `ebpf`).
+    /// The `sched_process_exec` tracepoint (the committed program, `bpf/exec.bpf.o`).
     Ebpf,
     Connector,
     /// auditd's log at this path, where an audit rule records `execve`.
@@ -209,8 +209,9 @@ impl ExecCapture {
             if info.ppid.is_none() {
                 info.ppid = notice.ppid;
             }
-            if let Some(record) = notice.record {
-                info = completed_by_kernel(info, *record);
+            match notice.record {
+                Some(record) => info = completed_by_kernel(info, *record),
+                None => info.env = crate::procfs::read_environment(notice.pid),
             }
             if info.cwd.is_none()
                 && let Some(ppid) = info.ppid

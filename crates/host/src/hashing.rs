@@ -25,7 +25,13 @@ pub struct ExeHasher {
 /// The hex SHA-256 of everything `reader` yields, read in 64 KiB blocks; `None` on a read
 /// error.
 pub fn sha256_hex(reader: &mut impl Read) -> Option<String> {
-    let mut hasher = Sha256::new();
+    digest_hex::<Sha256>(reader)
+}
+
+/// The hex digest `D` (SHA-256, or the MD5 a package database records) of everything
+/// `reader` yields, read in 64 KiB blocks; `None` on a read error.
+pub fn digest_hex<D: Digest>(reader: &mut impl Read) -> Option<String> {
+    let mut hasher = D::new();
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
         let n = reader.read(&mut buffer).ok()?;

@@ -8,9 +8,9 @@
 //! a few dozen entries. A program is named as packaged only when its bytes still have the
 //! recorded MD5, checked once per file identity (device, inode, size, modification time).
 
-use md5::{Digest, Md5};
+use crate::hashing::{MAX_HASHED_BYTES, digest_hex};
+use md5::Md5;
 use std::collections::HashMap;
-use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
@@ -119,26 +119,16 @@ fn running_path(path: &Path, root: &Path) -> Option<String> {
     Some(format!("/{}", relative.join(name).to_str()?))
 }
 
-/// The MD5 of a whole file, read from its start, in hex.
+/// The MD5 of a whole file, read from its start, in hex; `None` for a file larger than
+/// any binary worth hashing ([`MAX_HASHED_BYTES`]: a planted giant must not stall the
+/// agent) or unreadable.
 fn md5_of(file: &mut std::fs::File) -> Option<String> {
     use std::io::Seek;
-    file.seek(std::io::SeekFrom::Start(0)).ok()?;
-    let mut hasher = Md5::new();
-    let mut buffer = vec![0u8; 64 * 1024];
-    loop {
-        let n = file.read(&mut buffer).ok()?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
+    if file.metadata().ok()?.len() > MAX_HASHED_BYTES {
+        return None;
     }
-    Some(
-        hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-    )
+    file.seek(std::io::SeekFrom::Start(0)).ok()?;
+    digest_hex::<Md5>(file)
 }
 
 #[cfg(test)]
@@ -158,9 +148,11 @@ mod tests {
         std::os::unix::fs::symlink("usr/bin", root.join("bin")).unwrap();
         let info = dir.path().join("info");
         std::fs::create_dir_all(&info).unwrap();
-        let mut md5 = Md5::new();
-        md5.update(b"helper v1");
-        let digest: String = md5.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let digest = digest_hex::<Md5>(&mut &b"helper v1"[..]).unwrap();
+        assert_eq!(
+            digest, "711e6d997f207cd742412e972acd7295",
+            "dpkg's md5sum of the bytes"
+        );
         std::fs::write(
             info.join("helper-pkg:amd64.md5sums"),
             format!("{digest}  bin/helper\n0123  usr/bin/plain\n"),

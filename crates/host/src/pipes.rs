@@ -195,14 +195,15 @@ fn peer_in_proc(pid: i32, ppid: Option<i32>, fd: usize, inode: u64) -> Option<Pe
     (!peer.partial || peer.comm.is_some()).then(|| PeerProcess::of(&peer))
 }
 
-/// Whether `pid` holds the pipe `inode` on any descriptor (the first 256).
+/// Whether `pid` holds the pipe `inode` on any of its first 64 descriptors (a build tool
+/// holding hundreds must not cost hundreds of reads per exec).
 fn holds_anywhere(pid: i32, inode: u64) -> bool {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
         return false;
     };
     let wanted = format!("pipe:[{inode}]");
     dir.flatten()
-        .take(256)
+        .take(64)
         .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy() == wanted))
 }
 

@@ -33,7 +33,8 @@ pub struct ProcessInfo {
     pub partial: bool,
     /// Standard input, output and error at the exec.
     pub stdio: Stdio,
-    /// The environment variables kept ([`kept_environment`]).
+    /// The environment variables kept ([`kept_environment`]): from the kernel's record,
+    /// else read for the exec ([`read_environment`]); not read for other processes.
     pub env: Vec<(String, String)>,
     /// The executable was deleted or is an anonymous memory file.
     pub exe_deleted: bool,
@@ -167,16 +168,7 @@ pub fn read_process(pid: i32) -> ProcessInfo {
         }
         Err(_) => info.partial = true,
     }
-    if let Ok(file) = std::fs::File::open(proc_path(pid, "environ")) {
-        let mut block = Vec::new();
-        if file
-            .take(MAX_ENVIRONMENT_BYTES as u64)
-            .read_to_end(&mut block)
-            .is_ok()
-        {
-            info.env = kept_environment(&block);
-        }
-    }
+
     info.cwd = std::fs::read_link(proc_path(pid, "cwd"))
         .ok()
         .map(|p| p.to_string_lossy().into_owned());
@@ -191,6 +183,23 @@ pub fn read_process(pid: i32) -> ProcessInfo {
         info.partial = true;
     }
     info
+}
+
+/// The kept variables ([`kept_environment`]) of `pid`'s environment as `/proc` shows it
+/// (as the program was started, unless it rewrote its own); empty when unreadable. Read
+/// only for an exec the kernel did not describe: the eBPF record carries the environment.
+pub fn read_environment(pid: i32) -> Vec<(String, String)> {
+    let Ok(file) = std::fs::File::open(proc_path(pid, "environ")) else {
+        return Vec::new();
+    };
+    let mut block = Vec::new();
+    match file
+        .take(MAX_ENVIRONMENT_BYTES as u64)
+        .read_to_end(&mut block)
+    {
+        Ok(_) => kept_environment(&block),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// `argv` from `/proc/<pid>/cmdline` (NUL-separated), bounded; `None` when unreadable.
@@ -299,6 +308,34 @@ mod tests {
         assert!(me.uid.is_some() && me.euid.is_some());
         let start = me.start.expect("start time");
         assert!((Utc::now() - start).num_minutes() < 60, "{start}");
+    }
+
+    #[test]
+    fn a_running_processs_environment_is_read_and_filtered() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .env("HISTFILE", "/dev/null")
+            .env("API_TOKEN", "secret")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        // Until the exec is done /proc shows the test's own environment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let env = loop {
+            let env = read_environment(pid);
+            if env.iter().any(|(n, _)| n == "HISTFILE") || std::time::Instant::now() > deadline {
+                break env;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        child.kill().ok();
+        child.wait().ok();
+        assert!(
+            env.contains(&("HISTFILE".to_string(), "/dev/null".to_string())),
+            "{env:?}"
+        );
+        assert!(!env.iter().any(|(n, _)| n == "API_TOKEN"));
+        assert!(read_environment(i32::MAX - 1).is_empty());
     }
 
     #[test]

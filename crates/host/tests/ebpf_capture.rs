@@ -1,4 +1,4 @@
-//! The eBPF exec source with real processes (feature `ebpf`, as root): a burst of
+//! The eBPF exec source with real processes (as root): a burst of
 //! short-lived processes is recorded whole, argv from the kernel, even those gone before
 //! `/proc` could be read.
 

@@ -92,7 +92,7 @@ pub fn decide(
             format!("`{value}` is a network: give scope `range`, or one address"),
         ));
     }
-    let (kind, duration, reason) = common_fields(request)?;
+    let checked = common_fields(request)?;
     if let Some(message) = guards.refusal(&target) {
         return Err(Refusal {
             field: "value",
@@ -100,26 +100,48 @@ pub fn decide(
             guarded: true,
         });
     }
-    Ok(Decision {
-        id: 0,
-        kind: kind.to_string(),
-        scope,
-        value: match scope {
-            DecisionScope::Ip => target.network().to_string(),
-            DecisionScope::Range | DecisionScope::Username => target.to_string(),
-        },
-        origin: origin.to_string(),
-        reason: reason.to_string(),
-        created_at: now,
-        until: now + duration,
-        simulated: request.simulated,
-        deleted_at: None,
-        deleted_by: None,
-    })
+    let value = match scope {
+        DecisionScope::Ip => target.network().to_string(),
+        DecisionScope::Range | DecisionScope::Username => target.to_string(),
+    };
+    Ok(checked.decision(scope, value, origin, now, request.simulated))
+}
+
+/// The type, duration and reason every decision has, once checked.
+struct Checked<'a> {
+    kind: &'a str,
+    duration: Duration,
+    reason: &'a str,
+}
+
+impl Checked<'_> {
+    /// The decision on `value` in `scope`, new (`id` 0, not lifted).
+    fn decision(
+        &self,
+        scope: DecisionScope,
+        value: String,
+        origin: &str,
+        now: DateTime<Utc>,
+        simulated: bool,
+    ) -> Decision {
+        Decision {
+            id: 0,
+            kind: self.kind.to_string(),
+            scope,
+            value,
+            origin: origin.to_string(),
+            reason: self.reason.to_string(),
+            created_at: now,
+            until: now + self.duration,
+            simulated,
+            deleted_at: None,
+            deleted_by: None,
+        }
+    }
 }
 
 /// The type, duration and reason every decision has, checked.
-fn common_fields(request: &DecisionRequest) -> Result<(&str, Duration, &str), Refusal> {
+fn common_fields(request: &DecisionRequest) -> Result<Checked<'_>, Refusal> {
     let kind = request.kind.as_deref().unwrap_or("ban");
     if !KINDS.contains(&kind) {
         return Err(invalid(
@@ -141,7 +163,11 @@ fn common_fields(request: &DecisionRequest) -> Result<(&str, Duration, &str), Re
             format!("say why in 1 to {MAX_REASON_CHARS} printable characters"),
         ));
     }
-    Ok((kind, duration, reason))
+    Ok(Checked {
+        kind,
+        duration,
+        reason,
+    })
 }
 
 /// The longest user name an account suspension takes.
@@ -164,20 +190,14 @@ fn suspend(
             format!("a user name is 1 to {MAX_USER_CHARS} printable characters without spaces"),
         ));
     }
-    let (kind, duration, reason) = common_fields(request)?;
-    Ok(Decision {
-        id: 0,
-        kind: kind.to_string(),
-        scope: DecisionScope::Username,
-        value: user.to_string(),
-        origin: origin.to_string(),
-        reason: reason.to_string(),
-        created_at: now,
-        until: now + duration,
-        simulated: request.simulated,
-        deleted_at: None,
-        deleted_by: None,
-    })
+    let checked = common_fields(request)?;
+    Ok(checked.decision(
+        DecisionScope::Username,
+        user.to_string(),
+        origin,
+        now,
+        request.simulated,
+    ))
 }
 
 #[cfg(test)]

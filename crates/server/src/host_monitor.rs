@@ -55,9 +55,10 @@ pub async fn run(state: AppState) {
 
 /// Starts recording the host's process execs into the ingest pipeline (where the rules
 /// run on them), when `monitoring.enabled` and `monitoring.process_execs` say so and a
-/// real-time source is permitted (root): eBPF in builds with the `ebpf` feature, else the
-/// proc connector. Polling `/proc`, which misses short-lived processes, is left to an
-/// agent that is told to use it. Returns the task that stores them.
+/// real-time source is permitted (root): eBPF, else the proc connector. Polling `/proc`,
+/// which misses short-lived processes, is left to an agent that is told to use it. While
+/// an agent on this machine reports ([`crate::local_agent`]) the execs are left to it.
+/// Returns the task that stores them.
 pub fn start_exec_capture(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     let monitoring = state.config.get().monitoring.clone();
     if !monitoring.enabled || !monitoring.process_execs {
@@ -96,9 +97,8 @@ pub fn start_exec_capture(state: &AppState) -> Option<tokio::task::JoinHandle<()
         .ok()?;
     let state = state.clone();
     Some(tokio::spawn(async move {
-        let mut local_agent = LocalAgent::default();
         while let Some(events) = rx.recv().await {
-            if local_agent.reporting(&state).await {
+            if state.local_agent.reporting() {
                 // An agent on this machine records the same execs: one host, one record.
                 state
                     .metrics
@@ -111,55 +111,4 @@ pub fn start_exec_capture(state: &AppState) -> Option<tokio::task::JoinHandle<()
             }
         }
     }))
-}
-
-/// How recently an agent on this machine must have reported for the server to leave the
-/// host's execs to it, and how often that is looked up.
-const LOCAL_AGENT_FRESH: chrono::Duration = chrono::Duration::seconds(30);
-const LOCAL_AGENT_RECHECK: Duration = Duration::from_secs(5);
-
-/// Whether an agent runs on the server's own machine and reports: one whose last
-/// connection came from loopback or from one of this machine's addresses.
-#[derive(Default)]
-struct LocalAgent {
-    checked: Option<(std::time::Instant, bool)>,
-}
-
-impl LocalAgent {
-    async fn reporting(&mut self, state: &AppState) -> bool {
-        if let Some((at, answer)) = self.checked
-            && at.elapsed() < LOCAL_AGENT_RECHECK
-        {
-            return answer;
-        }
-        let answer = match state.store.list_senders().await {
-            Ok(senders) => {
-                let own = watchpost_response::own_addresses::read();
-                let now = chrono::Utc::now();
-                senders.iter().any(|s| {
-                    s.kind == "agent"
-                        && s.revoked_at.is_none()
-                        && s.last_seen
-                            .is_some_and(|seen| now - seen < LOCAL_AGENT_FRESH)
-                        && s.address
-                            .as_deref()
-                            .and_then(|a| a.parse::<std::net::IpAddr>().ok())
-                            .is_some_and(|ip| ip.is_loopback() || own.contains(&ip))
-                })
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list agents; recording this host's execs");
-                false
-            }
-        };
-        if answer && self.checked.is_none_or(|(_, before)| !before) {
-            tracing::info!(
-                "an agent on this machine reports its execs; the server stops recording them"
-            );
-        } else if !answer && self.checked.is_some_and(|(_, before)| before) {
-            tracing::info!("no agent on this machine reports; the server records its execs again");
-        }
-        self.checked = Some((std::time::Instant::now(), answer));
-        answer
-    }
 }

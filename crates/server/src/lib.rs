@@ -24,6 +24,7 @@ pub mod guard;
 mod host_monitor;
 pub mod incidents;
 pub mod ingest;
+mod local_agent;
 pub mod metrics;
 pub mod openapi;
 mod params;
@@ -143,6 +144,7 @@ pub async fn serve(
         decision_cursors: Arc::default(),
         responder: responder.clone(),
         suppressions,
+        local_agent: Arc::new(local_agent::LocalAgent::new(watchpost_core::machine_id())),
     };
 
     // A store that cannot be read (damaged, say) must not keep the server down: every rule

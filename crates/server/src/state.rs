@@ -30,4 +30,6 @@ pub struct AppState {
     pub responder: Arc<crate::responder::Responder>,
     /// False positives taught back to detection.
     pub suppressions: Arc<crate::suppressions::Suppressions>,
+    /// Whether an agent on this machine reports (the server then leaves its execs to it).
+    pub local_agent: Arc<crate::local_agent::LocalAgent>,
 }

@@ -15,6 +15,10 @@ pub struct SenderInfo {
     pub kind: String,
     /// The sending program's version.
     pub version: String,
+    /// The identity of the machine it runs on ([`watchpost_core::machine_id`]), so that a
+    /// server on the same machine can leave that machine's process records to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_id: Option<String>,
 }
 
 /// One thing a sender ships.
@@ -270,6 +274,7 @@ mod tests {
             sender: SenderInfo {
                 kind: "agent".into(),
                 version: "1".into(),
+                machine_id: None,
             },
             sequence: 7,
             records,

@@ -245,6 +245,15 @@ fn techniques_are_caught() {
             "Reading Code From a Downloader",
         ),
         (
+            // A renamed copy of bash reading curl: named by its original.
+            Exec {
+                stdin_peer: "/usr/bin/curl",
+                original: "bash",
+                ..exec("/tmp/.cache/kthreadd", "kthreadd", "/bin/bash")
+            },
+            "Reading Code From a Downloader",
+        ),
+        (
             Exec {
                 stdin_remote: "203.0.113.9",
                 ..exec("/bin/sh", "/bin/sh -i", "/usr/bin/perl")

@@ -24,8 +24,8 @@ pub struct AgentArgs {
     /// when there is no server).
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Where process execs come from: auto (eBPF when built with the `ebpf` feature and
-    /// permitted, else the proc connector when permitted, else polling /proc), ebpf,
+    /// Where process execs come from: auto (eBPF when permitted, else the proc connector
+    /// when permitted, else polling /proc), ebpf,
     /// proc-connector, auditd (the audit log, where an audit rule records execve),
     /// proc-poll.
     #[arg(long, default_value = "auto")]

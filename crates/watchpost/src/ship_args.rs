@@ -50,6 +50,7 @@ impl ShipArgs {
                 sender: watchpost_ship::SenderInfo {
                     kind: kind.into(),
                     version: env!("CARGO_PKG_VERSION").into(),
+                    machine_id: watchpost_core::machine_id(),
                 },
                 spool_dir: spool,
                 limits: watchpost_ship::SpoolLimits {

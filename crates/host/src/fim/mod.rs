@@ -141,7 +141,7 @@ impl Fim {
             w == path
                 || path
                     .strip_prefix(w)
-                    .is_ok_and(|rest| rest.components().count() <= MAX_DEPTH && w.is_dir())
+                    .is_ok_and(|rest| rest.components().count() <= MAX_DEPTH && is_real_folder(w))
         })
     }
 
@@ -160,7 +160,7 @@ impl Fim {
     fn scan_all(&self) -> BTreeMap<PathBuf, FileState> {
         let mut out = BTreeMap::new();
         for path in &self.watched {
-            if path.is_dir() {
+            if is_real_folder(path) {
                 scan_folder(path, MAX_DEPTH, &mut out);
             } else if let Some(state) = FileState::read(path, grows_only(path)) {
                 out.insert(path.clone(), state);
@@ -189,7 +189,7 @@ impl Fim {
         };
         let mut folders = BTreeSet::new();
         for path in &self.watched {
-            let folder = if path.is_dir() {
+            let folder = if is_real_folder(path) {
                 scan_subfolders(path, MAX_DEPTH, &mut folders);
                 path.clone()
             } else {
@@ -222,6 +222,14 @@ impl Fim {
             crate::state::save(file, &self.baseline, "file-integrity baseline");
         }
     }
+}
+
+/// Whether `path` is a folder reached through no symbolic link. A watched folder in a
+/// user's home (`~/.config/autostart`) that is a link, or lies under one, is reported as
+/// what it is and never descended into: the agent runs as root, and a user must not point
+/// it at folders of their choosing to read and hash.
+fn is_real_folder(path: &Path) -> bool {
+    path.is_dir() && path.canonicalize().is_ok_and(|real| real == path)
 }
 
 /// The files of `folder` and of its subfolders `depth` deep, bounded per folder.
@@ -500,6 +508,32 @@ mod tests {
         assert!(grows_only(Path::new("/var/log/auth.log")));
         assert!(grows_only(Path::new("/var/log/nginx/access.log")));
         assert!(!grows_only(&log) && !grows_only(Path::new("/etc/passwd")));
+    }
+
+    #[test]
+    fn a_watched_folder_that_is_a_link_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path().canonicalize().unwrap();
+        let elsewhere = dir.join("elsewhere");
+        std::fs::create_dir_all(elsewhere.join("deeper")).unwrap();
+        std::fs::write(elsewhere.join("secret"), "not the agent's to read\n").unwrap();
+        std::fs::write(elsewhere.join("deeper/more"), "nor this\n").unwrap();
+        let home = dir.join("home");
+        std::fs::create_dir_all(home.join(".config")).unwrap();
+        let autostart = home.join(".config/autostart");
+        std::os::unix::fs::symlink(&elsewhere, &autostart).unwrap();
+        let (fim, _) = Fim::start(vec![autostart.clone()], None);
+        let kept: Vec<&PathBuf> = fim.baseline().keys().collect();
+        assert_eq!(kept, [&autostart], "the link itself, nothing behind it");
+        assert!(fim.baseline()[&autostart].link.is_some());
+        // A link higher up the path is not followed either.
+        std::fs::remove_file(&autostart).unwrap();
+        std::fs::remove_dir(home.join(".config")).unwrap();
+        std::fs::create_dir_all(dir.join("other/autostart")).unwrap();
+        std::fs::write(dir.join("other/autostart/x"), "x\n").unwrap();
+        std::os::unix::fs::symlink(dir.join("other"), home.join(".config")).unwrap();
+        let (fim, _) = Fim::start(vec![autostart.clone()], None);
+        assert!(fim.baseline().is_empty(), "{:?}", fim.baseline().keys());
     }
 
     /// Whether nothing is reported for a second.

@@ -114,6 +114,9 @@ pub async fn ingest(
         )
         .await
         .map_err(ApiError::store)?;
+    state
+        .local_agent
+        .note(&sender.kind, &batch.sender, peer.ip());
     state.hub.publish(
         "agents",
         &json!({"id": sender.id, "name": sender.name, "kind": sender.kind,
